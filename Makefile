@@ -1,0 +1,68 @@
+#-------------------------------------------------------------------------
+#
+# Makefile for revrx: the server module (PGXS), the agent, tests and demo.
+#
+#   make            build the module and revrx-agent
+#   make install    install both into the server found by pg_config
+#   make test       install missing packages, build, install, run every test
+#   make demo       install missing packages, build, run the end-to-end demo
+#
+#-------------------------------------------------------------------------
+
+MODULE_big = revrx
+OBJS = \
+	extension/revrx.o \
+	extension/archive.o \
+	extension/status.o \
+	common/sha256.o \
+	common/compress.o \
+	common/object.o \
+	common/walname.o \
+	common/spool.o
+
+EXTENSION = revrx
+DATA = sql/revrx--0.1.sql
+PGFILEDESC = "revrx - disaster recovery for PostgreSQL"
+
+PG_CPPFLAGS = -I$(srcdir)/common -I$(srcdir)/extension
+SHLIB_LINK = -lzstd -lz -lcrypto
+
+# pg_regress runs against a throwaway instance with the module preloaded
+# (tests/regress.conf); there is no installcheck against a running server.
+REGRESS = revrx_sql
+REGRESS_OPTS = --temp-config=$(srcdir)/tests/regress.conf
+NO_INSTALLCHECK = 1
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+all: agent
+
+agent:
+	$(MAKE) -C agent PG_CONFIG=$(PG_CONFIG)
+
+install: install-agent
+
+install-agent: agent
+	$(MAKE) -C agent install PG_CONFIG=$(PG_CONFIG)
+
+clean: clean-agent
+
+clean-agent:
+	$(MAKE) -C agent clean
+
+deps:
+	scripts/install-deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	tests/run-tests.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	scripts/demo.sh
+
+.PHONY: agent install-agent clean-agent deps test demo

@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * commands.h
+ *	  Entry points of revrx-agent's commands, called by main.c with the
+ *	  command's own arguments (argv[0] is the command name) and the loaded
+ *	  configuration.  Each returns the process exit code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_COMMANDS_H
+#define RVX_AGENT_COMMANDS_H
+
+#include "config.h"
+
+extern int	rvx_cmd_run(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg);
+
+#endif							/* RVX_AGENT_COMMANDS_H */

@@ -1,0 +1,302 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.c
+ *	  Reading and checking the agent's settings (see config.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+typedef struct Setting
+{
+	const char *name;
+	const char *help;
+	bool		secret;
+} Setting;
+
+static const Setting settings[] = {
+	{"REVRX_REPO", "repository: file:///path or s3://bucket/prefix", false},
+	{"REVRX_SPOOL", "spool directory shared with the server (revrx.spool_dir)", false},
+	{"REVRX_PARALLEL", "concurrent transfers (1-64, default 4)", false},
+	{"REVRX_POLL_INTERVAL_MS", "how often run looks at the spool (10-10000 ms, default 100)", false},
+	{"REVRX_RETRIES", "extra attempts for a failed request (0-20, default 4)", false},
+	{"REVRX_TIMEOUT", "seconds a request may make no progress (1-3600, default 30)", false},
+	{"REVRX_LOG_LEVEL", "debug, info, warning or error (default info)", false},
+	{"REVRX_LOG_FORMAT", "text or json (default text)", false},
+	{"REVRX_S3_ENDPOINT", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS)", false},
+	{"REVRX_S3_URI_STYLE", "path or host (default: path with an endpoint, else host)", false},
+	{"REVRX_S3_SSE", "server-side encryption: AES256 or aws:kms", false},
+	{"REVRX_S3_KMS_KEY_ID", "KMS key id for REVRX_S3_SSE=aws:kms", false},
+	{"REVRX_S3_CA_FILE", "CA bundle to verify the S3 endpoint's certificate", false},
+	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning", false},
+	{"AWS_ACCESS_KEY_ID", "S3 access key", false},
+	{"AWS_SECRET_ACCESS_KEY", "S3 secret key", true},
+	{"AWS_SESSION_TOKEN", "S3 session token (temporary credentials)", true},
+	{"AWS_REGION", "S3 region (also AWS_DEFAULT_REGION; default us-east-1)", false},
+	{"AWS_DEFAULT_REGION", NULL, false},
+	{NULL, NULL, false},
+};
+
+/* Values read from the config file, index-aligned with settings[]. */
+static char *file_values[sizeof(settings) / sizeof(settings[0])];
+
+static int
+setting_index(const char *name)
+{
+	for (int i = 0; settings[i].name; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char	   *end;
+
+	while (isspace((unsigned char) *s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char) end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int
+read_file(const char *path, RvxError *err)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[4096];
+	int			lineno = 0;
+
+	if (f == NULL)
+		return rvx_error(err, RVX_E_CONFIG, "could not open configuration file \"%s\": %s",
+						 path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+	{
+		char	   *p = trim(line);
+		char	   *eq;
+		char	   *value;
+		int			idx;
+
+		lineno++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (eq == NULL)
+		{
+			fclose(f);
+			return rvx_error(err, RVX_E_CONFIG,
+							 "configuration file \"%s\" line %d: expected NAME=VALUE",
+							 path, lineno);
+		}
+		*eq = '\0';
+		p = trim(p);
+		value = trim(eq + 1);
+		/* allow VALUE in double quotes, as in an env file */
+		if (value[0] == '"' && strlen(value) >= 2 && value[strlen(value) - 1] == '"')
+		{
+			value[strlen(value) - 1] = '\0';
+			value++;
+		}
+		idx = setting_index(p);
+		if (idx < 0)
+		{
+			fclose(f);
+			return rvx_error(err, RVX_E_CONFIG,
+							 "configuration file \"%s\" line %d: unknown setting \"%s\"",
+							 path, lineno, p);
+		}
+		free(file_values[idx]);
+		file_values[idx] = strdup(value);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The value of a setting: environment first, then the file; NULL if unset or empty. */
+static const char *
+get(const char *name)
+{
+	const char *v = getenv(name);
+	int			idx;
+
+	if (v && *v)
+		return v;
+	idx = setting_index(name);
+	if (idx >= 0 && file_values[idx] && *file_values[idx])
+		return file_values[idx];
+	return NULL;
+}
+
+static int
+get_int(const char *name, int def, int min, int max, int *out, RvxError *err)
+{
+	const char *v = get(name);
+	char	   *end;
+	long		n;
+
+	if (v == NULL)
+	{
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for %s: \"%s\" (expected an integer from %d to %d)",
+						 name, v, min, max);
+	*out = (int) n;
+	return 0;
+}
+
+static int
+get_bool(const char *name, bool def, bool *out, RvxError *err)
+{
+	const char *v = get(name);
+
+	if (v == NULL)
+		*out = def;
+	else if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+			 strcmp(v, "yes") == 0)
+		*out = true;
+	else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
+			 strcmp(v, "no") == 0)
+		*out = false;
+	else
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for %s: \"%s\" (expected on or off)", name, v);
+	return 0;
+}
+
+int
+rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
+{
+	const char *v;
+	int			timeout_s;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (file == NULL)
+		file = getenv("REVRX_CONFIG");
+	if (file && *file && read_file(file, err) != 0)
+		return -1;
+
+	cfg->repo.url = get("REVRX_REPO");
+	cfg->spool_dir = get("REVRX_SPOOL");
+	if ((needs & RVX_NEED_REPO) && cfg->repo.url == NULL)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "REVRX_REPO is not set (expected file:///path or s3://bucket/prefix)");
+	if (cfg->repo.url && strncmp(cfg->repo.url, "file://", 7) != 0 &&
+		strncmp(cfg->repo.url, "s3://", 5) != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_REPO: \"%s\" (expected file:///path or s3://bucket/prefix)",
+						 cfg->repo.url);
+	if ((needs & RVX_NEED_SPOOL) && cfg->spool_dir == NULL)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "REVRX_SPOOL is not set (the directory set as revrx.spool_dir in the server)");
+	if (cfg->spool_dir && cfg->spool_dir[0] != '/')
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_SPOOL: \"%s\" (expected an absolute path)",
+						 cfg->spool_dir);
+
+	if (get_int("REVRX_PARALLEL", 4, 1, 64, &cfg->parallel, err) != 0 ||
+		get_int("REVRX_POLL_INTERVAL_MS", 100, 10, 10000, &cfg->poll_ms, err) != 0 ||
+		get_int("REVRX_RETRIES", 4, 0, 20, &cfg->repo.retries, err) != 0 ||
+		get_int("REVRX_TIMEOUT", 30, 1, 3600, &timeout_s, err) != 0)
+		return -1;
+	cfg->repo.timeout_ms = timeout_s * 1000;
+
+	cfg->log_level = RVX_LOG_INFO;
+	if ((v = get("REVRX_LOG_LEVEL")) != NULL)
+	{
+		if (strcmp(v, "debug") == 0)
+			cfg->log_level = RVX_LOG_DEBUG;
+		else if (strcmp(v, "info") == 0)
+			cfg->log_level = RVX_LOG_INFO;
+		else if (strcmp(v, "warning") == 0)
+			cfg->log_level = RVX_LOG_WARNING;
+		else if (strcmp(v, "error") == 0)
+			cfg->log_level = RVX_LOG_ERROR;
+		else
+			return rvx_error(err, RVX_E_CONFIG,
+							 "invalid value for REVRX_LOG_LEVEL: \"%s\" (expected debug, info, warning or error)", v);
+	}
+	if ((v = get("REVRX_LOG_FORMAT")) != NULL)
+	{
+		if (strcmp(v, "json") == 0)
+			cfg->log_json = true;
+		else if (strcmp(v, "text") != 0)
+			return rvx_error(err, RVX_E_CONFIG,
+							 "invalid value for REVRX_LOG_FORMAT: \"%s\" (expected text or json)", v);
+	}
+
+	/* S3 */
+	cfg->repo.s3_endpoint = get("REVRX_S3_ENDPOINT");
+	if (cfg->repo.s3_endpoint && strncmp(cfg->repo.s3_endpoint, "http://", 7) != 0 &&
+		strncmp(cfg->repo.s3_endpoint, "https://", 8) != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_S3_ENDPOINT: \"%s\" (expected http://host[:port] or https://host[:port])",
+						 cfg->repo.s3_endpoint);
+	cfg->repo.s3_path_style = cfg->repo.s3_endpoint != NULL;
+	if ((v = get("REVRX_S3_URI_STYLE")) != NULL)
+	{
+		if (strcmp(v, "path") == 0)
+			cfg->repo.s3_path_style = true;
+		else if (strcmp(v, "host") == 0)
+			cfg->repo.s3_path_style = false;
+		else
+			return rvx_error(err, RVX_E_CONFIG,
+							 "invalid value for REVRX_S3_URI_STYLE: \"%s\" (expected path or host)", v);
+	}
+	cfg->repo.s3_sse = get("REVRX_S3_SSE");
+	if (cfg->repo.s3_sse && strcmp(cfg->repo.s3_sse, "AES256") != 0 &&
+		strcmp(cfg->repo.s3_sse, "aws:kms") != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_S3_SSE: \"%s\" (expected AES256 or aws:kms)",
+						 cfg->repo.s3_sse);
+	cfg->repo.s3_kms_key_id = get("REVRX_S3_KMS_KEY_ID");
+	if (cfg->repo.s3_kms_key_id &&
+		(cfg->repo.s3_sse == NULL || strcmp(cfg->repo.s3_sse, "aws:kms") != 0))
+		return rvx_error(err, RVX_E_CONFIG,
+						 "REVRX_S3_KMS_KEY_ID is set but REVRX_S3_SSE is not aws:kms");
+	cfg->repo.s3_ca_file = get("REVRX_S3_CA_FILE");
+	if (get_bool("REVRX_S3_VERIFY_TLS", true, &cfg->repo.s3_verify_tls, err) != 0)
+		return -1;
+	cfg->repo.s3_access_key = get("AWS_ACCESS_KEY_ID");
+	cfg->repo.s3_secret_key = get("AWS_SECRET_ACCESS_KEY");
+	cfg->repo.s3_session_token = get("AWS_SESSION_TOKEN");
+	cfg->repo.s3_region = get("AWS_REGION");
+	if (cfg->repo.s3_region == NULL)
+		cfg->repo.s3_region = get("AWS_DEFAULT_REGION");
+	if (cfg->repo.s3_region == NULL)
+		cfg->repo.s3_region = "us-east-1";
+
+	if (cfg->repo.url && strncmp(cfg->repo.url, "s3://", 5) == 0)
+	{
+		if (cfg->repo.s3_access_key == NULL)
+			return rvx_error(err, RVX_E_CONFIG,
+							 "AWS_ACCESS_KEY_ID is not set (needed for %s)", cfg->repo.url);
+		if (cfg->repo.s3_secret_key == NULL)
+			return rvx_error(err, RVX_E_CONFIG,
+							 "AWS_SECRET_ACCESS_KEY is not set (needed for %s)", cfg->repo.url);
+	}
+	return 0;
+}
+
+void
+rvx_config_print_help(void)
+{
+	printf("Settings (environment variables, or NAME=VALUE lines in the file named by\n"
+		   "REVRX_CONFIG or --config; the environment wins):\n");
+	for (int i = 0; settings[i].name; i++)
+		if (settings[i].help)
+			printf("  %-24s %s\n", settings[i].name, settings[i].help);
+}

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.h
+ *	  The agent's settings: environment variables, optionally a file.
+ *
+ * Every setting has one name, used both as an environment variable (as in
+ * a pod spec) and as a KEY=VALUE line of the file named by REVRX_CONFIG or
+ * --config; the environment wins over the file.  rvx_config_load() checks
+ * every value it was given and fails naming the setting, so a typo stops
+ * the agent at startup instead of an hour later.  The table of settings is
+ * in config.c and in docs/configuration.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_CONFIG_H
+#define RVX_AGENT_CONFIG_H
+
+#include "error.h"
+#include "log.h"
+#include "repo.h"
+
+typedef struct RvxConfig
+{
+	RvxRepoConfig repo;
+	const char *spool_dir;		/* REVRX_SPOOL */
+	int			parallel;		/* REVRX_PARALLEL: concurrent transfers */
+	int			poll_ms;		/* REVRX_POLL_INTERVAL_MS: spool scan period */
+	RvxLogLevel log_level;		/* REVRX_LOG_LEVEL */
+	bool		log_json;		/* REVRX_LOG_FORMAT=json */
+} RvxConfig;
+
+/* What a command needs to have set; checked by rvx_config_load. */
+#define RVX_NEED_REPO	0x01
+#define RVX_NEED_SPOOL	0x02
+
+/*
+ * Fills cfg from the file (may be NULL: then REVRX_CONFIG, if set) and the
+ * environment.  Strings point into storage owned by the config module and
+ * live until exit.
+ */
+extern int	rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err);
+
+/* Prints the settings table (for --help). */
+extern void rvx_config_print_help(void);
+
+#endif							/* RVX_AGENT_CONFIG_H */

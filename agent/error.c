@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * error.c
+ *	  RvxError helpers (see error.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+int
+rvx_error(RvxError *err, RvxErrorCode code, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (err == NULL)
+		return -1;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+rvx_error_prefix(RvxError *err, const char *fmt,...)
+{
+	char		prefix[512];
+	char		old[sizeof(err->msg)];
+	va_list		ap;
+
+	if (err == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	return -1;
+}
+
+void
+rvx_error_clear(RvxError *err)
+{
+	if (err == NULL)
+		return;
+	err->code = RVX_OK;
+	err->msg[0] = '\0';
+}
+
+bool
+rvx_error_transient(const RvxError *err)
+{
+	return err->code == RVX_E_NETWORK || err->code == RVX_E_IO ||
+		err->code == RVX_E_INTERNAL;
+}
+
+const char *
+rvx_error_code_name(RvxErrorCode code)
+{
+	switch (code)
+	{
+		case RVX_OK:
+			return "ok";
+		case RVX_E_NOTFOUND:
+			return "not_found";
+		case RVX_E_USAGE:
+			return "usage";
+		case RVX_E_CONFIG:
+			return "config";
+		case RVX_E_IO:
+			return "io";
+		case RVX_E_NETWORK:
+			return "network";
+		case RVX_E_AUTH:
+			return "auth";
+		case RVX_E_CORRUPT:
+			return "corrupt";
+		case RVX_E_CONFLICT:
+			return "conflict";
+		case RVX_E_CLUSTER:
+			return "cluster";
+		case RVX_E_PROTOCOL:
+			return "protocol";
+		case RVX_E_INTERNAL:
+			return "internal";
+	}
+	return "unknown";
+}

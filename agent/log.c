@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * log.c
+ *	  Line-oriented logging for revrx-agent (see log.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *log_command = "agent";
+static RvxLogLevel log_min = RVX_LOG_INFO;
+static bool log_json = false;
+
+static const char *const level_names[] = {"debug", "info", "warning", "error"};
+
+void
+rvx_log_init(const char *command, RvxLogLevel min_level, bool json)
+{
+	log_command = command;
+	log_min = min_level;
+	log_json = json;
+}
+
+void
+rvx_log(RvxLogLevel level, const char *fmt,...)
+{
+	char		msg[2048];
+	char		stamp[64];
+	struct timeval tv;
+	struct tm	tm;
+	va_list		ap;
+
+	if (level < log_min)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000));
+
+	pthread_mutex_lock(&log_lock);
+	if (log_json)
+	{
+		json_t	   *o = json_pack("{s:s, s:s, s:s, s:i, s:s}",
+								  "time", stamp, "level", level_names[level],
+								  "command", log_command, "pid", (int) getpid(),
+								  "message", msg);
+		char	   *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (line)
+		{
+			fprintf(stderr, "%s\n", line);
+			free(line);
+		}
+		json_decref(o);
+	}
+	else
+		fprintf(stderr, "%s revrx-agent %s[%d] %s: %s\n", stamp, log_command,
+				(int) getpid(), level_names[level], msg);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_lock);
+}

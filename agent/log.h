@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * log.h
+ *	  The agent's log: one line per event on stderr, as text or JSON lines.
+ *
+ * Safe to call from several threads (a line is never interleaved).  Nothing
+ * here knows secrets, so callers must never pass one: the S3 driver logs
+ * requests by method and key only, never headers or signed URLs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_LOG_H
+#define RVX_AGENT_LOG_H
+
+#include <stdbool.h>
+
+typedef enum RvxLogLevel
+{
+	RVX_LOG_DEBUG = 0,
+	RVX_LOG_INFO,
+	RVX_LOG_WARNING,
+	RVX_LOG_ERROR,
+} RvxLogLevel;
+
+extern void rvx_log_init(const char *command, RvxLogLevel min_level, bool json);
+extern void rvx_log(RvxLogLevel level, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
+#define rvx_debug(...)	rvx_log(RVX_LOG_DEBUG, __VA_ARGS__)
+#define rvx_info(...)	rvx_log(RVX_LOG_INFO, __VA_ARGS__)
+#define rvx_warn(...)	rvx_log(RVX_LOG_WARNING, __VA_ARGS__)
+#define rvx_err(...)	rvx_log(RVX_LOG_ERROR, __VA_ARGS__)
+
+#endif							/* RVX_AGENT_LOG_H */

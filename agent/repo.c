@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * repo.c
+ *	  Opening a repository by URL, and helpers common to all drivers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+
+RvxRepo *
+rvx_repo_open(const RvxRepoConfig *cfg, RvxError *err)
+{
+	const char *url = cfg->url;
+
+	if (url == NULL)
+	{
+		rvx_error(err, RVX_E_CONFIG, "no repository configured (REVRX_REPO)");
+		return NULL;
+	}
+	if (strncmp(url, "file://", 7) == 0)
+	{
+		if (url[7] != '/')
+		{
+			rvx_error(err, RVX_E_CONFIG,
+					  "invalid repository URL \"%s\": expected file:///absolute/path", url);
+			return NULL;
+		}
+		return rvx_repo_posix_open(url + 7, cfg, err);
+	}
+	if (strncmp(url, "s3://", 5) == 0)
+	{
+		const char *b = url + 5;
+		const char *slash = strchr(b, '/');
+		char		bucket[256];
+		size_t		blen = slash ? (size_t) (slash - b) : strlen(b);
+		const char *prefix = slash ? slash + 1 : "";
+
+		if (blen == 0 || blen >= sizeof(bucket))
+		{
+			rvx_error(err, RVX_E_CONFIG,
+					  "invalid repository URL \"%s\": expected s3://bucket/prefix", url);
+			return NULL;
+		}
+		memcpy(bucket, b, blen);
+		bucket[blen] = '\0';
+		return rvx_repo_s3_open(bucket, prefix, cfg, err);
+	}
+	rvx_error(err, RVX_E_CONFIG,
+			  "invalid repository URL \"%s\": expected file:///path or s3://bucket/prefix", url);
+	return NULL;
+}
+
+void
+rvx_repo_close(RvxRepo *repo)
+{
+	if (repo == NULL)
+		return;
+	repo->ops->close(repo);
+}
+
+int
+rvx_repo_head(RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err)
+{
+	RvxObjectInfo dummy;
+
+	return repo->ops->head(repo, key, info ? info : &dummy, err);
+}
+
+int
+rvx_repo_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxError *err)
+{
+	return repo->ops->put(repo, key, src, flags, err);
+}
+
+int
+rvx_repo_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
+			 RvxGetSink sink, void *arg, RvxError *err)
+{
+	return repo->ops->get(repo, key, offset, length, sink, arg, err);
+}
+
+int
+rvx_repo_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
+{
+	return repo->ops->list(repo, prefix, fn, arg, err);
+}
+
+int
+rvx_repo_remove(RvxRepo *repo, const char *key, RvxError *err)
+{
+	return repo->ops->remove(repo, key, err);
+}
+
+/* ---------------------------------------------------------------- sources */
+
+typedef struct MemSource
+{
+	const char *data;
+	size_t		len;
+} MemSource;
+
+static ssize_t
+mem_pread(void *arg, void *buf, size_t len, uint64_t offset)
+{
+	MemSource  *m = arg;
+
+	if (offset >= m->len)
+		return 0;
+	if (len > m->len - offset)
+		len = m->len - offset;
+	memcpy(buf, m->data + offset, len);
+	return (ssize_t) len;
+}
+
+static ssize_t
+fd_pread(void *arg, void *buf, size_t len, uint64_t offset)
+{
+	int			fd = (int) (intptr_t) arg;
+
+	return pread(fd, buf, len, (off_t) offset);
+}
+
+RvxPutSource
+rvx_put_source_fd(int fd, uint64_t size)
+{
+	RvxPutSource src = {size, fd_pread, (void *) (intptr_t) fd};
+
+	return src;
+}
+
+int
+rvx_repo_put_buffer(RvxRepo *repo, const char *key, const void *data, size_t len,
+					int flags, RvxError *err)
+{
+	MemSource	m = {data, len};
+	RvxPutSource src = {len, mem_pread, &m};
+
+	return rvx_repo_put(repo, key, &src, flags, err);
+}
+
+typedef struct GrowBuf
+{
+	char	   *data;
+	size_t		len;
+	size_t		max;
+	bool		too_big;
+} GrowBuf;
+
+static int
+grow_sink(void *arg, const void *data, size_t len)
+{
+	GrowBuf    *g = arg;
+	char	   *n;
+
+	if (g->len + len > g->max)
+	{
+		g->too_big = true;
+		return -1;
+	}
+	n = realloc(g->data, g->len + len + 1);
+	if (n == NULL)
+		return -1;
+	g->data = n;
+	memcpy(g->data + g->len, data, len);
+	g->len += len;
+	g->data[g->len] = '\0';
+	return 0;
+}
+
+int
+rvx_repo_get_buffer(RvxRepo *repo, const char *key, size_t max_len, char **out,
+					size_t *out_len, RvxError *err)
+{
+	GrowBuf		g = {NULL, 0, max_len, false};
+
+	*out = NULL;
+	if (rvx_repo_get(repo, key, 0, 0, grow_sink, &g, err) != 0)
+	{
+		if (g.too_big)
+			rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is larger than %zu bytes",
+					  key, repo->display, max_len);
+		free(g.data);
+		return -1;
+	}
+	if (g.data == NULL)
+		g.data = calloc(1, 1);
+	*out = g.data;
+	if (out_len)
+		*out_len = g.len;
+	return 0;
+}

@@ -1,0 +1,280 @@
+/*-------------------------------------------------------------------------
+ *
+ * ship.c
+ *	  Shipping one spooled WAL object (see ship.h and common/spool.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "ship.h"
+#include "spool.h"
+#include "walname.h"
+
+static int
+fsync_dir(const char *dir, RvxError *err)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s",
+						 dir, strerror(errno));
+	if (fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not fsync directory \"%s\": %s",
+						 dir, strerror(save));
+	}
+	close(fd);
+	return 0;
+}
+
+int
+rvx_write_file_durable(const char *path, const void *data, size_t len, bool sync,
+					   RvxError *err)
+{
+	char		tmp[PATH_MAX];
+	char		dir[PATH_MAX];
+	char	   *slash;
+	int			fd;
+
+	snprintf(tmp, sizeof(tmp), "%s%s.%d", path, RVX_SPOOL_TMP_SUFFIX, (int) getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+	if (write(fd, data, len) != (ssize_t) len)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		close(fd);
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", tmp, strerror(save));
+	}
+	if (sync && fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", tmp, strerror(save));
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+	{
+		int			save = errno;
+
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not rename \"%s\" to \"%s\": %s",
+						 tmp, path, strerror(save));
+	}
+	if (!sync)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	return fsync_dir(dir, err);
+}
+
+void
+rvx_ship_record_error(const char *spool_dir, const char *name, const RvxError *error)
+{
+	char		path[PATH_MAX];
+	char		text[RVX_SPOOL_NOTE_MAX];
+	RvxError	werr;
+
+	snprintf(path, sizeof(path), "%s/%s/%s%s", spool_dir, RVX_SPOOL_WAL_DIR, name,
+			 RVX_SPOOL_ERROR_SUFFIX);
+	rvx_spool_error_format(text, sizeof(text), !rvx_error_transient(error),
+						   (long long) time(NULL), error->msg);
+	if (rvx_write_file_durable(path, text, strlen(text), false, &werr) != 0)
+		rvx_warn("could not record error for \"%s\": %s", name, werr.msg);
+}
+
+/*
+ * Is the repository already holding NAME?  1 = yes, with the same content;
+ * 0 = no object under any suffix; -1 = error, including RVX_E_CONFLICT when
+ * it holds different content.
+ */
+static int
+check_existing(RvxRepo *repo, const char *name, const RvxObjectHeader *ours,
+			   RvxError *err)
+{
+	char		key[256];
+	RvxObjectInfo info;
+	RvxObjectHeader theirs;
+	char		h1[RVX_SHA256_HEXLEN + 1],
+				h2[RVX_SHA256_HEXLEN + 1];
+	int			rc;
+
+	rc = rvx_wal_find(repo, name, (RvxCompression) ours->compression, key, sizeof(key),
+					  &info, err);
+	if (rc <= 0)
+		return rc;
+	if (rvx_object_read_header(repo, key, &theirs, err) != 0)
+		return -1;
+	if (theirs.system_id == ours->system_id && theirs.raw_size == ours->raw_size &&
+		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) == 0)
+		return 1;
+	rvx_hex_encode(theirs.sha256, RVX_SHA256_LEN, h1);
+	rvx_hex_encode(ours->sha256, RVX_SHA256_LEN, h2);
+	return rvx_error(err, RVX_E_CONFLICT,
+					 "repository %s already holds different content for \"%s\" (object \"%s\", "
+					 "SHA-256 %s, this one %s); refusing to overwrite it",
+					 repo->display, name, key, h1, h2);
+}
+
+int
+rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
+			 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err)
+{
+	char		path[PATH_MAX];
+	char		okpath[PATH_MAX];
+	char		errpath[PATH_MAX];
+	char		waldir[PATH_MAX];
+	char		key[256];
+	char		note[RVX_SPOOL_NOTE_MAX];
+	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
+	RvxObjectHeader hdr;
+	RvxObjectHeader stored;
+	RvxObjectInfo info;
+	const char *why;
+	struct stat st;
+	int			fd;
+	int			rc;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(waldir, sizeof(waldir), "%s/%s", spool_dir, RVX_SPOOL_WAL_DIR);
+	snprintf(path, sizeof(path), "%s/%s%s", waldir, name, RVX_SPOOL_READY_SUFFIX);
+	snprintf(okpath, sizeof(okpath), "%s/%s%s", waldir, name, RVX_SPOOL_OK_SUFFIX);
+	snprintf(errpath, sizeof(errpath), "%s/%s%s", waldir, name, RVX_SPOOL_ERROR_SUFFIX);
+
+	if (rvx_walname_kind(name) == RVX_WAL_INVALID)
+		return rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not named after a WAL file", path);
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return rvx_error(err, RVX_E_NOTFOUND, "spool file \"%s\" disappeared", path);
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || pread(fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
+	{
+		rc = rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is too short to be a revrx object", path);
+		goto out;
+	}
+	if (rvx_object_header_decode(hbytes, &hdr, &why) != 0)
+	{
+		rc = rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not a valid object: %s", path, why);
+		goto out;
+	}
+	if ((uint64_t) st.st_size != RVX_OBJECT_HEADER_LEN + hdr.payload_size)
+	{
+		rc = rvx_error(err, RVX_E_CORRUPT,
+					   "spool file \"%s\" has %lld bytes, its header says %" PRIu64,
+					   path, (long long) st.st_size, RVX_OBJECT_HEADER_LEN + hdr.payload_size);
+		goto out;
+	}
+	if (hdr.system_id != cluster->system_id)
+	{
+		rc = rvx_error(err, RVX_E_CLUSTER,
+					   "spool file \"%s\" was written by cluster %" PRIu64
+					   ", but the spool belongs to cluster %" PRIu64,
+					   path, hdr.system_id, cluster->system_id);
+		goto out;
+	}
+
+	rc = check_existing(repo, name, &hdr, err);
+	if (rc < 0)
+		goto out;
+	if (rvx_wal_object_key(name, (RvxCompression) hdr.compression, key, sizeof(key)) != 0)
+	{
+		rc = rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
+		goto out;
+	}
+	if (rc == 1)
+	{
+		res->already_stored = true;
+		rvx_info("\"%s\" is already in %s with the same content", name, repo->display);
+		/* the key may carry another suffix; the .ok names the one we checked */
+		rvx_wal_find(repo, name, (RvxCompression) hdr.compression, key, sizeof(key), &info, NULL);
+	}
+	else
+	{
+		RvxPutSource src = rvx_put_source_fd(fd, (uint64_t) st.st_size);
+
+		if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
+		{
+			/* lost a race with another shipper? then compare content instead */
+			if (err && err->code == RVX_E_CONFLICT && check_existing(repo, name, &hdr, err) == 1)
+				res->already_stored = true;
+			else
+			{
+				rc = -1;
+				goto out;
+			}
+		}
+		else
+			res->stored_bytes = (uint64_t) st.st_size;
+
+		/* confirm: the object is there, complete, and is ours */
+		if (rvx_repo_head(repo, key, &info, err) != 1)
+		{
+			rc = rvx_error(err, RVX_E_PROTOCOL,
+						   "object \"%s\" is not in %s right after it was stored", key,
+						   repo->display);
+			goto out;
+		}
+		if (info.size != (uint64_t) st.st_size)
+		{
+			rc = rvx_error(err, RVX_E_CORRUPT,
+						   "object \"%s\" in %s has %" PRIu64 " bytes right after storing %lld",
+						   key, repo->display, info.size, (long long) st.st_size);
+			goto out;
+		}
+		if (rvx_object_read_header(repo, key, &stored, err) != 0)
+		{
+			rc = -1;
+			goto out;
+		}
+		if (memcmp(stored.sha256, hdr.sha256, RVX_SHA256_LEN) != 0)
+		{
+			rc = rvx_error(err, RVX_E_CONFLICT,
+						   "object \"%s\" in %s does not hold the content just stored",
+						   key, repo->display);
+			goto out;
+		}
+	}
+
+	/* acknowledge durably, and only then let go of the spooled copy */
+	if (rvx_spool_ok_format(note, sizeof(note), hdr.sha256, key) != 0 ||
+		rvx_write_file_durable(okpath, note, strlen(note), true, err) != 0)
+	{
+		rc = -1;
+		goto out;
+	}
+	if (unlink(path) != 0 && errno != ENOENT)
+	{
+		rc = rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	(void) unlink(errpath);
+	rc = fsync_dir(waldir, err);
+
+out:
+	close(fd);
+	return rc;
+}

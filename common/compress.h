@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * compress.h
+ *	  Streaming compression and decompression (zstd, gzip, none).
+ *
+ * One interface over libzstd's and zlib's streaming APIs, so the archive
+ * module, the agent's restore path and later the backup pipeline push bytes
+ * through the same stage.  A codec is created once and reset per object:
+ * the archive module keeps its codec for the life of the archiver, so an
+ * error in the middle of a segment cannot leak the library's context.
+ *
+ * Contract of rvx_codec_run(): consumes some of [in, in + in_len), writes
+ * some output to [out, out + out_cap), and says how much of each it used.
+ * With finish = true (and all input given) call it until it returns
+ * RVX_CODEC_END; each call may need a fresh output buffer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_COMPRESS_H
+#define RVX_COMPRESS_H
+
+#include "rvx_port.h"
+
+/* Stored in object headers: never renumber. */
+typedef enum RvxCompression
+{
+	RVX_COMPRESS_NONE = 0,
+	RVX_COMPRESS_GZIP = 1,
+	RVX_COMPRESS_ZSTD = 2,
+} RvxCompression;
+
+#define RVX_COMPRESS_MAX RVX_COMPRESS_ZSTD
+
+typedef enum RvxCodecStatus
+{
+	RVX_CODEC_ERROR = -1,
+	RVX_CODEC_MORE = 0,			/* call again (more input, or more output room) */
+	RVX_CODEC_END = 1,			/* the stream is complete */
+} RvxCodecStatus;
+
+typedef struct RvxCodec RvxCodec;
+
+/* NULL when out of memory or the algorithm is unknown. */
+extern RvxCodec *rvx_codec_new(RvxCompression alg, bool compress, int level);
+/* Start a new stream with the same settings; -1 on failure. */
+extern int	rvx_codec_reset(RvxCodec *codec);
+extern RvxCodecStatus rvx_codec_run(RvxCodec *codec,
+									const void *in, size_t in_len, size_t *in_used,
+									void *out, size_t out_cap, size_t *out_len,
+									bool finish);
+/* Why the last call failed (static text, never NULL). */
+extern const char *rvx_codec_error(const RvxCodec *codec);
+extern void rvx_codec_free(RvxCodec *codec);
+
+/* "zstd", "gzip", "none"; NULL for an unknown value. */
+extern const char *rvx_compression_name(RvxCompression alg);
+/* -1 for an unknown name. */
+extern int	rvx_compression_from_name(const char *name);
+/* Object-name suffix: ".zst", ".gz" or "" */
+extern const char *rvx_compression_suffix(RvxCompression alg);
+/* Default and valid levels, for settings' check hooks. */
+extern int	rvx_compression_default_level(RvxCompression alg);
+extern bool rvx_compression_level_valid(RvxCompression alg, int level);
+
+#endif							/* RVX_COMPRESS_H */

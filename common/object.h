@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * object.h
+ *	  The revrx object format: a fixed header followed by the payload.
+ *
+ * Every file revrx stores (a WAL segment today; backup files and manifests
+ * later) is one object: the same bytes sit in the spool and then in the
+ * repository, so the agent ships what the server wrote without touching it.
+ *
+ *	 offset	size  field
+ *	 0		4	  magic "RVXO"
+ *	 4		2	  format version (1), big-endian like every integer here
+ *	 6		1	  compression (RvxCompression)
+ *	 7		1	  encryption (0 = none; reserved for client-side encryption)
+ *	 8		8	  system identifier of the cluster that produced it
+ *	 16		8	  raw (uncompressed) size
+ *	 24		8	  payload (stored) size, header excluded
+ *	 32		32	  SHA-256 of the raw content
+ *	 64		4	  CRC-32 of bytes 0..63
+ *	 68		4	  reserved, zero
+ *
+ * The header carries what a reader must check before it trusts a byte:
+ * the stored size (truncation), the raw digest (corruption anywhere,
+ * including a payload that still decompresses) and the cluster (a segment
+ * from another system must never be mixed in).  The reader below verifies
+ * all three while it streams, so nothing is handed on that was not checked
+ * except the last chunk, and the caller learns of a mismatch before it
+ * makes its output visible (see rvx_object_reader_finish).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_OBJECT_H
+#define RVX_OBJECT_H
+
+#include "rvx_port.h"
+
+#include "compress.h"
+#include "sha256.h"
+
+#define RVX_OBJECT_MAGIC		"RVXO"
+#define RVX_OBJECT_VERSION		1
+#define RVX_OBJECT_HEADER_LEN	72
+
+typedef struct RvxObjectHeader
+{
+	uint16_t	version;
+	uint8_t		compression;
+	uint8_t		encryption;
+	uint64_t	system_id;
+	uint64_t	raw_size;
+	uint64_t	payload_size;
+	uint8_t		sha256[RVX_SHA256_LEN];
+} RvxObjectHeader;
+
+extern void rvx_object_header_encode(const RvxObjectHeader *hdr,
+									 uint8_t out[RVX_OBJECT_HEADER_LEN]);
+/* 0 if valid, else -1 with *why set to a static explanation. */
+extern int	rvx_object_header_decode(const uint8_t in[RVX_OBJECT_HEADER_LEN],
+									 RvxObjectHeader *hdr, const char **why);
+
+/*
+ * Sink for produced bytes: returns 0, or -1 to abort (the sink keeps its
+ * own record of why).
+ */
+typedef int (*RvxSinkFn) (void *arg, const void *data, size_t len);
+
+/*
+ * Writer: hashes and compresses raw content, handing the payload to a sink.
+ * The header can only be known at the end, so the caller reserves
+ * RVX_OBJECT_HEADER_LEN bytes in front of the payload and fills them from
+ * rvx_object_writer_finish().
+ */
+typedef struct RvxObjectWriter RvxObjectWriter;
+
+extern RvxObjectWriter *rvx_object_writer_new(RvxCompression alg, int level);
+extern int	rvx_object_writer_begin(RvxObjectWriter *w, uint64_t system_id,
+									RvxSinkFn sink, void *arg);
+extern int	rvx_object_writer_write(RvxObjectWriter *w, const void *data, size_t len);
+extern int	rvx_object_writer_finish(RvxObjectWriter *w, RvxObjectHeader *hdr);
+extern const char *rvx_object_writer_error(const RvxObjectWriter *w);
+extern void rvx_object_writer_free(RvxObjectWriter *w);
+
+/*
+ * Reader: fed the stored bytes (header first) in chunks of any size; hands
+ * the verified raw content to a sink.  rvx_object_reader_finish() says
+ * whether the whole object was present and its digest matched.
+ */
+typedef struct RvxObjectReader RvxObjectReader;
+
+extern RvxObjectReader *rvx_object_reader_new(void);
+extern int	rvx_object_reader_begin(RvxObjectReader *r, RvxSinkFn sink, void *arg);
+extern int	rvx_object_reader_feed(RvxObjectReader *r, const void *data, size_t len);
+extern int	rvx_object_reader_finish(RvxObjectReader *r);
+/* Valid once the first RVX_OBJECT_HEADER_LEN bytes were fed. */
+extern const RvxObjectHeader *rvx_object_reader_header(const RvxObjectReader *r);
+extern const char *rvx_object_reader_error(const RvxObjectReader *r);
+extern void rvx_object_reader_free(RvxObjectReader *r);
+
+#endif							/* RVX_OBJECT_H */
