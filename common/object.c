@@ -57,7 +57,8 @@ rvx_object_header_encode(const RvxObjectHeader *hdr, uint8_t out[RVX_OBJECT_HEAD
 	put_be64(out + 16, hdr->raw_size);
 	put_be64(out + 24, hdr->payload_size);
 	memcpy(out + 32, hdr->sha256, RVX_SHA256_LEN);
-	put_be32(out + 64, (uint32_t) crc32(0L, out, 64));
+	put_be32(out + 64, hdr->payload_crc);
+	put_be32(out + 68, (uint32_t) crc32(0L, out, 68));
 }
 
 int
@@ -69,7 +70,7 @@ rvx_object_header_decode(const uint8_t in[RVX_OBJECT_HEADER_LEN], RvxObjectHeade
 		*why = "not a revrx object (bad magic)";
 		return -1;
 	}
-	if ((uint32_t) get_be(in + 64, 4) != (uint32_t) crc32(0L, in, 64))
+	if ((uint32_t) get_be(in + 68, 4) != (uint32_t) crc32(0L, in, 68))
 	{
 		*why = "object header checksum mismatch";
 		return -1;
@@ -96,6 +97,7 @@ rvx_object_header_decode(const uint8_t in[RVX_OBJECT_HEADER_LEN], RvxObjectHeade
 	hdr->raw_size = get_be(in + 16, 8);
 	hdr->payload_size = get_be(in + 24, 8);
 	memcpy(hdr->sha256, in + 32, RVX_SHA256_LEN);
+	hdr->payload_crc = (uint32_t) get_be(in + 64, 4);
 	return 0;
 }
 
@@ -112,6 +114,7 @@ struct RvxObjectWriter
 	uint64_t	system_id;
 	uint64_t	raw_size;
 	uint64_t	payload_size;
+	uLong		payload_crc;
 	const char *error;
 };
 
@@ -143,6 +146,7 @@ rvx_object_writer_begin(RvxObjectWriter *w, uint64_t system_id, RvxSinkFn sink, 
 	w->system_id = system_id;
 	w->raw_size = 0;
 	w->payload_size = 0;
+	w->payload_crc = crc32(0L, Z_NULL, 0);
 	w->error = "no error";
 	if (rvx_codec_reset(w->codec) != 0 || rvx_sha256_init(w->sha) != 0)
 	{
@@ -176,6 +180,7 @@ writer_push(RvxObjectWriter *w, const uint8_t *data, size_t len, bool finish)
 				return -1;
 			}
 			w->payload_size += produced;
+			w->payload_crc = crc32(w->payload_crc, w->buf, (uInt) produced);
 		}
 		data += used;
 		len -= used;
@@ -210,6 +215,7 @@ rvx_object_writer_finish(RvxObjectWriter *w, RvxObjectHeader *hdr)
 	hdr->system_id = w->system_id;
 	hdr->raw_size = w->raw_size;
 	hdr->payload_size = w->payload_size;
+	hdr->payload_crc = (uint32_t) w->payload_crc;
 	if (rvx_sha256_final(w->sha, hdr->sha256) != 0)
 	{
 		w->error = "could not finish checksum";
@@ -252,6 +258,7 @@ struct RvxObjectReader
 	RvxSinkFn	sink;
 	void	   *arg;
 	uint64_t	payload_seen;
+	uLong		payload_crc;
 	uint64_t	raw_seen;
 	char		error[256];
 };
@@ -289,6 +296,7 @@ rvx_object_reader_begin(RvxObjectReader *r, RvxSinkFn sink, void *arg)
 	r->have_header = false;
 	r->ended = false;
 	r->payload_seen = 0;
+	r->payload_crc = crc32(0L, Z_NULL, 0);
 	r->raw_seen = 0;
 	r->error[0] = '\0';
 	if (rvx_sha256_init(r->sha) != 0)
@@ -385,6 +393,7 @@ rvx_object_reader_feed(RvxObjectReader *r, const void *data, size_t len)
 	r->payload_seen += len;
 	if (r->payload_seen > r->hdr.payload_size)
 		return reader_fail(r, "object is longer than its header says");
+	r->payload_crc = crc32(r->payload_crc, p, (uInt) len);
 	return reader_push(r, p, len, false);
 }
 
@@ -403,6 +412,8 @@ rvx_object_reader_finish(RvxObjectReader *r)
 				 (unsigned long long) r->hdr.payload_size);
 		return reader_fail(r, msg);
 	}
+	if ((uint32_t) r->payload_crc != r->hdr.payload_crc)
+		return reader_fail(r, "stored bytes do not match their CRC-32 (damaged in storage or transit)");
 	if (reader_push(r, NULL, 0, true) != 0)
 		return -1;
 	if (!r->ended)

@@ -16,13 +16,15 @@
  *	 16		8	  raw (uncompressed) size
  *	 24		8	  payload (stored) size, header excluded
  *	 32		32	  SHA-256 of the raw content
- *	 64		4	  CRC-32 of bytes 0..63
- *	 68		4	  reserved, zero
+ *	 64		4	  CRC-32 of the payload
+ *	 68		4	  CRC-32 of bytes 0..67
  *
  * The header carries what a reader must check before it trusts a byte:
- * the stored size (truncation), the raw digest (corruption anywhere,
- * including a payload that still decompresses) and the cluster (a segment
- * from another system must never be mixed in).  The reader below verifies
+ * the stored size (truncation), a CRC of the stored bytes (any damage to
+ * them, even one that still decompresses to the same content, so storage
+ * can be checked without decompressing), the raw digest (the content is
+ * exactly what was archived) and the cluster (a segment from another
+ * system must never be mixed in).  The reader below verifies
  * all three while it streams, so nothing is handed on that was not checked
  * except the last chunk, and the caller learns of a mismatch before it
  * makes its output visible (see rvx_object_reader_finish).
@@ -50,6 +52,7 @@ typedef struct RvxObjectHeader
 	uint64_t	raw_size;
 	uint64_t	payload_size;
 	uint8_t		sha256[RVX_SHA256_LEN];
+	uint32_t	payload_crc;
 } RvxObjectHeader;
 
 extern void rvx_object_header_encode(const RvxObjectHeader *hdr,

@@ -1,0 +1,455 @@
+
+# Copyright: revrx developers
+
+=pod
+
+=head1 NAME
+
+RevrxTest - the pieces revrx's TAP tests are made of
+
+=head1 SYNOPSIS
+
+  use RevrxTest;
+
+  my $s3   = RevrxTest::S3->start;                  # real S3 server on 127.0.0.1
+  my $repo = $s3->repo_url('prefix');               # s3://testbkt/prefix
+  my $node = RevrxTest::new_node('primary');        # archiving through revrx
+  $node->start;
+  my $agent = RevrxTest::Agent->start($node, repo => $repo, env => $s3->env);
+  ...
+  $agent->stop; $s3->stop;
+
+=head1 DESCRIPTION
+
+Every test builds the same kind of world: a PostgreSQL 15 cluster made by
+PostgreSQL::Test::Cluster (initdb in a temporary directory, a unix socket
+there, a free port) that loads revrx as its archive library; a spool
+directory beside it; revrx-agent running as a separate process; and a
+repository in a local directory or in an S3-compatible server started from
+tests/s3 on a free port of 127.0.0.1, which verifies SigV4 signatures.
+Everything a test starts is stopped when the test ends, also on failure.
+
+=cut
+
+package RevrxTest;
+
+use strict;
+use warnings FATAL => 'all';
+
+use Carp;
+use File::Path qw(make_path);
+use File::Temp ();
+use IPC::Run;
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+our $src = $ENV{REVRX_SRC} // do { my $d = __FILE__; $d =~ s{/tests/lib/RevrxTest\.pm$}{}; $d };
+
+my @started;    # every agent and server, to stop at exit
+
+END
+{
+	local $?;
+	$_->stop for grep { defined $_ } reverse @started;
+}
+
+=pod
+
+=head2 new_node(name, %opts)
+
+A cluster configured to archive through revrx.  Options: spool (a
+directory; default: a fresh one), compression, ack ('repository' or
+'spool'), timeout (revrx.archive_timeout in seconds, default 10),
+lookahead, extra (more postgresql.conf text).  WAL is kept in pg_wal
+(wal_keep_size) so tests can compare archived segments with the originals.
+
+=cut
+
+sub new_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $spool = $opts{spool} // PostgreSQL::Test::Utils::tempdir("spool_$name");
+
+	$node->init(allows_streaming => 1);
+	my $conf = <<"EOC";
+shared_preload_libraries = 'revrx'
+archive_mode = on
+archive_library = 'revrx'
+revrx.spool_dir = '$spool'
+revrx.archive_timeout = @{[ $opts{timeout} // 10 ]}
+wal_keep_size = '2GB'
+max_wal_size = '2GB'
+checkpoint_timeout = '30min'
+fsync = on
+EOC
+	$conf .= "revrx.compression = '$opts{compression}'\n" if $opts{compression};
+	$conf .= "revrx.archive_ack = '$opts{ack}'\n" if $opts{ack};
+	$conf .= "revrx.archive_lookahead = $opts{lookahead}\n" if defined $opts{lookahead};
+	$conf .= $opts{extra} if $opts{extra};
+	$node->append_conf('postgresql.conf', $conf);
+	$node->{revrx_spool} = $spool;
+	return $node;
+}
+
+sub spool_dir { my ($node) = @_; return $node->{revrx_spool}; }
+
+=pod
+
+=head2 agent_bin()
+
+The revrx-agent the tests run: the installed one (on PATH, as users run it).
+
+=cut
+
+sub agent_bin
+{
+	return 'revrx-agent';
+}
+
+=pod
+
+=head2 run_agent(\%env, @args)
+
+Runs a one-shot agent command with exactly the given revrx/AWS
+environment; returns (exit code, stdout, stderr).
+
+=cut
+
+sub run_agent
+{
+	my ($env, @args) = @_;
+	my ($out, $err) = ('', '');
+	local %ENV = clean_env(%$env);
+	IPC::Run::run([ agent_bin(), @args ], '<', \undef, '>', \$out, '2>', \$err,
+		IPC::Run::timeout(120));
+	return ($? >> 8, $out, $err);
+}
+
+# The environment for an agent: ours minus any revrx/AWS settings, plus the given ones.
+sub clean_env
+{
+	my (%add) = @_;
+	my %env = %ENV;
+	delete $env{$_} for grep { /^(REVRX_|AWS_)/ } keys %env;
+	return (%env, %add);
+}
+
+=pod
+
+=head2 wait_for(sub, timeout_s, what)
+
+Polls until the sub returns true; fails the test (and returns false) after
+timeout_s seconds.
+
+=cut
+
+sub wait_for
+{
+	my ($cond, $timeout, $what) = @_;
+	my $deadline = time + $timeout;
+	while (time < $deadline)
+	{
+		return 1 if $cond->();
+		usleep(100_000);
+	}
+	diag("timed out after ${timeout}s waiting for $what");
+	return 0;
+}
+
+=pod
+
+=head2 switch_wal(node)
+
+Forces a segment switch (with a write first, so the switch is not a no-op)
+and returns the name of the segment that was completed.
+
+=cut
+
+sub switch_wal
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres',
+		"CREATE TABLE IF NOT EXISTS revrx_switch(i int); INSERT INTO revrx_switch VALUES (1);");
+	return $node->safe_psql('postgres',
+		"SELECT pg_walfile_name(pg_switch_wal())");
+}
+
+=pod
+
+=head2 wait_archived(node, name, timeout)
+
+Waits until pg_stat_archiver says name (or a later file) was archived.
+
+=cut
+
+sub wait_archived
+{
+	my ($node, $name, $timeout) = @_;
+	return wait_for(
+		sub {
+			my $last = $node->safe_psql('postgres',
+				"SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+			return $last ge $name && $last ne '';
+		},
+		$timeout // 120,
+		"$name to be archived");
+}
+
+=pod
+
+=head2 segments_between(first, last)
+
+Every segment name from first to last (same timeline, 16 MB segments).
+
+=cut
+
+sub segments_between
+{
+	my ($first, $last) = @_;
+	my ($tli) = substr($first, 0, 8);
+	my $n1 = hex(substr($first, 8, 8)) * 256 + hex(substr($first, 16, 8));
+	my $n2 = hex(substr($last, 8, 8)) * 256 + hex(substr($last, 16, 8));
+	my @names;
+	for my $n ($n1 .. $n2)
+	{
+		push @names, sprintf("%s%08X%08X", $tli, int($n / 256), $n % 256);
+	}
+	return @names;
+}
+
+sub slurp_bin
+{
+	my ($path) = @_;
+	open my $fh, '<:raw', $path or croak "could not open $path: $!";
+	local $/;
+	my $data = <$fh>;
+	close $fh;
+	return $data;
+}
+
+=pod
+
+=head2 status(node)
+
+revrx_status() as a hash.
+
+=cut
+
+sub status
+{
+	my ($node) = @_;
+	my $row = $node->safe_psql('postgres',
+		"SELECT row_to_json(s) FROM revrx_status() s");
+	require JSON::PP;
+	return JSON::PP::decode_json($row);
+}
+
+###########################################################################
+
+package RevrxTest::S3;
+
+=pod
+
+=head2 RevrxTest::S3->start(%opts)
+
+Starts the S3-compatible server of tests/s3 on a free port of 127.0.0.1
+(or opts{port}), storing its data in a fresh directory, with bucket
+"testbkt".  Credentials: S3RVER / S3RVER.  ->stop, ->start_again (same
+port, same data, as after an outage), ->env (the agent's S3 environment),
+->repo_url(prefix), ->object_path(prefix, key) (where the server keeps an
+object's bytes, for corruption tests).
+
+=cut
+
+use Carp;
+use Time::HiRes qw(usleep);
+
+sub start
+{
+	my ($class, %opts) = @_;
+	my $self = bless {
+		dir => PostgreSQL::Test::Utils::tempdir('s3'),
+		bucket => 'testbkt',
+		port => $opts{port} // 0,
+		tls_key => $opts{tls_key},
+		tls_cert => $opts{tls_cert},
+	}, $class;
+	$self->_launch;
+	push @started, $self;
+	return $self;
+}
+
+sub _launch
+{
+	my ($self) = @_;
+	my $portfile = "$self->{dir}/port";
+	unlink $portfile;
+	local %ENV = (
+		%ENV,
+		S3RVER_DIR => "$self->{dir}/data",
+		S3RVER_PORT => $self->{port},
+		S3RVER_PORTFILE => $portfile,
+		S3RVER_BUCKETS => $self->{bucket},
+		($self->{tls_key} ? (S3RVER_TLS_KEY => $self->{tls_key}, S3RVER_TLS_CERT => $self->{tls_cert}) : ()));
+	my $log = "$self->{dir}/s3.log";
+	$self->{handle} = IPC::Run::start(
+		[ 'node', '--openssl-legacy-provider', "$src/tests/s3/run-s3rver.js" ],
+		'<', \undef, '>>', $log, '2>>', $log);
+	for (1 .. 300)
+	{
+		last if -s $portfile;
+		usleep(50_000);
+	}
+	croak "S3 test server did not start (see $log)" unless -s $portfile;
+	open my $fh, '<', $portfile or croak $!;
+	my $port = <$fh>;
+	close $fh;
+	chomp $port;
+	$self->{port} = $port;
+	$self->{running} = 1;
+	return;
+}
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{running};
+	$self->{handle}->signal('TERM');
+	eval { $self->{handle}->finish; 1 } or $self->{handle}->kill_kill;
+	$self->{running} = 0;
+	return;
+}
+
+sub start_again
+{
+	my ($self) = @_;
+	$self->_launch;
+	return;
+}
+
+sub port { return $_[0]->{port}; }
+
+sub endpoint
+{
+	my ($self) = @_;
+	return ($self->{tls_key} ? 'https' : 'http') . "://127.0.0.1:$self->{port}";
+}
+
+sub env
+{
+	my ($self, %over) = @_;
+	return {
+		REVRX_S3_ENDPOINT => $self->endpoint,
+		REVRX_S3_URI_STYLE => 'path',
+		AWS_ACCESS_KEY_ID => 'S3RVER',
+		AWS_SECRET_ACCESS_KEY => 'S3RVER',
+		AWS_REGION => 'us-east-1',
+		REVRX_RETRIES => 2,
+		REVRX_TIMEOUT => 5,
+		%over,
+	};
+}
+
+sub repo_url
+{
+	my ($self, $prefix) = @_;
+	return "s3://$self->{bucket}/$prefix";
+}
+
+# s3rver keeps each object's bytes in <data>/<bucket>/<key>._S3rver_object
+sub object_path
+{
+	my ($self, $prefix, $key) = @_;
+	return "$self->{dir}/data/$self->{bucket}/$prefix/$key._S3rver_object";
+}
+
+###########################################################################
+
+package RevrxTest::Agent;
+
+=pod
+
+=head2 RevrxTest::Agent->start(node, repo => URL, env => {...})
+
+Starts `revrx-agent run` for the node's spool, logging to a file in the
+test's log directory.  ->kill(signal), ->stop (SIGTERM and wait),
+->restart, ->log (its output so far), ->env (its whole revrx/AWS
+environment, for one-shot commands such as wal-fetch).
+
+=cut
+
+use Carp;
+
+my $agent_seq = 0;
+
+sub start
+{
+	my ($class, $node, %opts) = @_;
+	my $self = bless {
+		node => $node,
+		env => {
+			%{ $opts{env} // {} },
+			REVRX_REPO => $opts{repo},
+			REVRX_SPOOL => RevrxTest::spool_dir($node),
+			REVRX_POLL_INTERVAL_MS => 50,
+			REVRX_LOG_LEVEL => $opts{log_level} // 'info',
+		},
+		log => sprintf("%s/agent_%s_%d.log", $PostgreSQL::Test::Utils::log_path,
+			$node->name, ++$agent_seq),
+	}, $class;
+	$self->_launch;
+	push @started, $self;
+	return $self;
+}
+
+sub _launch
+{
+	my ($self) = @_;
+	local %ENV = RevrxTest::clean_env(%{ $self->{env} });
+	$self->{handle} = IPC::Run::start([ RevrxTest::agent_bin(), 'run' ],
+		'<', \undef, '>>', $self->{log}, '2>>', $self->{log});
+	$self->{running} = 1;
+	return;
+}
+
+sub env { return $_[0]->{env}; }
+
+sub kill
+{
+	my ($self, $sig) = @_;
+	return unless $self->{running};
+	$self->{handle}->signal($sig // 'KILL');
+	eval { $self->{handle}->finish; 1 };
+	$self->{running} = 0;
+	return;
+}
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{running};
+	$self->{handle}->signal('TERM');
+	eval { $self->{handle}->finish; 1 } or $self->{handle}->kill_kill;
+	$self->{running} = 0;
+	return;
+}
+
+sub restart
+{
+	my ($self) = @_;
+	$self->stop;
+	$self->_launch;
+	return;
+}
+
+sub log
+{
+	my ($self) = @_;
+	return -f $self->{log} ? PostgreSQL::Test::Utils::slurp_file($self->{log}) : '';
+}
+
+1;

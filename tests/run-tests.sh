@@ -1,0 +1,103 @@
+#!/bin/bash
+#
+# run-tests.sh: run every revrx test against the installed build.
+#
+# `make test` calls this after `make install`.  Suites:
+#   unit     agent and format unit tests (cmocka), no PostgreSQL needed
+#   regress  pg_regress on the SQL surface, in a throwaway instance
+#   tap      TAP tests (PostgreSQL::Test::Cluster): real clusters, real
+#            agent, a real S3-compatible server on 127.0.0.1
+# Select with SUITES="unit tap" and TAP_TESTS="tests/t/001_*.pl".
+#
+# PostgreSQL refuses to run as root, so as root the PostgreSQL suites run
+# as the "postgres" user on a private copy of the tree in a temporary
+# directory (the checkout may sit where that user cannot read).
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+suites=${SUITES:-"unit regress tap"}
+bindir=$(pg_config --bindir)
+pgxs=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs)")")")
+work=$(mktemp -d /tmp/revrx-test.XXXXXX)
+keep=${KEEP_TEST_DIR:-0}
+passed=0
+failed=0
+failed_names=()
+
+cleanup() {
+	if [ "$keep" = 1 ] || [ $failed -gt 0 ]; then
+		echo "test files kept in $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+record() {
+	if [ "$2" -eq 0 ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failed_names+=("$1")
+	fi
+}
+
+runas=()
+if [ "$(id -u)" -eq 0 ]; then
+	runas=(runuser -u postgres --)
+fi
+
+# a private copy of the tree (without .git), readable by the test user
+mkdir -p "$work/src"
+tar -C "$src" --exclude=.git --exclude='agent/obj' -cf - . | tar -C "$work/src" -xf -
+if [ ${#runas[@]} -gt 0 ]; then
+	chown -R postgres: "$work"
+fi
+
+for suite in $suites; do
+	echo "=== suite: $suite"
+	case $suite in
+		unit)
+			make -s -C "$src/agent" check
+			record unit $?
+			;;
+		regress)
+			"${runas[@]}" "$pgxs/src/test/regress/pg_regress" \
+				--temp-instance="$work/regress/instance" \
+				--temp-config="$work/src/tests/regress.conf" \
+				--inputdir="$work/src" --outputdir="$work/regress" \
+				--bindir="$bindir" \
+				$(cd "$src/sql" && ls *.sql | grep -v -- '--' | sed 's/\.sql$//')
+			rc=$?
+			[ $rc -ne 0 ] && [ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs"
+			record regress $rc
+			;;
+		tap)
+			mkdir -p "$work/tap"
+			[ ${#runas[@]} -gt 0 ] && chown postgres: "$work/tap"
+			tests=${TAP_TESTS:-tests/t/*.pl}
+			(cd "$work/src" && "${runas[@]}" env \
+				PATH="$bindir:$PATH" TESTDIR="$work/tap" REVRX_SRC="$work/src" \
+				PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
+				prove --timer -I tests/lib -I "$pgxs/src/test/perl" $tests)
+			rc=$?
+			if [ $rc -ne 0 ]; then
+				for f in "$work"/tap/tmp_check/log/regress_log_*; do
+					[ -f "$f" ] || continue
+					echo "----- tail of $f"
+					tail -n 60 "$f"
+				done
+			fi
+			record tap $rc
+			;;
+		*)
+			echo "unknown suite $suite" >&2
+			record "$suite" 1
+			;;
+	esac
+done
+
+echo
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ] || echo "failed suites: ${failed_names[*]}"
+[ $failed -eq 0 ]

@@ -1,0 +1,101 @@
+# Continuous archiving under pgbench load, to a local directory and to S3:
+# every segment from the first to the last switched one reaches the
+# repository, and wal-fetch gives back exactly the bytes Postgres wrote.
+# Also: each compression (zstd, gzip, none) round-trips, and revrx_status()
+# reports what happened.
+
+use strict;
+use warnings FATAL => 'all';
+
+use File::Compare;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use RevrxTest;
+
+my $s3 = RevrxTest::S3->start;
+
+my @repos = (
+	[ 'file', 'file://' . PostgreSQL::Test::Utils::tempdir('repo'), {} ],
+	[ 's3', $s3->repo_url('archive-test'), $s3->env ],
+);
+
+for my $r (@repos)
+{
+	my ($kind, $repo, $env) = @$r;
+	note "repository: $kind ($repo)";
+
+	my $node = RevrxTest::new_node("archive_$kind");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION revrx');
+	my $agent = RevrxTest::Agent->start($node, repo => $repo, env => $env);
+
+	# load: enough to fill several segments, with switches in between
+	$node->command_ok([ 'pgbench', '-i', '-q', '-s', '3', 'postgres' ], "$kind: pgbench init");
+	$node->command_ok([ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '8', 'postgres' ],
+		"$kind: pgbench load");
+	my @compressions = ('zstd', 'gzip', 'none');
+	for my $c (@compressions)
+	{
+		$node->safe_psql('postgres', "ALTER SYSTEM SET revrx.compression = '$c'; SELECT pg_reload_conf();");
+		$node->command_ok([ 'pgbench', '-n', '-c', '2', '-T', '2', 'postgres' ], "$kind: load with $c");
+		RevrxTest::switch_wal($node);
+	}
+	my $last = RevrxTest::switch_wal($node);
+	ok(RevrxTest::wait_archived($node, $last, 180), "$kind: archived up to $last");
+
+	# every segment is stored and comes back byte for byte
+	my @segments = RevrxTest::segments_between('000000010000000000000001', $last);
+	cmp_ok(scalar(@segments), '>=', 6, "$kind: load produced " . scalar(@segments) . " segments");
+	my $fetchdir = PostgreSQL::Test::Utils::tempdir("fetch_$kind");
+	my ($missing, $different) = (0, 0);
+	for my $seg (@segments)
+	{
+		my ($rc, $out, $err) = RevrxTest::run_agent($agent->env, 'wal-fetch', $seg, "$fetchdir/$seg");
+		if ($rc != 0)
+		{
+			diag("wal-fetch $seg: exit $rc: $err");
+			$missing++;
+			next;
+		}
+		$different++ if compare("$fetchdir/$seg", $node->data_dir . "/pg_wal/$seg") != 0;
+	}
+	is($missing, 0, "$kind: no segment missing from the repository");
+	is($different, 0, "$kind: every fetched segment is byte-identical to the original");
+
+	# each compression left its kind of object
+	if ($kind eq 'file')
+	{
+		(my $dir = $repo) =~ s{^file://}{};
+		my @objs = glob("$dir/wal/00000001/*");
+		ok((grep { /\.zst$/ } @objs), 'zstd objects stored');
+		ok((grep { /\.gz$/ } @objs), 'gzip objects stored');
+		ok((grep { m{/[0-9A-F]{24}$} } @objs), 'uncompressed objects stored');
+		ok(-f "$dir/repo.json", 'repository records its cluster in repo.json');
+		like(RevrxTest::slurp_bin("$dir/repo.json"),
+			qr/"system_identifier": "\d+"/, 'repo.json names the system identifier');
+	}
+
+	# status as the DBA sees it
+	ok(RevrxTest::wait_for(sub { RevrxTest::status($node)->{last_stored_wal} // '' ge $last }, 30,
+		'agent status'), "$kind: revrx_status() shows the last stored segment");
+	my $st = RevrxTest::status($node);
+	cmp_ok($st->{last_archived_wal}, 'ge', $last, "$kind: last_archived_wal is $st->{last_archived_wal}");
+	is($st->{agent_running}, JSON::PP::true(), "$kind: agent is seen running");
+	is($st->{backlog_segments}, 0, "$kind: no backlog left");
+	is($node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver'), '0',
+		"$kind: the archiver never had to retry");
+
+	# a segment that was never archived is "not found", quickly
+	my ($rc, $out, $err) = RevrxTest::run_agent($agent->env, 'wal-fetch',
+		'0000000100000000000000FF', "$fetchdir/nope");
+	is($rc, 1, "$kind: wal-fetch of a missing segment exits 1");
+	ok(!-e "$fetchdir/nope", "$kind: and writes nothing");
+	($rc, $out, $err) = RevrxTest::run_agent($agent->env, 'wal-fetch', '00000005.history', "$fetchdir/h");
+	is($rc, 1, "$kind: wal-fetch of a missing history file exits 1");
+
+	$agent->stop;
+	$node->stop;
+}
+
+done_testing();
