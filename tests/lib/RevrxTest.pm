@@ -248,6 +248,74 @@ sub status
 	return JSON::PP::decode_json($row);
 }
 
+
+=pod
+
+=head2 verify_archive(node, env, first, last)
+
+Fetches every segment from first to last with `revrx-agent wal-fetch` (the
+agent environment env) and compares it with the node's pg_wal.  Returns
+(missing, different) counts; the failures are diag()ed.
+
+=cut
+
+sub verify_archive
+{
+	my ($node, $env, $first, $last) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir('verify');
+	my ($missing, $different) = (0, 0);
+	for my $seg (segments_between($first, $last))
+	{
+		my ($rc, $out, $err) = run_agent($env, 'wal-fetch', $seg, "$dir/$seg");
+		if ($rc != 0)
+		{
+			diag("wal-fetch $seg: exit $rc: $err");
+			$missing++;
+			next;
+		}
+		if (slurp_bin("$dir/$seg") ne slurp_bin($node->data_dir . "/pg_wal/$seg"))
+		{
+			diag("$seg differs from pg_wal/$seg");
+			$different++;
+		}
+		unlink "$dir/$seg";
+	}
+	return ($missing, $different);
+}
+
+=pod
+
+=head2 last_archived(node)
+
+pg_stat_archiver.last_archived_wal ('' if none).
+
+=cut
+
+sub last_archived
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+}
+
+=pod
+
+=head2 start_pgbench(node, @args)
+
+pgbench in the background against the node; returns the IPC::Run handle
+(->finish waits for it).
+
+=cut
+
+sub start_pgbench
+{
+	my ($node, @args) = @_;
+	my ($out, $err) = ('', '');
+	return IPC::Run::start(
+		[ 'pgbench', '-h', $node->host, '-p', $node->port, @args, 'postgres' ],
+		'<', \undef, '>', \$out, '2>', \$err);
+}
+
 ###########################################################################
 
 package RevrxTest::S3;
