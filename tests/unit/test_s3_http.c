@@ -1,0 +1,839 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_s3_http.c
+ *	  The S3 driver (agent/repo_s3.c over http.c) against a scripted HTTP
+ *	  server: retries, error mapping and the checks on what comes back.
+ *
+ * The server runs in a forked child on 127.0.0.1 (a free port).  It plays
+ * a script: for each expected request, the substrings its head (request
+ * line and headers) and body must contain, and the raw response to send.
+ * A request that does not match, a request after the script ended (a retry
+ * that should not have happened) and a script not played to its end all
+ * make the child exit non-zero, which the test asserts; so each test checks
+ * both what the driver returned and what it sent.
+ *
+ * Backoff is shrunk to a few milliseconds, so every test runs in well under
+ * two seconds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "error.h"
+#include "http.h"
+#include "log.h"
+#include "repo.h"
+
+#define SECRET		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#define TOKEN		"IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
+#define MiB			(1024 * 1024)
+
+/* child exit statuses */
+#define SCRIPT_OK			0
+#define SCRIPT_MISMATCH		1
+#define SCRIPT_UNPLAYED		2
+#define SCRIPT_EXTRA		3
+#define SCRIPT_BROKEN		4
+
+typedef struct Step
+{
+	const char *expect[4];		/* substrings of the request head; NULL ends */
+	const char *expect_body;	/* substring of the (first 64 kB of the) body */
+	char	   *reply;			/* raw response (malloc'd) */
+	bool		close;			/* close the connection after replying */
+} Step;
+
+typedef struct Server
+{
+	pid_t		pid;
+	int			port;
+	int			done_fd;		/* closing it tells the child to finish */
+} Server;
+
+/* ------------------------------------------------------ canned replies */
+
+static char *
+reply(int status, const char *headers, const char *body)
+{
+	char	   *out;
+	size_t		len = strlen(body);
+
+	if (asprintf(&out, "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n%s",
+				 status, headers ? headers : "", len, body) < 0)
+		abort();
+	return out;
+}
+
+static char *
+s3_error(int status, const char *code, const char *message)
+{
+	char	   *body;
+	char	   *out;
+
+	if (asprintf(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+				 "<Error><Code>%s</Code><Message>%s</Message>"
+				 "<RequestId>4442587FB7D0A2F9</RequestId></Error>", code, message) < 0)
+		abort();
+	out = reply(status, "Content-Type: application/xml\r\n", body);
+	free(body);
+	return out;
+}
+
+/* ---------------------------------------------------------- the server */
+
+/* Reads one request; 1 = got one, 0 = peer closed, -1 = error. */
+static int
+read_request(int fd, char *head, size_t headcap, char *body, size_t bodycap)
+{
+	size_t		have = 0;
+	char	   *end = NULL;
+	size_t		content_length = 0;
+	size_t		body_have;
+	const char *cl;
+
+	while (end == NULL)
+	{
+		ssize_t		n;
+
+		if (have + 1 >= headcap)
+			return -1;
+		n = read(fd, head + have, headcap - have - 1);
+		if (n <= 0)
+			return have == 0 ? 0 : -1;
+		have += n;
+		head[have] = '\0';
+		end = strstr(head, "\r\n\r\n");
+	}
+	end += 4;
+	body_have = have - (end - head);
+	cl = strcasestr(head, "\r\nContent-Length:");
+	if (cl)
+		content_length = strtoul(cl + 17, NULL, 10);
+	memmove(body, end, body_have < bodycap - 1 ? body_have : bodycap - 1);
+	*end = '\0';
+
+	if (strcasestr(head, "\r\nExpect: 100-continue") && body_have < content_length)
+	{
+		const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		if (write(fd, cont, strlen(cont)) < 0)
+			return -1;
+	}
+	while (body_have < content_length)
+	{
+		char		scratch[65536];
+		size_t		want = content_length - body_have;
+		ssize_t		n = read(fd, scratch, want < sizeof(scratch) ? want : sizeof(scratch));
+
+		if (n <= 0)
+			return -1;
+		if (body_have < bodycap - 1)
+			memcpy(body + body_have, scratch,
+				   (size_t) n < bodycap - 1 - body_have ? (size_t) n : bodycap - 1 - body_have);
+		body_have += n;
+	}
+	body[body_have < bodycap - 1 ? body_have : bodycap - 1] = '\0';
+	return 1;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The child: plays the script, then refuses anything more. */
+static void
+serve(int lfd, int done_fd, Step *steps, int nsteps)
+{
+	static char head[65536];
+	static char body[65536];
+	int			conn = -1;
+	int			step = 0;
+	int			status = SCRIPT_OK;
+
+	alarm(20);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;)
+	{
+		struct pollfd pfd[2] = {{conn >= 0 ? conn : lfd, POLLIN, 0}, {done_fd, POLLIN, 0}};
+		int			rc;
+
+		if (poll(pfd, 2, -1) < 0)
+			_exit(SCRIPT_BROKEN);
+		if (pfd[1].revents)
+			break;				/* the test is over */
+		if (conn < 0)
+		{
+			conn = accept(lfd, NULL, NULL);
+			if (conn < 0)
+				_exit(SCRIPT_BROKEN);
+			continue;
+		}
+		rc = read_request(conn, head, sizeof(head), body, sizeof(body));
+		if (rc <= 0)
+		{
+			close(conn);
+			conn = -1;
+			continue;
+		}
+		if (step >= nsteps)
+		{
+			fprintf(stderr, "scripted server: unexpected request after the script:\n%s", head);
+			status = SCRIPT_EXTRA;
+			write_all(conn, "HTTP/1.1 599 Unexpected\r\nContent-Length: 0\r\n\r\n", 46);
+			continue;
+		}
+		for (int i = 0; i < 4 && steps[step].expect[i]; i++)
+			if (strstr(head, steps[step].expect[i]) == NULL)
+			{
+				fprintf(stderr, "scripted server: step %d: request lacks \"%s\":\n%s",
+						step + 1, steps[step].expect[i], head);
+				status = SCRIPT_MISMATCH;
+			}
+		if (steps[step].expect_body && strstr(body, steps[step].expect_body) == NULL)
+		{
+			fprintf(stderr, "scripted server: step %d: body lacks \"%s\"\n",
+					step + 1, steps[step].expect_body);
+			status = SCRIPT_MISMATCH;
+		}
+		if (write_all(conn, steps[step].reply, strlen(steps[step].reply)) != 0)
+			_exit(SCRIPT_BROKEN);
+		if (steps[step].close)
+		{
+			shutdown(conn, SHUT_RDWR);
+			close(conn);
+			conn = -1;
+		}
+		step++;
+	}
+	if (status == SCRIPT_OK && step < nsteps)
+	{
+		fprintf(stderr, "scripted server: only %d of %d steps were played\n", step, nsteps);
+		status = SCRIPT_UNPLAYED;
+	}
+	_exit(status);
+}
+
+static Server
+server_start(Step *steps, int nsteps)
+{
+	Server		srv = {0};
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t	alen = sizeof(addr);
+	int			lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int			pipefd[2];
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *) &addr, &alen), 0);
+	srv.port = ntohs(addr.sin_port);
+	assert_int_equal(pipe(pipefd), 0);
+
+	fflush(NULL);
+	srv.pid = fork();
+	assert_true(srv.pid >= 0);
+	if (srv.pid == 0)
+	{
+		close(pipefd[1]);
+		serve(lfd, pipefd[0], steps, nsteps);
+	}
+	close(lfd);
+	close(pipefd[0]);
+	srv.done_fd = pipefd[1];
+	for (int i = 0; i < nsteps; i++)
+		free(steps[i].reply);
+	return srv;
+}
+
+/* Ends the script; returns the child's verdict. */
+static int
+server_finish(Server *srv)
+{
+	int			status = 0;
+
+	close(srv->done_fd);
+	if (waitpid(srv->pid, &status, 0) != srv->pid || !WIFEXITED(status))
+		return SCRIPT_BROKEN;
+	return WEXITSTATUS(status);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static RvxRepo *
+open_repo(const Server *srv, int retries, const char *sse, const char *kms, const char *token)
+{
+	char		endpoint[64];
+	RvxRepoConfig cfg = {0};
+	RvxError	err = {0};
+	RvxRepo    *repo;
+
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv->port);
+	cfg.url = "s3://bkt/pfx";
+	cfg.s3_endpoint = endpoint;
+	cfg.s3_region = "eu-west-1";
+	cfg.s3_path_style = true;
+	cfg.s3_access_key = "AKIDTEST";
+	cfg.s3_secret_key = SECRET;
+	cfg.s3_session_token = token;
+	cfg.s3_sse = sse;
+	cfg.s3_kms_key_id = kms;
+	cfg.s3_verify_tls = true;
+	cfg.retries = retries;
+	cfg.timeout_ms = 5000;
+	repo = rvx_repo_s3_open("bkt", "pfx/", &cfg, &err);
+	if (repo == NULL)
+		fail_msg("could not open: %s", err.msg);
+	return repo;
+}
+
+typedef struct MemSrc
+{
+	const char *data;
+	size_t		len;
+} MemSrc;
+
+static ssize_t
+mem_pread(void *arg, void *buf, size_t len, uint64_t offset)
+{
+	MemSrc	   *m = arg;
+
+	if (offset >= m->len)
+		return 0;
+	if (len > m->len - offset)
+		len = m->len - offset;
+	memcpy(buf, m->data + offset, len);
+	return (ssize_t) len;
+}
+
+/* Bytes generated from their offset: large sources without the memory. */
+static ssize_t
+pattern_pread(void *arg, void *buf, size_t len, uint64_t offset)
+{
+	uint64_t	size = *(uint64_t *) arg;
+
+	if (offset >= size)
+		return 0;
+	if (len > size - offset)
+		len = size - offset;
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *) buf)[i] = (uint8_t) ((offset + i) * 31);
+	return (ssize_t) len;
+}
+
+typedef struct Collected
+{
+	char		data[256];
+	size_t		len;
+	int			calls;
+} Collected;
+
+static int
+collect_sink(void *arg, const void *data, size_t len)
+{
+	Collected  *c = arg;
+
+	if (c->len + len >= sizeof(c->data))
+		return -1;
+	memcpy(c->data + c->len, data, len);
+	c->len += len;
+	c->data[c->len] = '\0';
+	c->calls++;
+	return 0;
+}
+
+static void
+assert_no_secrets(const RvxError *err)
+{
+	assert_null(strstr(err->msg, SECRET));
+	assert_null(strstr(err->msg, TOKEN));
+	assert_null(strstr(err->msg, "Signature="));
+}
+
+/* --------------------------------------------------------------- tests */
+
+/* 503 SlowDown, then 200: the put is retried, signed and checksummed again. */
+static void
+test_put_503_then_200(void **state)
+{
+	Step		steps[] = {
+		{{"PUT /bkt/pfx/wal/k1 HTTP/1.1", "content-md5: XUFAKrxLKna5cZ2REBfFkg==",
+		  "x-amz-content-sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+		  "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/"},
+		 "hello", s3_error(503, "SlowDown", "Please reduce your request rate."), false},
+		{{"PUT /bkt/pfx/wal/k1 HTTP/1.1",
+		  "SignedHeaders=content-md5;host;x-amz-content-sha256;x-amz-date, "},
+		 "hello", reply(200, "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n", ""), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	MemSrc		m = {"hello", 5};
+	RvxPutSource src = {5, mem_pread, &m};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->put(repo, "wal/k1", &src, 0, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* 500 on every attempt: RVX_E_NETWORK naming operation, key, status, code. */
+static void
+test_get_500_gives_up(void **state)
+{
+	Step		steps[3];
+	Server		srv;
+	RvxRepo    *repo;
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	for (int i = 0; i < 3; i++)
+		steps[i] = (Step) {{"GET /bkt/pfx/wal/k1 HTTP/1.1"}, NULL,
+			s3_error(500, "InternalError", "We encountered an internal error. Please try again."), false};
+	srv = server_start(steps, 3);
+	repo = open_repo(&srv, 2, NULL, NULL, TOKEN);
+	assert_int_equal(repo->ops->get(repo, "wal/k1", 0, 0, collect_sink, &c, &err), -1);
+	assert_int_equal(err.code, RVX_E_NETWORK);
+	assert_string_equal(err.msg,
+						"could not read \"wal/k1\" from s3://bkt/pfx: HTTP 500 InternalError: "
+						"We encountered an internal error. Please try again. (gave up after 3 attempts)");
+	assert_int_equal(c.len, 0);		/* an error body never reaches the sink */
+	assert_no_secrets(&err);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* 403 SignatureDoesNotMatch is final: RVX_E_AUTH, one request only. */
+static void
+test_put_403_not_retried(void **state)
+{
+	Step		steps[] = {
+		{{"PUT /bkt/pfx/wal/00000001/000000010000000000000001.zst HTTP/1.1",
+		  "x-amz-security-token: " TOKEN},
+		 NULL, s3_error(403, "SignatureDoesNotMatch",
+						"The request signature we calculated does not match the signature you provided. Check your key and signing method."),
+		 false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 3, NULL, NULL, TOKEN);
+	MemSrc		m = {"hello", 5};
+	RvxPutSource src = {5, mem_pread, &m};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->put(repo, "wal/00000001/000000010000000000000001.zst", &src, 0, &err), -1);
+	assert_int_equal(err.code, RVX_E_AUTH);
+	assert_string_equal(err.msg,
+						"could not store \"wal/00000001/000000010000000000000001.zst\" in s3://bkt/pfx: "
+						"HTTP 403 SignatureDoesNotMatch: The request signature we calculated does not "
+						"match the signature you provided. Check your key and signing method.");
+	assert_no_secrets(&err);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/*
+ * A 70 MiB put goes up in five parts; CompleteMultipartUpload answers 200
+ * with an <Error> body.  With retries = 1 completion is tried twice, then
+ * the upload is aborted and the put fails.
+ */
+static void
+multipart_script(Step *steps, int *n, bool succeed)
+{
+	static char parts[5][64];
+
+	*n = 0;
+	steps[(*n)++] = (Step) {{"POST /bkt/pfx/big?uploads HTTP/1.1",
+			"x-amz-server-side-encryption: AES256"}, NULL,
+		reply(200, "", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			  "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			  "<Bucket>bkt</Bucket><Key>pfx/big</Key><UploadId>UP/1+x</UploadId>"
+			  "</InitiateMultipartUploadResult>"), false};
+	for (int i = 0; i < 5; i++)
+	{
+		char		hdr[128];
+
+		snprintf(parts[i], sizeof(parts[i]), "PUT /bkt/pfx/big?partNumber=%d&uploadId=UP%%2F1%%2Bx ", i + 1);
+		snprintf(hdr, sizeof(hdr), "ETag: \"etag-%d\"\r\n", i + 1);
+		steps[(*n)++] = (Step) {{parts[i], i < 4 ? "Content-Length: 16777216" : "Content-Length: 6291456"},
+			NULL, reply(200, hdr, ""), false};
+	}
+	for (int i = 0; i < 2; i++)
+		steps[(*n)++] = (Step) {{"POST /bkt/pfx/big?uploadId=UP%2F1%2Bx HTTP/1.1",
+				"Content-Type: application/xml"},
+			"<Part><PartNumber>5</PartNumber>" "<ETag>&quot;etag-5&quot;</ETag></Part>",
+			(succeed && i == 1)
+			? reply(200, "", "<CompleteMultipartUploadResult><Key>pfx/big</Key>"
+					"<ETag>\"x-5\"</ETag></CompleteMultipartUploadResult>")
+			: reply(200, "", "\n   \n<Error><Code>InternalError</Code>"
+					"<Message>We encountered an internal error. Please try again.</Message></Error>"),
+			false};
+	if (!succeed)
+		steps[(*n)++] = (Step) {{"DELETE /bkt/pfx/big?uploadId=UP%2F1%2Bx HTTP/1.1"}, NULL,
+			reply(204, "", ""), false};
+}
+
+static void
+test_multipart_complete_200_error(void **state)
+{
+	Step		steps[10];
+	int			n;
+	Server		srv;
+	RvxRepo    *repo;
+	uint64_t	size = 70 * MiB;
+	RvxPutSource src = {size, pattern_pread, &size};
+	RvxError	err = {0};
+
+	multipart_script(steps, &n, false);
+	srv = server_start(steps, n);
+	repo = open_repo(&srv, 1, "AES256", NULL, NULL);
+	assert_int_equal(repo->ops->put(repo, "big", &src, 0, &err), -1);
+	assert_int_equal(err.code, RVX_E_NETWORK);
+	assert_non_null(strstr(err.msg, "could not store \"big\" in s3://bkt/pfx: HTTP 200 with error InternalError"));
+	assert_non_null(strstr(err.msg, "(gave up after 2 attempts)"));
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+static void
+test_multipart_complete_retried(void **state)
+{
+	Step		steps[10];
+	int			n;
+	Server		srv;
+	RvxRepo    *repo;
+	uint64_t	size = 70 * MiB;
+	RvxPutSource src = {size, pattern_pread, &size};
+	RvxError	err = {0};
+
+	multipart_script(steps, &n, true);
+	srv = server_start(steps, n);
+	repo = open_repo(&srv, 1, "AES256", NULL, NULL);
+	assert_int_equal(repo->ops->put(repo, "big", &src, 0, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* A body shorter than its Content-Length fails (no retries left). */
+static void
+test_get_short_body(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt/pfx/k HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234"), true},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->get(repo, "k", 0, 0, collect_sink, &c, &err), -1);
+	assert_int_equal(err.code, RVX_E_NETWORK);
+	assert_non_null(strstr(err.msg, "could not read \"k\" from s3://bkt/pfx: "));
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* With a retry left, a cut-off read resumes where it stopped, same object only. */
+static void
+test_get_resumes(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt/pfx/k HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: \"e1\"\r\nConnection: close\r\n\r\n01234"), true},
+		{{"GET /bkt/pfx/k HTTP/1.1", "Range: bytes=5-\r\n", "if-match: \"e1\"\r\n"}, NULL,
+		 reply(206, "Content-Range: bytes 5-9/10\r\nETag: \"e1\"\r\n", "56789"), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 1, NULL, NULL, NULL);
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->get(repo, "k", 0, 0, collect_sink, &c, &err), 0);
+	assert_string_equal(c.data, "0123456789");
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* A 206 for other bytes than asked is refused before the sink sees any. */
+static void
+test_get_wrong_range(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt/pfx/k HTTP/1.1", "Range: bytes=2-4\r\n"}, NULL,
+		 reply(206, "Content-Range: bytes 0-2/10\r\n", "012"), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->get(repo, "k", 2, 3, collect_sink, &c, &err), -1);
+	assert_int_equal(err.code, RVX_E_PROTOCOL);
+	assert_int_equal(c.calls, 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* A range past the end of the object is corruption, not a short read. */
+static void
+test_get_range_past_end(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt/pfx/k HTTP/1.1", "Range: bytes=0-19\r\n"}, NULL,
+		 reply(206, "Content-Range: bytes 0-9/10\r\n", "0123456789"), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->get(repo, "k", 0, 20, collect_sink, &c, &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_int_equal(c.calls, 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* HEAD: 404 is an answer (0), 200 gives the size. */
+static void
+test_head(void **state)
+{
+	Step		steps[] = {
+		{{"HEAD /bkt/pfx/missing HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), false},
+		{{"HEAD /bkt/pfx/there HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 200 OK\r\nContent-Length: 16777216\r\nETag: \"x\"\r\n\r\n"), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	RvxObjectInfo info = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->head(repo, "missing", &info, &err), 0);
+	assert_int_equal(repo->ops->head(repo, "there", &info, &err), 1);
+	assert_int_equal(info.size, 16777216);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* NO_OVERWRITE: the HEAD finds the key, nothing is written. */
+static void
+test_put_no_overwrite(void **state)
+{
+	Step		steps[] = {
+		{{"HEAD /bkt/pfx/repo.json HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	MemSrc		m = {"hello", 5};
+	RvxPutSource src = {5, mem_pread, &m};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->put(repo, "repo.json", &src, RVX_PUT_NO_OVERWRITE, &err), -1);
+	assert_int_equal(err.code, RVX_E_CONFLICT);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* SSE-KMS and the session token are sent and signed. */
+static void
+test_put_sse_kms_signed(void **state)
+{
+	Step		steps[] = {
+		{{"x-amz-server-side-encryption: aws:kms\r\n",
+		  "x-amz-server-side-encryption-aws-kms-key-id: arn:aws:kms:eu-west-1:1:key/k\r\n",
+		  "/eu-west-1/s3/aws4_request, SignedHeaders=content-md5;host;x-amz-content-sha256;"
+		  "x-amz-date;x-amz-security-token;x-amz-server-side-encryption;"
+		  "x-amz-server-side-encryption-aws-kms-key-id, Signature=",
+		  "Content-Type: application/octet-stream\r\n"},
+		 NULL, reply(200, "ETag: \"x\"\r\n", ""), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 0, "aws:kms", "arn:aws:kms:eu-west-1:1:key/k", TOKEN);
+	MemSrc		m = {"hello", 5};
+	RvxPutSource src = {5, mem_pread, &m};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->put(repo, "k", &src, 0, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+typedef struct Keys
+{
+	char		all[512];
+	int			n;
+} Keys;
+
+static int
+keys_fn(void *arg, const char *key, uint64_t size)
+{
+	Keys	   *k = arg;
+	size_t		used = strlen(k->all);
+
+	snprintf(k->all + used, sizeof(k->all) - used, "%s=%llu;", key, (unsigned long long) size);
+	k->n++;
+	return 0;
+}
+
+/* ListObjectsV2: prefix under the repository's, pages, prefix stripped, folders skipped. */
+static void
+test_list_pages(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt?list-type=2&prefix=pfx%2Fwal%2F HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>true</IsTruncated>"
+			   "<Contents><Key>pfx/wal/</Key><Size>0</Size></Contents>"	/* a "folder" */
+			   "<Contents><Key>pfx/wal/a</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>pfx/wal/b</Key><Size>2</Size></Contents>"
+			   "<NextContinuationToken>tok+1/=</NextContinuationToken></ListBucketResult>"), false},
+		{{"GET /bkt?continuation-token=tok%2B1%2F%3D&list-type=2&prefix=pfx%2Fwal%2F HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>pfx/wal/c</Key><Size>3</Size></Contents></ListBucketResult>"), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	Keys		k = {.n = 0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->list(repo, "wal/", keys_fn, &k, &err), 0);
+	assert_string_equal(k.all, "wal/a=1;wal/b=2;wal/c=3;");
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* A listing that strays outside the prefix or goes backwards is refused. */
+static void
+test_list_lying_server(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt?list-type=2&prefix=pfx%2F HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>pfx/b</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>pfx/a</Key><Size>2</Size></Contents></ListBucketResult>"), false},
+		{{"GET /bkt?list-type=2&prefix=pfx%2F HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>other/x</Key><Size>1</Size></Contents></ListBucketResult>"), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	Keys		k = {.n = 0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->list(repo, "", keys_fn, &k, &err), -1);
+	assert_int_equal(err.code, RVX_E_PROTOCOL);
+	assert_non_null(strstr(err.msg, "out of order"));
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(repo->ops->list(repo, NULL, keys_fn, &k, &err), -1);
+	assert_int_equal(err.code, RVX_E_PROTOCOL);
+	assert_non_null(strstr(err.msg, "outside the prefix"));
+	assert_int_equal(k.n, 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* DELETE: 204 and an already missing key both succeed; a missing bucket does not. */
+static void
+test_remove(void **state)
+{
+	Step		steps[] = {
+		{{"DELETE /bkt/pfx/k HTTP/1.1"}, NULL, strdup("HTTP/1.1 204 No Content\r\n\r\n"), false},
+		{{"DELETE /bkt/pfx/k HTTP/1.1"}, NULL,
+		 s3_error(404, "NoSuchKey", "The specified key does not exist."), false},
+		{{"DELETE /bkt/pfx/k HTTP/1.1"}, NULL,
+		 s3_error(404, "NoSuchBucket", "The specified bucket does not exist"), false},
+	};
+	Server		srv = server_start(steps, 3);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->remove(repo, "k", &err), 0);
+	assert_int_equal(repo->ops->remove(repo, "k", &err), 0);
+	assert_int_equal(repo->ops->remove(repo, "k", &err), -1);
+	assert_int_equal(err.code, RVX_E_CONFIG);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* Keys that no driver could store are refused before anything is sent. */
+static void
+test_bad_keys(void **state)
+{
+	Server		srv = server_start(NULL, 0);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	RvxObjectInfo info;
+	RvxError	err = {0};
+	const char *bad[] = {"", "/abs", "a//b", "a/../b", "..", "a/", "a\nb"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(repo->ops->head(repo, bad[i], &info, &err), -1);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+static int
+setup_all(void **state)
+{
+	curl_global_init(CURL_GLOBAL_ALL);
+	rvx_log_init("test", RVX_LOG_ERROR, false);
+	rvx_http_set_backoff(1, 5);
+	return 0;
+}
+
+static int
+teardown_all(void **state)
+{
+	curl_global_cleanup();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_503_then_200),
+		cmocka_unit_test(test_get_500_gives_up),
+		cmocka_unit_test(test_put_403_not_retried),
+		cmocka_unit_test(test_multipart_complete_200_error),
+		cmocka_unit_test(test_multipart_complete_retried),
+		cmocka_unit_test(test_get_short_body),
+		cmocka_unit_test(test_get_resumes),
+		cmocka_unit_test(test_get_wrong_range),
+		cmocka_unit_test(test_get_range_past_end),
+		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_put_no_overwrite),
+		cmocka_unit_test(test_put_sse_kms_signed),
+		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_list_lying_server),
+		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_bad_keys),
+	};
+
+	return cmocka_run_group_tests_name("s3_http", tests, setup_all, teardown_all);
+}
