@@ -33,6 +33,10 @@ REGRESS = revrx_sql
 REGRESS_OPTS = --temp-config=$(srcdir)/tests/regress.conf
 NO_INSTALLCHECK = 1
 
+# No LLVM bitcode for JIT inlining: nothing here is worth inlining into
+# queries, and it would make clang a build dependency.
+override with_llvm = no
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -19,6 +19,7 @@
 
 #ifndef RVX_FRONTEND
 #include "postgres.h"
+#include "utils/memutils.h"
 #else
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,595 @@
+/*-------------------------------------------------------------------------
+ *
+ * revrx.c
+ *	  Module entry point of revrx: settings, shared state, small helpers.
+ *
+ * The library is meant to be listed both in shared_preload_libraries (for
+ * the shared state that revrx_status() reports) and as archive_library (for
+ * the archive module in archive.c).  _PG_init therefore does two things:
+ *
+ *	- It defines the revrx.* settings in every process that loads the
+ *	  library, preloaded or not, because the archiver loads the archive
+ *	  module by itself and must see them even when the library was not
+ *	  preloaded.
+ *
+ *	- Only while shared_preload_libraries is being processed, it requests
+ *	  the shared memory and installs the hooks that create it.  Loading the
+ *	  library later (CREATE EXTENSION, LOAD) adds no shared state, and the
+ *	  SQL functions refuse to run rather than report nothing.
+ *
+ * The lock rules for the shared state are in revrx.h.  The helpers at the
+ * end read the small files the agent writes into the spool; they never
+ * throw, because a missing, torn or foreign file is something to report,
+ * not a reason to fail.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "archive_compat.h"
+#include "compress.h"
+#include "revrx.h"
+
+PG_MODULE_MAGIC;
+
+/* ---------------------------------------------------------------- settings */
+
+char	   *revrx_spool_dir = NULL;
+int			revrx_compression = RVX_COMPRESS_ZSTD;
+int			revrx_compression_level = 0;
+int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
+int			revrx_archive_timeout = 60;
+int			revrx_archive_lookahead = 8;
+int			revrx_spool_max_size = 1024;
+
+static const struct config_enum_entry compression_options[] = {
+	{"zstd", RVX_COMPRESS_ZSTD, false},
+	{"gzip", RVX_COMPRESS_GZIP, false},
+	{"none", RVX_COMPRESS_NONE, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry archive_ack_options[] = {
+	{"repository", REVRX_ACK_REPOSITORY, false},
+	{"spool", REVRX_ACK_SPOOL, false},
+	{NULL, 0, false}
+};
+
+/* --------------------------------------------------------- shared state */
+
+typedef struct RevrxSharedState
+{
+	slock_t		mutex;			/* protects stats; see revrx.h */
+	RevrxArchiveStats stats;
+} RevrxSharedState;
+
+static RevrxSharedState *revrx_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static bool check_spool_dir(char **newval, void **extra, GucSource source);
+static void revrx_shmem_request(void);
+static void revrx_shmem_startup(void);
+
+/*
+ * _PG_init
+ *
+ * Defines the settings and, when preloading, arranges for shared memory.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("revrx.spool_dir",
+							   "Directory shared with revrx-agent (the spool).",
+							   "WAL is handed to the agent through this directory; "
+							   "archiving waits while it is empty.",
+							   &revrx_spool_dir,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_spool_dir, NULL, NULL);
+
+	DefineCustomEnumVariable("revrx.compression",
+							 "Compression of archived WAL.",
+							 NULL,
+							 &revrx_compression,
+							 RVX_COMPRESS_ZSTD,
+							 compression_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.compression_level",
+							"Compression level of archived WAL.",
+							"0 selects the algorithm's default level.",
+							&revrx_compression_level,
+							0,
+							0, 19,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("revrx.archive_ack",
+							 "When a WAL file counts as archived.",
+							 "\"repository\": once revrx-agent confirmed it in the repository; "
+							 "\"spool\": once it is durable in the spool.",
+							 &revrx_archive_ack,
+							 REVRX_ACK_REPOSITORY,
+							 archive_ack_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.archive_timeout",
+							"Longest time one archive attempt waits for revrx-agent.",
+							"After this, the attempt fails and the archiver retries it later.",
+							&revrx_archive_timeout,
+							60,
+							1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.archive_lookahead",
+							"How many further ready WAL segments to spool while waiting.",
+							"They are shipped in parallel, so later archive calls usually find them confirmed.",
+							&revrx_archive_lookahead,
+							8,
+							0, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.spool_max_size",
+							"Spool size above which no segment is spooled ahead of time.",
+							"The segment the archiver asks for is always spooled.",
+							&revrx_spool_max_size,
+							1024,
+							16, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("revrx");
+
+	/*
+	 * Shared memory can only be requested while preloading.  Without it the
+	 * archive module still works; only the reporting is missing.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = revrx_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = revrx_shmem_startup;
+}
+
+/*
+ * check_spool_dir
+ *
+ * Accepts "" (archiving is then not configured) or an absolute path short
+ * enough for every spool file name.  Whether the directory exists is
+ * checked when archiving, not here: the shared volume may be mounted after
+ * the configuration is loaded, and a check here would also run in every
+ * backend at every reload.
+ */
+static bool
+check_spool_dir(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("revrx.spool_dir must be an absolute path.");
+		GUC_check_errhint("Use the path at which the volume shared with revrx-agent is mounted, e.g. \"/var/lib/revrx/spool\".");
+		return false;
+	}
+
+	/* Room for "/wal/" + the longest archived name + suffixes. */
+	if (strlen(*newval) >= MAXPGPATH - 64)
+	{
+		GUC_check_errdetail("revrx.spool_dir is longer than %d bytes.",
+							MAXPGPATH - 64 - 1);
+		return false;
+	}
+
+	/* Remove trailing and doubled slashes; this only ever shortens it. */
+	canonicalize_path(*newval);
+
+	return true;
+}
+
+const char *
+revrx_archive_ack_name(int ack)
+{
+	for (const struct config_enum_entry *e = archive_ack_options; e->name; e++)
+	{
+		if (e->val == ack)
+			return e->name;
+	}
+	return "unknown";
+}
+
+/*
+ * revrx_shmem_request
+ *
+ * Requests the shared state (PG15's shmem_request_hook).
+ */
+static void
+revrx_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(MAXALIGN(sizeof(RevrxSharedState)));
+}
+
+/*
+ * revrx_shmem_startup
+ *
+ * Creates or attaches to the shared state.
+ */
+static void
+revrx_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	revrx_shared = ShmemInitStruct("revrx", sizeof(RevrxSharedState), &found);
+	if (!found)
+	{
+		memset(revrx_shared, 0, sizeof(RevrxSharedState));
+		SpinLockInit(&revrx_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+bool
+revrx_shared_available(void)
+{
+	return revrx_shared != NULL;
+}
+
+void
+revrx_archive_record_success(const char *file)
+{
+	TimestampTz now;
+
+	if (revrx_shared == NULL)
+		return;
+
+	now = GetCurrentTimestamp();
+	SpinLockAcquire(&revrx_shared->mutex);
+	strlcpy(revrx_shared->stats.last_archived_wal, file, REVRX_NAME_LEN);
+	revrx_shared->stats.last_archived_time = now;
+	revrx_shared->stats.archived_count++;
+	SpinLockRelease(&revrx_shared->mutex);
+}
+
+void
+revrx_archive_record_failure(const char *file, const char *message)
+{
+	TimestampTz now;
+
+	if (revrx_shared == NULL)
+		return;
+
+	/*
+	 * The message is cut at a byte boundary: the archiver has no database
+	 * encoding to cut by.  Readers sanitize it (revrx_text_sanitize).
+	 */
+	now = GetCurrentTimestamp();
+	SpinLockAcquire(&revrx_shared->mutex);
+	strlcpy(revrx_shared->stats.last_failed_wal, file, REVRX_NAME_LEN);
+	strlcpy(revrx_shared->stats.last_error, message ? message : "unknown error",
+			REVRX_ERROR_LEN);
+	revrx_shared->stats.last_error_time = now;
+	revrx_shared->stats.failed_count++;
+	SpinLockRelease(&revrx_shared->mutex);
+}
+
+bool
+revrx_archive_stats_read(RevrxArchiveStats *stats)
+{
+	if (revrx_shared == NULL)
+		return false;
+
+	SpinLockAcquire(&revrx_shared->mutex);
+	memcpy(stats, &revrx_shared->stats, sizeof(RevrxArchiveStats));
+	SpinLockRelease(&revrx_shared->mutex);
+	return true;
+}
+
+/* ----------------------------------------------------- spool file helpers */
+
+char *
+revrx_read_small_file(const char *path, size_t maxlen, size_t *len)
+{
+	int			fd;
+	struct stat st;
+	char	   *buf;
+	size_t		have = 0;
+	int			save_errno;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode))
+	{
+		errno = EISDIR;
+		goto fail;
+	}
+	if ((size_t) st.st_size > maxlen)
+	{
+		errno = EFBIG;
+		goto fail;
+	}
+
+	/* One byte more than expected, to notice a file that grew. */
+	buf = palloc(st.st_size + 2);
+	for (;;)
+	{
+		ssize_t		n = read(fd, buf + have, st.st_size + 1 - have);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += n;
+		if (have > (size_t) st.st_size)
+		{
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	CloseTransientFile(fd);
+	buf[have] = '\0';
+	if (len)
+		*len = have;
+	return buf;
+
+fail:
+	save_errno = errno;
+	CloseTransientFile(fd);
+	errno = save_errno;
+	return NULL;
+}
+
+/*
+ * What the parser could throw on, ruled out before it runs:
+ *	- deep nesting (the parser recurses and checks the stack depth);
+ *	- \u escapes the database encoding cannot hold (pg_unicode_to_server);
+ *	- bytes invalid in the database encoding, which must not reach SQL.
+ * The agent writes UTF-8; in a database that is not UTF-8 its non-ASCII
+ * text is shown as '?' rather than making the whole file unusable.
+ * Returns false if the text cannot be a JSON object we accept.
+ */
+#define REVRX_JSON_MAX_DEPTH	16
+
+static bool
+json_precheck(char *text, size_t len)
+{
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	bool		in_string = false;
+	int			depth = 0;
+
+	if (strlen(text) != len)
+		return false;			/* embedded NUL */
+	if (utf8 && !pg_verifymbstr(text, (int) len, true))
+		return false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) text[i];
+
+		if (c >= 0x80)
+		{
+			if (!utf8)
+				text[i] = '?';
+			continue;
+		}
+		if (in_string)
+		{
+			if (c == '"')
+				in_string = false;
+			else if (c == '\\' && i + 1 < len)
+			{
+				if (!utf8 && text[i + 1] == 'u' && i + 5 < len)
+				{
+					char		hex[5];
+					char	   *end;
+					long		cp;
+
+					memcpy(hex, text + i + 2, 4);
+					hex[4] = '\0';
+					cp = strtol(hex, &end, 16);
+					if (end == hex + 4 && cp > 0x7f)
+						text[i] = '?';	/* "?uXXXX": plain characters */
+				}
+				i++;			/* skip the escaped character */
+			}
+			continue;
+		}
+		if (c == '"')
+			in_string = true;
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > REVRX_JSON_MAX_DEPTH)
+				return false;
+		}
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+	return true;
+}
+
+typedef struct FlatJsonState
+{
+	const char *const *keys;
+	int			nkeys;
+	char	  **values;
+	int			depth;
+	int			current;		/* index of the top-level key being read */
+	bool		is_object;
+} FlatJsonState;
+
+static RvxJsonCbResult
+flat_object_start(void *state)
+{
+	FlatJsonState *s = (FlatJsonState *) state;
+
+	if (s->depth == 0)
+		s->is_object = true;
+	s->depth++;
+	RVX_JSON_CB_RETURN;
+}
+
+static RvxJsonCbResult
+flat_struct_end(void *state)
+{
+	FlatJsonState *s = (FlatJsonState *) state;
+
+	s->depth--;
+	RVX_JSON_CB_RETURN;
+}
+
+static RvxJsonCbResult
+flat_array_start(void *state)
+{
+	FlatJsonState *s = (FlatJsonState *) state;
+
+	s->depth++;
+	RVX_JSON_CB_RETURN;
+}
+
+static RvxJsonCbResult
+flat_field_start(void *state, char *fname, bool isnull)
+{
+	FlatJsonState *s = (FlatJsonState *) state;
+
+	if (s->depth == 1)
+	{
+		s->current = -1;
+		for (int i = 0; i < s->nkeys; i++)
+		{
+			if (strcmp(fname, s->keys[i]) == 0)
+			{
+				s->current = i;
+				/* a repeated key replaces the earlier value */
+				s->values[i] = NULL;
+				break;
+			}
+		}
+	}
+	RVX_JSON_CB_RETURN;
+}
+
+static RvxJsonCbResult
+flat_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	FlatJsonState *s = (FlatJsonState *) state;
+
+	if (s->depth == 1 && s->current >= 0 && tokentype != JSON_TOKEN_NULL)
+		s->values[s->current] = token;
+	RVX_JSON_CB_RETURN;
+}
+
+bool
+revrx_json_read_flat(char *text, size_t len, const char *const *keys,
+					 int nkeys, char **values)
+{
+	FlatJsonState state;
+	JsonSemAction sem;
+	JsonLexContext *lex;
+
+	for (int i = 0; i < nkeys; i++)
+		values[i] = NULL;
+
+	if (len > REVRX_STATUS_FILE_MAX || !json_precheck(text, len))
+		return false;
+
+	memset(&state, 0, sizeof(state));
+	state.keys = keys;
+	state.nkeys = nkeys;
+	state.values = values;
+	state.current = -1;
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &state;
+	sem.object_start = flat_object_start;
+	sem.object_end = flat_struct_end;
+	sem.array_start = flat_array_start;
+	sem.array_end = flat_struct_end;
+	sem.object_field_start = flat_field_start;
+	sem.scalar = flat_scalar;
+
+	lex = rvx_json_lexer_new(text, (int) len);
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !state.is_object)
+	{
+		for (int i = 0; i < nkeys; i++)
+			values[i] = NULL;
+		return false;
+	}
+	return true;
+}
+
+bool
+revrx_epoch_to_timestamptz(const char *number, TimestampTz *result)
+{
+	char	   *end;
+	double		secs;
+	double		usecs;
+
+	if (number == NULL)
+		return false;
+	errno = 0;
+	secs = strtod(number, &end);
+	if (end == number || *end != '\0' || errno != 0 || isnan(secs) || isinf(secs))
+		return false;
+
+	usecs = (secs - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+		* USECS_PER_SEC;
+	if (!(usecs >= (double) MIN_TIMESTAMP && usecs < (double) END_TIMESTAMP))
+		return false;
+	*result = (TimestampTz) rint(usecs);
+	return true;
+}
+
+void
+revrx_text_sanitize(char *s)
+{
+	if (pg_verifymbstr(s, (int) strlen(s), true))
+		return;
+	for (; *s; s++)
+	{
+		if ((unsigned char) *s >= 0x80)
+			*s = '?';
+	}
+}
