@@ -15,9 +15,13 @@ packages=(
 	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libjansson-dev
 	libxml2-dev libcmocka-dev
 	libipc-run-perl
-	nodejs npm
 	zstd
 )
+# Node.js may come from elsewhere than Debian (then Debian's npm would
+# conflict with it): only ask apt for it when there is none at all.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	packages+=(nodejs npm)
+fi
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(pgbackrest)
 fi
