@@ -76,6 +76,7 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 echo "archived through $archived   [$(( $(ms) - t0 )) ms after the load ended]"
+sleep 1.2   # the agent publishes its status once a second
 psql -c "SELECT last_archived_wal, last_stored_wal, backlog_segments, agent_running, archived_count, failed_count FROM revrx_status()"
 n=$(ls "$repo/wal/00000001" | wc -l)
 stored=$(du -sb "$repo/wal" | cut -f1)
