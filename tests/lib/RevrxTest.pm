@@ -63,7 +63,8 @@ END
 A cluster configured to archive through revrx.  Options: spool (a
 directory; default: a fresh one), compression, ack ('repository' or
 'spool'), timeout (revrx.archive_timeout in seconds, default 10),
-lookahead, extra (more postgresql.conf text).  WAL is kept in pg_wal
+lookahead, extra (more postgresql.conf text).  Data checksums are on, as
+in production.  WAL is kept in pg_wal
 (wal_keep_size) so tests can compare archived segments with the originals.
 
 =cut
@@ -74,7 +75,7 @@ sub new_node
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	my $spool = $opts{spool} // PostgreSQL::Test::Utils::tempdir("spool_$name");
 
-	$node->init(allows_streaming => 1);
+	$node->init(allows_streaming => 1, extra => [ '--data-checksums' ]);
 	my $conf = <<"EOC";
 shared_preload_libraries = 'revrx'
 archive_mode = on
@@ -314,6 +315,92 @@ sub start_pgbench
 	return IPC::Run::start(
 		[ 'pgbench', '-h', $node->host, '-p', $node->port, @args, 'postgres' ],
 		'<', \undef, '>', \$out, '2>', \$err);
+}
+
+
+=pod
+
+=head2 restore_node(name, env, @restore_args)
+
+Runs `revrx-agent restore` into the data directory of a new, not
+initialised node; returns (node, exit code, stdout, stderr).  Before
+starting the node, call prepare_restored (it points the restored
+configuration at the new node's port and socket).
+
+=cut
+
+sub restore_node
+{
+	my ($name, $env, @args) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my ($rc, $out, $err) = run_agent($env, 'restore', '--pgdata', $node->data_dir, @args);
+	return ($node, $rc, $out, $err);
+}
+
+sub prepare_restored
+{
+	my ($node) = @_;
+	$node->append_conf('postgresql.conf', sprintf(
+		"port = %d\nunix_socket_directories = '%s'\nlisten_addresses = ''\n",
+		$node->port, $node->host));
+	return;
+}
+
+=pod
+
+=head2 start_restored(node, env)
+
+Starts a restored node with the repository's credentials in the server's
+environment (restore_command reads them from there), and waits until
+recovery has replayed the archive and the node was promoted.
+
+=cut
+
+sub start_restored
+{
+	my ($node, $env) = @_;
+	{
+		local %ENV = (%ENV, map { $_ => $env->{$_} } grep { /^AWS_/ } keys %$env);
+		$node->start;
+	}
+	return $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()');
+}
+
+=pod
+
+=head2 dump(node)
+
+pg_dumpall of the node's data, for comparing clusters.
+
+=cut
+
+sub dump
+{
+	my ($node) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'pg_dumpall', '--no-role-passwords', '-h', $node->host, '-p', $node->port ],
+		'>', \$out, '2>', \$err) or die "pg_dumpall failed: $err";
+	return $out;
+}
+
+=pod
+
+=head2 backups(env)
+
+The repository's backups as `revrx-agent list --json` reports them: a
+list of hashes (complete backups only).
+
+=cut
+
+sub backups
+{
+	my ($env) = @_;
+	my ($rc, $out, $err) = run_agent($env, 'list', '--json');
+	die "revrx-agent list failed ($rc): $err" if $rc != 0;
+	require JSON::PP;
+	my $doc = JSON::PP::decode_json($out);
+	my $list = ref($doc) eq 'HASH' ? $doc->{backups} : $doc;
+	return [ grep { !exists $_->{restorable} || $_->{restorable} } @$list ];
 }
 
 ###########################################################################
