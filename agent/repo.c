@@ -99,16 +99,10 @@ rvx_repo_remove(RvxRepo *repo, const char *key, RvxError *err)
 
 /* ---------------------------------------------------------------- sources */
 
-typedef struct MemSource
-{
-	const char *data;
-	size_t		len;
-} MemSource;
-
 static ssize_t
 mem_pread(void *arg, void *buf, size_t len, uint64_t offset)
 {
-	MemSource  *m = arg;
+	RvxMemSource *m = arg;
 
 	if (offset >= m->len)
 		return 0;
@@ -127,6 +121,14 @@ fd_pread(void *arg, void *buf, size_t len, uint64_t offset)
 }
 
 RvxPutSource
+rvx_put_source_mem(RvxMemSource *mem)
+{
+	RvxPutSource src = {mem->len, mem_pread, mem};
+
+	return src;
+}
+
+RvxPutSource
 rvx_put_source_fd(int fd, uint64_t size)
 {
 	RvxPutSource src = {size, fd_pread, (void *) (intptr_t) fd};
@@ -138,8 +140,8 @@ int
 rvx_repo_put_buffer(RvxRepo *repo, const char *key, const void *data, size_t len,
 					int flags, RvxError *err)
 {
-	MemSource	m = {data, len};
-	RvxPutSource src = {len, mem_pread, &m};
+	RvxMemSource m = {data, len};
+	RvxPutSource src = rvx_put_source_mem(&m);
 
 	return rvx_repo_put(repo, key, &src, flags, err);
 }

@@ -131,6 +131,14 @@ extern int	rvx_repo_get_buffer(RvxRepo *repo, const char *key, size_t max_len,
 								char **out, size_t *out_len, RvxError *err);
 extern RvxPutSource rvx_put_source_fd(int fd, uint64_t size);
 
+/* A source over a buffer; mem must outlive the source. */
+typedef struct RvxMemSource
+{
+	const char *data;
+	size_t		len;
+} RvxMemSource;
+extern RvxPutSource rvx_put_source_mem(RvxMemSource *mem);
+
 /* Driver constructors (used by rvx_repo_open). */
 extern RvxRepo *rvx_repo_posix_open(const char *path, const RvxRepoConfig *cfg, RvxError *err);
 extern RvxRepo *rvx_repo_s3_open(const char *bucket, const char *prefix,

@@ -403,6 +403,19 @@ sub backups
 	return [ grep { !exists $_->{restorable} || $_->{restorable} } @$list ];
 }
 
+
+# Stops a process started with IPC::Run (in $obj->{handle}): SIGTERM, and
+# SIGKILL if it does not exit.
+sub stop_process
+{
+	my ($obj) = @_;
+	return unless $obj->{running};
+	$obj->{handle}->signal('TERM');
+	eval { $obj->{handle}->finish; 1 } or $obj->{handle}->kill_kill;
+	$obj->{running} = 0;
+	return;
+}
+
 ###########################################################################
 
 package RevrxTest::S3;
@@ -472,10 +485,7 @@ sub _launch
 sub stop
 {
 	my ($self) = @_;
-	return unless $self->{running};
-	$self->{handle}->signal('TERM');
-	eval { $self->{handle}->finish; 1 } or $self->{handle}->kill_kill;
-	$self->{running} = 0;
+	RevrxTest::stop_process($self);
 	return;
 }
 
@@ -586,10 +596,7 @@ sub kill
 sub stop
 {
 	my ($self) = @_;
-	return unless $self->{running};
-	$self->{handle}->signal('TERM');
-	eval { $self->{handle}->finish; 1 } or $self->{handle}->kill_kill;
-	$self->{running} = 0;
+	RevrxTest::stop_process($self);
 	return;
 }
 

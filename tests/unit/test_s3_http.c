@@ -313,25 +313,6 @@ open_repo(const Server *srv, int retries, const char *sse, const char *kms, cons
 	return repo;
 }
 
-typedef struct MemSrc
-{
-	const char *data;
-	size_t		len;
-} MemSrc;
-
-static ssize_t
-mem_pread(void *arg, void *buf, size_t len, uint64_t offset)
-{
-	MemSrc	   *m = arg;
-
-	if (offset >= m->len)
-		return 0;
-	if (len > m->len - offset)
-		len = m->len - offset;
-	memcpy(buf, m->data + offset, len);
-	return (ssize_t) len;
-}
-
 /* Bytes generated from their offset: large sources without the memory. */
 static ssize_t
 pattern_pread(void *arg, void *buf, size_t len, uint64_t offset)
@@ -393,8 +374,8 @@ test_put_503_then_200(void **state)
 	};
 	Server		srv = server_start(steps, 2);
 	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
-	MemSrc		m = {"hello", 5};
-	RvxPutSource src = {5, mem_pread, &m};
+	RvxMemSource m = {"hello", 5};
+	RvxPutSource src = rvx_put_source_mem(&m);
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "wal/k1", &src, 0, &err), 0);
@@ -441,8 +422,8 @@ test_put_403_not_retried(void **state)
 	};
 	Server		srv = server_start(steps, 1);
 	RvxRepo    *repo = open_repo(&srv, 3, NULL, NULL, TOKEN);
-	MemSrc		m = {"hello", 5};
-	RvxPutSource src = {5, mem_pread, &m};
+	RvxMemSource m = {"hello", 5};
+	RvxPutSource src = rvx_put_source_mem(&m);
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "wal/00000001/000000010000000000000001.zst", &src, 0, &err), -1);
@@ -651,8 +632,8 @@ test_put_no_overwrite(void **state)
 	};
 	Server		srv = server_start(steps, 1);
 	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
-	MemSrc		m = {"hello", 5};
-	RvxPutSource src = {5, mem_pread, &m};
+	RvxMemSource m = {"hello", 5};
+	RvxPutSource src = rvx_put_source_mem(&m);
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "repo.json", &src, RVX_PUT_NO_OVERWRITE, &err), -1);
@@ -676,8 +657,8 @@ test_put_sse_kms_signed(void **state)
 	};
 	Server		srv = server_start(steps, 1);
 	RvxRepo    *repo = open_repo(&srv, 0, "aws:kms", "arn:aws:kms:eu-west-1:1:key/k", TOKEN);
-	MemSrc		m = {"hello", 5};
-	RvxPutSource src = {5, mem_pread, &m};
+	RvxMemSource m = {"hello", 5};
+	RvxPutSource src = rvx_put_source_mem(&m);
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "k", &src, 0, &err), 0);
