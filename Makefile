@@ -14,6 +14,13 @@ OBJS = \
 	extension/revrx.o \
 	extension/archive.o \
 	extension/status.o \
+	extension/backup.o \
+	extension/backup_sql.o \
+	extension/backup_state.o \
+	extension/catalog.o \
+	extension/cron.o \
+	extension/manifest.o \
+	extension/worker.o \
 	common/sha256.o \
 	common/compress.o \
 	common/object.o \

@@ -22,6 +22,14 @@
  * void in PG15 and a JsonParseErrorType in PG16+; PG17 added a leading
  * JsonLexContext argument to makeJsonLexContextCstringLen().
  *
+ * Online backups (access/xlog.h).  PG15's do_pg_backup_start() returns the
+ * start LSN and fills a backup_label StringInfo that do_pg_backup_stop()
+ * takes back; PG16 keeps everything in a BackupState and builds the label
+ * text with build_backup_content().  RvxOnlineBackup hides the difference.
+ *
+ * Relation file names (storage/reinit.h).  PG17 changed the arguments of
+ * parse_filename_for_nontemp_relation().
+ *
  * Only PG15 is built and tested today; the other branches follow the
  * documented APIs of those versions.
  *
@@ -30,8 +38,15 @@
 #ifndef REVRX_ARCHIVE_COMPAT_H
 #define REVRX_ARCHIVE_COMPAT_H
 
+#include "access/xlog.h"
 #include "common/jsonapi.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "storage/reinit.h"
+
+#if PG_VERSION_NUM >= 160000
+#include "access/xlogbackup.h"
+#endif
 
 #if PG_VERSION_NUM >= 160000
 #include "archive/archive_module.h"
@@ -124,5 +139,83 @@ typedef void RvxJsonCbResult;
 #define rvx_json_lexer_new(json, len) \
 	makeJsonLexContextCstringLen((json), (len), GetDatabaseEncoding(), true)
 #endif
+
+/* ---------------------------------------------------------- online backups */
+
+/*
+ * One online (non-exclusive) backup of this session.  Between start and
+ * stop the caller must run inside
+ *		PG_ENSURE_ERROR_CLEANUP(do_pg_abort_backup, BoolGetDatum(false))
+ * so that any error or exit releases the server's backup state.
+ */
+typedef struct RvxOnlineBackup
+{
+	XLogRecPtr	start_lsn;
+	TimeLineID	start_tli;
+	XLogRecPtr	stop_lsn;
+	TimeLineID	stop_tli;
+	StringInfo	tablespace_map; /* "<oid> <location>" lines; "" if none */
+	char	   *backup_label;	/* content of backup_label, set by stop */
+#if PG_VERSION_NUM >= 160000
+	BackupState *state;
+#else
+	StringInfo	label_file;
+#endif
+} RvxOnlineBackup;
+
+static inline void
+rvx_online_backup_start(RvxOnlineBackup *b, const char *label, bool fast)
+{
+	b->tablespace_map = makeStringInfo();
+	b->backup_label = NULL;
+#if PG_VERSION_NUM >= 160000
+	b->state = (BackupState *) palloc0(sizeof(BackupState));
+	do_pg_backup_start(label, fast, NULL, b->state, b->tablespace_map);
+	b->start_lsn = b->state->startpoint;
+	b->start_tli = b->state->starttli;
+#else
+	b->label_file = makeStringInfo();
+	b->start_lsn = do_pg_backup_start(label, fast, &b->start_tli,
+									  b->label_file, NULL, b->tablespace_map);
+#endif
+}
+
+static inline void
+rvx_online_backup_stop(RvxOnlineBackup *b, bool wait_for_archive)
+{
+#if PG_VERSION_NUM >= 160000
+	do_pg_backup_stop(b->state, wait_for_archive);
+	b->stop_lsn = b->state->stoppoint;
+	b->stop_tli = b->state->stoptli;
+	b->backup_label = build_backup_content(b->state, false);
+#else
+	b->stop_lsn = do_pg_backup_stop(b->label_file->data, wait_for_archive,
+									&b->stop_tli);
+	b->backup_label = b->label_file->data;
+#endif
+}
+
+/* -------------------------------------------------------- relation files */
+
+/*
+ * Whether name is that of a permanent relation's file ("16384",
+ * "16384_fsm", "16384.2"...); if so, the number of leading digits (the
+ * relation's file number) and the fork.
+ */
+static inline bool
+rvx_parse_relation_file(const char *name, int *oidchars, ForkNumber *fork)
+{
+#if PG_VERSION_NUM >= 170000
+	RelFileNumber relnumber;
+	unsigned	segno;
+
+	if (!parse_filename_for_nontemp_relation(name, &relnumber, fork, &segno))
+		return false;
+	*oidchars = (int) strspn(name, "0123456789");
+	return true;
+#else
+	return parse_filename_for_nontemp_relation(name, oidchars, fork);
+#endif
+}
 
 #endif							/* REVRX_ARCHIVE_COMPAT_H */

@@ -17,6 +17,10 @@
  *	  library later (CREATE EXTENSION, LOAD) adds no shared state, and the
  *	  SQL functions refuse to run rather than report nothing.
  *
+ * While preloading it also registers the backup worker (worker.c), which
+ * takes the backups that revrx_backup_now() asks for and those that
+ * revrx.backup_schedule calls for.
+ *
  * The lock rules for the shared state are in revrx.h.  The helpers at the
  * end read the small files the agent writes into the spool; they never
  * throw, because a missing, torn or foreign file is something to report,
@@ -42,7 +46,9 @@
 #include "utils/timestamp.h"
 
 #include "archive_compat.h"
+#include "backup.h"
 #include "compress.h"
+#include "cron.h"
 #include "revrx.h"
 
 PG_MODULE_MAGIC;
@@ -56,6 +62,8 @@ int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
 int			revrx_spool_max_size = 1024;
+char	   *revrx_backup_schedule = NULL;
+const struct RevrxCron *revrx_backup_cron = NULL;
 
 static const struct config_enum_entry compression_options[] = {
 	{"zstd", RVX_COMPRESS_ZSTD, false},
@@ -84,6 +92,8 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static bool check_spool_dir(char **newval, void **extra, GucSource source);
+static bool check_backup_schedule(char **newval, void **extra, GucSource source);
+static void assign_backup_schedule(const char *newval, void *extra);
 static void revrx_shmem_request(void);
 static void revrx_shmem_startup(void);
 
@@ -157,14 +167,25 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("revrx.spool_max_size",
-							"Spool size above which no segment is spooled ahead of time.",
-							"The segment the archiver asks for is always spooled.",
+							"Spool size above which no segment is spooled ahead of time and backups wait.",
+							"The segment the archiver asks for is always spooled; a backup waits "
+							"while its objects in the spool take more than this.",
 							&revrx_spool_max_size,
 							1024,
 							16, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("revrx.backup_schedule",
+							   "When the backup worker takes full backups by itself.",
+							   "Five cron fields (minute hour day-of-month month day-of-week) "
+							   "in the server's time zone, e.g. \"0 2 * * *\"; empty for none.",
+							   &revrx_backup_schedule,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_backup_schedule, assign_backup_schedule, NULL);
 
 	MarkGUCPrefixReserved("revrx");
 
@@ -179,6 +200,8 @@ _PG_init(void)
 	shmem_request_hook = revrx_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = revrx_shmem_startup;
+
+	revrx_worker_register();
 }
 
 /*
@@ -217,6 +240,52 @@ check_spool_dir(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * check_backup_schedule
+ *
+ * Accepts "" (no scheduled backups) or a cron schedule that can fire; the
+ * parsed schedule is handed to the assign hook as "extra", so the worker
+ * never parses it again.
+ */
+static bool
+check_backup_schedule(char **newval, void **extra, GucSource source)
+{
+	RevrxCron	cron;
+	char		why[256];
+	RevrxCron  *copy;
+
+	if (*newval == NULL || (*newval)[strspn(*newval, " \t\r\n")] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+
+	if (!revrx_cron_parse(*newval, &cron, why, sizeof(why)))
+	{
+		GUC_check_errdetail("%s", why);
+		GUC_check_errhint("Use five cron fields, minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" for 02:00 every day, or an empty string for no scheduled backups.");
+		return false;
+	}
+
+	/* guc.c frees "extra" with free() */
+	copy = malloc(sizeof(RevrxCron));
+	if (copy == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(copy, &cron, sizeof(RevrxCron));
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_backup_schedule(const char *newval, void *extra)
+{
+	revrx_backup_cron = (const RevrxCron *) extra;
+}
+
 const char *
 revrx_archive_ack_name(int ack)
 {
@@ -240,6 +309,7 @@ revrx_shmem_request(void)
 		prev_shmem_request_hook();
 
 	RequestAddinShmemSpace(MAXALIGN(sizeof(RevrxSharedState)));
+	revrx_backup_shmem_request();
 }
 
 /*
@@ -262,6 +332,7 @@ revrx_shmem_startup(void)
 		memset(revrx_shared, 0, sizeof(RevrxSharedState));
 		SpinLockInit(&revrx_shared->mutex);
 	}
+	revrx_backup_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -393,8 +464,8 @@ fail:
  */
 #define REVRX_JSON_MAX_DEPTH	16
 
-static bool
-json_precheck(char *text, size_t len)
+bool
+revrx_json_precheck(char *text, size_t len)
 {
 	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
 	bool		in_string = false;
@@ -532,7 +603,7 @@ revrx_json_read_flat(char *text, size_t len, const char *const *keys,
 	for (int i = 0; i < nkeys; i++)
 		values[i] = NULL;
 
-	if (len > REVRX_STATUS_FILE_MAX || !json_precheck(text, len))
+	if (len > REVRX_STATUS_FILE_MAX || !revrx_json_precheck(text, len))
 		return false;
 
 	memset(&state, 0, sizeof(state));

@@ -5,20 +5,46 @@
  *
  * revrx.c owns the settings (revrx.*), the shared-memory state and a few
  * small helpers for reading the spool's status files; archive.c (the
- * archive module) and status.c (the SQL functions) use them through what
- * is declared here and nothing else.
+ * archive module), status.c and backup_sql.c (the SQL functions), the
+ * backup worker (worker.c, backup.c) and backup_state.c use them through
+ * what is declared here and nothing else.
  *
  * Shared state and its lock rules
  * -------------------------------
- * RevrxSharedState is a single fixed-size struct in the main shared memory
- * segment, allocated only when the library is in shared_preload_libraries.
- * Its one writer is the archiver process (through the archive module); its
- * readers are the backends that call revrx_status().  Every field is read
- * and written only while holding the spinlock "mutex", and only through
- * the accessors below, which copy the whole record in or out in a few
- * instructions: nothing that can fail, allocate or sleep ever runs while
- * the lock is held.  The counters start at zero at every server start (they
- * are not persisted; pg_stat_archiver is the durable count).
+ * Two fixed-size structs live in the main shared memory segment, allocated
+ * only when the library is in shared_preload_libraries.
+ *
+ * Archiving (RevrxSharedState, revrx.c).  Its one writer is the archiver
+ * process (through the archive module); its readers are the backends that
+ * call revrx_status().  Every field is read and written only while holding
+ * the spinlock "mutex", and only through the accessors below, which copy
+ * the whole record in or out in a few instructions: nothing that can fail,
+ * allocate or sleep ever runs while the lock is held.  The counters start
+ * at zero at every server start (they are not persisted; pg_stat_archiver
+ * is the durable count).
+ *
+ * Backups (RevrxBackupShared, backup_state.c).  A table of the last
+ * REVRX_BACKUP_HISTORY backups started since the server started (an
+ * orphan found in the spool at worker start counts as started), plus the
+ * pid and latch of the backup worker.  Rules:
+ *	- Every field is read and written only while holding the LWLock of the
+ *	  "revrx" tranche, and only through the functions of backup_state.c,
+ *	  which copy entries in and out; no I/O, allocation or ereport happens
+ *	  while the lock is held.  (An LWLock rather than a spinlock: entries
+ *	  are a few kilobytes, and a backend copying them all must not spin.)
+ *	- At most one entry is "active" (requested, running or shipping) at a
+ *	  time; revrx_backup_request() checks that and claims the new entry in
+ *	  one critical section, so two concurrent requests cannot both win.
+ *	- An entry is created by revrx_backup_request() (a backend, or the
+ *	  worker for a scheduled backup) or revrx_backup_recovered() (the
+ *	  worker); after that only the worker changes it, identified by its
+ *	  slot number, which stays valid while the entry is active (only
+ *	  entries in a final state are ever reused).
+ *	- Every status change is broadcast on the condition variable, which is
+ *	  what revrx_backup_now(wait => true) sleeps on.
+ *	- Like the archive counters, the table starts empty at every server
+ *	  start, including the reinitialization after a crash; the spool and
+ *	  the agent's catalog (status/backups.json) are the durable record.
  *
  * When the library was not preloaded (archive_library = 'revrx' alone is
  * enough to archive), there is no shared state: the archive module still
@@ -30,6 +56,7 @@
 #ifndef REVRX_H
 #define REVRX_H
 
+#include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 
 /* Entry point of every loadable module (fmgr.h declares it only in PG16+). */
@@ -51,6 +78,11 @@ extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
+extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
+
+/* The parsed revrx.backup_schedule (a RevrxCron), NULL when it is empty. */
+struct RevrxCron;
+extern const struct RevrxCron *revrx_backup_cron;
 
 extern const char *revrx_archive_ack_name(int ack);
 
@@ -140,5 +172,165 @@ typedef struct RevrxAgentStatus
 
 /* Never throws (except out of memory); spool_dir may be "". */
 extern void revrx_agent_status_read(const char *spool_dir, RevrxAgentStatus *st);
+
+/*
+ * The JSON checks revrx_json_read_flat() makes before parsing, for other
+ * readers of agent-written JSON: false if text (of len bytes, modified in
+ * place as described at its definition) must not be handed to the parser.
+ */
+extern bool revrx_json_precheck(char *text, size_t len);
+
+/* ---------------------------------------------------------------- backups */
+
+/*
+ * Backup ids: "YYYYMMDDTHHMMSSZ" of the start time in UTC, with "-N"
+ * appended when that id is taken (docs/backup-format.md).
+ */
+#define REVRX_BACKUP_ID_LEN		32	/* room for any id we make, with NUL */
+#define REVRX_BACKUP_LABEL_MAX	200 /* bytes of a label, in UTF-8 */
+#define REVRX_BACKUP_HISTORY	16	/* backups remembered since start */
+#define REVRX_PROBLEMS_LEN		2048	/* JSON text of the first problems */
+
+/* Spool names of the backup contract (docs/backup-format.md) */
+#define RVX_SPOOL_BACKUP_DIR		"backup"
+#define RVX_SPOOL_BACKUPS_CATALOG	"status/backups.json"
+#define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
+
+typedef enum RevrxBackupStatus
+{
+	REVRX_BACKUP_FREE = 0,		/* slot unused */
+	REVRX_BACKUP_REQUESTED,		/* waiting for the worker */
+	REVRX_BACKUP_RUNNING,		/* being exported */
+	REVRX_BACKUP_SHIPPING,		/* exported; waiting for the agent's .ok */
+	REVRX_BACKUP_COMPLETE,		/* stored in the repository */
+	REVRX_BACKUP_FAILED,		/* an error ended it */
+	REVRX_BACKUP_ABORTED,		/* stopped (worker stopped or found half done) */
+} RevrxBackupStatus;
+
+typedef enum RevrxBackupPhase
+{
+	REVRX_PHASE_NONE = 0,
+	REVRX_PHASE_CHECKPOINT,		/* do_pg_backup_start: waiting for a checkpoint */
+	REVRX_PHASE_COPYING,		/* reading and spooling files */
+	REVRX_PHASE_SPOOL_FULL,		/* waiting for the agent to make room */
+	REVRX_PHASE_STOPPING,		/* do_pg_backup_stop: waiting for WAL archiving */
+	REVRX_PHASE_COMMITTING,		/* writing backup_manifest and backup.json */
+	REVRX_PHASE_SHIPPING,		/* waiting for the agent */
+} RevrxBackupPhase;
+
+#define REVRX_BACKUP_IS_ACTIVE(s) \
+	((s) == REVRX_BACKUP_REQUESTED || (s) == REVRX_BACKUP_RUNNING || \
+	 (s) == REVRX_BACKUP_SHIPPING)
+
+typedef struct RevrxBackupEntry
+{
+	uint64		seq;			/* creation order; 0 for a free slot */
+	int			slot;			/* its index in the table */
+	RevrxBackupStatus status;
+	RevrxBackupPhase phase;
+	char		id[REVRX_BACKUP_ID_LEN];
+	bool		has_label;
+	char		label[REVRX_BACKUP_LABEL_MAX + 1];	/* UTF-8 */
+	bool		scheduled;
+	TimeLineID	timeline;		/* 0 until known */
+	XLogRecPtr	start_lsn;		/* InvalidXLogRecPtr until known */
+	XLogRecPtr	stop_lsn;
+	TimestampTz start_time;		/* 0 until known */
+	TimestampTz stop_time;
+	int64		original_bytes;
+	int64		stored_bytes;
+	int64		file_count;
+	int32		problem_count;
+	/* JSON array of the first problems that fit; "" if not known */
+	char		problems[REVRX_PROBLEMS_LEN];
+	/* SHA-256 (hex) of backup.json as written; "" if not known */
+	char		backup_json_sha[65];
+	char		error[REVRX_ERROR_LEN]; /* "" if none */
+} RevrxBackupEntry;
+
+/* backup_state.c: shared memory, see the lock rules above */
+extern Size revrx_backup_shmem_size(void);
+extern void revrx_backup_shmem_request(void);
+extern void revrx_backup_shmem_init(void);
+extern bool revrx_backup_state_available(void);
+
+/*
+ * Claims a new entry (status requested) for a backup starting now, with an
+ * id not used by any remembered backup, by the catalog or in the spool.
+ * Returns false, with a copy of the active entry in *busy, if a backup is
+ * already active.  Wakes the worker.  label may be NULL; spool_dir is
+ * where taken ids are looked for ("" = nowhere).
+ */
+extern bool revrx_backup_request(const char *label, bool scheduled,
+								 const char *spool_dir,
+								 RevrxBackupEntry *created,
+								 RevrxBackupEntry *busy);
+/* A copy of the entry with this id; false if none is remembered. */
+extern bool revrx_backup_lookup(const char *id, RevrxBackupEntry *out);
+/* Copies of every used entry, oldest first; returns how many (<= max). */
+extern int	revrx_backup_list(RevrxBackupEntry *out, int max);
+/* The active entry, if any. */
+extern bool revrx_backup_active(RevrxBackupEntry *out);
+/* Sleeps on the condition variable (at most timeout_ms); see ConditionVariableTimedSleep. */
+extern void revrx_backup_wait_for_change(long timeout_ms);
+/* Pid of the running worker, 0 if none. */
+extern pid_t revrx_backup_worker_pid(void);
+
+/* Worker side; slot numbers come from revrx_backup_take_request(). */
+extern bool revrx_backup_worker_attach(pid_t *other);
+extern void revrx_backup_worker_detach(void);
+extern bool revrx_backup_take_request(int *slot, RevrxBackupEntry *out);
+extern void revrx_backup_set_phase(int slot, RevrxBackupPhase phase);
+extern void revrx_backup_set_start(int slot, TimeLineID tli, XLogRecPtr start_lsn);
+extern void revrx_backup_set_progress(int slot, int64 files, int64 original_bytes,
+									  int64 stored_bytes, int32 problem_count,
+									  const char *problems);
+extern void revrx_backup_set_stop(int slot, XLogRecPtr stop_lsn, TimestampTz stop_time);
+extern void revrx_backup_set_shipping(int slot, const char *backup_json_sha);
+extern void revrx_backup_set_note(int slot, const char *message);
+extern void revrx_backup_finish(int slot, RevrxBackupStatus status, const char *error);
+/* Records a backup found in the spool at worker start; returns its slot or -1. */
+extern int	revrx_backup_recovered(const char *id, RevrxBackupStatus status,
+								   const char *error);
+/* Fails every entry left running by an earlier worker; returns how many. */
+extern int	revrx_backup_abandon_running(const char *error);
+
+/* ------------------------------------------ catalog (status/backups.json) */
+
+/* One backup of the repository, as the agent's catalog summarizes it. */
+typedef struct RevrxCatalogEntry
+{
+	char	   *id;
+	char	   *label;			/* NULL if none */
+	char	   *kind;			/* NULL if absent */
+	bool		has_scheduled;
+	bool		scheduled;
+	bool		has_start_lsn;
+	XLogRecPtr	start_lsn;
+	bool		has_stop_lsn;
+	XLogRecPtr	stop_lsn;
+	bool		has_start_time;
+	TimestampTz start_time;
+	bool		has_stop_time;
+	TimestampTz stop_time;
+	bool		has_original_bytes;
+	int64		original_bytes;
+	bool		has_stored_bytes;
+	int64		stored_bytes;
+	bool		has_file_count;
+	int64		file_count;
+	char	   *problems;		/* JSON array text, NULL if absent/unusable */
+} RevrxCatalogEntry;
+
+/*
+ * Reads <spool>/status/backups.json (catalog.c).  Returns the number of
+ * usable entries (palloc'd array in *entries); 0 if the file is missing,
+ * unreadable or malformed, or spool_dir is "".  Never throws, except out
+ * of memory.
+ */
+extern int	revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries);
+
+/* Whether s has the shape of a backup id (so it is safe in a path). */
+extern bool revrx_backup_id_valid(const char *s);
 
 #endif							/* REVRX_H */

@@ -45,3 +45,59 @@ COMMENT ON FUNCTION revrx_status() IS
 --
 REVOKE ALL ON FUNCTION revrx_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION revrx_status() TO pg_monitor;
+
+--
+-- revrx_backup_now(): starts an online full backup and returns its id
+-- (YYYYMMDDTHHMMSSZ of its start, in UTC).  The backup worker takes it
+-- and revrx-agent ships it; with wait => true the call returns only once
+-- the backup is stored in the repository, and fails with the reason if
+-- the backup failed.  One backup at a time: while one runs or is being
+-- shipped, a second call fails (SQLSTATE 55006, naming the running one).
+--
+CREATE FUNCTION revrx_backup_now(label text DEFAULT NULL, wait boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'revrx_backup_now'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION revrx_backup_now(text, boolean) IS
+'start an online full backup; returns its id';
+
+--
+-- revrx_backups(): the repository's backups (from the catalog revrx-agent
+-- publishes in the spool, status/backups.json) and those this server has
+-- started since it started: running, shipping, failed, aborted.
+--
+CREATE FUNCTION revrx_backups(
+    OUT id text,                        -- YYYYMMDDTHHMMSSZ[-N]
+    OUT label text,
+    OUT kind text,                      -- 'full'
+    OUT status text,                    -- running, shipping, complete, failed, aborted
+    OUT scheduled boolean,              -- taken by revrx.backup_schedule
+    OUT start_lsn pg_lsn,
+    OUT stop_lsn pg_lsn,
+    OUT start_time timestamptz,
+    OUT stop_time timestamptz,
+    OUT original_bytes bigint,          -- sum of the file sizes
+    OUT stored_bytes bigint,            -- sum of the object sizes
+    OUT file_count bigint,
+    OUT problems jsonb,                 -- pages that failed verification
+    OUT error text                      -- why it failed; or the agent's last transient error
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'revrx_backups'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+ROWS 16;
+
+COMMENT ON FUNCTION revrx_backups() IS
+'backups in the repository and those started since the server started';
+
+--
+-- Privileges.  Taking a backup reads every file of the cluster and uses
+-- the server's resources, so it is for an operator role only, e.g.
+--   CREATE ROLE revrx_operator;
+--   GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean) TO revrx_operator;
+-- The list of backups is monitoring data, readable by pg_monitor.
+--
+REVOKE ALL ON FUNCTION revrx_backup_now(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revrx_backups() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION revrx_backups() TO pg_monitor;

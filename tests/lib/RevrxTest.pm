@@ -378,7 +378,9 @@ sub dump
 {
 	my ($node) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_dumpall', '--no-role-passwords', '-h', $node->host, '-p', $node->port ],
+	# a fixed \restrict key: pg_dumpall 15.14 and later pick a random one
+	IPC::Run::run([ 'pg_dumpall', '--no-role-passwords', '--restrict-key=revrxtest',
+			'-h', $node->host, '-p', $node->port ],
 		'>', \$out, '2>', \$err) or die "pg_dumpall failed: $err";
 	return $out;
 }

@@ -40,7 +40,7 @@ for my $r (@repos)
 
 	my $b = $node->safe_psql('postgres',
 		"SELECT status || ' ' || label || ' ' || (stop_lsn > start_lsn) || ' ' || (original_bytes > 50000000) FROM revrx_backups() WHERE id = '$id'");
-	is($b, 'complete during load t t', "$kind: revrx_backups() shows the complete backup");
+	is($b, 'complete during load true true', "$kind: revrx_backups() shows the complete backup");
 	my $listed = RevrxTest::backups($agent->env);
 	is(scalar(grep { $_->{id} eq $id } @$listed), 1, "$kind: revrx-agent list shows it");
 

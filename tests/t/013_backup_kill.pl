@@ -17,7 +17,7 @@ my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
 # uncompressed, through a small spool: the backup takes a while, so the
 # kills land in the middle of it
 my $node = RevrxTest::new_node('kill', timeout => 30, compression => 'none',
-	extra => "revrx.spool_max_size = '16MB'\n");
+	extra => "revrx.spool_max_size = '16MB'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir", env => { REVRX_PARALLEL => 1 });
@@ -49,7 +49,7 @@ my $id = running_backup();
 my $pid = worker_pid();
 ok($pid, "backup worker is pid $pid");
 kill 'KILL', $pid;
-$node->poll_query_until('postgres', 'SELECT 1') or die;
+$node->poll_query_until('postgres', 'SELECT true') or die 'server did not come back';
 ok( RevrxTest::wait_for(sub { !-d RevrxTest::spool_dir($node) . "/backup/$id" }, 60,
 		'cleanup of the aborted backup'),
 	'worker killed: the half-done backup is cleaned out of the spool');
@@ -69,9 +69,19 @@ ok($node->poll_query_until('postgres',
 
 # 3. the postmaster
 $id = running_backup();
+my $old_pid = $node->{_pid};
 $node->kill9;
+RevrxTest::wait_for(sub { !kill(0, $old_pid) }, 30, 'old postmaster gone');
 not_restorable($id, 'postmaster killed');
-$node->start;
+# its children notice the postmaster's death on their own; until they are
+# gone the old shared memory is in use and a new postmaster refuses to start
+my $started = 0;
+for (1 .. 20)
+{
+	last if ($started = $node->start(fail_ok => 1));
+	sleep 1;
+}
+ok($started, 'server restarted after the postmaster was killed');
 ok( RevrxTest::wait_for(sub { !-d RevrxTest::spool_dir($node) . "/backup/$id" }, 60,
 		'cleanup of the aborted backup'),
 	'the half-done backup is cleaned out of the spool');

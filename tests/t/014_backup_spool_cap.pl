@@ -38,7 +38,12 @@ while (1)
 	my $bytes = 0;
 	if (-d $spool)
 	{
-		$bytes += -s $_ for grep { -f } split /\n/, `find '$spool' -name '*.rvx'`;
+		# files come and go while we look: count what is still there
+		for my $f (split /\n/, `find '$spool' -name '*.rvx' 2>/dev/null`)
+		{
+			my $size = -s $f;
+			$bytes += $size if defined $size;
+		}
 	}
 	$max = $bytes if $bytes > $max;
 	usleep(50_000);

@@ -1,0 +1,1648 @@
+/*-------------------------------------------------------------------------
+ *
+ * backup.c
+ *	  The base backup exporter: copies the data directory into the spool
+ *	  as revrx objects while the server is in backup mode.
+ *
+ * What it does is what PostgreSQL 15's base backup (basebackup.c) does,
+ * with the spool as the target instead of a tar stream:
+ *
+ *	 do_pg_backup_start(fast checkpoint, label "revrx <id>")
+ *	 for every file of the tablespaces, then of the data directory
+ *	 (global/pg_control last), with the same exclusions:
+ *		 read it in large chunks, verify its page checksums, hash and
+ *		 compress it into <spool>/backup/<id>/data/<path>.rvx
+ *	 do_pg_backup_stop(wait for the WAL to be archived)
+ *	 backup_label (and tablespace_map) as files of the backup
+ *	 backup_manifest.rvx (PostgreSQL's format), then backup.json.rvx
+ *
+ * The agent ships and deletes the objects while this runs; backup.json is
+ * the commit point (docs/backup-format.md).  Where this departs from the
+ * obvious, and why:
+ *
+ * - Everything between do_pg_backup_start() and the end of
+ *	 do_pg_backup_stop() runs under PG_ENSURE_ERROR_CLEANUP(
+ *	 do_pg_abort_backup), so an ERROR, or the worker exiting (FATAL on
+ *	 SIGTERM), releases the server's backup state; if the worker is killed,
+ *	 the postmaster's crash restart resets it.  The server never believes a
+ *	 backup runs that does not.
+ *
+ * - Page checksums are verified as basebackup.c does: new pages and pages
+ *	 with an LSN at or after the backup's start (being written; WAL replay
+ *	 rewrites them) are skipped, and a failing block is read once more
+ *	 before it counts, since a concurrent write may have torn it.  A page
+ *	 that still fails is not fatal: it is logged (WARNING, naming the file,
+ *	 the block, the relation and its fork), counted in pg_stat_database,
+ *	 and recorded in backup.json's "problems"; the backup goes on, so that
+ *	 the rest of the cluster is still protected.
+ *
+ * - The SHA-256 the object writer computes for the object header is the
+ *	 file's checksum in backup_manifest too: every byte is hashed once.
+ *
+ * - Objects are written as <name>.tmp and renamed, but neither the files
+ *	 nor the directories are fsynced one by one.  The agent may ship an
+ *	 object as soon as it is renamed (a not yet durable object is still
+ *	 correct to read), and a crash of the machine before the commit simply
+ *	 aborts the backup.  What must be durable is what backup.json commits
+ *	 to: before writing it, every object still in the spool and every
+ *	 directory is fsynced, and backup_manifest and backup.json themselves
+ *	 are written with durable_rename().  This saves one fsync per file,
+ *	 which on a small spool would otherwise write to disk data that the
+ *	 agent deletes a moment later.
+ *
+ * - Back-pressure: before each file, if the objects this backup has in the
+ *	 spool may exceed revrx.spool_max_size (bytes written since the last
+ *	 look, plus what was there then), the backup directory is listed again;
+ *	 while it holds more than the cap the exporter waits (100 ms latch
+ *	 waits, interruptible).  One object may take the spool past the cap.
+ *
+ * - Files whose names are not valid UTF-8 are left out with a WARNING:
+ *	 backup.json and object keys are UTF-8.  PostgreSQL creates no such
+ *	 files; a tablespace location that is not UTF-8 fails the backup.
+ *
+ * - A spool directory inside the data directory is not backed up.
+ *
+ * Memory: everything goes into the caller's (per-backup) memory context,
+ * except the object writer and the read buffer, which live as long as the
+ * worker (allocated once, so an error cannot leak the compression
+ * library's state).  Files are closed by the caller's error cleanup
+ * (AtEOXact_Files) when an error ends the export.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "common/file_perm.h"
+#include "common/relpath.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/syslogger.h"
+#include "storage/bufpage.h"
+#include "storage/checksum.h"
+#include "storage/dsm_impl.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/pmsignal.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/relcache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "archive_compat.h"
+#include "backup.h"
+#include "manifest.h"
+#include "object.h"
+#include "revrx.h"
+#include "spool.h"
+
+/* Read size: a multiple of BLCKSZ, large enough to keep the disk busy. */
+#define IO_CHUNK			(1024 * 1024)
+/* How long the exporter sleeps while the spool is full. */
+#define SPOOL_WAIT_MS		100
+/* Problems listed in backup.json (all are counted and logged). */
+#define MAX_LISTED_PROBLEMS	1000
+/* Checksum failures logged one by one per file, as basebackup.c does. */
+#define MAX_REPORTED_FAILURES	5
+/* Progress is published at least this often (files or bytes). */
+#define PROGRESS_BYTES		(64 * 1024 * 1024)
+
+StaticAssertDecl(IO_CHUNK % BLCKSZ == 0, "IO_CHUNK must be a multiple of BLCKSZ");
+
+/*
+ * The exclusion lists of PostgreSQL 15's basebackup.c.  Directories whose
+ * contents are skipped (the directory itself is kept, empty):
+ */
+static const char *const exclude_dir_contents[] = {
+	PG_STAT_TMP_DIR,			/* statistics temporary files */
+	"pg_replslot",				/* slots make no sense in a copy */
+	PG_DYNSHMEM_DIR,			/* removed at startup */
+	"pg_notify",				/* removed at startup */
+	"pg_serial",				/* only kept for debugging */
+	"pg_snapshots",				/* removed at startup */
+	"pg_subtrans",				/* zeroed at startup */
+	NULL
+};
+
+typedef struct ExcludeItem
+{
+	const char *name;
+	bool		match_prefix;
+} ExcludeItem;
+
+/* Files that are skipped wherever they are: */
+static const ExcludeItem exclude_files[] = {
+	{PG_AUTOCONF_FILENAME ".tmp", false},
+	{LOG_METAINFO_DATAFILE_TMP, false},
+	{RELCACHE_INIT_FILENAME, true}, /* rebuilt at startup */
+	{BACKUP_LABEL_FILE, false}, /* ours is written separately */
+	{TABLESPACE_MAP, false},
+	{"backup_manifest", false}, /* of the backup this server came from */
+	{"postmaster.pid", false},
+	{"postmaster.opts", false},
+	{NULL, false}
+};
+
+/* Files in relation directories that have no page checksums: */
+static const ExcludeItem no_checksum_files[] = {
+	{"pg_control", false},
+	{"pg_filenode.map", false},
+	{"pg_internal.init", true},
+	{"PG_VERSION", false},
+	{NULL, false}
+};
+
+/* ------------------------------------------------ state for the worker */
+
+static RvxObjectWriter *writer = NULL;
+static RvxCompression writer_alg;
+static int	writer_level;
+static char *io_buf = NULL;
+
+/* ------------------------------------------------ state of one backup */
+
+/* Where one relation file stands, for its page checks. */
+typedef struct RelFileInfo
+{
+	bool		verify;
+	Oid			dboid;			/* for pg_stat_database; 0 = shared */
+	char		relation[MAXPGPATH];	/* relative path of segment 0 */
+	ForkNumber	fork;
+	int			segno;
+} RelFileInfo;
+
+typedef struct ExportState
+{
+	RevrxBackupJob *job;
+	char		spool_dir[MAXPGPATH];
+	char		backup_dir[MAXPGPATH];	/* <spool>/backup/<id> */
+	char		data_dir[MAXPGPATH];	/* <backup_dir>/data */
+	char	   *spool_rel;		/* the spool, if inside the data directory */
+	RvxObjectWriter *writer;
+	XLogRecPtr	start_lsn;
+	RevrxBackupRecord rec;
+	int			files_cap;
+	int64		original_bytes;
+	int64		stored_bytes;
+	List	   *tablespace_rpaths;	/* tablespaces inside the data directory */
+	StringInfoData problems_json;	/* the first problems, for SQL */
+	bool		problems_changed;
+	int64		spool_estimate; /* our objects in the spool, at most */
+	char		last_dir[MAXPGPATH];	/* spool directory known to exist */
+	RevrxBackupPhase phase;
+	int64		published_bytes;
+	/* where the time goes, for the log line at the end */
+	instr_time	t_start;
+	instr_time	t_read;
+	instr_time	t_verify;
+	instr_time	t_object;		/* hashing, compressing and writing */
+	instr_time	t_write;		/* of which: write(2) into the spool */
+	instr_time	t_spool_wait;
+	instr_time	t_stop;
+	instr_time	t_sync;
+} ExportState;
+
+/* Sink of the object writer: appends to the temporary file. */
+typedef struct SpoolObject
+{
+	char		tmp[MAXPGPATH];
+	char		final[MAXPGPATH];
+	int			fd;
+	int			save_errno;
+	instr_time *t_write;
+} SpoolObject;
+
+static void prepare_spool(ExportState *st);
+static void collect_tablespaces(ExportState *st);
+static void walk_dir(ExportState *st, const char *src_dir, const char *rel_dir,
+					 bool is_db_dir);
+static bool export_file(ExportState *st, const char *src, const char *rel,
+						const struct stat *sb, const RelFileInfo *ri);
+static void export_content(ExportState *st, const char *rel, const char *content);
+static void sync_tree(const char *dir);
+static void fsync_if_exists(const char *path, bool isdir);
+static void write_document(ExportState *st, const char *name,
+						   void (*writefn) (const RevrxBackupRecord *, RevrxTextSink, void *),
+						   RvxObjectHeader *hdr);
+static void set_phase(ExportState *st, RevrxBackupPhase phase);
+static void publish_progress(ExportState *st);
+static void log_summary(ExportState *st);
+
+static bool
+name_matches(const char *name, const ExcludeItem *list)
+{
+	for (int i = 0; list[i].name != NULL; i++)
+	{
+		size_t		len = strlen(list[i].name);
+
+		if (strncmp(name, list[i].name, list[i].match_prefix ? len : len + 1) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+has_suffix(const char *name, const char *suffix)
+{
+	size_t		len = strlen(name);
+	size_t		slen = strlen(suffix);
+
+	return len > slen && strcmp(name + len - slen, suffix) == 0;
+}
+
+static const char *
+join_path(const char *dir, const char *name)
+{
+	if (dir[0] == '\0' || strcmp(dir, ".") == 0)
+		return pstrdup(name);
+	return psprintf("%s/%s", dir, name);
+}
+
+/* ----------------------------------------------------------- the export */
+
+void
+revrx_backup_export(RevrxBackupJob *job)
+{
+	ExportState *st = palloc0(sizeof(ExportState));
+	RvxOnlineBackup ob;
+	char		label[MAXPGPATH];
+	instr_time	t0;
+	RvxObjectHeader json_hdr;
+	char		json_sha[RVX_SHA256_HEXLEN + 1];
+	ListCell   *lc;
+
+	INSTR_TIME_SET_CURRENT(st->t_start);
+	st->job = job;
+	st->rec.id = job->id;
+	st->rec.label = job->label;
+	st->rec.scheduled = job->scheduled;
+	st->rec.system_identifier = GetSystemIdentifier();
+	st->rec.start_time = timestamptz_to_time_t(job->start_time);
+	st->rec.page_checksums = DataChecksumsEnabled();
+	initStringInfo(&st->problems_json);
+
+	prepare_spool(st);
+
+	/* The server's backup mode: from here on, any exit must end it. */
+	set_phase(st, REVRX_PHASE_CHECKPOINT);
+	snprintf(label, sizeof(label), "revrx %s", job->id);
+	rvx_online_backup_start(&ob, label, true);
+
+	PG_ENSURE_ERROR_CLEANUP(do_pg_abort_backup, BoolGetDatum(false));
+	{
+		st->start_lsn = ob.start_lsn;
+		st->rec.start_lsn = ob.start_lsn;
+		st->rec.start_tli = ob.start_tli;
+		revrx_backup_set_start(job->slot, ob.start_tli, ob.start_lsn);
+		ereport(LOG,
+				(errmsg("revrx backup %s started at %X/%X on timeline %u",
+						job->id, LSN_FORMAT_ARGS(ob.start_lsn), ob.start_tli)));
+
+		set_phase(st, REVRX_PHASE_COPYING);
+		collect_tablespaces(st);
+
+		/* the tablespaces, then the data directory, as basebackup.c does */
+		foreach(lc, st->rec.tablespaces)
+		{
+			RevrxBackupTablespace *t = (RevrxBackupTablespace *) lfirst(lc);
+			char	   *src = psprintf("%s/%s", t->location, TABLESPACE_VERSION_DIRECTORY);
+			char	   *rel = psprintf("pg_tblspc/%u/%s", t->oid, TABLESPACE_VERSION_DIRECTORY);
+			struct stat sb;
+
+			if (lstat(src, &sb) != 0)
+			{
+				if (errno != ENOENT)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not stat file or directory \"%s\": %m", src)));
+				continue;		/* dropped meanwhile: not an error */
+			}
+			st->rec.directories = lappend(st->rec.directories, rel);
+			walk_dir(st, src, rel, false);
+		}
+		walk_dir(st, ".", "", false);
+
+		/* pg_control after everything else */
+		{
+			struct stat sb;
+
+			if (lstat(XLOG_CONTROL_FILE, &sb) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not stat file \"%s\": %m", XLOG_CONTROL_FILE)));
+			if (!export_file(st, XLOG_CONTROL_FILE, XLOG_CONTROL_FILE, &sb, NULL))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not open file \"%s\": %m", XLOG_CONTROL_FILE)));
+		}
+		publish_progress(st);
+
+		set_phase(st, REVRX_PHASE_STOPPING);
+		INSTR_TIME_SET_CURRENT(t0);
+		rvx_online_backup_stop(&ob, true);
+		INSTR_TIME_SET_CURRENT(st->t_stop);
+		INSTR_TIME_SUBTRACT(st->t_stop, t0);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(do_pg_abort_backup, BoolGetDatum(false));
+
+	st->rec.stop_lsn = ob.stop_lsn;
+	st->rec.stop_tli = ob.stop_tli;
+	st->rec.stop_time = (pg_time_t) time(NULL);
+	revrx_backup_set_stop(job->slot, ob.stop_lsn, time_t_to_timestamptz(st->rec.stop_time));
+
+	/*
+	 * The commit: the label files PostgreSQL's base backup would put into
+	 * the data directory, every object made durable, the manifest, and
+	 * backup.json last.
+	 */
+	set_phase(st, REVRX_PHASE_COMMITTING);
+	export_content(st, BACKUP_LABEL_FILE, ob.backup_label);
+	if (ob.tablespace_map->len > 0)
+		export_content(st, TABLESPACE_MAP, ob.tablespace_map->data);
+	publish_progress(st);
+
+	INSTR_TIME_SET_CURRENT(t0);
+	sync_tree(st->backup_dir);
+	{
+		char		parent[MAXPGPATH];
+
+		/* the entry of the backup's directory itself */
+		snprintf(parent, MAXPGPATH, "%s/%s", st->spool_dir, RVX_SPOOL_BACKUP_DIR);
+		fsync_if_exists(parent, true);
+	}
+	INSTR_TIME_SET_CURRENT(st->t_sync);
+	INSTR_TIME_SUBTRACT(st->t_sync, t0);
+
+	write_document(st, "backup_manifest", revrx_manifest_write, NULL);
+	write_document(st, "backup.json", revrx_backup_json_write, &json_hdr);
+
+	rvx_hex_encode(json_hdr.sha256, RVX_SHA256_LEN, json_sha);
+	revrx_backup_set_shipping(job->slot, json_sha);
+	st->phase = REVRX_PHASE_SHIPPING;
+
+	log_summary(st);
+}
+
+/* ----------------------------------------------------------- the spool */
+
+static void
+make_directory(const char *path, bool must_be_new)
+{
+	if (MakePGDirectory(path) != 0)
+	{
+		if (errno == EEXIST && !must_be_new)
+			return;
+		if (errno == EEXIST)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("spool directory \"%s\" already exists", path)));
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+	}
+}
+
+/*
+ * prepare_spool
+ *
+ * Checks the spool (it must exist and must not belong to another cluster)
+ * and creates the backup's directories.
+ */
+static void
+prepare_spool(ExportState *st)
+{
+	struct stat sb;
+	char		path[MAXPGPATH];
+	char		sysid[32];
+	char	   *text;
+	size_t		len;
+	RvxCompression alg = (RvxCompression) revrx_compression;
+	int			level = revrx_compression_level;
+	size_t		datalen = strlen(DataDir);
+
+	if (revrx_spool_dir == NULL || revrx_spool_dir[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("revrx.spool_dir is not set")));
+	strlcpy(st->spool_dir, revrx_spool_dir, MAXPGPATH);
+
+	if (stat(st->spool_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("revrx.spool_dir \"%s\" is not a directory", st->spool_dir),
+				 errhint("Create the directory, or mount the volume shared with revrx-agent there.")));
+
+	/*
+	 * cluster.json is written by the archive module before the first WAL
+	 * file is spooled (and this backup's WAL is archived before it
+	 * commits), so it is not written here; but a spool that names another
+	 * cluster is refused, as the archive module refuses it.
+	 */
+	snprintf(path, MAXPGPATH, "%s/%s", st->spool_dir, RVX_SPOOL_CLUSTER_FILE);
+	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, st->rec.system_identifier);
+	text = revrx_read_small_file(path, REVRX_STATUS_FILE_MAX, &len);
+	if (text == NULL && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+	if (text != NULL)
+	{
+		static const char *const keys[] = {"system_identifier"};
+		char	   *values[1];
+
+		if (revrx_json_read_flat(text, len, keys, 1, values) &&
+			values[0] != NULL && strcmp(values[0], sysid) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("revrx spool \"%s\" belongs to another cluster",
+							st->spool_dir),
+					 errdetail("Its %s names database system identifier %s; this cluster's is %s.",
+							   RVX_SPOOL_CLUSTER_FILE, values[0], sysid)));
+	}
+
+	/* the compression of every object of this backup (keys depend on it) */
+	if (level == 0 || alg == RVX_COMPRESS_NONE)
+		level = rvx_compression_default_level(alg);
+	else if (!rvx_compression_level_valid(alg, level))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("revrx.compression_level %d is not valid for %s, using its default level %d",
+						level, rvx_compression_name(alg),
+						rvx_compression_default_level(alg))));
+		level = rvx_compression_default_level(alg);
+	}
+	if (writer != NULL && (writer_alg != alg || writer_level != level))
+	{
+		rvx_object_writer_free(writer);
+		writer = NULL;
+	}
+	if (writer == NULL)
+	{
+		writer = rvx_object_writer_new(alg, level);
+		if (writer == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Could not create a %s compression context.",
+							   rvx_compression_name(alg))));
+		writer_alg = alg;
+		writer_level = level;
+	}
+	if (io_buf == NULL)
+		io_buf = MemoryContextAlloc(TopMemoryContext, IO_CHUNK);
+	st->writer = writer;
+	st->rec.compression = alg;
+
+	/* a spool inside the data directory must not back itself up */
+	if (strncmp(st->spool_dir, DataDir, datalen) == 0 &&
+		st->spool_dir[datalen] == '/')
+		st->spool_rel = pstrdup(st->spool_dir + datalen + 1);
+
+	snprintf(path, MAXPGPATH, "%s/%s", st->spool_dir, RVX_SPOOL_BACKUP_DIR);
+	if (stat(path, &sb) != 0)
+	{
+		make_directory(path, false);
+		(void) fsync_fname_ext(path, true, false, ERROR);
+		(void) fsync_fname_ext(st->spool_dir, true, false, ERROR);
+	}
+	snprintf(st->backup_dir, MAXPGPATH, "%s/%s", path, st->job->id);
+	make_directory(st->backup_dir, true);
+	st->job->dir_created = true;
+	snprintf(st->data_dir, MAXPGPATH, "%s/data", st->backup_dir);
+	make_directory(st->data_dir, false);
+	strlcpy(st->last_dir, st->data_dir, MAXPGPATH);
+}
+
+/*
+ * ensure_spool_dir
+ *
+ * Creates dir (inside the backup directory) and its missing parents.
+ */
+static void
+ensure_spool_dir(ExportState *st, const char *dir)
+{
+	if (strcmp(dir, st->last_dir) == 0)
+		return;
+	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+	{
+		char		parent[MAXPGPATH];
+		char	   *slash;
+
+		if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", dir)));
+		strlcpy(parent, dir, MAXPGPATH);
+		slash = strrchr(parent, '/');
+		if (slash == NULL || strlen(parent) <= strlen(st->backup_dir))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", dir)));
+		*slash = '\0';
+		st->last_dir[0] = '\0';
+		ensure_spool_dir(st, parent);
+		make_directory(dir, false);
+	}
+	strlcpy(st->last_dir, dir, MAXPGPATH);
+}
+
+static int
+object_sink(void *arg, const void *data, size_t len)
+{
+	SpoolObject *o = (SpoolObject *) arg;
+	const char *p = data;
+	instr_time	start,
+				end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	while (len > 0)
+	{
+		ssize_t		n;
+
+		errno = 0;
+		n = write(o->fd, p, len);
+		if (n <= 0)
+		{
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* if write didn't set errno, assume problem is no disk space */
+			o->save_errno = errno ? errno : ENOSPC;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(*o->t_write, end, start);
+	return 0;
+}
+
+static void
+object_failed(ExportState *st, SpoolObject *o)
+{
+	if (o->save_errno != 0)
+	{
+		errno = o->save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", o->tmp)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not compress into \"%s\": %s",
+					o->tmp, rvx_object_writer_error(st->writer))));
+}
+
+/*
+ * object_open
+ *
+ * Starts the object final_path (as final_path.tmp): room for the header,
+ * then the writer is ready for the content.
+ */
+static void
+object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_data)
+{
+	uint8		zeros[RVX_OBJECT_HEADER_LEN];
+
+	strlcpy(o->final, final_path, MAXPGPATH);
+	if (snprintf(o->tmp, MAXPGPATH, "%s.tmp", final_path) >= MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("spool path \"%s\" is too long", final_path)));
+	o->save_errno = 0;
+	o->t_write = &st->t_write;
+
+	if (in_data)
+	{
+		char		dir[MAXPGPATH];
+
+		strlcpy(dir, final_path, MAXPGPATH);
+		*strrchr(dir, '/') = '\0';
+		ensure_spool_dir(st, dir);
+	}
+
+	o->fd = OpenTransientFilePerm(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+								  pg_file_create_mode);
+	if (o->fd < 0 && errno == ENOENT && in_data)
+	{
+		/* the agent removed an emptied directory under us: make it again */
+		char		dir[MAXPGPATH];
+
+		strlcpy(dir, final_path, MAXPGPATH);
+		*strrchr(dir, '/') = '\0';
+		st->last_dir[0] = '\0';
+		ensure_spool_dir(st, dir);
+		o->fd = OpenTransientFilePerm(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+									  pg_file_create_mode);
+	}
+	if (o->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", o->tmp)));
+
+	memset(zeros, 0, sizeof(zeros));
+	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
+		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
+								object_sink, o) != 0)
+		object_failed(st, o);
+}
+
+static void
+object_write(ExportState *st, SpoolObject *o, const void *data, size_t len)
+{
+	instr_time	start,
+				end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (rvx_object_writer_write(st->writer, data, len) != 0)
+		object_failed(st, o);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(st->t_object, end, start);
+}
+
+/*
+ * object_close
+ *
+ * Finishes the object: the real header at offset 0, close, and the rename
+ * that makes it visible to the agent (durable only if asked; see the file
+ * header for why data objects are not).
+ */
+static void
+object_close(ExportState *st, SpoolObject *o, RvxObjectHeader *hdr, bool durable)
+{
+	uint8		buf[RVX_OBJECT_HEADER_LEN];
+	instr_time	start,
+				end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (rvx_object_writer_finish(st->writer, hdr) != 0)
+		object_failed(st, o);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(st->t_object, end, start);
+
+	rvx_object_header_encode(hdr, buf);
+	errno = 0;
+	if (pg_pwrite(o->fd, buf, sizeof(buf), 0) != sizeof(buf))
+	{
+		o->save_errno = errno ? errno : ENOSPC;
+		object_failed(st, o);
+	}
+	if (CloseTransientFile(o->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", o->tmp)));
+	o->fd = -1;
+
+	if (durable)
+		(void) durable_rename(o->tmp, o->final, ERROR);
+	else if (rename(o->tmp, o->final) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m",
+						o->tmp, o->final)));
+}
+
+/* ---------------------------------------------------------- back-pressure */
+
+/* Bytes of the objects (*.rvx) under dir; what vanishes meanwhile is 0. */
+static int64
+spool_bytes(const char *dir)
+{
+	DIR		   *d;
+	struct dirent *de;
+	List	   *subdirs = NIL;
+	int64		total = 0;
+	ListCell   *lc;
+
+	d = AllocateDir(dir);
+	if (d == NULL)
+		return 0;
+	while ((de = ReadDirExtended(d, dir, DEBUG1)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode))
+			subdirs = lappend(subdirs, pstrdup(path));
+		else if (has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
+			total += sb.st_size;
+	}
+	FreeDir(d);
+
+	foreach(lc, subdirs)
+		total += spool_bytes((char *) lfirst(lc));
+	list_free_deep(subdirs);
+	return total;
+}
+
+/*
+ * check_agent_gave_up
+ *
+ * An agent that cannot store this backup (a permanent <id>.error: a
+ * conflict, a damaged object) will not make room in the spool either, so
+ * waiting would hold the server in backup mode for ever: fail instead.
+ */
+static void
+check_agent_gave_up(ExportState *st)
+{
+	char		path[MAXPGPATH];
+	char	   *text;
+	bool		permanent;
+	long long	when;
+	const char *message;
+
+	snprintf(path, MAXPGPATH, "%s%s", st->backup_dir, RVX_SPOOL_ERROR_SUFFIX);
+	text = revrx_read_small_file(path, RVX_SPOOL_NOTE_MAX, NULL);
+	if (text == NULL)
+		return;
+	if (rvx_spool_error_parse(text, &permanent, &when, &message) == 0 && permanent)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("revrx-agent could not store backup %s: %s",
+						st->job->id, message)));
+	pfree(text);
+}
+
+/*
+ * wait_for_spool_room
+ *
+ * Returns once this backup's objects in the spool take no more than
+ * revrx.spool_max_size (see the file header).
+ */
+static void
+wait_for_spool_room(ExportState *st)
+{
+	int64		max;
+	instr_time	start,
+				end;
+	RevrxBackupPhase saved = st->phase;
+
+	max = (int64) revrx_spool_max_size * 1024 * 1024;
+	if (st->spool_estimate <= max)
+		return;
+	st->spool_estimate = spool_bytes(st->backup_dir);
+	if (st->spool_estimate <= max)
+		return;
+
+	INSTR_TIME_SET_CURRENT(start);
+	set_phase(st, REVRX_PHASE_SPOOL_FULL);
+	ereport(DEBUG1,
+			(errmsg_internal("revrx backup %s waits: its objects take " INT64_FORMAT " bytes of the spool",
+							 st->job->id, st->spool_estimate)));
+	for (;;)
+	{
+		int			rc;
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   SPOOL_WAIT_MS, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		max = (int64) revrx_spool_max_size * 1024 * 1024;
+		st->spool_estimate = spool_bytes(st->backup_dir);
+		if (st->spool_estimate <= max)
+			break;
+		check_agent_gave_up(st);
+	}
+	set_phase(st, saved);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(st->t_spool_wait, end, start);
+}
+
+/* ------------------------------------------------------------ the walk */
+
+/*
+ * collect_tablespaces
+ *
+ * The tablespaces (symbolic links in pg_tblspc) whose files are backed up
+ * under pg_tblspc/<oid>/.  Directories in pg_tblspc (in-place
+ * tablespaces) are walked as part of the data directory.
+ */
+static void
+collect_tablespaces(ExportState *st)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	size_t		datalen = strlen(DataDir);
+
+	dir = AllocateDir("pg_tblspc");
+	while ((de = ReadDir(dir, "pg_tblspc")) != NULL)
+	{
+		char		path[MAXPGPATH];
+		char		target[MAXPGPATH];
+		struct stat sb;
+		int			rllen;
+		RevrxBackupTablespace *t;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, MAXPGPATH, "pg_tblspc/%s", de->d_name);
+		if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
+			continue;
+		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
+		{
+			ereport(WARNING,
+					(errmsg("skipping \"%s\": not the link of a tablespace", path)));
+			continue;
+		}
+		rllen = readlink(path, target, sizeof(target));
+		if (rllen < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read symbolic link \"%s\": %m", path)));
+		if (rllen >= (int) sizeof(target))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("symbolic link \"%s\" target is too long", path)));
+		target[rllen] = '\0';
+		if (!pg_verify_mbstr(PG_UTF8, target, rllen, true))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("revrx cannot back up tablespace %s: its location is not valid UTF-8",
+							de->d_name)));
+
+		t = palloc(sizeof(RevrxBackupTablespace));
+		t->oid = atooid(de->d_name);
+		t->location = pstrdup(target);
+		st->rec.tablespaces = lappend(st->rec.tablespaces, t);
+
+		/* a tablespace inside the data directory is not copied twice */
+		if ((size_t) rllen > datalen && strncmp(target, DataDir, datalen) == 0 &&
+			target[datalen] == '/')
+			st->tablespace_rpaths = lappend(st->tablespace_rpaths,
+											pstrdup(target + datalen + 1));
+	}
+	FreeDir(dir);
+}
+
+static int
+name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp((char *) lfirst(a), (char *) lfirst(b));
+}
+
+/*
+ * relation_info
+ *
+ * Whether a file's pages are checked, and what a problem in it is named.
+ * As in basebackup.c: files of the relation directories (global and the
+ * database directories), except those without page checksums.
+ */
+static void
+relation_info(ExportState *st, const char *name, const char *rel_dir,
+			  bool is_db_dir, RelFileInfo *ri)
+{
+	const char *dot;
+	int			oidchars;
+
+	memset(ri, 0, sizeof(RelFileInfo));
+	if (!st->rec.page_checksums ||
+		!(is_db_dir || strcmp(rel_dir, "global") == 0) ||
+		name_matches(name, no_checksum_files))
+		return;
+
+	ri->verify = true;
+	ri->dboid = is_db_dir ? atooid(strrchr(rel_dir, '/') ? strrchr(rel_dir, '/') + 1 : rel_dir) :
+		InvalidOid;
+	if (!rvx_parse_relation_file(name, &oidchars, &ri->fork))
+	{
+		ri->fork = MAIN_FORKNUM;
+		oidchars = (int) strcspn(name, ".");
+	}
+	snprintf(ri->relation, MAXPGPATH, "%s/%.*s", rel_dir, oidchars, name);
+
+	dot = strchr(name, '.');
+	if (dot != NULL)
+	{
+		ri->segno = atoi(dot + 1);
+		if (ri->segno <= 0)
+		{
+			ereport(WARNING,
+					(errmsg("cannot verify page checksums in file \"%s/%s\": invalid segment number",
+							rel_dir, name)));
+			ri->verify = false;
+		}
+	}
+}
+
+/*
+ * walk_dir
+ *
+ * Backs up the directory src_dir, known in the backup as rel_dir ("" for
+ * the data directory itself), with basebackup.c's exclusions.
+ */
+static void
+walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_dir)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		in_tblspc = (strcmp(rel_dir, "pg_tblspc") == 0);
+	const char *last = strrchr(rel_dir, '/');
+
+	last = last ? last + 1 : rel_dir;
+
+	/* one directory open at a time, however deep the tree */
+	dir = AllocateDir(src_dir);
+	while ((de = ReadDir(dir, src_dir)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		names = lappend(names, pstrdup(de->d_name));
+	}
+	FreeDir(dir);
+	list_sort(names, name_cmp);
+
+	foreach(lc, names)
+	{
+		const char *name = (const char *) lfirst(lc);
+		const char *src;
+		const char *rel;
+		struct stat sb;
+		bool		excluded = false;
+		int			oidchars;
+		ForkNumber	fork;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* temporary files and directories */
+		if (strncmp(name, PG_TEMP_FILE_PREFIX, strlen(PG_TEMP_FILE_PREFIX)) == 0)
+			continue;
+		if (name_matches(name, exclude_files))
+		{
+			elog(DEBUG1, "file \"%s\" excluded from backup", name);
+			continue;
+		}
+
+		/* unlogged relations: only their init fork */
+		if (is_db_dir && rvx_parse_relation_file(name, &oidchars, &fork) &&
+			fork != INIT_FORKNUM)
+		{
+			char		initfork[MAXPGPATH];
+
+			snprintf(initfork, MAXPGPATH, "%s/%.*s_init", src_dir, oidchars, name);
+			if (lstat(initfork, &sb) == 0)
+			{
+				elog(DEBUG2, "unlogged relation file \"%s\" excluded from backup", name);
+				continue;
+			}
+		}
+		/* temporary relations */
+		if (is_db_dir && looks_like_temp_rel_name(name))
+			continue;
+
+		src = join_path(src_dir, name);
+		rel = join_path(rel_dir, name);
+
+		/* sent last */
+		if (strcmp(rel, XLOG_CONTROL_FILE) == 0)
+			continue;
+
+		if (!pg_verify_mbstr(PG_UTF8, name, strlen(name), true))
+		{
+			ereport(WARNING,
+					(errmsg("skipping \"%s\": its name is not valid UTF-8", src)));
+			continue;
+		}
+
+		if (lstat(src, &sb) != 0)
+		{
+			if (errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not stat file or directory \"%s\": %m", src)));
+			continue;			/* gone meanwhile: not an error */
+		}
+
+		for (int i = 0; exclude_dir_contents[i] != NULL; i++)
+		{
+			if (strcmp(name, exclude_dir_contents[i]) == 0)
+			{
+				elog(DEBUG1, "contents of directory \"%s\" excluded from backup", name);
+				st->rec.directories = lappend(st->rec.directories, (char *) rel);
+				excluded = true;
+				break;
+			}
+		}
+		if (excluded)
+			continue;
+
+		/* WAL comes from the archive; keep the directories */
+		if (strcmp(rel, XLOGDIR) == 0)
+		{
+			st->rec.directories = lappend(st->rec.directories, (char *) rel);
+			st->rec.directories = lappend(st->rec.directories, XLOGDIR "/archive_status");
+			continue;
+		}
+
+		/* tablespace links are followed separately (collect_tablespaces) */
+		if (in_tblspc && S_ISLNK(sb.st_mode))
+			continue;
+
+		if (st->spool_rel != NULL && strcmp(rel, st->spool_rel) == 0)
+		{
+			ereport(WARNING,
+					(errmsg("revrx does not back up its spool \"%s\", which is inside the data directory",
+							st->spool_dir)));
+			continue;
+		}
+
+		if (S_ISDIR(sb.st_mode))
+		{
+			bool		skip = false;
+			bool		child_db;
+			ListCell   *tc;
+
+			st->rec.directories = lappend(st->rec.directories, (char *) rel);
+
+			/* a tablespace located inside the data directory */
+			foreach(tc, st->tablespace_rpaths)
+			{
+				if (strcmp((char *) lfirst(tc), rel) == 0)
+					skip = true;
+			}
+			if (skip)
+				continue;
+
+			/* base/<oid> and <tablespace>/PG_15_.../<oid> hold relations */
+			child_db = strspn(name, "0123456789") == strlen(name) &&
+				(strcmp(rel_dir, "base") == 0 ||
+				 strcmp(last, TABLESPACE_VERSION_DIRECTORY) == 0);
+			walk_dir(st, src, rel, child_db);
+		}
+		else if (S_ISREG(sb.st_mode))
+		{
+			RelFileInfo ri;
+
+			relation_info(st, name, rel_dir, is_db_dir, &ri);
+			(void) export_file(st, src, rel, &sb, &ri);
+		}
+		else
+			ereport(WARNING,
+					(errmsg("skipping special file \"%s\"", src)));
+	}
+	list_free(names);
+}
+
+/* ------------------------------------------------------------- one file */
+
+static void
+add_file(ExportState *st, const char *rel, uint64 size, pg_time_t mtime,
+		 const RvxObjectHeader *hdr)
+{
+	RevrxBackupFile *f;
+
+	if (st->rec.nfiles == st->files_cap)
+	{
+		st->files_cap = st->files_cap ? st->files_cap * 2 : 1024;
+		st->rec.files = st->rec.files ?
+			repalloc_huge(st->rec.files, st->files_cap * sizeof(RevrxBackupFile)) :
+			palloc(st->files_cap * sizeof(RevrxBackupFile));
+	}
+	f = &st->rec.files[st->rec.nfiles++];
+	f->path = pstrdup(rel);
+	f->size = size;
+	f->mtime = mtime;
+	memcpy(f->sha256, hdr->sha256, RVX_SHA256_LEN);
+	f->stored = RVX_OBJECT_HEADER_LEN + hdr->payload_size;
+
+	st->original_bytes += size;
+	st->stored_bytes += f->stored;
+	st->spool_estimate += f->stored;
+}
+
+/*
+ * record_problem
+ *
+ * A page that failed verification twice: logged (the first few per file),
+ * listed in backup.json, shown by revrx_backups().
+ */
+static void
+record_problem(ExportState *st, const char *rel, const RelFileInfo *ri,
+			   BlockNumber file_block, uint16 calculated, uint16 expected,
+			   int file_failures)
+{
+	RevrxBackupProblem *p = palloc(sizeof(RevrxBackupProblem));
+	StringInfoData one;
+
+	p->path = pstrdup(rel);
+	p->relation = pstrdup(ri->relation);
+	p->fork = forkNames[ri->fork];
+	p->block = (BlockNumber) ri->segno * RELSEG_SIZE + file_block;
+	p->message = psprintf("page verification failed, calculated checksum %u but expected %u",
+						  calculated, expected);
+
+	st->rec.problem_count++;
+	if (list_length(st->rec.problems) < MAX_LISTED_PROBLEMS)
+		st->rec.problems = lappend(st->rec.problems, p);
+
+	initStringInfo(&one);
+	revrx_problem_json(&one, p);
+	if (st->problems_json.len + one.len + 3 < REVRX_PROBLEMS_LEN)
+	{
+		appendStringInfoString(&st->problems_json, st->problems_json.len ? ", " : "");
+		appendStringInfoString(&st->problems_json, one.data);
+		st->problems_changed = true;
+	}
+	pfree(one.data);
+
+	if (file_failures <= MAX_REPORTED_FAILURES)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checksum verification failed in file \"%s\", block %u: calculated %X but expected %X",
+						rel, file_block, calculated, expected),
+				 errdetail("Block %u of the %s fork of relation %s.  Backup %s goes on and records the problem.",
+						   p->block, p->fork, p->relation, st->job->id)));
+	if (file_failures == MAX_REPORTED_FAILURES)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("further checksum verification failures in file \"%s\" will not be reported",
+						rel)));
+}
+
+/*
+ * verify_chunk
+ *
+ * Checks the pages in buf (*len bytes read at offset; a multiple of
+ * BLCKSZ), re-reading a failing block once into buf.  *len shrinks if the
+ * file turns out to have been truncated meanwhile.
+ */
+static void
+verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
+			 const RelFileInfo *ri, ssize_t *len, uint64 offset,
+			 BlockNumber *file_block, int *file_failures)
+{
+	int			nblocks = (int) (*len / BLCKSZ);
+	bool		retried = false;
+
+	for (int i = 0; i < nblocks; i++)
+	{
+		char	   *page = io_buf + (size_t) i * BLCKSZ;
+		BlockNumber blkno = (BlockNumber) ri->segno * RELSEG_SIZE + *file_block;
+
+		if (!PageIsNew((Page) page) && PageGetLSN((Page) page) < st->start_lsn)
+		{
+			uint16		calculated = pg_checksum_page(page, blkno);
+			uint16		expected = ((PageHeader) page)->pd_checksum;
+
+			if (calculated != expected)
+			{
+				if (!retried)
+				{
+					ssize_t		n;
+
+					/* maybe torn by a concurrent write: read it again */
+					n = pg_pread(fd, page, BLCKSZ, offset + (uint64) i * BLCKSZ);
+					if (n < 0)
+						ereport(ERROR,
+								(errcode_for_file_access(),
+								 errmsg("could not read file \"%s\": %m", src)));
+					if (n == 0)
+					{
+						/* truncated meanwhile; WAL replay fixes it */
+						*len = (ssize_t) i * BLCKSZ;
+						return;
+					}
+					if (n != BLCKSZ)
+						ereport(ERROR,
+								(errcode_for_file_access(),
+								 errmsg("could not read file \"%s\": read %d of %d",
+										src, (int) n, BLCKSZ)));
+					retried = true;
+					i--;
+					continue;
+				}
+				(*file_failures)++;
+				record_problem(st, rel, ri, *file_block, calculated, expected,
+							   *file_failures);
+			}
+		}
+		retried = false;
+		(*file_block)++;
+	}
+}
+
+/*
+ * export_file
+ *
+ * One file of the data directory into the spool.  Reads the size lstat()
+ * gave (a file that grew meanwhile is cut there, one that shrank is padded
+ * with zeros, as basebackup.c does; WAL replay fixes both).  False if the
+ * file disappeared before it could be opened.
+ */
+static bool
+export_file(ExportState *st, const char *src, const char *rel,
+			const struct stat *sb, const RelFileInfo *ri)
+{
+	int			fd;
+	SpoolObject o;
+	char		final[MAXPGPATH];
+	uint64		size = (uint64) sb->st_size;
+	uint64		done = 0;
+	bool		verify = (ri != NULL && ri->verify);
+	BlockNumber file_block = 0;
+	int			failures = 0;
+	RvxObjectHeader hdr;
+
+	wait_for_spool_room(st);
+
+	fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", src)));
+	}
+#ifdef USE_POSIX_FADVISE
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+
+	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
+				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("spool path for \"%s\" is too long", rel)));
+	object_open(st, &o, final, true);
+
+	while (done < size)
+	{
+		size_t		want = (size_t) Min((uint64) IO_CHUNK, size - done);
+		ssize_t		n;
+		instr_time	start,
+					end;
+
+		INSTR_TIME_SET_CURRENT(start);
+		pgstat_report_wait_start(WAIT_EVENT_BASEBACKUP_READ);
+		n = pg_pread(fd, io_buf, want, (off_t) done);
+		pgstat_report_wait_end();
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_ACCUM_DIFF(st->t_read, end, start);
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", src)));
+		if (n == 0)
+			break;
+
+		if (verify && n % BLCKSZ != 0)
+		{
+			ereport(WARNING,
+					(errmsg("could not verify checksum in file \"%s\", block %u: read buffer size %d and page size %d differ",
+							rel, file_block, (int) n, BLCKSZ)));
+			verify = false;
+		}
+		if (verify)
+		{
+			INSTR_TIME_SET_CURRENT(start);
+			verify_chunk(st, fd, src, rel, ri, &n, done, &file_block, &failures);
+			INSTR_TIME_SET_CURRENT(end);
+			INSTR_TIME_ACCUM_DIFF(st->t_verify, end, start);
+			if (n == 0)
+				break;
+		}
+
+		object_write(st, &o, io_buf, n);
+		done += n;
+
+		/*
+		 * Without a postmaster there is no server to back up, and a new one
+		 * cannot start while we are attached to the shared memory.
+		 */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
+
+		if (st->original_bytes + done - st->published_bytes >= PROGRESS_BYTES)
+		{
+			st->published_bytes = st->original_bytes + done;
+			publish_progress(st);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* truncated while we read it: pad with zeros */
+	if (done < size)
+	{
+		memset(io_buf, 0, IO_CHUNK);
+		while (done < size)
+		{
+			size_t		n = (size_t) Min((uint64) IO_CHUNK, size - done);
+
+			object_write(st, &o, io_buf, n);
+			done += n;
+		}
+	}
+
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", src)));
+
+	object_close(st, &o, &hdr, false);
+	add_file(st, rel, size, (pg_time_t) sb->st_mtime, &hdr);
+
+	if (failures > 1)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg_plural("file \"%s\" has a total of %d checksum verification failure",
+							   "file \"%s\" has a total of %d checksum verification failures",
+							   failures, rel, failures)));
+	if (failures > 0)
+		pgstat_report_checksum_failures_in_db(ri->dboid, failures);
+
+	publish_progress(st);
+	return true;
+}
+
+/*
+ * export_content
+ *
+ * A file that the backup contains but the data directory does not
+ * (backup_label, tablespace_map).
+ */
+static void
+export_content(ExportState *st, const char *rel, const char *content)
+{
+	SpoolObject o;
+	char		final[MAXPGPATH];
+	size_t		len = strlen(content);
+	RvxObjectHeader hdr;
+
+	snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel, RVX_SPOOL_READY_SUFFIX);
+	object_open(st, &o, final, true);
+	if (len > 0)
+		object_write(st, &o, content, len);
+	object_close(st, &o, &hdr, false);
+	add_file(st, rel, len, (pg_time_t) time(NULL), &hdr);
+}
+
+/* ------------------------------------------------------------ the commit */
+
+/* fsync path if it still exists (the agent deletes what it has stored). */
+static void
+fsync_if_exists(const char *path, bool isdir)
+{
+	int			fd;
+
+	fd = OpenTransientFile(path, (isdir ? O_RDONLY : O_RDWR) | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path)));
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", path)));
+}
+
+/*
+ * sync_tree
+ *
+ * Makes what is left of the backup's objects, and its directories,
+ * durable before backup.json commits to them.
+ */
+static void
+sync_tree(const char *dirpath)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	List	   *files = NIL;
+	List	   *dirs = NIL;
+	ListCell   *lc;
+
+	dir = AllocateDir(dirpath);
+	if (dir == NULL && errno == ENOENT)
+		return;
+	while ((de = ReadDir(dir, dirpath)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, MAXPGPATH, "%s/%s", dirpath, de->d_name);
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode))
+			dirs = lappend(dirs, pstrdup(path));
+		else if (S_ISREG(sb.st_mode))
+			files = lappend(files, pstrdup(path));
+	}
+	FreeDir(dir);
+
+	foreach(lc, files)
+	{
+		CHECK_FOR_INTERRUPTS();
+		fsync_if_exists((char *) lfirst(lc), false);
+	}
+	foreach(lc, dirs)
+		sync_tree((char *) lfirst(lc));
+	fsync_if_exists(dirpath, true);
+}
+
+typedef struct DocumentSink
+{
+	ExportState *st;
+	SpoolObject *o;
+} DocumentSink;
+
+static void
+document_sink(void *arg, const char *data, size_t len)
+{
+	DocumentSink *ds = (DocumentSink *) arg;
+
+	object_write(ds->st, ds->o, data, len);
+}
+
+/*
+ * write_document
+ *
+ * backup_manifest or backup.json, as <backup_dir>/<name>.rvx, durably.
+ */
+static void
+write_document(ExportState *st, const char *name,
+			   void (*writefn) (const RevrxBackupRecord *, RevrxTextSink, void *),
+			   RvxObjectHeader *hdr)
+{
+	SpoolObject o;
+	char		final[MAXPGPATH];
+	DocumentSink ds;
+	RvxObjectHeader local;
+
+	snprintf(final, MAXPGPATH, "%s/%s%s", st->backup_dir, name, RVX_SPOOL_READY_SUFFIX);
+	object_open(st, &o, final, false);
+	ds.st = st;
+	ds.o = &o;
+	writefn(&st->rec, document_sink, &ds);
+	object_close(st, &o, hdr ? hdr : &local, true);
+}
+
+/* ---------------------------------------------------------- reporting */
+
+static const char *
+phase_activity(RevrxBackupPhase phase)
+{
+	switch (phase)
+	{
+		case REVRX_PHASE_CHECKPOINT:
+			return "waiting for checkpoint";
+		case REVRX_PHASE_COPYING:
+			return "copying files";
+		case REVRX_PHASE_SPOOL_FULL:
+			return "waiting for room in the spool";
+		case REVRX_PHASE_STOPPING:
+			return "waiting for WAL archiving";
+		case REVRX_PHASE_COMMITTING:
+			return "writing manifest";
+		case REVRX_PHASE_SHIPPING:
+			return "waiting for revrx-agent";
+		case REVRX_PHASE_NONE:
+			break;
+	}
+	return "idle";
+}
+
+static void
+set_phase(ExportState *st, RevrxBackupPhase phase)
+{
+	char		activity[128];
+
+	st->phase = phase;
+	revrx_backup_set_phase(st->job->slot, phase);
+	snprintf(activity, sizeof(activity), "backup %s: %s", st->job->id,
+			 phase_activity(phase));
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+publish_progress(ExportState *st)
+{
+	char	   *problems = NULL;
+
+	if (st->problems_changed)
+	{
+		problems = psprintf("[%s]", st->problems_json.data);
+		st->problems_changed = false;
+	}
+	else if (st->rec.nfiles <= 1)
+		problems = "[]";
+	revrx_backup_set_progress(st->job->slot, st->rec.nfiles, st->original_bytes,
+							  st->stored_bytes, (int32) Min(st->rec.problem_count, PG_INT32_MAX),
+							  problems);
+}
+
+static double
+secs(instr_time t)
+{
+	return INSTR_TIME_GET_DOUBLE(t);
+}
+
+static void
+log_summary(ExportState *st)
+{
+	instr_time	total;
+	double		elapsed;
+
+	INSTR_TIME_SET_CURRENT(total);
+	INSTR_TIME_SUBTRACT(total, st->t_start);
+	elapsed = secs(total);
+
+	ereport(LOG,
+			(errmsg("revrx backup %s exported: %d files, %.1f MB stored as %.1f MB in %.1f s (%.1f MB/s)%s",
+					st->job->id, st->rec.nfiles,
+					st->original_bytes / 1048576.0, st->stored_bytes / 1048576.0,
+					elapsed, elapsed > 0 ? st->original_bytes / 1048576.0 / elapsed : 0.0,
+					st->rec.problem_count > 0 ? psprintf(", %lld damaged pages",
+														 (long long) st->rec.problem_count) : ""),
+			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
+					   secs(st->t_read), secs(st->t_verify),
+					   secs(st->t_object) - secs(st->t_write), secs(st->t_write),
+					   secs(st->t_spool_wait), secs(st->t_stop), secs(st->t_sync))));
+}
+
+/* ---------------------------------------------------------------- markers */
+
+bool
+revrx_backup_write_marker(const char *spool_dir, const char *id,
+						  const char *suffix, const char *content, int elevel)
+{
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	int			fd;
+	size_t		len = strlen(content);
+
+	snprintf(dir, MAXPGPATH, "%s/%s", spool_dir, RVX_SPOOL_BACKUP_DIR);
+	snprintf(path, MAXPGPATH, "%s/%s%s", dir, id, suffix);
+	snprintf(tmp, MAXPGPATH, "%s%s", path, RVX_SPOOL_TMP_SUFFIX);
+
+	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+		return false;
+	}
+
+	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+							   pg_file_create_mode);
+	if (fd < 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", tmp)));
+		return false;
+	}
+	errno = 0;
+	if (write(fd, content, len) != (ssize_t) len ||
+		write(fd, "\n", 1) != 1)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmp)));
+		CloseTransientFile(fd);
+		return false;
+	}
+	if (CloseTransientFile(fd) != 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", tmp)));
+		return false;
+	}
+	return durable_rename(tmp, path, elevel) == 0;
+}

@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * backup.h
+ *	  The base backup exporter (backup.c) and the backup worker that runs
+ *	  it (worker.c).
+ *
+ * The worker owns the exporter: revrx_backup_export() runs only in the
+ * worker process, one backup at a time, and throws on any failure after
+ * having released the server's backup state.  The caller then marks the
+ * backup failed and tells the agent with revrx_backup_write_marker().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef REVRX_BACKUP_H
+#define REVRX_BACKUP_H
+
+#include "postmaster/bgworker.h"
+
+#include "revrx.h"
+
+/* One backup for the exporter to take. */
+typedef struct RevrxBackupJob
+{
+	int			slot;			/* its entry in the shared table */
+	char		id[REVRX_BACKUP_ID_LEN];
+	const char *label;			/* UTF-8, NULL if none */
+	bool		scheduled;
+	TimestampTz start_time;		/* the time in its id */
+	bool		dir_created;	/* set by the exporter once it made
+								 * <spool>/backup/<id>/ */
+} RevrxBackupJob;
+
+/*
+ * Takes the backup and leaves it in the spool for the agent: every file
+ * of the data directory and the tablespaces as an object, then
+ * backup_manifest.rvx, then backup.json.rvx.  On return the shared entry
+ * is "shipping".  Throws on failure (the server's backup state is released
+ * first); the spool then holds a partial backup without backup.json.
+ */
+extern void revrx_backup_export(RevrxBackupJob *job);
+
+/*
+ * Writes <spool>/backup/<id><suffix> (e.g. ".aborted") durably with the
+ * given content.  Failures are reported at elevel; returns false then (so
+ * it can be used where throwing is not possible).
+ */
+extern bool revrx_backup_write_marker(const char *spool_dir, const char *id,
+									  const char *suffix, const char *content,
+									  int elevel);
+
+/* worker.c */
+extern void revrx_worker_register(void);
+extern PGDLLEXPORT void revrx_worker_main(Datum main_arg);
+
+#endif							/* REVRX_BACKUP_H */

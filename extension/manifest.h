@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * manifest.h
+ *	  What a base backup contains, and the two documents that describe it:
+ *	  PostgreSQL's backup_manifest and revrx's backup.json.
+ *
+ * The exporter (backup.c) collects a RevrxBackupRecord while it copies the
+ * data directory; at the end it has both documents written from it, in
+ * that order, through a text sink (the spool object writer):
+ *
+ *	- backup_manifest, byte for byte in the format of PostgreSQL 15's
+ *	  backup_manifest.c (SHA-256 per file, WAL-Ranges, and the trailing
+ *	  Manifest-Checksum over everything before it), so that pg_verifybackup
+ *	  accepts a restored data directory;
+ *
+ *	- backup.json, the record the agent commits last and restore reads
+ *	  (fields exactly as in docs/backup-format.md).
+ *
+ * Both are produced in pieces, so their size does not matter; the sink may
+ * throw.  All text is UTF-8: the exporter leaves out files whose names are
+ * not (see backup.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef REVRX_MANIFEST_H
+#define REVRX_MANIFEST_H
+
+#include "access/xlogdefs.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "pgtime.h"
+#include "storage/block.h"
+
+#include "compress.h"
+#include "sha256.h"
+
+/* One file of the backup. */
+typedef struct RevrxBackupFile
+{
+	char	   *path;			/* relative to the data directory */
+	uint64		size;			/* bytes of content */
+	pg_time_t	mtime;
+	uint8		sha256[RVX_SHA256_LEN];
+	uint64		stored;			/* bytes of its object, header included */
+} RevrxBackupFile;
+
+/* A page that failed verification. */
+typedef struct RevrxBackupProblem
+{
+	char	   *path;			/* the file, relative to the data directory */
+	char	   *relation;		/* the relation's first segment, same form */
+	const char *fork;			/* "main", "fsm", "vm", "init" */
+	BlockNumber block;			/* in the relation (not in the segment) */
+	char	   *message;
+} RevrxBackupProblem;
+
+typedef struct RevrxBackupTablespace
+{
+	Oid			oid;
+	char	   *location;		/* the symbolic link's target */
+} RevrxBackupTablespace;
+
+typedef struct RevrxBackupRecord
+{
+	const char *id;
+	const char *label;			/* UTF-8; NULL if none */
+	bool		scheduled;
+	uint64		system_identifier;
+	RvxCompression compression; /* of every object: gives the key suffix */
+	TimeLineID	start_tli;
+	XLogRecPtr	start_lsn;
+	TimeLineID	stop_tli;
+	XLogRecPtr	stop_lsn;
+	pg_time_t	start_time;
+	pg_time_t	stop_time;
+	bool		page_checksums;
+	int64		problem_count;	/* may exceed list_length(problems) */
+	List	   *problems;		/* of RevrxBackupProblem * */
+	List	   *tablespaces;	/* of RevrxBackupTablespace * */
+	List	   *directories;	/* of char *, relative to the data directory */
+	RevrxBackupFile *files;
+	int			nfiles;
+} RevrxBackupRecord;
+
+/* Receives the text of a document in pieces; may throw. */
+typedef void (*RevrxTextSink) (void *arg, const char *data, size_t len);
+
+extern void revrx_manifest_write(const RevrxBackupRecord *rec,
+								 RevrxTextSink sink, void *arg);
+extern void revrx_backup_json_write(const RevrxBackupRecord *rec,
+									RevrxTextSink sink, void *arg);
+
+/* One problem as a JSON object, as it appears in backup.json. */
+extern void revrx_problem_json(StringInfo buf, const RevrxBackupProblem *p);
+
+/* "YYYY-MM-DDTHH:MM:SSZ" */
+extern void revrx_format_utc(pg_time_t t, char *buf, size_t len);
+
+#endif							/* REVRX_MANIFEST_H */

@@ -1,0 +1,89 @@
+--
+-- The SQL surface of base backups: functions, privileges, argument checks,
+-- the schedule setting.
+--
+-- Runs in a throwaway instance with revrx preloaded (tests/regress.conf),
+-- archive_mode off and revrx.spool_dir unset, so no backup can be taken
+-- here; taking them is tested in tests/t.
+--
+CREATE EXTENSION revrx;
+
+-- Signatures and properties
+SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
+       p.provolatile, p.proparallel, p.proretset, p.proisstrict
+  FROM pg_proc p
+ WHERE p.proname IN ('revrx_backup_now', 'revrx_backups')
+ ORDER BY 1::text;
+SELECT pg_get_function_arguments('revrx_backup_now(text, boolean)'::regprocedure);
+
+-- The columns of revrx_backups(), in order
+SELECT a.n, a.name, a.type::regtype
+  FROM pg_proc p,
+       unnest(p.proargnames, p.proallargtypes) WITH ORDINALITY AS a(name, type, n)
+ WHERE p.oid = 'revrx_backups()'::regprocedure
+ ORDER BY a.n;
+
+-- Nothing known in a fresh instance
+SELECT count(*) FROM revrx_backups();
+SELECT * FROM revrx_backups();
+
+-- Privileges: nothing for PUBLIC; the list is monitoring data
+SELECT f, has_function_privilege('public', f, 'EXECUTE') AS public,
+       has_function_privilege('pg_monitor', f, 'EXECUTE') AS pg_monitor
+  FROM (VALUES ('revrx_backup_now(text, boolean)'), ('revrx_backups()')) v(f)
+ ORDER BY f;
+CREATE ROLE regress_revrx_plain;
+CREATE ROLE regress_revrx_monitor IN ROLE pg_monitor;
+CREATE ROLE regress_revrx_operator;
+GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean) TO regress_revrx_operator;
+SET ROLE regress_revrx_plain;
+SELECT revrx_backup_now();
+SELECT revrx_backup_now('x', true);
+SELECT count(*) FROM revrx_backups();
+RESET ROLE;
+SET ROLE regress_revrx_monitor;
+SELECT count(*) FROM revrx_backups();
+SELECT revrx_backup_now();
+RESET ROLE;
+-- an operator passes the privilege check and gets to the settings check
+SET ROLE regress_revrx_operator;
+SELECT revrx_backup_now('granted');
+RESET ROLE;
+
+-- Bad arguments are refused before anything else
+SELECT revrx_backup_now(repeat('x', 201));
+SELECT revrx_backup_now(E'two\nlines');
+SELECT revrx_backup_now(E'tab\there');
+SELECT revrx_backup_now('');
+SELECT revrx_backup_now('fine', NULL);
+-- a label of exactly 200 bytes is fine, so is none: then the settings
+SELECT revrx_backup_now(repeat('x', 200));
+SELECT revrx_backup_now();
+SELECT revrx_backup_now(label => NULL, wait => true);
+
+-- The schedule setting
+SELECT name, setting, context, vartype FROM pg_settings
+ WHERE name = 'revrx.backup_schedule';
+ALTER SYSTEM SET revrx.backup_schedule = '61 * * * *';
+ALTER SYSTEM SET revrx.backup_schedule = '* * *';
+ALTER SYSTEM SET revrx.backup_schedule = '0 2 * * * *';
+ALTER SYSTEM SET revrx.backup_schedule = '*/0 * * * *';
+ALTER SYSTEM SET revrx.backup_schedule = '5-1 * * * *';
+ALTER SYSTEM SET revrx.backup_schedule = '0 2 * * mon-xyz';
+ALTER SYSTEM SET revrx.backup_schedule = '0 0 30 2 *';
+ALTER SYSTEM SET revrx.backup_schedule = '@sometimes';
+-- it is reloadable, not settable in a session
+SET revrx.backup_schedule = '0 2 * * *';
+-- good values
+ALTER SYSTEM SET revrx.backup_schedule = '0 2 * * *';
+ALTER SYSTEM SET revrx.backup_schedule = '*/15 1-5,22 1,15 jan-jun mon-fri';
+ALTER SYSTEM SET revrx.backup_schedule = '30 3 * * 7';
+ALTER SYSTEM SET revrx.backup_schedule = '@daily';
+ALTER SYSTEM SET revrx.backup_schedule = '';
+ALTER SYSTEM RESET revrx.backup_schedule;
+
+DROP ROLE regress_revrx_plain;
+DROP ROLE regress_revrx_monitor;
+REVOKE EXECUTE ON FUNCTION revrx_backup_now(text, boolean) FROM regress_revrx_operator;
+DROP ROLE regress_revrx_operator;
+DROP EXTENSION revrx;
