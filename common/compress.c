@@ -21,6 +21,7 @@ struct RvxCodec
 	RvxCompression alg;
 	bool		compress;
 	int			level;
+	int			workers;
 	bool		ended;
 	const char *error;
 	ZSTD_CCtx  *zc;
@@ -110,6 +111,9 @@ rvx_codec_reset(RvxCodec *codec)
 					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_compressionLevel, codec->level)) ||
 					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_checksumFlag, 1)))
 					return -1;
+				if (codec->workers > 0 &&
+					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_nbWorkers, codec->workers)))
+					codec->workers = 0;	/* no thread support: compress inline */
 			}
 			else if (ZSTD_isError(ZSTD_DCtx_reset(codec->zd, ZSTD_reset_session_only)))
 				return -1;
@@ -221,6 +225,12 @@ run_gzip(RvxCodec *codec, const void *in, size_t in_len, size_t *in_used,
 		return RVX_CODEC_ERROR;
 	}
 	return RVX_CODEC_MORE;
+}
+
+void
+rvx_codec_set_workers(RvxCodec *codec, int workers)
+{
+	codec->workers = workers;
 }
 
 RvxCodecStatus

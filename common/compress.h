@@ -42,6 +42,14 @@ typedef struct RvxCodec RvxCodec;
 
 /* NULL when out of memory or the algorithm is unknown. */
 extern RvxCodec *rvx_codec_new(RvxCompression alg, bool compress, int level);
+/*
+ * Compress with this many helper threads (zstd only; 0 = in the calling
+ * thread).  The threads only compress and never call back into the
+ * caller, which is what makes them acceptable inside a PostgreSQL backend
+ * (PG15's server-side zstd base backup does the same).  Takes effect at
+ * the next reset; falls back to 0 where libzstd has no thread support.
+ */
+extern void rvx_codec_set_workers(RvxCodec *codec, int workers);
 /* Start a new stream with the same settings; -1 on failure. */
 extern int	rvx_codec_reset(RvxCodec *codec);
 extern RvxCodecStatus rvx_codec_run(RvxCodec *codec,

@@ -138,6 +138,12 @@ rvx_object_writer_new(RvxCompression alg, int level)
 	return w;
 }
 
+void
+rvx_object_writer_set_workers(RvxObjectWriter *w, int workers)
+{
+	rvx_codec_set_workers(w->codec, workers);
+}
+
 int
 rvx_object_writer_begin(RvxObjectWriter *w, uint64_t system_id, RvxSinkFn sink, void *arg)
 {
