@@ -12,6 +12,18 @@
  * spools ahead of the segment it is waiting for (revrx.archive_lookahead),
  * so the workers usually store a segment before Postgres asks for it.
  *
+ * Base backups (<spool>/backup/<id>/, docs/backup-format.md) share the
+ * same workers; the per-item work is in ship_backup.c.  WAL comes first,
+ * because the archiver may be waiting for it, but neither kind of work can
+ * starve the other (the policy is in schedule.h).  A backup directory is looked at again only when none of its objects is
+ * queued, and a look queues at most BACKUP_BATCH objects, so the queue
+ * (the agent's memory) stays small whatever the size of the database.
+ * The commit of a backup (its record, backup.json) and the cleanup of an
+ * aborted one are queued as single jobs once nothing else of that backup
+ * is queued or in flight.  status/backups.json, the catalog of complete
+ * backups, is published at start, by each commit, and every
+ * CATALOG_PERIOD_S.
+ *
  * Nothing here needs to survive a crash: the spool is the state.  Killed
  * at any instant and started again, the agent finds the same .rvx files
  * and ships them again, and shipping identical content is a no-op.
@@ -34,10 +46,13 @@
 
 #include <jansson.h>
 
+#include "catalog.h"
 #include "commands.h"
 #include "log.h"
 #include "repo_meta.h"
+#include "schedule.h"
 #include "ship.h"
+#include "ship_backup.h"
 #include "spool.h"
 #include "walname.h"
 
@@ -48,6 +63,13 @@
 #define RETRY_MAX_MS		30000
 /* How often status/agent.json is rewritten. */
 #define STATUS_PERIOD_MS	1000
+/* Objects of one backup queued by one look at its directory. */
+#define BACKUP_BATCH		2048
+/* How often status/backups.json is rebuilt from the repository. */
+#define CATALOG_PERIOD_S	300
+#define CATALOG_RETRY_S		30
+/* How often a backup waiting for its WAL checks again. */
+#define COMMIT_WAIT_MS		1000
 
 typedef struct Pending
 {
@@ -58,6 +80,40 @@ typedef struct Pending
 	int			failures;
 	double		next_try;		/* not before this time (epoch seconds) */
 } Pending;
+
+typedef enum JobKind
+{
+	JOB_NONE = 0,
+	JOB_WAL,					/* a Pending item */
+	JOB_OBJECT,					/* one object of a backup */
+	JOB_COMMIT,					/* store a backup's record */
+	JOB_ABORT,					/* remove an aborted backup */
+	JOB_CATALOG,				/* rebuild status/backups.json */
+} JobKind;
+
+/* A unit of backup work; relpath only for JOB_OBJECT. */
+typedef struct BackupJob
+{
+	struct BackupJob *next;
+	JobKind		kind;
+	char		id[RVX_BACKUP_ID_MAXLEN + 1];
+	char		relpath[];
+} BackupJob;
+
+/* What the scheduler knows of one backup in the spool. */
+typedef struct SpooledBackup
+{
+	char		id[RVX_BACKUP_ID_MAXLEN + 1];
+	bool		seen;			/* at the last look at the spool */
+	bool		aborted;		/* the server wrote <id>.aborted */
+	int			queued;			/* object jobs waiting for a worker */
+	int			inflight;		/* jobs a worker is doing */
+	bool		control;		/* its commit or abort is queued or running */
+	int			failures;		/* in a row, for the backoff */
+	double		next_try;		/* no new work for it before this time */
+	uint64_t	files_left;		/* objects in the spool at the last look */
+	char		waiting_for[256];	/* what its last commit attempt missed */
+} SpooledBackup;
 
 typedef struct RunState
 {
@@ -82,6 +138,22 @@ typedef struct RunState
 	bool		repo_ok;
 	uint64_t	backlog_files;
 	uint64_t	backlog_bytes;
+
+	/* backups, under lock */
+	SpooledBackup *backups;
+	size_t		nbackups;
+	size_t		backups_cap;
+	BackupJob  *obj_head;		/* objects to ship, in the order found */
+	BackupJob  *obj_tail;
+	BackupJob  *ctl_head;		/* commits, aborts, catalog refreshes */
+	BackupJob  *ctl_tail;
+	int			backup_busy;	/* workers on backup objects */
+	int			wal_streak;		/* WAL items taken in a row while backup work waited */
+	bool		catalog_queued;
+	double		last_catalog;
+	uint64_t	backups_committed;
+	struct Worker *workers;
+	RvxCatalog *catalog;		/* has its own lock */
 } RunState;
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -150,6 +222,28 @@ write_status(RunState *rs)
 	{
 		json_object_set_new(o, "last_error", json_string(rs->last_error));
 		json_object_set_new(o, "last_error_at", json_real(rs->last_error_at));
+	}
+	if (o)
+	{
+		/* backups in the spool, and what each is doing */
+		json_t	   *list = json_array();
+
+		for (size_t i = 0; list && i < rs->nbackups; i++)
+		{
+			const SpooledBackup *sb = &rs->backups[i];
+			const char *state = sb->aborted ? "aborting" :
+				sb->waiting_for[0] ? "waiting" : "shipping";
+			json_t	   *b = json_pack("{s:s, s:s, s:I}", "id", sb->id, "state", state,
+									  "files_left", (json_int_t) sb->files_left);
+
+			if (b && sb->waiting_for[0])
+				json_object_set_new(b, "waiting_for", json_string(sb->waiting_for));
+			if (b)
+				json_array_append_new(list, b);
+		}
+		if (list)
+			json_object_set_new(o, "backups", list);
+		json_object_set_new(o, "backups_committed", json_integer((json_int_t) rs->backups_committed));
 	}
 	pthread_mutex_unlock(&rs->lock);
 
@@ -231,101 +325,413 @@ typedef struct Worker
 	RunState   *rs;
 	pthread_t	thread;
 	int			id;
+	RvxRepo    *repo;			/* opened on first use, reopened after network errors */
+	char		current[PATH_MAX];	/* "<id>/<relpath>" of the backup object in hand */
 } Worker;
+
+/* Backoff with full jitter, which keeps many agents from retrying in step. */
+static double
+retry_delay_s(int failures)
+{
+	int			delay = RETRY_MIN_MS << (failures < 7 ? failures - 1 : 6);
+
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	delay = delay / 2 + rand() % (delay / 2 + 1);
+	return delay / 1000.0;
+}
+
+/* Caller holds the lock. */
+static SpooledBackup *
+find_backup(RunState *rs, const char *id)
+{
+	for (size_t i = 0; i < rs->nbackups; i++)
+		if (strcmp(rs->backups[i].id, id) == 0)
+			return &rs->backups[i];
+	return NULL;
+}
+
+static BackupJob *
+new_job(JobKind kind, const char *id, const char *relpath)
+{
+	size_t		len = relpath ? strlen(relpath) + 1 : 1;
+	BackupJob  *job = calloc(1, sizeof(BackupJob) + len);
+
+	if (job == NULL)
+		return NULL;
+	job->kind = kind;
+	snprintf(job->id, sizeof(job->id), "%s", id);
+	if (relpath)
+		memcpy(job->relpath, relpath, len);
+	return job;
+}
+
+/* Caller holds the lock. */
+static void
+push_job(BackupJob **head, BackupJob **tail, BackupJob *job)
+{
+	job->next = NULL;
+	if (*tail)
+		(*tail)->next = job;
+	else
+		*head = job;
+	*tail = job;
+}
+
+/* Caller holds the lock. */
+static BackupJob *
+pop_job(BackupJob **head, BackupJob **tail)
+{
+	BackupJob  *job = *head;
+
+	if (job)
+	{
+		*head = job->next;
+		if (*head == NULL)
+			*tail = NULL;
+	}
+	return job;
+}
+
+/* Forgets the queued objects of one backup.  Caller holds the lock. */
+static void
+drop_queued_objects(RunState *rs, SpooledBackup *sb)
+{
+	BackupJob **link = &rs->obj_head;
+
+	rs->obj_tail = NULL;
+	while (*link)
+	{
+		BackupJob  *job = *link;
+
+		if (strcmp(job->id, sb->id) == 0)
+		{
+			*link = job->next;
+			free(job);
+			continue;
+		}
+		rs->obj_tail = job;
+		link = &job->next;
+	}
+	sb->queued = 0;
+}
+
+/* Queues a commit, abort or catalog job (id "" for the catalog).  Caller holds the lock. */
+static void
+queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
+{
+	BackupJob  *job = new_job(kind, sb ? sb->id : "", NULL);
+
+	if (job == NULL)
+		return;					/* tried again at the next look */
+	if (sb)
+		sb->control = true;
+	else
+		rs->catalog_queued = true;
+	push_job(&rs->ctl_head, &rs->ctl_tail, job);
+	pthread_cond_broadcast(&rs->work);
+}
+
+/* Chooses the next job (policy: schedule.h).  Caller holds the lock. */
+static JobKind
+pick_job(RunState *rs, Pending **wal, BackupJob **job)
+{
+	Pending    *p = next_queued(rs);
+	RvxScheduleState s = {
+		.wal_waiting = p != NULL,
+		.control_waiting = rs->ctl_head != NULL,
+		.object_waiting = rs->obj_head != NULL,
+		.objects_busy = rs->backup_busy,
+		.parallel = rs->cfg->parallel,
+		.wal_streak = rs->wal_streak,
+	};
+	RvxWorkKind kind = rvx_schedule_next(&s);
+
+	rs->wal_streak = s.wal_streak;
+	switch (kind)
+	{
+		case RVX_WORK_WAL:
+			*wal = p;
+			return JOB_WAL;
+		case RVX_WORK_CONTROL:
+			*job = pop_job(&rs->ctl_head, &rs->ctl_tail);
+			return (*job)->kind;
+		case RVX_WORK_OBJECT:
+			*job = pop_job(&rs->obj_head, &rs->obj_tail);
+			rs->backup_busy++;
+			return JOB_OBJECT;
+		case RVX_WORK_NONE:
+			break;
+	}
+	return JOB_NONE;
+}
+
+static RvxRepo *
+worker_repo(Worker *w, RvxError *err)
+{
+	if (w->repo == NULL)
+		w->repo = rvx_repo_open(&w->rs->cfg->repo, err);
+	return w->repo;
+}
+
+/* After a network error the connection may be bad: reconnect next time. */
+static void
+worker_repo_failed(Worker *w, const RvxError *err)
+{
+	if (err->code == RVX_E_NETWORK)
+	{
+		rvx_repo_close(w->repo);
+		w->repo = NULL;
+	}
+}
+
+/* Ships one WAL item.  Called and returns with the lock held. */
+static void
+run_wal(Worker *w, Pending *p)
+{
+	RunState   *rs = w->rs;
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	RvxShipResult res;
+	RvxError	err;
+	RvxRepo    *repo;
+	int			rc;
+
+	p->inflight = true;
+	p->queued = false;
+	snprintf(name, sizeof(name), "%s", p->name);
+	pthread_mutex_unlock(&rs->lock);
+
+	rvx_error_clear(&err);
+	repo = worker_repo(w, &err);
+	rc = repo ? rvx_ship_wal(repo, rs->cfg->spool_dir, name, &rs->cluster, &res, &err) : -1;
+	if (rc == 0)
+		rvx_debug("stored \"%s\" (%" PRIu64 " bytes)", name, res.stored_bytes);
+	else if (err.code != RVX_E_NOTFOUND)
+	{
+		rvx_warn("could not ship \"%s\": %s", name, err.msg);
+		rvx_ship_record_error(rs->cfg->spool_dir, name, &err);
+	}
+
+	pthread_mutex_lock(&rs->lock);
+	p = find_item(rs, name);
+	if (rc == 0)
+	{
+		/* segments store in parallel: report the newest one */
+		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
+			strcmp(name, rs->last_stored) > 0)
+			snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
+		rs->last_stored_at = now_s();
+		rs->stored_total++;
+		rs->stored_bytes += res.stored_bytes;
+		rs->repo_ok = true;
+		if (p)
+			remove_item(rs, p);
+		/* a backup waiting for this segment need not wait for its next check */
+		for (size_t i = 0; i < rs->nbackups; i++)
+			if (rs->backups[i].waiting_for[0])
+				rs->backups[i].next_try = 0;
+	}
+	else if (err.code == RVX_E_NOTFOUND)
+	{
+		/* the server replaced or the agent already removed it */
+		if (p)
+			remove_item(rs, p);
+	}
+	else
+	{
+		note_error(rs, &err);
+		if (err.code == RVX_E_NETWORK || err.code == RVX_E_AUTH)
+			rs->repo_ok = false;
+		if (p)
+		{
+			p->inflight = false;
+			p->failures++;
+			p->next_try = now_s() + retry_delay_s(p->failures);
+		}
+		worker_repo_failed(w, &err);
+	}
+}
+
+/* Does one backup job.  Called and returns with the lock held; frees job. */
+static void
+run_backup_job(Worker *w, BackupJob *job)
+{
+	RunState   *rs = w->rs;
+	const char *spool = rs->cfg->spool_dir;
+	SpooledBackup *sb = find_backup(rs, job->id);
+	RvxShipResult res = {0};
+	RvxBackupCommit commit = {0};
+	RvxError	err;
+	RvxRepo    *repo;
+	int			rc = -1;
+
+	if (sb)
+	{
+		sb->inflight++;
+		if (job->kind == JOB_OBJECT)
+			sb->queued--;
+	}
+	if (job->kind == JOB_OBJECT)
+		snprintf(w->current, sizeof(w->current), "%s/%s", job->id, job->relpath);
+	pthread_mutex_unlock(&rs->lock);
+
+	rvx_error_clear(&err);
+	repo = worker_repo(w, &err);
+	if (repo)
+	{
+		switch (job->kind)
+		{
+			case JOB_OBJECT:
+				rc = rvx_ship_backup_object(repo, spool, job->id, job->relpath, &rs->cluster,
+											&res, &err);
+				if (rc == 0)
+					rvx_debug("stored \"%s\" of backup %s (%" PRIu64 " bytes)", job->relpath,
+							  job->id, res.stored_bytes);
+				break;
+			case JOB_COMMIT:
+				rc = rvx_ship_backup_commit(repo, spool, job->id, &rs->cluster, rs->catalog,
+											&commit, &err);
+				if (rc == 0 && commit.committed)
+					rvx_info("backup %s is complete in %s", job->id, repo->display);
+				break;
+			case JOB_ABORT:
+				rc = rvx_ship_backup_abort(repo, spool, job->id, &err);
+				if (rc == 0)
+					rvx_info("aborted backup %s is cleaned up", job->id);
+				break;
+			case JOB_CATALOG:
+				rc = rs->catalog ? rvx_catalog_refresh(rs->catalog, repo, &err) : 0;
+				break;
+			case JOB_NONE:
+			case JOB_WAL:
+				break;
+		}
+	}
+	if (rc != 0 && err.code != RVX_E_NOTFOUND)
+	{
+		if (job->kind == JOB_CATALOG)
+			rvx_warn("could not publish the backup catalog: %s", err.msg);
+		else
+			rvx_warn("backup %s: %s", job->id, err.msg);
+		/*
+		 * Tell the server: a permanent error fails the backup there (it then
+		 * aborts it, and we clean up); a transient one is shown meanwhile.
+		 */
+		if (job->kind != JOB_CATALOG)
+			rvx_ship_backup_record_error(spool, job->id, &err);
+	}
+
+	pthread_mutex_lock(&rs->lock);
+	w->current[0] = '\0';
+	if (job->kind == JOB_OBJECT)
+		rs->backup_busy--;
+	if (job->kind == JOB_CATALOG)
+	{
+		rs->catalog_queued = false;
+		/* after a failure, try again soon rather than in a full period */
+		rs->last_catalog = now_s() - (rc == 0 ? 0 : CATALOG_PERIOD_S - CATALOG_RETRY_S);
+	}
+	sb = find_backup(rs, job->id);
+	if (sb)
+	{
+		sb->inflight--;
+		if (job->kind == JOB_COMMIT || job->kind == JOB_ABORT)
+			sb->control = false;
+	}
+	if (rc == 0)
+	{
+		rs->repo_ok = true;
+		if (job->kind == JOB_OBJECT)
+		{
+			rs->stored_total++;
+			rs->stored_bytes += res.stored_bytes;
+		}
+		if (sb && sb->failures > 0)
+		{
+			char		path[PATH_MAX];
+
+			/* the trouble is over: withdraw what we told the server */
+			snprintf(path, sizeof(path), "%s/%s/%s%s", spool, RVX_SPOOL_BACKUP_DIR, sb->id,
+					 RVX_SPOOL_ERROR_SUFFIX);
+			(void) unlink(path);
+			sb->failures = 0;
+		}
+		if (job->kind == JOB_COMMIT && commit.committed)
+		{
+			rs->backups_committed++;
+			rs->stored_bytes += commit.stored_bytes;
+		}
+		else if (job->kind == JOB_COMMIT && sb)
+		{
+			/* not yet: usually the last WAL segment is on its way */
+			if (strcmp(sb->waiting_for, commit.waiting_for) != 0)
+				rvx_info("backup %s is complete in the spool and waits for %s to be in the repository",
+						 sb->id, commit.waiting_for);
+			snprintf(sb->waiting_for, sizeof(sb->waiting_for), "%s", commit.waiting_for);
+			sb->next_try = now_s() + COMMIT_WAIT_MS / 1000.0;
+		}
+	}
+	else if (err.code == RVX_E_NOTFOUND && job->kind == JOB_OBJECT)
+	{
+		/* shipped by someone else, or removed by an abort */
+	}
+	else
+	{
+		note_error(rs, &err);
+		if (err.code == RVX_E_NETWORK || err.code == RVX_E_AUTH)
+			rs->repo_ok = false;
+		if (sb)
+		{
+			/*
+			 * Back off for the whole backup, and let its other queued objects
+			 * go: whatever failed (the repository, usually) would fail them
+			 * too, and the next look at the spool finds them again.
+			 */
+			sb->failures++;
+			sb->next_try = now_s() + retry_delay_s(sb->failures);
+			drop_queued_objects(rs, sb);
+		}
+		worker_repo_failed(w, &err);
+	}
+	free(job);
+}
 
 static void *
 worker_main(void *arg)
 {
 	Worker	   *w = arg;
 	RunState   *rs = w->rs;
-	RvxRepo    *repo = NULL;
-	RvxError	err;
 
 	pthread_mutex_lock(&rs->lock);
 	while (!stop_requested)
 	{
-		Pending    *p = next_queued(rs);
-		char		name[RVX_WALNAME_MAXLEN + 1];
-		RvxShipResult res;
-		int			rc;
+		Pending    *p = NULL;
+		BackupJob  *job = NULL;
 
-		if (p == NULL)
+		switch (pick_job(rs, &p, &job))
 		{
-			struct timespec ts;
-			struct timeval tv;
+			case JOB_NONE:
+				{
+					struct timespec ts;
+					struct timeval tv;
 
-			gettimeofday(&tv, NULL);
-			ts.tv_sec = tv.tv_sec + 1;
-			ts.tv_nsec = tv.tv_usec * 1000L;
-			pthread_cond_timedwait(&rs->work, &rs->lock, &ts);
-			continue;
-		}
-		p->inflight = true;
-		p->queued = false;
-		snprintf(name, sizeof(name), "%s", p->name);
-		pthread_mutex_unlock(&rs->lock);
-
-		rvx_error_clear(&err);
-		if (repo == NULL)
-			repo = rvx_repo_open(&rs->cfg->repo, &err);
-		rc = repo ? rvx_ship_wal(repo, rs->cfg->spool_dir, name, &rs->cluster, &res, &err) : -1;
-		if (rc == 0)
-			rvx_debug("stored \"%s\" (%" PRIu64 " bytes)", name, res.stored_bytes);
-		else if (err.code != RVX_E_NOTFOUND)
-		{
-			rvx_warn("could not ship \"%s\": %s", name, err.msg);
-			rvx_ship_record_error(rs->cfg->spool_dir, name, &err);
-		}
-
-		pthread_mutex_lock(&rs->lock);
-		p = find_item(rs, name);
-		if (rc == 0)
-		{
-			/* segments store in parallel: report the newest one */
-			if (rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
-				strcmp(name, rs->last_stored) > 0)
-				snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
-			rs->last_stored_at = now_s();
-			rs->stored_total++;
-			rs->stored_bytes += res.stored_bytes;
-			rs->repo_ok = true;
-			if (p)
-				remove_item(rs, p);
-		}
-		else if (err.code == RVX_E_NOTFOUND)
-		{
-			/* the server replaced or the agent already removed it */
-			if (p)
-				remove_item(rs, p);
-		}
-		else
-		{
-			int			delay;
-
-			note_error(rs, &err);
-			if (err.code == RVX_E_NETWORK || err.code == RVX_E_AUTH)
-				rs->repo_ok = false;
-			if (p)
-			{
-				p->inflight = false;
-				p->failures++;
-				delay = RETRY_MIN_MS << (p->failures < 7 ? p->failures - 1 : 6);
-				if (delay > RETRY_MAX_MS)
-					delay = RETRY_MAX_MS;
-				/* full jitter keeps many agents from retrying in step */
-				delay = delay / 2 + rand() % (delay / 2 + 1);
-				p->next_try = now_s() + delay / 1000.0;
-			}
-			if (err.code == RVX_E_NETWORK)
-			{
-				/* reconnect on the next attempt */
-				rvx_repo_close(repo);
-				repo = NULL;
-			}
+					gettimeofday(&tv, NULL);
+					ts.tv_sec = tv.tv_sec + 1;
+					ts.tv_nsec = tv.tv_usec * 1000L;
+					pthread_cond_timedwait(&rs->work, &rs->lock, &ts);
+					break;
+				}
+			case JOB_WAL:
+				run_wal(w, p);
+				break;
+			default:
+				run_backup_job(w, job);
+				break;
 		}
 	}
 	pthread_mutex_unlock(&rs->lock);
-	rvx_repo_close(repo);
+	rvx_repo_close(w->repo);
+	w->repo = NULL;
 	return NULL;
 }
 
@@ -413,6 +819,268 @@ scan_spool(RunState *rs)
 	if (any)
 		pthread_cond_broadcast(&rs->work);
 	pthread_mutex_unlock(&rs->lock);
+}
+
+/* ---------------------------------------------------------------- backups */
+
+typedef struct Collect
+{
+	char	  **paths;
+	size_t		n;
+	size_t		cap;
+} Collect;
+
+static int
+collect_object(void *arg, const char *relpath)
+{
+	Collect    *c = arg;
+
+	if (c->n == BACKUP_BATCH)
+		return 1;
+	if (c->n == c->cap)
+	{
+		size_t		cap = c->cap ? c->cap * 2 : 64;
+		char	  **n = realloc(c->paths, cap * sizeof(char *));
+
+		if (n == NULL)
+			return 1;
+		c->paths = n;
+		c->cap = cap;
+	}
+	if ((c->paths[c->n] = strdup(relpath)) == NULL)
+		return 1;
+	c->n++;
+	return 0;
+}
+
+/* Is a worker shipping this object right now?  Caller holds the lock. */
+static bool
+object_in_flight(RunState *rs, const char *id, const char *relpath)
+{
+	size_t		idlen = strlen(id);
+
+	for (int i = 0; i < rs->cfg->parallel; i++)
+	{
+		const char *cur = rs->workers[i].current;
+
+		if (strncmp(cur, id, idlen) == 0 && cur[idlen] == '/' &&
+			strcmp(cur + idlen + 1, relpath) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Caller holds the lock. */
+static SpooledBackup *
+add_backup(RunState *rs, const char *id)
+{
+	SpooledBackup *sb;
+
+	if (rs->nbackups == rs->backups_cap)
+	{
+		size_t		cap = rs->backups_cap ? rs->backups_cap * 2 : 8;
+		SpooledBackup *n = realloc(rs->backups, cap * sizeof(SpooledBackup));
+
+		if (n == NULL)
+			return NULL;
+		rs->backups = n;
+		rs->backups_cap = cap;
+	}
+	sb = &rs->backups[rs->nbackups++];
+	memset(sb, 0, sizeof(*sb));
+	snprintf(sb->id, sizeof(sb->id), "%s", id);
+	return sb;
+}
+
+/*
+ * Decides what backup id needs: queue objects found in its directory, its
+ * commit once nothing else is left, or its cleanup once aborted.
+ */
+static void
+look_at_backup(RunState *rs, const char *id, double now)
+{
+	SpooledBackup *sb;
+	Collect		c = {0};
+	RvxBackupScan scan;
+	RvxError	err;
+	bool		tidy = false;
+	int			rc;
+
+	pthread_mutex_lock(&rs->lock);
+	sb = find_backup(rs, id);
+	if (sb == NULL)
+	{
+		pthread_mutex_unlock(&rs->lock);
+		return;
+	}
+	if (sb->aborted)
+	{
+		drop_queued_objects(rs, sb);
+		if (sb->inflight == 0 && !sb->control && sb->next_try <= now)
+			queue_control(rs, JOB_ABORT, sb);
+		pthread_mutex_unlock(&rs->lock);
+		return;
+	}
+	if (sb->queued > 0 || sb->control || sb->next_try > now)
+	{
+		pthread_mutex_unlock(&rs->lock);
+		return;
+	}
+	pthread_mutex_unlock(&rs->lock);
+
+	/* entries only this thread adds or removes: sb stays valid while unlocked */
+	rc = rvx_backup_spool_scan(rs->cfg->spool_dir, id, collect_object, &c, &scan, &err);
+
+	pthread_mutex_lock(&rs->lock);
+	if (rc != 0)
+	{
+		rvx_warn("backup %s: %s", id, err.msg);
+		note_error(rs, &err);
+		sb->failures++;
+		sb->next_try = now + retry_delay_s(sb->failures);
+	}
+	else
+	{
+		for (size_t i = 0; i < c.n; i++)
+		{
+			BackupJob  *job;
+
+			if (object_in_flight(rs, id, c.paths[i]) ||
+				(job = new_job(JOB_OBJECT, id, c.paths[i])) == NULL)
+				continue;
+			push_job(&rs->obj_head, &rs->obj_tail, job);
+			sb->queued++;
+		}
+		sb->files_left = scan.objects;
+		if (sb->queued > 0)
+			pthread_cond_broadcast(&rs->work);
+		else if (scan.objects == 0 && scan.temporary == 0 && sb->inflight == 0)
+		{
+			if (scan.has_record)
+				queue_control(rs, JOB_COMMIT, sb);
+			else if (scan.exists)
+				tidy = true;
+		}
+	}
+	pthread_mutex_unlock(&rs->lock);
+
+	if (tidy)
+		rvx_backup_spool_tidy(rs->cfg->spool_dir, id);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.paths[i]);
+	free(c.paths);
+}
+
+/* One look at <spool>/backup: which backups are there, and which were aborted. */
+static void
+scan_backups(RunState *rs)
+{
+	char		dir[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	char	  (*ids)[RVX_BACKUP_ID_MAXLEN + 1] = NULL;
+	bool	   *aborted = NULL;
+	size_t		n = 0,
+				cap = 0;
+	double		now = now_s();
+
+	snprintf(dir, sizeof(dir), "%s/%s", rs->cfg->spool_dir, RVX_SPOOL_BACKUP_DIR);
+	d = opendir(dir);
+	if (d == NULL)
+		return;					/* the server creates it with its first backup */
+	while ((de = readdir(d)) != NULL)
+	{
+		char		id[RVX_BACKUP_ID_MAXLEN + 1];
+		size_t		len = strlen(de->d_name);
+		size_t		slen = strlen(RVX_SPOOL_ABORTED_SUFFIX);
+		bool		is_abort = false;
+
+		if (len > slen && len - slen <= RVX_BACKUP_ID_MAXLEN &&
+			strcmp(de->d_name + len - slen, RVX_SPOOL_ABORTED_SUFFIX) == 0)
+		{
+			memcpy(id, de->d_name, len - slen);
+			id[len - slen] = '\0';
+			is_abort = true;
+		}
+		else if (len <= RVX_BACKUP_ID_MAXLEN &&
+				 (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN))
+			snprintf(id, sizeof(id), "%s", de->d_name);
+		else
+			continue;
+		if (!rvx_backup_id_valid(id))
+			continue;
+		if (!is_abort && de->d_type == DT_UNKNOWN)
+		{
+			struct stat st;
+
+			if (fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISDIR(st.st_mode))
+				continue;
+		}
+		/* a backup may have both its directory and its marker */
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(ids[i], id) == 0)
+			{
+				aborted[i] = aborted[i] || is_abort;
+				id[0] = '\0';
+				break;
+			}
+		if (id[0] == '\0')
+			continue;
+		if (n == cap)
+		{
+			size_t		ncap = cap ? cap * 2 : 8;
+			void	   *a = realloc(ids, ncap * sizeof(*ids));
+			void	   *b = a ? realloc(aborted, ncap * sizeof(bool)) : NULL;
+
+			if (a)
+				ids = a;
+			if (b == NULL)
+				break;
+			aborted = b;
+			cap = ncap;
+		}
+		snprintf(ids[n], sizeof(ids[n]), "%s", id);
+		aborted[n++] = is_abort;
+	}
+	closedir(d);
+
+	pthread_mutex_lock(&rs->lock);
+	for (size_t i = 0; i < rs->nbackups; i++)
+		rs->backups[i].seen = false;
+	for (size_t i = 0; i < n; i++)
+	{
+		SpooledBackup *sb = find_backup(rs, ids[i]);
+
+		if (sb == NULL && (sb = add_backup(rs, ids[i])) == NULL)
+			continue;
+		sb->seen = true;
+		if (aborted[i] && !sb->aborted)
+		{
+			sb->aborted = true;
+			sb->next_try = 0;
+			rvx_info("backup %s was aborted by the server: removing it", sb->id);
+		}
+	}
+	/* forget backups that are gone, once no worker holds them */
+	for (size_t i = 0; i < rs->nbackups;)
+	{
+		SpooledBackup *sb = &rs->backups[i];
+
+		if (!sb->seen && sb->inflight == 0 && !sb->control)
+		{
+			drop_queued_objects(rs, sb);
+			memmove(sb, sb + 1, (rs->nbackups - i - 1) * sizeof(SpooledBackup));
+			rs->nbackups--;
+		}
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&rs->lock);
+
+	for (size_t i = 0; i < n; i++)
+		look_at_backup(rs, ids[i], now);
+	free(ids);
+	free(aborted);
 }
 
 /* Marks every spooled object with err, so the server reports it. */
@@ -540,8 +1208,20 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 
 	if (!bind_repository(&rs))
 		return 0;
+	rs.catalog = rvx_catalog_new(cfg->spool_dir, rs.cluster.system_id);
+	if (rs.catalog == NULL)
+	{
+		rvx_err("out of memory");
+		return RVX_E_INTERNAL;
+	}
 
 	workers = calloc((size_t) cfg->parallel, sizeof(Worker));
+	if (workers == NULL)
+	{
+		rvx_err("out of memory");
+		return RVX_E_INTERNAL;
+	}
+	rs.workers = workers;
 	for (int i = 0; i < cfg->parallel; i++)
 	{
 		workers[i].rs = &rs;
@@ -554,7 +1234,12 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		double		now;
 
 		scan_spool(&rs);
+		scan_backups(&rs);
 		now = now_s();
+		pthread_mutex_lock(&rs.lock);
+		if (!rs.catalog_queued && now - rs.last_catalog >= CATALOG_PERIOD_S)
+			queue_control(&rs, JOB_CATALOG, NULL);
+		pthread_mutex_unlock(&rs.lock);
 		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS)
 		{
 			write_status(&rs);
@@ -572,6 +1257,12 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	write_status(&rs);
 	free(workers);
 	free(rs.items);
+	while (rs.obj_head)
+		free(pop_job(&rs.obj_head, &rs.obj_tail));
+	while (rs.ctl_head)
+		free(pop_job(&rs.ctl_head, &rs.ctl_tail));
+	free(rs.backups);
+	rvx_catalog_free(rs.catalog);
 	rvx_info("stopped");
 	return 0;
 }

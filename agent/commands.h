@@ -14,5 +14,10 @@
 
 extern int	rvx_cmd_run(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_list(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg);
+
+/* The options of restore, for `revrx-agent restore --help`. */
+extern const char rvx_restore_options[];
 
 #endif							/* RVX_AGENT_COMMANDS_H */

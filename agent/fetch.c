@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,13 +80,73 @@ rvx_object_read_header(RvxRepo *repo, const char *key, RvxObjectHeader *hdr, Rvx
 typedef struct FetchState
 {
 	RvxObjectReader *reader;
-	int			fd;
-	const char *tmp;
-	uint64_t	expect_system_id;
-	bool		checked_cluster;
-	bool		wrong_cluster;
+	const RvxFetchOptions *opts;
+	int			fd;				/* the temporary file, or -1 when collecting in memory */
+	/* in memory */
+	char	   *buf;
+	size_t		len;
+	size_t		max_len;
+	bool		too_big;
+	/* what went wrong */
+	bool		checked;		/* the header was compared with opts */
+	RvxErrorCode fail_code;		/* set by a check of ours, not by the reader */
+	char		fail_msg[512];
 	int			write_errno;
+	bool		cancelled;
+	uint64_t	written;		/* bytes written to fd */
+	uint64_t	flushed;		/* of which writeback was started */
 } FetchState;
+
+/*
+ * Writeback of a large file is started every this many bytes, as
+ * PostgreSQL does with its *_flush_after settings, so that the fsync at the
+ * end finds little left to write and the disk is busy all along.
+ */
+#define WRITEBACK_AFTER		(16 * 1024 * 1024)
+
+/*
+ * Compares the header with what the caller expects.  Runs before the
+ * first byte of content is written (or, for empty content, at the end).
+ */
+static int
+check_header(FetchState *st)
+{
+	const RvxObjectHeader *hdr = rvx_object_reader_header(st->reader);
+	const RvxFetchOptions *o = st->opts;
+
+	st->checked = true;
+	if (hdr == NULL)
+		return 0;				/* the reader reports the missing header itself */
+	if (o->expect_system_id != 0 && hdr->system_id != o->expect_system_id)
+	{
+		st->fail_code = RVX_E_CLUSTER;
+		snprintf(st->fail_msg, sizeof(st->fail_msg),
+				 "was written by cluster %" PRIu64 ", expected %" PRIu64,
+				 hdr->system_id, o->expect_system_id);
+		return -1;
+	}
+	if (o->expect_size >= 0 && hdr->raw_size != (uint64_t) o->expect_size)
+	{
+		st->fail_code = RVX_E_CORRUPT;
+		snprintf(st->fail_msg, sizeof(st->fail_msg),
+				 "holds %" PRIu64 " bytes of content where %" PRId64 " were expected",
+				 hdr->raw_size, o->expect_size);
+		return -1;
+	}
+	if (o->expect_sha256 && memcmp(hdr->sha256, o->expect_sha256, RVX_SHA256_LEN) != 0)
+	{
+		char		have[RVX_SHA256_HEXLEN + 1];
+		char		want[RVX_SHA256_HEXLEN + 1];
+
+		rvx_hex_encode(hdr->sha256, RVX_SHA256_LEN, have);
+		rvx_hex_encode(o->expect_sha256, RVX_SHA256_LEN, want);
+		st->fail_code = RVX_E_CORRUPT;
+		snprintf(st->fail_msg, sizeof(st->fail_msg),
+				 "holds content with SHA-256 %s where %s was expected", have, want);
+		return -1;
+	}
+	return 0;
+}
 
 /* Receives verified-so-far content from the reader and writes it. */
 static int
@@ -94,17 +155,36 @@ content_sink(void *arg, const void *data, size_t len)
 	FetchState *st = arg;
 	const char *p = data;
 
-	if (!st->checked_cluster)
+	if (!st->checked && check_header(st) != 0)
+		return -1;
+	if (st->opts->cancel && *st->opts->cancel)
 	{
-		const RvxObjectHeader *hdr = rvx_object_reader_header(st->reader);
+		st->cancelled = true;
+		return -1;
+	}
+	if (st->fd < 0)
+	{
+		char	   *n;
 
-		st->checked_cluster = true;
-		if (st->expect_system_id != 0 && hdr->system_id != st->expect_system_id)
+		if (st->len + len > st->max_len)
 		{
-			st->wrong_cluster = true;
+			st->too_big = true;
 			return -1;
 		}
+		n = realloc(st->buf, st->len + len + 1);
+		if (n == NULL)
+		{
+			st->write_errno = ENOMEM;
+			return -1;
+		}
+		st->buf = n;
+		memcpy(st->buf + st->len, data, len);
+		st->len += len;
+		st->buf[st->len] = '\0';
+		return 0;
 	}
+	if (st->opts->bytes_written)
+		__atomic_add_fetch(st->opts->bytes_written, (uint64_t) len, __ATOMIC_RELAXED);
 	while (len > 0)
 	{
 		ssize_t		n = write(st->fd, p, len);
@@ -118,6 +198,14 @@ content_sink(void *arg, const void *data, size_t len)
 		}
 		p += n;
 		len -= (size_t) n;
+		st->written += (uint64_t) n;
+	}
+	if (!st->opts->no_fsync && st->written - st->flushed >= WRITEBACK_AFTER)
+	{
+		/* only a hint: the fsync at the end is what makes it durable */
+		(void) sync_file_range(st->fd, (off_t) st->flushed, (off_t) (st->written - st->flushed),
+							   SYNC_FILE_RANGE_WRITE);
+		st->flushed = st->written;
 	}
 	return 0;
 }
@@ -131,63 +219,97 @@ stored_sink(void *arg, const void *data, size_t len)
 	return rvx_object_reader_feed(st->reader, data, len);
 }
 
+static bool
+reader_failed(FetchState *st)
+{
+	const char *why = rvx_object_reader_error(st->reader);
+
+	return why[0] && strcmp(why, "no error") != 0;
+}
+
+/*
+ * Turns what went wrong while streaming into one error naming the object.
+ * what_write names the file being written, for local write errors.
+ */
+static int
+stream_error(FetchState *st, const char *key, const char *where, const char *what_write,
+			 const RvxError *gerr, RvxError *err)
+{
+	if (st->fail_code != RVX_OK)
+		return rvx_error(err, st->fail_code, "object \"%s\" in %s %s", key, where, st->fail_msg);
+	if (st->cancelled)
+		return rvx_error(err, RVX_E_INTERNAL, "reading object \"%s\" was cancelled", key);
+	if (st->too_big)
+		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s holds more than %zu bytes",
+						 key, where, st->max_len);
+	if (st->write_errno)
+		return rvx_error(err, st->write_errno == ENOMEM ? RVX_E_INTERNAL : RVX_E_IO,
+						 "could not write \"%s\": %s", what_write, strerror(st->write_errno));
+	if (reader_failed(st))
+		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is corrupt: %s",
+						 key, where, rvx_object_reader_error(st->reader));
+	if (gerr && err)
+		*err = *gerr;
+	return -1;
+}
+
+/* After the last byte: the object is whole, and is what the caller expects. */
+static int
+stream_finish(FetchState *st, const char *key, const char *where, RvxError *err)
+{
+	if (rvx_object_reader_finish(st->reader) != 0)
+		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is corrupt: %s",
+						 key, where, rvx_object_reader_error(st->reader));
+	if (!st->checked && check_header(st) != 0)
+		return rvx_error(err, st->fail_code, "object \"%s\" in %s %s", key, where, st->fail_msg);
+	return 0;
+}
+
+static RvxObjectReader *
+reader_for(const RvxFetchOptions *opts, bool *owned)
+{
+	*owned = opts->reader == NULL;
+	return opts->reader ? opts->reader : rvx_object_reader_new();
+}
+
 int
-rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_system_id,
-				  const char *dest, RvxError *err)
+rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
+					   const char *dest, RvxError *err)
 {
 	char		tmp[PATH_MAX];
 	FetchState	st = {0};
+	bool		owned;
 	int			rc = -1;
 	RvxError	gerr;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.revrx.tmp", dest) >= (int) sizeof(tmp))
 		return rvx_error(err, RVX_E_USAGE, "destination path \"%s\" is too long", dest);
-	st.reader = rvx_object_reader_new();
+	st.opts = opts;
+	st.reader = reader_for(opts, &owned);
 	if (st.reader == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	st.tmp = tmp;
-	st.expect_system_id = expect_system_id;
-	st.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	st.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, opts->mode ? opts->mode : 0600);
 	if (st.fd < 0)
 	{
-		rvx_object_reader_free(st.reader);
+		if (owned)
+			rvx_object_reader_free(st.reader);
 		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
 	}
 	rvx_object_reader_begin(st.reader, content_sink, &st);
 
 	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
 	{
-		if (st.wrong_cluster)
-			rvx_error(err, RVX_E_CLUSTER,
-					  "object \"%s\" in %s was written by cluster %" PRIu64 ", expected %" PRIu64,
-					  key, repo->display, rvx_object_reader_header(st.reader)->system_id,
-					  expect_system_id);
-		else if (st.write_errno)
-			rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", tmp,
-					  strerror(st.write_errno));
-		else if (rvx_object_reader_error(st.reader)[0] && strcmp(rvx_object_reader_error(st.reader), "no error") != 0)
-			rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is corrupt: %s",
-					  key, repo->display, rvx_object_reader_error(st.reader));
-		else if (err)
-			*err = gerr;
+		stream_error(&st, key, repo->display, tmp, &gerr, err);
 		goto out;
 	}
-	if (rvx_object_reader_finish(st.reader) != 0)
+	if (stream_finish(&st, key, repo->display, err) != 0)
+		goto out;
+	if (opts->owner != (uid_t) -1 && fchown(st.fd, opts->owner, opts->group) != 0)
 	{
-		rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is corrupt: %s",
-				  key, repo->display, rvx_object_reader_error(st.reader));
+		rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (!st.checked_cluster && expect_system_id != 0 &&
-		rvx_object_reader_header(st.reader)->system_id != expect_system_id)
-	{
-		rvx_error(err, RVX_E_CLUSTER,
-				  "object \"%s\" in %s was written by cluster %" PRIu64 ", expected %" PRIu64,
-				  key, repo->display, rvx_object_reader_header(st.reader)->system_id,
-				  expect_system_id);
-		goto out;
-	}
-	if (fsync(st.fd) != 0)
+	if (!opts->no_fsync && fsync(st.fd) != 0)
 	{
 		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", tmp, strerror(errno));
 		goto out;
@@ -212,6 +334,128 @@ out:
 		close(st.fd);
 	if (rc != 0)
 		unlink(tmp);
+	if (owned)
+		rvx_object_reader_free(st.reader);
+	return rc;
+}
+
+int
+rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_system_id,
+				  const char *dest, RvxError *err)
+{
+	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+
+	opts.expect_system_id = expect_system_id;
+	return rvx_fetch_to_file_opts(repo, key, &opts, dest, err);
+}
+
+int
+rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
+					size_t max_len, char **out, size_t *out_len, RvxObjectHeader *hdr,
+					RvxError *err)
+{
+	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+	FetchState	st = {0};
+	RvxError	gerr;
+	int			rc = -1;
+
+	*out = NULL;
+	opts.expect_system_id = expect_system_id;
+	st.opts = &opts;
+	st.fd = -1;
+	st.max_len = max_len;
+	st.reader = rvx_object_reader_new();
+	if (st.reader == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	rvx_object_reader_begin(st.reader, content_sink, &st);
+	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
+		stream_error(&st, key, repo->display, "memory", &gerr, err);
+	else if (stream_finish(&st, key, repo->display, err) == 0)
+		rc = 0;
+	if (rc == 0)
+	{
+		if (st.buf == NULL && (st.buf = calloc(1, 1)) == NULL)
+			rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		else
+		{
+			if (hdr)
+				*hdr = *rvx_object_reader_header(st.reader);
+			*out = st.buf;
+			st.buf = NULL;
+			if (out_len)
+				*out_len = st.len;
+		}
+	}
+	free(st.buf);
+	rvx_object_reader_free(st.reader);
+	return rc;
+}
+
+int
+rvx_object_load_file(const char *path, uint64_t expect_system_id, size_t max_len,
+					 char **out, size_t *out_len, RvxObjectHeader *hdr, RvxError *err)
+{
+	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+	FetchState	st = {0};
+	char		where[PATH_MAX + 16];
+	char		chunk[64 * 1024];
+	int			fd;
+	int			rc = -1;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rvx_error(err, errno == ENOENT ? RVX_E_NOTFOUND : RVX_E_IO,
+						 "could not open \"%s\": %s", path, strerror(errno));
+	opts.expect_system_id = expect_system_id;
+	st.opts = &opts;
+	st.fd = -1;
+	st.max_len = max_len;
+	st.reader = rvx_object_reader_new();
+	if (st.reader == NULL)
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	}
+	snprintf(where, sizeof(where), "the spool");
+	rvx_object_reader_begin(st.reader, content_sink, &st);
+	for (;;)
+	{
+		ssize_t		n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			rvx_error(err, RVX_E_IO, "could not read \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (rvx_object_reader_feed(st.reader, chunk, (size_t) n) != 0)
+		{
+			stream_error(&st, path, where, "memory", NULL, err);
+			goto out;
+		}
+	}
+	if (stream_finish(&st, path, where, err) != 0)
+		goto out;
+	if (st.buf == NULL && (st.buf = calloc(1, 1)) == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (hdr)
+		*hdr = *rvx_object_reader_header(st.reader);
+	*out = st.buf;
+	st.buf = NULL;
+	if (out_len)
+		*out_len = st.len;
+	rc = 0;
+
+out:
+	close(fd);
+	free(st.buf);
 	rvx_object_reader_free(st.reader);
 	return rc;
 }

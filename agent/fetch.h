@@ -3,16 +3,18 @@
  * fetch.h
  *	  Finding archived WAL in a repository and reading objects back.
  *
- * Everything that reads objects (wal-fetch now; restore and verify later)
- * goes through here, so every reader checks the same things in the same
- * order: the object's header, its cluster, its stored size, and the
- * SHA-256 of its content, all before the result becomes visible under its
- * final name.
+ * Everything that reads objects (wal-fetch, restore, list, and the commit
+ * of a backup) goes through here, so every reader checks the same things
+ * in the same order: the object's header, its cluster, its stored size,
+ * and the SHA-256 of its content, all before the result becomes visible
+ * under its final name or is handed to the caller.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef RVX_AGENT_FETCH_H
 #define RVX_AGENT_FETCH_H
+
+#include <sys/types.h>
 
 #include "object.h"
 #include "repo.h"
@@ -30,11 +32,50 @@ extern int	rvx_object_read_header(RvxRepo *repo, const char *key, RvxObjectHeade
 								   RvxError *err);
 
 /*
- * Streams the object at key into dest: written as a temporary file beside
- * dest, verified (header, cluster, size, SHA-256), fsynced, then renamed.
- * On failure dest is untouched and the message names the object.
+ * What a fetch must find besides a sound object, and how to write it.
+ * Zeroed options (RVX_FETCH_OPTIONS_INIT) check only the object itself.
  */
+typedef struct RvxFetchOptions
+{
+	uint64_t	expect_system_id;	/* 0: any cluster */
+	const uint8_t *expect_sha256;	/* NULL: any; else the header must carry it */
+	int64_t		expect_size;	/* -1: any; else the content must be this long */
+	mode_t		mode;			/* of the new file; 0 means 0600 */
+	uid_t		owner;			/* (uid_t) -1: leave as created */
+	gid_t		group;
+	bool		no_fsync;		/* the caller makes it durable itself */
+	RvxObjectReader *reader;	/* reused between calls (a thread's own); NULL: a fresh one */
+	const volatile int *cancel; /* gives up (RVX_E_INTERNAL) once this is non-zero */
+	uint64_t   *bytes_written;	/* atomically increased as content is written */
+} RvxFetchOptions;
+
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL}
+
+/*
+ * Streams the object at key into dest: written as a temporary file beside
+ * dest ("<dest>.revrx.tmp"), verified (header, cluster, size, SHA-256, and
+ * whatever opts asks for), fsynced, then renamed.  On failure dest is
+ * untouched, the temporary file is gone, and the message names the object.
+ * A fresh, unchanged repository object that fails a check is
+ * RVX_E_CORRUPT; a missing one RVX_E_NOTFOUND.
+ */
+extern int	rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
+								   const char *dest, RvxError *err);
 extern int	rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 							  const char *dest, RvxError *err);
+
+/*
+ * Reads the content of a small object (a backup record, a manifest) into a
+ * malloc'd, NUL-terminated buffer, verified as above.  Larger than max_len
+ * is RVX_E_CORRUPT.  hdr (if not NULL) receives the object's header.
+ */
+extern int	rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
+								size_t max_len, char **out, size_t *out_len,
+								RvxObjectHeader *hdr, RvxError *err);
+
+/* The same for an object in a local file (a spooled one). */
+extern int	rvx_object_load_file(const char *path, uint64_t expect_system_id, size_t max_len,
+								 char **out, size_t *out_len, RvxObjectHeader *hdr,
+								 RvxError *err);
 
 #endif							/* RVX_AGENT_FETCH_H */

@@ -30,14 +30,19 @@ typedef struct Command
 	int			needs;
 	const char *usage;
 	const char *help;
+	const char *options;		/* for COMMAND --help; NULL if none */
 } Command;
 
 static const Command commands[] = {
 	{"run", rvx_cmd_run, RVX_NEED_REPO | RVX_NEED_SPOOL, "run",
-	"ship the spool to the repository until stopped (the sidecar daemon)"},
+	"ship the spool to the repository until stopped (the sidecar daemon)", NULL},
 	{"wal-fetch", rvx_cmd_wal_fetch, RVX_NEED_REPO, "wal-fetch WAL_FILE DEST",
-	"fetch and verify one archived WAL file (restore_command = 'revrx-agent wal-fetch %f %p')"},
-	{NULL, NULL, 0, NULL, NULL},
+	"fetch and verify one archived WAL file (restore_command = 'revrx-agent wal-fetch %f %p')", NULL},
+	{"list", rvx_cmd_list, RVX_NEED_REPO, "list [--json]",
+	"list the backups in the repository (a table, or JSON)", NULL},
+	{"restore", rvx_cmd_restore, RVX_NEED_REPO, "restore --pgdata DIR [...]",
+	"restore a backup into a new data directory", rvx_restore_options},
+	{NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 static void
@@ -103,6 +108,8 @@ main(int argc, char **argv)
 	if (i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0))
 	{
 		printf("Usage: revrx-agent [--config FILE] %s\n\n%s\n\n", cmd->usage, cmd->help);
+		if (cmd->options)
+			printf("%s\n", cmd->options);
 		rvx_config_print_help();
 		return 0;
 	}

@@ -12,6 +12,12 @@
  * reported as stored.  Names starting with "." are never listed, which
  * hides temporary files left by a crash; they are harmless garbage.
  *
+ * Directories are an artifact of this driver, not part of the namespace:
+ * put creates them as needed, and remove deletes the directories it leaves
+ * empty, up to the root, so that a prefix whose last key was removed is
+ * gone, as on S3.  A put racing with such a remove in the same directory
+ * recreates the directory and tries again.
+ *
  *-------------------------------------------------------------------------
  */
 #include <dirent.h>
@@ -144,7 +150,14 @@ posix_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, Rv
 	snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp.%d.%d", (int) (base - path), path, base,
 			 (int) getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	for (int attempt = 0; fd < 0 && errno == ENOENT && attempt < 3; attempt++)
+	{
+		/* a remove emptied and deleted the directory since ensure_parent */
+		if (ensure_parent(path, err) != 0)
+			return -1;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	}
 	if (fd < 0)
 		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
 	buf = malloc(POSIX_CHUNK);
@@ -436,7 +449,11 @@ posix_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError 
 static int
 posix_remove(RvxRepo *repo, const char *key, RvxError *err)
 {
+	PosixRepo  *p = repo->priv;
 	char		path[PATH_MAX];
+	char		dir[PATH_MAX];
+	size_t		rootlen = strlen(p->root);
+	char	   *slash;
 
 	if (make_path(repo, key, path, err) != 0)
 		return -1;
@@ -446,7 +463,20 @@ posix_remove(RvxRepo *repo, const char *key, RvxError *err)
 			return 0;
 		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
 	}
-	return fsync_parent(path, err);
+	/*
+	 * Delete the directories this left empty, bottom up; the first one that
+	 * is not empty (or the root) stops it, and is the one whose entry list
+	 * changed last, so it is the one to fsync.
+	 */
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (;;)
+	{
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		if ((size_t) (slash - dir) <= rootlen || rmdir(dir) != 0)
+			break;
+	}
+	return fsync_path(dir, true, err);
 }
 
 static void
@@ -503,17 +533,10 @@ rvx_repo_posix_open(const char *path, const RvxRepoConfig *cfg, RvxError *err)
 	repo->display = malloc(len + 8);
 	if (repo->display)
 		snprintf(repo->display, len + 8, "file://%s", p->root);
-	if (stat(p->root, &st) != 0)
-	{
-		char		probe[PATH_MAX];
-
-		/* create the root on first use, durably */
-		snprintf(probe, sizeof(probe), "%s/x", p->root);
-		if (ensure_parent(probe, err) != 0)
-		{
-			posix_close(repo);
-			return NULL;
-		}
-	}
+	/*
+	 * A missing root is created by the first put (ensure_parent, durably),
+	 * not here: commands that only read (list, restore, wal-fetch) must not
+	 * create a directory because of a mistyped REVRX_REPO.
+	 */
 	return repo;
 }

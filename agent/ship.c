@@ -21,8 +21,8 @@
 #include "spool.h"
 #include "walname.h"
 
-static int
-fsync_dir(const char *dir, RvxError *err)
+int
+rvx_fsync_dir(const char *dir, RvxError *err)
 {
 	int			fd = open(dir, O_RDONLY | O_DIRECTORY);
 
@@ -45,12 +45,15 @@ int
 rvx_write_file_durable(const char *path, const void *data, size_t len, bool sync,
 					   RvxError *err)
 {
+	static int	counter;
 	char		tmp[PATH_MAX];
 	char		dir[PATH_MAX];
 	char	   *slash;
 	int			fd;
 
-	snprintf(tmp, sizeof(tmp), "%s%s.%d", path, RVX_SPOOL_TMP_SUFFIX, (int) getpid());
+	/* unique per call: several threads may write the same file at once */
+	snprintf(tmp, sizeof(tmp), "%s%s.%d.%d", path, RVX_SPOOL_TMP_SUFFIX, (int) getpid(),
+			 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
 	if (fd < 0)
 		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
@@ -85,7 +88,7 @@ rvx_write_file_durable(const char *path, const void *data, size_t len, bool sync
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	return fsync_dir(dir, err);
+	return rvx_fsync_dir(dir, err);
 }
 
 void
@@ -137,6 +140,110 @@ check_existing(RvxRepo *repo, const char *name, const RvxObjectHeader *ours,
 }
 
 int
+rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster, int *fdp,
+					  RvxObjectHeader *hdr, uint64_t *size, RvxError *err)
+{
+	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
+	const char *why;
+	struct stat st;
+	int			fd;
+
+	*fdp = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return rvx_error(err, RVX_E_NOTFOUND, "spool file \"%s\" disappeared", path);
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || pread(fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is too short to be a revrx object", path);
+	}
+	if (rvx_object_header_decode(hbytes, hdr, &why) != 0)
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not a valid object: %s", path, why);
+	}
+	if ((uint64_t) st.st_size != RVX_OBJECT_HEADER_LEN + hdr->payload_size)
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "spool file \"%s\" has %lld bytes, its header says %" PRIu64,
+						 path, (long long) st.st_size, RVX_OBJECT_HEADER_LEN + hdr->payload_size);
+	}
+	if (hdr->system_id != cluster->system_id)
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_CLUSTER,
+						 "spool file \"%s\" was written by cluster %" PRIu64
+						 ", but the spool belongs to cluster %" PRIu64,
+						 path, hdr->system_id, cluster->system_id);
+	}
+	*fdp = fd;
+	*size = (uint64_t) st.st_size;
+	return 0;
+}
+
+/* Does the object at key hold the content hdr describes?  1 yes, 0 no, -1 error. */
+static int
+same_content(RvxRepo *repo, const char *key, const RvxObjectHeader *ours, RvxError *err)
+{
+	RvxObjectHeader theirs;
+
+	if (rvx_object_read_header(repo, key, &theirs, err) != 0)
+		return -1;
+	return theirs.system_id == ours->system_id && theirs.raw_size == ours->raw_size &&
+		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) == 0;
+}
+
+int
+rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
+				 const RvxObjectHeader *hdr, RvxShipResult *res, RvxError *err)
+{
+	RvxPutSource src = rvx_put_source_fd(fd, size);
+	RvxObjectHeader stored;
+	RvxObjectInfo info;
+
+	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
+	{
+		int			same;
+
+		if (err == NULL || err->code != RVX_E_CONFLICT)
+			return -1;
+		/* already there (an earlier run, or a race): fine if it is ours */
+		same = same_content(repo, key, hdr, err);
+		if (same < 0)
+			return -1;
+		if (same == 0)
+			return rvx_error(err, RVX_E_CONFLICT,
+							 "repository %s already holds different content under \"%s\"; "
+							 "refusing to overwrite it", repo->display, key);
+		res->already_stored = true;
+		return 0;
+	}
+	res->stored_bytes += size;
+
+	/* confirm: the object is there, complete, and is ours */
+	if (rvx_repo_head(repo, key, &info, err) != 1)
+		return rvx_error(err, RVX_E_PROTOCOL,
+						 "object \"%s\" is not in %s right after it was stored", key,
+						 repo->display);
+	if (info.size != size)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "object \"%s\" in %s has %" PRIu64 " bytes right after storing %" PRIu64,
+						 key, repo->display, info.size, size);
+	if (rvx_object_read_header(repo, key, &stored, err) != 0)
+		return -1;
+	if (memcmp(stored.sha256, hdr->sha256, RVX_SHA256_LEN) != 0)
+		return rvx_error(err, RVX_E_CONFLICT,
+						 "object \"%s\" in %s does not hold the content just stored",
+						 key, repo->display);
+	return 0;
+}
+
+int
 rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 			 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err)
 {
@@ -146,12 +253,9 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	char		waldir[PATH_MAX];
 	char		key[256];
 	char		note[RVX_SPOOL_NOTE_MAX];
-	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
 	RvxObjectHeader hdr;
-	RvxObjectHeader stored;
 	RvxObjectInfo info;
-	const char *why;
-	struct stat st;
+	uint64_t	size;
 	int			fd;
 	int			rc;
 
@@ -163,39 +267,8 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 
 	if (rvx_walname_kind(name) == RVX_WAL_INVALID)
 		return rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not named after a WAL file", path);
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return rvx_error(err, RVX_E_NOTFOUND, "spool file \"%s\" disappeared", path);
-		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || pread(fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
-	{
-		rc = rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is too short to be a revrx object", path);
-		goto out;
-	}
-	if (rvx_object_header_decode(hbytes, &hdr, &why) != 0)
-	{
-		rc = rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not a valid object: %s", path, why);
-		goto out;
-	}
-	if ((uint64_t) st.st_size != RVX_OBJECT_HEADER_LEN + hdr.payload_size)
-	{
-		rc = rvx_error(err, RVX_E_CORRUPT,
-					   "spool file \"%s\" has %lld bytes, its header says %" PRIu64,
-					   path, (long long) st.st_size, RVX_OBJECT_HEADER_LEN + hdr.payload_size);
-		goto out;
-	}
-	if (hdr.system_id != cluster->system_id)
-	{
-		rc = rvx_error(err, RVX_E_CLUSTER,
-					   "spool file \"%s\" was written by cluster %" PRIu64
-					   ", but the spool belongs to cluster %" PRIu64,
-					   path, hdr.system_id, cluster->system_id);
-		goto out;
-	}
+	if (rvx_spool_object_open(path, cluster, &fd, &hdr, &size, err) != 0)
+		return -1;
 
 	rc = check_existing(repo, name, &hdr, err);
 	if (rc < 0)
@@ -212,51 +285,10 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		/* the key may carry another suffix; the .ok names the one we checked */
 		rvx_wal_find(repo, name, (RvxCompression) hdr.compression, key, sizeof(key), &info, NULL);
 	}
-	else
+	else if (rvx_store_object(repo, key, fd, size, &hdr, res, err) != 0)
 	{
-		RvxPutSource src = rvx_put_source_fd(fd, (uint64_t) st.st_size);
-
-		if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
-		{
-			/* lost a race with another shipper? then compare content instead */
-			if (err && err->code == RVX_E_CONFLICT && check_existing(repo, name, &hdr, err) == 1)
-				res->already_stored = true;
-			else
-			{
-				rc = -1;
-				goto out;
-			}
-		}
-		else
-			res->stored_bytes = (uint64_t) st.st_size;
-
-		/* confirm: the object is there, complete, and is ours */
-		if (rvx_repo_head(repo, key, &info, err) != 1)
-		{
-			rc = rvx_error(err, RVX_E_PROTOCOL,
-						   "object \"%s\" is not in %s right after it was stored", key,
-						   repo->display);
-			goto out;
-		}
-		if (info.size != (uint64_t) st.st_size)
-		{
-			rc = rvx_error(err, RVX_E_CORRUPT,
-						   "object \"%s\" in %s has %" PRIu64 " bytes right after storing %lld",
-						   key, repo->display, info.size, (long long) st.st_size);
-			goto out;
-		}
-		if (rvx_object_read_header(repo, key, &stored, err) != 0)
-		{
-			rc = -1;
-			goto out;
-		}
-		if (memcmp(stored.sha256, hdr.sha256, RVX_SHA256_LEN) != 0)
-		{
-			rc = rvx_error(err, RVX_E_CONFLICT,
-						   "object \"%s\" in %s does not hold the content just stored",
-						   key, repo->display);
-			goto out;
-		}
+		rc = -1;
+		goto out;
 	}
 
 	/* acknowledge durably, and only then let go of the spooled copy */
@@ -272,7 +304,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		goto out;
 	}
 	(void) unlink(errpath);
-	rc = fsync_dir(waldir, err);
+	rc = rvx_fsync_dir(waldir, err);
 
 out:
 	close(fd);

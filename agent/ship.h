@@ -10,11 +10,17 @@
  * NAME.rvx.  A repository that holds different content under the name is
  * never overwritten (RVX_E_CONFLICT).
  *
+ * The two steps every spooled object goes through, WAL or backup
+ * (ship_backup.c), are exported so that they are written once: checking a
+ * spooled object (rvx_spool_object_open) and storing it without ever
+ * replacing anything, confirmed (rvx_store_object).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef RVX_AGENT_SHIP_H
 #define RVX_AGENT_SHIP_H
 
+#include "object.h"
 #include "repo.h"
 #include "repo_meta.h"
 
@@ -30,6 +36,28 @@ extern int	rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 /* Records a failure for NAME in the spool (NAME.error), for the server to read. */
 extern void rvx_ship_record_error(const char *spool_dir, const char *name,
 								  const RvxError *error);
+
+/*
+ * Opens the spooled object at path and checks that it is one: a valid
+ * header, exactly as long as the header says, from the spool's cluster.
+ * On success *fd is open (the caller closes it) and *size is the whole
+ * object's length.  A missing file is RVX_E_NOTFOUND.
+ */
+extern int	rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster, int *fd,
+								  RvxObjectHeader *hdr, uint64_t *size, RvxError *err);
+
+/*
+ * Stores the object read from fd (size bytes, header hdr) under key, never
+ * replacing anything: if key exists with the same content that is success
+ * (res->already_stored), with different content RVX_E_CONFLICT.  A new
+ * object is confirmed before this returns: it exists, has size bytes and
+ * its header carries hdr's SHA-256.  Adds what it sent to res.
+ */
+extern int	rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
+							 const RvxObjectHeader *hdr, RvxShipResult *res, RvxError *err);
+
+/* fsync(2) of a directory. */
+extern int	rvx_fsync_dir(const char *dir, RvxError *err);
 
 /*
  * Writes a small file durably: temporary name, fsync, rename, fsync of the

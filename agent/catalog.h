@@ -1,0 +1,135 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  The backups a repository holds, and their records (backup.json).
+ *
+ * A backup is the set of keys below backup/<id>/ (docs/backup-format.md).
+ * It is complete, and restorable, exactly when its record
+ * backup/<id>/backup.json[.zst|.gz] exists: the agent stores the record
+ * last, after every other object of the backup and the WAL that makes it
+ * consistent.  Keys below backup/<id>/ without a record belong to a backup
+ * still being shipped, or abandoned; they are reported as incomplete and
+ * never restored.
+ *
+ * Records come from the repository, so they are checked like any other
+ * input before anything acts on them: rvx_backup_record_parse() refuses a
+ * record whose paths could leave the data directory, whose keys point
+ * outside the backup, or whose checksums are not SHA-256, so restore can
+ * trust every field it uses.
+ *
+ * The agent publishes the list of complete backups for the server in
+ * <spool>/status/backups.json (RvxCatalog below): the record of each
+ * backup minus its "files" and "directories", which are the only parts
+ * that grow with the size of the database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_CATALOG_H
+#define RVX_AGENT_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "repo.h"
+
+/* Repository and spool names of the backup contract (docs/backup-format.md). */
+#define RVX_BACKUP_KEY_PREFIX	"backup/"
+#define RVX_BACKUP_RECORD		"backup.json"
+#define RVX_BACKUP_MANIFEST		"backup_manifest"
+#define RVX_BACKUP_DATA_DIR		"data"
+#define RVX_BACKUP_FORMAT		1
+
+#ifndef RVX_SPOOL_BACKUP_DIR
+#define RVX_SPOOL_BACKUP_DIR		"backup"
+#endif
+#ifndef RVX_SPOOL_ABORTED_SUFFIX
+#define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
+#endif
+#ifndef RVX_SPOOL_BACKUPS_FILE
+#define RVX_SPOOL_BACKUPS_FILE		"status/backups.json"
+#endif
+
+/* "20261126T084500Z", maybe "-2", later "I": never more than this. */
+#define RVX_BACKUP_ID_MAXLEN	64
+/* A record lists every file of the cluster; this is far beyond any real one. */
+#define RVX_BACKUP_RECORD_MAX	((size_t) 1024 * 1024 * 1024)
+/* Longest relative path inside a data directory we accept from a record. */
+#define RVX_BACKUP_PATH_MAX		1024
+
+/* Ids are file and key names: digits, letters, '-' and '_' only. */
+extern bool rvx_backup_id_valid(const char *id);
+/* Orders ids by time, then by the "-N" suffix numerically. */
+extern int	rvx_backup_id_cmp(const char *a, const char *b);
+/* A path relative to a data directory that cannot leave it. */
+extern bool rvx_backup_relpath_valid(const char *path);
+
+/*
+ * Is rest (a key with its "backup/<id>/" taken off) named base plus a
+ * compression suffix, like "backup.json.zst"?
+ */
+extern bool rvx_backup_key_is(const char *rest, const char *base);
+
+/* One backup seen in a listing of the repository. */
+typedef struct RvxBackupRef
+{
+	char		id[RVX_BACKUP_ID_MAXLEN + 1];
+	char		record_key[RVX_BACKUP_ID_MAXLEN + 64];	/* "" while incomplete */
+	uint64_t	record_size;
+	char		manifest_key[RVX_BACKUP_ID_MAXLEN + 64];	/* "" if none */
+	uint64_t	objects;		/* keys below backup/<id>/ */
+	uint64_t	bytes;			/* their total size */
+} RvxBackupRef;
+
+typedef struct RvxBackupList
+{
+	RvxBackupRef *items;		/* ordered by rvx_backup_id_cmp */
+	size_t		n;
+	size_t		cap;
+} RvxBackupList;
+
+/* Lists every backup of the repository, complete or not. */
+extern int	rvx_backup_list(RvxRepo *repo, RvxBackupList *list, RvxError *err);
+extern const RvxBackupRef *rvx_backup_list_find(const RvxBackupList *list, const char *id);
+/* The newest complete backup, or NULL. */
+extern const RvxBackupRef *rvx_backup_list_latest(const RvxBackupList *list);
+extern void rvx_backup_list_free(RvxBackupList *list);
+
+/*
+ * Parses and checks a record.  what names it in messages.  expect_id and
+ * expect_system_id (when not NULL / 0) must match the record's.  On
+ * success *out owns the parsed record.
+ */
+extern int	rvx_backup_record_parse(const char *text, size_t len, const char *what,
+									const char *expect_id, uint64_t expect_system_id,
+									json_t **out, RvxError *err);
+
+/* Reads (verified, see fetch.h) and parses the record at key. */
+extern int	rvx_backup_record_load(RvxRepo *repo, const char *key, const char *expect_id,
+								   uint64_t expect_system_id, json_t **out, RvxError *err);
+
+/* The record without "files" and "directories" (a new reference). */
+extern json_t *rvx_backup_summary(const json_t *record);
+
+/*
+ * The catalog of complete backups that `revrx-agent run` publishes in
+ * status/backups.json:
+ *	 {"format":1,"updated_at":<epoch>,"backups":[<summary>, ...]}
+ * ordered by id.  It remembers the summaries it read, so a refresh reads
+ * only the records of backups it has not seen.  Safe to use from several
+ * threads.
+ */
+typedef struct RvxCatalog RvxCatalog;
+
+extern RvxCatalog *rvx_catalog_new(const char *spool_dir, uint64_t system_id);
+extern void rvx_catalog_free(RvxCatalog *cat);
+/* Lists the repository again, reads new records, forgets vanished backups, publishes. */
+extern int	rvx_catalog_refresh(RvxCatalog *cat, RvxRepo *repo, RvxError *err);
+/* Adds a backup just committed (record: its parsed backup.json) and publishes. */
+extern int	rvx_catalog_add(RvxCatalog *cat, const char *id, const char *record_key,
+							uint64_t record_size, const json_t *record, RvxError *err);
+/* Writes status/backups.json atomically. */
+extern int	rvx_catalog_publish(RvxCatalog *cat, RvxError *err);
+
+#endif							/* RVX_AGENT_CATALOG_H */

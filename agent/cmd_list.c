@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * cmd_list.c
+ *	  `revrx-agent list [--json]`: the backups in the repository.
+ *
+ * Needs only the repository settings.  A backup is listed as restorable
+ * only when its record (backup.json) exists and reads back sound; a backup
+ * with objects but no record is being shipped or was abandoned, and is
+ * shown as "incomplete"; one whose record cannot be read as "damaged".
+ *
+ * Output, ordered by id (oldest first):
+ *	- a table for people (the default);
+ *	- with --json, one object
+ *		{"format":1, "repository":"<url>", "backups":[ ... ]}
+ *	  where a complete backup is the summary of its record (every field of
+ *	  backup.json except "files" and "directories", see
+ *	  docs/backup-format.md) plus "status":"complete" and
+ *	  "restorable":true, and an incomplete or damaged one is
+ *		{"id", "status":"incomplete"|"damaged", "restorable":false,
+ *		 "objects":N, "stored_bytes":N[, "error":"..."]}.
+ * An empty repository (no repo.json) is an empty list, with a note on
+ * stderr, and exit code 0.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "commands.h"
+#include "log.h"
+#include "repo_meta.h"
+
+static const char *
+human_size(char *buf, size_t cap, json_int_t bytes)
+{
+	const char *units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double		v = (double) bytes;
+	int			u = 0;
+
+	while (v >= 1024 && u < 5)
+	{
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+	return buf;
+}
+
+/* "2026-11-26T08:45:00Z" as "2026-11-26 08:45:00" */
+static const char *
+human_time(char *buf, size_t cap, const char *iso)
+{
+	if (iso == NULL)
+		return "-";
+	snprintf(buf, cap, "%s", iso);
+	if (strlen(buf) >= 19 && buf[10] == 'T')
+	{
+		buf[10] = ' ';
+		buf[19] = '\0';
+	}
+	return buf;
+}
+
+static const char *
+str_or(const json_t *o, const char *name, const char *def)
+{
+	const char *v = json_string_value(json_object_get(o, name));
+
+	return v ? v : def;
+}
+
+static void
+print_table(const json_t *backups, const char *display)
+{
+	size_t		i;
+	json_t	   *b;
+
+	if (json_array_size(backups) == 0)
+	{
+		printf("no backups in %s\n", display);
+		return;
+	}
+	printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s\n",
+		   "ID", "STATUS", "KIND", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
+		   "ORIGINAL", "STORED", "PROBLEMS", "LABEL");
+	json_array_foreach(backups, i, b)
+	{
+		char		t1[32],
+					t2[32],
+					s1[32],
+					s2[32],
+					np[32];
+		bool		complete = json_is_true(json_object_get(b, "restorable"));
+		json_int_t	stored = json_integer_value(json_object_get(b, "stored_bytes"));
+		const json_t *problems = json_object_get(b, "problems");
+
+		printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s\n",
+			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"),
+			   human_time(t1, sizeof(t1), str_or(b, "start_time", NULL)),
+			   human_time(t2, sizeof(t2), str_or(b, "stop_time", NULL)),
+			   str_or(b, "start_lsn", "-"), str_or(b, "stop_lsn", "-"),
+			   complete ? human_size(s1, sizeof(s1), json_integer_value(json_object_get(b, "original_bytes"))) : "-",
+			   human_size(s2, sizeof(s2), stored),
+			   complete ? (snprintf(np, sizeof(np), "%zu", json_array_size(problems)), np) : "-",
+			   complete ? str_or(b, "label", "") : str_or(b, "error", ""));
+	}
+}
+
+int
+rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
+{
+	bool		as_json = false;
+	RvxRepo    *repo;
+	RvxClusterInfo ci;
+	RvxBackupList list;
+	RvxError	err;
+	json_t	   *backups;
+	json_t	   *doc;
+	char	   *text;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--json") == 0)
+			as_json = true;
+		else
+		{
+			fprintf(stderr, "usage: revrx-agent list [--json]\n");
+			return RVX_E_USAGE;
+		}
+	}
+	repo = rvx_repo_open(&cfg->repo, &err);
+	if (repo == NULL)
+	{
+		rvx_err("%s", err.msg);
+		return err.code;
+	}
+	backups = json_array();
+	if (rvx_repo_meta_load(repo, &ci, &err) != 0)
+	{
+		if (err.code != RVX_E_NOTFOUND)
+			goto fail;
+		rvx_info("%s", err.msg);
+		ci.system_id = 0;
+		memset(&list, 0, sizeof(list));
+	}
+	else if (rvx_backup_list(repo, &list, &err) != 0)
+		goto fail;
+
+	for (size_t i = 0; i < list.n; i++)
+	{
+		const RvxBackupRef *ref = &list.items[i];
+		json_t	   *record;
+		json_t	   *entry;
+
+		if (ref->record_key[0] && rvx_backup_record_load(repo, ref->record_key, ref->id,
+														 ci.system_id, &record, &err) == 0)
+		{
+			entry = rvx_backup_summary(record);
+			json_decref(record);
+			if (entry == NULL)
+			{
+				rvx_error(&err, RVX_E_INTERNAL, "out of memory");
+				goto fail;
+			}
+			json_object_set_new(entry, "status", json_string("complete"));
+			json_object_set_new(entry, "restorable", json_true());
+		}
+		else
+		{
+			entry = json_pack("{s:s, s:s, s:b, s:I, s:I}", "id", ref->id,
+							  "status", ref->record_key[0] ? "damaged" : "incomplete",
+							  "restorable", 0, "objects", (json_int_t) ref->objects,
+							  "stored_bytes", (json_int_t) ref->bytes);
+			if (entry && ref->record_key[0])
+			{
+				rvx_warn("backup %s is damaged: %s", ref->id, err.msg);
+				json_object_set_new(entry, "error", json_string(err.msg));
+			}
+		}
+		json_array_append_new(backups, entry);
+	}
+	rvx_backup_list_free(&list);
+
+	if (as_json)
+	{
+		doc = json_pack("{s:i, s:s, s:O}", "format", 1, "repository", repo->display,
+						"backups", backups);
+		text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+		json_decref(doc);
+		if (text == NULL)
+		{
+			rvx_error(&err, RVX_E_INTERNAL, "out of memory");
+			goto fail;
+		}
+		printf("%s\n", text);
+		free(text);
+	}
+	else
+		print_table(backups, repo->display);
+	json_decref(backups);
+	rvx_repo_close(repo);
+	return 0;
+
+fail:
+	rvx_err("could not list the backups: %s", err.msg);
+	json_decref(backups);
+	rvx_repo_close(repo);
+	return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+}

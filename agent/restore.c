@@ -1,0 +1,1056 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.c
+ *	  Restoring a base backup into a data directory (see restore.h).
+ *
+ * The order of events, and why:
+ *	1. read repo.json and the backup record, check both, and check the
+ *	   target and tablespace locations: nothing has been changed yet, so
+ *	   bad input costs nothing;
+ *	2. (--force) empty the target and the tablespace locations;
+ *	3. create the directories and the tablespace symlinks;
+ *	4. download every file except pg_control, in parallel, each verified
+ *	   and fsynced by its thread;
+ *	5. backup_manifest, the recovery settings, recovery.signal;
+ *	6. fsync every directory, then write pg_control and fsync its
+ *	   directory: from here on the directory can start, and it is whole.
+ *
+ * Tablespaces: the symlink pg_tblspc/<oid> points to the tablespace's
+ * original location (or its --tablespace-map), which must be empty.  A
+ * tablespace_map in the backup is written as is when no tablespace was
+ * moved (PostgreSQL recreates the same links from it, and pg_verifybackup
+ * finds the file its manifest lists), and left out when one was moved (it
+ * would point PostgreSQL back to the original locations).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "repo_meta.h"
+#include "restore.h"
+#include "sha256.h"
+
+#define PG_CONTROL_PATH		"global/pg_control"
+#define BACKUP_LABEL_PATH	"backup_label"
+#define TABLESPACE_MAP_PATH "tablespace_map"
+#define AUTO_CONF_PATH		"postgresql.auto.conf"
+#define RECOVERY_SIGNAL		"recovery.signal"
+
+typedef struct RestoreFile
+{
+	const char *path;			/* relative to pgdata (points into the record) */
+	const char *key;
+	int64_t		size;
+	uint8_t		sha256[RVX_SHA256_LEN];
+} RestoreFile;
+
+typedef struct Tablespace
+{
+	unsigned int oid;
+	const char *location;		/* where its files go */
+	bool		moved;			/* not its original location */
+} Tablespace;
+
+typedef struct RestoreRun
+{
+	const RvxConfig *cfg;
+	const RvxRestoreOptions *opts;
+	uint64_t	system_id;
+	uid_t		owner;			/* (uid_t) -1: leave files to the user running this */
+	gid_t		group;
+
+	RestoreFile *files;			/* everything but pg_control, largest first */
+	size_t		nfiles;
+	RestoreFile control;		/* global/pg_control */
+	uint64_t	total_bytes;
+
+	/* shared by the threads */
+	size_t		next;			/* index of the next file to take (atomic) */
+	uint64_t	bytes_written;	/* atomic */
+	uint64_t	files_done;		/* atomic */
+	int			threads_done;	/* atomic */
+	volatile int cancel;		/* set on the first failure: the others stop */
+	pthread_mutex_t lock;
+	bool		failed;
+	RvxError	first_error;	/* under lock */
+} RestoreRun;
+
+static double
+now_s(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* ---------------------------------------------------------------- restore_command */
+
+typedef struct Str
+{
+	char	   *buf;
+	size_t		cap;
+	size_t		len;
+	bool		overflow;
+} Str;
+
+static void
+str_addc(Str *s, char c)
+{
+	if (s->len + 1 >= s->cap)
+	{
+		s->overflow = true;
+		return;
+	}
+	s->buf[s->len++] = c;
+	s->buf[s->len] = '\0';
+}
+
+static void
+str_add(Str *s, const char *text)
+{
+	for (; *text; text++)
+		str_addc(s, *text);
+}
+
+/*
+ * Adds value as one shell word inside restore_command: single-quoted for
+ * the shell ('\'' for a quote), unless it is plain and always_quote is
+ * false, and with % doubled, because PostgreSQL expands %f, %p, %r and %%
+ * in restore_command.  (postgresql.conf quoting is applied to the whole
+ * command afterwards.)
+ */
+static void
+add_shell_word(Str *s, const char *value, bool always_quote)
+{
+	bool		plain = *value != '\0' && !always_quote;
+
+	for (const char *c = value; plain && *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			  (*c >= '0' && *c <= '9') || strchr("/._-+:,=@", *c)))
+			plain = false;
+	if (!plain)
+		str_addc(s, '\'');
+	for (const char *c = value; *c; c++)
+	{
+		if (*c == '\'')
+			str_add(s, "'\\''");
+		else if (*c == '%')
+			str_add(s, "%%");
+		else
+			str_addc(s, *c);
+	}
+	if (!plain)
+		str_addc(s, '\'');
+}
+
+static int
+add_setting(Str *s, const char *name, const char *value, RvxError *err)
+{
+	for (const char *c = value; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			return rvx_error(err, RVX_E_CONFIG,
+							 "%s contains a control character; it cannot be written into restore_command",
+							 name);
+	str_add(s, name);
+	str_addc(s, '=');
+	add_shell_word(s, value, true);
+	str_addc(s, ' ');
+	return 0;
+}
+
+/* The path of this program, to run the same agent from restore_command. */
+static void
+own_path(char *out, size_t cap)
+{
+	ssize_t		n = readlink("/proc/self/exe", out, cap - 1);
+
+	if (n <= 0 || (size_t) n >= cap - 1)
+	{
+		snprintf(out, cap, "revrx-agent");
+		return;
+	}
+	out[n] = '\0';
+	if (access(out, X_OK) != 0)		/* replaced since it started */
+		snprintf(out, cap, "revrx-agent");
+}
+
+int
+rvx_restore_command(const RvxRepoConfig *repo, const char *agent_path, char *out, size_t cap,
+					RvxError *err)
+{
+	char		shellbuf[8192];
+	char		self[PATH_MAX];
+	Str			cmd = {shellbuf, sizeof(shellbuf), 0, false};
+	Str			conf = {out, cap, 0, false};
+	bool		s3 = strncmp(repo->url, "s3://", 5) == 0;
+
+	shellbuf[0] = '\0';
+	if (cap > 0)
+		out[0] = '\0';
+	str_add(&cmd, "env ");
+	if (add_setting(&cmd, "REVRX_REPO", repo->url, err) != 0)
+		return -1;
+	/* only what locates and verifies the repository: never a credential */
+	if (s3)
+	{
+		if (repo->s3_endpoint &&
+			add_setting(&cmd, "REVRX_S3_ENDPOINT", repo->s3_endpoint, err) != 0)
+			return -1;
+		if (add_setting(&cmd, "REVRX_S3_URI_STYLE", repo->s3_path_style ? "path" : "host", err) != 0)
+			return -1;
+		if (repo->s3_ca_file && add_setting(&cmd, "REVRX_S3_CA_FILE", repo->s3_ca_file, err) != 0)
+			return -1;
+		if (!repo->s3_verify_tls && add_setting(&cmd, "REVRX_S3_VERIFY_TLS", "off", err) != 0)
+			return -1;
+		if (repo->s3_region && add_setting(&cmd, "AWS_REGION", repo->s3_region, err) != 0)
+			return -1;
+	}
+	if (agent_path == NULL)
+	{
+		own_path(self, sizeof(self));
+		agent_path = self;
+	}
+	for (const char *c = agent_path; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			return rvx_error(err, RVX_E_USAGE, "the agent path contains a control character");
+	add_shell_word(&cmd, agent_path, false);
+	str_add(&cmd, " wal-fetch %f %p");
+	if (cmd.overflow)
+		return rvx_error(err, RVX_E_CONFIG, "restore_command would be too long");
+
+	/* postgresql.conf string: quotes doubled, backslashes escaped */
+	str_addc(&conf, '\'');
+	for (const char *c = shellbuf; *c; c++)
+	{
+		if (*c == '\'')
+			str_add(&conf, "''");
+		else if (*c == '\\')
+			str_add(&conf, "\\\\");
+		else
+			str_addc(&conf, *c);
+	}
+	str_addc(&conf, '\'');
+	if (conf.overflow)
+		return rvx_error(err, RVX_E_CONFIG, "restore_command would be too long");
+	return 0;
+}
+
+/* ---------------------------------------------------------------- file system */
+
+static int
+path_join(char *out, size_t cap, const char *a, const char *b, RvxError *err)
+{
+	if (snprintf(out, cap, "%s/%s", a, b) >= (int) cap)
+		return rvx_error(err, RVX_E_USAGE, "path \"%s/%s\" is too long", a, b);
+	return 0;
+}
+
+/* 1 empty (or missing), 0 not empty, -1 error. */
+static int
+dir_is_empty(const char *dir, RvxError *err)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	int			empty = 1;
+
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 1;
+		if (errno == ENOTDIR)
+			return rvx_error(err, RVX_E_USAGE, "\"%s\" exists and is not a directory", dir);
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", dir, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		{
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static int
+clear_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (ftw->level == 0)
+		return 0;				/* the directory itself stays */
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
+	{
+		rvx_err("could not remove \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes everything inside dir (not following symlinks). */
+static int
+clear_dir(const char *dir, RvxError *err)
+{
+	if (nftw(dir, clear_entry, 32, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not empty \"%s\"", dir);
+	return 0;
+}
+
+/* mkdir -p; the last component gets mode, the ones above it 0755. */
+static int
+make_dirs(const char *path, mode_t mode, RvxError *err)
+{
+	char		buf[PATH_MAX];
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++)
+	{
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return rvx_error(err, RVX_E_IO, "could not create directory \"%s\": %s",
+							 buf, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0)
+	{
+		if (errno != EEXIST)
+			return rvx_error(err, RVX_E_IO, "could not create directory \"%s\": %s",
+							 buf, strerror(errno));
+		if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+			return rvx_error(err, RVX_E_IO, "\"%s\" exists and is not a directory", buf);
+	}
+	return 0;
+}
+
+static int
+fsync_dir_path(const char *dir, RvxError *err)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", dir, strerror(errno));
+	if (fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not fsync directory \"%s\": %s", dir, strerror(save));
+	}
+	close(fd);
+	return 0;
+}
+
+/* Writes a small file of our own (not from the backup), durably. */
+static int
+write_own_file(RestoreRun *run, const char *relpath, const char *text, bool append,
+			   RvxError *err)
+{
+	char		path[PATH_MAX];
+	int			fd;
+	size_t		len = strlen(text);
+
+	if (path_join(path, sizeof(path), run->opts->pgdata, relpath, err) != 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	if ((len > 0 && write(fd, text, len) != (ssize_t) len) ||
+		(run->owner != (uid_t) -1 && fchown(fd, run->owner, run->group) != 0) ||
+		fsync(fd) != 0)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", path, strerror(save));
+	}
+	if (close(fd) != 0)
+		return rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the plan */
+
+static int
+cmp_size_desc(const void *a, const void *b)
+{
+	const RestoreFile *x = a,
+			   *y = b;
+
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Which backup: the one asked for, or the newest complete one. */
+static int
+choose_backup(RvxRepo *repo, const char *want, char *key, size_t keycap, char *manifest,
+			  size_t mcap, char *id, RvxError *err)
+{
+	RvxBackupList list;
+	const RvxBackupRef *ref;
+
+	if (rvx_backup_list(repo, &list, err) != 0)
+		return -1;
+	if (want == NULL || strcmp(want, "latest") == 0)
+	{
+		ref = rvx_backup_list_latest(&list);
+		if (ref == NULL)
+		{
+			rvx_backup_list_free(&list);
+			return rvx_error(err, RVX_E_NOTFOUND, "repository %s holds no complete backup",
+							 repo->display);
+		}
+	}
+	else
+	{
+		ref = rvx_backup_list_find(&list, want);
+		if (ref == NULL)
+		{
+			rvx_backup_list_free(&list);
+			return rvx_error(err, RVX_E_NOTFOUND, "backup %s is not in %s (see revrx-agent list)",
+							 want, repo->display);
+		}
+		if (ref->record_key[0] == '\0')
+		{
+			rvx_backup_list_free(&list);
+			return rvx_error(err, RVX_E_NOTFOUND,
+							 "backup %s in %s is incomplete (it has no %s): it cannot be restored",
+							 want, repo->display, RVX_BACKUP_RECORD);
+		}
+	}
+	snprintf(id, RVX_BACKUP_ID_MAXLEN + 1, "%s", ref->id);
+	snprintf(key, keycap, "%s", ref->record_key);
+	snprintf(manifest, mcap, "%s", ref->manifest_key);
+	rvx_backup_list_free(&list);
+	if (manifest[0] == '\0')
+		return rvx_error(err, RVX_E_NOTFOUND, "backup %s in %s has no %s", id, repo->display,
+						 RVX_BACKUP_MANIFEST);
+	return 0;
+}
+
+/* The tablespaces of the record, where each goes, checked. */
+static int
+plan_tablespaces(RestoreRun *run, const json_t *record, Tablespace **out, size_t *nout,
+				 RvxError *err)
+{
+	const json_t *list = json_object_get(record, "tablespaces");
+	size_t		n = json_array_size(list);
+	Tablespace *ts = calloc(n ? n : 1, sizeof(Tablespace));
+	const RvxRestoreOptions *o = run->opts;
+
+	if (ts == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++)
+	{
+		const json_t *t = json_array_get(list, i);
+
+		ts[i].oid = (unsigned int) json_integer_value(json_object_get(t, "oid"));
+		ts[i].location = json_string_value(json_object_get(t, "location"));
+		for (int m = 0; m < o->n_tablespace_map; m++)
+			if (o->tablespace_map[m].oid == ts[i].oid)
+			{
+				ts[i].location = o->tablespace_map[m].path;
+				ts[i].moved = strcmp(ts[i].location,
+									 json_string_value(json_object_get(t, "location"))) != 0;
+			}
+	}
+	for (int m = 0; m < o->n_tablespace_map; m++)
+	{
+		bool		found = false;
+
+		for (size_t i = 0; i < n; i++)
+			found |= ts[i].oid == o->tablespace_map[m].oid;
+		if (!found)
+		{
+			free(ts);
+			return rvx_error(err, RVX_E_USAGE, "the backup has no tablespace with oid %u",
+							 o->tablespace_map[m].oid);
+		}
+	}
+	*out = ts;
+	*nout = n;
+	return 0;
+}
+
+/* The files to download, and pg_control apart. */
+static int
+plan_files(RestoreRun *run, const json_t *record, bool skip_tablespace_map, RvxError *err)
+{
+	const json_t *files = json_object_get(record, "files");
+	size_t		n = json_array_size(files);
+	bool		have_control = false,
+				have_label = false;
+
+	run->files = calloc(n ? n : 1, sizeof(RestoreFile));
+	if (run->files == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++)
+	{
+		const json_t *f = json_array_get(files, i);
+		RestoreFile rf;
+
+		rf.path = json_string_value(json_object_get(f, "path"));
+		rf.key = json_string_value(json_object_get(f, "key"));
+		rf.size = (int64_t) json_integer_value(json_object_get(f, "size"));
+		rvx_hex_decode(json_string_value(json_object_get(f, "sha256")), rf.sha256, RVX_SHA256_LEN);
+		if (strcmp(rf.path, PG_CONTROL_PATH) == 0)
+		{
+			run->control = rf;
+			have_control = true;
+			continue;
+		}
+		if (strcmp(rf.path, BACKUP_LABEL_PATH) == 0)
+			have_label = true;
+		if (skip_tablespace_map && strcmp(rf.path, TABLESPACE_MAP_PATH) == 0)
+			continue;
+		run->files[run->nfiles++] = rf;
+		run->total_bytes += (uint64_t) rf.size;
+	}
+	/* without these a started server would not know it must recover */
+	if (!have_control || !have_label)
+		return rvx_error(err, RVX_E_CORRUPT, "the backup record lists no %s",
+						 have_control ? BACKUP_LABEL_PATH : PG_CONTROL_PATH);
+	run->total_bytes += (uint64_t) run->control.size;
+	/* largest first: the long transfers start early and the end is balanced */
+	qsort(run->files, run->nfiles, sizeof(RestoreFile), cmp_size_desc);
+	return 0;
+}
+
+/* A server running in dir would be destroyed: never touch it. */
+static int
+check_no_server(const char *dir, RvxError *err)
+{
+	char		path[PATH_MAX];
+	FILE	   *f;
+	long		pid = 0;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+		return rvx_error(err, RVX_E_USAGE,
+						 "a PostgreSQL server (pid %ld) seems to be running in \"%s\"; stop it first "
+						 "(or remove postmaster.pid if no server runs there)", pid, dir);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- download */
+
+static void
+run_failed(RestoreRun *run, const RvxError *err)
+{
+	pthread_mutex_lock(&run->lock);
+	if (!run->failed)
+	{
+		run->failed = true;
+		run->first_error = *err;
+	}
+	run->cancel = 1;
+	pthread_mutex_unlock(&run->lock);
+}
+
+static int
+fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
+		  RvxError *err)
+{
+	char		dest[PATH_MAX];
+	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
+
+	if (path_join(dest, sizeof(dest), run->opts->pgdata, f->path, err) != 0)
+		return -1;
+	o.expect_system_id = run->system_id;
+	o.expect_sha256 = f->sha256;
+	o.expect_size = f->size;
+	o.mode = 0600;
+	o.owner = run->owner;
+	o.group = run->group;
+	o.reader = reader;
+	o.cancel = &run->cancel;
+	o.bytes_written = &run->bytes_written;
+	if (rvx_fetch_to_file_opts(repo, f->key, &o, dest, err) != 0)
+		return rvx_error_prefix(err, "could not restore \"%s\"", f->path);
+	__atomic_add_fetch(&run->files_done, 1, __ATOMIC_RELAXED);
+	if (run->opts->on_file)
+		run->opts->on_file(run->opts->on_file_arg, f->path);
+	return 0;
+}
+
+static void *
+download_thread(void *arg)
+{
+	RestoreRun *run = arg;
+	RvxError	err;
+	RvxRepo    *repo = rvx_repo_open(&run->cfg->repo, &err);
+	RvxObjectReader *reader = rvx_object_reader_new();
+
+	if (repo == NULL || reader == NULL)
+	{
+		if (reader == NULL)
+			rvx_error(&err, RVX_E_INTERNAL, "out of memory");
+		run_failed(run, &err);
+	}
+	while (repo && reader && !run->cancel)
+	{
+		size_t		i = __atomic_fetch_add(&run->next, 1, __ATOMIC_RELAXED);
+
+		if (i >= run->nfiles)
+			break;
+		if (fetch_one(run, repo, reader, &run->files[i], &err) != 0)
+		{
+			run_failed(run, &err);
+			break;
+		}
+	}
+	rvx_object_reader_free(reader);
+	rvx_repo_close(repo);
+	__atomic_add_fetch(&run->threads_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void
+show_progress(RestoreRun *run, const char *id, double started, bool last)
+{
+	uint64_t	bytes = __atomic_load_n(&run->bytes_written, __ATOMIC_RELAXED);
+	uint64_t	files = __atomic_load_n(&run->files_done, __ATOMIC_RELAXED);
+	double		secs = now_s() - started;
+
+	fprintf(stderr, "\rrestoring %s: %" PRIu64 "/%zu files, %.1f/%.1f MB (%.0f%%), %.0f MB/s   %s",
+			id, files, run->nfiles + 1, bytes / 1048576.0, run->total_bytes / 1048576.0,
+			run->total_bytes ? 100.0 * bytes / run->total_bytes : 100.0,
+			secs > 0 ? bytes / 1048576.0 / secs : 0.0, last ? "\n" : "");
+	fflush(stderr);
+}
+
+static int
+download(RestoreRun *run, const char *id, double started, RvxError *err)
+{
+	int			n = run->opts->parallel > 0 ? run->opts->parallel : 1;
+	pthread_t  *threads = calloc((size_t) n, sizeof(pthread_t));
+	int			started_threads = 0;
+	double		last_shown = 0;
+
+	if (threads == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	if ((size_t) n > run->nfiles && run->nfiles > 0)
+		n = (int) run->nfiles;
+	for (int i = 0; i < n; i++)
+	{
+		if (pthread_create(&threads[i], NULL, download_thread, run) != 0)
+		{
+			RvxError	terr;
+
+			rvx_error(&terr, RVX_E_INTERNAL, "could not start a thread: %s", strerror(errno));
+			run_failed(run, &terr);
+			break;
+		}
+		started_threads++;
+	}
+	/* with nothing to show, just wait for the threads */
+	while (run->opts->progress &&
+		   __atomic_load_n(&run->threads_done, __ATOMIC_ACQUIRE) < started_threads)
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+		if (now_s() - last_shown >= 0.5)
+		{
+			show_progress(run, id, started, false);
+			last_shown = now_s();
+		}
+	}
+	for (int i = 0; i < started_threads; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	if (run->failed)
+	{
+		if (run->opts->progress)
+			fputc('\n', stderr);
+		if (err)
+			*err = run->first_error;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- restore */
+
+static int
+append_recovery_settings(RestoreRun *run, const char *id, RvxError *err)
+{
+	char		command[12288];
+	char		text[16384];
+	char		stamp[32];
+	char		path[PATH_MAX];
+	time_t		now = time(NULL);
+	struct tm	tm;
+	struct stat st;
+	bool		newline = false;
+
+	if (rvx_restore_command(&run->cfg->repo, run->opts->agent_path, command, sizeof(command),
+							err) != 0)
+		return -1;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	/* the restored file may lack a final newline: do not glue our first line to it */
+	if (path_join(path, sizeof(path), run->opts->pgdata, AUTO_CONF_PATH, err) != 0)
+		return -1;
+	if (stat(path, &st) == 0 && st.st_size > 0)
+	{
+		int			fd = open(path, O_RDONLY | O_CLOEXEC);
+		char		c = '\n';
+
+		if (fd >= 0)
+		{
+			if (pread(fd, &c, 1, st.st_size - 1) == 1 && c != '\n')
+				newline = true;
+			close(fd);
+		}
+	}
+	else
+	{
+		if (write_own_file(run, AUTO_CONF_PATH,
+						   "# Do not edit this file manually!\n"
+						   "# It will be overwritten by the ALTER SYSTEM command.\n", false, err) != 0)
+			return -1;
+	}
+	snprintf(text, sizeof(text),
+			 "%s# added by revrx-agent restore of backup %s at %s\n"
+			 "restore_command = %s\n"
+			 "archive_mode = 'off'      # a restored copy must not archive into the original's repository\n",
+			 newline ? "\n" : "", id, stamp, command);
+	if (write_own_file(run, AUTO_CONF_PATH, text, true, err) != 0 ||
+		write_own_file(run, RECOVERY_SIGNAL, "", false, err) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Creates pgdata, the tablespace links and every directory of the
+ * backup.  dirs receives every directory to fsync at the end.
+ */
+static int
+make_tree(RestoreRun *run, const json_t *record, const Tablespace *ts, size_t nts,
+		  const char ***dirs_out, size_t *ndirs_out, RvxError *err)
+{
+	const char *pgdata = run->opts->pgdata;
+	const json_t *dirs = json_object_get(record, "directories");
+	const json_t *files = json_object_get(record, "files");
+	size_t		ndirs = json_array_size(dirs);
+	const char **sorted = calloc(ndirs + 1, sizeof(char *));
+	char		path[PATH_MAX];
+	char		last_parent[PATH_MAX] = "";
+
+	if (sorted == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	*dirs_out = sorted;
+	*ndirs_out = 0;
+	if (make_dirs(pgdata, 0700, err) != 0)
+		return -1;
+	/* PostgreSQL refuses a data directory others can read */
+	if (chmod(pgdata, 0700) != 0 ||
+		(run->owner != (uid_t) -1 && chown(pgdata, run->owner, run->group) != 0))
+		return rvx_error(err, RVX_E_IO, "could not set the mode or owner of \"%s\": %s",
+						 pgdata, strerror(errno));
+
+	if (nts > 0)
+	{
+		if (path_join(path, sizeof(path), pgdata, "pg_tblspc", err) != 0 ||
+			make_dirs(path, 0700, err) != 0)
+			return -1;
+		for (size_t i = 0; i < nts; i++)
+		{
+			char		link[PATH_MAX];
+
+			if (make_dirs(ts[i].location, 0700, err) != 0)
+				return -1;
+			if (chmod(ts[i].location, 0700) != 0 ||
+				(run->owner != (uid_t) -1 && chown(ts[i].location, run->owner, run->group) != 0))
+				return rvx_error(err, RVX_E_IO, "could not set the mode or owner of \"%s\": %s",
+								 ts[i].location, strerror(errno));
+			snprintf(link, sizeof(link), "%s/pg_tblspc/%u", pgdata, ts[i].oid);
+			if (symlink(ts[i].location, link) != 0)
+				return rvx_error(err, RVX_E_IO, "could not create symbolic link \"%s\": %s",
+								 link, strerror(errno));
+			if (run->owner != (uid_t) -1)
+				(void) lchown(link, run->owner, run->group);
+		}
+	}
+
+	/* parents first: a sorted list of paths has every parent before its children */
+	for (size_t i = 0; i < ndirs; i++)
+		sorted[i] = json_string_value(json_array_get(dirs, i));
+	qsort(sorted, ndirs, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < ndirs; i++)
+	{
+		bool		is_link = false;
+
+		for (size_t t = 0; t < nts; t++)
+		{
+			char		name[32];
+
+			snprintf(name, sizeof(name), "pg_tblspc/%u", ts[t].oid);
+			is_link |= strcmp(sorted[i], name) == 0;
+		}
+		if (is_link)
+			continue;
+		if (path_join(path, sizeof(path), pgdata, sorted[i], err) != 0 ||
+			make_dirs(path, 0700, err) != 0)
+			return -1;
+		if (run->owner != (uid_t) -1 && chown(path, run->owner, run->group) != 0)
+			return rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s",
+							 path, strerror(errno));
+		sorted[(*ndirs_out)++] = sorted[i];
+	}
+	/* a record that forgot a directory must not fail the download */
+	for (size_t i = 0; i < json_array_size(files); i++)
+	{
+		const char *p = json_string_value(json_object_get(json_array_get(files, i), "path"));
+		const char *slash = strrchr(p, '/');
+
+		if (slash == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", pgdata, (int) (slash - p), p);
+		if (strcmp(path, last_parent) == 0)
+			continue;
+		if (make_dirs(path, 0700, err) != 0)
+			return -1;
+		if (run->owner != (uid_t) -1 && chown(path, run->owner, run->group) != 0)
+			return rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s",
+							 path, strerror(errno));
+		snprintf(last_parent, sizeof(last_parent), "%s", path);
+	}
+	return 0;
+}
+
+static void
+log_plan(RestoreRun *run, const char *id, const json_t *record)
+{
+	const char *label = json_string_value(json_object_get(record, "label"));
+
+	rvx_info("restoring backup %s%s%s%s (taken %s, %s to %s) into \"%s\": %zu files, %.1f MB, %d transfers at once",
+			 id, label ? " \"" : "", label ? label : "", label ? "\"" : "",
+			 json_string_value(json_object_get(record, "stop_time")) ?
+			 json_string_value(json_object_get(record, "stop_time")) : "?",
+			 json_string_value(json_object_get(record, "start_lsn")) ?
+			 json_string_value(json_object_get(record, "start_lsn")) : "?",
+			 json_string_value(json_object_get(record, "stop_lsn")) ?
+			 json_string_value(json_object_get(record, "stop_lsn")) : "?",
+			 run->opts->pgdata, run->nfiles + 1, run->total_bytes / 1048576.0,
+			 run->opts->parallel);
+}
+
+int
+rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResult *res,
+			RvxError *err)
+{
+	RestoreRun	run;
+	RvxRepo    *repo = NULL;
+	RvxClusterInfo ci;
+	json_t	   *record = NULL;
+	Tablespace *ts = NULL;
+	size_t		nts = 0;
+	const char **dirs = NULL;
+	size_t		ndirs = 0;
+	char		id[RVX_BACKUP_ID_MAXLEN + 1];
+	char		record_key[RVX_BACKUP_ID_MAXLEN + 64];
+	char		manifest_key[RVX_BACKUP_ID_MAXLEN + 64];
+	char		path[PATH_MAX];
+	bool		moved = false;
+	bool		changed = false;
+	struct stat st;
+	double		started = now_s();
+	int			rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&run, 0, sizeof(run));
+	run.cfg = cfg;
+	run.opts = opts;
+	run.owner = (uid_t) -1;
+	run.group = (gid_t) -1;
+	pthread_mutex_init(&run.lock, NULL);
+
+	if (opts->pgdata == NULL || opts->pgdata[0] == '\0')
+		return rvx_error(err, RVX_E_USAGE, "no data directory given (--pgdata)");
+
+	/* 1. everything that can be checked before touching anything */
+	repo = rvx_repo_open(&cfg->repo, err);
+	if (repo == NULL)
+		goto out;
+	if (rvx_repo_meta_load(repo, &ci, err) != 0)
+		goto out;
+	run.system_id = ci.system_id;
+	if (choose_backup(repo, opts->backup_id, record_key, sizeof(record_key), manifest_key,
+					  sizeof(manifest_key), id, err) != 0)
+		goto out;
+	snprintf(res->backup_id, sizeof(res->backup_id), "%s", id);
+	if (rvx_backup_record_load(repo, record_key, id, ci.system_id, &record, err) != 0)
+		goto out;
+	if (json_integer_value(json_object_get(record, "pg_version_num")) / 10000 !=
+		ci.pg_version_num / 10000)
+	{
+		rvx_error(err, RVX_E_CLUSTER, "backup %s is of PostgreSQL %d, the repository holds PostgreSQL %d",
+				  id, (int) (json_integer_value(json_object_get(record, "pg_version_num")) / 10000),
+				  ci.pg_version_num / 10000);
+		goto out;
+	}
+	if (plan_tablespaces(&run, record, &ts, &nts, err) != 0)
+		goto out;
+	for (size_t i = 0; i < nts; i++)
+		moved |= ts[i].moved;
+	if (plan_files(&run, record, moved, err) != 0)
+		goto out;
+
+	if (stat(opts->pgdata, &st) == 0)
+	{
+		int			empty;
+
+		if (!S_ISDIR(st.st_mode))
+		{
+			rvx_error(err, RVX_E_USAGE, "\"%s\" exists and is not a directory", opts->pgdata);
+			goto out;
+		}
+		if (check_no_server(opts->pgdata, err) != 0)
+			goto out;
+		empty = dir_is_empty(opts->pgdata, err);
+		if (empty < 0)
+			goto out;
+		if (!empty && !opts->force)
+		{
+			rvx_error(err, RVX_E_USAGE,
+					  "data directory \"%s\" is not empty; restore into an empty or new directory, "
+					  "or use --force to delete its contents first", opts->pgdata);
+			goto out;
+		}
+		/* as root, restore for whoever owns the directory prepared for it */
+		if (geteuid() == 0 && st.st_uid != 0)
+		{
+			run.owner = st.st_uid;
+			run.group = st.st_gid;
+		}
+	}
+	for (size_t i = 0; i < nts; i++)
+	{
+		int			empty;
+
+		if (ts[i].location[0] != '/')
+		{
+			rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not an absolute path",
+					  ts[i].oid, ts[i].location);
+			goto out;
+		}
+		empty = dir_is_empty(ts[i].location, err);
+		if (empty < 0)
+			goto out;
+		if (!empty && !opts->force)
+		{
+			rvx_error(err, RVX_E_USAGE,
+					  "tablespace %u: location \"%s\" is not empty; empty it, restore it elsewhere "
+					  "with --tablespace-map %u=DIR, or use --force to delete its contents",
+					  ts[i].oid, ts[i].location, ts[i].oid);
+			goto out;
+		}
+	}
+	log_plan(&run, id, record);
+
+	/* 2. only now: change things */
+	changed = true;
+	if (opts->force)
+	{
+		if (clear_dir(opts->pgdata, err) != 0)
+			goto out;
+		for (size_t i = 0; i < nts; i++)
+			if (clear_dir(ts[i].location, err) != 0)
+				goto out;
+	}
+
+	/* 3. */
+	if (make_tree(&run, record, ts, nts, &dirs, &ndirs, err) != 0)
+		goto out;
+
+	/* 4. */
+	if (download(&run, id, started, err) != 0)
+		goto out;
+
+	/* 5. */
+	{
+		RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
+
+		if (path_join(path, sizeof(path), opts->pgdata, RVX_BACKUP_MANIFEST, err) != 0)
+			goto out;
+		o.expect_system_id = ci.system_id;
+		o.owner = run.owner;
+		o.group = run.group;
+		if (rvx_fetch_to_file_opts(repo, manifest_key, &o, path, err) != 0)
+		{
+			rvx_error_prefix(err, "could not restore \"%s\"", RVX_BACKUP_MANIFEST);
+			goto out;
+		}
+	}
+	if (append_recovery_settings(&run, id, err) != 0)
+		goto out;
+
+	/* 6. */
+	for (size_t i = 0; i < ndirs; i++)
+		if (path_join(path, sizeof(path), opts->pgdata, dirs[i], err) != 0 ||
+			fsync_dir_path(path, err) != 0)
+			goto out;
+	for (size_t i = 0; i < nts; i++)
+		if (fsync_dir_path(ts[i].location, err) != 0)
+			goto out;
+	if (fsync_dir_path(opts->pgdata, err) != 0)
+		goto out;
+	if (fetch_one(&run, repo, NULL, &run.control, err) != 0)
+		goto out;
+	if (path_join(path, sizeof(path), opts->pgdata, "global", err) != 0 ||
+		fsync_dir_path(path, err) != 0)
+		goto out;
+	if (opts->progress)
+		show_progress(&run, id, started, true);
+
+	res->files = run.files_done;
+	res->bytes = run.total_bytes;
+	res->seconds = now_s() - started;
+	if (geteuid() == 0 && run.owner == (uid_t) -1)
+		rvx_warn("the restored files belong to root; PostgreSQL will not start on them as another user "
+				 "(chown -R, or restore into a directory owned by that user)");
+	rc = 0;
+
+out:
+	if (rc != 0 && changed)
+		res->incomplete = true;
+	free(dirs);
+	free(ts);
+	free(run.files);
+	json_decref(record);
+	rvx_repo_close(repo);
+	pthread_mutex_destroy(&run.lock);
+	return rc;
+}

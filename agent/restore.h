@@ -1,0 +1,87 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.h
+ *	  Restoring a base backup from the repository into a data directory
+ *	  (the engine of `revrx-agent restore`; cmd_restore.c is its command
+ *	  line).  The contract is the "Restore" section of
+ *	  docs/backup-format.md.
+ *
+ * What a caller can rely on:
+ *	- Nothing is changed before every check that can be made up front has
+ *	  passed: the repository belongs to one cluster (repo.json), the backup
+ *	  is complete and its record is sound, the target and the tablespace
+ *	  locations are empty (or --force), no server runs in the target.
+ *	- Every file is verified while it is written (fetch.h): the object's
+ *	  own checks, plus the size and SHA-256 the backup record lists for
+ *	  that file.  It appears under its name only afterwards.
+ *	- global/pg_control is written last, after every other file, the
+ *	  recovery settings and an fsync of every file and directory.  Without
+ *	  it PostgreSQL refuses to start, so a restore that failed or was
+ *	  interrupted can never be mistaken for a data directory.  A failure
+ *	  names the file and the object, and leaves the directory incomplete
+ *	  (run again with --force).
+ *	- The work is spread over opts->parallel threads, each with its own
+ *	  repository connection, largest files first; each file is fsynced
+ *	  once, by the thread that wrote it, when it is complete.
+ *	- Memory is the backup record (one entry per file) plus a fixed buffer
+ *	  per thread; no file is ever held in memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_RESTORE_H
+#define RVX_AGENT_RESTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "config.h"
+
+/* Restore tablespace oid into path instead of its original location. */
+typedef struct RvxTablespaceMapping
+{
+	unsigned int oid;
+	const char *path;
+} RvxTablespaceMapping;
+
+typedef struct RvxRestoreOptions
+{
+	const char *pgdata;			/* the data directory to create */
+	const char *backup_id;		/* NULL or "latest": the newest complete backup */
+	bool		force;			/* empty pgdata and the tablespace locations first */
+	int			parallel;		/* transfers at once (>= 1) */
+	const RvxTablespaceMapping *tablespace_map;
+	int			n_tablespace_map;
+	const char *agent_path;		/* revrx-agent for restore_command; NULL: this program */
+	bool		progress;		/* show progress on stderr (a terminal) */
+
+	/*
+	 * Called (from any thread) when a file is in place, with its path
+	 * relative to pgdata; the last call is for global/pg_control.
+	 */
+	void		(*on_file) (void *arg, const char *path);
+	void	   *on_file_arg;
+} RvxRestoreOptions;
+
+typedef struct RvxRestoreResult
+{
+	char		backup_id[RVX_BACKUP_ID_MAXLEN + 1];
+	uint64_t	files;			/* files written */
+	uint64_t	bytes;			/* their size */
+	double		seconds;		/* from the first check to the last fsync */
+	bool		incomplete;		/* failed after changing pgdata (it has no pg_control) */
+} RvxRestoreResult;
+
+extern int	rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts,
+						RvxRestoreResult *res, RvxError *err);
+
+/*
+ * The restore_command written into postgresql.auto.conf, already quoted
+ * for postgresql.conf: "'env REVRX_REPO=''...'' ... /path/revrx-agent
+ * wal-fetch %f %p'".  Only the repository URL and non-secret S3 settings
+ * are passed; credentials must come from the server's environment.
+ */
+extern int	rvx_restore_command(const RvxRepoConfig *repo, const char *agent_path,
+								char *out, size_t cap, RvxError *err);
+
+#endif							/* RVX_AGENT_RESTORE_H */

@@ -1,0 +1,629 @@
+/*-------------------------------------------------------------------------
+ *
+ * ship_backup.c
+ *	  Shipping a base backup from the spool (see ship_backup.h).
+ *
+ * Deleting a shipped object from the spool is not followed by an fsync of
+ * its directory: if a crash brings the file back, it is shipped again,
+ * which finds identical content and does nothing.  Everything that tells
+ * the server something (.ok, .error) is written durably.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "ship_backup.h"
+#include "spool.h"
+
+#define RECORD_SPOOL_NAME	RVX_BACKUP_RECORD RVX_SPOOL_READY_SUFFIX
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t		a = strlen(s),
+				b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int
+backup_dir(char *out, size_t cap, const char *spool_dir, const char *id, RvxError *err)
+{
+	if (!rvx_backup_id_valid(id))
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not a backup id", id);
+	if (snprintf(out, cap, "%s/%s/%s", spool_dir, RVX_SPOOL_BACKUP_DIR, id) >= (int) cap)
+		return rvx_error(err, RVX_E_IO, "spool path too long for backup %s", id);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- scan */
+
+typedef struct ScanState
+{
+	RvxBackupObjectFn fn;
+	void	   *arg;
+	bool		stop_reporting;
+	RvxBackupScan *scan;
+	RvxError   *err;
+} ScanState;
+
+static int
+scan_dir(ScanState *ss, const char *root, const char *rel)
+{
+	char		path[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	int			rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	d = opendir(path);
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;			/* removed while we looked */
+		return rvx_error(ss->err, RVX_E_IO, "could not open directory \"%s\": %s",
+						 path, strerror(errno));
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL)
+	{
+		char		relpath[PATH_MAX];
+		unsigned char type = de->d_type;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(relpath, sizeof(relpath), "%s%s%s", rel, *rel ? "/" : "",
+					 de->d_name) >= (int) sizeof(relpath))
+			continue;
+		/* no stat per file: a spool may hold very many small ones */
+		if (type == DT_UNKNOWN)
+		{
+			struct stat st;
+
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+				continue;		/* shipped or renamed meanwhile */
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR)
+		{
+			rc = scan_dir(ss, root, relpath);
+			continue;
+		}
+		if (type != DT_REG)
+			continue;
+		if (ends_with(de->d_name, RVX_SPOOL_TMP_SUFFIX))
+			ss->scan->temporary++;
+		else if (strcmp(relpath, RECORD_SPOOL_NAME) == 0)
+			ss->scan->has_record = true;
+		else if (ends_with(de->d_name, RVX_SPOOL_READY_SUFFIX))
+		{
+			ss->scan->objects++;
+			if (ss->fn && !ss->stop_reporting)
+			{
+				int			r;
+
+				relpath[strlen(relpath) - strlen(RVX_SPOOL_READY_SUFFIX)] = '\0';
+				r = ss->fn(ss->arg, relpath);
+				if (r < 0)
+					rc = -1;
+				else if (r > 0)
+					ss->stop_reporting = true;
+			}
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+rvx_backup_spool_scan(const char *spool_dir, const char *id, RvxBackupObjectFn fn,
+					  void *arg, RvxBackupScan *scan, RvxError *err)
+{
+	char		dir[PATH_MAX];
+	struct stat st;
+	ScanState	ss = {fn, arg, false, scan, err};
+
+	memset(scan, 0, sizeof(*scan));
+	if (backup_dir(dir, sizeof(dir), spool_dir, id, err) != 0)
+		return -1;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	scan->exists = true;
+	return scan_dir(&ss, dir, "");
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Deletes the empty directories of a committed backup, bottom up. */
+static void
+remove_empty_dirs(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		sub[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		remove_empty_dirs(sub);
+	}
+	closedir(d);
+	if (rmdir(dir) != 0 && errno != ENOENT && errno != ENOTDIR)
+		rvx_warn("could not remove \"%s\": %s", dir, strerror(errno));
+}
+
+
+static int
+ack_path(char *out, size_t cap, const char *spool_dir, const char *id, const char *suffix)
+{
+	return snprintf(out, cap, "%s/%s/%s%s", spool_dir, RVX_SPOOL_BACKUP_DIR, id, suffix) >=
+		(int) cap ? -1 : 0;
+}
+
+void
+rvx_backup_spool_tidy(const char *spool_dir, const char *id)
+{
+	char		dir[PATH_MAX];
+	char		okpath[PATH_MAX];
+	RvxBackupScan scan;
+	RvxError	err;
+
+	if (backup_dir(dir, sizeof(dir), spool_dir, id, &err) != 0 ||
+		ack_path(okpath, sizeof(okpath), spool_dir, id, RVX_SPOOL_OK_SUFFIX) != 0 ||
+		access(okpath, F_OK) != 0)
+		return;
+	if (rvx_backup_spool_scan(spool_dir, id, NULL, NULL, &scan, &err) == 0 &&
+		scan.objects == 0 && scan.temporary == 0 && !scan.has_record)
+		remove_empty_dirs(dir);
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* rm -rf dir: nothing in a spool directory is worth keeping once done. */
+static int
+remove_tree(const char *dir, RvxError *err)
+{
+	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", dir, strerror(errno));
+	return 0;
+}
+
+void
+rvx_ship_backup_record_error(const char *spool_dir, const char *id, const RvxError *error)
+{
+	char		path[PATH_MAX];
+	char		text[RVX_SPOOL_NOTE_MAX];
+	RvxError	werr;
+
+	if (ack_path(path, sizeof(path), spool_dir, id, RVX_SPOOL_ERROR_SUFFIX) != 0)
+		return;
+	rvx_spool_error_format(text, sizeof(text), !rvx_error_transient(error),
+						   (long long) time(NULL), error->msg);
+	if (rvx_write_file_durable(path, text, strlen(text), true, &werr) != 0)
+		rvx_warn("could not record error for backup %s: %s", id, werr.msg);
+}
+
+/* ---------------------------------------------------------------- objects */
+
+int
+rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
+					   const char *relpath, const RvxClusterInfo *cluster,
+					   RvxShipResult *res, RvxError *err)
+{
+	char		dir[PATH_MAX];
+	char		path[PATH_MAX];
+	char		key[PATH_MAX];
+	RvxObjectHeader hdr;
+	uint64_t	size;
+	int			fd;
+	int			rc;
+
+	memset(res, 0, sizeof(*res));
+	if (backup_dir(dir, sizeof(dir), spool_dir, id, err) != 0)
+		return -1;
+	if (!rvx_backup_relpath_valid(relpath) || strcmp(relpath, RVX_BACKUP_RECORD) == 0)
+		return rvx_error(err, RVX_E_INTERNAL, "\"%s\" is not an object of backup %s", relpath, id);
+	if (snprintf(path, sizeof(path), "%s/%s%s", dir, relpath, RVX_SPOOL_READY_SUFFIX) >=
+		(int) sizeof(path))
+		return rvx_error(err, RVX_E_IO, "spool path too long for \"%s\"", relpath);
+	if (rvx_spool_object_open(path, cluster, &fd, &hdr, &size, err) != 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s%s/%s%s", RVX_BACKUP_KEY_PREFIX, id, relpath,
+			 rvx_compression_suffix((RvxCompression) hdr.compression));
+
+	rc = rvx_store_object(repo, key, fd, size, &hdr, res, err);
+	close(fd);
+	if (rc != 0)
+		return -1;
+	if (res->already_stored)
+		rvx_debug("\"%s\" was already in %s with the same content", key, repo->display);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- commit */
+
+/* Is every segment from start_wal to stop_wal stored?  Fills missing if not. */
+static int
+check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
+		  RvxCompression preferred, char *missing, size_t cap, RvxError *err)
+{
+	const char *start = json_string_value(json_object_get(record, "start_wal"));
+	const char *stop = json_string_value(json_object_get(record, "stop_wal"));
+	uint64_t	per_id = cluster->wal_segment_size ?
+		UINT64_C(0x100000000) / cluster->wal_segment_size : 256;
+	unsigned int tli,
+				hi,
+				lo;
+	uint64_t	first,
+				last;
+
+	*missing = '\0';
+	/* a backup taken across a timeline switch: check the range on the last one */
+	if (sscanf(start, "%8X%8X%8X", &tli, &hi, &lo) != 3)
+		return rvx_error(err, RVX_E_CORRUPT, "invalid start_wal \"%s\"", start);
+	first = (uint64_t) hi * per_id + lo;
+	if (sscanf(stop, "%8X%8X%8X", &tli, &hi, &lo) != 3)
+		return rvx_error(err, RVX_E_CORRUPT, "invalid stop_wal \"%s\"", stop);
+	last = (uint64_t) hi * per_id + lo;
+	if (strncmp(start, stop, 8) != 0)
+	{
+		char		key[256];
+		RvxObjectInfo info;
+		int			rc = rvx_wal_find(repo, start, preferred, key, sizeof(key), &info, err);
+
+		if (rc <= 0)
+		{
+			if (rc == 0)
+				snprintf(missing, cap, "WAL segment %s", start);
+			return rc;
+		}
+	}
+	if (first > last)
+		first = last;
+	for (uint64_t seg = first; seg <= last; seg++)
+	{
+		char		name[RVX_WALNAME_MAXLEN + 1];
+		char		key[256];
+		RvxObjectInfo info;
+		int			rc;
+
+		snprintf(name, sizeof(name), "%08X%08X%08X", tli, (unsigned) (seg / per_id),
+				 (unsigned) (seg % per_id));
+		rc = rvx_wal_find(repo, name, preferred, key, sizeof(key), &info, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+		{
+			snprintf(missing, cap, "WAL segment %s", name);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+typedef struct MergeState
+{
+	const char **keys;			/* the record's keys, sorted */
+	const json_t **files;		/* the file of each key */
+	size_t		n;
+	size_t		next;			/* first key not yet seen in the listing */
+	const char *missing_key;	/* first key the listing skipped */
+	size_t		missing_index;
+	bool		manifest;		/* backup_manifest is stored */
+	const char *prefix;			/* "backup/<id>/" */
+} MergeState;
+
+static int
+merge_key(void *arg, const char *key, uint64_t size)
+{
+	MergeState *ms = arg;
+
+	if (strncmp(key, ms->prefix, strlen(ms->prefix)) == 0 &&
+		rvx_backup_key_is(key + strlen(ms->prefix), RVX_BACKUP_MANIFEST))
+		ms->manifest = true;
+	/* both sides are in byte order: walk them together */
+	while (ms->next < ms->n && strcmp(ms->keys[ms->next], key) < 0)
+	{
+		if (ms->missing_key == NULL)
+		{
+			ms->missing_key = ms->keys[ms->next];
+			ms->missing_index = ms->next;
+		}
+		ms->next++;
+	}
+	if (ms->next < ms->n && strcmp(ms->keys[ms->next], key) == 0)
+	{
+		json_t	   *stored = json_object_get(ms->files[ms->next], "stored");
+
+		if (json_is_integer(stored) && (uint64_t) json_integer_value(stored) != size)
+			rvx_warn("object \"%s\" has %" PRIu64 " bytes, the backup record says %" PRId64,
+					 key, size, (int64_t) json_integer_value(stored));
+		ms->next++;
+	}
+	return 0;
+}
+
+typedef struct KeyFile
+{
+	const char *key;
+	const json_t *file;
+} KeyFile;
+
+static int
+cmp_keyfile(const void *a, const void *b)
+{
+	return strcmp(((const KeyFile *) a)->key, ((const KeyFile *) b)->key);
+}
+
+/*
+ * Is every file the record lists stored under its key, and the manifest?
+ * One listing of the backup's prefix answers it, however many files.
+ */
+static int
+check_objects(RvxRepo *repo, const char *id, const json_t *record, RvxError *err)
+{
+	const json_t *files = json_object_get(record, "files");
+	size_t		n = json_array_size(files);
+	KeyFile    *kf = calloc(n ? n : 1, sizeof(KeyFile));
+	MergeState	ms = {0};
+	char		prefix[RVX_BACKUP_ID_MAXLEN + 16];
+	int			rc = -1;
+
+	ms.keys = calloc(n ? n : 1, sizeof(char *));
+	ms.files = calloc(n ? n : 1, sizeof(json_t *));
+	if (kf == NULL || ms.keys == NULL || ms.files == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		kf[i].file = json_array_get(files, i);
+		kf[i].key = json_string_value(json_object_get(kf[i].file, "key"));
+	}
+	qsort(kf, n, sizeof(KeyFile), cmp_keyfile);
+	for (size_t i = 0; i < n; i++)
+	{
+		ms.keys[i] = kf[i].key;
+		ms.files[i] = kf[i].file;
+	}
+	ms.n = n;
+	snprintf(prefix, sizeof(prefix), "%s%s/", RVX_BACKUP_KEY_PREFIX, id);
+	ms.prefix = prefix;
+	if (rvx_repo_list(repo, prefix, merge_key, &ms, err) != 0)
+		goto out;
+	if (ms.missing_key == NULL && ms.next < ms.n)
+	{
+		ms.missing_key = ms.keys[ms.next];
+		ms.missing_index = ms.next;
+	}
+	if (ms.missing_key)
+	{
+		rvx_error(err, RVX_E_CORRUPT,
+				  "backup %s cannot be completed: object \"%s\" of file \"%s\" is not in %s, "
+				  "and nothing is left to ship",
+				  id, ms.missing_key,
+				  json_string_value(json_object_get(ms.files[ms.missing_index], "path")),
+				  repo->display);
+		goto out;
+	}
+	if (!ms.manifest)
+	{
+		rvx_error(err, RVX_E_CORRUPT,
+				  "backup %s cannot be completed: its %s is not in %s, and nothing is left to ship",
+				  id, RVX_BACKUP_MANIFEST, repo->display);
+		goto out;
+	}
+	rc = 0;
+
+out:
+	free(kf);
+	free(ms.keys);
+	free(ms.files);
+	return rc;
+}
+
+int
+rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
+					   const RvxClusterInfo *cluster, RvxCatalog *catalog,
+					   RvxBackupCommit *res, RvxError *err)
+{
+	char		dir[PATH_MAX];
+	char		path[PATH_MAX];
+	char		okpath[PATH_MAX];
+	char		errpath[PATH_MAX];
+	char		what[PATH_MAX + 32];
+	char		key[RVX_BACKUP_ID_MAXLEN + 64];
+	char		hex[RVX_SHA256_HEXLEN + 2];
+	RvxBackupScan scan;
+	RvxObjectHeader hdr;
+	RvxShipResult sres = {0};
+	RvxError	cerr;
+	json_t	   *record = NULL;
+	char	   *text = NULL;
+	size_t		len;
+	uint64_t	size;
+	int			fd = -1;
+	int			rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (backup_dir(dir, sizeof(dir), spool_dir, id, err) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, RECORD_SPOOL_NAME);
+	if (ack_path(okpath, sizeof(okpath), spool_dir, id, RVX_SPOOL_OK_SUFFIX) != 0 ||
+		ack_path(errpath, sizeof(errpath), spool_dir, id, RVX_SPOOL_ERROR_SUFFIX) != 0)
+		return rvx_error(err, RVX_E_IO, "spool path too long for backup %s", id);
+
+	/* the record is the commit point: nothing of the backup may still be on its way */
+	if (rvx_backup_spool_scan(spool_dir, id, NULL, NULL, &scan, err) != 0)
+		return -1;
+	if (!scan.has_record || scan.objects > 0 || scan.temporary > 0)
+	{
+		snprintf(res->waiting_for, sizeof(res->waiting_for),
+				 scan.has_record ? "%" PRIu64 " more files in the spool" : "its backup.json",
+				 scan.objects + scan.temporary);
+		return 0;
+	}
+
+	if (rvx_spool_object_open(path, cluster, &fd, &hdr, &size, err) != 0)
+		return -1;
+	if (rvx_object_load_file(path, cluster->system_id, RVX_BACKUP_RECORD_MAX, &text, &len,
+							 NULL, err) != 0)
+		goto out;
+	snprintf(what, sizeof(what), "\"%s\"", path);
+	if (rvx_backup_record_parse(text, len, what, id, cluster->system_id, &record, err) != 0)
+		goto out;
+
+	if (check_wal(repo, record, cluster, (RvxCompression) hdr.compression,
+				  res->waiting_for, sizeof(res->waiting_for), err) != 0)
+		goto out;
+	if (res->waiting_for[0])
+	{
+		rc = 0;
+		goto out;
+	}
+	if (check_objects(repo, id, record, err) != 0)
+		goto out;
+
+	snprintf(key, sizeof(key), "%s%s/%s%s", RVX_BACKUP_KEY_PREFIX, id, RVX_BACKUP_RECORD,
+			 rvx_compression_suffix((RvxCompression) hdr.compression));
+	if (rvx_store_object(repo, key, fd, size, &hdr, &sres, err) != 0)
+		goto out;
+	res->stored_bytes = sres.stored_bytes;
+
+	/* the catalog first, so that whoever sees the .ok finds the backup listed */
+	if (catalog && rvx_catalog_add(catalog, id, key, size, record, &cerr) != 0)
+		rvx_warn("could not publish the catalog: %s", cerr.msg);
+
+	rvx_hex_encode(hdr.sha256, RVX_SHA256_LEN, hex);
+	strcat(hex, "\n");
+	if (rvx_write_file_durable(okpath, hex, strlen(hex), true, err) != 0)
+		goto out;
+	close(fd);
+	fd = -1;
+	if (unlink(path) != 0 && errno != ENOENT)
+	{
+		rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	remove_empty_dirs(dir);
+	(void) unlink(errpath);
+	snprintf(path, sizeof(path), "%s/%s", spool_dir, RVX_SPOOL_BACKUP_DIR);
+	if (rvx_fsync_dir(path, err) != 0)
+		goto out;
+	res->committed = true;
+	rc = 0;
+
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	json_decref(record);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- abort */
+
+typedef struct KeyVec
+{
+	char	  **keys;
+	size_t		n;
+	size_t		cap;
+} KeyVec;
+
+static int
+collect_key(void *arg, const char *key, uint64_t size)
+{
+	KeyVec	   *kv = arg;
+
+	if (kv->n == kv->cap)
+	{
+		size_t		cap = kv->cap ? kv->cap * 2 : 256;
+		char	  **n = realloc(kv->keys, cap * sizeof(char *));
+
+		if (n == NULL)
+			return -1;
+		kv->keys = n;
+		kv->cap = cap;
+	}
+	if ((kv->keys[kv->n] = strdup(key)) == NULL)
+		return -1;
+	kv->n++;
+	return 0;
+}
+
+int
+rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxError *err)
+{
+	char		dir[PATH_MAX];
+	char		marker[PATH_MAX];
+	char		errpath[PATH_MAX];
+	char		prefix[RVX_BACKUP_ID_MAXLEN + 16];
+	KeyVec		kv = {0};
+	bool		complete = false;
+	int			rc = 0;
+
+	if (backup_dir(dir, sizeof(dir), spool_dir, id, err) != 0)
+		return -1;
+	ack_path(marker, sizeof(marker), spool_dir, id, RVX_SPOOL_ABORTED_SUFFIX);
+	ack_path(errpath, sizeof(errpath), spool_dir, id, RVX_SPOOL_ERROR_SUFFIX);
+
+	/*
+	 * A backup whose record is stored is complete, whatever the server
+	 * concluded meanwhile: never delete a restorable backup.
+	 */
+	snprintf(prefix, sizeof(prefix), "%s%s/", RVX_BACKUP_KEY_PREFIX, id);
+	if (rvx_repo_list(repo, prefix, collect_key, &kv, err) != 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < kv.n; i++)
+		if (rvx_backup_key_is(kv.keys[i] + strlen(prefix), RVX_BACKUP_RECORD))
+			complete = true;
+	if (rc == 0 && complete)
+		rvx_warn("backup %s was aborted by the server, but it is complete in %s; it is kept",
+				 id, repo->display);
+	else
+	{
+		for (size_t i = 0; rc == 0 && i < kv.n; i++)
+			rc = rvx_repo_remove(repo, kv.keys[i], err);
+		if (rc == 0 && kv.n > 0)
+			rvx_info("removed %zu objects of aborted backup %s from %s", kv.n, id, repo->display);
+	}
+	for (size_t i = 0; i < kv.n; i++)
+		free(kv.keys[i]);
+	free(kv.keys);
+	if (rc != 0)
+		return -1;
+
+	if (remove_tree(dir, err) != 0)
+		return -1;
+	(void) unlink(errpath);
+	if (unlink(marker) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", marker, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/%s", spool_dir, RVX_SPOOL_BACKUP_DIR);
+	return rvx_fsync_dir(dir, err);
+}

@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * ship_backup.h
+ *	  Shipping a base backup from the spool: the per-item work of
+ *	  `revrx-agent run` for <spool>/backup/<id>/ (cmd_run.c decides what to
+ *	  do and when).  The contract is docs/backup-format.md.
+ *
+ * A backup reaches the repository in three kinds of step, each idempotent
+ * and safe to interrupt anywhere:
+ *
+ *	- rvx_ship_backup_object() stores one spooled object under its key and
+ *	  then deletes it from the spool (that is what lets the server spool
+ *	  more: its back-pressure counts the bytes left in the spool).
+ *	- rvx_ship_backup_commit() stores the record, backup.json, which makes
+ *	  the backup complete.  It does so only when nothing else of the backup
+ *	  is left in the spool, every file the record lists is in the
+ *	  repository, and so is every WAL segment from start_wal to stop_wal;
+ *	  otherwise it says what it is waiting for and changes nothing.  Then it
+ *	  publishes the catalog, writes backup/<id>.ok durably and removes the
+ *	  spool directory.
+ *	- rvx_ship_backup_abort() undoes a backup the server gave up on
+ *	  (backup/<id>.aborted): it deletes what was stored of it, unless its
+ *	  record is already there (then it is complete and stays), then the
+ *	  spool directory, then the marker.
+ *
+ * Crashing between any two steps at most repeats a step: storing identical
+ * content again is a no-op, and no object is deleted from the spool before
+ * the repository confirmed it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_SHIP_BACKUP_H
+#define RVX_AGENT_SHIP_BACKUP_H
+
+#include "catalog.h"
+#include "repo.h"
+#include "repo_meta.h"
+#include "ship.h"
+#include "walname.h"
+
+/* What is left of one backup in the spool. */
+typedef struct RvxBackupScan
+{
+	uint64_t	objects;		/* "*.rvx" other than the record */
+	uint64_t	temporary;		/* "*.tmp": the server is still writing */
+	bool		has_record;		/* backup.json.rvx */
+	bool		exists;			/* the directory exists at all */
+} RvxBackupScan;
+
+/*
+ * Called for each object to ship: relpath is its path below backup/<id>/
+ * without ".rvx" (e.g. "data/base/5/16384").  Returns 0 to go on, 1 to stop
+ * reporting objects (they are still counted), -1 to fail the scan.
+ */
+typedef int (*RvxBackupObjectFn) (void *arg, const char *relpath);
+
+/* Looks at <spool>/backup/<id>/; fn may be NULL. */
+extern int	rvx_backup_spool_scan(const char *spool_dir, const char *id,
+								  RvxBackupObjectFn fn, void *arg, RvxBackupScan *scan,
+								  RvxError *err);
+
+/*
+ * Stores <spool>/backup/<id>/<relpath>.rvx as
+ * backup/<id>/<relpath><compression suffix>, then deletes it from the spool.
+ * A spool file that is gone is RVX_E_NOTFOUND (someone else finished it).
+ */
+extern int	rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
+								   const char *relpath, const RvxClusterInfo *cluster,
+								   RvxShipResult *res, RvxError *err);
+
+typedef struct RvxBackupCommit
+{
+	bool		committed;		/* false: waiting, see waiting_for */
+	char		waiting_for[256];	/* what is missing, for the log */
+	uint64_t	stored_bytes;
+} RvxBackupCommit;
+
+/*
+ * Commits backup id (see above).  Returns 0 either way when nothing went
+ * wrong: res->committed says whether it happened.  catalog may be NULL.
+ */
+extern int	rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
+								   const RvxClusterInfo *cluster, RvxCatalog *catalog,
+								   RvxBackupCommit *res, RvxError *err);
+
+/*
+ * Removes the leftover (empty) directory of a backup whose .ok exists: the
+ * last step of a commit that was interrupted.
+ */
+extern void rvx_backup_spool_tidy(const char *spool_dir, const char *id);
+
+/* Undoes an aborted backup (see above); the marker goes last. */
+extern int	rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
+								  RvxError *err);
+
+/* Writes <spool>/backup/<id>.error for the server (rvx_spool_error_format). */
+extern void rvx_ship_backup_record_error(const char *spool_dir, const char *id,
+										 const RvxError *error);
+
+#endif							/* RVX_AGENT_SHIP_BACKUP_H */

@@ -1,0 +1,440 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_backup_ship.c
+ *	  Unit tests for shipping base backups from the spool
+ *	  (agent/ship_backup.c, catalog.c, and the scheduler in cmd_run.c), on
+ *	  a posix repository in a temporary directory.
+ *
+ * What would make them fail: a backup.json stored while an object of the
+ * backup is still in the spool, or while a WAL segment between start_wal
+ * and stop_wal is missing from the repository; a spooled object deleted
+ * before it was stored; no .ok after the commit, or one that does not name
+ * the record's SHA-256; different content overwritten; an aborted backup
+ * leaving objects in the repository or files in the spool; a complete
+ * backup deleted by an abort; the daemon not doing all of this by itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "commands.h"
+#include "schedule.h"
+#include "test_backup_fixture.h"
+
+#define ID	"20261126T084500Z"
+#define ID2 "20261126T090000Z"
+
+static void
+test_commit_waits_for_objects_and_wal(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupScan scan;
+	RvxBackupCommit commit;
+	RvxError	err;
+	char		path[PATH_MAX];
+	char		hex[RVX_SHA256_HEXLEN + 1];
+	char	   *text;
+	RvxObjectHeader hdr;
+	char	   *record;
+	size_t		len;
+	RvxCatalog *cat = rvx_catalog_new(fx->spool, SYSID);
+	json_t	   *doc;
+	json_t	   *b;
+
+	fx_spool_backup(fx, ID, NULL);
+	assert_int_equal(rvx_backup_spool_scan(fx->spool, ID, NULL, NULL, &scan, &err), 0);
+	assert_int_equal(scan.objects, fx->nfiles + 1);	/* + backup_manifest */
+	assert_true(scan.has_record);
+
+	/* objects still in the spool: the record stays */
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, cat, &commit, &err), 0);
+	assert_false(commit.committed);
+	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+
+	assert_int_equal(fx_ship_objects(fx, ID), fx->nfiles + 1);
+	assert_true(fx_exists("%s/backup/%s/data/base/1/16384.zst", fx->repodir, ID));
+	assert_true(fx_exists("%s/backup/%s/data/base/1/16385.zst", fx->repodir, ID));
+	assert_true(fx_exists("%s/backup/%s/backup_manifest.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s/data/base/1/16384.rvx", fx->spool, ID));
+	assert_false(fx_exists("%s/backup/%s/backup_manifest.rvx", fx->spool, ID));
+
+	/* no WAL at all, then only the first segment: still held back */
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, cat, &commit, &err), 0);
+	assert_false(commit.committed);
+	assert_non_null(strstr(commit.waiting_for, START_WAL));
+	fx_ship_wal(fx, START_WAL);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, cat, &commit, &err), 0);
+	assert_false(commit.committed);
+	assert_non_null(strstr(commit.waiting_for, STOP_WAL));
+	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+	assert_true(fx_exists("%s/backup/%s/backup.json.rvx", fx->spool, ID));
+
+	/* the last segment arrives: committed */
+	snprintf(path, sizeof(path), "%s/backup/%s/backup.json.rvx", fx->spool, ID);
+	assert_int_equal(rvx_object_load_file(path, SYSID, 1 << 20, &record, &len, &hdr, &err), 0);
+	free(record);
+	fx_ship_wal(fx, STOP_WAL);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, cat, &commit, &err), 0);
+	assert_true(commit.committed);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
+
+	/* .ok names the record's SHA-256 */
+	snprintf(path, sizeof(path), "%s/backup/%s.ok", fx->spool, ID);
+	text = fx_slurp(path, NULL);
+	assert_non_null(text);
+	rvx_hex_encode(hdr.sha256, RVX_SHA256_LEN, hex);
+	assert_int_equal(strlen(text), RVX_SHA256_HEXLEN + 1);
+	assert_memory_equal(text, hex, RVX_SHA256_HEXLEN);
+	free(text);
+
+	/* the published catalog has the summary, without the file list */
+	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_BACKUPS_FILE);
+	text = fx_slurp(path, NULL);
+	assert_non_null(text);
+	doc = json_loads(text, 0, NULL);
+	free(text);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 1);
+	assert_int_equal(json_array_size(json_object_get(doc, "backups")), 1);
+	b = json_array_get(json_object_get(doc, "backups"), 0);
+	assert_string_equal(json_string_value(json_object_get(b, "id")), ID);
+	assert_string_equal(json_string_value(json_object_get(b, "stop_wal")), STOP_WAL);
+	assert_null(json_object_get(b, "files"));
+	assert_null(json_object_get(b, "directories"));
+	json_decref(doc);
+
+	/* a refresh from the repository finds the same */
+	assert_int_equal(rvx_catalog_refresh(cat, fx->repo, &err), 0);
+	rvx_catalog_free(cat);
+}
+
+static void
+test_commit_refuses_missing_object(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupCommit commit;
+	RvxError	err;
+	char		key[PATH_MAX];
+
+	fx_spool_backup(fx, ID, NULL);
+	fx_ship_objects(fx, ID);
+	fx_ship_wal(fx, START_WAL);
+	fx_ship_wal(fx, STOP_WAL);
+	snprintf(key, sizeof(key), "backup/%s/data/base/1/1259.zst", ID);
+	assert_int_equal(rvx_repo_remove(fx->repo, key, &err), 0);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, key));
+	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+}
+
+static void
+test_conflict_is_not_overwritten(void **state)
+{
+	Fixture    *fx = *state;
+	RvxShipResult res;
+	RvxError	err;
+	char		path[PATH_MAX];
+
+	fx_spool_backup(fx, ID, NULL);
+	/* identical content twice is fine */
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/1259", &fx->ci, &res, &err), 0);
+	snprintf(path, sizeof(path), "%s/backup/%s/data/base/1/1259.rvx", fx->spool, ID);
+	fx_write_object(path, fx_file(fx, "base/1/1259")->data, fx_file(fx, "base/1/1259")->len, SYSID, NULL);
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/1259", &fx->ci, &res, &err), 0);
+	assert_true(res.already_stored);
+	/* different content under the same key is refused, and kept in the spool */
+	fx_write_object(path, "other", 5, SYSID, NULL);
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/1259", &fx->ci, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_CONFLICT);
+	assert_true(fx_exists("%s%s", path, ""));
+	/* another cluster's object is refused */
+	fx_write_object(path, "x", 1, 42, NULL);
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/1259", &fx->ci, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_CLUSTER);
+	/* the .error the server reads */
+	rvx_ship_backup_record_error(fx->spool, ID, &err);
+	assert_true(fx_exists("%s/backup/%s.error", fx->spool, ID));
+}
+
+static void
+test_abort_cleans_repository_and_spool(void **state)
+{
+	Fixture    *fx = *state;
+	RvxShipResult res;
+	RvxError	err;
+	char		path[PATH_MAX];
+	FILE	   *f;
+	RvxBackupList list;
+
+	fx_spool_backup(fx, ID, NULL);
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/1259", &fx->ci, &res, &err), 0);
+	assert_int_equal(rvx_ship_backup_object(fx->repo, fx->spool, ID, "data/base/1/16384", &fx->ci, &res, &err), 0);
+	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
+
+	/* incomplete: listed, but not restorable */
+	assert_int_equal(rvx_backup_list(fx->repo, &list, &err), 0);
+	assert_int_equal(list.n, 1);
+	assert_string_equal(list.items[0].record_key, "");
+	assert_int_equal(list.items[0].objects, 2);
+	assert_null(rvx_backup_list_latest(&list));
+	rvx_backup_list_free(&list);
+
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
+	f = fopen(path, "w");
+	fputs("canceled by the user\n", f);
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_false(fx_exists("%s/backup/%s", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
+	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+	assert_int_equal(rvx_backup_list(fx->repo, &list, &err), 0);
+	assert_int_equal(list.n, 0);
+	rvx_backup_list_free(&list);
+	/* twice is fine */
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+}
+
+static void
+test_abort_keeps_a_complete_backup(void **state)
+{
+	Fixture    *fx = *state;
+	RvxError	err;
+	char		path[PATH_MAX];
+	FILE	   *f;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
+	f = fopen(path, "w");
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+}
+
+static void
+test_record_checks(void **state)
+{
+	RvxError	err;
+	json_t	   *r;
+	const char *bad_path =
+		"{\"format\":1,\"id\":\"20261126T084500Z\",\"system_identifier\":\"1\","
+		"\"start_wal\":\"000000010000000000000002\",\"stop_wal\":\"000000010000000000000002\","
+		"\"files\":[{\"path\":\"../etc/passwd\",\"size\":1,\"sha256\":\"%s\",\"key\":\"backup/20261126T084500Z/x\"}]}";
+	char		text[1024];
+	char		zeros[RVX_SHA256_HEXLEN + 1];
+
+	memset(zeros, '0', RVX_SHA256_HEXLEN);
+	zeros[RVX_SHA256_HEXLEN] = '\0';
+	snprintf(text, sizeof(text), bad_path, zeros);
+	assert_int_equal(rvx_backup_record_parse(text, strlen(text), "t", NULL, 0, &r, &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, "path"));
+	assert_false(rvx_backup_relpath_valid("a/../b"));
+	assert_false(rvx_backup_relpath_valid("/etc"));
+	assert_false(rvx_backup_relpath_valid("a//b"));
+	assert_false(rvx_backup_relpath_valid("a/"));
+	assert_true(rvx_backup_relpath_valid("base/1/1259_fsm"));
+	assert_true(rvx_backup_id_valid("20261126T084500Z-2"));
+	assert_false(rvx_backup_id_valid("20261126T084500Z/.."));
+	assert_false(rvx_backup_id_valid("latest"));
+	assert_true(rvx_backup_id_cmp("20261126T084500Z-10", "20261126T084500Z-2") > 0);
+	assert_true(rvx_backup_id_cmp("20261126T084500Z", "20261126T084500Z-2") < 0);
+	assert_true(rvx_backup_id_cmp("20261126T084500Z", "20261127T000000Z") < 0);
+}
+
+/* WAL first, but neither kind of work starves the other. */
+static void
+test_schedule_policy(void **state)
+{
+	RvxScheduleState s = {0};
+	int			wal = 0,
+				backup = 0;
+
+	/* only WAL, only objects, nothing */
+	s = (RvxScheduleState) {.wal_waiting = true, .parallel = 4};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_WAL);
+	s = (RvxScheduleState) {.object_waiting = true, .parallel = 4};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_OBJECT);
+	s = (RvxScheduleState) {.parallel = 4};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_NONE);
+
+	/* both always waiting: WAL first, and a backup item at least every fourth pick */
+	s = (RvxScheduleState) {.wal_waiting = true, .object_waiting = true, .parallel = 1};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_WAL);
+	for (int i = 0; i < 400; i++)
+	{
+		RvxWorkKind k = rvx_schedule_next(&s);
+
+		wal += k == RVX_WORK_WAL;
+		backup += k == RVX_WORK_OBJECT;
+		assert_true(s.wal_streak <= RVX_WAL_STREAK);
+	}
+	assert_true(wal >= 3 * backup - 3 && backup >= 99);
+
+	/* objects never take the last worker: one stays free for WAL */
+	s = (RvxScheduleState) {.object_waiting = true, .objects_busy = 3, .parallel = 4};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_NONE);
+	s = (RvxScheduleState) {.wal_waiting = true, .object_waiting = true, .objects_busy = 3,
+	.parallel = 4, .wal_streak = RVX_WAL_STREAK};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_WAL);
+	/* ... except with a single worker, which must do both */
+	s = (RvxScheduleState) {.object_waiting = true, .parallel = 1};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_OBJECT);
+
+	/* a commit goes before the objects of other backups */
+	s = (RvxScheduleState) {.control_waiting = true, .object_waiting = true, .parallel = 4};
+	assert_int_equal(rvx_schedule_next(&s), RVX_WORK_CONTROL);
+}
+
+/* ---------------------------------------------------------------- the daemon */
+
+static void *
+run_daemon(void *arg)
+{
+	Fixture    *fx = arg;
+	char	   *argv[] = {"run", NULL};
+
+	return (void *) (intptr_t) rvx_cmd_run(1, argv, &fx->cfg);
+}
+
+static bool
+wait_until(bool (*cond) (Fixture *), Fixture *fx, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 20)
+	{
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		if (cond(fx))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return cond(fx);
+}
+
+static bool
+only_record_left(Fixture *fx)
+{
+	RvxBackupScan scan;
+	RvxError	err;
+
+	return rvx_backup_spool_scan(fx->spool, ID, NULL, NULL, &scan, &err) == 0 &&
+		scan.objects == 0 && scan.has_record;
+}
+
+static bool
+status_names_stop_wal(Fixture *fx)
+{
+	char		path[PATH_MAX];
+	char	   *text;
+	bool		found;
+
+	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_AGENT_FILE);
+	text = fx_slurp(path, NULL);
+	found = text && strstr(text, "\"waiting_for\":\"WAL segment " STOP_WAL "\"") != NULL;
+	free(text);
+	return found;
+}
+
+static bool
+committed(Fixture *fx)
+{
+	return fx_exists("%s/backup/%s.ok", fx->spool, ID) &&
+		!fx_exists("%s/backup/%s", fx->spool, ID);
+}
+
+static bool
+aborted_cleaned(Fixture *fx)
+{
+	return !fx_exists("%s/backup/%s.aborted", fx->spool, ID2) &&
+		!fx_exists("%s/backup/%s", fx->spool, ID2) &&
+		!fx_exists("%s/backup/%s", fx->repodir, ID2);
+}
+
+static void
+test_daemon_ships_and_commits(void **state)
+{
+	Fixture    *fx = *state;
+	pthread_t	thread;
+	void	   *rc;
+	char		path[PATH_MAX];
+	char		content[65536];
+	char	   *text;
+	FILE	   *f;
+	struct timespec pause = {0, 300 * 1000 * 1000};
+
+	/* the first WAL segment is in, the second is not yet */
+	fx_ship_wal(fx, START_WAL);
+	fx_spool_backup(fx, ID, NULL);
+	assert_int_equal(pthread_create(&thread, NULL, run_daemon, fx), 0);
+
+	assert_true(wait_until(only_record_left, fx, 20000));
+	nanosleep(&pause, NULL);
+	/* everything else is stored, but the record waits for the WAL */
+	assert_true(fx_exists("%s/backup/%s/data/base/1/16384.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+	/* and status/agent.json says which segment it waits for */
+	assert_true(wait_until(status_names_stop_wal, fx, 5000));
+
+	/* the server spools the segment: the daemon ships it, then commits */
+	memset(content, 'w', sizeof(content));
+	snprintf(path, sizeof(path), "%s/wal/%s.rvx", fx->spool, STOP_WAL);
+	fx_write_object(path, content, sizeof(content), SYSID, NULL);
+	assert_true(wait_until(committed, fx, 20000));
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_BACKUPS_FILE);
+	text = fx_slurp(path, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, ID));
+	free(text);
+
+	/* a backup the server gave up on half way */
+	fx_spool_backup(fx, ID2, NULL);
+	snprintf(path, sizeof(path), "%s/backup/%s/backup.json.rvx", fx->spool, ID2);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/backup/%s/data/x.tmp", fx->spool, ID2);
+	f = fopen(path, "w");
+	fclose(f);
+	nanosleep(&pause, NULL);
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID2);
+	f = fopen(path, "w");
+	fputs("the backup worker died\n", f);
+	fclose(f);
+	assert_true(wait_until(aborted_cleaned, fx, 20000));
+	/* the complete one is untouched */
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+
+	kill(getpid(), SIGTERM);
+	pthread_join(thread, &rc);
+	assert_int_equal((int) (intptr_t) rc, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commit_waits_for_objects_and_wal, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_refuses_missing_object, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_is_not_overwritten, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_cleans_repository_and_spool, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_keeps_a_complete_backup, fx_setup, fx_teardown),
+		cmocka_unit_test(test_record_checks),
+		cmocka_unit_test(test_schedule_policy),
+		cmocka_unit_test_setup_teardown(test_daemon_ships_and_commits, fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests_name("backup_ship", tests, NULL, NULL);
+}
