@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "repo.h"
+#include "spool.h"
 
 /* Repository and spool names of the backup contract (docs/backup-format.md). */
 #define RVX_BACKUP_KEY_PREFIX	"backup/"
@@ -41,15 +42,6 @@
 #define RVX_BACKUP_DATA_DIR		"data"
 #define RVX_BACKUP_FORMAT		1
 
-#ifndef RVX_SPOOL_BACKUP_DIR
-#define RVX_SPOOL_BACKUP_DIR		"backup"
-#endif
-#ifndef RVX_SPOOL_ABORTED_SUFFIX
-#define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
-#endif
-#ifndef RVX_SPOOL_BACKUPS_FILE
-#define RVX_SPOOL_BACKUPS_FILE		"status/backups.json"
-#endif
 
 /* "20261126T084500Z", maybe "-2", later "I": never more than this. */
 #define RVX_BACKUP_ID_MAXLEN	64

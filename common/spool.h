@@ -39,6 +39,11 @@
 #define RVX_SPOOL_CLUSTER_FILE	"cluster.json"
 #define RVX_SPOOL_AGENT_FILE	"status/agent.json"
 
+/* Base backups (docs/backup-format.md) */
+#define RVX_SPOOL_BACKUP_DIR		"backup"
+#define RVX_SPOOL_BACKUPS_FILE		"status/backups.json"
+#define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
+
 #define RVX_SPOOL_READY_SUFFIX	".rvx"
 #define RVX_SPOOL_OK_SUFFIX		".ok"
 #define RVX_SPOOL_ERROR_SUFFIX	".error"

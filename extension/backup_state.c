@@ -35,6 +35,7 @@
 #include "utils/wait_event.h"
 
 #include "revrx.h"
+#include "spool.h"
 
 #define REVRX_LWLOCK_TRANCHE	"revrx"
 

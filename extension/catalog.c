@@ -33,6 +33,7 @@
 
 #include "archive_compat.h"
 #include "revrx.h"
+#include "spool.h"
 
 /* A catalog of a few thousand backups is a few megabytes. */
 #define REVRX_CATALOG_FILE_MAX	(64 * 1024 * 1024)
@@ -302,7 +303,7 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 	if (spool_dir == NULL || spool_dir[0] == '\0')
 		return 0;
 
-	snprintf(path, MAXPGPATH, "%s/%s", spool_dir, RVX_SPOOL_BACKUPS_CATALOG);
+	snprintf(path, MAXPGPATH, "%s/%s", spool_dir, RVX_SPOOL_BACKUPS_FILE);
 	text = revrx_read_small_file(path, REVRX_CATALOG_FILE_MAX, &len);
 	if (text == NULL)
 	{

@@ -191,10 +191,6 @@ extern bool revrx_json_precheck(char *text, size_t len);
 #define REVRX_BACKUP_HISTORY	16	/* backups remembered since start */
 #define REVRX_PROBLEMS_LEN		2048	/* JSON text of the first problems */
 
-/* Spool names of the backup contract (docs/backup-format.md) */
-#define RVX_SPOOL_BACKUP_DIR		"backup"
-#define RVX_SPOOL_BACKUPS_CATALOG	"status/backups.json"
-#define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
 
 typedef enum RevrxBackupStatus
 {
