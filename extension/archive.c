@@ -185,7 +185,8 @@ static bool consume_ack(ArchiveAttempt *a);
 static void check_agent_error(ArchiveAttempt *a);
 static bool spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN]);
 static bool spool_object(const char *file, const char *path,
-						 const uint8 *expected_sha, int elevel, int64 *written);
+						 const uint8 *expected_sha, uint8 *out_sha, int elevel,
+						 int64 *written);
 static void wait_for_ack(ArchiveAttempt *a);
 static bool lookahead_step(ArchiveAttempt *a);
 static void collect_lookahead(ArchiveAttempt *a);
@@ -371,29 +372,39 @@ archive_one(ArchiveAttempt *a)
 
 	/*
 	 * The digest identifies the content in every answer from the agent.
-	 * This reads the file once more than strictly needed when it is then
-	 * spooled; the second read comes from the page cache.
+	 * When the spool holds nothing for this name yet (the common case), it
+	 * is computed while the file is spooled, in one pass; otherwise it is
+	 * needed first, to tell whether what is there is this content.
 	 */
-	hash_file(a->path, a->sha);
-
-	/* Already stored by the agent (e.g. spooled ahead, or a retry)? */
-	if (consume_ack(a))
-		return;
-
-	/* Any error file is from an earlier attempt. */
-	unlink_if_exists(a->error_path);
-
-	if (spooled_object_matches(a->rvx_path, a->sha))
+	if (!file_exists(a->ok_path) && !file_exists(a->rvx_path))
 	{
-		/*
-		 * Kept.  An earlier archiver may have died after renaming it but
-		 * before the directory was fsynced, so make sure it is durable.
-		 */
-		(void) fsync_fname_ext(a->rvx_path, false, false, ERROR);
-		(void) fsync_fname_ext(a->wal_dir, true, false, ERROR);
+		unlink_if_exists(a->error_path);
+		(void) spool_object(a->file, a->path, NULL, a->sha, ERROR, NULL);
 	}
 	else
-		(void) spool_object(a->file, a->path, a->sha, ERROR, NULL);
+	{
+		hash_file(a->path, a->sha);
+
+		/* Already stored by the agent (e.g. spooled ahead, or a retry)? */
+		if (consume_ack(a))
+			return;
+
+		/* Any error file is from an earlier attempt. */
+		unlink_if_exists(a->error_path);
+
+		if (spooled_object_matches(a->rvx_path, a->sha))
+		{
+			/*
+			 * Kept.  An earlier archiver may have died after renaming it
+			 * but before the directory was fsynced, so make sure it is
+			 * durable.
+			 */
+			(void) fsync_fname_ext(a->rvx_path, false, false, ERROR);
+			(void) fsync_fname_ext(a->wal_dir, true, false, ERROR);
+		}
+		else
+			(void) spool_object(a->file, a->path, a->sha, NULL, ERROR, NULL);
+	}
 
 	if (revrx_archive_ack == REVRX_ACK_SPOOL)
 	{
@@ -821,6 +832,8 @@ get_writer(int elevel)
 							   rvx_compression_name(alg))));
 			return NULL;
 		}
+		/* compress in a helper thread while this process reads and hashes */
+		rvx_object_writer_set_workers(writer, 1);
 		writer_alg = alg;
 		writer_level = level;
 	}
@@ -871,10 +884,12 @@ spool_sink_write(void *arg, const void *data, size_t len)
  * elevel (segments spooled ahead) failures are reported at that level,
  * cleaned up, and false is returned; a source file that has disappeared is
  * not worth a report.  If expected_sha is given, the content must have that
- * digest (the file must not have changed since it was hashed).
+ * digest (the file must not have changed since it was hashed); if out_sha
+ * is given, it receives the digest of what was spooled.
  */
 static bool
 spool_object(const char *file, const char *path, const uint8 *expected_sha,
+			 uint8 *out_sha,
 			 int elevel, int64 *written)
 {
 	char		tmp[MAXPGPATH];
@@ -952,6 +967,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 		goto fail;
 	}
 
+	if (out_sha != NULL)
+		memcpy(out_sha, hdr.sha256, RVX_SHA256_LEN);
 	rvx_object_header_encode(&hdr, hdrbuf);
 	errno = 0;
 	if (pg_pwrite(sink.fd, hdrbuf, sizeof(hdrbuf), 0) != sizeof(hdrbuf))
@@ -1056,7 +1073,7 @@ wait_for_ack(ArchiveAttempt *a)
 			ereport(LOG,
 					(errmsg("revrx is spooling \"%s\" again: \"%s\" disappeared without an acknowledgement",
 							a->file, a->rvx_path)));
-			(void) spool_object(a->file, a->path, a->sha, ERROR, NULL);
+			(void) spool_object(a->file, a->path, a->sha, NULL, ERROR, NULL);
 			busy = true;
 		}
 
@@ -1305,7 +1322,7 @@ lookahead_step(ArchiveAttempt *a)
 		}
 
 		snprintf(src, MAXPGPATH, XLOGDIR "/%s", name);
-		if (spool_object(name, src, NULL, LOG, &written))
+		if (spool_object(name, src, NULL, NULL, LOG, &written))
 			a->spool_bytes += written;
 		else
 			a->next_ahead = a->nahead;
