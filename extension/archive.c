@@ -113,13 +113,7 @@ static char *io_buf = NULL;
 static RvxSha256 *file_sha = NULL;
 
 /* The object writer, for the compression settings it was created with. */
-static RvxObjectWriter *writer = NULL;
-static RvxCompression writer_alg;
-static int	writer_level;
-
-/* An unusable compression level is reported once per setting. */
-static int	warned_alg = -1;
-static int	warned_level = -1;
+static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 
 static bool cluster_file_checked = false;
 static pg_time_t last_sweep = 0;
@@ -193,8 +187,6 @@ static void collect_lookahead(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
 static void report_timeout(ArchiveAttempt *a) pg_attribute_noreturn();
 static bool server_is_stopping(void);
-static bool file_exists(const char *path);
-static void unlink_if_exists(const char *path);
 static bool has_suffix(const char *name, const char *suffix);
 
 RVX_DEFINE_ARCHIVE_MODULE(revrx_archive_startup,
@@ -248,9 +240,9 @@ revrx_archive_configured(void)
 static void
 revrx_archive_shutdown(void)
 {
-	if (writer != NULL)
-		rvx_object_writer_free(writer);
-	writer = NULL;
+	if (writer_cache.writer != NULL)
+		rvx_object_writer_free(writer_cache.writer);
+	writer_cache.writer = NULL;
 	if (file_sha != NULL)
 		rvx_sha256_free(file_sha);
 	file_sha = NULL;
@@ -376,9 +368,9 @@ archive_one(ArchiveAttempt *a)
 	 * is computed while the file is spooled, in one pass; otherwise it is
 	 * needed first, to tell whether what is there is this content.
 	 */
-	if (!file_exists(a->ok_path) && !file_exists(a->rvx_path))
+	if (!revrx_file_exists(a->ok_path) && !revrx_file_exists(a->rvx_path))
 	{
-		unlink_if_exists(a->error_path);
+		revrx_unlink_if_exists(a->error_path);
 		(void) spool_object(a->file, a->path, NULL, a->sha, ERROR, NULL);
 	}
 	else
@@ -390,7 +382,7 @@ archive_one(ArchiveAttempt *a)
 			return;
 
 		/* Any error file is from an earlier attempt. */
-		unlink_if_exists(a->error_path);
+		revrx_unlink_if_exists(a->error_path);
 
 		if (spooled_object_matches(a->rvx_path, a->sha))
 		{
@@ -505,7 +497,7 @@ check_cluster_file(void)
 	size_t		len;
 
 	snprintf(path, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_CLUSTER_FILE);
-	if (cluster_file_checked && file_exists(path))
+	if (cluster_file_checked && revrx_file_exists(path))
 		return;
 
 	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
@@ -668,11 +660,11 @@ consume_ack(ArchiveAttempt *a)
 		ereport(LOG,
 				(errmsg("revrx is removing \"%s\": it acknowledges other content than the current \"%s\"",
 						a->ok_path, a->file)));
-		unlink_if_exists(a->ok_path);
+		revrx_unlink_if_exists(a->ok_path);
 		return false;
 	}
 
-	unlink_if_exists(a->ok_path);
+	revrx_unlink_if_exists(a->ok_path);
 	ereport(DEBUG1,
 			(errmsg_internal("revrx-agent confirmed \"%s\"", a->file)));
 	return true;
@@ -786,60 +778,6 @@ spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN])
 	return true;
 }
 
-/*
- * get_writer
- *
- * The object writer for the current compression settings, created when
- * they change.  NULL (reported at elevel) if it cannot be created.
- */
-static RvxObjectWriter *
-get_writer(int elevel)
-{
-	RvxCompression alg = (RvxCompression) revrx_compression;
-	int			level = revrx_compression_level;
-
-	if (level == 0 || alg == RVX_COMPRESS_NONE)
-		level = rvx_compression_default_level(alg);
-	else if (!rvx_compression_level_valid(alg, level))
-	{
-		if (warned_alg != (int) alg || warned_level != level)
-		{
-			ereport(WARNING,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("revrx.compression_level %d is not valid for %s, using its default level %d",
-							level, rvx_compression_name(alg),
-							rvx_compression_default_level(alg))));
-			warned_alg = (int) alg;
-			warned_level = level;
-		}
-		level = rvx_compression_default_level(alg);
-	}
-
-	if (writer != NULL && (writer_alg != alg || writer_level != level))
-	{
-		rvx_object_writer_free(writer);
-		writer = NULL;
-	}
-	if (writer == NULL)
-	{
-		writer = rvx_object_writer_new(alg, level);
-		if (writer == NULL)
-		{
-			ereport(elevel,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory"),
-					 errdetail("Could not create a %s compression context.",
-							   rvx_compression_name(alg))));
-			return NULL;
-		}
-		/* compress in a helper thread while this process reads and hashes */
-		rvx_object_writer_set_workers(writer, 1);
-		writer_alg = alg;
-		writer_level = level;
-	}
-	return writer;
-}
-
 /* Sink of the object writer: appends to the temporary file. */
 typedef struct SpoolSink
 {
@@ -904,7 +842,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 			 file, RVX_SPOOL_READY_SUFFIX);
 	snprintf(tmp, MAXPGPATH, "%s%s", final, RVX_SPOOL_TMP_SUFFIX);
 
-	w = get_writer(elevel);
+	/* compress in a helper thread while this process reads and hashes */
+	w = revrx_object_writer(&writer_cache, 1, elevel);
 	if (w == NULL)
 		return false;
 
@@ -1068,7 +1007,7 @@ wait_for_ack(ArchiveAttempt *a)
 		 * an acknowledgement once more first, because the agent removes the
 		 * object right after acknowledging it.
 		 */
-		if (!file_exists(a->rvx_path) && !file_exists(a->ok_path))
+		if (!revrx_file_exists(a->rvx_path) && !revrx_file_exists(a->ok_path))
 		{
 			ereport(LOG,
 					(errmsg("revrx is spooling \"%s\" again: \"%s\" disappeared without an acknowledgement",
@@ -1303,13 +1242,13 @@ lookahead_step(ArchiveAttempt *a)
 		int64		written = 0;
 
 		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_READY_SUFFIX);
-		if (file_exists(path))
+		if (revrx_file_exists(path))
 			continue;
 		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_OK_SUFFIX);
-		if (file_exists(path))
+		if (revrx_file_exists(path))
 			continue;
 		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_ERROR_SUFFIX);
-		if (file_exists(path))
+		if (revrx_file_exists(path))
 			continue;			/* left to the attempt for that file */
 
 		if (a->spool_bytes >= max_bytes)
@@ -1367,7 +1306,7 @@ scan_spool(const char *wal_dir, bool sweep)
 
 		if (has_suffix(name, RVX_SPOOL_READY_SUFFIX RVX_SPOOL_TMP_SUFFIX))
 		{
-			unlink_if_exists(path);
+			revrx_unlink_if_exists(path);
 			continue;
 		}
 		if (has_suffix(name, RVX_SPOOL_OK_SUFFIX))
@@ -1387,8 +1326,8 @@ scan_spool(const char *wal_dir, bool sweep)
 			if (rvx_walname_kind(base) == RVX_WAL_INVALID)
 				continue;
 			snprintf(ready, MAXPGPATH, XLOGDIR "/archive_status/%s.ready", base);
-			if (!file_exists(ready))
-				unlink_if_exists(path);
+			if (!revrx_file_exists(ready))
+				revrx_unlink_if_exists(path);
 		}
 	}
 	FreeDir(dir);
@@ -1396,29 +1335,6 @@ scan_spool(const char *wal_dir, bool sweep)
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static bool
-file_exists(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) == 0)
-		return true;
-	if (errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat file \"%s\": %m", path)));
-	return false;
-}
-
-static void
-unlink_if_exists(const char *path)
-{
-	if (unlink(path) != 0 && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", path)));
-}
 
 static bool
 has_suffix(const char *name, const char *suffix)

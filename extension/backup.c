@@ -166,9 +166,7 @@ static const ExcludeItem no_checksum_files[] = {
 
 /* ------------------------------------------------ state for the worker */
 
-static RvxObjectWriter *writer = NULL;
-static RvxCompression writer_alg;
-static int	writer_level;
+static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 static char *io_buf = NULL;
 
 /* ------------------------------------------------ state of one backup */
@@ -428,8 +426,6 @@ prepare_spool(ExportState *st)
 	char		sysid[32];
 	char	   *text;
 	size_t		len;
-	RvxCompression alg = (RvxCompression) revrx_compression;
-	int			level = revrx_compression_level;
 	size_t		datalen = strlen(DataDir);
 
 	if (revrx_spool_dir == NULL || revrx_spool_dir[0] == '\0')
@@ -472,45 +468,16 @@ prepare_spool(ExportState *st)
 							   RVX_SPOOL_CLUSTER_FILE, values[0], sysid)));
 	}
 
-	/* the compression of every object of this backup (keys depend on it) */
-	if (level == 0 || alg == RVX_COMPRESS_NONE)
-		level = rvx_compression_default_level(alg);
-	else if (!rvx_compression_level_valid(alg, level))
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("revrx.compression_level %d is not valid for %s, using its default level %d",
-						level, rvx_compression_name(alg),
-						rvx_compression_default_level(alg))));
-		level = rvx_compression_default_level(alg);
-	}
-	if (writer != NULL && (writer_alg != alg || writer_level != level))
-	{
-		rvx_object_writer_free(writer);
-		writer = NULL;
-	}
-	if (writer == NULL)
-	{
-		writer = rvx_object_writer_new(alg, level);
-		if (writer == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory"),
-					 errdetail("Could not create a %s compression context.",
-							   rvx_compression_name(alg))));
-		/*
-		 * One compression thread beside this process: compression is about
-		 * two thirds of the export's CPU (SHA-256 most of the rest, done
-		 * here), so this keeps both cores of a small machine busy.
-		 */
-		rvx_object_writer_set_workers(writer, BACKUP_COMPRESS_WORKERS);
-		writer_alg = alg;
-		writer_level = level;
-	}
+	/*
+	 * The compression of every object of this backup (keys depend on it),
+	 * with one compression thread beside this process: compression is
+	 * about two thirds of the export's CPU (SHA-256 most of the rest, done
+	 * here), so this keeps both cores of a small machine busy.
+	 */
+	st->writer = revrx_object_writer(&writer_cache, BACKUP_COMPRESS_WORKERS, ERROR);
 	if (io_buf == NULL)
 		io_buf = MemoryContextAlloc(TopMemoryContext, IO_CHUNK);
-	st->writer = writer;
-	st->rec.compression = alg;
+	st->rec.compression = (RvxCompression) revrx_compression;
 
 	/* a spool inside the data directory must not back itself up */
 	if (strncmp(st->spool_dir, DataDir, datalen) == 0 &&

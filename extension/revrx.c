@@ -664,3 +664,75 @@ revrx_text_sanitize(char *s)
 			*s = '?';
 	}
 }
+
+/* ------------------------------------------------------ shared helpers */
+
+RvxObjectWriter *
+revrx_object_writer(RevrxWriterCache *cache, int workers, int elevel)
+{
+	RvxCompression alg = (RvxCompression) revrx_compression;
+	int			level = revrx_compression_level;
+
+	if (level == 0 || alg == RVX_COMPRESS_NONE)
+		level = rvx_compression_default_level(alg);
+	else if (!rvx_compression_level_valid(alg, level))
+	{
+		if (cache->warned_alg != (int) alg || cache->warned_level != level)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("revrx.compression_level %d is not valid for %s, using its default level %d",
+							level, rvx_compression_name(alg),
+							rvx_compression_default_level(alg))));
+			cache->warned_alg = (int) alg;
+			cache->warned_level = level;
+		}
+		level = rvx_compression_default_level(alg);
+	}
+
+	if (cache->writer != NULL && (cache->alg != (int) alg || cache->level != level))
+	{
+		rvx_object_writer_free(cache->writer);
+		cache->writer = NULL;
+	}
+	if (cache->writer == NULL)
+	{
+		cache->writer = rvx_object_writer_new(alg, level);
+		if (cache->writer == NULL)
+		{
+			ereport(elevel,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Could not create a %s compression context.",
+							   rvx_compression_name(alg))));
+			return NULL;
+		}
+		rvx_object_writer_set_workers(cache->writer, workers);
+		cache->alg = (int) alg;
+		cache->level = level;
+	}
+	return cache->writer;
+}
+
+bool
+revrx_file_exists(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return true;
+	if (errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	return false;
+}
+
+void
+revrx_unlink_if_exists(const char *path)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", path)));
+}

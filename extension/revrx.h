@@ -59,6 +59,8 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 
+#include "object.h"
+
 /* Entry point of every loadable module (fmgr.h declares it only in PG16+). */
 extern void _PG_init(void);
 
@@ -142,6 +144,34 @@ extern char *revrx_read_small_file(const char *path, size_t maxlen, size_t *len)
 extern bool revrx_json_read_flat(char *text, size_t len,
 								 const char *const *keys, int nkeys,
 								 char **values);
+
+/*
+ * An object writer for the current revrx.compression settings, kept in
+ * *cache between calls (allocated outside any per-call memory context, so
+ * an error in the middle of a file cannot leak the compression library's
+ * state) and replaced when the settings change.  A level that is not valid
+ * for the algorithm is reported once per setting and replaced by the
+ * algorithm's default.  workers: zstd helper threads.  NULL (after a
+ * report at elevel) when out of memory.
+ */
+typedef struct RevrxWriterCache
+{
+	RvxObjectWriter *writer;
+	int			alg;
+	int			level;
+	int			warned_alg;		/* -1: nothing reported yet */
+	int			warned_level;
+} RevrxWriterCache;
+
+#define REVRX_WRITER_CACHE_INIT {NULL, -1, -1, -1, -1}
+
+extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers,
+												   int elevel);
+
+/* Whether path exists; ERROR for anything but ENOENT. */
+extern bool revrx_file_exists(const char *path);
+/* unlink(2) that is fine with a missing file; ERROR otherwise. */
+extern void revrx_unlink_if_exists(const char *path);
 
 /* Unix epoch seconds as a JSON number -> timestamptz; false if unusable. */
 extern bool revrx_epoch_to_timestamptz(const char *number, TimestampTz *result);

@@ -356,29 +356,6 @@ run_backup(int slot, const RevrxBackupEntry *e)
 
 /* ------------------------------------------------------ the spool's state */
 
-static bool
-path_exists(const char *path)
-{
-	struct stat sb;
-
-	if (stat(path, &sb) == 0)
-		return true;
-	if (errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat file \"%s\": %m", path)));
-	return false;
-}
-
-static void
-unlink_if_exists(const char *path)
-{
-	if (unlink(path) != 0 && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", path)));
-}
-
 /* Whether a backup directory holds any object or temporary file. */
 static bool
 holds_files(const char *dirpath)
@@ -460,7 +437,7 @@ recover_spool(void)
 	dir = AllocateDir(dirpath);
 	if (dir == NULL)
 	{
-		if (errno == ENOENT && path_exists(spool))
+		if (errno == ENOENT && revrx_file_exists(spool))
 		{
 			/* no backup was ever spooled here */
 			strlcpy(recovered_spool, spool, MAXPGPATH);
@@ -500,7 +477,7 @@ recover_spool(void)
 		snprintf(error, MAXPGPATH, "%s/%s%s", dirpath, id, RVX_SPOOL_ERROR_SUFFIX);
 
 		/* the order of the checks matters: see the agent's order of steps */
-		if (path_exists(json))
+		if (revrx_file_exists(json))
 		{
 			(void) revrx_backup_recovered(id, REVRX_BACKUP_SHIPPING, "");
 			ereport(LOG,
@@ -508,14 +485,14 @@ recover_spool(void)
 							id)));
 			continue;
 		}
-		if (path_exists(ok))
+		if (revrx_file_exists(ok))
 			continue;			/* stored; the agent removes the directory */
 		{
 			char		aborted[MAXPGPATH];
 			char	   *reason;
 
 			snprintf(aborted, MAXPGPATH, "%s/%s%s", dirpath, id, RVX_SPOOL_ABORTED_SUFFIX);
-			if (path_exists(aborted))
+			if (revrx_file_exists(aborted))
 			{
 				/* already given up (the agent cleans up); shown until then */
 				if (!revrx_backup_lookup(id, &known))
@@ -537,7 +514,7 @@ recover_spool(void)
 		if (!holds_files(path))
 		{
 			pg_usleep(1000000L);
-			if (path_exists(ok) || !path_exists(path))
+			if (revrx_file_exists(ok) || !revrx_file_exists(path))
 				continue;
 		}
 
@@ -547,7 +524,7 @@ recover_spool(void)
 			char	   *why = psprintf("revrx-agent could not store it: %s", agent_error);
 
 			if (revrx_backup_write_marker(spool, id, RVX_SPOOL_ABORTED_SUFFIX, why, ERROR))
-				unlink_if_exists(error);
+				revrx_unlink_if_exists(error);
 			(void) revrx_backup_recovered(id, REVRX_BACKUP_FAILED, why);
 			ereport(LOG,
 					(errmsg("revrx backup %s failed: %s", id, why)));
@@ -585,9 +562,9 @@ recover_spool(void)
 		if (revrx_backup_lookup(name, &known) && REVRX_BACKUP_IS_ACTIVE(known.status))
 			continue;
 		snprintf(dirp, MAXPGPATH, "%s/%s", dirpath, name);
-		if (path_exists(dirp))
+		if (revrx_file_exists(dirp))
 			continue;			/* the agent is still cleaning up */
-		unlink_if_exists(path);
+		revrx_unlink_if_exists(path);
 	}
 
 	strlcpy(recovered_spool, spool, MAXPGPATH);
@@ -651,8 +628,8 @@ watch_shipping(void)
 				continue;
 			}
 			revrx_backup_finish(e->slot, REVRX_BACKUP_COMPLETE, NULL);
-			unlink_if_exists(ok);
-			unlink_if_exists(error);
+			revrx_unlink_if_exists(ok);
+			revrx_unlink_if_exists(error);
 			ereport(LOG,
 					(errmsg("revrx backup %s is complete: revrx-agent stored it in the repository",
 							e->id)));
@@ -668,7 +645,7 @@ watch_shipping(void)
 
 				(void) revrx_backup_write_marker(spool, e->id, RVX_SPOOL_ABORTED_SUFFIX,
 												 why, ERROR);
-				unlink_if_exists(error);
+				revrx_unlink_if_exists(error);
 				revrx_backup_finish(e->slot, REVRX_BACKUP_FAILED, why);
 				ereport(LOG,
 						(errmsg("revrx backup %s failed: %s", e->id, why)));
@@ -680,7 +657,7 @@ watch_shipping(void)
 		}
 
 		/* gone without an answer (.ok is looked for again: it comes first) */
-		if (!path_exists(dirpath) && !path_exists(ok))
+		if (!revrx_file_exists(dirpath) && !revrx_file_exists(ok))
 		{
 			const char *why = "its spool directory disappeared before revrx-agent acknowledged it";
 
