@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# backup-restore.sh - full backup and restore: revrx against pgBackRest and
+# pg_basebackup, on one machine, one pgbench cluster, local repositories.
+#
+# Usage (as root; PostgreSQL runs as the `postgres` user):
+#   bench/backup-restore.sh
+#
+# Environment knobs (defaults in brackets):
+#   SCALE [100]         pgbench scale (100 = ~1.6 GB data directory without pg_wal)
+#   RUNS [1]            rounds; every round runs every test once, in this order:
+#                       revrx backup, revrx restore, pg_basebackup -Ft client-zstd:1,
+#                       pg_basebackup -Fp, pgBackRest backup (zst 3, pm=2),
+#                       pgBackRest restore (pm=2)
+#   OUT [bench/results/backup-<timestamp>]  results directory
+#   KEEP_DATA [0]       1 = keep $WORK (cluster, spool, repositories)
+#   WORK [/tmp/revrx-bbbench]  scratch directory (wiped at start and at exit)
+#   PORT [55435]        server port (unix socket in $WORK/sock, no TCP)
+#   REVRX_PARALLEL [4]  the agent's concurrent transfers (backup and restore)
+#   PGBR_PM [2]         pgBackRest process-max (backup and restore)
+#
+# The cluster: initdb --data-checksums, shared_preload_libraries='revrx',
+# archive_mode=on. For the revrx and pg_basebackup tests archiving goes to revrx
+# (archive_library='revrx', revrx-agent run on a file:// repository); for the
+# pgBackRest tests it is switched (ALTER SYSTEM + reload) to
+# archive_command='pgbackrest archive-push' (zst 3), so that each tool waits for
+# its own WAL archiving, as in production. Every backup uses a fast checkpoint
+# and is preceded by an untimed CHECKPOINT. Reads come from a warm page cache
+# (drop_caches is not possible here).
+#
+# Timed:
+#   revrx backup    SELECT revrx_backup_now('bench', wait => true), end to end
+#                   (returns when revrx-agent committed backup.json in the repository)
+#   revrx restore   revrx-agent restore --pgdata <empty dir>
+#   bb-tar-zstd1    pg_basebackup -Ft --compress=client-zstd:1 -X stream -c fast
+#   bb-plain        pg_basebackup -Fp -X stream -c fast
+#   pgbr backup     pgbackrest backup --type=full --compress-type=zst
+#                   --compress-level=3 --process-max=2 (start-fast=y)
+#   pgbr restore    pgbackrest restore --process-max=2 into an empty directory
+# Stored size = du --apparent-size -sb of the backup's directory (revrx:
+# repo/backup/<id>; pgBackRest: repo/backup/<stanza>/<label>; pg_basebackup: its
+# output directory, which includes pg_wal streamed with -X stream).
+# MB/s = payload / seconds, payload = bytes of the data directory without pg_wal
+# (1 MB = 10^6 bytes). host_busy = machine-wide busy core-seconds (/proc/stat,
+# all tenants) over the timed interval: the fair CPU figure for revrx, whose
+# work happens in the server and the agent rather than in a client.
+# Results: $OUT/{raw.csv,summary.md,env.txt,run.log,logs/}.
+# Not part of `make test`.
+set -Eeuo pipefail
+
+SCALE=${SCALE:-100}
+RUNS=${RUNS:-1}
+KEEP_DATA=${KEEP_DATA:-0}
+WORK=${WORK:-/tmp/revrx-bbbench}
+PORT=${PORT:-55435}
+REVRX_PARALLEL=${REVRX_PARALLEL:-4}
+PGBR_PM=${PGBR_PM:-2}
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+REVRX_AGENT=${REVRX_AGENT:-$PGBIN/revrx-agent}
+OUT=${OUT:-$HERE/results/backup-$(date +%Y%m%d-%H%M%S)}
+SOCK=$WORK/sock
+PGDATA=$WORK/data
+SPOOL=$WORK/spool
+RVX_REPO=$WORK/repo-revrx
+PGBR_REPO=$WORK/repo-pgbr
+PGBR_CONF=$WORK/pgbackrest.conf
+STANZA=bench
+PGLOG=$WORK/log/postgres.log
+
+[[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
+case $WORK in /tmp/?*|/var/tmp/?*|/work/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
+
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
+div() { awk -v a="$1" -v b="$2" -v n="${3:-2}" 'BEGIN{ if (a != "NA" && b != "NA" && b+0 != 0) printf "%.*f", n, a/b; else print "NA"}'; }
+mb() { awk -v a="$1" 'BEGIN{ if (a == "NA") print "NA"; else printf "%.1f", a/1e6}'; }
+log() { local m; m="[$(date +%H:%M:%S)] $*"; echo "$m" >&2; [[ -d ${OUT:-/nonexistent} ]] && echo "$m" >> "$OUT/run.log"; return 0; }
+aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"); }
+sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
+host_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.3f", ($2+$3+$4+$7+$8+$9)/hz }' /proc/stat; }
+dsize() { du --apparent-size -sb "$1" 2>/dev/null | awk '{print $1}'; }
+payload_bytes() { # data directory without pg_wal
+  find "$1" -path "$1/pg_wal" -prune -o -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d", s}'
+}
+
+# ---------------------------------------------------------------- processes
+AGENT_PID=""
+pm_pid() {
+  [[ -f $PGDATA/postmaster.pid ]] || return 1
+  local pid; pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$PGDATA" || return 1
+  echo "$pid"
+}
+pg_start() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 300 start >/dev/null; }
+pg_stop() {
+  local pid
+  pid=$(pm_pid) || return 0
+  if ! aspg pg_ctl -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1; then
+    log "pg_ctl stop failed; signalling postmaster $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && kill -QUIT "$pid" 2>/dev/null || true
+  fi
+}
+agent_env() {
+  setpriv --reuid=postgres --regid=postgres --init-groups \
+    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$RVX_REPO" REVRX_SPOOL="$SPOOL" \
+    REVRX_PARALLEL="$REVRX_PARALLEL" "$@"
+}
+agent_start() { # log-file
+  # a simple command in the background whose every step execs (setpriv, env):
+  # $! is the agent itself (a shell function here would put a subshell in between)
+  setpriv --reuid=postgres --regid=postgres --init-groups \
+    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$RVX_REPO" REVRX_SPOOL="$SPOOL" \
+    REVRX_PARALLEL="$REVRX_PARALLEL" "$REVRX_AGENT" run >>"$1" 2>&1 &
+  AGENT_PID=$!
+  sleep 0.3
+  [[ $(readlink "/proc/$AGENT_PID/exe" 2>/dev/null) == "$(readlink -f "$REVRX_AGENT")" ]] || log "WARNING: \$! = $AGENT_PID is not revrx-agent"
+  kill -0 "$AGENT_PID" 2>/dev/null || { log "revrx-agent exited at once: $(tail -5 "$1")"; AGENT_PID=""; return 1; }
+}
+agent_stop() {
+  [[ -n $AGENT_PID ]] || return 0
+  kill -TERM "$AGENT_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$AGENT_PID" 2>/dev/null; then log "revrx-agent $AGENT_PID ignored SIGTERM for 10 s; SIGKILL"; kill -KILL "$AGENT_PID" 2>/dev/null || true; fi
+  wait "$AGENT_PID" 2>/dev/null || true
+  AGENT_PID=""
+}
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  agent_stop
+  pg_stop
+  if [[ -d ${OUT:-/nonexistent} ]]; then
+    mkdir -p "$OUT/logs"
+    cp "$PGLOG" "$OUT/logs/" 2>/dev/null
+    cp "$WORK"/log/*.log "$OUT/logs/" 2>/dev/null
+    [[ -d $WORK/pgbr-log ]] && cp -r "$WORK/pgbr-log" "$OUT/logs/pgbackrest" 2>/dev/null
+  fi
+  if [[ $KEEP_DATA != 1 && -n ${WORK:-} && -d $WORK ]]; then rm -rf "$WORK"; fi
+  ((rc != 0)) && log "ABORTED rc=$rc (see $OUT/run.log)"
+  exit "$rc"
+}
+
+# ---------------------------------------------------------------- setup
+preflight() {
+  local c
+  for c in pgbackrest setpriv runuser zstd; do command -v "$c" >/dev/null || { echo "missing: $c" >&2; exit 1; }; done
+  [[ -x $PGBIN/postgres && -x $PGBIN/pgbench && -x $PGBIN/pg_basebackup ]] || { echo "PostgreSQL 15 not found in $PGBIN" >&2; exit 1; }
+  [[ -f $($PGBIN/pg_config --pkglibdir)/revrx.so ]] || { echo "revrx.so is not installed (make install)" >&2; exit 1; }
+  [[ -x $REVRX_AGENT ]] || { echo "revrx-agent not found at $REVRX_AGENT" >&2; exit 1; }
+}
+
+write_env() {
+  {
+    echo "date: $(date -Is)"
+    echo "host: $(uname -srm); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
+    echo "mem: $(free -g | awk '/Mem:/{print $2" GB total, "$7" GB available"}')"
+    echo "disk: $(df -h --output=source,fstype,size,avail "$WORK" | tail -1)"
+    echo "postgres: $($PGBIN/postgres --version)"
+    echo "pgbackrest: $(pgbackrest version)"
+    echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
+    echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
+    echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
+    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM"
+    echo "loadavg at start: $(cat /proc/loadavg)"
+  } > "$OUT/env.txt"
+}
+
+make_cluster() {
+  log "cluster: initdb --data-checksums, revrx preloaded, pgbench -i -s $SCALE"
+  aspg "$PGBIN/initdb" -D "$PGDATA" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
+  cat >> "$PGDATA/postgresql.conf" <<EOF
+
+# ---- bench/backup-restore.sh
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$SOCK'
+wal_level = replica
+max_wal_senders = 4
+shared_buffers = 512MB
+checkpoint_timeout = 15min
+max_wal_size = 4GB
+log_line_prefix = '%m [%p] %b '
+log_checkpoints = on
+shared_preload_libraries = 'revrx'
+archive_mode = on
+archive_library = 'revrx'
+revrx.spool_dir = '$SPOOL'
+EOF
+  cat > "$PGBR_CONF" <<EOF
+[global]
+repo1-path=$PGBR_REPO
+repo1-retention-full=1000
+log-path=$WORK/pgbr-log
+lock-path=$WORK/pgbr-lock
+spool-path=$WORK/pgbr-spool
+log-level-console=warn
+log-level-file=info
+start-fast=y
+
+[$STANZA]
+pg1-path=$PGDATA
+pg1-port=$PORT
+pg1-socket-path=$SOCK
+pg1-user=postgres
+EOF
+  chown postgres:postgres "$PGBR_CONF"
+  pg_start
+  agent_start "$WORK/log/agent.log"
+  sql "CREATE EXTENSION revrx"
+  sql "CREATE DATABASE pgbench"
+  local t0; t0=$(now)
+  aspg pgbench -i -q -s "$SCALE" pgbench >"$WORK/log/pgbench-init.log" 2>&1
+  sql "CHECKPOINT"
+  log "pgbench db $(sql "SELECT pg_size_pretty(pg_database_size('pgbench'))") made in $(sub "$t0" "$(now)") s"
+  aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" stanza-create >"$WORK/log/stanza-create.log" 2>&1
+}
+
+wait_archived() { # every segment up to the current one archived (timeout 600 s)
+  local seg last
+  seg=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
+  for _ in $(seq 1 6000); do
+    last=$(sql "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+    [[ -n $last && ! $last < $seg && -z $(find "$PGDATA/pg_wal/archive_status" -name '*.ready' | head -1) ]] && return 0
+    sleep 0.1
+  done
+  log "archiving does not work: $seg not archived within 600 s (last_archived_wal='$last')"
+  return 1
+}
+use_revrx_archiving() {
+  sql "ALTER SYSTEM RESET archive_library"; sql "ALTER SYSTEM RESET archive_command"
+  sql "SELECT pg_reload_conf()" >/dev/null
+  [[ -n $AGENT_PID ]] || agent_start "$WORK/log/agent.log"
+  sleep 0.5; wait_archived
+}
+use_pgbr_archiving() {
+  wait_archived
+  agent_stop
+  sql "ALTER SYSTEM SET archive_library = ''"
+  sql "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$PGBR_CONF --stanza=$STANZA --compress-type=zst --compress-level=3 archive-push %p'"
+  sql "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.5; wait_archived
+}
+
+# ---------------------------------------------------------------- tests
+PAYLOAD=0
+record() { # round test seconds stored_bytes host_busy extra
+  local mbps; mbps=$(div "$PAYLOAD" "$(awk -v s="$3" 'BEGIN{print s*1e6}')" 0)
+  echo "$1,$2,$3,$4,$mbps,$5,$6" >> "$OUT/raw.csv"
+  log "  $2 round $1: $3 s, stored $(mb "$4") MB, $mbps MB/s, host busy $5 core-s ${6:+($6)}"
+}
+T=0; HB=0
+timed() { # command...: sets T (seconds) and HB (busy core-seconds)
+  local t0 t1 h0 h1
+  h0=$(host_busy); t0=$(now)
+  "$@"
+  t1=$(now); h1=$(host_busy)
+  T=$(sub "$t0" "$t1"); HB=$(sub "$h0" "$h1")
+}
+logts() { # ms epoch of the first server-log line matching $1
+  local l; l=$(grep -m1 -- "$1" "$PGLOG" | awk '{print $1" "$2" "$3}') || true
+  [[ -n $l ]] && date -d "$l" +%s.%N || echo NA
+}
+
+t_revrx_backup() { # round
+  local r=$1 id out extra ob sb
+  sql "CHECKPOINT"
+  timed sql "SELECT revrx_backup_now('bench', wait => true)" > "$WORK/id.txt"
+  id=$(tail -1 "$WORK/id.txt")
+  RVX_ID=$id
+  out=$(dsize "$RVX_REPO/backup/$id")
+  read -r ob sb <<<"$(sql "SELECT original_bytes || ' ' || stored_bytes FROM revrx_backups() WHERE id = '$id'" | tr -d '\n')" || true
+  # phases from the server log: requested -> started (checkpoint) -> exported -> complete
+  local tq ts te tc
+  tq=$(logts "revrx backup $id requested"); ts=$(logts "revrx backup $id started at")
+  te=$(logts "revrx backup $id exported"); tc=$(logts "revrx backup $id is complete")
+  extra="id=$id;original_bytes=${ob:-NA};catalog_stored_bytes=${sb:-NA}"
+  [[ $tq != NA && $ts != NA ]] && extra+=";log_request_to_start_s=$(sub "$tq" "$ts")"
+  [[ $ts != NA && $te != NA ]] && extra+=";log_start_to_exported_s=$(sub "$ts" "$te")"
+  [[ $te != NA && $tc != NA ]] && extra+=";log_exported_to_complete_s=$(sub "$te" "$tc")"
+  record "$r" revrx-backup "$T" "$out" "$HB" "$extra"
+  { echo "== round $r backup $id"; grep -A1 -- "revrx backup $id" "$PGLOG"; } >> "$OUT/revrx-phases.txt"
+  grep -A1 -- "revrx backup $id exported" "$PGLOG" | sed 's/^/    /' >&2 || true
+}
+t_revrx_restore() {
+  local r=$1 dst=$WORK/restore-revrx
+  rm -rf "$dst"
+  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$RVX_ID" >>"$WORK/log/revrx-restore.log" 2>&1
+  record "$r" revrx-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  # correctness check, untimed: the restored directory against its manifest
+  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the revrx restore: OK"
+  else log "  pg_verifybackup -n of the revrx restore FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
+  rm -rf "$dst"
+}
+t_bb() { # round name args...
+  local r=$1 name=$2 dst=$WORK/bb; shift 2
+  rm -rf "$dst"
+  sql "CHECKPOINT"
+  timed aspg pg_basebackup -D "$dst" -X stream -c fast --no-password "$@"
+  record "$r" "$name" "$T" "$(dsize "$dst")" "$HB" ""
+  rm -rf "$dst"
+}
+t_pgbr_backup() {
+  local r=$1 label
+  sql "CHECKPOINT"
+  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=full --compress-type=zst \
+    --compress-level=3 --process-max="$PGBR_PM" backup
+  label=$(cd "$PGBR_REPO/backup/$STANZA" && ls -d ????????-??????F | sort | tail -1)
+  PGBR_LABEL=$label
+  record "$r" pgbr-backup "$T" "$(dsize "$PGBR_REPO/backup/$STANZA/$label")" "$HB" "label=$label"
+}
+t_pgbr_restore() {
+  local r=$1 dst=$WORK/restore-pgbr
+  rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
+  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
+    --set="$PGBR_LABEL" --process-max="$PGBR_PM" restore
+  record "$r" pgbr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  rm -rf "$dst"
+}
+
+# ---------------------------------------------------------------- summary
+summarize() {
+  local f=$OUT/raw.csv
+  {
+    echo "# Full backup and restore: revrx vs pgBackRest vs pg_basebackup"
+    echo
+    echo "SCALE=$SCALE, RUNS=$RUNS, payload (data directory without pg_wal) $(mb "$PAYLOAD") MB; warm page cache."
+    echo "Median over rounds (single value when RUNS=1). MB/s = payload / seconds. 1 MB = 10^6 bytes."
+    echo
+    echo "| test | median s | min s | max s | MB/s | stored MB | compression ratio | host busy core-s |"
+    echo "|---|---|---|---|---|---|---|---|"
+    awk -F, -v P="$PAYLOAD" 'NR>1{n[$2]++; t[$2, n[$2]]=$3; s[$2]=$4; h[$2, n[$2]]=$6; if(!($2 in o)){o[$2]=++k; name[k]=$2}}
+      function med(a, key, c,   i, j, v, x) { for (i=1;i<=c;i++) v[i]=a[key, i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]+0 < v[i]+0) { x=v[i]; v[i]=v[j]; v[j]=x }
+        return (c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
+      function mn(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 < m+0) m=a[key,i]; return m }
+      function mx(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 > m+0) m=a[key,i]; return m }
+      END{ for (i=1;i<=k;i++) { x=name[i]; c=n[x]; m=med(t, x, c); restore = (x ~ /restore/)
+        printf "| %s | %.2f | %.2f | %.2f | %.0f | %s | %s | %s |\n", x, m, mn(t,x,c), mx(t,x,c), P/1e6/m,
+          restore ? "(restored " sprintf("%.1f", s[x]/1e6) ")" : sprintf("%.1f", s[x]/1e6),
+          restore ? "" : sprintf("%.2f", P/s[x]), med(h, x, c) } }' "$f"
+    echo
+    echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
+    echo
+    awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
+      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore", pairs, " ")
+        for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
+          for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
+          for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
+          m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
+          line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
+          if (pairs[p] !~ /restore/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
+          print line; delete v } }' "$f"
+    echo
+    echo "revrx phases (server log; the DETAIL line is the exporter's own breakdown):"
+    echo
+    echo '```'
+    grep -E 'requested|started at|exported|DETAIL|is complete|checkpoint (starting|complete)' "$OUT/revrx-phases.txt" 2>/dev/null | cut -c1-400
+    echo '```'
+    echo
+    echo "Raw: raw.csv (round,test,seconds,stored_bytes,MBps,host_busy_core_s,extra)."
+  } > "$OUT/summary.md"
+}
+
+# ---------------------------------------------------------------- main
+preflight
+pg_stop || true
+rm -rf "$WORK"
+mkdir -p "$WORK/log" "$SOCK" "$SPOOL" "$RVX_REPO" "$PGBR_REPO" "$WORK/pgbr-log" "$WORK/pgbr-lock" "$WORK/pgbr-spool"
+chown -R postgres:postgres "$WORK"; chmod 700 "$SOCK" "$SPOOL"
+mkdir -p "$OUT"
+echo "round,test,seconds,stored_bytes,MBps,host_busy_core_s,extra" > "$OUT/raw.csv"
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+write_env
+make_cluster
+PAYLOAD=$(payload_bytes "$PGDATA")
+log "payload (data directory without pg_wal): $(mb "$PAYLOAD") MB; with pg_wal $(mb "$(dsize "$PGDATA")") MB"
+echo "payload_bytes: $PAYLOAD" >> "$OUT/env.txt"
+
+for ((r = 1; r <= RUNS; r++)); do
+  log "== round $r (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+  use_revrx_archiving
+  t_revrx_backup "$r"
+  t_revrx_restore "$r"
+  t_bb "$r" bb-tar-zstd1 -Ft --compress=client-zstd:1
+  t_bb "$r" bb-plain -Fp
+  use_pgbr_archiving
+  t_pgbr_backup "$r"
+  t_pgbr_restore "$r"
+done
+echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/env.txt"
+summarize
+cat "$OUT/summary.md"
