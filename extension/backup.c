@@ -12,7 +12,7 @@
  *	 (global/pg_control last), with the same exclusions:
  *		 read it in large chunks, verify its page checksums, hash and
  *		 compress it into <spool>/backup/<id>/data/<path>.rvx
- *	 do_pg_backup_stop(wait for the WAL to be archived)
+ *	 do_pg_backup_stop(without waiting for the WAL to be archived)
  *	 backup_label (and tablespace_map) as files of the backup
  *	 backup_manifest.rvx (PostgreSQL's format), then backup.json.rvx
  *
@@ -349,7 +349,15 @@ revrx_backup_export(RevrxBackupJob *job)
 
 		set_phase(st, REVRX_PHASE_STOPPING);
 		INSTR_TIME_SET_CURRENT(t0);
-		rvx_online_backup_stop(&ob, true);
+		/*
+		 * Not waiting for the archiver here: PostgreSQL would poll for the
+		 * just-switched stop segment once a second (a fixed second per
+		 * backup).  The backup still commits only once its WAL is stored,
+		 * because the agent ships backup.json only after every segment from
+		 * start_wal to stop_wal is in the repository (docs/backup-format.md),
+		 * whatever revrx.archive_ack says.
+		 */
+		rvx_online_backup_stop(&ob, false);
 		INSTR_TIME_SET_CURRENT(st->t_stop);
 		INSTR_TIME_SUBTRACT(st->t_stop, t0);
 	}
