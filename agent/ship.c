@@ -107,36 +107,124 @@ rvx_ship_record_error(const char *spool_dir, const char *name, const RvxError *e
 }
 
 /*
- * Is the repository already holding NAME?  1 = yes, with the same content;
- * 0 = no object under any suffix; -1 = error, including RVX_E_CONFLICT when
- * it holds different content.
+ * What the repository holds under a key, compared with a spooled object.
+ *
+ * A stored copy can be incomplete without anybody having overwritten
+ * anything: a store that does not check Content-Length (some S3-compatible
+ * servers) keeps what it received when the agent is killed mid-upload.  The
+ * header of such a copy is intact and names our content, so comparing
+ * headers alone would take it for a good copy and let the spooled original
+ * go.  The length settles it: a copy whose header is ours but whose length
+ * is not what that header says, or a copy shorter than a header whose
+ * bytes are a prefix of ours, is a broken copy of this very content and is
+ * replaced.  Anything else under the name is somebody else's data and is
+ * never touched.
+ */
+typedef enum StoredState
+{
+	STORED_SAME,				/* a complete copy of our content */
+	STORED_BROKEN,				/* an incomplete copy of our content */
+} StoredState;
+
+typedef struct PrefixBuf
+{
+	uint8_t		bytes[RVX_OBJECT_HEADER_LEN];
+	size_t		len;
+} PrefixBuf;
+
+static int
+prefix_sink(void *arg, const void *data, size_t len)
+{
+	PrefixBuf  *p = arg;
+
+	if (len > sizeof(p->bytes) - p->len)
+		len = sizeof(p->bytes) - p->len;
+	memcpy(p->bytes + p->len, data, len);
+	p->len += len;
+	return 0;
+}
+
+/*
+ * Classifies the object at key (stored_size bytes, from a HEAD) against the
+ * spooled object open on fd with header ours.  Returns 0 and sets *state,
+ * or -1 with RVX_E_CONFLICT when the key holds something else.
  */
 static int
-check_existing(RvxRepo *repo, const char *name, const RvxObjectHeader *ours,
-			   RvxError *err)
+compare_stored(RvxRepo *repo, const char *key, uint64_t stored_size, int fd,
+			   const RvxObjectHeader *ours, StoredState *state, RvxError *err)
 {
-	char		key[256];
-	RvxObjectInfo info;
+	uint8_t		mine[RVX_OBJECT_HEADER_LEN];
+	PrefixBuf	theirs_bytes = {{0}, 0};
 	RvxObjectHeader theirs;
+	const char *why;
 	char		h1[RVX_SHA256_HEXLEN + 1],
 				h2[RVX_SHA256_HEXLEN + 1];
+	uint64_t	want = stored_size < RVX_OBJECT_HEADER_LEN ? stored_size : RVX_OBJECT_HEADER_LEN;
+
+	if (pread(fd, mine, sizeof(mine), 0) != (ssize_t) sizeof(mine))
+		return rvx_error(err, RVX_E_IO, "could not reread the header of the spooled copy of \"%s\"",
+						 key);
+	if (want > 0 &&
+		rvx_repo_get(repo, key, 0, want, prefix_sink, &theirs_bytes, err) != 0)
+		return -1;
+
+	if (theirs_bytes.len < RVX_OBJECT_HEADER_LEN)
+	{
+		if (theirs_bytes.len == stored_size &&
+			memcmp(theirs_bytes.bytes, mine, theirs_bytes.len) == 0)
+		{
+			*state = STORED_BROKEN;
+			return 0;
+		}
+		return rvx_error(err, RVX_E_CONFLICT,
+						 "repository %s holds a %" PRIu64 "-byte object under \"%s\" that is "
+						 "not a revrx object; refusing to overwrite it",
+						 repo->display, stored_size, key);
+	}
+	if (rvx_object_header_decode(theirs_bytes.bytes, &theirs, &why) != 0)
+		return rvx_error(err, RVX_E_CONFLICT,
+						 "repository %s holds an object under \"%s\" that is not a valid "
+						 "revrx object (%s); refusing to overwrite it", repo->display, key, why);
+	if (theirs.system_id != ours->system_id || theirs.raw_size != ours->raw_size ||
+		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) != 0)
+	{
+		rvx_hex_encode(theirs.sha256, RVX_SHA256_LEN, h1);
+		rvx_hex_encode(ours->sha256, RVX_SHA256_LEN, h2);
+		return rvx_error(err, RVX_E_CONFLICT,
+						 "repository %s already holds different content under \"%s\" "
+						 "(SHA-256 %s, this one %s); refusing to overwrite it",
+						 repo->display, key, h1, h2);
+	}
+	*state = stored_size == RVX_OBJECT_HEADER_LEN + theirs.payload_size ?
+		STORED_SAME : STORED_BROKEN;
+	return 0;
+}
+
+/*
+ * Is the repository already holding a complete copy of NAME?  1 = yes, with
+ * the same content (*key names it); 0 = no complete copy under any suffix;
+ * -1 = error, including RVX_E_CONFLICT when it holds different content.
+ */
+static int
+check_existing(RvxRepo *repo, const char *name, int fd, const RvxObjectHeader *ours,
+			   char *key, size_t keycap, RvxError *err)
+{
+	RvxObjectInfo info;
+	StoredState state;
 	int			rc;
 
-	rc = rvx_wal_find(repo, name, (RvxCompression) ours->compression, key, sizeof(key),
+	rc = rvx_wal_find(repo, name, (RvxCompression) ours->compression, key, keycap,
 					  &info, err);
 	if (rc <= 0)
 		return rc;
-	if (rvx_object_read_header(repo, key, &theirs, err) != 0)
+	if (compare_stored(repo, key, info.size, fd, ours, &state, err) != 0)
 		return -1;
-	if (theirs.system_id == ours->system_id && theirs.raw_size == ours->raw_size &&
-		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) == 0)
+	if (state == STORED_SAME)
 		return 1;
-	rvx_hex_encode(theirs.sha256, RVX_SHA256_LEN, h1);
-	rvx_hex_encode(ours->sha256, RVX_SHA256_LEN, h2);
-	return rvx_error(err, RVX_E_CONFLICT,
-					 "repository %s already holds different content for \"%s\" (object \"%s\", "
-					 "SHA-256 %s, this one %s); refusing to overwrite it",
-					 repo->display, name, key, h1, h2);
+	/* rvx_store_object finds it again and replaces it */
+	rvx_warn("object \"%s\" in %s is an incomplete copy of \"%s\" (%" PRIu64 " bytes); storing it again",
+			 key, repo->display, name, info.size);
+	return 0;
 }
 
 int
@@ -186,18 +274,6 @@ rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster, int *fdp,
 	return 0;
 }
 
-/* Does the object at key hold the content hdr describes?  1 yes, 0 no, -1 error. */
-static int
-same_content(RvxRepo *repo, const char *key, const RvxObjectHeader *ours, RvxError *err)
-{
-	RvxObjectHeader theirs;
-
-	if (rvx_object_read_header(repo, key, &theirs, err) != 0)
-		return -1;
-	return theirs.system_id == ours->system_id && theirs.raw_size == ours->raw_size &&
-		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) == 0;
-}
-
 int
 rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 				 const RvxObjectHeader *hdr, RvxShipResult *res, RvxError *err)
@@ -208,20 +284,33 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 
 	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
 	{
-		int			same;
+		StoredState state;
+		int			rc;
 
 		if (err == NULL || err->code != RVX_E_CONFLICT)
 			return -1;
 		/* already there (an earlier run, or a race): fine if it is ours */
-		same = same_content(repo, key, hdr, err);
-		if (same < 0)
+		rc = rvx_repo_head(repo, key, &info, err);
+		if (rc < 0)
 			return -1;
-		if (same == 0)
-			return rvx_error(err, RVX_E_CONFLICT,
-							 "repository %s already holds different content under \"%s\"; "
-							 "refusing to overwrite it", repo->display, key);
-		res->already_stored = true;
-		return 0;
+		if (rc == 0)
+			return rvx_error(err, RVX_E_PROTOCOL,
+							 "%s refused to store \"%s\" as existing, but does not have it",
+							 repo->display, key);
+		if (compare_stored(repo, key, info.size, fd, hdr, &state, err) != 0)
+			return -1;
+		if (state == STORED_SAME)
+		{
+			res->already_stored = true;
+			return 0;
+		}
+
+		/* a broken copy of this very content: nothing is lost by replacing it */
+		rvx_warn("replacing incomplete object \"%s\" in %s (%" PRIu64 " of %" PRIu64 " bytes)",
+				 key, repo->display, info.size, size);
+		src = rvx_put_source_fd(fd, size);
+		if (rvx_repo_put(repo, key, &src, 0, err) != 0)
+			return -1;
 	}
 	res->stored_bytes += size;
 
@@ -254,7 +343,6 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	char		key[256];
 	char		note[RVX_SPOOL_NOTE_MAX];
 	RvxObjectHeader hdr;
-	RvxObjectInfo info;
 	uint64_t	size;
 	int			fd;
 	int			rc;
@@ -270,20 +358,19 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	if (rvx_spool_object_open(path, cluster, &fd, &hdr, &size, err) != 0)
 		return -1;
 
-	rc = check_existing(repo, name, &hdr, err);
+	/* the key may carry another suffix; the .ok names the one we checked */
+	rc = check_existing(repo, name, fd, &hdr, key, sizeof(key), err);
 	if (rc < 0)
 		goto out;
-	if (rvx_wal_object_key(name, (RvxCompression) hdr.compression, key, sizeof(key)) != 0)
-	{
-		rc = rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
-		goto out;
-	}
 	if (rc == 1)
 	{
 		res->already_stored = true;
 		rvx_info("\"%s\" is already in %s with the same content", name, repo->display);
-		/* the key may carry another suffix; the .ok names the one we checked */
-		rvx_wal_find(repo, name, (RvxCompression) hdr.compression, key, sizeof(key), &info, NULL);
+	}
+	else if (rvx_wal_object_key(name, (RvxCompression) hdr.compression, key, sizeof(key)) != 0)
+	{
+		rc = rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
+		goto out;
 	}
 	else if (rvx_store_object(repo, key, fd, size, &hdr, res, err) != 0)
 	{

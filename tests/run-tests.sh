@@ -23,6 +23,7 @@ keep=${KEEP_TEST_DIR:-0}
 passed=0
 failed=0
 failed_names=()
+failures=()
 
 cleanup() {
 	if [ "$keep" = 1 ] || [ $failed -gt 0 ]; then
@@ -82,10 +83,14 @@ for suite in $suites; do
 				prove --timer -I tests/lib -I "$pgxs/src/test/perl" $tests)
 			rc=$?
 			if [ $rc -ne 0 ]; then
+				# the logs of the files that failed (a plan never reached counts)
 				for f in "$work"/tap/tmp_check/log/regress_log_*; do
 					[ -f "$f" ] || continue
-					echo "----- tail of $f"
-					tail -n 60 "$f"
+					if grep -q '^\[.*\] not ok\|^not ok' "$f" || ! grep -q '\] 1\.\.[0-9]' "$f"; then
+						echo "----- tail of $f"
+						tail -n 60 "$f"
+						failures+=("$(grep -h -A4 'not ok' "$f" | head -n 12)" "(see $f)")
+					fi
 				done
 			fi
 			record tap $rc
@@ -99,5 +104,11 @@ done
 
 echo
 echo "suites: $passed passed, $failed failed"
-[ $failed -eq 0 ] || echo "failed suites: ${failed_names[*]}"
+if [ $failed -gt 0 ]; then
+	echo "failed suites: ${failed_names[*]}"
+	# last, so that a truncated CI log still shows why
+	for f in "${failures[@]}"; do
+		printf '%s\n' "$f"
+	done
+fi
 [ $failed -eq 0 ]
