@@ -267,6 +267,27 @@ rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
 
 /* ---------------------------------------------------------------- commit */
 
+/*
+ * Is a complete copy of WAL segment name stored?  1 yes, 0 no (missing, or
+ * an incomplete copy the WAL shipper has yet to replace), -1 error.
+ */
+static int
+wal_stored(RvxRepo *repo, const char *name, RvxCompression preferred, RvxError *err)
+{
+	char		key[256];
+	RvxObjectInfo info;
+	RvxObjectHeader hdr;
+	int			rc = rvx_wal_find(repo, name, preferred, key, sizeof(key), &info, err);
+
+	if (rc <= 0)
+		return rc;
+	if (info.size < RVX_OBJECT_HEADER_LEN)
+		return 0;
+	if (rvx_object_read_header(repo, key, &hdr, err) != 0)
+		return -1;
+	return info.size == RVX_OBJECT_HEADER_LEN + hdr.payload_size;
+}
+
 /* Is every segment from start_wal to stop_wal stored?  Fills missing if not. */
 static int
 check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
@@ -292,9 +313,7 @@ check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
 	last = (uint64_t) hi * per_id + lo;
 	if (strncmp(start, stop, 8) != 0)
 	{
-		char		key[256];
-		RvxObjectInfo info;
-		int			rc = rvx_wal_find(repo, start, preferred, key, sizeof(key), &info, err);
+		int			rc = wal_stored(repo, start, preferred, err);
 
 		if (rc <= 0)
 		{
@@ -308,13 +327,11 @@ check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
 	for (uint64_t seg = first; seg <= last; seg++)
 	{
 		char		name[RVX_WALNAME_MAXLEN + 1];
-		char		key[256];
-		RvxObjectInfo info;
 		int			rc;
 
 		snprintf(name, sizeof(name), "%08X%08X%08X", tli, (unsigned) (seg / per_id),
 				 (unsigned) (seg % per_id));
-		rc = rvx_wal_find(repo, name, preferred, key, sizeof(key), &info, err);
+		rc = wal_stored(repo, name, preferred, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)

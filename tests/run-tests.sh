@@ -8,6 +8,9 @@
 #   tap      TAP tests (PostgreSQL::Test::Cluster): real clusters, real
 #            agent, a real S3-compatible server on 127.0.0.1
 # Select with SUITES="unit tap" and TAP_TESTS="tests/t/001_*.pl".
+# REVRX_AGENT_BIN=tree runs the TAP tests with this tree's agent/revrx-agent
+# instead of the installed one (several checkouts can then test side by
+# side; the server module is still the installed one).
 #
 # PostgreSQL refuses to run as root, so as root the PostgreSQL suites run
 # as the "postgres" user on a private copy of the tree in a temporary
@@ -77,7 +80,10 @@ for suite in $suites; do
 			mkdir -p "$work/tap"
 			[ ${#runas[@]} -gt 0 ] && chown postgres: "$work/tap"
 			tests=${TAP_TESTS:-tests/t/*.pl}
+			agent_bin=revrx-agent
+			[ "${REVRX_AGENT_BIN:-}" = tree ] && agent_bin="$work/src/agent/revrx-agent"
 			(cd "$work/src" && "${runas[@]}" env \
+				REVRX_AGENT_BIN="$agent_bin" \
 				PATH="$bindir:$PATH" TESTDIR="$work/tap" REVRX_SRC="$work/src" \
 				PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
 				prove --timer -I tests/lib -I "$pgxs/src/test/perl" $tests)

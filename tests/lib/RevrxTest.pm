@@ -108,7 +108,8 @@ The revrx-agent the tests run: the installed one (on PATH, as users run it).
 
 sub agent_bin
 {
-	return 'revrx-agent';
+	# run-tests.sh sets it to test a tree's own build instead of the installed one
+	return $ENV{REVRX_AGENT_BIN} // 'revrx-agent';
 }
 
 =pod
