@@ -21,6 +21,9 @@ OBJS = \
 	extension/cron.o \
 	extension/manifest.o \
 	extension/worker.o \
+	extension/spool_meta.o \
+	extension/restore_point.o \
+	extension/fingerprint.o \
 	common/sha256.o \
 	common/compress.o \
 	common/object.o \

@@ -53,6 +53,7 @@
 #include "schedule.h"
 #include "ship.h"
 #include "ship_backup.h"
+#include "ship_meta.h"
 #include "spool.h"
 #include "walname.h"
 
@@ -68,6 +69,7 @@
 /* How often status/backups.json is rebuilt from the repository. */
 #define CATALOG_PERIOD_S	300
 #define CATALOG_RETRY_S		30
+#define META_RETRY_S		5	/* after a transient failure to store meta/ */
 /* How often a backup waiting for its WAL checks again. */
 #define COMMIT_WAIT_MS		1000
 
@@ -89,6 +91,7 @@ typedef enum JobKind
 	JOB_COMMIT,					/* store a backup's record */
 	JOB_ABORT,					/* remove an aborted backup */
 	JOB_CATALOG,				/* rebuild status/backups.json */
+	JOB_META,					/* store the documents in meta/ */
 } JobKind;
 
 /* A unit of backup work; relpath only for JOB_OBJECT. */
@@ -151,6 +154,8 @@ typedef struct RunState
 	int			wal_streak;		/* WAL items taken in a row while backup work waited */
 	bool		catalog_queued;
 	double		last_catalog;
+	bool		meta_queued;
+	double		meta_next_try;
 	uint64_t	backups_committed;
 	struct Worker *workers;
 	RvxCatalog *catalog;		/* has its own lock */
@@ -426,6 +431,8 @@ queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
 		return;					/* tried again at the next look */
 	if (sb)
 		sb->control = true;
+	else if (kind == JOB_META)
+		rs->meta_queued = true;
 	else
 		rs->catalog_queued = true;
 	push_job(&rs->ctl_head, &rs->ctl_tail, job);
@@ -602,6 +609,13 @@ run_backup_job(Worker *w, BackupJob *job)
 			case JOB_CATALOG:
 				rc = rs->catalog ? rvx_catalog_refresh(rs->catalog, repo, &err) : 0;
 				break;
+			case JOB_META:
+				{
+					int			stored = 0;
+
+					rc = rvx_ship_meta(repo, spool, &rs->cluster, &stored, &err);
+				}
+				break;
 			case JOB_NONE:
 			case JOB_WAL:
 				break;
@@ -611,13 +625,15 @@ run_backup_job(Worker *w, BackupJob *job)
 	{
 		if (job->kind == JOB_CATALOG)
 			rvx_warn("could not publish the backup catalog: %s", err.msg);
+		else if (job->kind == JOB_META)
+			rvx_warn("could not store a document of the spool's meta/: %s", err.msg);
 		else
 			rvx_warn("backup %s: %s", job->id, err.msg);
 		/*
 		 * Tell the server: a permanent error fails the backup there (it then
 		 * aborts it, and we clean up); a transient one is shown meanwhile.
 		 */
-		if (job->kind != JOB_CATALOG)
+		if (job->kind != JOB_CATALOG && job->kind != JOB_META)
 			rvx_ship_backup_record_error(spool, job->id, &err);
 	}
 
@@ -630,6 +646,11 @@ run_backup_job(Worker *w, BackupJob *job)
 		rs->catalog_queued = false;
 		/* after a failure, try again soon rather than in a full period */
 		rs->last_catalog = now_s() - (rc == 0 ? 0 : CATALOG_PERIOD_S - CATALOG_RETRY_S);
+	}
+	if (job->kind == JOB_META)
+	{
+		rs->meta_queued = false;
+		rs->meta_next_try = now_s() + (rc == 0 ? 0 : META_RETRY_S);
 	}
 	sb = find_backup(rs, job->id);
 	if (sb)
@@ -1240,6 +1261,12 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		if (!rs.catalog_queued && now - rs.last_catalog >= CATALOG_PERIOD_S)
 			queue_control(&rs, JOB_CATALOG, NULL);
 		pthread_mutex_unlock(&rs.lock);
+		if (!rs.meta_queued && now >= rs.meta_next_try && rvx_meta_pending(cfg->spool_dir))
+		{
+			pthread_mutex_lock(&rs.lock);
+			queue_control(&rs, JOB_META, NULL);
+			pthread_mutex_unlock(&rs.lock);
+		}
 		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS)
 		{
 			write_status(&rs);

@@ -44,6 +44,16 @@
 #define RVX_SPOOL_BACKUPS_FILE		"status/backups.json"
 #define RVX_SPOOL_ABORTED_SUFFIX	".aborted"
 
+/*
+ * Small documents for the repository (docs/backup-format.md, "Documents"):
+ * meta/<key>.rvx is stored by the agent under <key> plus the compression
+ * suffix, never replacing different content, then removed; a permanent
+ * failure leaves meta/<key>.error beside it.
+ */
+#define RVX_SPOOL_META_DIR			"meta"
+#define RVX_RESTORE_POINT_PREFIX	"restore_points/"
+#define RVX_SPOOL_VERIFICATIONS_FILE	"status/verifications.json"
+
 #define RVX_SPOOL_READY_SUFFIX	".rvx"
 #define RVX_SPOOL_OK_SUFFIX		".ok"
 #define RVX_SPOOL_ERROR_SUFFIX	".error"

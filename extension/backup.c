@@ -76,6 +76,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "common/file_perm.h"
@@ -366,6 +367,8 @@ revrx_backup_export(RevrxBackupJob *job)
 	st->rec.stop_lsn = ob.stop_lsn;
 	st->rec.stop_tli = ob.stop_tli;
 	st->rec.stop_time = (pg_time_t) time(NULL);
+	/* read after the stop: a transaction with this xid or later began after it */
+	st->rec.next_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
 	revrx_backup_set_stop(job->slot, ob.stop_lsn, time_t_to_timestamptz(st->rec.stop_time));
 
 	/*

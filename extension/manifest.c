@@ -312,6 +312,7 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 	appendStringInfo(&w.buf, ",\n\"start_time\": \"%s\"", ts);
 	revrx_format_utc(rec->stop_time, ts, sizeof(ts));
 	appendStringInfo(&w.buf, ",\n\"stop_time\": \"%s\"", ts);
+	appendStringInfo(&w.buf, ",\n\"next_xid\": \"" UINT64_FORMAT "\"", rec->next_xid);
 	appendStringInfo(&w.buf, ",\n\"original_bytes\": " INT64_FORMAT, original);
 	appendStringInfo(&w.buf, ",\n\"stored_bytes\": " INT64_FORMAT, stored);
 	appendStringInfo(&w.buf, ",\n\"file_count\": %d", rec->nfiles);

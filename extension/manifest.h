@@ -73,6 +73,7 @@ typedef struct RevrxBackupRecord
 	XLogRecPtr	stop_lsn;
 	pg_time_t	start_time;
 	pg_time_t	stop_time;
+	uint64		next_xid;		/* FullTransactionId next at stop: for xid targets */
 	bool		page_checksums;
 	int64		problem_count;	/* may exceed list_length(problems) */
 	List	   *problems;		/* of RevrxBackupProblem * */

@@ -62,6 +62,8 @@ int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
 int			revrx_spool_max_size = 1024;
+char	   *revrx_fingerprint_database = NULL;
+int			revrx_fingerprint_lock_timeout = 5000;
 char	   *revrx_backup_schedule = NULL;
 const struct RevrxCron *revrx_backup_cron = NULL;
 
@@ -186,6 +188,28 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_backup_schedule, assign_backup_schedule, NULL);
+
+	DefineCustomStringVariable("revrx.fingerprint_database",
+							   "Database whose tables are fingerprinted after each backup.",
+							   "Row counts and content hashes of every permanent table, taken at a "
+							   "restore point after the backup, for restore drills to compare; "
+							   "empty for none.",
+							   &revrx_fingerprint_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.fingerprint_lock_timeout",
+							"How long the fingerprint worker waits for its table locks.",
+							"Writes to the database wait while it holds them (milliseconds, "
+							"normally); after this it gives up and the backup has no fingerprints.",
+							&revrx_fingerprint_lock_timeout,
+							5000,
+							1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("revrx");
 

@@ -81,6 +81,8 @@ extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
+extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
+extern int	revrx_fingerprint_lock_timeout;	/* revrx.fingerprint_lock_timeout, ms */
 
 /* The parsed revrx.backup_schedule (a RevrxCron), NULL when it is empty. */
 struct RevrxCron;
@@ -358,5 +360,22 @@ extern int	revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries
 
 /* Whether s has the shape of a backup id (so it is safe in a path). */
 extern bool revrx_backup_id_valid(const char *s);
+
+/*
+ * Documents for the repository (spool_meta.c): writes text durably as the
+ * object meta/<key>.rvx, which revrx-agent stores under key; exists says
+ * whether one is still waiting there, or was refused (meta/<key>.error).
+ */
+extern void revrx_meta_write(const char *key, const char *text, size_t len);
+extern bool revrx_meta_exists(const char *key);
+
+/*
+ * Starts the fingerprint worker for a backup that was just exported
+ * (fingerprint.c); only logs if it cannot.
+ */
+extern void revrx_fingerprint_launch(const char *backup_id);
+
+/* Writes a restore point, and with record its record for the repository. */
+extern XLogRecPtr revrx_restore_point_create(const char *name, bool record);
 
 #endif							/* REVRX_H */

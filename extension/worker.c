@@ -319,6 +319,7 @@ run_backup(int slot, const RevrxBackupEntry *e)
 	{
 		revrx_backup_export(job);
 		current_slot = -1;
+		revrx_fingerprint_launch(job->id);
 	}
 	PG_CATCH();
 	{

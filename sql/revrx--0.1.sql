@@ -101,3 +101,21 @@ COMMENT ON FUNCTION revrx_backups() IS
 REVOKE ALL ON FUNCTION revrx_backup_now(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revrx_backups() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION revrx_backups() TO pg_monitor;
+
+--
+-- revrx_restore_point(name): writes a named restore point into WAL (as
+-- pg_create_restore_point() does) and records its name, LSN and time in
+-- the repository, so that `revrx-agent restore --target-name NAME` knows
+-- which backup to start from and that the point is reachable.  Names are
+-- letters, digits, "-", "_" and "." (at most 63), used once; "revrx-..."
+-- is reserved.
+--
+CREATE FUNCTION revrx_restore_point(name text)
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'revrx_restore_point'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION revrx_restore_point(text) IS
+'create a named restore point recorded in the repository; returns its LSN';
+
+REVOKE ALL ON FUNCTION revrx_restore_point(text) FROM PUBLIC;

@@ -406,6 +406,28 @@ sub backups
 	return [ grep { !exists $_->{restorable} || $_->{restorable} } @$list ];
 }
 
+=pod
+
+=head2 fingerprint_sql()
+
+The two SQL texts of common/fingerprint.h (the table list, and the
+printf format of one table's fingerprint), read from the header so that
+tests compute exactly what the extension and the drill compute.
+
+=cut
+
+sub fingerprint_sql
+{
+	my $h = PostgreSQL::Test::Utils::slurp_file("$ENV{REVRX_SRC}/common/fingerprint.h");
+	my %sql;
+	for my $name ('RVX_FINGERPRINT_TABLES_SQL', 'RVX_FINGERPRINT_QUERY_FMT')
+	{
+		$h =~ /#define $name((?:[^\n]*\\\n)*[^\n]*)\n/ or die "$name not found";
+		my $body = $1;
+		$sql{$name} = join '', map { my $s = $_; $s =~ s/\\"/"/g; $s } ($body =~ /"((?:[^"\\]|\\.)*)"/g);
+	}
+	return ($sql{RVX_FINGERPRINT_TABLES_SQL}, $sql{RVX_FINGERPRINT_QUERY_FMT});
+}
 
 # Stops a process started with IPC::Run (in $obj->{handle}): SIGTERM, and
 # SIGKILL if it does not exit.

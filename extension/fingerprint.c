@@ -1,0 +1,280 @@
+/*-------------------------------------------------------------------------
+ *
+ * fingerprint.c
+ *	  Table fingerprints taken after each backup, at a restore point a
+ *	  restore drill can recover to exactly (docs/verification.md).
+ *
+ * A drill proves a backup restores the data, not just some data, by
+ * comparing each table's row count and content hash (common/fingerprint.h)
+ * on the restored copy with the same numbers taken on the primary.  The
+ * numbers must describe exactly the state the drill recovers to, on a
+ * primary that keeps writing.  The worker gets that by making the
+ * snapshot it reads with and the point in WAL coincide for every table it
+ * fingerprints:
+ *
+ *	1. In a REPEATABLE READ transaction, inside a subtransaction, take
+ *	   SHARE locks on every table.  SHARE conflicts with the ROW EXCLUSIVE
+ *	   lock every INSERT/UPDATE/DELETE holds until its transaction ends, so
+ *	   once all are granted no transaction that wrote to them is still in
+ *	   progress, and none can start.
+ *	2. Take the transaction snapshot: it sees every committed write to
+ *	   those tables, and there is no other.
+ *	3. Write the restore point "revrx-fp-<backup id>" (and switch WAL so
+ *	   that the segment holding it is archived soon).  Between 2 and 3 no
+ *	   write to those tables can have committed, so replaying WAL up to the
+ *	   point yields exactly what the snapshot sees.
+ *	4. Roll back the subtransaction, which releases the locks (writers
+ *	   waited only for steps 1-3, milliseconds) but keeps the transaction's
+ *	   snapshot, and compute the fingerprints with that snapshot at leisure.
+ *
+ * Limits: one database (revrx.fingerprint_database) per cluster, since a
+ * background worker connects to one; writers wait up to
+ * revrx.fingerprint_lock_timeout behind the locks (a long-running writer
+ * makes the worker give up, and that backup has no fingerprints); the
+ * hashes read every row, which costs a sequential scan of the database
+ * after each backup (it runs after the backup is complete, in its own
+ * process, and does not delay it).
+ *
+ * The result goes to the repository as backup/<id>/fingerprints.json
+ * through the spool's meta/ directory (spool_meta.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "fingerprint.h"
+#include "manifest.h"
+#include "revrx.h"
+#include "spool.h"
+
+PGDLLEXPORT void revrx_fingerprint_main(Datum main_arg);
+
+typedef struct FpTable
+{
+	Oid			oid;
+	char	   *schema;
+	char	   *name;
+	char	   *qualified;		/* quoted, for the query */
+	bool		present;		/* still there once locked */
+	int64		rows;
+	char	   *hash;
+} FpTable;
+
+void
+revrx_fingerprint_launch(const char *backup_id)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	if (revrx_fingerprint_database == NULL || revrx_fingerprint_database[0] == '\0')
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "revrx", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "revrx_fingerprint_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "revrx fingerprint worker for backup %s", backup_id);
+	strlcpy(worker.bgw_type, "revrx fingerprint", BGW_MAXLEN);
+	strlcpy(worker.bgw_extra, backup_id, BGW_EXTRALEN);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(LOG,
+				(errmsg("revrx could not start the fingerprint worker for backup %s", backup_id),
+				 errhint("Raise max_worker_processes.")));
+}
+
+/* Every table to fingerprint, in a first transaction of its own. */
+static List *
+list_tables(void)
+{
+	List	   *tables = NIL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT ||
+		SPI_execute(RVX_FINGERPRINT_TABLES_SQL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the tables to fingerprint");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		FpTable    *t = palloc0(sizeof(FpTable));
+
+		t->oid = (Oid) strtoul(SPI_getvalue(tup, desc, 1), NULL, 10);
+		t->schema = SPI_getvalue(tup, desc, 2);
+		t->name = SPI_getvalue(tup, desc, 3);
+		t->qualified = SPI_getvalue(tup, desc, 4);
+		tables = lappend(tables, t);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return tables;
+}
+
+/* Steps 1-4 of the header, then the hashes; returns the point's LSN. */
+static XLogRecPtr
+take_fingerprints(const char *backup_id, List *tables)
+{
+	char		point[MAXFNAMELEN];
+	char		timeout[32];
+	XLogRecPtr	lsn;
+	ListCell   *lc;
+	MemoryContext outer = CurrentMemoryContext;
+	ResourceOwner owner;
+
+	snprintf(point, sizeof(point), RVX_FINGERPRINT_POINT_FMT, backup_id);
+	snprintf(timeout, sizeof(timeout), "%d", revrx_fingerprint_lock_timeout);
+	SetConfigOption("lock_timeout", timeout, PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "repeatable read",
+					PGC_SUSET, PGC_S_OVERRIDE);
+
+	StartTransactionCommand();
+	owner = CurrentResourceOwner;
+	pgstat_report_activity(STATE_RUNNING, "locking tables for the fingerprint restore point");
+	BeginInternalSubTransaction(NULL);
+	foreach(lc, tables)
+	{
+		FpTable    *t = lfirst(lc);
+
+		LockRelationOid(t->oid, ShareLock);
+		/* dropped since we listed it: nothing to fingerprint */
+		t->present = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->oid));
+	}
+	(void) GetTransactionSnapshot();	/* the transaction's snapshot, from now */
+	lsn = revrx_restore_point_create(point, false);
+	RequestXLogSwitch(false);
+	RollbackAndReleaseCurrentSubTransaction();	/* the locks go, the snapshot stays */
+	MemoryContextSwitchTo(outer);
+	CurrentResourceOwner = owner;
+
+	pgstat_report_activity(STATE_RUNNING, "computing table fingerprints");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, tables)
+	{
+		FpTable    *t = lfirst(lc);
+		char	   *query;
+		MemoryContext spi;
+
+		if (!t->present)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		query = psprintf(RVX_FINGERPRINT_QUERY_FMT, t->qualified);
+		if (SPI_execute(query, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not fingerprint table %s", t->qualified);
+		spi = MemoryContextSwitchTo(outer);
+		t->rows = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						  NULL, 10);
+		t->hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		MemoryContextSwitchTo(spi);
+		pfree(query);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return lsn;
+}
+
+static void
+write_document(const char *backup_id, List *tables, XLogRecPtr lsn)
+{
+	StringInfoData doc;
+	char		key[MAXPGPATH];
+	char		point[MAXFNAMELEN];
+	char		when[64];
+	ListCell   *lc;
+	bool		first = true;
+
+	snprintf(point, sizeof(point), RVX_FINGERPRINT_POINT_FMT, backup_id);
+	revrx_format_utc((pg_time_t) time(NULL), when, sizeof(when));
+	initStringInfo(&doc);
+	appendStringInfo(&doc, "{\"format\": %d, \"backup_id\": ", RVX_FINGERPRINT_FORMAT);
+	escape_json(&doc, backup_id);
+	appendStringInfoString(&doc, ", \"database\": ");
+	escape_json(&doc, revrx_fingerprint_database);
+	appendStringInfoString(&doc, ", \"restore_point\": ");
+	escape_json(&doc, point);
+	appendStringInfo(&doc, ", \"lsn\": \"%X/%X\", \"time\": \"%s\",\n\"tables\": [",
+					 LSN_FORMAT_ARGS(lsn), when);
+	foreach(lc, tables)
+	{
+		FpTable    *t = lfirst(lc);
+
+		if (!t->present)
+			continue;
+		appendStringInfoString(&doc, first ? "\n{\"schema\": " : ",\n{\"schema\": ");
+		escape_json(&doc, t->schema);
+		appendStringInfoString(&doc, ", \"table\": ");
+		escape_json(&doc, t->name);
+		appendStringInfo(&doc, ", \"rows\": " INT64_FORMAT ", \"hash\": ", t->rows);
+		escape_json(&doc, t->hash);
+		appendStringInfoChar(&doc, '}');
+		first = false;
+	}
+	appendStringInfoString(&doc, "\n]}\n");
+
+	snprintf(key, sizeof(key), "backup/%s/fingerprints.json", backup_id);
+	revrx_meta_write(key, doc.data, doc.len);
+	pfree(doc.data);
+}
+
+/*
+ * revrx_fingerprint_main
+ *
+ * Entry point of the dynamic worker; bgw_extra holds the backup id.  Any
+ * error ends it (and is logged): that backup then has no fingerprints,
+ * which a drill reports as skipped.
+ */
+void
+revrx_fingerprint_main(Datum main_arg)
+{
+	char		backup_id[BGW_EXTRALEN];
+	List	   *tables;
+	XLogRecPtr	lsn;
+
+	strlcpy(backup_id, MyBgworkerEntry->bgw_extra, sizeof(backup_id));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (!revrx_backup_id_valid(backup_id))
+		ereport(ERROR,
+				(errmsg("revrx fingerprint worker started for an invalid backup id")));
+	BackgroundWorkerInitializeConnection(revrx_fingerprint_database, NULL, 0);
+
+	tables = list_tables();
+	lsn = take_fingerprints(backup_id, tables);
+	write_document(backup_id, tables, lsn);
+	ereport(LOG,
+			(errmsg("revrx fingerprinted %d tables of database \"%s\" for backup %s at restore point %X/%X",
+					list_length(tables), revrx_fingerprint_database, backup_id,
+					LSN_FORMAT_ARGS(lsn))));
+	proc_exit(0);
+}
