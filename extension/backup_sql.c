@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * backup_sql.c
- *	  The SQL functions of base backups: revrx_backup_now() and
- *	  revrx_backups().
+ *	  The SQL functions of base backups: revrx_backup_now(),
+ *	  revrx_backups(), and revrx_verifications() (the restore drills of
+ *	  those backups).
  *
  * revrx_backup_now() does not take the backup itself: the backup worker
  * does (worker.c, backup.c), so that a backup survives the session that
@@ -22,7 +23,10 @@
  * both, the catalog's row is shown when the server also says complete
  * (the catalog has the full record), the server's otherwise.
  *
- * Neither function is executable by PUBLIC (sql/revrx--0.1.sql).
+ * revrx_verifications() shows the drill summaries the agent publishes in
+ * status/verifications.json.
+ *
+ * None of them is executable by PUBLIC (sql/revrx--0.1.sql).
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +50,7 @@
 
 PG_FUNCTION_INFO_V1(revrx_backup_now);
 PG_FUNCTION_INFO_V1(revrx_backups);
+PG_FUNCTION_INFO_V1(revrx_verifications);
 
 /*
  * How long revrx_backup_now() waits for a worker that is (re)starting;
@@ -555,5 +560,76 @@ revrx_backups(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
+	return (Datum) 0;
+}
+
+/*
+ * revrx_verifications
+ *
+ * SQL: revrx_verifications() returns the latest restore drills, newest
+ * first, from status/verifications.json (the agent's summary of the drill
+ * reports stored in the repository).  Works without preloading: it only
+ * reads the spool.
+ */
+#define REVRX_VERIFICATIONS_COLS 8
+
+Datum
+revrx_verifications(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RevrxVerification *v;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != REVRX_VERIFICATIONS_COLS)
+		elog(ERROR, "revrx_verifications() is declared with %d columns, expected %d",
+			 rsinfo->setDesc->natts, REVRX_VERIFICATIONS_COLS);
+
+	n = revrx_verifications_read(revrx_spool_dir, &v);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[REVRX_VERIFICATIONS_COLS];
+		bool		nulls[REVRX_VERIFICATIONS_COLS];
+
+		memset(values, 0, sizeof(values));
+		memset(nulls, true, sizeof(nulls));
+		revrx_text_sanitize(v[i].backup_id);
+		values[0] = CStringGetTextDatum(v[i].backup_id);
+		nulls[0] = false;
+		values[1] = BoolGetDatum(v[i].passed);
+		nulls[1] = false;
+		if (v[i].has_started_at)
+		{
+			values[2] = TimestampTzGetDatum(v[i].started_at);
+			nulls[2] = false;
+		}
+		if (v[i].has_finished_at)
+		{
+			values[3] = TimestampTzGetDatum(v[i].finished_at);
+			nulls[3] = false;
+		}
+		if (v[i].has_recovery_seconds)
+		{
+			values[4] = Float8GetDatum(v[i].recovery_seconds);
+			nulls[4] = false;
+		}
+		if (v[i].has_total_seconds)
+		{
+			values[5] = Float8GetDatum(v[i].total_seconds);
+			nulls[5] = false;
+		}
+		if (v[i].failed_checks != NULL)
+		{
+			values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum(v[i].failed_checks));
+			nulls[6] = false;
+		}
+		if (v[i].report_key != NULL)
+		{
+			revrx_text_sanitize(v[i].report_key);
+			values[7] = CStringGetTextDatum(v[i].report_key);
+			nulls[7] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

@@ -1,25 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Reading the repository's backup catalog that revrx-agent publishes
- *	  in the spool as status/backups.json.
+ *	  Reading the lists revrx-agent publishes in the spool's status/
+ *	  directory: the repository's backups (status/backups.json) and the
+ *	  latest restore drills (status/verifications.json).
  *
- * The file is written by another program, possibly another version of it,
- * and may be missing, half written by a crashed agent or simply wrong.
- * None of that may make revrx_backups() (or choosing a backup id) fail, so
- * this reader never throws except when out of memory: a file that is not
- * exactly what docs/backup-format.md describes yields no entries, and an
- * entry without a usable id is skipped.  Fields the reader does not know
- * are ignored, so the agent can add some.
+ * The files are written by another program, possibly another version of
+ * it, and may be missing, half written by a crashed agent or simply wrong.
+ * None of that may make revrx_backups() or revrx_verifications() (or
+ * choosing a backup id) fail, so this reader never throws except when out
+ * of memory: a file that is not exactly what docs/backup-format.md
+ * describes yields no entries, and an entry without a usable id is
+ * skipped.  Fields the reader does not know are ignored, so the agent can
+ * add some.  Both files have the same shape:
  *
- *	  {"format": 1, "updated_at": <epoch>, "backups": [ <summary>, ... ]}
+ *	  {"format": 1, "updated_at": <epoch>, "<list>": [ {<entry>}, ... ]}
  *
- * A summary is the top level of a backup's backup.json without "files" and
- * "directories".  Its scalar fields are read as they are; its "problems"
- * array is kept as JSON text (the exact span of the file) for the SQL
- * function to turn into jsonb.  That text has passed the JSON parser, and
- * numbers in it are limited to plain integers and decimals, so jsonb_in()
- * cannot fail on it.
+ * read_list() returns, for each entry, the text of each field asked for:
+ * a scalar as written (strings de-escaped), an array or object as its
+ * JSON text (the exact span of the file) for the SQL functions to turn
+ * into jsonb.  That text has passed the JSON parser, and numbers in it are
+ * limited to plain integers and decimals, so jsonb_in() cannot fail on it.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,28 +39,32 @@
 /* A catalog of a few thousand backups is a few megabytes. */
 #define REVRX_CATALOG_FILE_MAX	(64 * 1024 * 1024)
 
-typedef struct CatalogParse
+typedef struct ListParse
 {
 	JsonLexContext *lex;
+	const char *list_key;		/* the top-level array to read */
+	const char *const *keys;	/* the fields wanted of each entry */
+	int			nkeys;
+
 	int			depth;			/* containers open */
 	bool		root_is_object;
 	char	   *root_key;		/* current key at depth 1 */
 	char	   *format;
-	bool		in_backups;		/* inside the top-level "backups" array */
+	bool		in_list;
 
-	bool		in_entry;		/* inside one summary (depth 3) */
-	char	   *entry_key;		/* current key of the summary */
-	RevrxCatalogEntry cur;
-	bool		cur_bad;
+	bool		in_entry;		/* inside one entry (depth 3) */
+	int			field;			/* index in keys of the entry's current key, or -1 */
+	char	  **cur;			/* the values of the current entry */
 
-	bool		in_problems;	/* inside the summary's "problems" */
-	char	   *problems_start;
-	bool		problems_bad;
+	int			nested_field;	/* field whose container we are inside, or -1 */
+	int			nested_depth;	/* depth at which it started */
+	char	   *nested_start;
+	bool		nested_bad;
 
-	RevrxCatalogEntry *entries;
+	char	 ***entries;
 	int			nentries;
 	int			cap;
-} CatalogParse;
+} ListParse;
 
 /*
  * "2026-11-26T08:45:00Z", optionally with fractional seconds, or with
@@ -120,190 +125,152 @@ parse_int64(const char *s, int64 *result)
 }
 
 static RvxJsonCbResult
-cat_object_start(void *state)
+list_object_start(void *state)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	ListParse  *p = (ListParse *) state;
 
 	if (p->depth == 0)
 		p->root_is_object = true;
-	else if (p->depth == 2 && p->in_backups)
+	else if (p->depth == 2 && p->in_list)
 	{
 		p->in_entry = true;
-		p->entry_key = NULL;
-		memset(&p->cur, 0, sizeof(RevrxCatalogEntry));
-		p->cur_bad = false;
+		p->field = -1;
+		p->cur = palloc0(p->nkeys * sizeof(char *));
+	}
+	else if (p->depth == 3 && p->in_entry && p->field >= 0 && p->nested_field < 0)
+	{
+		p->nested_field = p->field;
+		p->nested_depth = p->depth;
+		p->nested_start = p->lex->token_start;
+		p->nested_bad = false;
 	}
 	p->depth++;
 	RVX_JSON_CB_RETURN;
 }
 
-static RvxJsonCbResult
-cat_object_end(void *state)
+static void
+nested_end(ListParse *p)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	/* the lexer has moved past the closing bracket */
+	if (p->nested_field >= 0 && p->depth == p->nested_depth)
+	{
+		if (!p->nested_bad && p->lex->prev_token_terminator > p->nested_start)
+			p->cur[p->nested_field] =
+				pnstrdup(p->nested_start, p->lex->prev_token_terminator - p->nested_start);
+		p->nested_field = -1;
+	}
+}
+
+static RvxJsonCbResult
+list_object_end(void *state)
+{
+	ListParse  *p = (ListParse *) state;
 
 	p->depth--;
 	if (p->depth == 2 && p->in_entry)
 	{
 		p->in_entry = false;
-		if (!p->cur_bad && p->cur.id != NULL)
+		if (p->nentries == p->cap)
 		{
-			if (p->nentries == p->cap)
-			{
-				p->cap = p->cap ? p->cap * 2 : 16;
-				p->entries = p->entries ?
-					repalloc(p->entries, p->cap * sizeof(RevrxCatalogEntry)) :
-					palloc(p->cap * sizeof(RevrxCatalogEntry));
-			}
-			p->entries[p->nentries++] = p->cur;
+			p->cap = p->cap ? p->cap * 2 : 16;
+			p->entries = p->entries ?
+				repalloc(p->entries, p->cap * sizeof(char **)) :
+				palloc(p->cap * sizeof(char **));
 		}
+		p->entries[p->nentries++] = p->cur;
 	}
+	else
+		nested_end(p);
 	RVX_JSON_CB_RETURN;
 }
 
 static RvxJsonCbResult
-cat_array_start(void *state)
+list_array_start(void *state)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	ListParse  *p = (ListParse *) state;
 
-	if (p->depth == 1 && p->root_key != NULL && strcmp(p->root_key, "backups") == 0)
-		p->in_backups = true;
-	else if (p->depth == 3 && p->in_entry && p->entry_key != NULL &&
-			 strcmp(p->entry_key, "problems") == 0)
+	if (p->depth == 1 && p->root_key != NULL && strcmp(p->root_key, p->list_key) == 0)
+		p->in_list = true;
+	else if (p->depth == 3 && p->in_entry && p->field >= 0 && p->nested_field < 0)
 	{
 		/* the current token is the '[' */
-		p->in_problems = true;
-		p->problems_start = p->lex->token_start;
-		p->problems_bad = false;
+		p->nested_field = p->field;
+		p->nested_depth = p->depth;
+		p->nested_start = p->lex->token_start;
+		p->nested_bad = false;
 	}
 	p->depth++;
 	RVX_JSON_CB_RETURN;
 }
 
 static RvxJsonCbResult
-cat_array_end(void *state)
+list_array_end(void *state)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	ListParse  *p = (ListParse *) state;
 
 	p->depth--;
-	if (p->depth == 1 && p->in_backups)
-		p->in_backups = false;
-	else if (p->depth == 3 && p->in_problems)
-	{
-		/* the lexer has moved past the ']' */
-		p->in_problems = false;
-		if (!p->problems_bad && p->lex->prev_token_terminator > p->problems_start)
-			p->cur.problems = pnstrdup(p->problems_start,
-									   p->lex->prev_token_terminator - p->problems_start);
-	}
+	if (p->depth == 1 && p->in_list)
+		p->in_list = false;
+	else
+		nested_end(p);
 	RVX_JSON_CB_RETURN;
 }
 
 static RvxJsonCbResult
-cat_field_start(void *state, char *fname, bool isnull)
+list_field_start(void *state, char *fname, bool isnull)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	ListParse  *p = (ListParse *) state;
 
 	if (p->depth == 1)
 		p->root_key = fname;
 	else if (p->depth == 3 && p->in_entry)
-		p->entry_key = fname;
+	{
+		p->field = -1;
+		for (int i = 0; i < p->nkeys; i++)
+			if (strcmp(fname, p->keys[i]) == 0)
+				p->field = i;
+	}
 	RVX_JSON_CB_RETURN;
-}
-
-static void
-cat_entry_scalar(CatalogParse *p, const char *key, char *token,
-				 JsonTokenType type)
-{
-	RevrxCatalogEntry *e = &p->cur;
-	bool		bad = false;
-
-	if (strcmp(key, "id") == 0)
-	{
-		if (type == JSON_TOKEN_STRING && revrx_backup_id_valid(token))
-			e->id = token;
-		else
-			p->cur_bad = true;
-	}
-	else if (strcmp(key, "label") == 0)
-		e->label = (type == JSON_TOKEN_STRING) ? token : NULL;
-	else if (strcmp(key, "kind") == 0)
-		e->kind = (type == JSON_TOKEN_STRING) ? token : NULL;
-	else if (strcmp(key, "scheduled") == 0)
-	{
-		e->has_scheduled = (type == JSON_TOKEN_TRUE || type == JSON_TOKEN_FALSE);
-		e->scheduled = (type == JSON_TOKEN_TRUE);
-	}
-	else if (strcmp(key, "start_lsn") == 0 || strcmp(key, "stop_lsn") == 0)
-	{
-		XLogRecPtr	lsn = InvalidXLogRecPtr;
-		bool		ok = false;
-
-		if (type == JSON_TOKEN_STRING)
-		{
-			lsn = pg_lsn_in_internal(token, &bad);
-			ok = !bad;
-		}
-		if (key[1] == 't' && key[2] == 'a')
-		{
-			e->has_start_lsn = ok;
-			e->start_lsn = lsn;
-		}
-		else
-		{
-			e->has_stop_lsn = ok;
-			e->stop_lsn = lsn;
-		}
-	}
-	else if (strcmp(key, "start_time") == 0)
-		e->has_start_time = (type == JSON_TOKEN_STRING &&
-							 parse_utc_time(token, &e->start_time));
-	else if (strcmp(key, "stop_time") == 0)
-		e->has_stop_time = (type == JSON_TOKEN_STRING &&
-							parse_utc_time(token, &e->stop_time));
-	else if (strcmp(key, "original_bytes") == 0)
-		e->has_original_bytes = (type == JSON_TOKEN_NUMBER &&
-								 parse_int64(token, &e->original_bytes));
-	else if (strcmp(key, "stored_bytes") == 0)
-		e->has_stored_bytes = (type == JSON_TOKEN_NUMBER &&
-							   parse_int64(token, &e->stored_bytes));
-	else if (strcmp(key, "file_count") == 0)
-		e->has_file_count = (type == JSON_TOKEN_NUMBER &&
-							 parse_int64(token, &e->file_count));
 }
 
 static RvxJsonCbResult
-cat_scalar(void *state, char *token, JsonTokenType tokentype)
+list_scalar(void *state, char *token, JsonTokenType tokentype)
 {
-	CatalogParse *p = (CatalogParse *) state;
+	ListParse  *p = (ListParse *) state;
 
 	if (p->depth == 1 && p->root_key != NULL && strcmp(p->root_key, "format") == 0)
 		p->format = token;
-	else if (p->depth == 3 && p->in_entry && p->entry_key != NULL)
-		cat_entry_scalar(p, p->entry_key, token, tokentype);
-	else if (p->in_problems && tokentype == JSON_TOKEN_NUMBER)
+	else if (p->depth == 3 && p->in_entry && p->field >= 0 && tokentype != JSON_TOKEN_NULL)
+		p->cur[p->field] = token;
+	else if (p->nested_field >= 0 && tokentype == JSON_TOKEN_NUMBER)
 	{
 		/* keep jsonb_in() away from numbers it could refuse */
 		if (strlen(token) > 30 || strpbrk(token, "eE") != NULL)
-			p->problems_bad = true;
+			p->nested_bad = true;
 	}
 	RVX_JSON_CB_RETURN;
 }
 
-int
-revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
+/*
+ * Reads <spool>/<file> and returns the number of entries of its list
+ * list_key; (*entries)[i][k] is the text of field keys[k] of entry i, NULL
+ * when absent or null.  0 when the file is missing or not of format 1.
+ */
+static int
+read_list(const char *spool_dir, const char *file, const char *list_key,
+		  const char *const *keys, int nkeys, char ****entries)
 {
 	char		path[MAXPGPATH];
 	char	   *text;
 	size_t		len;
-	CatalogParse state;
+	ListParse	state;
 	JsonSemAction sem;
 
 	*entries = NULL;
 	if (spool_dir == NULL || spool_dir[0] == '\0')
 		return 0;
 
-	snprintf(path, MAXPGPATH, "%s/%s", spool_dir, RVX_SPOOL_BACKUPS_FILE);
+	snprintf(path, MAXPGPATH, "%s/%s", spool_dir, file);
 	text = revrx_read_small_file(path, REVRX_CATALOG_FILE_MAX, &len);
 	if (text == NULL)
 	{
@@ -316,14 +283,19 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 		return 0;
 
 	memset(&state, 0, sizeof(state));
+	state.list_key = list_key;
+	state.keys = keys;
+	state.nkeys = nkeys;
+	state.field = -1;
+	state.nested_field = -1;
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &state;
-	sem.object_start = cat_object_start;
-	sem.object_end = cat_object_end;
-	sem.array_start = cat_array_start;
-	sem.array_end = cat_array_end;
-	sem.object_field_start = cat_field_start;
-	sem.scalar = cat_scalar;
+	sem.object_start = list_object_start;
+	sem.object_end = list_object_end;
+	sem.array_start = list_array_start;
+	sem.array_end = list_array_end;
+	sem.object_field_start = list_field_start;
+	sem.scalar = list_scalar;
 
 	state.lex = rvx_json_lexer_new(text, (int) len);
 	if (pg_parse_json(state.lex, &sem) != JSON_SUCCESS ||
@@ -331,11 +303,124 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 		strcmp(state.format, "1") != 0)
 	{
 		ereport(DEBUG1,
-				(errmsg_internal("revrx ignores \"%s\": not a backup catalog of format 1",
-								 path)));
+				(errmsg_internal("revrx ignores \"%s\": not a list of format 1", path)));
 		return 0;
 	}
-
 	*entries = state.entries;
 	return state.nentries;
+}
+
+/* ------------------------------------------------------------ backups */
+
+enum
+{
+	B_ID, B_LABEL, B_KIND, B_SCHEDULED, B_START_LSN, B_STOP_LSN, B_START_TIME,
+	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_NKEYS
+};
+
+static const char *const backup_keys[B_NKEYS] = {
+	"id", "label", "kind", "scheduled", "start_lsn", "stop_lsn", "start_time",
+	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems"
+};
+
+static bool
+parse_lsn(const char *s, XLogRecPtr *lsn)
+{
+	bool		bad = false;
+
+	if (s == NULL)
+		return false;
+	*lsn = pg_lsn_in_internal(s, &bad);
+	return !bad;
+}
+
+int
+revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
+{
+	char	 ***raw;
+	int			n = read_list(spool_dir, RVX_SPOOL_BACKUPS_FILE, "backups",
+							  backup_keys, B_NKEYS, &raw);
+	int			out = 0;
+
+	*entries = n > 0 ? palloc0(n * sizeof(RevrxCatalogEntry)) : NULL;
+	for (int i = 0; i < n; i++)
+	{
+		char	  **v = raw[i];
+		RevrxCatalogEntry *e = &(*entries)[out];
+
+		if (v[B_ID] == NULL || !revrx_backup_id_valid(v[B_ID]))
+			continue;
+		e->id = v[B_ID];
+		e->label = v[B_LABEL];
+		e->kind = v[B_KIND];
+		e->has_scheduled = v[B_SCHEDULED] != NULL &&
+			(strcmp(v[B_SCHEDULED], "true") == 0 || strcmp(v[B_SCHEDULED], "false") == 0);
+		e->scheduled = e->has_scheduled && v[B_SCHEDULED][0] == 't';
+		e->has_start_lsn = parse_lsn(v[B_START_LSN], &e->start_lsn);
+		e->has_stop_lsn = parse_lsn(v[B_STOP_LSN], &e->stop_lsn);
+		e->has_start_time = v[B_START_TIME] && parse_utc_time(v[B_START_TIME], &e->start_time);
+		e->has_stop_time = v[B_STOP_TIME] && parse_utc_time(v[B_STOP_TIME], &e->stop_time);
+		e->has_original_bytes = v[B_ORIGINAL] && parse_int64(v[B_ORIGINAL], &e->original_bytes);
+		e->has_stored_bytes = v[B_STORED] && parse_int64(v[B_STORED], &e->stored_bytes);
+		e->has_file_count = v[B_FILES] && parse_int64(v[B_FILES], &e->file_count);
+		e->problems = (v[B_PROBLEMS] && v[B_PROBLEMS][0] == '[') ? v[B_PROBLEMS] : NULL;
+		out++;
+	}
+	return out;
+}
+
+/* ------------------------------------------------------ verifications */
+
+enum
+{
+	V_BACKUP, V_STARTED, V_FINISHED, V_PASSED, V_RECOVERY, V_TOTAL, V_FAILED,
+	V_REPORT, V_NKEYS
+};
+
+static const char *const verification_keys[V_NKEYS] = {
+	"backup_id", "started_at", "finished_at", "passed", "recovery_seconds",
+	"total_seconds", "failed_checks", "report_key"
+};
+
+static bool
+parse_seconds(const char *s, double *result)
+{
+	char	   *end;
+
+	if (s == NULL)
+		return false;
+	errno = 0;
+	*result = strtod(s, &end);
+	return end != s && *end == '\0' && errno == 0 && *result >= 0 && *result < 1e9;
+}
+
+int
+revrx_verifications_read(const char *spool_dir, RevrxVerification **entries)
+{
+	char	 ***raw;
+	int			n = read_list(spool_dir, RVX_SPOOL_VERIFICATIONS_FILE, "verifications",
+							  verification_keys, V_NKEYS, &raw);
+	int			out = 0;
+
+	*entries = n > 0 ? palloc0(n * sizeof(RevrxVerification)) : NULL;
+	for (int i = 0; i < n; i++)
+	{
+		char	  **v = raw[i];
+		RevrxVerification *e = &(*entries)[out];
+
+		if (v[V_BACKUP] == NULL || !revrx_backup_id_valid(v[V_BACKUP]) ||
+			v[V_PASSED] == NULL ||
+			(strcmp(v[V_PASSED], "true") != 0 && strcmp(v[V_PASSED], "false") != 0))
+			continue;
+		e->backup_id = v[V_BACKUP];
+		e->passed = v[V_PASSED][0] == 't';
+		e->has_started_at = v[V_STARTED] && parse_utc_time(v[V_STARTED], &e->started_at);
+		e->has_finished_at = v[V_FINISHED] && parse_utc_time(v[V_FINISHED], &e->finished_at);
+		e->has_recovery_seconds = parse_seconds(v[V_RECOVERY], &e->recovery_seconds);
+		e->has_total_seconds = parse_seconds(v[V_TOTAL], &e->total_seconds);
+		e->failed_checks = (v[V_FAILED] && v[V_FAILED][0] == '[') ? v[V_FAILED] : NULL;
+		e->report_key = v[V_REPORT];
+		out++;
+	}
+	return out;
 }

@@ -358,6 +358,29 @@ typedef struct RevrxCatalogEntry
  */
 extern int	revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries);
 
+/* One restore drill, as status/verifications.json summarizes it. */
+typedef struct RevrxVerification
+{
+	char	   *backup_id;
+	bool		passed;
+	bool		has_started_at;
+	TimestampTz started_at;
+	bool		has_finished_at;
+	TimestampTz finished_at;
+	bool		has_recovery_seconds;
+	double		recovery_seconds;
+	bool		has_total_seconds;
+	double		total_seconds;
+	char	   *failed_checks;	/* JSON array text, NULL if absent/unusable */
+	char	   *report_key;		/* NULL if absent */
+} RevrxVerification;
+
+/*
+ * Reads <spool>/status/verifications.json (catalog.c), newest first as the
+ * agent writes it; same contract as revrx_catalog_read().
+ */
+extern int	revrx_verifications_read(const char *spool_dir, RevrxVerification **entries);
+
 /* Whether s has the shape of a backup id (so it is safe in a path). */
 extern bool revrx_backup_id_valid(const char *s);
 

@@ -119,3 +119,31 @@ COMMENT ON FUNCTION revrx_restore_point(text) IS
 'create a named restore point recorded in the repository; returns its LSN';
 
 REVOKE ALL ON FUNCTION revrx_restore_point(text) FROM PUBLIC;
+
+--
+-- revrx_verifications(): the latest restore drills (`revrx-agent verify`),
+-- newest first, as the agent publishes them in the spool
+-- (status/verifications.json) from the reports stored in the repository
+-- next to each backup.  recovery_seconds is the measured recovery time:
+-- restore plus WAL replay, the time a real recovery would take.
+--
+CREATE FUNCTION revrx_verifications(
+    OUT backup_id text,
+    OUT passed boolean,
+    OUT started_at timestamptz,
+    OUT finished_at timestamptz,
+    OUT recovery_seconds double precision,
+    OUT total_seconds double precision,      -- with the checks
+    OUT failed_checks jsonb,                 -- names of the checks that failed
+    OUT report_key text                      -- the full report in the repository
+)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'revrx_verifications'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED
+ROWS 16;
+
+COMMENT ON FUNCTION revrx_verifications() IS
+'latest restore drills: passed or not, and the measured recovery time';
+
+REVOKE ALL ON FUNCTION revrx_verifications() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION revrx_verifications() TO pg_monitor;

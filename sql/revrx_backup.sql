@@ -13,7 +13,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
        p.provolatile, p.proparallel, p.proretset, p.proisstrict
   FROM pg_proc p
  WHERE p.proname IN ('revrx_backup_now', 'revrx_backups')
- ORDER BY 1::text;
+ ORDER BY p.proname;
 SELECT pg_get_function_arguments('revrx_backup_now(text, boolean)'::regprocedure);
 
 -- The columns of revrx_backups(), in order
@@ -82,8 +82,30 @@ ALTER SYSTEM SET revrx.backup_schedule = '@daily';
 ALTER SYSTEM SET revrx.backup_schedule = '';
 ALTER SYSTEM RESET revrx.backup_schedule;
 
+-- Restore points: the name is checked before anything is written
+SELECT revrx_restore_point('');
+SELECT revrx_restore_point('a/b');
+SELECT revrx_restore_point('revrx-fp-20261126T000000Z');
+SELECT revrx_restore_point(repeat('x', 64));
+SELECT revrx_restore_point(NULL);
+-- a good name, but no spool to record it in: refused, nothing written
+SELECT revrx_restore_point('before-migration');
+
+-- No drill known without a spool
+SELECT * FROM revrx_verifications();
+
+-- No function of the extension is executable by PUBLIC
+SELECT p.oid::regprocedure AS function,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public,
+       has_function_privilege('pg_monitor', p.oid, 'EXECUTE') AS pg_monitor
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'revrx'
+ ORDER BY p.proname;
+
 DROP ROLE regress_revrx_plain;
 DROP ROLE regress_revrx_monitor;
 REVOKE EXECUTE ON FUNCTION revrx_backup_now(text, boolean) FROM regress_revrx_operator;
 DROP ROLE regress_revrx_operator;
 DROP EXTENSION revrx;
+

@@ -124,4 +124,27 @@ isnt($node->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history'), $hist
 	'and after it: the primary moved on, the point did not');
 $copy->stop;
 
+# --- revrx_verifications() reads what the agent publishes, and nothing breaks it
+my $vfile = RevrxTest::spool_dir($node) . '/status/verifications.json';
+my $vquery = 'SELECT backup_id, passed, finished_at, recovery_seconds, failed_checks, report_key '
+  . 'FROM revrx_verifications()';
+sub put_file { my ($path, $text) = @_; open my $fh, '>', $path or die $!; print $fh $text; close $fh; }
+put_file($vfile, encode_json({ format => 1, updated_at => time,
+	verifications => [
+		{ backup_id => $id, passed => JSON::PP::false, started_at => '2026-11-26T10:00:00Z',
+		  finished_at => '2026-11-26T10:01:30Z', recovery_seconds => 42.5, total_seconds => 90,
+		  failed_checks => [ 'amcheck', 'fingerprints' ], report_key => "backup/$id/verify/x.json" },
+		{ backup_id => '../../etc', passed => JSON::PP::true },
+		{ backup_id => $id, passed => JSON::PP::true, recovery_seconds => 'NaN' } ] }));
+is($node->safe_psql('postgres', $vquery),
+	"$id|f|2026-11-26 10:01:30+00|42.5|[\"amcheck\", \"fingerprints\"]|backup/$id/verify/x.json\n$id|t||||",
+	'revrx_verifications() shows the drills the agent published, skipping a bad id');
+for my $junk ('', '{"format": 2, "verifications": []}', '{"format": 1, "verifications": [1, [2], {"passed": 3}]}',
+	'{"format": 1, "verifications": [{"backup_id": "x", "passed": true, "failed_checks": [1e999]}]', "\x00\xff")
+{
+	put_file($vfile, $junk);
+	my ($vrc, $vout, $verr) = $node->psql('postgres', 'SELECT count(*) FROM revrx_verifications()');
+	is("$vrc $vout", '0 0', 'a broken status/verifications.json gives no rows and no error');
+}
+
 done_testing();
