@@ -13,6 +13,11 @@
  *	  backlog the archiver has not finished) and the .rvx files in the
  *	  spool's wal/ (objects waiting for the agent).
  *
+ * It ends with the answer to "are we protected right now?": the recovery
+ * point exposure (seconds of work not yet in the repository), the age of
+ * the newest backup (status/backups.json) and the latest restore drills
+ * (status/verifications.json).
+ *
  * Only the first is required: the function fails if the library was not
  * preloaded, because all zeros would look like a healthy idle archiver.
  * Everything read from files is best effort: a missing, partial or
@@ -29,6 +34,7 @@
 #include <sys/stat.h>
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -40,6 +46,9 @@
 #include "spool.h"
 
 PG_FUNCTION_INFO_V1(revrx_status);
+
+static void protection_columns(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent,
+							   Datum *values, bool *nulls);
 
 /* Columns of revrx_status(), in order; see sql/revrx--0.1.sql. */
 enum
@@ -61,6 +70,12 @@ enum
 	COL_LAST_ERROR_TIME,
 	COL_ARCHIVE_ACK,
 	COL_SPOOL_DIR,
+	COL_RPO_SECONDS,
+	COL_LAST_BACKUP_TIME,
+	COL_SECONDS_SINCE_BACKUP,
+	COL_LAST_VERIFICATION_TIME,
+	COL_LAST_VERIFICATION_PASSED,
+	COL_LAST_GOOD_VERIFICATION_TIME,
 	REVRX_STATUS_COLS
 };
 
@@ -327,7 +342,115 @@ revrx_status(PG_FUNCTION_ARGS)
 		nulls[COL_SPOOL_DIR] = false;
 	}
 
+	/* Are we protected right now? */
+	protection_columns(&stats, &agent, values, nulls);
+
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The recovery point exposure: how many seconds of committed work would be
+ * lost if the server vanished now.  Everything after the end of the last
+ * segment known to be stored is at risk (acknowledged, with
+ * archive_ack = repository; stored by the agent, with spool), so the
+ * estimate is the age of that knowledge; it is 0 when nothing was written
+ * after that segment, and NULL when no segment was stored since the
+ * server (or the agent) started.
+ */
+static bool
+rpo_seconds(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent, double *result)
+{
+	const char *wal = NULL;
+	TimestampTz at = 0;
+	TimeLineID	tli;
+	XLogSegNo	segno;
+	XLogRecPtr	end;
+	long		secs;
+	int			usecs;
+
+	if (revrx_archive_ack == REVRX_ACK_REPOSITORY && stats->last_archived_wal[0] != '\0')
+	{
+		wal = stats->last_archived_wal;
+		at = stats->last_archived_time;
+	}
+	else if (agent->valid && agent->last_stored_wal != NULL && agent->has_last_stored_at)
+	{
+		wal = agent->last_stored_wal;
+		at = agent->last_stored_at;
+	}
+	if (wal == NULL || !IsXLogFileName(wal))
+		return false;
+
+	XLogFromFileName(wal, &tli, &segno, wal_segment_size);
+	XLogSegNoOffsetToRecPtr(segno + 1, 0, wal_segment_size, end);
+	if (!RecoveryInProgress() && GetXLogInsertRecPtr() <= end + SizeOfXLogLongPHD)
+	{
+		*result = 0;
+		return true;
+	}
+	TimestampDifference(at, GetCurrentTimestamp(), &secs, &usecs);
+	*result = secs + usecs / 1000000.0;
+	return true;
+}
+
+static void
+protection_columns(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent,
+				   Datum *values, bool *nulls)
+{
+	RevrxCatalogEntry *cat;
+	RevrxVerification *ver;
+	int			ncat,
+				nver;
+	double		rpo;
+	bool		have_backup = false;
+	TimestampTz last_backup = 0;
+
+	if (rpo_seconds(stats, agent, &rpo))
+	{
+		values[COL_RPO_SECONDS] = Float8GetDatum(rpo);
+		nulls[COL_RPO_SECONDS] = false;
+	}
+
+	ncat = revrx_catalog_read(revrx_spool_dir, &cat);
+	for (int i = 0; i < ncat; i++)
+	{
+		if (cat[i].has_stop_time && (!have_backup || cat[i].stop_time > last_backup))
+		{
+			last_backup = cat[i].stop_time;
+			have_backup = true;
+		}
+	}
+	if (have_backup)
+	{
+		long		secs;
+		int			usecs;
+
+		values[COL_LAST_BACKUP_TIME] = TimestampTzGetDatum(last_backup);
+		nulls[COL_LAST_BACKUP_TIME] = false;
+		TimestampDifference(last_backup, GetCurrentTimestamp(), &secs, &usecs);
+		values[COL_SECONDS_SINCE_BACKUP] = Float8GetDatum(secs + usecs / 1000000.0);
+		nulls[COL_SECONDS_SINCE_BACKUP] = false;
+	}
+
+	/* newest first, as the agent writes them */
+	nver = revrx_verifications_read(revrx_spool_dir, &ver);
+	for (int i = 0; i < nver; i++)
+	{
+		if (!ver[i].has_finished_at)
+			continue;
+		if (nulls[COL_LAST_VERIFICATION_TIME])
+		{
+			values[COL_LAST_VERIFICATION_TIME] = TimestampTzGetDatum(ver[i].finished_at);
+			nulls[COL_LAST_VERIFICATION_TIME] = false;
+			values[COL_LAST_VERIFICATION_PASSED] = BoolGetDatum(ver[i].passed);
+			nulls[COL_LAST_VERIFICATION_PASSED] = false;
+		}
+		if (ver[i].passed && nulls[COL_LAST_GOOD_VERIFICATION_TIME])
+		{
+			values[COL_LAST_GOOD_VERIFICATION_TIME] = TimestampTzGetDatum(ver[i].finished_at);
+			nulls[COL_LAST_GOOD_VERIFICATION_TIME] = false;
+		}
+	}
 }
 
 static bool

@@ -27,7 +27,13 @@ CREATE FUNCTION revrx_status(
     OUT last_error text,                -- newer of the module's and the agent's
     OUT last_error_time timestamptz,
     OUT archive_ack text,
-    OUT spool_dir text
+    OUT spool_dir text,
+    OUT rpo_seconds double precision,   -- work at risk: age of the last stored segment, 0 if nothing since
+    OUT last_backup_time timestamptz,   -- newest complete backup in the repository
+    OUT seconds_since_backup double precision,
+    OUT last_verification_time timestamptz,    -- newest restore drill
+    OUT last_verification_passed boolean,
+    OUT last_good_verification_time timestamptz -- newest drill that passed
 )
 RETURNS record
 AS 'MODULE_PATHNAME', 'revrx_status'

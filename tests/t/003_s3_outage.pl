@@ -61,6 +61,8 @@ ok($saw_status, 'revrx_status() showed the backlog and an error during the outag
 my $st = RevrxTest::status($node);
 like($st->{last_error}, qr/connect|refused|could not|timed out/i, "the error says why: $st->{last_error}");
 cmp_ok($st->{backlog_segments}, '>', 0, "backlog of $st->{backlog_segments} segments");
+cmp_ok($st->{rpo_seconds}, '>=', 25,
+	"revrx_status() shows the work at risk growing: rpo_seconds $st->{rpo_seconds}");
 cmp_ok($node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver'), '>', 0,
 	'the archiver saw failed attempts');
 
@@ -76,5 +78,10 @@ is($missing, 0, 'no segment missing');
 is($different, 0, 'every segment byte-identical');
 ok(RevrxTest::wait_for(sub { RevrxTest::status($node)->{backlog_segments} == 0 }, 30, 'backlog 0'),
 	'backlog drained');
+# with nothing written since the last switch, nothing is at risk
+$node->safe_psql('postgres', 'CHECKPOINT');
+ok(RevrxTest::wait_for(sub { RevrxTest::switch_wal($node); (RevrxTest::status($node)->{rpo_seconds} // -1) == 0 },
+		60, 'rpo 0'),
+	'rpo_seconds is back to 0 once everything written is stored');
 
 done_testing();

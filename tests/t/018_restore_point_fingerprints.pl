@@ -139,6 +139,11 @@ put_file($vfile, encode_json({ format => 1, updated_at => time,
 is($node->safe_psql('postgres', $vquery),
 	"$id|f|2026-11-26 10:01:30+00|42.5|[\"amcheck\", \"fingerprints\"]|backup/$id/verify/x.json\n$id|t||||",
 	'revrx_verifications() shows the drills the agent published, skipping a bad id');
+is($node->safe_psql('postgres',
+		"SELECT last_verification_time, last_verification_passed, last_good_verification_time IS NULL, "
+		  . "last_backup_time IS NOT NULL, seconds_since_backup >= 0 FROM revrx_status()"),
+	'2026-11-26 10:01:30+00|f|t|t|t',
+	'revrx_status() shows the last drill (failed), no good one, and the age of the last backup');
 for my $junk ('', '{"format": 2, "verifications": []}', '{"format": 1, "verifications": [1, [2], {"passed": 3}]}',
 	'{"format": 1, "verifications": [{"backup_id": "x", "passed": true, "failed_checks": [1e999]}]', "\x00\xff")
 {
