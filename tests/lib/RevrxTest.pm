@@ -451,7 +451,7 @@ package RevrxTest::S3;
 
 Starts the S3-compatible server of tests/s3 on a free port of 127.0.0.1
 (or opts{port}), storing its data in a fresh directory, with bucket
-"testbkt".  Credentials: S3RVER / S3RVER.  ->stop, ->start_again (same
+"testbkt".  Credentials: S3RVER / S3RVER, or opts{key} / opts{secret}.  ->stop, ->start_again (same
 port, same data, as after an outage), ->env (the agent's S3 environment),
 ->repo_url(prefix), ->object_path(prefix, key) (where the server keeps an
 object's bytes, for corruption tests).
@@ -470,6 +470,8 @@ sub start
 		port => $opts{port} // 0,
 		tls_key => $opts{tls_key},
 		tls_cert => $opts{tls_cert},
+		key => $opts{key} // 'S3RVER',
+		secret => $opts{secret} // 'S3RVER',
 	}, $class;
 	$self->_launch;
 	push @started, $self;
@@ -487,6 +489,7 @@ sub _launch
 		S3RVER_PORT => $self->{port},
 		S3RVER_PORTFILE => $portfile,
 		S3RVER_BUCKETS => $self->{bucket},
+		($self->{key} ne 'S3RVER' ? (S3RVER_KEY => $self->{key}, S3RVER_SECRET => $self->{secret}) : ()),
 		($self->{tls_key} ? (S3RVER_TLS_KEY => $self->{tls_key}, S3RVER_TLS_CERT => $self->{tls_cert}) : ()));
 	my $log = "$self->{dir}/s3.log";
 	$self->{handle} = IPC::Run::start(
@@ -535,8 +538,8 @@ sub env
 	return {
 		REVRX_S3_ENDPOINT => $self->endpoint,
 		REVRX_S3_URI_STYLE => 'path',
-		AWS_ACCESS_KEY_ID => 'S3RVER',
-		AWS_SECRET_ACCESS_KEY => 'S3RVER',
+		AWS_ACCESS_KEY_ID => $self->{key},
+		AWS_SECRET_ACCESS_KEY => $self->{secret},
 		AWS_REGION => 'us-east-1',
 		REVRX_RETRIES => 2,
 		REVRX_TIMEOUT => 5,
