@@ -25,6 +25,7 @@ OBJS = \
 	extension/restore_point.o \
 	extension/fingerprint.o \
 	common/sha256.o \
+	common/crypto.o \
 	common/compress.o \
 	common/object.o \
 	common/walname.o \

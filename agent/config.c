@@ -7,10 +7,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "config.h"
 
@@ -30,6 +35,7 @@ static const Setting settings[] = {
 	{"REVRX_TIMEOUT", "seconds a request may make no progress (1-3600, default 30)", false},
 	{"REVRX_LOG_LEVEL", "debug, info, warning or error (default info)", false},
 	{"REVRX_LOG_FORMAT", "text or json (default text)", false},
+	{"REVRX_ENCRYPTION_KEY_FILE", "file with the 32-byte key that encrypts everything stored (raw, hex or base64)", false},
 	{"REVRX_S3_ENDPOINT", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS)", false},
 	{"REVRX_S3_URI_STYLE", "path or host (default: path with an endpoint, else host)", false},
 	{"REVRX_S3_SSE", "server-side encryption: AES256 or aws:kms", false},
@@ -43,6 +49,57 @@ static const Setting settings[] = {
 	{"AWS_DEFAULT_REGION", NULL, false},
 	{NULL, NULL, false},
 };
+
+/* The encryption key, once loaded; lives until exit like every setting. */
+static RvxKey key;
+
+/*
+ * Reads and checks the key file.  Any problem is an error naming the
+ * setting: a configured key that cannot be used must stop the agent, never
+ * let it store plaintext.  The master key does not outlive this function.
+ */
+static int
+load_key(const char *path, RvxKey *out, RvxError *err)
+{
+	uint8_t		buf[1024];
+	uint8_t		master[RVX_KEY_LEN];
+	struct stat st;
+	const char *why;
+	ssize_t		n;
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return rvx_error(err, RVX_E_CONFIG, "could not open REVRX_ENCRYPTION_KEY_FILE \"%s\": %s",
+						 path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		return rvx_error(err, RVX_E_CONFIG, "REVRX_ENCRYPTION_KEY_FILE \"%s\" is not a regular file",
+						 path);
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return rvx_error(err, RVX_E_CONFIG, "could not read REVRX_ENCRYPTION_KEY_FILE \"%s\": %s",
+						 path, strerror(errno));
+	if (rvx_key_parse(buf, (size_t) n, master, &why) != 0)
+	{
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return rvx_error(err, RVX_E_CONFIG, "invalid key in REVRX_ENCRYPTION_KEY_FILE \"%s\": %s",
+						 path, why);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (rvx_key_derive(master, out) != 0)
+	{
+		OPENSSL_cleanse(master, sizeof(master));
+		return rvx_error(err, RVX_E_INTERNAL, "could not derive keys from REVRX_ENCRYPTION_KEY_FILE");
+	}
+	OPENSSL_cleanse(master, sizeof(master));
+	if (st.st_mode & 077)
+		rvx_warn("REVRX_ENCRYPTION_KEY_FILE \"%s\" can be read by other users (mode %04o); "
+				 "it should be readable by the agent only", path, (unsigned) (st.st_mode & 07777));
+	return 0;
+}
 
 /* Values read from the config file, index-aligned with settings[]. */
 static char *file_values[sizeof(settings) / sizeof(settings[0])];
@@ -236,6 +293,13 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		else if (strcmp(v, "text") != 0)
 			return rvx_error(err, RVX_E_CONFIG,
 							 "invalid value for REVRX_LOG_FORMAT: \"%s\" (expected text or json)", v);
+	}
+
+	if ((v = get("REVRX_ENCRYPTION_KEY_FILE")) != NULL)
+	{
+		if (load_key(v, &key, err) != 0)
+			return -1;
+		cfg->repo.key = &key;
 	}
 
 	/* S3 */

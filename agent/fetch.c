@@ -80,6 +80,7 @@ rvx_object_read_header(RvxRepo *repo, const char *key, RvxObjectHeader *hdr, Rvx
 typedef struct FetchState
 {
 	RvxObjectReader *reader;
+	const RvxKey *key;			/* the repository's: objects may be encrypted */
 	const RvxFetchOptions *opts;
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
@@ -133,7 +134,7 @@ check_header(FetchState *st)
 				 hdr->raw_size, o->expect_size);
 		return -1;
 	}
-	if (o->expect_sha256 && memcmp(hdr->sha256, o->expect_sha256, RVX_SHA256_LEN) != 0)
+	if (o->expect_sha256 && !rvx_object_digest_matches(hdr, st->key, o->expect_sha256))
 	{
 		char		have[RVX_SHA256_HEXLEN + 1];
 		char		want[RVX_SHA256_HEXLEN + 1];
@@ -141,8 +142,12 @@ check_header(FetchState *st)
 		rvx_hex_encode(hdr->sha256, RVX_SHA256_LEN, have);
 		rvx_hex_encode(o->expect_sha256, RVX_SHA256_LEN, want);
 		st->fail_code = RVX_E_CORRUPT;
-		snprintf(st->fail_msg, sizeof(st->fail_msg),
-				 "holds content with SHA-256 %s where %s was expected", have, want);
+		if (hdr->encryption != RVX_ENCRYPT_NONE)
+			snprintf(st->fail_msg, sizeof(st->fail_msg),
+					 "does not hold the content with SHA-256 %s that was expected", want);
+		else
+			snprintf(st->fail_msg, sizeof(st->fail_msg),
+					 "holds content with SHA-256 %s where %s was expected", have, want);
 		return -1;
 	}
 	return 0;
@@ -296,6 +301,8 @@ rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *op
 		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
 	}
 	rvx_object_reader_begin(st.reader, content_sink, &st);
+	rvx_object_reader_set_key(st.reader, repo->key);
+	st.key = repo->key;
 
 	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
 	{
@@ -368,6 +375,8 @@ rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 	if (st.reader == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	rvx_object_reader_begin(st.reader, content_sink, &st);
+	rvx_object_reader_set_key(st.reader, repo->key);
+	st.key = repo->key;
 	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
 		stream_error(&st, key, repo->display, "memory", &gerr, err);
 	else if (stream_finish(&st, key, repo->display, err) == 0)

@@ -13,8 +13,20 @@
 
 #include "repo.h"
 
+static RvxRepo *open_driver(const RvxRepoConfig *cfg, RvxError *err);
+
 RvxRepo *
 rvx_repo_open(const RvxRepoConfig *cfg, RvxError *err)
+{
+	RvxRepo    *repo = open_driver(cfg, err);
+
+	if (repo)
+		repo->key = cfg->key;
+	return repo;
+}
+
+static RvxRepo *
+open_driver(const RvxRepoConfig *cfg, RvxError *err)
 {
 	const char *url = cfg->url;
 

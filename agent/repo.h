@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crypto.h"
 #include "error.h"
 
 /* Where the bytes of a put come from; the driver may read them twice. */
@@ -75,6 +76,7 @@ typedef struct RvxRepoConfig
 	const char *s3_ca_file;		/* NULL = system CAs */
 	bool		s3_verify_tls;
 	/* all drivers */
+	const RvxKey *key;			/* REVRX_ENCRYPTION_KEY_FILE; NULL = not encrypted */
 	int			retries;		/* extra attempts for transient failures */
 	int			timeout_ms;		/* per request: no progress for this long fails it */
 } RvxRepoConfig;
@@ -99,6 +101,7 @@ struct RvxRepo
 {
 	const RvxRepoOps *ops;
 	char	   *display;		/* URL without secrets, for messages */
+	const RvxKey *key;			/* objects are encrypted with it; NULL = plain */
 	void	   *priv;			/* the driver's own state */
 };
 

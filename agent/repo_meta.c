@@ -95,6 +95,44 @@ rvx_cluster_info_read_spool(const char *spool_dir, RvxClusterInfo *ci, RvxError 
 	return parse_identity(buf, what, ci, err);
 }
 
+/*
+ * Does the repository's encryption (repo.json) agree with the key this
+ * agent has?  Fails closed: a key for a plain repository is refused as
+ * firmly as a missing or wrong key for an encrypted one, so the agent can
+ * never mix plaintext into an encrypted repository or the reverse.
+ */
+static int
+check_encryption(RvxRepo *repo, const char *text, RvxError *err)
+{
+	json_t	   *root = json_loads(text, 0, NULL);
+	const char *alg = json_string_value(json_object_get(root, "encryption"));
+	const char *check = json_string_value(json_object_get(root, "key_check"));
+	char		mine[65];
+	int			rc = 0;
+
+	if (alg == NULL || strcmp(alg, "none") == 0)
+	{
+		if (repo->key != NULL)
+			rc = rvx_error(err, RVX_E_CONFIG,
+						   "repository %s is not encrypted, but REVRX_ENCRYPTION_KEY_FILE is set; "
+						   "refusing to mix encrypted and plain data (use a new repository or prefix "
+						   "for encrypted backups)", repo->display);
+	}
+	else if (strcmp(alg, "aes-256-gcm") != 0)
+		rc = rvx_error(err, RVX_E_CORRUPT, "repository %s uses unknown encryption \"%s\"",
+					   repo->display, alg);
+	else if (repo->key == NULL)
+		rc = rvx_error(err, RVX_E_CONFIG,
+					   "repository %s is encrypted: set REVRX_ENCRYPTION_KEY_FILE to its key",
+					   repo->display);
+	else if (check == NULL || rvx_key_check_hex(repo->key, mine) != 0 || strcmp(check, mine) != 0)
+		rc = rvx_error(err, RVX_E_CONFIG,
+					   "the key in REVRX_ENCRYPTION_KEY_FILE is not the key of repository %s",
+					   repo->display);
+	json_decref(root);
+	return rc;
+}
+
 int
 rvx_repo_meta_load(RvxRepo *repo, RvxClusterInfo *ci, RvxError *err)
 {
@@ -112,6 +150,8 @@ rvx_repo_meta_load(RvxRepo *repo, RvxClusterInfo *ci, RvxError *err)
 	}
 	snprintf(what, sizeof(what), "%s in %s", RVX_REPO_META_KEY, repo->display);
 	rc = parse_identity(text, what, ci, err);
+	if (rc == 0)
+		rc = check_encryption(repo, text, err);
 	free(text);
 	return rc;
 }
@@ -143,6 +183,7 @@ rvx_repo_meta_bind(RvxRepo *repo, const RvxClusterInfo *ci, RvxError *err)
 	RvxError	lerr;
 	char		sysid[32];
 	char		stamp[32];
+	char		check[65];
 	time_t		now = time(NULL);
 	struct tm	tm;
 	json_t	   *o;
@@ -166,9 +207,18 @@ rvx_repo_meta_bind(RvxRepo *repo, const RvxClusterInfo *ci, RvxError *err)
 				  "system_identifier", sysid,
 				  "pg_version_num", ci->pg_version_num,
 				  "wal_segment_size", (json_int_t) ci->wal_segment_size,
-				  "encryption", "none",
+				  "encryption", repo->key ? "aes-256-gcm" : "none",
 				  "created_at", stamp,
 				  "created_by", "revrx-agent " RVX_VERSION);
+	if (o && repo->key)
+	{
+		if (rvx_key_check_hex(repo->key, check) != 0)
+		{
+			json_decref(o);
+			return rvx_error(err, RVX_E_INTERNAL, "could not compute the key check");
+		}
+		json_object_set_new(o, "key_check", json_string(check));
+	}
 	text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
 	if (text == NULL)

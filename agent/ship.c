@@ -145,33 +145,61 @@ prefix_sink(void *arg, const void *data, size_t len)
 }
 
 /*
+ * The header bytes the repository holds, or would hold, for a spooled
+ * object with header ours: the same bytes when the repository is plain;
+ * for an encrypted one the first 64 (everything up to the CRCs, which
+ * depend on the random nonce) are known without encrypting, since they
+ * only depend on the content and the key.  Returns how many bytes are
+ * known.
+ */
+static size_t
+stored_header_prefix(RvxRepo *repo, const RvxObjectHeader *ours,
+					 uint8_t out[RVX_OBJECT_HEADER_LEN])
+{
+	RvxObjectHeader h = *ours;
+
+	if (repo->key == NULL)
+	{
+		rvx_object_header_encode(&h, out);
+		return RVX_OBJECT_HEADER_LEN;
+	}
+	h.encryption = RVX_ENCRYPT_AES256GCM;
+	h.payload_size += RVX_GCM_OVERHEAD;
+	h.payload_crc = 0;
+	if (rvx_key_tag_digest(repo->key, ours->sha256, h.sha256) != 0)
+		return 0;
+	rvx_object_header_encode(&h, out);
+	return 64;
+}
+
+/*
  * Classifies the object at key (stored_size bytes, from a HEAD) against the
- * spooled object open on fd with header ours.  Returns 0 and sets *state,
- * or -1 with RVX_E_CONFLICT when the key holds something else.
+ * spooled object with (plain) header ours.  Returns 0 and sets *state, or
+ * -1 with RVX_E_CONFLICT when the key holds something else, including our
+ * content stored plain in an encrypted repository or the reverse.
  */
 static int
-compare_stored(RvxRepo *repo, const char *key, uint64_t stored_size, int fd,
+compare_stored(RvxRepo *repo, const char *key, uint64_t stored_size,
 			   const RvxObjectHeader *ours, StoredState *state, RvxError *err)
 {
 	uint8_t		mine[RVX_OBJECT_HEADER_LEN];
+	size_t		known = stored_header_prefix(repo, ours, mine);
 	PrefixBuf	theirs_bytes = {{0}, 0};
 	RvxObjectHeader theirs;
 	const char *why;
-	char		h1[RVX_SHA256_HEXLEN + 1],
-				h2[RVX_SHA256_HEXLEN + 1];
+	char		h2[RVX_SHA256_HEXLEN + 1];
 	uint64_t	want = stored_size < RVX_OBJECT_HEADER_LEN ? stored_size : RVX_OBJECT_HEADER_LEN;
 
-	if (pread(fd, mine, sizeof(mine), 0) != (ssize_t) sizeof(mine))
-		return rvx_error(err, RVX_E_IO, "could not reread the header of the spooled copy of \"%s\"",
-						 key);
 	if (want > 0 &&
 		rvx_repo_get(repo, key, 0, want, prefix_sink, &theirs_bytes, err) != 0)
 		return -1;
 
 	if (theirs_bytes.len < RVX_OBJECT_HEADER_LEN)
 	{
-		if (theirs_bytes.len == stored_size &&
-			memcmp(theirs_bytes.bytes, mine, theirs_bytes.len) == 0)
+		size_t		cmp = theirs_bytes.len < known ? theirs_bytes.len : known;
+
+		if (theirs_bytes.len == stored_size && known > 0 &&
+			memcmp(theirs_bytes.bytes, mine, cmp) == 0)
 		{
 			*state = STORED_BROKEN;
 			return 0;
@@ -185,15 +213,20 @@ compare_stored(RvxRepo *repo, const char *key, uint64_t stored_size, int fd,
 		return rvx_error(err, RVX_E_CONFLICT,
 						 "repository %s holds an object under \"%s\" that is not a valid "
 						 "revrx object (%s); refusing to overwrite it", repo->display, key, why);
+	if ((theirs.encryption != RVX_ENCRYPT_NONE) != (repo->key != NULL))
+		return rvx_error(err, RVX_E_CONFLICT,
+						 "repository %s holds \"%s\" %s, but the repository is %s; "
+						 "refusing to overwrite it", repo->display, key,
+						 theirs.encryption ? "encrypted" : "unencrypted",
+						 repo->key ? "encrypted" : "not encrypted");
 	if (theirs.system_id != ours->system_id || theirs.raw_size != ours->raw_size ||
-		memcmp(theirs.sha256, ours->sha256, RVX_SHA256_LEN) != 0)
+		!rvx_object_digest_matches(&theirs, repo->key, ours->sha256))
 	{
-		rvx_hex_encode(theirs.sha256, RVX_SHA256_LEN, h1);
 		rvx_hex_encode(ours->sha256, RVX_SHA256_LEN, h2);
 		return rvx_error(err, RVX_E_CONFLICT,
 						 "repository %s already holds different content under \"%s\" "
-						 "(SHA-256 %s, this one %s); refusing to overwrite it",
-						 repo->display, key, h1, h2);
+						 "(this one has SHA-256 %s); refusing to overwrite it",
+						 repo->display, key, h2);
 	}
 	*state = stored_size == RVX_OBJECT_HEADER_LEN + theirs.payload_size ?
 		STORED_SAME : STORED_BROKEN;
@@ -206,7 +239,7 @@ compare_stored(RvxRepo *repo, const char *key, uint64_t stored_size, int fd,
  * -1 = error, including RVX_E_CONFLICT when it holds different content.
  */
 static int
-check_existing(RvxRepo *repo, const char *name, int fd, const RvxObjectHeader *ours,
+check_existing(RvxRepo *repo, const char *name, const RvxObjectHeader *ours,
 			   char *key, size_t keycap, RvxError *err)
 {
 	RvxObjectInfo info;
@@ -217,7 +250,7 @@ check_existing(RvxRepo *repo, const char *name, int fd, const RvxObjectHeader *o
 					  &info, err);
 	if (rc <= 0)
 		return rc;
-	if (compare_stored(repo, key, info.size, fd, ours, &state, err) != 0)
+	if (compare_stored(repo, key, info.size, ours, &state, err) != 0)
 		return -1;
 	if (state == STORED_SAME)
 		return 1;
@@ -274,62 +307,167 @@ rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster, int *fdp,
 	return 0;
 }
 
+typedef struct FdSink
+{
+	int			fd;
+	int			save_errno;
+} FdSink;
+
+static int
+fd_sink(void *arg, const void *data, size_t len)
+{
+	FdSink	   *fs = arg;
+	const char *p = data;
+
+	while (len > 0)
+	{
+		ssize_t		n = write(fs->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			fs->save_errno = n < 0 ? errno : ENOSPC;
+			return -1;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+static long
+fd_read_at(void *arg, void *buf, size_t len, uint64_t offset)
+{
+	return (long) pread(*(int *) arg, buf, len, (off_t) offset);
+}
+
+/*
+ * The encrypted form of the spooled object on fd, in an unnamed temporary
+ * file of tmp_dir (the spool: a volume sized for objects, unlike /tmp).
+ * Returns its descriptor, and its header and size.
+ */
+static int
+encrypt_to_temp(RvxRepo *repo, int fd, const RvxObjectHeader *plain, const char *tmp_dir,
+				RvxObjectHeader *enc, uint64_t *size, RvxError *err)
+{
+	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
+	FdSink		fs = {-1, 0};
+	const char *why;
+
+	fs.fd = open(tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fs.fd < 0)
+	{
+		char		path[PATH_MAX];
+
+		/* a file system without O_TMPFILE */
+		snprintf(path, sizeof(path), "%s/.revrx-encrypt-XXXXXX", tmp_dir);
+		fs.fd = mkostemp(path, O_CLOEXEC);
+		if (fs.fd < 0)
+			return rvx_error(err, RVX_E_IO, "could not create a temporary file in \"%s\": %s",
+							 tmp_dir, strerror(errno));
+		unlink(path);
+	}
+	if (rvx_object_encrypt(repo->key, plain, fd_read_at, &fd, fd_sink, &fs, enc, &why) != 0)
+	{
+		int			save = fs.save_errno;
+
+		close(fs.fd);
+		if (save)
+			return rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\": %s",
+							 tmp_dir, strerror(save));
+		return rvx_error(err, RVX_E_CORRUPT, "could not encrypt: %s", why);
+	}
+	rvx_object_header_encode(enc, hbytes);
+	if (pwrite(fs.fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
+	{
+		close(fs.fd);
+		return rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\"", tmp_dir);
+	}
+	*size = RVX_OBJECT_HEADER_LEN + enc->payload_size;
+	return fs.fd;
+}
+
 int
 rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
-				 const RvxObjectHeader *hdr, RvxShipResult *res, RvxError *err)
+				 const RvxObjectHeader *hdr, const char *tmp_dir, RvxShipResult *res,
+				 RvxError *err)
 {
-	RvxPutSource src = rvx_put_source_fd(fd, size);
 	RvxObjectHeader stored;
+	RvxObjectHeader enc;
 	RvxObjectInfo info;
+	RvxPutSource src;
+	int			upfd = fd;
+	int			rc = -1;
+
+	if (repo->key != NULL &&
+		(upfd = encrypt_to_temp(repo, fd, hdr, tmp_dir, &enc, &size, err)) < 0)
+		return -1;
+	src = rvx_put_source_fd(upfd, size);
 
 	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
 	{
 		StoredState state;
-		int			rc;
+		int			found;
 
 		if (err == NULL || err->code != RVX_E_CONFLICT)
-			return -1;
+			goto out;
 		/* already there (an earlier run, or a race): fine if it is ours */
-		rc = rvx_repo_head(repo, key, &info, err);
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			return rvx_error(err, RVX_E_PROTOCOL,
-							 "%s refused to store \"%s\" as existing, but does not have it",
-							 repo->display, key);
-		if (compare_stored(repo, key, info.size, fd, hdr, &state, err) != 0)
-			return -1;
+		found = rvx_repo_head(repo, key, &info, err);
+		if (found < 0)
+			goto out;
+		if (found == 0)
+		{
+			rvx_error(err, RVX_E_PROTOCOL,
+					  "%s refused to store \"%s\" as existing, but does not have it",
+					  repo->display, key);
+			goto out;
+		}
+		if (compare_stored(repo, key, info.size, hdr, &state, err) != 0)
+			goto out;
 		if (state == STORED_SAME)
 		{
 			res->already_stored = true;
-			return 0;
+			rc = 0;
+			goto out;
 		}
 
 		/* a broken copy of this very content: nothing is lost by replacing it */
 		rvx_warn("replacing incomplete object \"%s\" in %s (%" PRIu64 " of %" PRIu64 " bytes)",
 				 key, repo->display, info.size, size);
-		src = rvx_put_source_fd(fd, size);
+		src = rvx_put_source_fd(upfd, size);
 		if (rvx_repo_put(repo, key, &src, 0, err) != 0)
-			return -1;
+			goto out;
 	}
 	res->stored_bytes += size;
 
 	/* confirm: the object is there, complete, and is ours */
 	if (rvx_repo_head(repo, key, &info, err) != 1)
-		return rvx_error(err, RVX_E_PROTOCOL,
-						 "object \"%s\" is not in %s right after it was stored", key,
-						 repo->display);
+	{
+		rvx_error(err, RVX_E_PROTOCOL, "object \"%s\" is not in %s right after it was stored",
+				  key, repo->display);
+		goto out;
+	}
 	if (info.size != size)
-		return rvx_error(err, RVX_E_CORRUPT,
-						 "object \"%s\" in %s has %" PRIu64 " bytes right after storing %" PRIu64,
-						 key, repo->display, info.size, size);
+	{
+		rvx_error(err, RVX_E_CORRUPT,
+				  "object \"%s\" in %s has %" PRIu64 " bytes right after storing %" PRIu64,
+				  key, repo->display, info.size, size);
+		goto out;
+	}
 	if (rvx_object_read_header(repo, key, &stored, err) != 0)
-		return -1;
-	if (memcmp(stored.sha256, hdr->sha256, RVX_SHA256_LEN) != 0)
-		return rvx_error(err, RVX_E_CONFLICT,
-						 "object \"%s\" in %s does not hold the content just stored",
-						 key, repo->display);
-	return 0;
+		goto out;
+	if (!rvx_object_digest_matches(&stored, repo->key, hdr->sha256))
+	{
+		rvx_error(err, RVX_E_CONFLICT, "object \"%s\" in %s does not hold the content just stored",
+				  key, repo->display);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (upfd != fd)
+		close(upfd);
+	return rc;
 }
 
 int
@@ -359,7 +497,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		return -1;
 
 	/* the key may carry another suffix; the .ok names the one we checked */
-	rc = check_existing(repo, name, fd, &hdr, key, sizeof(key), err);
+	rc = check_existing(repo, name, &hdr, key, sizeof(key), err);
 	if (rc < 0)
 		goto out;
 	if (rc == 1)
@@ -372,7 +510,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		rc = rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
 		goto out;
 	}
-	else if (rvx_store_object(repo, key, fd, size, &hdr, res, err) != 0)
+	else if (rvx_store_object(repo, key, fd, size, &hdr, waldir, res, err) != 0)
 	{
 		rc = -1;
 		goto out;

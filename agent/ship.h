@@ -47,14 +47,18 @@ extern int	rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster
 								  RvxObjectHeader *hdr, uint64_t *size, RvxError *err);
 
 /*
- * Stores the object read from fd (size bytes, header hdr) under key, never
- * replacing anything: if key exists with the same content that is success
- * (res->already_stored), with different content RVX_E_CONFLICT.  A new
- * object is confirmed before this returns: it exists, has size bytes and
- * its header carries hdr's SHA-256.  Adds what it sent to res.
+ * Stores the spooled object read from fd (size bytes, plain header hdr)
+ * under key, never replacing anything: if key exists with the same content
+ * that is success (res->already_stored), with different content
+ * RVX_E_CONFLICT; an incomplete copy of the same content is replaced.  In
+ * an encrypted repository (repo->key) the object is encrypted first, into
+ * an unnamed temporary file in tmp_dir.  A new object is confirmed before
+ * this returns: it exists, has the size sent and its header stands for
+ * hdr's SHA-256.  Adds what it sent to res.
  */
 extern int	rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
-							 const RvxObjectHeader *hdr, RvxShipResult *res, RvxError *err);
+							 const RvxObjectHeader *hdr, const char *tmp_dir,
+							 RvxShipResult *res, RvxError *err);
 
 /* fsync(2) of a directory. */
 extern int	rvx_fsync_dir(const char *dir, RvxError *err);

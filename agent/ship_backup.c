@@ -254,7 +254,7 @@ rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
 	snprintf(key, sizeof(key), "%s%s/%s%s", RVX_BACKUP_KEY_PREFIX, id, relpath,
 			 rvx_compression_suffix((RvxCompression) hdr.compression));
 
-	rc = rvx_store_object(repo, key, fd, size, &hdr, res, err);
+	rc = rvx_store_object(repo, key, fd, size, &hdr, dir, res, err);
 	close(fd);
 	if (rc != 0)
 		return -1;
@@ -529,7 +529,7 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 
 	snprintf(key, sizeof(key), "%s%s/%s%s", RVX_BACKUP_KEY_PREFIX, id, RVX_BACKUP_RECORD,
 			 rvx_compression_suffix((RvxCompression) hdr.compression));
-	if (rvx_store_object(repo, key, fd, size, &hdr, &sres, err) != 0)
+	if (rvx_store_object(repo, key, fd, size, &hdr, dir, &sres, err) != 0)
 		goto out;
 	res->stored_bytes = sres.stored_bytes;
 

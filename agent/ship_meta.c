@@ -50,6 +50,7 @@ ship_one(MetaWalk *mw, const char *rel)
 	char		path[PATH_MAX];
 	char		errpath[PATH_MAX];
 	char		key[PATH_MAX];
+	char		tmpdir[PATH_MAX];
 	RvxObjectHeader hdr;
 	RvxShipResult res = {0};
 	RvxError	err;
@@ -69,7 +70,8 @@ ship_one(MetaWalk *mw, const char *rel)
 	{
 		snprintf(key, sizeof(key), "%s%s", rel,
 				 rvx_compression_suffix((RvxCompression) hdr.compression));
-		rc = rvx_store_object(mw->repo, key, fd, size, &hdr, &res, &err);
+		snprintf(tmpdir, sizeof(tmpdir), "%s/%s", mw->spool_dir, RVX_SPOOL_META_DIR);
+		rc = rvx_store_object(mw->repo, key, fd, size, &hdr, tmpdir, &res, &err);
 		close(fd);
 		if (rc == 0)
 		{

@@ -88,9 +88,9 @@ rvx_object_header_decode(const uint8_t in[RVX_OBJECT_HEADER_LEN], RvxObjectHeade
 		*why = "unknown compression in object header";
 		return -1;
 	}
-	if (hdr->encryption != 0)
+	if (hdr->encryption != RVX_ENCRYPT_NONE && hdr->encryption != RVX_ENCRYPT_AES256GCM)
 	{
-		*why = "object is encrypted, and this build does not support encryption";
+		*why = "unknown encryption in object header";
 		return -1;
 	}
 	hdr->system_id = get_be(in + 8, 8);
@@ -98,7 +98,126 @@ rvx_object_header_decode(const uint8_t in[RVX_OBJECT_HEADER_LEN], RvxObjectHeade
 	hdr->payload_size = get_be(in + 24, 8);
 	memcpy(hdr->sha256, in + 32, RVX_SHA256_LEN);
 	hdr->payload_crc = (uint32_t) get_be(in + 64, 4);
+	if (hdr->encryption != RVX_ENCRYPT_NONE && hdr->payload_size < RVX_GCM_OVERHEAD)
+	{
+		*why = "encrypted payload is too short";
+		return -1;
+	}
 	return 0;
+}
+
+bool
+rvx_object_digest_matches(const RvxObjectHeader *hdr, const RvxKey *key,
+						  const uint8_t plain[RVX_SHA256_LEN])
+{
+	uint8_t		tag[RVX_SHA256_LEN];
+
+	if (hdr->encryption == RVX_ENCRYPT_NONE)
+		return memcmp(hdr->sha256, plain, RVX_SHA256_LEN) == 0;
+	if (key == NULL || rvx_key_tag_digest(key, plain, tag) != 0)
+		return false;
+	return memcmp(hdr->sha256, tag, RVX_SHA256_LEN) == 0;
+}
+
+int
+rvx_object_encrypt(const RvxKey *key, const RvxObjectHeader *plain,
+				   RvxReadAtFn readfn, void *rarg, RvxSinkFn sink, void *sarg,
+				   RvxObjectHeader *out, const char **why)
+{
+	uint8_t		aad[RVX_OBJECT_HEADER_LEN];
+	uint8_t		nonce[RVX_GCM_NONCE_LEN];
+	uint8_t		tag[RVX_GCM_TAG_LEN];
+	uint8_t    *in = NULL,
+			   *enc = NULL;
+	uLong		crc = crc32(0L, Z_NULL, 0);
+	uLong		plain_crc = crc32(0L, Z_NULL, 0);
+	uint64_t	done = 0;
+	RvxGcm	   *gcm = NULL;
+	int			rc = -1;
+
+	*why = "out of memory";
+	if (plain->encryption != RVX_ENCRYPT_NONE)
+	{
+		*why = "object is already encrypted";
+		return -1;
+	}
+	*out = *plain;
+	out->encryption = RVX_ENCRYPT_AES256GCM;
+	out->payload_size = plain->payload_size + RVX_GCM_OVERHEAD;
+	out->payload_crc = 0;
+	if (rvx_key_tag_digest(key, plain->sha256, out->sha256) != 0)
+	{
+		*why = "could not compute the content tag";
+		return -1;
+	}
+	rvx_object_header_encode(out, aad);
+
+	in = rvx_malloc(RVX_CODEC_CHUNK);
+	enc = rvx_malloc(RVX_CODEC_CHUNK);
+	if (in == NULL || enc == NULL)
+		goto out;
+	gcm = rvx_gcm_new(key, true, nonce, aad, 64);
+	if (gcm == NULL)
+	{
+		*why = "could not start AES-256-GCM";
+		goto out;
+	}
+	memset(aad + 64, 0, RVX_OBJECT_HEADER_LEN - 64);
+	memset(in, 0, RVX_OBJECT_HEADER_LEN);
+	*why = "could not write the encrypted object";
+	if (sink(sarg, in, RVX_OBJECT_HEADER_LEN) != 0 || sink(sarg, nonce, sizeof(nonce)) != 0)
+		goto out;
+	crc = crc32(crc, nonce, sizeof(nonce));
+	while (done < plain->payload_size)
+	{
+		uint64_t	left = plain->payload_size - done;
+		size_t		want = left < RVX_CODEC_CHUNK ? (size_t) left : RVX_CODEC_CHUNK;
+		long		n = readfn(rarg, in, want, RVX_OBJECT_HEADER_LEN + done);
+
+		if (n <= 0)
+		{
+			*why = "could not read the object to encrypt";
+			goto out;
+		}
+		plain_crc = crc32(plain_crc, in, (uInt) n);
+		if (rvx_gcm_update(gcm, in, (size_t) n, enc) != 0)
+		{
+			*why = "AES-256-GCM failed";
+			goto out;
+		}
+		crc = crc32(crc, enc, (uInt) n);
+		if (sink(sarg, enc, (size_t) n) != 0)
+		{
+			*why = "could not write the encrypted object";
+			goto out;
+		}
+		done += (uint64_t) n;
+	}
+	if ((uint32_t) plain_crc != plain->payload_crc)
+	{
+		*why = "the object to encrypt does not match its CRC-32 (damaged)";
+		goto out;
+	}
+	if (rvx_gcm_final(gcm, tag) != 0)
+	{
+		*why = "AES-256-GCM failed";
+		goto out;
+	}
+	crc = crc32(crc, tag, sizeof(tag));
+	if (sink(sarg, tag, sizeof(tag)) != 0)
+	{
+		*why = "could not write the encrypted object";
+		goto out;
+	}
+	out->payload_crc = (uint32_t) crc;
+	rc = 0;
+out:
+	rvx_gcm_free(gcm);
+	if (in)
+		rvx_free(in);
+	if (enc)
+		rvx_free(enc);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -266,6 +385,12 @@ struct RvxObjectReader
 	uint64_t	payload_seen;
 	uLong		payload_crc;
 	uint64_t	raw_seen;
+	/* encrypted objects */
+	const RvxKey *key;
+	RvxGcm	   *gcm;
+	uint8_t		nonce[RVX_GCM_NONCE_LEN];
+	uint8_t		tag[RVX_GCM_TAG_LEN];
+	uint8_t    *dbuf;			/* decrypted payload, on its way to the codec */
 	char		error[256];
 };
 
@@ -285,7 +410,8 @@ rvx_object_reader_new(void)
 		return NULL;
 	r->sha = rvx_sha256_new();
 	r->buf = rvx_malloc(RVX_CODEC_CHUNK);
-	if (r->sha == NULL || r->buf == NULL)
+	r->dbuf = rvx_malloc(RVX_CODEC_CHUNK);
+	if (r->sha == NULL || r->buf == NULL || r->dbuf == NULL)
 	{
 		rvx_object_reader_free(r);
 		return NULL;
@@ -305,6 +431,8 @@ rvx_object_reader_begin(RvxObjectReader *r, RvxSinkFn sink, void *arg)
 	r->payload_crc = crc32(0L, Z_NULL, 0);
 	r->raw_seen = 0;
 	r->error[0] = '\0';
+	rvx_gcm_free(r->gcm);
+	r->gcm = NULL;
 	if (rvx_sha256_init(r->sha) != 0)
 		return reader_fail(r, "could not reset checksum state");
 	return 0;
@@ -317,6 +445,8 @@ reader_start_payload(RvxObjectReader *r)
 
 	if (rvx_object_header_decode(r->hdrbuf, &r->hdr, &why) != 0)
 		return reader_fail(r, why);
+	if (r->hdr.encryption != RVX_ENCRYPT_NONE && r->key == NULL)
+		return reader_fail(r, "object is encrypted, and no key is configured (REVRX_ENCRYPTION_KEY_FILE)");
 	if (r->codec == NULL || r->codec_alg != r->hdr.compression)
 	{
 		rvx_codec_free(r->codec);
@@ -375,6 +505,57 @@ reader_push(RvxObjectReader *r, const uint8_t *data, size_t len, bool finish)
 	}
 }
 
+/*
+ * The payload bytes of an encrypted object from offset off: the nonce
+ * (which starts the cipher), the ciphertext (decrypted into the codec),
+ * the tag (kept for finish).
+ */
+static int
+reader_decrypt(RvxObjectReader *r, const uint8_t *p, size_t len, uint64_t off)
+{
+	uint64_t	ct_end = r->hdr.payload_size - RVX_GCM_TAG_LEN;
+
+	while (len > 0)
+	{
+		size_t		n;
+
+		if (off < RVX_GCM_NONCE_LEN)
+		{
+			n = RVX_GCM_NONCE_LEN - (size_t) off;
+			if (n > len)
+				n = len;
+			memcpy(r->nonce + off, p, n);
+			if (off + n == RVX_GCM_NONCE_LEN)
+			{
+				r->gcm = rvx_gcm_new(r->key, false, r->nonce, r->hdrbuf, 64);
+				if (r->gcm == NULL)
+					return reader_fail(r, "could not start AES-256-GCM");
+			}
+		}
+		else if (off < ct_end)
+		{
+			n = (size_t) (ct_end - off);
+			if (n > len)
+				n = len;
+			if (n > RVX_CODEC_CHUNK)
+				n = RVX_CODEC_CHUNK;
+			if (rvx_gcm_update(r->gcm, p, n, r->dbuf) != 0)
+				return reader_fail(r, "AES-256-GCM failed");
+			if (reader_push(r, r->dbuf, n, false) != 0)
+				return -1;
+		}
+		else
+		{
+			n = len;			/* the feed already refused anything past the end */
+			memcpy(r->tag + (off - ct_end), p, n);
+		}
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
 int
 rvx_object_reader_feed(RvxObjectReader *r, const void *data, size_t len)
 {
@@ -400,6 +581,8 @@ rvx_object_reader_feed(RvxObjectReader *r, const void *data, size_t len)
 	if (r->payload_seen > r->hdr.payload_size)
 		return reader_fail(r, "object is longer than its header says");
 	r->payload_crc = crc32(r->payload_crc, p, (uInt) len);
+	if (r->hdr.encryption != RVX_ENCRYPT_NONE)
+		return reader_decrypt(r, p, len, r->payload_seen - len);
 	return reader_push(r, p, len, false);
 }
 
@@ -420,6 +603,9 @@ rvx_object_reader_finish(RvxObjectReader *r)
 	}
 	if ((uint32_t) r->payload_crc != r->hdr.payload_crc)
 		return reader_fail(r, "stored bytes do not match their CRC-32 (damaged in storage or transit)");
+	if (r->hdr.encryption != RVX_ENCRYPT_NONE &&
+		(r->gcm == NULL || rvx_gcm_final(r->gcm, r->tag) != 0))
+		return reader_fail(r, "decryption failed: the object was altered, or the key is not the one it was encrypted with");
 	if (reader_push(r, NULL, 0, true) != 0)
 		return -1;
 	if (!r->ended)
@@ -432,9 +618,15 @@ rvx_object_reader_finish(RvxObjectReader *r)
 	}
 	if (rvx_sha256_final(r->sha, digest) != 0)
 		return reader_fail(r, "could not finish checksum");
-	if (memcmp(digest, r->hdr.sha256, RVX_SHA256_LEN) != 0)
+	if (!rvx_object_digest_matches(&r->hdr, r->key, digest))
 		return reader_fail(r, "SHA-256 of the content does not match the object header");
 	return 0;
+}
+
+void
+rvx_object_reader_set_key(RvxObjectReader *r, const RvxKey *key)
+{
+	r->key = key;
 }
 
 const RvxObjectHeader *
@@ -456,7 +648,10 @@ rvx_object_reader_free(RvxObjectReader *r)
 		return;
 	rvx_codec_free(r->codec);
 	rvx_sha256_free(r->sha);
+	rvx_gcm_free(r->gcm);
 	if (r->buf)
 		rvx_free(r->buf);
+	if (r->dbuf)
+		rvx_free(r->dbuf);
 	rvx_free(r);
 }

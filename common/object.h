@@ -11,11 +11,11 @@
  *	 0		4	  magic "RVXO"
  *	 4		2	  format version (1), big-endian like every integer here
  *	 6		1	  compression (RvxCompression)
- *	 7		1	  encryption (0 = none; reserved for client-side encryption)
+ *	 7		1	  encryption (0 = none, 1 = AES-256-GCM; common/crypto.h)
  *	 8		8	  system identifier of the cluster that produced it
  *	 16		8	  raw (uncompressed) size
  *	 24		8	  payload (stored) size, header excluded
- *	 32		32	  SHA-256 of the raw content
+ *	 32		32	  SHA-256 of the raw content (encrypted: its HMAC, see below)
  *	 64		4	  CRC-32 of the payload
  *	 68		4	  CRC-32 of bytes 0..67
  *
@@ -29,6 +29,18 @@
  * except the last chunk, and the caller learns of a mismatch before it
  * makes its output visible (see rvx_object_reader_finish).
  *
+ * Encrypted objects (made by the agent from the spool's plain ones, just
+ * before they are stored: rvx_object_encrypt) have the same header with
+ * encryption 1, and a payload of nonce (12 bytes), the AES-256-GCM
+ * encryption of the plain object's payload (the compressed content), and
+ * the GCM tag (16 bytes).  Bytes 0..63 of the header are the cipher's
+ * additional authenticated data, so no field can be changed unnoticed;
+ * payload size and CRC describe the stored (encrypted) bytes, so storage
+ * can still be checked without the key; the digest field holds
+ * HMAC-SHA256 of the content's SHA-256 under the key's mac key instead of
+ * the digest itself.  Decompression, sizes and the digest are then
+ * checked as for any object.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef RVX_OBJECT_H
@@ -37,6 +49,7 @@
 #include "rvx_port.h"
 
 #include "compress.h"
+#include "crypto.h"
 #include "sha256.h"
 
 #define RVX_OBJECT_MAGIC		"RVXO"
@@ -98,6 +111,32 @@ extern int	rvx_object_reader_feed(RvxObjectReader *r, const void *data, size_t l
 extern int	rvx_object_reader_finish(RvxObjectReader *r);
 /* Valid once the first RVX_OBJECT_HEADER_LEN bytes were fed. */
 extern const RvxObjectHeader *rvx_object_reader_header(const RvxObjectReader *r);
+/*
+ * The key for encrypted objects (NULL: none; an encrypted object then
+ * fails).  Set before the first feed; the key must outlive the reader.
+ */
+extern void rvx_object_reader_set_key(RvxObjectReader *r, const RvxKey *key);
+
+/*
+ * Whether hdr's digest field stands for the content digest plain: equal,
+ * or for an encrypted object equal to its HMAC under key (false without a
+ * key).
+ */
+extern bool rvx_object_digest_matches(const RvxObjectHeader *hdr, const RvxKey *key,
+									  const uint8_t plain[RVX_SHA256_LEN]);
+
+/*
+ * Encrypts a plain object: its header is plain, its payload is read with
+ * readfn at offsets RVX_OBJECT_HEADER_LEN and on.  The sink receives
+ * RVX_OBJECT_HEADER_LEN zero bytes, then the encrypted payload; *out is
+ * the header to write over those zeros.  The plain payload's CRC is
+ * checked on the way.  -1 with *why on failure.
+ */
+typedef long (*RvxReadAtFn) (void *arg, void *buf, size_t len, uint64_t offset);
+
+extern int	rvx_object_encrypt(const RvxKey *key, const RvxObjectHeader *plain,
+							   RvxReadAtFn readfn, void *rarg, RvxSinkFn sink, void *sarg,
+							   RvxObjectHeader *out, const char **why);
 extern const char *rvx_object_reader_error(const RvxObjectReader *r);
 extern void rvx_object_reader_free(RvxObjectReader *r);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "object.h"
 #include "spool.h"
@@ -81,15 +82,17 @@ write_object(RvxCompression alg, const uint8_t *content, size_t len, Buf *out)
 	rvx_object_writer_free(w);
 }
 
-/* Reads obj back in chunks of the given size; returns 0 and fills out, or -1. */
+/* Reads obj back in chunks with key (may be NULL); 0 and fills out, or -1. */
 static int
-read_object(const Buf *obj, size_t chunk, Buf *out, char *why, size_t whylen)
+read_object_key(const Buf *obj, size_t chunk, const RvxKey *key, Buf *out, char *why,
+				size_t whylen)
 {
 	RvxObjectReader *r = rvx_object_reader_new();
 	int			rc = 0;
 
 	assert_non_null(r);
 	rvx_object_reader_begin(r, buf_sink, out);
+	rvx_object_reader_set_key(r, key);
 	for (size_t off = 0; off < obj->len && rc == 0; off += chunk)
 	{
 		size_t		n = obj->len - off < chunk ? obj->len - off : chunk;
@@ -101,6 +104,12 @@ read_object(const Buf *obj, size_t chunk, Buf *out, char *why, size_t whylen)
 	snprintf(why, whylen, "%s", rvx_object_reader_error(r));
 	rvx_object_reader_free(r);
 	return rc;
+}
+
+static int
+read_object(const Buf *obj, size_t chunk, Buf *out, char *why, size_t whylen)
+{
+	return read_object_key(obj, chunk, NULL, out, why, whylen);
 }
 
 static void
@@ -243,6 +252,180 @@ test_damage_none(void **state)
 	expect_damage_detected(RVX_COMPRESS_NONE);
 }
 
+static long
+buf_read_at(void *arg, void *dst, size_t len, uint64_t offset)
+{
+	const Buf  *b = arg;
+
+	if (offset >= b->len)
+		return 0;
+	if (len > b->len - offset)
+		len = b->len - offset;
+	memcpy(dst, b->data + offset, len);
+	return (long) len;
+}
+
+static void
+make_key(uint8_t seed, RvxKey *key)
+{
+	uint8_t		master[RVX_KEY_LEN];
+
+	memset(master, seed, sizeof(master));
+	assert_int_equal(rvx_key_derive(master, key), 0);
+}
+
+/* plain -> encrypted object, header written over the sink's placeholder */
+static void
+encrypt_object(const RvxKey *key, const Buf *plain, Buf *out)
+{
+	RvxObjectHeader ph, eh;
+	const char *why = NULL;
+
+	assert_int_equal(rvx_object_header_decode(plain->data, &ph, &why), 0);
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(rvx_object_encrypt(key, &ph, buf_read_at, (void *) plain, buf_sink, out,
+										&eh, &why), 0);
+	assert_int_equal(out->len, RVX_OBJECT_HEADER_LEN + ph.payload_size + RVX_GCM_OVERHEAD);
+	assert_int_equal(eh.payload_size, ph.payload_size + RVX_GCM_OVERHEAD);
+	rvx_object_header_encode(&eh, out->data);
+}
+
+/*
+ * Encryption: the round trip gives the content back for every chunk size;
+ * the stored bytes do not contain it; the header does not reveal its
+ * digest; no key, a wrong key, any flipped byte (header, nonce,
+ * ciphertext, tag; CRCs recomputed so that only the cipher can notice)
+ * are refused.
+ */
+static void
+test_encryption(void **state)
+{
+	size_t		len = 300 * 1024 + 5;
+	uint8_t    *content = make_content(len, 3);
+	Buf			plain = {NULL, 0},
+				enc = {NULL, 0},
+				enc2 = {NULL, 0};
+	RvxKey		key,
+				other;
+	RvxObjectHeader ph, eh;
+	const char *why;
+	char		msg[256];
+	size_t		chunks[] = {1, 7, 65536, 1 << 20};
+
+	make_key(0x42, &key);
+	make_key(0x43, &other);
+	write_object(RVX_COMPRESS_NONE, content, len, &plain);
+	encrypt_object(&key, &plain, &enc);
+	assert_int_equal(rvx_object_header_decode(plain.data, &ph, &why), 0);
+	assert_int_equal(rvx_object_header_decode(enc.data, &eh, &why), 0);
+	assert_int_equal(eh.encryption, RVX_ENCRYPT_AES256GCM);
+	assert_memory_not_equal(eh.sha256, ph.sha256, RVX_SHA256_LEN);
+	assert_true(rvx_object_digest_matches(&eh, &key, ph.sha256));
+	assert_false(rvx_object_digest_matches(&eh, &other, ph.sha256));
+	assert_false(rvx_object_digest_matches(&eh, NULL, ph.sha256));
+	/* no 64-byte run of the (uncompressed) content survives */
+	for (size_t off = 0; off + 64 <= len; off += 4096)
+		assert_null(memmem(enc.data, enc.len, content + off, 64));
+	/* a fresh nonce every time */
+	encrypt_object(&key, &plain, &enc2);
+	assert_memory_not_equal(enc.data + RVX_OBJECT_HEADER_LEN, enc2.data + RVX_OBJECT_HEADER_LEN,
+							RVX_GCM_NONCE_LEN);
+
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+	{
+		Buf			out = {NULL, 0};
+
+		if (chunks[i] == 1 && i > 0)
+			continue;
+		assert_int_equal(read_object_key(&enc, chunks[i], &key, &out, msg, sizeof(msg)), 0);
+		assert_int_equal(out.len, len);
+		assert_memory_equal(out.data, content, len);
+		free(out.data);
+	}
+
+	{
+		Buf			out = {NULL, 0};
+
+		assert_int_equal(read_object_key(&enc, 4096, NULL, &out, msg, sizeof(msg)), -1);
+		assert_non_null(strstr(msg, "REVRX_ENCRYPTION_KEY_FILE"));
+		free(out.data);
+		out.data = NULL;
+		out.len = 0;
+		assert_int_equal(read_object_key(&enc, 4096, &other, &out, msg, sizeof(msg)), -1);
+		assert_non_null(strstr(msg, "key"));
+		free(out.data);
+	}
+
+	/* flip one byte anywhere; recompute the CRCs so that only GCM can tell */
+	{
+		size_t		spots[] = {20, 40, RVX_OBJECT_HEADER_LEN + 3, RVX_OBJECT_HEADER_LEN + 100,
+		enc.len / 2, enc.len - 5};
+
+		for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++)
+		{
+			Buf			bad = {malloc(enc.len), enc.len};
+			Buf			out = {NULL, 0};
+			RvxObjectHeader bh;
+
+			memcpy(bad.data, enc.data, enc.len);
+			bad.data[spots[i]] ^= 0x01;
+			memcpy(&bh, &eh, sizeof(bh));
+			if (spots[i] < 64 && rvx_object_header_decode(bad.data, &bh, &why) != 0)
+			{
+				/* make the header valid again except for the change */
+				uint8_t		hb[RVX_OBJECT_HEADER_LEN];
+
+				memcpy(hb, bad.data, sizeof(hb));
+				bh = eh;
+				if (spots[i] == 20)
+					bh.raw_size ^= ((uint64_t) 1) << 24;
+				else
+					bh.sha256[8] ^= 0x01;
+				rvx_object_header_encode(&bh, bad.data);
+			}
+			bh.payload_crc = (uint32_t) crc32(crc32(0L, Z_NULL, 0), bad.data + RVX_OBJECT_HEADER_LEN,
+											  (uInt) (bad.len - RVX_OBJECT_HEADER_LEN));
+			if (spots[i] >= 64)
+			{
+				assert_int_equal(rvx_object_header_decode(bad.data, &bh, &why), 0);
+				bh.payload_crc = (uint32_t) crc32(crc32(0L, Z_NULL, 0), bad.data + RVX_OBJECT_HEADER_LEN,
+												  (uInt) (bad.len - RVX_OBJECT_HEADER_LEN));
+			}
+			rvx_object_header_encode(&bh, bad.data);
+			assert_int_equal(read_object_key(&bad, 65536, &key, &out, msg, sizeof(msg)), -1);
+			free(out.data);
+			free(bad.data);
+		}
+	}
+
+	free(plain.data);
+	free(enc.data);
+	free(enc2.data);
+	free(content);
+}
+
+static void
+test_key_parse(void **state)
+{
+	uint8_t		m[RVX_KEY_LEN];
+	uint8_t		expect[RVX_KEY_LEN];
+	const char *why;
+	const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	const char *b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+	for (int i = 0; i < RVX_KEY_LEN; i++)
+		expect[i] = (uint8_t) i;
+	assert_int_equal(rvx_key_parse((const uint8_t *) hex, strlen(hex), m, &why), 0);
+	assert_memory_equal(m, expect, RVX_KEY_LEN);
+	assert_int_equal(rvx_key_parse((const uint8_t *) b64, strlen(b64), m, &why), 0);
+	assert_memory_equal(m, expect, RVX_KEY_LEN);
+	assert_int_equal(rvx_key_parse(expect, RVX_KEY_LEN, m, &why), 0);
+	assert_memory_equal(m, expect, RVX_KEY_LEN);
+	assert_int_equal(rvx_key_parse((const uint8_t *) "short", 5, m, &why), -1);
+	assert_int_equal(rvx_key_parse((const uint8_t *) hex, 63, m, &why), -1);
+	assert_int_equal(rvx_key_parse((const uint8_t *) "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 64, m, &why), -1);
+}
+
 static void
 test_walname(void **state)
 {
@@ -337,6 +520,8 @@ main(void)
 		cmocka_unit_test(test_damage_zstd),
 		cmocka_unit_test(test_damage_gzip),
 		cmocka_unit_test(test_damage_none),
+		cmocka_unit_test(test_encryption),
+		cmocka_unit_test(test_key_parse),
 		cmocka_unit_test(test_walname),
 		cmocka_unit_test(test_spool_notes),
 		cmocka_unit_test(test_sha256_vectors),
