@@ -2,12 +2,17 @@
  *
  * cmd_restore.c
  *	  `revrx-agent restore --pgdata DIR [--backup ID|latest] [--force]
- *	  [--tablespace-map OID=DIR]... [--agent-path PATH]`
+ *	  [--tablespace-map OID=DIR]... [--agent-path PATH]
+ *	  [--target-time TS | --target-lsn LSN | --target-name NAME |
+ *	   --target-xid XID | --target immediate] [--target-action A]
+ *	  [--target-exclusive] [--target-timeline T] [--archive]`
  *
  * The command line of restore.c.  It needs only the repository settings
  * (REVRX_REPO, and for S3 its endpoint and credentials): no database, no
  * spool, so it runs on a fresh machine that has nothing but access to the
- * repository.  Progress is shown while stderr is a terminal; a summary
+ * repository.  Target values are checked here, before the repository is
+ * even opened (target.h); whether the repository can reach them is
+ * checked by restore.c, still before anything is written.  Progress is shown while stderr is a terminal; a summary
  * (files, bytes, seconds, MB/s) is logged at the end either way.  The exit
  * code is the error's code (error.h): 1 for a missing backup or object, 2
  * for a refused target, 7 for corrupt data, and so on.
@@ -36,19 +41,39 @@ const char	rvx_restore_options[] =
 "                            original location (repeatable)\n"
 "  --agent-path PATH         revrx-agent that restore_command runs (default: this one)\n"
 "\n"
+"Point-in-time recovery (at most one target; see docs/pitr.md):\n"
+"  --target-time TS          stop at this time, e.g. '2026-11-26 10:00:00+00'\n"
+"                            or 2026-11-26T10:00:00Z (a time zone is required)\n"
+"  --target-lsn LSN          stop at this WAL location (X/Y)\n"
+"  --target-name NAME        stop at this restore point\n"
+"  --target-xid XID          stop at the commit of this transaction\n"
+"  --target immediate        stop as soon as the backup is consistent\n"
+"  --target-action A         then: promote (default), pause or shutdown\n"
+"  --target-exclusive        stop just before the target (time, lsn, xid)\n"
+"  --target-timeline T       latest (default), current or a timeline number\n"
+"  --archive                 the restored cluster becomes the primary and keeps\n"
+"                            archiving as configured (default: archive_mode and\n"
+"                            scheduled backups are turned off in the copy)\n"
+"Without --backup, a target picks the newest backup that ends before it.\n"
+"\n"
 "Then start PostgreSQL on DIR: it replays the archived WAL from the repository\n"
-"(restore_command = revrx-agent wal-fetch) to its end and is promoted.  Repository\n"
-"credentials must be in the server's environment; none are written to DIR.\n"
-"Run as root, the files are given to the owner of an existing DIR.\n"
-"Exit codes: 0 restored, 1 backup or object not found, 2 bad arguments or a\n"
-"target that is not empty, 7 corrupt data, 9 another cluster's repository.\n";
+"(restore_command = revrx-agent wal-fetch) to its end or to the target, and is\n"
+"promoted.  Repository credentials must be in the server's environment; none are\n"
+"written to DIR.  Run as root, the files are given to the owner of an existing DIR.\n"
+"Exit codes: 0 restored, 1 backup, restore point or object not found, 2 bad\n"
+"arguments, a target the repository cannot reach or a target directory that is\n"
+"not empty, 7 corrupt data, 9 another cluster's repository.\n";
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
 			"usage: revrx-agent restore --pgdata DIR [--backup ID|latest] [--force]\n"
-			"                           [--tablespace-map OID=DIR]... [--agent-path PATH]\n\n%s",
+			"                           [--tablespace-map OID=DIR]... [--agent-path PATH]\n"
+			"                           [--target-time TS | --target-lsn LSN | --target-name NAME |\n"
+			"                            --target-xid XID | --target immediate]\n"
+			"                           [--target-action promote|pause|shutdown] [--target-exclusive]\n"
+			"                           [--target-timeline latest|current|N] [--archive]\n\n%s",
 			rvx_restore_options);
 }
 
@@ -73,6 +98,42 @@ option_value(int argc, char **argv, int *i, const char *name, const char *alias,
 	return NULL;
 }
 
+/*
+ * --target-time etc.  arg is the option as typed ("--target-lsn" or
+ * "--target-lsn=0/1"), so the kind is taken from its name.
+ */
+static int
+set_target(RvxRecoveryTarget *t, const char *arg, const char *value)
+{
+	static const struct
+	{
+		const char *name;
+		RvxTargetKind kind;
+	}			kinds[] = {
+		{"--target-time", RVX_TARGET_TIME},
+		{"--target-lsn", RVX_TARGET_LSN},
+		{"--target-name", RVX_TARGET_NAME},
+		{"--target-xid", RVX_TARGET_XID},
+		{"--target", RVX_TARGET_IMMEDIATE},
+	};
+	RvxError	err;
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+	{
+		size_t		len = strlen(kinds[k].name);
+
+		if (strncmp(arg, kinds[k].name, len) == 0 && (arg[len] == '\0' || arg[len] == '='))
+		{
+			if (rvx_target_set(t, kinds[k].kind, value, &err) == 0)
+				return 0;
+			fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
+			return -1;
+		}
+	}
+	fprintf(stderr, "revrx-agent restore: unexpected argument \"%s\"\n", arg);
+	return -1;
+}
+
 int
 rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 {
@@ -88,6 +149,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	for (int i = 1; i < argc; i++)
 	{
 		bool		missing = false;
+		const char *opt = argv[i];	/* option_value moves i to the value */
 		const char *v;
 
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -100,8 +162,43 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 			opts.force = true;
 			continue;
 		}
+		if (strcmp(argv[i], "--target-exclusive") == 0)
+		{
+			opts.target.exclusive = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--archive") == 0)
+		{
+			opts.archive = true;
+			continue;
+		}
 		if ((v = option_value(argc, argv, &i, "--pgdata", "-D", &missing)) != NULL)
 			opts.pgdata = v;
+		else if ((v = option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL ||
+				 (v = option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL ||
+				 (v = option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL ||
+				 (v = option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL ||
+				 (v = option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
+		{
+			if (set_target(&opts.target, opt, v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
+		{
+			if (rvx_target_set_action(&opts.target, v, &err) != 0)
+			{
+				fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
+				return RVX_E_USAGE;
+			}
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
+		{
+			if (rvx_target_set_timeline(&opts.target, v, &err) != 0)
+			{
+				fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
+				return RVX_E_USAGE;
+			}
+		}
 		else if ((v = option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
 			opts.backup_id = v;
 		else if ((v = option_value(argc, argv, &i, "--agent-path", NULL, &missing)) != NULL)
@@ -148,6 +245,11 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 				opts.backup_id);
 		return RVX_E_USAGE;
 	}
+	if (rvx_target_check(&opts.target, &err) != 0)
+	{
+		fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
+		return RVX_E_USAGE;
+	}
 
 	if (rvx_restore(cfg, &opts, &res, &err) != 0)
 	{
@@ -160,7 +262,16 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	rvx_info("restored backup %s into \"%s\": %" PRIu64 " files, %.1f MB in %.1f s (%.0f MB/s)",
 			 res.backup_id, opts.pgdata, res.files, res.bytes / 1048576.0, res.seconds,
 			 res.seconds > 0 ? res.bytes / 1048576.0 / res.seconds : 0.0);
-	rvx_info("start PostgreSQL on \"%s\": it replays the archived WAL from the repository, then is promoted",
-			 opts.pgdata);
+	if (opts.target.kind == RVX_TARGET_NONE)
+		rvx_info("start PostgreSQL on \"%s\": it replays the archived WAL from the repository, then is promoted",
+				 opts.pgdata);
+	else
+	{
+		char		what[128];
+
+		rvx_target_describe(&opts.target, what, sizeof(what));
+		rvx_info("start PostgreSQL on \"%s\": it replays the archived WAL from the repository up to %s",
+				 opts.pgdata, what);
+	}
 	return 0;
 }

@@ -171,6 +171,7 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 		resp->has_length = false;
 		resp->has_range = false;
 		resp->request_id[0] = '\0';
+		resp->last_modified = 0;
 		return len;
 	}
 	colon = memchr(data, ':', len);
@@ -197,6 +198,15 @@ header_cb(char *data, size_t size, size_t nitems, void *arg)
 	}
 	else if (namelen == 16 && strncasecmp(data, "x-amz-request-id", 16) == 0)
 		copy_trimmed(resp->request_id, sizeof(resp->request_id), colon + 1, vlen);
+	else if (namelen == 13 && strncasecmp(data, "Last-Modified", 13) == 0)
+	{
+		time_t		t;
+
+		/* an HTTP date (RFC 7231); curl_getdate parses every form servers send */
+		copy_trimmed(value, sizeof(value), colon + 1, vlen);
+		t = curl_getdate(value, NULL);
+		resp->last_modified = t > 0 ? (int64_t) t : 0;
+	}
 	return len;
 }
 

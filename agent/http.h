@@ -82,6 +82,7 @@ typedef struct RvxHttpResponse
 	uint64_t	range_end;
 	uint64_t	range_total;	/* UINT64_MAX if "*" */
 	char		request_id[128];	/* x-amz-request-id, for support cases */
+	int64_t		last_modified;	/* Last-Modified as seconds since the epoch; 0 if none */
 
 	/* body not given to a sink; NUL-terminated; body_len excludes the NUL */
 	char	   *body;

@@ -56,6 +56,12 @@ typedef int (*RvxListFn) (void *arg, const char *key, uint64_t size);
 typedef struct RvxObjectInfo
 {
 	uint64_t	size;
+	/*
+	 * When the object was stored, in seconds since the epoch (posix:
+	 * st_mtime; S3: Last-Modified, whole seconds); 0 when unknown.  Used as
+	 * an upper bound of what an archived WAL segment can contain (target.c).
+	 */
+	int64_t		mtime;
 } RvxObjectInfo;
 
 #define RVX_PUT_NO_OVERWRITE	0x01

@@ -130,6 +130,7 @@ posix_head(RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err)
 		return rvx_error(err, RVX_E_IO, "could not stat \"%s\": %s", path, strerror(errno));
 	}
 	info->size = (uint64_t) st.st_size;
+	info->mtime = (int64_t) st.st_mtime;
 	return 1;
 }
 

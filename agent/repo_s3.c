@@ -749,7 +749,10 @@ s3_head_internal(S3Repo *s3, const char *object, const char *what,
 		else
 		{
 			if (info)
+			{
 				info->size = resp.content_length;
+				info->mtime = resp.last_modified;
+			}
 			rc = 1;
 		}
 	}

@@ -4,14 +4,17 @@
  *	  Restoring a base backup into a data directory (see restore.h).
  *
  * The order of events, and why:
- *	1. read repo.json and the backup record, check both, and check the
- *	   target and tablespace locations: nothing has been changed yet, so
- *	   bad input costs nothing;
+ *	1. read repo.json, check the recovery target against the repository and
+ *	   choose the backup for it (target.c), read the backup record, check
+ *	   both, and check the target and tablespace locations: nothing has
+ *	   been changed yet, so bad input costs nothing;
  *	2. (--force) empty the target and the tablespace locations;
  *	3. create the directories and the tablespace symlinks;
  *	4. download every file except pg_control, in parallel, each verified
  *	   and fsynced by its thread;
- *	5. backup_manifest, the recovery settings, recovery.signal;
+ *	5. backup_manifest, the recovery settings (restore_command, the target,
+ *	   and unless opts->archive archiving and scheduled backups turned
+ *	   off), recovery.signal;
  *	6. fsync every directory, then write pg_control and fsync its
  *	   directory: from here on the directory can start, and it is whole.
  *
@@ -705,6 +708,7 @@ static int
 append_recovery_settings(RestoreRun *run, const char *id, RvxError *err)
 {
 	char		command[12288];
+	char		target[2048];
 	char		text[16384];
 	char		stamp[32];
 	char		path[PATH_MAX];
@@ -741,11 +745,19 @@ append_recovery_settings(RestoreRun *run, const char *id, RvxError *err)
 						   "# It will be overwritten by the ALTER SYSTEM command.\n", false, err) != 0)
 			return -1;
 	}
+	if (rvx_target_conf(&run->opts->target, target, sizeof(target)) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "the recovery target settings do not fit");
 	snprintf(text, sizeof(text),
 			 "%s# added by revrx-agent restore of backup %s at %s\n"
 			 "restore_command = %s\n"
-			 "archive_mode = 'off'      # a restored copy must not archive into the original's repository\n",
-			 newline ? "\n" : "", id, stamp, command);
+			 "%s%s",
+			 newline ? "\n" : "", id, stamp, command, target,
+			 run->opts->archive ?
+			 "# --archive: this cluster keeps the archiving settings of the backup\n" :
+			 "# a restored copy must not archive into, nor back up to, the original's repository\n"
+			 "# (restore with --archive, or change these, to make it a new primary that does)\n"
+			 "archive_mode = 'off'\n"
+			 "revrx.backup_schedule = ''\n");
 	if (write_own_file(run, AUTO_CONF_PATH, text, true, err) != 0 ||
 		write_own_file(run, RECOVERY_SIGNAL, "", false, err) != 0)
 		return -1;
@@ -867,6 +879,31 @@ log_plan(RestoreRun *run, const char *id, const json_t *record)
 			 run->opts->parallel);
 }
 
+/* Says where recovery will stop and whether the copy will archive. */
+static void
+log_recovery_plan(RestoreRun *run)
+{
+	static const char *const actions[] = {"promote", "pause", "shut down"};
+	const RvxRecoveryTarget *t = &run->opts->target;
+	char		what[128];
+
+	rvx_target_describe(t, what, sizeof(what));
+	if (t->kind == RVX_TARGET_NONE)
+		rvx_info("recovery will replay to the end of the archived WAL (timeline %s), then promote",
+				 t->timeline ? t->timeline : "latest");
+	else
+		rvx_info("recovery will stop at %s%s (timeline %s), then %s", what,
+				 t->exclusive ? ", exclusive" : "", t->timeline ? t->timeline : "latest",
+				 actions[t->action]);
+	if (run->opts->archive)
+		rvx_info("--archive: the restored cluster keeps its archiving settings and will archive "
+				 "into the repository they name");
+	else
+		rvx_info("the restored cluster will not archive nor take scheduled backups "
+				 "(archive_mode = 'off', revrx.backup_schedule = ''); use --archive to make it "
+				 "a new primary that does");
+}
+
 int
 rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResult *res,
 			RvxError *err)
@@ -874,6 +911,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	RestoreRun	run;
 	RvxRepo    *repo = NULL;
 	RvxClusterInfo ci;
+	RvxTargetPlan plan;
 	json_t	   *record = NULL;
 	Tablespace *ts = NULL;
 	size_t		nts = 0;
@@ -907,7 +945,11 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	if (rvx_repo_meta_load(repo, &ci, err) != 0)
 		goto out;
 	run.system_id = ci.system_id;
-	if (choose_backup(repo, opts->backup_id, record_key, sizeof(record_key), manifest_key,
+	if (rvx_target_check(&opts->target, err) != 0 ||
+		rvx_target_plan(repo, &ci, &opts->target, opts->backup_id, &plan, err) != 0)
+		goto out;
+	if (choose_backup(repo, plan.backup_id[0] ? plan.backup_id : opts->backup_id,
+					  record_key, sizeof(record_key), manifest_key,
 					  sizeof(manifest_key), id, err) != 0)
 		goto out;
 	snprintf(res->backup_id, sizeof(res->backup_id), "%s", id);
@@ -921,6 +963,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 				  ci.pg_version_num / 10000);
 		goto out;
 	}
+	res->timeline = (uint32_t) json_integer_value(json_object_get(record, "timeline"));
 	if (plan_tablespaces(&run, record, &ts, &nts, err) != 0)
 		goto out;
 	for (size_t i = 0; i < nts; i++)
@@ -979,6 +1022,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 		}
 	}
 	log_plan(&run, id, record);
+	log_recovery_plan(&run);
 
 	/* 2. only now: change things */
 	changed = true;

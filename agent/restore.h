@@ -8,9 +8,11 @@
  *
  * What a caller can rely on:
  *	- Nothing is changed before every check that can be made up front has
- *	  passed: the repository belongs to one cluster (repo.json), the backup
- *	  is complete and its record is sound, the target and the tablespace
- *	  locations are empty (or --force), no server runs in the target.
+ *	  passed: the repository belongs to one cluster (repo.json), the
+ *	  recovery target is reachable and the backup ends before it (target.h),
+ *	  the backup is complete and its record is sound, the target directory
+ *	  and the tablespace locations are empty (or --force), no server runs
+ *	  in the target directory.
  *	- Every file is verified while it is written (fetch.h): the object's
  *	  own checks, plus the size and SHA-256 the backup record lists for
  *	  that file.  It appears under its name only afterwards.
@@ -36,6 +38,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "target.h"
 
 /* Restore tablespace oid into path instead of its original location. */
 typedef struct RvxTablespaceMapping
@@ -56,6 +59,24 @@ typedef struct RvxRestoreOptions
 	bool		progress;		/* show progress on stderr (a terminal) */
 
 	/*
+	 * Where recovery stops (zeroed: the end of the archived WAL).  With a
+	 * target and no backup_id, the newest backup ending at or before it is
+	 * restored; an explicit backup_id ending after it, or a target outside
+	 * what the repository reaches, is refused before anything is written
+	 * (target.h).
+	 */
+	RvxRecoveryTarget target;
+
+	/*
+	 * false (the default): the restored cluster is a copy and must not
+	 * archive into the repository it came from, nor take scheduled backups
+	 * there: archive_mode = 'off' and revrx.backup_schedule = '' are added
+	 * to postgresql.auto.conf.  true: the operator makes it the new primary
+	 * and it keeps its restored archiving settings.
+	 */
+	bool		archive;
+
+	/*
 	 * Called (from any thread) when a file is in place, with its path
 	 * relative to pgdata; the last call is for global/pg_control.
 	 */
@@ -70,6 +91,7 @@ typedef struct RvxRestoreResult
 	uint64_t	bytes;			/* their size */
 	double		seconds;		/* from the first check to the last fsync */
 	bool		incomplete;		/* failed after changing pgdata (it has no pg_control) */
+	uint32_t	timeline;		/* the backup's timeline */
 } RvxRestoreResult;
 
 extern int	rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts,

@@ -106,10 +106,13 @@ The revrx-agent the tests run: the installed one (on PATH, as users run it).
 
 =cut
 
+# read once at load: run_agent and the Agent clear REVRX_* from %ENV before they ask
+my $agent_bin = $ENV{REVRX_AGENT_BIN};
+
 sub agent_bin
 {
 	# run-tests.sh sets it to test a tree's own build instead of the installed one
-	return $ENV{REVRX_AGENT_BIN} // 'revrx-agent';
+	return $agent_bin // 'revrx-agent';
 }
 
 =pod
