@@ -28,17 +28,19 @@
  *
  * pg_cancel_backend() on the worker cancels the backup it is taking (it
  * fails with "canceling statement due to user request"); the worker goes
- * on.  SIGTERM departs from autoprewarm's handler: it is the backend's die(),
- * which makes the next CHECK_FOR_INTERRUPTS() exit with FATAL.  That is
- * what ends a backup promptly wherever it waits, including inside
+ * on.  SIGTERM while a backup runs is the backend's die(), which makes the
+ * next CHECK_FOR_INTERRUPTS() exit with FATAL.  That is what ends a backup
+ * promptly wherever it waits, including inside
  * do_pg_backup_start()'s checkpoint and do_pg_backup_stop()'s wait for
  * archiving, which only check for interrupts: a shutdown must never wait
  * for an agent that may not come.  On the way out, do_pg_abort_backup()
  * (registered by the exporter) releases the server's backup state, then
  * worker_exit() marks the backup aborted, in shared memory and in the
  * spool.  A backup being shipped is left alone: it is followed again by
- * the next worker.  The worker exits with code 1 and is restarted, except
- * during shutdown.
+ * the next worker.  SIGTERM between backups (every clean shutdown) just
+ * ends the loop, without a FATAL that alerting would take for a failure.
+ * Either way the worker exits with code 1 and is restarted, except during
+ * shutdown.
  *
  *-------------------------------------------------------------------------
  */
@@ -176,13 +178,29 @@ guarded(void (*fn) (void), const char *what)
 	PG_END_TRY();
 }
 
+/* SIGTERM: see the file header. */
+static volatile sig_atomic_t shutdown_requested = false;
+static volatile sig_atomic_t backup_running = false;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	if (backup_running)
+		die(postgres_signal_arg);
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
 void
 revrx_worker_main(Datum main_arg)
 {
 	pid_t		other;
 	int			abandoned;
 
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
@@ -233,6 +251,11 @@ revrx_worker_main(Datum main_arg)
 		 */
 		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
+		if (shutdown_requested)
+		{
+			ereport(DEBUG1, (errmsg_internal("revrx backup worker shutting down")));
+			proc_exit(1);
+		}
 
 		if (ConfigReloadPending)
 		{
@@ -248,7 +271,11 @@ revrx_worker_main(Datum main_arg)
 
 		if (revrx_backup_take_request(&slot, &e))
 		{
+			backup_running = true;
+			if (shutdown_requested)
+				die(SIGTERM);	/* it came in between: the backup fails at once */
 			run_backup(slot, &e);
+			backup_running = false;
 			continue;
 		}
 
