@@ -173,7 +173,6 @@ static void archive_one(ArchiveAttempt *a);
 static void prepare_spool(void);
 static void ensure_directory(const char *path);
 static void check_cluster_file(void);
-static void write_file_durably(const char *path, const char *content);
 static void hash_file(const char *path, uint8 sha[RVX_SHA256_LEN]);
 static bool consume_ack(ArchiveAttempt *a);
 static void check_agent_error(ArchiveAttempt *a);
@@ -482,97 +481,20 @@ ensure_directory(const char *path)
 /*
  * check_cluster_file
  *
- * cluster.json tells the agent which cluster the spool belongs to.  It is
- * checked on the first attempt of every archiver, and whenever it has gone
- * missing.  A spool that names another cluster is refused: its objects
- * must never be mixed with ours.
+ * cluster.json tells the agent which cluster the spool belongs to
+ * (revrx_spool_claim).  It is checked on the first attempt of every
+ * archiver, and whenever it has gone missing.
  */
 static void
 check_cluster_file(void)
 {
 	char		path[MAXPGPATH];
-	char		sysid[32];
-	char	   *expected;
-	char	   *text;
-	size_t		len;
 
 	snprintf(path, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_CLUSTER_FILE);
 	if (cluster_file_checked && revrx_file_exists(path))
 		return;
-
-	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
-	expected = psprintf("{\"system_identifier\": \"%s\", \"pg_version_num\": %d, \"wal_segment_size\": %d}\n",
-						sysid, PG_VERSION_NUM, wal_segment_size);
-
-	text = revrx_read_small_file(path, REVRX_STATUS_FILE_MAX, &len);
-	if (text == NULL && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", path)));
-
-	if (text != NULL && strcmp(text, expected) != 0)
-	{
-		static const char *const keys[] = {"system_identifier"};
-		char	   *values[1];
-
-		if (revrx_json_read_flat(text, len, keys, 1, values) &&
-			values[0] != NULL && strcmp(values[0], sysid) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("revrx spool \"%s\" belongs to another cluster",
-							revrx_spool_dir),
-					 errdetail("Its %s names database system identifier %s; this cluster's is %s.",
-							   RVX_SPOOL_CLUSTER_FILE, values[0], sysid),
-					 errhint("Give each cluster a spool of its own.  If that cluster no longer exists and nothing in the spool is needed any more, remove \"%s\".",
-							 path)));
-
-		/* Ours, from another server version, or unreadable: rewrite it. */
-		text = NULL;
-	}
-
-	if (text == NULL)
-		write_file_durably(path, expected);
-
+	revrx_spool_claim();
 	cluster_file_checked = true;
-}
-
-/*
- * write_file_durably
- *
- * Replaces path with content: temporary file, then durable_rename(), which
- * fsyncs the file, renames it and fsyncs the directory.
- */
-static void
-write_file_durably(const char *path, const char *content)
-{
-	char		tmp[MAXPGPATH];
-	size_t		len = strlen(content);
-	int			fd;
-
-	snprintf(tmp, MAXPGPATH, "%s%s", path, RVX_SPOOL_TMP_SUFFIX);
-	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-							   pg_file_create_mode);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmp)));
-
-	errno = 0;
-	if (write(fd, content, len) != (ssize_t) len)
-	{
-		/* if write didn't set errno, assume problem is no disk space */
-		if (errno == 0)
-			errno = ENOSPC;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmp)));
-	}
-	if (CloseTransientFile(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", tmp)));
-
-	(void) durable_rename(tmp, path, ERROR);
 }
 
 /*

@@ -434,9 +434,6 @@ prepare_spool(ExportState *st)
 {
 	struct stat sb;
 	char		path[MAXPGPATH];
-	char		sysid[32];
-	char	   *text;
-	size_t		len;
 	size_t		datalen = strlen(DataDir);
 
 	if (revrx_spool_dir == NULL || revrx_spool_dir[0] == '\0')
@@ -451,33 +448,8 @@ prepare_spool(ExportState *st)
 				 errmsg("revrx.spool_dir \"%s\" is not a directory", st->spool_dir),
 				 errhint("Create the directory, or mount the volume shared with revrx-agent there.")));
 
-	/*
-	 * cluster.json is written by the archive module before the first WAL
-	 * file is spooled (and this backup's WAL is archived before it
-	 * commits), so it is not written here; but a spool that names another
-	 * cluster is refused, as the archive module refuses it.
-	 */
-	snprintf(path, MAXPGPATH, "%s/%s", st->spool_dir, RVX_SPOOL_CLUSTER_FILE);
-	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, st->rec.system_identifier);
-	text = revrx_read_small_file(path, REVRX_STATUS_FILE_MAX, &len);
-	if (text == NULL && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", path)));
-	if (text != NULL)
-	{
-		static const char *const keys[] = {"system_identifier"};
-		char	   *values[1];
-
-		if (revrx_json_read_flat(text, len, keys, 1, values) &&
-			values[0] != NULL && strcmp(values[0], sysid) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("revrx spool \"%s\" belongs to another cluster",
-							st->spool_dir),
-					 errdetail("Its %s names database system identifier %s; this cluster's is %s.",
-							   RVX_SPOOL_CLUSTER_FILE, values[0], sysid)));
-	}
+	/* a spool that names another cluster is refused */
+	revrx_spool_claim();
 
 	/*
 	 * The compression of every object of this backup (keys depend on it),

@@ -35,6 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
+#include "common/file_perm.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -50,6 +52,7 @@
 #include "compress.h"
 #include "cron.h"
 #include "revrx.h"
+#include "spool.h"
 
 PG_MODULE_MAGIC;
 
@@ -759,4 +762,82 @@ revrx_unlink_if_exists(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not remove file \"%s\": %m", path)));
+}
+
+void
+revrx_write_file_durably(const char *path, const void *data, size_t len)
+{
+	char		tmp[MAXPGPATH];
+	int			fd;
+
+	snprintf(tmp, MAXPGPATH, "%s%s", path, RVX_SPOOL_TMP_SUFFIX);
+	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+							   pg_file_create_mode);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", tmp)));
+
+	errno = 0;
+	if (write(fd, data, len) != (ssize_t) len)
+	{
+		/* if write didn't set errno, assume problem is no disk space */
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmp)));
+	}
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", tmp)));
+
+	/* fsyncs the file, renames it and fsyncs the directory */
+	(void) durable_rename(tmp, path, ERROR);
+}
+
+void
+revrx_spool_claim(void)
+{
+	char		path[MAXPGPATH];
+	char		sysid[32];
+	char	   *expected;
+	char	   *text;
+	size_t		len;
+
+	snprintf(path, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_CLUSTER_FILE);
+	snprintf(sysid, sizeof(sysid), UINT64_FORMAT, GetSystemIdentifier());
+	expected = psprintf("{\"system_identifier\": \"%s\", \"pg_version_num\": %d, \"wal_segment_size\": %d}\n",
+						sysid, PG_VERSION_NUM, wal_segment_size);
+
+	text = revrx_read_small_file(path, REVRX_STATUS_FILE_MAX, &len);
+	if (text == NULL && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+
+	if (text != NULL && strcmp(text, expected) != 0)
+	{
+		static const char *const keys[] = {"system_identifier"};
+		char	   *values[1];
+
+		if (revrx_json_read_flat(text, len, keys, 1, values) &&
+			values[0] != NULL && strcmp(values[0], sysid) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("revrx spool \"%s\" belongs to another cluster",
+							revrx_spool_dir),
+					 errdetail("Its %s names database system identifier %s; this cluster's is %s.",
+							   RVX_SPOOL_CLUSTER_FILE, values[0], sysid),
+					 errhint("Give each cluster a spool of its own.  If that cluster no longer exists and nothing in the spool is needed any more, remove \"%s\".",
+							 path)));
+
+		/* Ours, from another server version, or unreadable: rewrite it. */
+		text = NULL;
+	}
+
+	if (text == NULL)
+		revrx_write_file_durably(path, expected, strlen(expected));
+	pfree(expected);
 }

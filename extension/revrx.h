@@ -170,6 +170,21 @@ typedef struct RevrxWriterCache
 extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers,
 												   int elevel);
 
+/*
+ * Replaces path with data: a temporary file, then durable_rename() (which
+ * fsyncs the file, renames it and fsyncs the directory).
+ */
+extern void revrx_write_file_durably(const char *path, const void *data, size_t len);
+
+/*
+ * Makes sure the spool is this cluster's: writes cluster.json (system
+ * identifier, version, segment size) for the agent when it is missing or
+ * outdated, and ERRORs when it names another cluster, whose objects must
+ * never be mixed with ours.  Everything that writes into the spool calls it
+ * first.
+ */
+extern void revrx_spool_claim(void);
+
 /* Whether path exists; ERROR for anything but ENOENT. */
 extern bool revrx_file_exists(const char *path);
 /* unlink(2) that is fine with a missing file; ERROR otherwise. */

@@ -6,7 +6,9 @@
  *
  * A document is built in memory (they are a few kilobytes), written as a
  * complete object under a temporary name, fsynced and renamed durably, so
- * the agent sees it whole or not at all.  The agent stores it under its
+ * the agent sees it whole or not at all.  The spool is claimed first
+ * (cluster.json), so an agent waiting for a new cluster's first WAL can
+ * bind the repository and store it.  The agent stores it under its
  * key and removes it; it never replaces different content already stored
  * under the key, and says so in meta/<key>.error.
  *
@@ -14,12 +16,9 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "access/xlog.h"
-#include "common/file_perm.h"
 #include "lib/stringinfo.h"
 #include "storage/fd.h"
 
@@ -85,15 +84,12 @@ void
 revrx_meta_write(const char *key, const char *text, size_t len)
 {
 	char		path[MAXPGPATH];
-	char		tmp[MAXPGPATH];
 	StringInfoData buf;
 	RvxObjectWriter *w;
 	RvxObjectHeader hdr;
 	uint8		head[RVX_OBJECT_HEADER_LEN];
-	int			fd;
 
 	meta_path(key, RVX_SPOOL_READY_SUFFIX, path);
-	snprintf(tmp, MAXPGPATH, "%s%s", path, RVX_SPOOL_TMP_SUFFIX);
 
 	initStringInfo(&buf);
 	memset(head, 0, sizeof(head));
@@ -107,33 +103,8 @@ revrx_meta_write(const char *key, const char *text, size_t len)
 				 errmsg("could not compress \"%s\": %s", key, rvx_object_writer_error(w))));
 	rvx_object_header_encode(&hdr, (uint8_t *) buf.data);
 
+	revrx_spool_claim();
 	make_parents(path);
-	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-							   pg_file_create_mode);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmp)));
-	errno = 0;
-	if (write(fd, buf.data, buf.len) != buf.len)
-	{
-		int			save = errno ? errno : ENOSPC;
-
-		CloseTransientFile(fd);
-		unlink(tmp);
-		errno = save;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmp)));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", tmp)));
-	if (CloseTransientFile(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", tmp)));
-	(void) durable_rename(tmp, path, ERROR);
+	revrx_write_file_durably(path, buf.data, buf.len);
 	pfree(buf.data);
 }

@@ -95,15 +95,11 @@ like(slurp_file($node->logfile), qr/revrx fingerprinted \d+ tables of database "
 # restore to the fingerprint restore point: every table matches exactly
 my $last = RevrxTest::switch_wal($node);
 ok(RevrxTest::wait_archived($node, $last, 120), "archived up to $last");
-my ($copy, $rrc, $rout, $rerr) = RevrxTest::restore_node('points_copy', $agent->env, '--backup', $id);
-is($rrc, 0, 'restore of the backup') or diag $rerr;
+my ($copy, $rrc, $rout, $rerr) = RevrxTest::restore_node('points_copy', $agent->env, '--backup', $id,
+	'--target-name', "revrx-fp-$id");
+is($rrc, 0, 'restore of the backup to its fingerprint restore point') or diag $rerr;
 RevrxTest::prepare_restored($copy);
-$copy->append_conf('postgresql.conf', <<"EOC");
-recovery_target_name = 'revrx-fp-$id'
-recovery_target_action = 'promote'
-archive_mode = off
-shared_preload_libraries = ''
-EOC
+$copy->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 ok(RevrxTest::start_restored($copy, $agent->env), 'the copy recovered to the restore point');
 
 my ($tables_sql, $query_fmt) = RevrxTest::fingerprint_sql();
