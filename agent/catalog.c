@@ -153,6 +153,51 @@ list_entry_for(RvxBackupList *list, const char *id)
 	return &list->items[list->n++];
 }
 
+/*
+ * A drill report's key.  Not an object of the backup: it is left out of
+ * the backup's counts, so listing a drilled backup shows what restore
+ * reads.
+ */
+static int
+list_verify_key(RvxBackupList *list, const char *key)
+{
+	if (list->n_verify == list->cap_verify)
+	{
+		size_t		cap = list->cap_verify ? list->cap_verify * 2 : 16;
+		char	  **n = realloc(list->verify_keys, cap * sizeof(char *));
+
+		if (n == NULL)
+			return -1;
+		list->verify_keys = n;
+		list->cap_verify = cap;
+	}
+	list->verify_keys[list->n_verify] = strdup(key);
+	if (list->verify_keys[list->n_verify] == NULL)
+		return -1;
+	list->n_verify++;
+	return 0;
+}
+
+/* The file name of a key: reports are named by their drill's start time. */
+static const char *
+key_basename(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+
+	return slash ? slash + 1 : key;
+}
+
+/* Newest first: by the report's name (its start time), then by key. */
+static int
+cmp_verify_key(const void *a, const void *b)
+{
+	const char *ka = *(const char *const *) a;
+	const char *kb = *(const char *const *) b;
+	int			c = strcmp(key_basename(kb), key_basename(ka));
+
+	return c != 0 ? c : strcmp(kb, ka);
+}
+
 static int
 list_key(void *arg, const char *key, uint64_t size)
 {
@@ -169,6 +214,9 @@ list_key(void *arg, const char *key, uint64_t size)
 	id[slash - idstart] = '\0';
 	if (!rvx_backup_id_valid(id))
 		return 0;
+	if (strncmp(slash + 1, RVX_BACKUP_VERIFY_DIR, strlen(RVX_BACKUP_VERIFY_DIR)) == 0)
+		return list_verify_key(ls->list, key) == 0 ? 0 :
+			rvx_error(ls->err, RVX_E_INTERNAL, "out of memory");
 	ref = list_entry_for(ls->list, id);
 	if (ref == NULL)
 		return rvx_error(ls->err, RVX_E_INTERNAL, "out of memory");
@@ -203,6 +251,8 @@ rvx_backup_list(RvxRepo *repo, RvxBackupList *list, RvxError *err)
 	}
 	if (list->n > 1)
 		qsort(list->items, list->n, sizeof(RvxBackupRef), cmp_ref);
+	if (list->n_verify > 1)
+		qsort(list->verify_keys, list->n_verify, sizeof(char *), cmp_verify_key);
 	return 0;
 }
 
@@ -227,6 +277,9 @@ rvx_backup_list_latest(const RvxBackupList *list)
 void
 rvx_backup_list_free(RvxBackupList *list)
 {
+	for (size_t i = 0; i < list->n_verify; i++)
+		free(list->verify_keys[i]);
+	free(list->verify_keys);
 	free(list->items);
 	memset(list, 0, sizeof(*list));
 }
@@ -467,6 +520,9 @@ struct RvxCatalog
 	uint64_t	system_id;
 	/* id -> {"key": record key, "size": its size, "summary": {...}} */
 	json_t	   *known;
+	char	   *vpath;			/* status/verifications.json in the spool */
+	json_t	   *drills;			/* report key -> its summary (reports never change) */
+	json_t	   *drill_order;	/* the published report keys, newest first */
 };
 
 RvxCatalog *
@@ -478,13 +534,19 @@ rvx_catalog_new(const char *spool_dir, uint64_t system_id)
 	if (cat == NULL)
 		return NULL;
 	cat->path = malloc(len);
+	cat->vpath = malloc(strlen(spool_dir) + strlen(RVX_SPOOL_VERIFICATIONS_FILE) + 2);
 	cat->known = json_object();
-	if (cat->path == NULL || cat->known == NULL)
+	cat->drills = json_object();
+	cat->drill_order = json_array();
+	if (cat->path == NULL || cat->vpath == NULL || cat->known == NULL || cat->drills == NULL ||
+		cat->drill_order == NULL)
 	{
 		rvx_catalog_free(cat);
 		return NULL;
 	}
 	snprintf(cat->path, len, "%s/%s", spool_dir, RVX_SPOOL_BACKUPS_FILE);
+	snprintf(cat->vpath, strlen(spool_dir) + strlen(RVX_SPOOL_VERIFICATIONS_FILE) + 2, "%s/%s",
+			 spool_dir, RVX_SPOOL_VERIFICATIONS_FILE);
 	cat->system_id = system_id;
 	pthread_mutex_init(&cat->lock, NULL);
 	return cat;
@@ -496,7 +558,10 @@ rvx_catalog_free(RvxCatalog *cat)
 	if (cat == NULL)
 		return;
 	json_decref(cat->known);
+	json_decref(cat->drills);
+	json_decref(cat->drill_order);
 	free(cat->path);
+	free(cat->vpath);
 	pthread_mutex_destroy(&cat->lock);
 	free(cat);
 }
@@ -556,6 +621,116 @@ publish_locked(RvxCatalog *cat, RvxError *err)
 	if (text == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	rc = rvx_write_file_durable(cat->path, text, strlen(text), true, err);
+	free(text);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- drills */
+
+/* The published summary of a drill report (verify.c writes the report). */
+static json_t *
+drill_summary(const json_t *report, const char *key)
+{
+	json_t	   *failed = json_object_get(report, "failed_checks");
+
+	if (!json_is_string(json_object_get(report, "backup_id")) ||
+		!json_is_boolean(json_object_get(report, "passed")))
+		return NULL;
+	failed = json_is_array(failed) ? json_incref(failed) : json_array();
+	return json_pack("{s:O, s:O*, s:O*, s:O, s:O*, s:O*, s:o, s:s}",
+				  "backup_id", json_object_get(report, "backup_id"),
+				  "started_at", json_object_get(report, "started_at"),
+				  "finished_at", json_object_get(report, "finished_at"),
+				  "passed", json_object_get(report, "passed"),
+				  "recovery_seconds", json_object_get(report, "recovery_seconds"),
+				  "total_seconds", json_object_get(report, "total_seconds"),
+				  "failed_checks", failed,
+				  "report_key", key);
+}
+
+/*
+ * Reads the reports among the newest RVX_VERIFICATIONS_MAX of keys (sorted
+ * newest first) not read yet, and forgets the others.  A report that cannot be read is left out (and
+ * tried again next time): one bad object must not hide the rest.  Caller
+ * holds the lock.
+ */
+static void
+refresh_drills(RvxCatalog *cat, RvxRepo *repo, char *const *keys, size_t nkeys)
+{
+	json_t	   *order = json_array();
+	json_t	   *keep = json_object();
+	size_t		n = nkeys < RVX_VERIFICATIONS_MAX ? nkeys : RVX_VERIFICATIONS_MAX;
+
+	if (order == NULL || keep == NULL)
+	{
+		json_decref(order);
+		json_decref(keep);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		const char *key = keys[i];
+		json_t	   *summary = json_object_get(cat->drills, key);
+
+		if (summary)
+			json_incref(summary);
+		else
+		{
+			char	   *text;
+			size_t		len;
+			json_t	   *report;
+			json_error_t jerr;
+			RvxError	lerr;
+
+			if (rvx_fetch_to_buffer(repo, key, cat->system_id, RVX_VERIFY_REPORT_MAX, &text, &len,
+									NULL, &lerr) != 0)
+			{
+				rvx_warn("drill report \"%s\" is left out of %s: %s", key,
+						 RVX_SPOOL_VERIFICATIONS_FILE, lerr.msg);
+				continue;
+			}
+			report = json_loadb(text, len, 0, &jerr);
+			free(text);
+			summary = report ? drill_summary(report, key) : NULL;
+			json_decref(report);
+			if (summary == NULL)
+			{
+				rvx_warn("drill report \"%s\" is left out of %s: not a drill report", key,
+						 RVX_SPOOL_VERIFICATIONS_FILE);
+				continue;
+			}
+		}
+		json_object_set_new(keep, key, summary);
+		json_array_append_new(order, json_string(key));
+	}
+	json_decref(cat->drills);
+	json_decref(cat->drill_order);
+	cat->drills = keep;
+	cat->drill_order = order;
+}
+
+/* Writes status/verifications.json atomically.  Caller holds the lock. */
+static int
+publish_drills_locked(RvxCatalog *cat, RvxError *err)
+{
+	json_t	   *list = json_array();
+	json_t	   *doc;
+	size_t		i;
+	json_t	   *key;
+	char	   *text;
+	int			rc;
+
+	if (list == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	json_array_foreach(cat->drill_order, i, key)
+		json_array_append(list, json_object_get(cat->drills, json_string_value(key)));
+	doc = json_pack("{s:i, s:I, s:o}", "format", 1, "updated_at", (json_int_t) time(NULL),
+					"verifications", list);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (text == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	rc = rvx_write_file_durable(cat->vpath, text, strlen(text), true, err);
 	free(text);
 	return rc;
 }
@@ -638,8 +813,78 @@ rvx_catalog_refresh(RvxCatalog *cat, RvxRepo *repo, RvxError *err)
 			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		}
 	}
+	refresh_drills(cat, repo, list.verify_keys, list.n_verify);
 	rvx_backup_list_free(&list);
 	rc = publish_locked(cat, err);
+	if (rc == 0)
+		rc = publish_drills_locked(cat, err);
 	pthread_mutex_unlock(&cat->lock);
+	return rc;
+}
+
+/* Collects the keys below a backup's verify/ prefix. */
+static int
+collect_drill_key(void *arg, const char *key, uint64_t size)
+{
+	return list_verify_key((RvxBackupList *) arg, key);
+}
+
+int
+rvx_catalog_refresh_drills(RvxCatalog *cat, RvxRepo *repo, int newest_backups, RvxError *err)
+{
+	RvxBackupList keys;
+	size_t		n = json_object_size(cat->known);
+	const char **ids;
+	const char *id;
+	json_t	   *entry;
+	json_t	   *before;
+	size_t		i = 0;
+	size_t		j;
+	json_t	   *k;
+	int			rc = 0;
+
+	memset(&keys, 0, sizeof(keys));
+	pthread_mutex_lock(&cat->lock);
+	ids = calloc(n ? n : 1, sizeof(char *));
+	if (ids == NULL)
+	{
+		pthread_mutex_unlock(&cat->lock);
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	}
+	json_object_foreach(cat->known, id, entry)
+		ids[i++] = id;
+	qsort(ids, n, sizeof(char *), cmp_id_ptr);
+	/* the newest backups, whose drills are the ones that run now */
+	for (i = n; i > 0 && (int) (n - i) < newest_backups && rc == 0; i--)
+	{
+		char		prefix[RVX_BACKUP_ID_MAXLEN + 32];
+
+		snprintf(prefix, sizeof(prefix), "%s%s/%s", RVX_BACKUP_KEY_PREFIX, ids[i - 1],
+				 RVX_BACKUP_VERIFY_DIR);
+		rc = rvx_repo_list(repo, prefix, collect_drill_key, &keys, err);
+	}
+	free(ids);
+	/* ...plus what is already published for older ones */
+	json_array_foreach(cat->drill_order, j, k)
+	{
+		bool		dup = false;
+
+		for (size_t m = 0; m < keys.n_verify && !dup; m++)
+			dup = strcmp(keys.verify_keys[m], json_string_value(k)) == 0;
+		if (!dup && rc == 0 && list_verify_key(&keys, json_string_value(k)) != 0)
+			rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	}
+	if (rc == 0)
+	{
+		if (keys.n_verify > 1)
+			qsort(keys.verify_keys, keys.n_verify, sizeof(char *), cmp_verify_key);
+		before = json_incref(cat->drill_order);
+		refresh_drills(cat, repo, keys.verify_keys, keys.n_verify);
+		if (!json_equal(before, cat->drill_order))
+			rc = publish_drills_locked(cat, err);
+		json_decref(before);
+	}
+	pthread_mutex_unlock(&cat->lock);
+	rvx_backup_list_free(&keys);
 	return rc;
 }

@@ -22,6 +22,12 @@
  * backup minus its "files" and "directories", which are the only parts
  * that grow with the size of the database.
  *
+ * Restore drills (verify.h) store their reports below the backup they
+ * drilled, as backup/<id>/verify/<YYYYMMDDTHHMMSSZ>.json[.zst|.gz].  Such
+ * keys are not part of the backup: listing leaves them out of its object
+ * and byte counts and collects them apart, and the catalog publishes a
+ * summary of the newest ones in <spool>/status/verifications.json.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef RVX_AGENT_CATALOG_H
@@ -79,7 +85,19 @@ typedef struct RvxBackupList
 	RvxBackupRef *items;		/* ordered by rvx_backup_id_cmp */
 	size_t		n;
 	size_t		cap;
+	/* keys of drill reports (backup/<id>/verify/...), newest first */
+	char	  **verify_keys;
+	size_t		n_verify;
+	size_t		cap_verify;
 } RvxBackupList;
+
+/* Below backup/<id>/: where restore drills store their reports. */
+#define RVX_BACKUP_VERIFY_DIR	"verify/"
+/* Published drill summaries, newest first, at most this many. */
+#define RVX_SPOOL_VERIFICATIONS_FILE	"status/verifications.json"
+#define RVX_VERIFICATIONS_MAX	50
+/* A drill report is small; anything beyond this is not one. */
+#define RVX_VERIFY_REPORT_MAX	((size_t) 64 * 1024 * 1024)
 
 /* Lists every backup of the repository, complete or not. */
 extern int	rvx_backup_list(RvxRepo *repo, RvxBackupList *list, RvxError *err);
@@ -111,6 +129,13 @@ extern json_t *rvx_backup_summary(const json_t *record);
  * ordered by id.  It remembers the summaries it read, so a refresh reads
  * only the records of backups it has not seen.  Safe to use from several
  * threads.
+ *
+ * Each refresh also publishes the newest RVX_VERIFICATIONS_MAX drill
+ * reports in status/verifications.json:
+ *	 {"format":1,"updated_at":<epoch>,"verifications":[{"backup_id",
+ *	  "started_at","finished_at","passed","recovery_seconds",
+ *	  "total_seconds","failed_checks":[...],"report_key"}, ...]}
+ * newest first.  Reports never change once stored, so each is read once.
  */
 typedef struct RvxCatalog RvxCatalog;
 
@@ -121,6 +146,14 @@ extern int	rvx_catalog_refresh(RvxCatalog *cat, RvxRepo *repo, RvxError *err);
 /* Adds a backup just committed (record: its parsed backup.json) and publishes. */
 extern int	rvx_catalog_add(RvxCatalog *cat, const char *id, const char *record_key,
 							uint64_t record_size, const json_t *record, RvxError *err);
+/*
+ * Between full refreshes: looks only below backup/<id>/verify/ of the
+ * newest_backups backups the catalog knows (one small listing each, so it
+ * can run every few seconds even on S3) and republishes
+ * status/verifications.json when a drill report appeared.
+ */
+extern int	rvx_catalog_refresh_drills(RvxCatalog *cat, RvxRepo *repo, int newest_backups,
+									   RvxError *err);
 /* Writes status/backups.json atomically. */
 extern int	rvx_catalog_publish(RvxCatalog *cat, RvxError *err);
 

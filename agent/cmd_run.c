@@ -22,7 +22,10 @@
  * aborted one are queued as single jobs once nothing else of that backup
  * is queued or in flight.  status/backups.json, the catalog of complete
  * backups, is published at start, by each commit, and every
- * CATALOG_PERIOD_S.
+ * REVRX_CATALOG_REFRESH_S seconds (default CATALOG_PERIOD_S); each refresh
+ * also publishes the newest restore drills in status/verifications.json
+ * (catalog.h), and every DRILLS_PERIOD_S in between a cheap look below the
+ * newest backups' verify/ prefixes brings a new drill in within seconds.
  *
  * Nothing here needs to survive a crash: the spool is the state.  Killed
  * at any instant and started again, the agent finds the same .rvx files
@@ -66,10 +69,18 @@
 #define STATUS_PERIOD_MS	1000
 /* Objects of one backup queued by one look at its directory. */
 #define BACKUP_BATCH		2048
-/* How often status/backups.json is rebuilt from the repository. */
+/* How often status/backups.json is rebuilt from the repository (default). */
 #define CATALOG_PERIOD_S	300
 #define CATALOG_RETRY_S		30
 #define META_RETRY_S		5	/* after a transient failure to store meta/ */
+#define CATALOG_PERIOD_MAX_S	86400
+/*
+ * Between catalog refreshes, how often the drill reports of the newest
+ * DRILLS_BACKUPS backups are looked for, so a drill shows up in
+ * status/verifications.json within seconds of its end.
+ */
+#define DRILLS_PERIOD_S		10
+#define DRILLS_BACKUPS		3
 /* How often a backup waiting for its WAL checks again. */
 #define COMMIT_WAIT_MS		1000
 
@@ -92,6 +103,7 @@ typedef enum JobKind
 	JOB_ABORT,					/* remove an aborted backup */
 	JOB_CATALOG,				/* rebuild status/backups.json */
 	JOB_META,					/* store the documents in meta/ */
+	JOB_DRILLS,					/* look for new restore drill reports */
 } JobKind;
 
 /* A unit of backup work; relpath only for JOB_OBJECT. */
@@ -156,6 +168,9 @@ typedef struct RunState
 	double		last_catalog;
 	bool		meta_queued;
 	double		meta_next_try;
+	double		catalog_period;	/* seconds between refreshes (REVRX_CATALOG_REFRESH_S) */
+	bool		drills_queued;
+	double		last_drills;
 	uint64_t	backups_committed;
 	struct Worker *workers;
 	RvxCatalog *catalog;		/* has its own lock */
@@ -439,6 +454,19 @@ queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
 	pthread_cond_broadcast(&rs->work);
 }
 
+/* Queues a look for new drill reports.  Caller holds the lock. */
+static void
+queue_drills(RunState *rs)
+{
+	BackupJob  *job = new_job(JOB_DRILLS, "", NULL);
+
+	if (job == NULL)
+		return;
+	rs->drills_queued = true;
+	push_job(&rs->ctl_head, &rs->ctl_tail, job);
+	pthread_cond_broadcast(&rs->work);
+}
+
 /* Chooses the next job (policy: schedule.h).  Caller holds the lock. */
 static JobKind
 pick_job(RunState *rs, Pending **wal, BackupJob **job)
@@ -616,6 +644,9 @@ run_backup_job(Worker *w, BackupJob *job)
 					rc = rvx_ship_meta(repo, spool, &rs->cluster, &stored, &err);
 				}
 				break;
+			case JOB_DRILLS:
+				rc = rs->catalog ? rvx_catalog_refresh_drills(rs->catalog, repo, DRILLS_BACKUPS, &err) : 0;
+				break;
 			case JOB_NONE:
 			case JOB_WAL:
 				break;
@@ -623,7 +654,7 @@ run_backup_job(Worker *w, BackupJob *job)
 	}
 	if (rc != 0 && err.code != RVX_E_NOTFOUND)
 	{
-		if (job->kind == JOB_CATALOG)
+		if (job->kind == JOB_CATALOG || job->kind == JOB_DRILLS)
 			rvx_warn("could not publish the backup catalog: %s", err.msg);
 		else if (job->kind == JOB_META)
 			rvx_warn("could not store a document of the spool's meta/: %s", err.msg);
@@ -633,7 +664,7 @@ run_backup_job(Worker *w, BackupJob *job)
 		 * Tell the server: a permanent error fails the backup there (it then
 		 * aborts it, and we clean up); a transient one is shown meanwhile.
 		 */
-		if (job->kind != JOB_CATALOG && job->kind != JOB_META)
+		if (job->kind != JOB_CATALOG && job->kind != JOB_META && job->kind != JOB_DRILLS)
 			rvx_ship_backup_record_error(spool, job->id, &err);
 	}
 
@@ -641,11 +672,22 @@ run_backup_job(Worker *w, BackupJob *job)
 	w->current[0] = '\0';
 	if (job->kind == JOB_OBJECT)
 		rs->backup_busy--;
+	if (job->kind == JOB_DRILLS)
+	{
+		rs->drills_queued = false;
+		rs->last_drills = now_s();
+	}
 	if (job->kind == JOB_CATALOG)
 	{
 		rs->catalog_queued = false;
+		rs->last_drills = now_s();	/* it looked for drills too */
 		/* after a failure, try again soon rather than in a full period */
-		rs->last_catalog = now_s() - (rc == 0 ? 0 : CATALOG_PERIOD_S - CATALOG_RETRY_S);
+		if (rc == 0)
+			rs->last_catalog = now_s();
+		else if (rs->catalog_period > CATALOG_RETRY_S)
+			rs->last_catalog = now_s() - (rs->catalog_period - CATALOG_RETRY_S);
+		else
+			rs->last_catalog = now_s();
 	}
 	if (job->kind == JOB_META)
 	{
@@ -1190,6 +1232,33 @@ bind_repository(RunState *rs)
 	return false;
 }
 
+/*
+ * REVRX_CATALOG_REFRESH_S: seconds between rebuilds of the published
+ * catalog and drill list (default CATALOG_PERIOD_S).  Each rebuild lists
+ * the repository's backup/ prefix, so a short period costs S3 requests;
+ * tests use a second.
+ */
+static int
+catalog_period(double *out)
+{
+	const char *v = getenv("REVRX_CATALOG_REFRESH_S");
+	char	   *end;
+	long		n;
+
+	*out = CATALOG_PERIOD_S;
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n < 1 || n > CATALOG_PERIOD_MAX_S)
+	{
+		rvx_err("REVRX_CATALOG_REFRESH_S must be a number of seconds from 1 to %d, not \"%s\"",
+				CATALOG_PERIOD_MAX_S, v);
+		return -1;
+	}
+	*out = (double) n;
+	return 0;
+}
+
 int
 rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 {
@@ -1207,6 +1276,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	memset(&rs, 0, sizeof(rs));
 	rs.cfg = cfg;
 	rs.started_at = now_s();
+	if (catalog_period(&rs.catalog_period) != 0)
+		return RVX_E_CONFIG;
 	pthread_mutex_init(&rs.lock, NULL);
 	pthread_cond_init(&rs.work, NULL);
 	srand((unsigned) getpid() ^ (unsigned) time(NULL));
@@ -1258,8 +1329,10 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		scan_backups(&rs);
 		now = now_s();
 		pthread_mutex_lock(&rs.lock);
-		if (!rs.catalog_queued && now - rs.last_catalog >= CATALOG_PERIOD_S)
+		if (!rs.catalog_queued && now - rs.last_catalog >= rs.catalog_period)
 			queue_control(&rs, JOB_CATALOG, NULL);
+		else if (!rs.catalog_queued && !rs.drills_queued && now - rs.last_drills >= DRILLS_PERIOD_S)
+			queue_drills(&rs);
 		pthread_mutex_unlock(&rs.lock);
 		if (!rs.meta_queued && now >= rs.meta_next_try && rvx_meta_pending(cfg->spool_dir))
 		{

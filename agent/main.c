@@ -42,6 +42,8 @@ static const Command commands[] = {
 	"list the backups in the repository (a table, or JSON)", NULL},
 	{"restore", rvx_cmd_restore, RVX_NEED_REPO, "restore --pgdata DIR [...]",
 	"restore a backup into a new data directory", rvx_restore_options},
+	{"verify", rvx_cmd_verify, RVX_NEED_REPO, "verify [--backup ID] [...]",
+	"restore drill: restore, recover and check a backup in a scratch instance", rvx_verify_options},
 	{NULL, NULL, 0, NULL, NULL, NULL},
 };
 

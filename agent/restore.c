@@ -754,10 +754,12 @@ append_recovery_settings(RestoreRun *run, const char *id, RvxError *err)
 			 newline ? "\n" : "", id, stamp, command, target,
 			 run->opts->archive ?
 			 "# --archive: this cluster keeps the archiving settings of the backup\n" :
-			 "# a restored copy must not archive into, nor back up to, the original's repository\n"
-			 "# (restore with --archive, or change these, to make it a new primary that does)\n"
+			 "# a restored copy must not archive into, nor back up to, the original's repository,\n"
+			 "# nor touch the original's spool (restore with --archive, or change these, to make\n"
+			 "# it a new primary that does)\n"
 			 "archive_mode = 'off'\n"
-			 "revrx.backup_schedule = ''\n");
+			 "revrx.backup_schedule = ''\n"
+			 "revrx.spool_dir = ''\n");
 	if (write_own_file(run, AUTO_CONF_PATH, text, true, err) != 0 ||
 		write_own_file(run, RECOVERY_SIGNAL, "", false, err) != 0)
 		return -1;
@@ -900,7 +902,8 @@ log_recovery_plan(RestoreRun *run)
 				 "into the repository they name");
 	else
 		rvx_info("the restored cluster will not archive nor take scheduled backups "
-				 "(archive_mode = 'off', revrx.backup_schedule = ''); use --archive to make it "
+				 "nor use the original's spool (archive_mode = 'off', revrx.backup_schedule = '', "
+				 "revrx.spool_dir = ''); use --archive to make it "
 				 "a new primary that does");
 }
 

@@ -43,6 +43,7 @@
 #include "error.h"
 #include "repo.h"
 #include "repo_meta.h"
+#include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
 
 typedef enum RvxTargetKind
 {
@@ -63,8 +64,6 @@ typedef enum RvxTargetAction
 
 /* Longest restore point name PostgreSQL accepts (MAXFNAMELEN - 1). */
 #define RVX_RESTORE_POINT_NAME_MAX	63
-/* Repository key prefix of the restore points the agent stores. */
-#define RVX_RESTORE_POINT_PREFIX	"restore_points/"
 
 /*
  * A recovery target as the operator gave it, validated.  All zeroes (or

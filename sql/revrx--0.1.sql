@@ -130,16 +130,17 @@ REVOKE ALL ON FUNCTION revrx_restore_point(text) FROM PUBLIC;
 -- revrx_verifications(): the latest restore drills (`revrx-agent verify`),
 -- newest first, as the agent publishes them in the spool
 -- (status/verifications.json) from the reports stored in the repository
--- next to each backup.  recovery_seconds is the measured recovery time:
--- restore plus WAL replay, the time a real recovery would take.
+-- next to each backup.  total_seconds is the measured recovery time:
+-- restore plus WAL replay, the time a real recovery would take (compare it
+-- with the RTO); the checks come after it and are not included.
 --
 CREATE FUNCTION revrx_verifications(
     OUT backup_id text,
     OUT passed boolean,
     OUT started_at timestamptz,
     OUT finished_at timestamptz,
-    OUT recovery_seconds double precision,
-    OUT total_seconds double precision,      -- with the checks
+    OUT recovery_seconds double precision,   -- WAL replay alone
+    OUT total_seconds double precision,      -- measured recovery time: restore + replay
     OUT failed_checks jsonb,                 -- names of the checks that failed
     OUT report_key text                      -- the full report in the repository
 )

@@ -139,7 +139,8 @@ sub clean_env
 {
 	my (%add) = @_;
 	my %env = %ENV;
-	delete $env{$_} for grep { /^(REVRX_|AWS_)/ } keys %env;
+	# (but REVRX_AGENT_BIN, which agent_bin() reads after %ENV is replaced)
+	delete $env{$_} for grep { /^(REVRX_|AWS_)/ && $_ ne 'REVRX_AGENT_BIN' } keys %env;
 	return (%env, %add);
 }
 

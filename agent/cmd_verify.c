@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * cmd_verify.c
+ *	  `revrx-agent verify [--backup ID|latest] [target options as restore]
+ *	  [--checks DIR] [--report FILE] [--scratch DIR] [--keep]`
+ *
+ * The command line of the restore drill (verify.c).  It needs the
+ * repository settings only, like restore, plus the PostgreSQL programs of
+ * the backup's major version (REVRX_PG_BINDIR, else pg_config --bindir).
+ * A readable summary goes to stdout, the log to stderr, the JSON report to
+ * --report FILE and into the repository.
+ *
+ * Exit codes: 0 when every check passed; 7 (RVX_E_CORRUPT) when the drill
+ * ran and a check failed; the restore's own code when the backup could not
+ * be restored for another reason than its content (5 network, 6 access
+ * denied...); and, before any drill ran: 1 no such backup, 2 bad
+ * arguments, 3 PostgreSQL programs not found, 4 scratch directory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "commands.h"
+#include "log.h"
+#include "verify.h"
+
+const char	rvx_verify_options[] =
+"Options:\n"
+"  --backup ID|latest        which backup (default: the newest complete one)\n"
+"  --target-time TS | --target-lsn LSN | --target-name NAME | --target-xid XID |\n"
+"  --target immediate        recover to this target instead of the drill's default\n"
+"                            (the backup's fingerprint restore point, or its end)\n"
+"  --target-exclusive        stop just before the target (time, lsn, xid)\n"
+"  --target-timeline TLI     latest, current or a number\n"
+"  --target-action promote   the only action a drill takes (it must write)\n"
+"  --checks DIR              run pg_regress checks DIR/sql/*.sql against\n"
+"                            DIR/expected/*.out in the recovered copy\n"
+"  --report FILE             write the JSON report to FILE as well\n"
+"  --scratch DIR             work in DIR (new or empty; default: under $TMPDIR)\n"
+"  --keep                    keep the scratch directory (data, logs, check output)\n"
+"\n"
+"Restores the backup into a scratch directory, checks it with pg_verifybackup,\n"
+"starts a private PostgreSQL on it that replays the archived WAL, then runs\n"
+"pg_amcheck, row counts, the backup's table fingerprints, the --checks and\n"
+"pg_checksums.  The report is stored in the repository beside the backup.\n"
+"Environment: REVRX_PG_BINDIR (PostgreSQL programs), REVRX_VERIFY_TIMEOUT_S\n"
+"(deadline for recovery, default 21600), PGUSER (role to connect as).\n"
+"Exit codes: 0 every check passed, 7 a check failed, 1 no such backup,\n"
+"2 bad arguments, 3 PostgreSQL programs missing, 5 network, 6 access denied.\n";
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"usage: revrx-agent verify [--backup ID|latest] [--target-... ] [--checks DIR]\n"
+			"                          [--report FILE] [--scratch DIR] [--keep]\n\n%s",
+			rvx_verify_options);
+}
+
+/* The value of --name VALUE or --name=VALUE at argv[*i]; NULL if this is not it. */
+static const char *
+option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t		len = strlen(name);
+	const char *arg = argv[*i];
+
+	if (strncmp(arg, name, len) == 0 && arg[len] == '=')
+		return arg + len + 1;
+	if (strcmp(arg, name) == 0)
+	{
+		if (*i + 1 >= argc)
+		{
+			*missing = true;
+			return NULL;
+		}
+		return argv[++*i];
+	}
+	return NULL;
+}
+
+static void
+handle_stop(int sig)
+{
+	rvx_verify_interrupt();
+}
+
+static int
+set_target(RvxVerifyOptions *opts, const char *kind, const char *value)
+{
+	if (opts->target.kind != NULL)
+	{
+		fprintf(stderr, "revrx-agent verify: give at most one recovery target\n");
+		return -1;
+	}
+	for (const char *c = value; *c; c++)
+		if ((unsigned char) *c < 0x20)
+		{
+			fprintf(stderr, "revrx-agent verify: the target contains a control character\n");
+			return -1;
+		}
+	opts->target.kind = kind;
+	opts->target.value = value;
+	return 0;
+}
+
+int
+rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
+{
+	RvxVerifyOptions opts = {0};
+	json_t	   *report = NULL;
+	RvxError	err;
+	struct sigaction sa;
+	const char *timeout = getenv("REVRX_VERIFY_TIMEOUT_S");
+	int			rc;
+
+	opts.parallel = cfg->parallel;
+	opts.recovery_timeout_s = 21600;
+	if (timeout && *timeout)
+	{
+		char	   *end;
+		long		v = strtol(timeout, &end, 10);
+
+		if (*end != '\0' || v <= 0 || v > 7 * 86400)
+		{
+			fprintf(stderr, "revrx-agent verify: REVRX_VERIFY_TIMEOUT_S must be seconds (1..604800)\n");
+			return RVX_E_CONFIG;
+		}
+		opts.recovery_timeout_s = (int) v;
+	}
+
+	for (int i = 1; i < argc; i++)
+	{
+		bool		missing = false;
+		const char *v;
+
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		{
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--keep") == 0)
+		{
+			opts.keep = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--target-exclusive") == 0)
+		{
+			opts.target.exclusive = true;
+			continue;
+		}
+		if ((v = option_value(argc, argv, &i, "--backup", &missing)) != NULL)
+			opts.backup_id = v;
+		else if ((v = option_value(argc, argv, &i, "--checks", &missing)) != NULL)
+			opts.checks_dir = v;
+		else if ((v = option_value(argc, argv, &i, "--report", &missing)) != NULL)
+			opts.report_file = v;
+		else if ((v = option_value(argc, argv, &i, "--scratch", &missing)) != NULL)
+			opts.scratch = v;
+		else if ((v = option_value(argc, argv, &i, "--target-time", &missing)) != NULL)
+		{
+			if (set_target(&opts, "time", v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-lsn", &missing)) != NULL)
+		{
+			unsigned int hi,
+						lo;
+			char		extra;
+
+			if (sscanf(v, "%X/%X%c", &hi, &lo, &extra) != 2)
+			{
+				fprintf(stderr, "revrx-agent verify: \"%s\" is not an LSN (X/Y)\n", v);
+				return RVX_E_USAGE;
+			}
+			if (set_target(&opts, "lsn", v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-name", &missing)) != NULL)
+		{
+			if (set_target(&opts, "name", v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-xid", &missing)) != NULL)
+		{
+			if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
+			{
+				fprintf(stderr, "revrx-agent verify: \"%s\" is not a transaction id\n", v);
+				return RVX_E_USAGE;
+			}
+			if (set_target(&opts, "xid", v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target", &missing)) != NULL)
+		{
+			if (strcmp(v, "immediate") != 0)
+			{
+				fprintf(stderr, "revrx-agent verify: --target takes only \"immediate\"\n");
+				return RVX_E_USAGE;
+			}
+			if (set_target(&opts, "immediate", v) != 0)
+				return RVX_E_USAGE;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-timeline", &missing)) != NULL)
+		{
+			if (strcmp(v, "latest") != 0 && strcmp(v, "current") != 0 &&
+				(v[0] == '\0' || strspn(v, "0123456789") != strlen(v)))
+			{
+				fprintf(stderr, "revrx-agent verify: --target-timeline takes latest, current or a number\n");
+				return RVX_E_USAGE;
+			}
+			opts.target.timeline = v;
+		}
+		else if ((v = option_value(argc, argv, &i, "--target-action", &missing)) != NULL)
+		{
+			/* the checks write to the copy: it must be promoted */
+			if (strcmp(v, "promote") != 0)
+			{
+				fprintf(stderr, "revrx-agent verify: a drill always promotes (--target-action promote)\n");
+				return RVX_E_USAGE;
+			}
+		}
+		else
+		{
+			if (missing)
+				fprintf(stderr, "revrx-agent verify: option \"%s\" needs a value\n", argv[i]);
+			else
+				fprintf(stderr, "revrx-agent verify: unexpected argument \"%s\"\n", argv[i]);
+			usage(stderr);
+			return RVX_E_USAGE;
+		}
+	}
+	if (opts.backup_id && strcmp(opts.backup_id, "latest") != 0 &&
+		!rvx_backup_id_valid(opts.backup_id))
+	{
+		fprintf(stderr, "revrx-agent verify: \"%s\" is not a backup id (see revrx-agent list)\n",
+				opts.backup_id);
+		return RVX_E_USAGE;
+	}
+	if (opts.target.exclusive && opts.target.kind &&
+		(strcmp(opts.target.kind, "name") == 0 || strcmp(opts.target.kind, "immediate") == 0))
+	{
+		fprintf(stderr, "revrx-agent verify: --target-exclusive applies to time, lsn and xid targets only\n");
+		return RVX_E_USAGE;
+	}
+
+	/* stop the drill server and clean up on the way out, whatever stops us */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handle_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (rvx_verify(cfg, &opts, &report, &err) != 0)
+	{
+		rvx_err("%s", err.msg);
+		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+	}
+	rvx_verify_print_summary(stdout, report);
+	fflush(stdout);
+	rc = rvx_verify_exit_code(report);
+	json_decref(report);
+	return rc;
+}
