@@ -136,7 +136,7 @@ sub clean_env
 {
 	my (%add) = @_;
 	my %env = %ENV;
-	delete $env{$_} for grep { /^(REVRX_|AWS_)/ } keys %env;
+	delete $env{$_} for grep { /^(REVRX_|AWS_)/ && $_ ne 'REVRX_AGENT_BIN' } keys %env;
 	return (%env, %add);
 }
 
