@@ -6,6 +6,7 @@
 #   make install    install both into the server found by pg_config
 #   make test       install missing packages, build, install, run every test
 #   make demo       install missing packages, build, run the end-to-end demo
+#   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #
 #-------------------------------------------------------------------------
 
@@ -80,4 +81,13 @@ demo: deps
 	$(MAKE) install
 	scripts/demo.sh
 
+fuzz: deps
+	tests/fuzz/run-fuzz.sh
+
+clean: clean-fuzz
+
+clean-fuzz:
+	$(MAKE) -C tests/fuzz clean
+
 .PHONY: agent install-agent clean-agent deps test demo
+.PHONY: fuzz clean-fuzz

@@ -51,7 +51,9 @@
 
 #include "catalog.h"
 #include "commands.h"
+#include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "repo_meta.h"
 #include "schedule.h"
 #include "ship.h"
@@ -209,6 +211,7 @@ note_error(RunState *rs, const RvxError *err)
 	snprintf(rs->last_error, sizeof(rs->last_error), "%s", err->msg);
 	rs->last_error_at = now_s();
 	rs->errors_total++;
+	rvx_metrics_count_error(err->code);
 }
 
 static void
@@ -556,6 +559,8 @@ run_wal(Worker *w, Pending *p)
 			strcmp(name, rs->last_stored) > 0)
 			snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
 		rs->last_stored_at = now_s();
+		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
+			rvx_metrics_wal_stored(name, rs->last_stored_at);
 		rs->stored_total++;
 		rs->stored_bytes += res.stored_bytes;
 		rs->repo_ok = true;
@@ -820,6 +825,7 @@ scan_spool(RunState *rs)
 	uint64_t	files = 0,
 				bytes = 0;
 	double		now = now_s();
+	double		oldest = 0;		/* when the oldest waiting file became ready */
 	bool		any = false;
 
 	snprintf(waldir, sizeof(waldir), "%s/%s", rs->cfg->spool_dir, RVX_SPOOL_WAL_DIR);
@@ -857,6 +863,13 @@ scan_spool(RunState *rs)
 			continue;
 		files++;
 		bytes += (uint64_t) st.st_size;
+		{
+			/* written once and renamed into place: its mtime is when it became ready */
+			double		ready = st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+
+			if (oldest == 0 || ready < oldest)
+				oldest = ready;
+		}
 
 		p = find_item(rs, name);
 		if (p == NULL && (p = add_item(rs, name)) == NULL)
@@ -879,6 +892,7 @@ scan_spool(RunState *rs)
 	}
 	rs->backlog_files = files;
 	rs->backlog_bytes = bytes;
+	rvx_metrics_set_backlog(files, bytes, oldest);
 	if (any)
 		pthread_cond_broadcast(&rs->work);
 	pthread_mutex_unlock(&rs->lock);
@@ -1225,6 +1239,7 @@ bind_repository(RunState *rs)
 		if (err.code != RVX_E_NOTFOUND)
 			report_to_spool(rs, &err);
 		write_status(rs);
+		rvx_metrics_heartbeat();
 		sleep_ms(delay);
 		if (err.code != RVX_E_NOTFOUND && delay < 30000)
 			delay *= 2;
@@ -1267,6 +1282,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	struct sigaction sa;
 	char		statusdir[PATH_MAX];
 	double		last_status = 0;
+	RvxHttpServer *http = NULL;
 
 	if (argc > 1)
 	{
@@ -1298,6 +1314,20 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	rvx_info("starting: spool %s, repository %s, %d transfers at once",
 			 cfg->spool_dir, cfg->repo.url, cfg->parallel);
 
+	/* the endpoint comes up first, so a probe sees the agent waiting for its repository */
+	rvx_metrics_heartbeat();
+	if (cfg->listen)
+	{
+		RvxError	err;
+
+		if ((http = rvx_http_server_start(cfg, &err)) == NULL)
+		{
+			rvx_err("%s", err.msg);
+			return err.code;
+		}
+	}
+
+	/* (an early return below ends the process, and the endpoint with it) */
 	if (!bind_repository(&rs))
 		return 0;
 	rs.catalog = rvx_catalog_new(cfg->spool_dir, rs.cluster.system_id);
@@ -1325,6 +1355,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	{
 		double		now;
 
+		rvx_metrics_heartbeat();
 		scan_spool(&rs);
 		scan_backups(&rs);
 		now = now_s();
@@ -1363,6 +1394,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		free(pop_job(&rs.ctl_head, &rs.ctl_tail));
 	free(rs.backups);
 	rvx_catalog_free(rs.catalog);
+	rvx_http_server_stop(http);
 	rvx_info("stopped");
 	return 0;
 }

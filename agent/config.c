@@ -5,6 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@ static const Setting settings[] = {
 	{"REVRX_LOG_LEVEL", "debug, info, warning or error (default info)", false},
 	{"REVRX_LOG_FORMAT", "text or json (default text)", false},
 	{"REVRX_ENCRYPTION_KEY_FILE", "file with the 32-byte key that encrypts everything stored (raw, hex or base64)", false},
+	{"REVRX_LISTEN", "HTTP endpoint of run (/healthz, /readyz, /metrics): HOST:PORT, [IPV6]:PORT or :PORT (default none)", false},
 	{"REVRX_S3_ENDPOINT", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS)", false},
 	{"REVRX_S3_URI_STYLE", "path or host (default: path with an endpoint, else host)", false},
 	{"REVRX_S3_SSE", "server-side encryption: AES256 or aws:kms", false},
@@ -301,6 +303,12 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 			return -1;
 		cfg->repo.key = &key;
 	}
+	if ((cfg->listen = get("REVRX_LISTEN")) != NULL &&
+		!rvx_config_parse_listen(cfg->listen, cfg->listen_host, sizeof(cfg->listen_host),
+								 &cfg->listen_port))
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_LISTEN: \"%s\" (expected HOST:PORT, [IPV6]:PORT or :PORT, with a numeric address or localhost and a port from 1 to 65535)",
+						 cfg->listen);
 
 	/* S3 */
 	cfg->repo.s3_endpoint = get("REVRX_S3_ENDPOINT");
@@ -332,6 +340,16 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		return rvx_error(err, RVX_E_CONFIG,
 						 "REVRX_S3_KMS_KEY_ID is set but REVRX_S3_SSE is not aws:kms");
 	cfg->repo.s3_ca_file = get("REVRX_S3_CA_FILE");
+	/* checked now: libcurl would only say "problem with the SSL CA cert" at the first request */
+	if (cfg->repo.s3_ca_file)
+	{
+		FILE	   *f = fopen(cfg->repo.s3_ca_file, "r");
+
+		if (f == NULL)
+			return rvx_error(err, RVX_E_CONFIG, "invalid value for REVRX_S3_CA_FILE: could not open \"%s\": %s",
+							 cfg->repo.s3_ca_file, strerror(errno));
+		fclose(f);
+	}
 	if (get_bool("REVRX_S3_VERIFY_TLS", true, &cfg->repo.s3_verify_tls, err) != 0)
 		return -1;
 	cfg->repo.s3_access_key = get("AWS_ACCESS_KEY_ID");
@@ -353,6 +371,71 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 							 "AWS_SECRET_ACCESS_KEY is not set (needed for %s)", cfg->repo.url);
 	}
 	return 0;
+}
+
+bool
+rvx_config_parse_listen(const char *value, char *host, size_t hostcap, int *port)
+{
+	const char *colon;
+	const char *h;
+	size_t		hlen;
+	char		buf[64];
+	unsigned char addr[16];
+	char	   *end;
+	long		n;
+
+	if (value[0] == '[')
+	{
+		const char *close = strchr(value, ']');
+
+		if (close == NULL || close[1] != ':')
+			return false;
+		h = value + 1;
+		hlen = (size_t) (close - h);
+		colon = close + 1;
+	}
+	else
+	{
+		colon = strrchr(value, ':');
+		if (colon == NULL)
+			return false;
+		h = value;
+		hlen = (size_t) (colon - value);
+	}
+	if (hlen >= sizeof(buf) || hlen >= hostcap)
+		return false;
+	memcpy(buf, h, hlen);
+	buf[hlen] = '\0';
+
+	if (!isdigit((unsigned char) colon[1]))
+		return false;
+	errno = 0;
+	n = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 65535)
+		return false;
+
+	if (hlen == 0)
+		snprintf(buf, sizeof(buf), "0.0.0.0");
+	else if (strcmp(buf, "localhost") == 0)
+		snprintf(buf, sizeof(buf), "127.0.0.1");
+	else if (value[0] == '[' ? inet_pton(AF_INET6, buf, addr) != 1 :
+			 inet_pton(AF_INET, buf, addr) != 1)
+		return false;
+	if (strlen(buf) >= hostcap)
+		return false;
+	snprintf(host, hostcap, "%s", buf);
+	*port = (int) n;
+	return true;
+}
+
+void
+rvx_config_forget_file(void)
+{
+	for (size_t i = 0; i < sizeof(file_values) / sizeof(file_values[0]); i++)
+	{
+		free(file_values[i]);
+		file_values[i] = NULL;
+	}
 }
 
 void

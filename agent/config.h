@@ -27,6 +27,10 @@ typedef struct RvxConfig
 	int			poll_ms;		/* REVRX_POLL_INTERVAL_MS: spool scan period */
 	RvxLogLevel log_level;		/* REVRX_LOG_LEVEL */
 	bool		log_json;		/* REVRX_LOG_FORMAT=json */
+	/* REVRX_LISTEN: the HTTP endpoint of `run` (http_server.h); NULL = none */
+	const char *listen;
+	char		listen_host[64];	/* numeric IPv4 or IPv6 address */
+	int			listen_port;
 } RvxConfig;
 
 /* What a command needs to have set; checked by rvx_config_load. */
@@ -39,6 +43,16 @@ typedef struct RvxConfig
  * live until exit.
  */
 extern int	rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err);
+
+/*
+ * Parses a REVRX_LISTEN value: "HOST:PORT", "[IPV6]:PORT" or ":PORT" (all
+ * IPv4 interfaces), HOST numeric or "localhost".  Returns false if it is
+ * none of these.  Exposed for the fuzz target of the config parser.
+ */
+extern bool rvx_config_parse_listen(const char *value, char *host, size_t hostcap, int *port);
+
+/* Forgets what the last configuration file said (for tests and fuzzing). */
+extern void rvx_config_forget_file(void);
 
 /* Prints the settings table (for --help). */
 extern void rvx_config_print_help(void);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "repo.h"
 
 static RvxRepo *open_driver(const RvxRepoConfig *cfg, RvxError *err);
@@ -76,37 +77,73 @@ rvx_repo_close(RvxRepo *repo)
 	repo->ops->close(repo);
 }
 
+/*
+ * Every operation goes through here, so this is where the metrics learn
+ * whether the repository answers (for /readyz) and how many bytes moved.
+ */
 int
 rvx_repo_head(RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err)
 {
 	RvxObjectInfo dummy;
+	int			rc = repo->ops->head(repo, key, info ? info : &dummy, err);
 
-	return repo->ops->head(repo, key, info ? info : &dummy, err);
+	rvx_metrics_repo_result(rc, err);
+	return rc;
 }
 
 int
 rvx_repo_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxError *err)
 {
-	return repo->ops->put(repo, key, src, flags, err);
+	int			rc = repo->ops->put(repo, key, src, flags, err);
+
+	rvx_metrics_repo_result(rc, err);
+	if (rc == 0)
+		rvx_metrics_count_upload(src->size);
+	return rc;
+}
+
+typedef struct CountingSink
+{
+	RvxGetSink	sink;
+	void	   *arg;
+} CountingSink;
+
+static int
+counting_sink(void *arg, const void *data, size_t len)
+{
+	CountingSink *cs = arg;
+
+	rvx_metrics_count_download(len);
+	return cs->sink(cs->arg, data, len);
 }
 
 int
 rvx_repo_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 			 RvxGetSink sink, void *arg, RvxError *err)
 {
-	return repo->ops->get(repo, key, offset, length, sink, arg, err);
+	CountingSink cs = {sink, arg};
+	int			rc = repo->ops->get(repo, key, offset, length, counting_sink, &cs, err);
+
+	rvx_metrics_repo_result(rc, err);
+	return rc;
 }
 
 int
 rvx_repo_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
 {
-	return repo->ops->list(repo, prefix, fn, arg, err);
+	int			rc = repo->ops->list(repo, prefix, fn, arg, err);
+
+	rvx_metrics_repo_result(rc, err);
+	return rc;
 }
 
 int
 rvx_repo_remove(RvxRepo *repo, const char *key, RvxError *err)
 {
-	return repo->ops->remove(repo, key, err);
+	int			rc = repo->ops->remove(repo, key, err);
+
+	rvx_metrics_repo_result(rc, err);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- sources */

@@ -307,8 +307,11 @@ writer_push(RvxObjectWriter *w, const uint8_t *data, size_t len, bool finish)
 			w->payload_size += produced;
 			w->payload_crc = crc32(w->payload_crc, w->buf, (uInt) produced);
 		}
-		data += used;
-		len -= used;
+		if (used > 0)			/* data is NULL when finishing: NULL + 0 is undefined */
+		{
+			data += used;
+			len -= used;
+		}
 		if (st == RVX_CODEC_END)
 			return 0;
 		if (!finish && len == 0 && produced < RVX_CODEC_CHUNK)
@@ -496,8 +499,11 @@ reader_push(RvxObjectReader *r, const uint8_t *data, size_t len, bool finish)
 			if (r->sink(r->arg, r->buf, produced) != 0)
 				return reader_fail(r, "could not write content");
 		}
-		data += used;
-		len -= used;
+		if (used > 0)			/* data is NULL when finishing: NULL + 0 is undefined */
+		{
+			data += used;
+			len -= used;
+		}
 		if (st == RVX_CODEC_END)
 			r->ended = true;
 		if (len == 0 && produced < RVX_CODEC_CHUNK && (!finish || r->ended))

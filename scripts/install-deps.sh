@@ -14,6 +14,8 @@ packages=(
 	postgresql-15 postgresql-server-dev-15
 	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libjansson-dev
 	libxml2-dev libcmocka-dev
+	libmicrohttpd-dev
+	clang libclang-rt-14-dev
 	libipc-run-perl
 	zstd
 )

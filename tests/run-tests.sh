@@ -4,6 +4,8 @@
 #
 # `make test` calls this after `make install`.  Suites:
 #   unit     agent and format unit tests (cmocka), no PostgreSQL needed
+#   fuzz     libFuzzer targets of the parsers of untrusted input, each for
+#            FUZZ_SECONDS (default 12) seconds (tests/fuzz/run-fuzz.sh)
 #   regress  pg_regress on the SQL surface, in a throwaway instance
 #   tap      TAP tests (PostgreSQL::Test::Cluster): real clusters, real
 #            agent, a real S3-compatible server on 127.0.0.1
@@ -18,7 +20,7 @@
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-suites=${SUITES:-"unit regress tap"}
+suites=${SUITES:-"unit fuzz regress tap"}
 bindir=$(pg_config --bindir)
 pgxs=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs)")")")
 work=$(mktemp -d /tmp/revrx-test.XXXXXX)
@@ -53,7 +55,7 @@ fi
 
 # a private copy of the tree (without .git), readable by the test user
 mkdir -p "$work/src"
-tar -C "$src" --exclude=.git --exclude='agent/obj' -cf - . | tar -C "$work/src" -xf -
+tar -C "$src" --exclude=.git --exclude='agent/obj' --exclude='tests/fuzz/obj' -cf - . | tar -C "$work/src" -xf -
 if [ ${#runas[@]} -gt 0 ]; then
 	chown -R postgres: "$work"
 fi
@@ -64,6 +66,10 @@ for suite in $suites; do
 		unit)
 			make -s -C "$src/agent" check
 			record unit $?
+			;;
+		fuzz)
+			"$src/tests/fuzz/run-fuzz.sh"
+			record fuzz $?
 			;;
 		regress)
 			"${runas[@]}" "$pgxs/src/test/regress/pg_regress" \

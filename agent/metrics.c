@@ -1,0 +1,414 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics.c
+ *	  The agent's counters and gauges, and their Prometheus rendering
+ *	  (see metrics.h).
+ *
+ * Counters only ever grow (Prometheus computes rates from them and copes
+ * with restarts); gauges are overwritten.  The recovery point exposure is
+ * not stored but derived at scrape time from the time the oldest
+ * not-yet-stored WAL file became ready, so it keeps growing while the
+ * shipping loop is stuck, which is exactly when it matters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "metrics.h"
+#include "spool.h"
+#include "walname.h"
+
+/* The catalog files are small; anything bigger is not ours to parse. */
+#define CATALOG_FILE_MAX	((off_t) 16 * 1024 * 1024)
+
+#define NKINDS	(RVX_E_INTERNAL + 1)
+
+static atomic_uint_fast64_t upload_bytes;
+static atomic_uint_fast64_t download_bytes;
+static atomic_uint_fast64_t errors[NKINDS];
+static _Atomic double heartbeat_at;
+static atomic_uint_fast64_t backlog_files;
+static atomic_uint_fast64_t backlog_bytes;
+static _Atomic double oldest_ready_at;
+
+/* The values that are not one number. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_wal[RVX_WALNAME_MAXLEN + 1];
+static double last_wal_at;
+static double repo_checked_at;
+static bool repo_ok;
+static char repo_reason[256];
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+rvx_metrics_count_upload(uint64_t bytes)
+{
+	atomic_fetch_add(&upload_bytes, bytes);
+}
+
+void
+rvx_metrics_count_download(uint64_t bytes)
+{
+	atomic_fetch_add(&download_bytes, bytes);
+}
+
+void
+rvx_metrics_count_error(RvxErrorCode code)
+{
+	if ((int) code < 0 || (int) code >= NKINDS)
+		code = RVX_E_INTERNAL;
+	atomic_fetch_add(&errors[code], 1);
+}
+
+void
+rvx_metrics_heartbeat(void)
+{
+	atomic_store(&heartbeat_at, now_s());
+}
+
+void
+rvx_metrics_set_backlog(uint64_t files, uint64_t bytes, double oldest)
+{
+	atomic_store(&backlog_files, files);
+	atomic_store(&backlog_bytes, bytes);
+	atomic_store(&oldest_ready_at, files > 0 ? oldest : 0.0);
+}
+
+void
+rvx_metrics_wal_stored(const char *name, double at)
+{
+	pthread_mutex_lock(&lock);
+	/* segments are stored in parallel: report the newest one */
+	if (strcmp(name, last_wal) > 0)
+		snprintf(last_wal, sizeof(last_wal), "%s", name);
+	last_wal_at = at;
+	pthread_mutex_unlock(&lock);
+}
+
+void
+rvx_metrics_repo_result(int rc, const RvxError *err)
+{
+	bool		ok;
+
+	if (rc >= 0 || (err && err->code == RVX_E_NOTFOUND))
+		ok = true;
+	else if (err && (err->code == RVX_E_NETWORK || err->code == RVX_E_AUTH))
+		ok = false;
+	else
+		return;
+	pthread_mutex_lock(&lock);
+	repo_checked_at = now_s();
+	repo_ok = ok;
+	if (ok)
+		repo_reason[0] = '\0';
+	else
+		snprintf(repo_reason, sizeof(repo_reason), "%s", err->msg);
+	pthread_mutex_unlock(&lock);
+}
+
+void
+rvx_metrics_health(RvxHealth *h)
+{
+	h->heartbeat_at = atomic_load(&heartbeat_at);
+	pthread_mutex_lock(&lock);
+	h->repo_checked_at = repo_checked_at;
+	h->repo_ok = repo_ok;
+	snprintf(h->repo_reason, sizeof(h->repo_reason), "%s", repo_reason);
+	pthread_mutex_unlock(&lock);
+}
+
+void
+rvx_metrics_reset(void)
+{
+	atomic_store(&upload_bytes, 0);
+	atomic_store(&download_bytes, 0);
+	for (int i = 0; i < NKINDS; i++)
+		atomic_store(&errors[i], 0);
+	atomic_store(&heartbeat_at, 0.0);
+	rvx_metrics_set_backlog(0, 0, 0);
+	pthread_mutex_lock(&lock);
+	last_wal[0] = '\0';
+	last_wal_at = 0;
+	repo_checked_at = 0;
+	repo_ok = false;
+	repo_reason[0] = '\0';
+	pthread_mutex_unlock(&lock);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		failed;
+} Buf;
+
+static void
+put(Buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+static void
+put(Buf *b, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	if (b->failed)
+		return;
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+		{
+			b->failed = true;
+			return;
+		}
+		if ((size_t) n < b->cap - b->len)
+		{
+			b->len += (size_t) n;
+			return;
+		}
+		{
+			size_t		cap = (b->cap + (size_t) n) * 2;
+			char	   *d = realloc(b->data, cap);
+
+			if (d == NULL)
+			{
+				b->failed = true;
+				return;
+			}
+			b->data = d;
+			b->cap = cap;
+		}
+	}
+}
+
+static void
+header(Buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the exposition format wants it: \\, \" and \n escaped. */
+static void
+put_label_value(Buf *b, const char *v)
+{
+	char		esc[512];
+	size_t		o = 0;
+
+	for (; *v && o < sizeof(esc) - 3; v++)
+	{
+		if (*v == '\\' || *v == '"')
+		{
+			esc[o++] = '\\';
+			esc[o++] = *v;
+		}
+		else if (*v == '\n')
+		{
+			esc[o++] = '\\';
+			esc[o++] = 'n';
+		}
+		else
+			esc[o++] = *v;
+	}
+	esc[o] = '\0';
+	put(b, "\"%s\"", esc);
+}
+
+/* ISO 8601 UTC ("2026-11-26T08:45:03Z") or a number, as epoch seconds; 0 if neither. */
+static double
+json_time(const json_t *v)
+{
+	struct tm	tm;
+	const char *s;
+	const char *end;
+
+	if (json_is_number(v))
+		return json_number_value(v);
+	if (!json_is_string(v))
+		return 0;
+	s = json_string_value(v);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return 0;
+	return (double) timegm(&tm);
+}
+
+/* Loads a small JSON file of the spool; NULL if absent, too big or not JSON. */
+static json_t *
+load_spool_json(const char *spool_dir, const char *name)
+{
+	char		path[4096];
+	struct stat st;
+
+	if (spool_dir == NULL)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", spool_dir, name);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CATALOG_FILE_MAX)
+		return NULL;
+	return json_load_file(path, 0, NULL);
+}
+
+static void
+render_backups(Buf *b, const char *spool_dir, double now)
+{
+	json_t	   *cat = load_spool_json(spool_dir, RVX_SPOOL_BACKUPS_FILE);
+	json_t	   *list = cat ? json_object_get(cat, "backups") : NULL;
+	double		newest = 0;
+	size_t		n = 0;
+
+	if (json_is_array(list))
+	{
+		size_t		i;
+		json_t	   *bk;
+
+		json_array_foreach(list, i, bk)
+		{
+			double		t = json_time(json_object_get(bk, "stop_time"));
+
+			n++;
+			if (t > newest)
+				newest = t;
+		}
+	}
+	header(b, "revrx_backups", "gauge",
+		   "Complete backups in the repository, as last published in status/backups.json.");
+	put(b, "revrx_backups %zu\n", n);
+	if (newest > 0)
+	{
+		header(b, "revrx_last_backup_timestamp_seconds", "gauge",
+			   "End time of the newest complete backup (unix seconds).");
+		put(b, "revrx_last_backup_timestamp_seconds %.0f\n", newest);
+		header(b, "revrx_last_backup_age_seconds", "gauge",
+			   "Seconds since the newest complete backup ended.");
+		put(b, "revrx_last_backup_age_seconds %.3f\n", now > newest ? now - newest : 0.0);
+	}
+	json_decref(cat);
+}
+
+static void
+render_verifications(Buf *b, const char *spool_dir)
+{
+	json_t	   *doc = load_spool_json(spool_dir, RVX_SPOOL_VERIFICATIONS_FILE);
+	json_t	   *list = doc ? json_object_get(doc, "verifications") : NULL;
+	json_t	   *last = json_is_array(list) ? json_array_get(list, 0) : NULL;
+	json_t	   *v;
+
+	if (!json_is_object(last))
+	{
+		json_decref(doc);
+		return;
+	}
+	header(b, "revrx_last_verification_passed", "gauge",
+		   "1 if the newest restore verification (drill) passed, 0 if it failed.");
+	put(b, "revrx_last_verification_passed{backup_id=");
+	v = json_object_get(last, "backup_id");
+	put_label_value(b, json_is_string(v) ? json_string_value(v) : "");
+	put(b, "} %d\n", json_is_true(json_object_get(last, "passed")) ? 1 : 0);
+
+	v = json_object_get(last, "recovery_seconds");
+	if (json_is_number(v))
+	{
+		header(b, "revrx_last_verification_recovery_seconds", "gauge",
+			   "Measured time to restore and recover in the newest verification (RTO).");
+		put(b, "revrx_last_verification_recovery_seconds %.3f\n", json_number_value(v));
+	}
+	if (json_time(json_object_get(last, "finished_at")) > 0)
+	{
+		header(b, "revrx_last_verification_timestamp_seconds", "gauge",
+			   "When the newest verification finished (unix seconds).");
+		put(b, "revrx_last_verification_timestamp_seconds %.0f\n",
+			json_time(json_object_get(last, "finished_at")));
+	}
+	json_decref(doc);
+}
+
+char *
+rvx_metrics_render(const char *spool_dir, double now, size_t *len)
+{
+	Buf			b = {0};
+	char		wal[RVX_WALNAME_MAXLEN + 1];
+	double		wal_at;
+	double		oldest = atomic_load(&oldest_ready_at);
+	RvxHealth	h;
+
+	pthread_mutex_lock(&lock);
+	snprintf(wal, sizeof(wal), "%s", last_wal);
+	wal_at = last_wal_at;
+	pthread_mutex_unlock(&lock);
+	rvx_metrics_health(&h);
+
+	if (wal[0])
+	{
+		header(&b, "revrx_wal_last_stored_info", "gauge",
+			   "The newest WAL segment stored in the repository (name in the label).");
+		put(&b, "revrx_wal_last_stored_info{segment=");
+		put_label_value(&b, wal);
+		put(&b, "} 1\n");
+		header(&b, "revrx_wal_last_stored_timestamp_seconds", "gauge",
+			   "When a WAL file was last stored in the repository (unix seconds).");
+		put(&b, "revrx_wal_last_stored_timestamp_seconds %.3f\n", wal_at);
+	}
+	header(&b, "revrx_wal_backlog_files", "gauge",
+		   "WAL files in the spool not yet stored in the repository.");
+	put(&b, "revrx_wal_backlog_files %" PRIuFAST64 "\n", atomic_load(&backlog_files));
+	header(&b, "revrx_wal_backlog_bytes", "gauge",
+		   "Bytes of WAL in the spool not yet stored in the repository.");
+	put(&b, "revrx_wal_backlog_bytes %" PRIuFAST64 "\n", atomic_load(&backlog_bytes));
+	header(&b, "revrx_rpo_exposure_seconds", "gauge",
+		   "Recovery point exposure: seconds since the oldest WAL file not yet stored became ready (0 when none waits).");
+	put(&b, "revrx_rpo_exposure_seconds %.3f\n", oldest > 0 && now > oldest ? now - oldest : 0.0);
+
+	render_backups(&b, spool_dir, now);
+	render_verifications(&b, spool_dir);
+
+	header(&b, "revrx_upload_bytes_total", "counter",
+		   "Bytes stored in the repository.");
+	put(&b, "revrx_upload_bytes_total %" PRIuFAST64 "\n", atomic_load(&upload_bytes));
+	header(&b, "revrx_download_bytes_total", "counter",
+		   "Bytes read from the repository.");
+	put(&b, "revrx_download_bytes_total %" PRIuFAST64 "\n", atomic_load(&download_bytes));
+	header(&b, "revrx_errors_total", "counter",
+		   "Failed shipping operations, by kind of error.");
+	for (int k = RVX_E_NOTFOUND; k < NKINDS; k++)
+		put(&b, "revrx_errors_total{kind=\"%s\"} %" PRIuFAST64 "\n",
+			rvx_error_code_name((RvxErrorCode) k), atomic_load(&errors[k]));
+	header(&b, "revrx_repository_up", "gauge",
+		   "1 if the last repository operation or check reached the repository.");
+	put(&b, "revrx_repository_up %d\n", h.repo_checked_at > 0 && h.repo_ok ? 1 : 0);
+	header(&b, "revrx_heartbeat_age_seconds", "gauge",
+		   "Seconds since the agent's main loop last ticked.");
+	put(&b, "revrx_heartbeat_age_seconds %.3f\n",
+		h.heartbeat_at > 0 && now > h.heartbeat_at ? now - h.heartbeat_at : 0.0);
+
+	if (b.failed)
+	{
+		free(b.data);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data;
+}

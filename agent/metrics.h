@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics.h
+ *	  What the agent counts and measures, for /metrics and /readyz.
+ *
+ * One process-wide set of counters and gauges.  Writers are the shipping
+ * threads and the main loop (cmd_run.c) and the repository wrappers
+ * (repo.c); the reader is the HTTP server's thread (http_server.c).  Every
+ * number is a C11 atomic, so a writer never waits for a scrape and a
+ * scrape never waits for a transfer; the few values that are not single
+ * numbers (the name of the newest stored segment, the reason the
+ * repository was last unreachable) sit behind a mutex that is only held to
+ * copy a short string.
+ *
+ * Nothing here does I/O except rvx_metrics_render(), which also reads the
+ * small catalog files the agent and the verifier keep in the spool
+ * (status/backups.json, status/verifications.json).  Its output is the
+ * Prometheus text exposition format, version 0.0.4; every metric and its
+ * meaning are listed in docs/operations.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RVX_AGENT_METRICS_H
+#define RVX_AGENT_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define RVX_SPOOL_VERIFICATIONS_FILE	"status/verifications.json"
+
+/* Bytes that went to / came from the repository (successful transfers). */
+extern void rvx_metrics_count_upload(uint64_t bytes);
+extern void rvx_metrics_count_download(uint64_t bytes);
+/* One failure of the shipping loop, by kind. */
+extern void rvx_metrics_count_error(RvxErrorCode code);
+
+/* The main loop is alive (see /healthz). */
+extern void rvx_metrics_heartbeat(void);
+
+/*
+ * The WAL backlog of the spool at the last scan: files and bytes waiting,
+ * and when the oldest of them became ready (epoch seconds; 0 = none).
+ */
+extern void rvx_metrics_set_backlog(uint64_t files, uint64_t bytes, double oldest_ready_at);
+
+/* A WAL segment was stored at time at (the newest by name is kept). */
+extern void rvx_metrics_wal_stored(const char *name, double at);
+
+/*
+ * The outcome of a repository operation, as far as reachability goes:
+ * rc >= 0 (head answers 1 or 0) or a not-found error shows the repository
+ * answering; network and access errors show it unreachable, with err->msg
+ * as the reason.  Other failures (corrupt object, conflict) say nothing
+ * about reachability and are ignored.
+ */
+extern void rvx_metrics_repo_result(int rc, const RvxError *err);
+
+/* A copy of what readiness and health need. */
+typedef struct RvxHealth
+{
+	double		heartbeat_at;	/* 0 = the main loop never ticked */
+	double		repo_checked_at;	/* 0 = no repository operation yet */
+	bool		repo_ok;
+	char		repo_reason[256];
+} RvxHealth;
+
+extern void rvx_metrics_health(RvxHealth *h);
+
+/*
+ * The exposition text for a scrape at time now, in a malloc'd buffer (NULL
+ * when out of memory).  spool_dir is where the catalog files are read.
+ */
+extern char *rvx_metrics_render(const char *spool_dir, double now, size_t *len);
+
+/* For tests: forget everything counted so far. */
+extern void rvx_metrics_reset(void);
+
+#endif							/* RVX_AGENT_METRICS_H */
