@@ -103,14 +103,15 @@ ok(!(grep { /^revrx_last_verification/ } keys %$m), 'no verification metrics wit
 
 my $vfile = RevrxTest::spool_dir($node) . '/status/verifications.json';
 open my $vf, '>', "$vfile.tmp" or die $!;
-print $vf qq({"verifications":[{"backup_id":"$backup_id","passed":false,"recovery_seconds":12.5,)
+print $vf qq({"verifications":[{"backup_id":"$backup_id","passed":false,"recovery_seconds":4.5,"total_seconds":12.5,)
   . qq("finished_at":"2026-11-26T10:00:00Z"},{"backup_id":"older","passed":true,"recovery_seconds":3}]});
 close $vf;
 rename "$vfile.tmp", $vfile or die $!;
 ($m) = scrape();
 is($m->{qq(revrx_last_verification_passed{backup_id="$backup_id"})}, 0,
 	'the newest verification (failed) is reported');
-is($m->{revrx_last_verification_recovery_seconds}, '12.500', 'its recovery time');
+is($m->{revrx_last_verification_recovery_seconds}, '12.500', 'its recovery time (restore + replay)');
+is($m->{revrx_last_verification_replay_seconds}, '4.500', 'and its replay time');
 is($m->{revrx_last_verification_timestamp_seconds}, 1795687200, 'its finish time');
 
 # -- S3 down

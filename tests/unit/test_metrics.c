@@ -229,7 +229,7 @@ test_catalog_files(void **state)
 					  "{\"id\":\"c\"}]}");
 	write_status_file(RVX_SPOOL_VERIFICATIONS_FILE,
 					  "{\"verifications\":[{\"backup_id\":\"we\\\"ird\\\\id\\n\",\"passed\":true,"
-					  "\"recovery_seconds\":42.25,\"finished_at\":1795690000},"
+					  "\"recovery_seconds\":2.5,\"total_seconds\":42.25,\"finished_at\":1795690000},"
 					  "{\"backup_id\":\"old\",\"passed\":false}]}");
 	text = render(1795687200 + 60);
 	assert_well_formed(text);
