@@ -17,6 +17,8 @@
 #   PORT [55435]        server port (unix socket in $WORK/sock, no TCP)
 #   REVRX_PARALLEL [4]  the agent's concurrent transfers (backup and restore)
 #   PGBR_PM [2]         pgBackRest process-max (backup and restore)
+#   DRILL [1]           1 = also the restore drills (revrx-agent verify), below
+#   PITR_LOAD_S [30]    seconds of pgbench before the PITR drill (the WAL it replays)
 #
 # The cluster: initdb --data-checksums, shared_preload_libraries='revrx',
 # archive_mode=on. For the revrx and pg_basebackup tests archiving goes to revrx
@@ -36,6 +38,15 @@
 #   pgbr backup     pgbackrest backup --type=full --compress-type=zst
 #                   --compress-level=3 --process-max=2 (start-fast=y)
 #   pgbr restore    pgbackrest restore --process-max=2 into an empty directory
+#   revrx drill     revrx-agent verify --backup <id>: restore, pg_verifybackup, start,
+#                   recover to the backup's fingerprint restore point, pg_amcheck
+#                   (heapallindexed), row counts, fingerprints of every table of the
+#                   pgbench database, pg_checksums.  Reported: its measured recovery
+#                   time (restore + WAL replay: the RTO) and each phase.
+#   revrx pitr      after PITR_LOAD_S s of pgbench, revrx-agent verify --target-time
+#                   <end of the load>: the same, replaying that WAL; gives the replay rate.
+#                   (Fingerprints are taken after every revrx backup, by a worker of
+#                   their own; the bench waits for them untimed and logs how long.)
 # Stored size = du --apparent-size -sb of the backup's directory (revrx:
 # repo/backup/<id>; pgBackRest: repo/backup/<stanza>/<label>; pg_basebackup: its
 # output directory, which includes pg_wal streamed with -X stream).
@@ -54,6 +65,8 @@ WORK=${WORK:-/tmp/revrx-bbbench}
 PORT=${PORT:-55435}
 REVRX_PARALLEL=${REVRX_PARALLEL:-4}
 PGBR_PM=${PGBR_PM:-2}
+DRILL=${DRILL:-1}
+PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -191,6 +204,7 @@ shared_preload_libraries = 'revrx'
 archive_mode = on
 archive_library = 'revrx'
 revrx.spool_dir = '$SPOOL'
+revrx.fingerprint_database = 'pgbench'
 EOF
   cat > "$PGBR_CONF" <<EOF
 [global]
@@ -286,6 +300,48 @@ t_revrx_backup() { # round
   record "$r" revrx-backup "$T" "$out" "$HB" "$extra"
   { echo "== round $r backup $id"; grep -A1 -- "revrx backup $id" "$PGLOG"; } >> "$OUT/revrx-phases.txt"
   grep -A1 -- "revrx backup $id exported" "$PGLOG" | sed 's/^/    /' >&2 || true
+  # the fingerprints follow the backup in a worker of their own: wait (untimed)
+  # so that they do not run under the next measurement, and say how long they took
+  local f0; f0=$(now)
+  for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
+  log "  fingerprints of backup $id stored $(sub "$f0" "$(now)") s after the backup completed"
+}
+drill_report() { # round test report.json: records the drill's measured recovery time
+  local r=$1 name=$2 rep=$3 line
+  line=$(python3 - "$rep" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ph = d.get("phases", {})
+sec = lambda k: ph.get(k, {}).get("seconds", 0)
+failed = [c["name"] for c in d.get("checks", []) if not c.get("passed")]
+print("%.3f %d passed=%s;restore_s=%.2f;recovery_s=%.2f;checks_s=%.2f;drill_s=%.2f;wal_replayed_mb=%.1f;replay_mb_per_s=%.1f;failed=%s" % (
+    d.get("total_seconds", 0), d.get("bytes_restored", 0), d.get("passed"), sec("restore"),
+    sec("recovery"), sec("checks"), d.get("drill_seconds", 0),
+    d.get("wal_replayed_bytes", 0) / 1e6, d.get("replay_mb_per_s", 0), "+".join(failed) or "none"))
+PY
+)
+  local secs bytes extra; read -r secs bytes extra <<<"$line"
+  record "$r" "$name" "$secs" "$bytes" "NA" "$extra"
+}
+t_revrx_drill() { # round
+  local r=$1 rep=$WORK/drill-$1.json
+  rm -rf "$WORK/drill"
+  agent_env REVRX_PG_BINDIR="$PGBIN" TMPDIR="$WORK" "$REVRX_AGENT" verify --backup "$RVX_ID" \
+    --report "$rep" --scratch "$WORK/drill" >>"$WORK/log/revrx-drill.log" 2>&1 || log "  the drill FAILED (see revrx-drill.log)"
+  [[ -f $rep ]] && { cp "$rep" "$OUT/"; drill_report "$r" revrx-drill "$rep"; }
+  return 0
+}
+t_revrx_pitr_drill() { # round: the WAL of PITR_LOAD_S s of pgbench, replayed
+  local r=$1 rep=$WORK/pitr-$1.json target
+  aspg pgbench -n -c 4 -j 2 -T "$PITR_LOAD_S" pgbench >>"$WORK/log/pgbench-pitr.log" 2>&1
+  target=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+  wait_archived
+  rm -rf "$WORK/drill"
+  agent_env REVRX_PG_BINDIR="$PGBIN" TMPDIR="$WORK" "$REVRX_AGENT" verify --backup "$RVX_ID" \
+    --target-time "$target" --report "$rep" --scratch "$WORK/drill" >>"$WORK/log/revrx-drill.log" 2>&1 ||
+    log "  the PITR drill FAILED (see revrx-drill.log)"
+  [[ -f $rep ]] && { cp "$rep" "$OUT/"; drill_report "$r" revrx-pitr-drill "$rep"; }
+  return 0
 }
 t_revrx_restore() {
   local r=$1 dst=$WORK/restore-revrx
@@ -347,7 +403,7 @@ summarize() {
     echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
     echo
     awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
-      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
           for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
@@ -355,6 +411,11 @@ summarize() {
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
           if (pairs[p] !~ /restore/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
+    echo
+    echo "Restore drills (revrx-agent verify; seconds = measured recovery time, restore + WAL replay;"
+    echo "the checks come after it):"
+    echo
+    awk -F, 'NR>1 && $2 ~ /drill/ {printf "* round %s %s: %s s; %s\n", $1, $2, $3, $7}' "$f"
     echo
     echo "revrx phases (server log; the DETAIL line is the exporter's own breakdown):"
     echo
@@ -388,6 +449,10 @@ for ((r = 1; r <= RUNS; r++)); do
   use_revrx_archiving
   t_revrx_backup "$r"
   t_revrx_restore "$r"
+  if [[ $DRILL == 1 ]]; then
+    t_revrx_drill "$r"
+    t_revrx_pitr_drill "$r"
+  fi
   t_bb "$r" bb-tar-zstd1 -Ft --compress=client-zstd:1
   t_bb "$r" bb-plain -Fp
   use_pgbr_archiving

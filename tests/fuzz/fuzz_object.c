@@ -9,11 +9,14 @@
  * the rest is used:
  *	0: the rest is a stored object, fed to the reader in chunks whose sizes
  *	   also come from the input (the header decoder sees it first);
- *	1: byte 1 picks a compression and the rest is a payload behind a header
- *	   that is made valid (CRCs recomputed), so the decompressors and the
- *	   size and digest checks get arbitrary data, not only CRC failures;
+ *	1: byte 1 picks a compression (and, with its top bit, encryption) and
+ *	   the rest is a payload behind a header that is made valid (CRCs
+ *	   recomputed), so the decompressors, the decryption and the size and
+ *	   digest checks get arbitrary data, not only CRC failures;
  *	2: the rest is content: written as an object and read back, it must
  *	   come back identical (the reader accepts exactly what the writer made).
+ * The reader always has a key, so encrypted objects (header byte 7) take
+ * the decryption path.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +56,25 @@ collect(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+/* A fixed key: fuzzing is about parsing, not about guessing keys. */
+static const RvxKey *
+fuzz_key(void)
+{
+	static RvxKey key;
+	static bool ready = false;
+
+	if (!ready)
+	{
+		uint8_t		master[RVX_KEY_LEN];
+
+		memset(master, 0x5a, sizeof(master));
+		if (rvx_key_derive(master, &key) != 0)
+			abort();
+		ready = true;
+	}
+	return &key;
+}
+
 /* Reads a stored object in chunks; returns the reader's verdict. */
 static int
 read_object(const uint8_t *obj, size_t len, const uint8_t *chunks, size_t nchunks,
@@ -65,6 +87,7 @@ read_object(const uint8_t *obj, size_t len, const uint8_t *chunks, size_t nchunk
 
 	if (r == NULL || rvx_object_reader_begin(r, collect, out) != 0)
 		goto done;
+	rvx_object_reader_set_key(r, fuzz_key());
 	while (off < len)
 	{
 		size_t		n = nchunks ? (size_t) chunks[ci++ % nchunks] * 16 + 1 : len;
@@ -120,7 +143,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					return 0;
 				memset(&hdr, 0, sizeof(hdr));
 				hdr.version = RVX_OBJECT_VERSION;
-				hdr.compression = data[1] % (RVX_COMPRESS_MAX + 2);	/* one invalid */
+				hdr.compression = (data[1] & 0x7f) % (RVX_COMPRESS_MAX + 2);	/* one invalid */
+				hdr.encryption = (data[1] & 0x80) ? RVX_ENCRYPT_AES256GCM : RVX_ENCRYPT_NONE;
 				memcpy(&hdr.raw_size, data + 2, 8);
 				hdr.raw_size %= sizeof(sinkbuf) * 2;
 				plen = size - 10;
