@@ -27,6 +27,11 @@ typedef struct RvxConfig
 	int			poll_ms;		/* REVRX_POLL_INTERVAL_MS: spool scan period */
 	RvxLogLevel log_level;		/* REVRX_LOG_LEVEL */
 	bool		log_json;		/* REVRX_LOG_FORMAT=json */
+	/* retention (docs/retention.md) */
+	int			retain_scheduled_days;	/* REVRX_RETAIN_SCHEDULED_DAYS */
+	int			retain_labelled_days;	/* REVRX_RETAIN_LABELLED_DAYS */
+	int			retain_min_full;	/* REVRX_RETAIN_MIN_FULL */
+	int			expire_interval_s;	/* REVRX_EXPIRE_INTERVAL_S: 0 = run never expires */
 } RvxConfig;
 
 /* What a command needs to have set; checked by rvx_config_load. */
