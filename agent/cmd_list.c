@@ -15,7 +15,8 @@
  *	  where a complete backup is the summary of its record (every field of
  *	  backup.json except "files" and "directories", see
  *	  docs/backup-format.md) plus "status":"complete" and
- *	  "restorable":true, and an incomplete or damaged one is
+ *	  "restorable":true and "pinned":true|false (backup/<id>/pinned,
+ *	  see expire.h), and an incomplete or damaged one is
  *		{"id", "status":"incomplete"|"damaged", "restorable":false,
  *		 "objects":N, "stored_bytes":N[, "error":"..."]}.
  * An empty repository (no repo.json) is an empty list, with a note on
@@ -32,6 +33,7 @@
 
 #include "catalog.h"
 #include "commands.h"
+#include "expire.h"
 #include "log.h"
 #include "repo_meta.h"
 
@@ -99,7 +101,7 @@ print_table(const json_t *backups, const char *display)
 		json_int_t	stored = json_integer_value(json_object_get(b, "stored_bytes"));
 		const json_t *problems = json_object_get(b, "problems");
 
-		printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s\n",
+		printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s%s\n",
 			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"),
 			   human_time(t1, sizeof(t1), str_or(b, "start_time", NULL)),
 			   human_time(t2, sizeof(t2), str_or(b, "stop_time", NULL)),
@@ -107,7 +109,8 @@ print_table(const json_t *backups, const char *display)
 			   complete ? human_size(s1, sizeof(s1), json_integer_value(json_object_get(b, "original_bytes"))) : "-",
 			   human_size(s2, sizeof(s2), stored),
 			   complete ? (snprintf(np, sizeof(np), "%zu", json_array_size(problems)), np) : "-",
-			   complete ? str_or(b, "label", "") : str_or(b, "error", ""));
+			   complete ? str_or(b, "label", "") : str_or(b, "error", ""),
+			   json_is_true(json_object_get(b, "pinned")) ? " (pinned)" : "");
 	}
 }
 
@@ -169,6 +172,16 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 			}
 			json_object_set_new(entry, "status", json_string("complete"));
 			json_object_set_new(entry, "restorable", json_true());
+			{
+				int			pinned = rvx_backup_is_pinned(repo, ref->id, &err);
+
+				if (pinned < 0)
+				{
+					json_decref(entry);
+					goto fail;
+				}
+				json_object_set_new(entry, "pinned", json_boolean(pinned == 1));
+			}
 		}
 		else
 		{

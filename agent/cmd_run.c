@@ -27,6 +27,10 @@
  * (catalog.h), and every DRILLS_PERIOD_S in between a cheap look below the
  * newest backups' verify/ prefixes brings a new drill in within seconds.
  *
+ * Every REVRX_EXPIRE_INTERVAL_S (0: never) a thread of its own applies the
+ * retention settings (expire.h), so that deleting never holds up WAL
+ * shipping, and republishes the catalog when it is done.
+ *
  * Nothing here needs to survive a crash: the spool is the state.  Killed
  * at any instant and started again, the agent finds the same .rvx files
  * and ships them again, and shipping identical content is a no-op.
@@ -52,6 +56,7 @@
 #include "catalog.h"
 #include "commands.h"
 #include "http_server.h"
+#include "expire.h"
 #include "log.h"
 #include "metrics.h"
 #include "repo_meta.h"
@@ -803,6 +808,42 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The periodic expire: first run one interval after start (a restarting
+ * agent must not delete right away), then every interval after the end of
+ * the previous run.  It has its own repository connection.
+ */
+static void *
+expire_main(void *arg)
+{
+	RunState   *rs = arg;
+	double		next = now_s() + rs->cfg->expire_interval_s;
+
+	while (!stop_requested)
+	{
+		RvxExpireOptions opts;
+		RvxExpireResult res;
+		RvxError	err;
+		RvxRepo    *repo;
+
+		if (now_s() < next)
+		{
+			sleep_ms(200);
+			continue;
+		}
+		rvx_expire_options_from_config(rs->cfg, &opts);
+		opts.cancel = &stop_requested;
+		rvx_error_clear(&err);
+		repo = rvx_repo_open(&rs->cfg->repo, &err);
+		if (repo == NULL || rvx_expire_run(repo, &opts, &res, &err) != 0 ||
+			rvx_catalog_refresh(rs->catalog, repo, &err) != 0)
+			rvx_warn("expire: %s", err.msg);
+		rvx_repo_close(repo);
+		next = now_s() + rs->cfg->expire_interval_s;
+	}
+	return NULL;
+}
+
 /* Removes acknowledgements the server never picked up (see spool.h). */
 static void
 expire_ok_file(const char *waldir, const char *fname, time_t now)
@@ -1279,6 +1320,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 {
 	RunState	rs;
 	Worker	   *workers;
+	pthread_t	expire_thread;
 	struct sigaction sa;
 	char		statusdir[PATH_MAX];
 	double		last_status = 0;
@@ -1350,6 +1392,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		workers[i].id = i;
 		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 	}
+	if (cfg->expire_interval_s > 0)
+		pthread_create(&expire_thread, NULL, expire_main, &rs);
 
 	while (!stop_requested)
 	{
@@ -1385,6 +1429,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	pthread_mutex_unlock(&rs.lock);
 	for (int i = 0; i < cfg->parallel; i++)
 		pthread_join(workers[i].thread, NULL);
+	if (cfg->expire_interval_s > 0)
+		pthread_join(expire_thread, NULL);
 	write_status(&rs);
 	free(workers);
 	free(rs.items);

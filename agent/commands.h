@@ -17,10 +17,13 @@ extern int	rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_list(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_pin(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg);
 
-/* The options of restore, for `revrx-agent restore --help`. */
+/* The options of restore, verify and expire, for `revrx-agent COMMAND --help`. */
 extern const char rvx_restore_options[];
-/* The options of verify, for `revrx-agent verify --help`. */
 extern const char rvx_verify_options[];
+extern const char rvx_expire_options[];
 
 #endif							/* RVX_AGENT_COMMANDS_H */

@@ -36,6 +36,10 @@ static const Setting settings[] = {
 	{"REVRX_TIMEOUT", "seconds a request may make no progress (1-3600, default 30)", false},
 	{"REVRX_LOG_LEVEL", "debug, info, warning or error (default info)", false},
 	{"REVRX_LOG_FORMAT", "text or json (default text)", false},
+	{"REVRX_RETAIN_SCHEDULED_DAYS", "days to keep scheduled and unlabelled manual backups (0-36500, default 30)", false},
+	{"REVRX_RETAIN_LABELLED_DAYS", "days to keep labelled manual backups (0-36500, default 90)", false},
+	{"REVRX_RETAIN_MIN_FULL", "newest full backups kept whatever their age (0-1000, default 2)", false},
+	{"REVRX_EXPIRE_INTERVAL_S", "seconds between the expire runs of `run` (0 = never; default 3600)", false},
 	{"REVRX_ENCRYPTION_KEY_FILE", "file with the 32-byte key that encrypts everything stored (raw, hex or base64)", false},
 	{"REVRX_LISTEN", "HTTP endpoint of run (/healthz, /readyz, /metrics): HOST:PORT, [IPV6]:PORT or :PORT (default none)", false},
 	{"REVRX_S3_ENDPOINT", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS)", false},
@@ -269,7 +273,11 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 	if (get_int("REVRX_PARALLEL", 4, 1, 64, &cfg->parallel, err) != 0 ||
 		get_int("REVRX_POLL_INTERVAL_MS", 20, 10, 10000, &cfg->poll_ms, err) != 0 ||
 		get_int("REVRX_RETRIES", 4, 0, 20, &cfg->repo.retries, err) != 0 ||
-		get_int("REVRX_TIMEOUT", 30, 1, 3600, &timeout_s, err) != 0)
+		get_int("REVRX_TIMEOUT", 30, 1, 3600, &timeout_s, err) != 0 ||
+		get_int("REVRX_RETAIN_SCHEDULED_DAYS", 30, 0, 36500, &cfg->retain_scheduled_days, err) != 0 ||
+		get_int("REVRX_RETAIN_LABELLED_DAYS", 90, 0, 36500, &cfg->retain_labelled_days, err) != 0 ||
+		get_int("REVRX_RETAIN_MIN_FULL", 2, 0, 1000, &cfg->retain_min_full, err) != 0 ||
+		get_int("REVRX_EXPIRE_INTERVAL_S", 3600, 0, 31536000, &cfg->expire_interval_s, err) != 0)
 		return -1;
 	cfg->repo.timeout_ms = timeout_s * 1000;
 

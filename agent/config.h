@@ -31,6 +31,11 @@ typedef struct RvxConfig
 	const char *listen;
 	char		listen_host[64];	/* numeric IPv4 or IPv6 address */
 	int			listen_port;
+	/* retention (docs/retention.md) */
+	int			retain_scheduled_days;	/* REVRX_RETAIN_SCHEDULED_DAYS */
+	int			retain_labelled_days;	/* REVRX_RETAIN_LABELLED_DAYS */
+	int			retain_min_full;	/* REVRX_RETAIN_MIN_FULL */
+	int			expire_interval_s;	/* REVRX_EXPIRE_INTERVAL_S: 0 = run never expires */
 } RvxConfig;
 
 /* What a command needs to have set; checked by rvx_config_load. */

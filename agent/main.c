@@ -44,6 +44,12 @@ static const Command commands[] = {
 	"restore a backup into a new data directory", rvx_restore_options},
 	{"verify", rvx_cmd_verify, RVX_NEED_REPO, "verify [--backup ID] [...]",
 	"restore drill: restore, recover and check a backup in a scratch instance", rvx_verify_options},
+	{"expire", rvx_cmd_expire, RVX_NEED_REPO, "expire [--dry-run] [--now TS]",
+	"delete backups and WAL the retention settings no longer keep", rvx_expire_options},
+	{"pin", rvx_cmd_pin, RVX_NEED_REPO, "pin ID",
+	"keep backup ID whatever the retention settings say", NULL},
+	{"unpin", rvx_cmd_unpin, RVX_NEED_REPO, "unpin ID",
+	"let the retention settings apply to backup ID again", NULL},
 	{NULL, NULL, 0, NULL, NULL, NULL},
 };
 

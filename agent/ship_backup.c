@@ -16,6 +16,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expire.h"
 #include "fetch.h"
 #include "log.h"
 #include "ship_backup.h"
@@ -226,6 +228,68 @@ rvx_ship_backup_record_error(const char *spool_dir, const char *id, const RvxErr
 		rvx_warn("could not record error for backup %s: %s", id, werr.msg);
 }
 
+/* ---------------------------------------------------------------- leases */
+
+/*
+ * The lease (expire.h) of a backup is stored before its first object, so
+ * that an expire anywhere keeps the backup's objects and the WAL it needs.
+ * Which leases this process stored is remembered (per repository), so the
+ * repository is asked once per backup, not once per object; the lock also
+ * makes the workers shipping one backup's first objects wait for one
+ * lease instead of racing to store several.  A restarted agent finds its
+ * earlier lease in the repository and keeps it.
+ */
+#define LEASE_CACHE		8
+
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lease_cache[LEASE_CACHE][RVX_BACKUP_ID_MAXLEN + 512];
+static int	lease_next = 0;
+
+static void
+lease_cache_name(char *out, size_t cap, const RvxRepo *repo, const char *id)
+{
+	snprintf(out, cap, "%s|%s", repo->display, id);
+}
+
+static int
+ensure_lease(RvxRepo *repo, const char *id, const RvxClusterInfo *cluster, const char *dir,
+			 RvxError *err)
+{
+	char		name[sizeof(lease_cache[0])];
+	int			rc = 0;
+
+	lease_cache_name(name, sizeof(name), repo, id);
+	pthread_mutex_lock(&lease_lock);
+	for (int i = 0; i < LEASE_CACHE; i++)
+		if (strcmp(lease_cache[i], name) == 0)
+		{
+			pthread_mutex_unlock(&lease_lock);
+			return 0;
+		}
+	rc = rvx_lease_acquire(repo, id, cluster->system_id, dir, err);
+	if (rc == 0)
+	{
+		snprintf(lease_cache[lease_next], sizeof(lease_cache[0]), "%s", name);
+		lease_next = (lease_next + 1) % LEASE_CACHE;
+	}
+	pthread_mutex_unlock(&lease_lock);
+	return rc;
+}
+
+static int
+drop_lease(RvxRepo *repo, const char *id, RvxError *err)
+{
+	char		name[sizeof(lease_cache[0])];
+
+	lease_cache_name(name, sizeof(name), repo, id);
+	pthread_mutex_lock(&lease_lock);
+	for (int i = 0; i < LEASE_CACHE; i++)
+		if (strcmp(lease_cache[i], name) == 0)
+			lease_cache[i][0] = '\0';
+	pthread_mutex_unlock(&lease_lock);
+	return rvx_lease_release(repo, id, err);
+}
+
 /* ---------------------------------------------------------------- objects */
 
 int
@@ -254,6 +318,11 @@ rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
 	snprintf(key, sizeof(key), "%s%s/%s%s", RVX_BACKUP_KEY_PREFIX, id, relpath,
 			 rvx_compression_suffix((RvxCompression) hdr.compression));
 
+	if (ensure_lease(repo, id, cluster, dir, err) != 0)
+	{
+		close(fd);
+		return -1;
+	}
 	rc = rvx_store_object(repo, key, fd, size, &hdr, dir, res, err);
 	close(fd);
 	if (rc != 0)
@@ -533,6 +602,13 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 		goto out;
 	res->stored_bytes = sres.stored_bytes;
 
+	/*
+	 * The backup is complete: its lease has done its job.  Before the .ok,
+	 * so that a crash here repeats the commit, which removes it then.
+	 */
+	if (drop_lease(repo, id, err) != 0)
+		goto out;
+
 	/* the catalog first, so that whoever sees the .ok finds the backup listed */
 	if (catalog && rvx_catalog_add(catalog, id, key, size, record, &cerr) != 0)
 		rvx_warn("could not publish the catalog: %s", cerr.msg);
@@ -634,6 +710,9 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 		free(kv.keys[i]);
 	free(kv.keys);
 	if (rc != 0)
+		return -1;
+	/* nothing of it is left in the repository: the lease goes (a complete one dropped it) */
+	if (!complete && drop_lease(repo, id, err) != 0)
 		return -1;
 
 	if (remove_tree(dir, err) != 0)

@@ -23,6 +23,11 @@
  *	  record is already there (then it is complete and stays), then the
  *	  spool directory, then the marker.
  *
+ * Before the first object of a backup, its lease (locks/backup-<id>.json,
+ * expire.h) is stored, so that `revrx-agent expire`, on any host, keeps
+ * the backup's objects and the WAL it needs; the commit removes it after
+ * the record is stored (before the .ok), the abort after the cleanup.
+ *
  * Crashing between any two steps at most repeats a step: storing identical
  * content again is a no-op, and no object is deleted from the spool before
  * the repository confirmed it.

@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * cmd_expire.c
+ *	  `revrx-agent expire [--dry-run] [--now TIMESTAMP]`, and
+ *	  `revrx-agent pin ID` / `revrx-agent unpin ID`.
+ *
+ * expire applies the retention settings (REVRX_RETAIN_*, docs/retention.md)
+ * once: it prints one line per decision on stdout ("keep backup ID: why",
+ * "delete backup ID: why", "delete WAL FIRST .. LAST: ...") and deletes
+ * what it says (expire.h).  --dry-run prints the same lines, after a first
+ * line "dry run: nothing is deleted", and deletes nothing.  --now
+ * evaluates ages as of another time (a timestamp with a time zone, as for
+ * restore --target-time): "what would expire next month", and tests.
+ * Only ages move: leases, the repository and the WAL are read as they are.
+ *
+ * pin stores backup/<id>/pinned, which keeps a complete backup whatever
+ * the policy says; unpin removes it.  Exit codes are those of error.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "expire.h"
+#include "log.h"
+#include "target.h"
+
+const char	rvx_expire_options[] =
+"Options:\n"
+"  --dry-run          print what would be deleted and why; delete nothing\n"
+"  --now TIMESTAMP    take ages as of TIMESTAMP instead of now\n"
+"                     (e.g. '2026-12-31 00:00:00+00'; a time zone is required)";
+
+/* "--name value" or "--name=value"; NULL if argv[*i] is not the option. */
+static const char *
+option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t		len = strlen(name);
+	const char *arg = argv[*i];
+
+	if (strncmp(arg, name, len) == 0 && arg[len] == '=')
+		return arg + len + 1;
+	if (strcmp(arg, name) == 0)
+	{
+		if (*i + 1 >= argc)
+		{
+			*missing = true;
+			return NULL;
+		}
+		return argv[++*i];
+	}
+	return NULL;
+}
+
+static void
+expire_usage(FILE *out)
+{
+	fprintf(out, "usage: revrx-agent expire [--dry-run] [--now TIMESTAMP]\n\n%s\n",
+			rvx_expire_options);
+}
+
+void
+rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->policy.scheduled_days = cfg->retain_scheduled_days;
+	opts->policy.labelled_days = cfg->retain_labelled_days;
+	opts->policy.min_full = cfg->retain_min_full;
+	opts->now = (int64_t) time(NULL);
+}
+
+int
+rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg)
+{
+	RvxExpireOptions opts;
+	RvxExpireResult res;
+	RvxError	err;
+	RvxRepo    *repo;
+	int			rc;
+
+	rvx_expire_options_from_config(cfg, &opts);
+	opts.out = stdout;
+	for (int i = 1; i < argc; i++)
+	{
+		bool		missing = false;
+		const char *v;
+
+		if (strcmp(argv[i], "--dry-run") == 0)
+			opts.dry_run = true;
+		else if ((v = option_value(argc, argv, &i, "--now", &missing)) != NULL)
+		{
+			int64_t		us;
+
+			if (rvx_target_parse_time(v, &us, &err) != 0)
+			{
+				rvx_err("invalid --now: %s", err.msg);
+				return RVX_E_USAGE;
+			}
+			opts.now = us / 1000000;
+		}
+		else
+		{
+			if (missing)
+				fprintf(stderr, "revrx-agent expire: option \"%s\" needs a value\n", argv[i]);
+			else
+				fprintf(stderr, "revrx-agent expire: unknown argument \"%s\"\n", argv[i]);
+			expire_usage(stderr);
+			return RVX_E_USAGE;
+		}
+	}
+
+	repo = rvx_repo_open(&cfg->repo, &err);
+	if (repo == NULL)
+	{
+		rvx_err("%s", err.msg);
+		return err.code;
+	}
+	rvx_error_clear(&err);
+	rc = rvx_expire_run(repo, &opts, &res, &err);
+	rvx_repo_close(repo);
+	if (rc != 0)
+	{
+		rvx_err("expire failed: %s", err.msg);
+		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+	}
+	return 0;
+}
+
+static int
+pin_command(int argc, char **argv, RvxConfig *cfg, bool pinned)
+{
+	RvxError	err;
+	RvxRepo    *repo;
+	int			rc;
+
+	if (argc != 2 || argv[1][0] == '-')
+	{
+		fprintf(stderr, "usage: revrx-agent %s ID\n", pinned ? "pin" : "unpin");
+		return RVX_E_USAGE;
+	}
+	if (!rvx_backup_id_valid(argv[1]))
+	{
+		rvx_err("\"%s\" is not a backup id", argv[1]);
+		return RVX_E_USAGE;
+	}
+	repo = rvx_repo_open(&cfg->repo, &err);
+	if (repo == NULL)
+	{
+		rvx_err("%s", err.msg);
+		return err.code;
+	}
+	rvx_error_clear(&err);
+	rc = rvx_backup_pin(repo, argv[1], pinned, &err);
+	rvx_repo_close(repo);
+	if (rc != 0)
+	{
+		rvx_err("could not %s backup %s: %s", pinned ? "pin" : "unpin", argv[1], err.msg);
+		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+	}
+	rvx_info("backup %s is %s", argv[1], pinned ? "pinned: expire keeps it" : "no longer pinned");
+	return 0;
+}
+
+int
+rvx_cmd_pin(int argc, char **argv, RvxConfig *cfg)
+{
+	return pin_command(argc, argv, cfg, true);
+}
+
+int
+rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg)
+{
+	return pin_command(argc, argv, cfg, false);
+}
