@@ -34,27 +34,6 @@ const char	rvx_expire_options[] =
 "  --now TIMESTAMP    take ages as of TIMESTAMP instead of now\n"
 "                     (e.g. '2026-12-31 00:00:00+00'; a time zone is required)";
 
-/* "--name value" or "--name=value"; NULL if argv[*i] is not the option. */
-static const char *
-option_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t		len = strlen(name);
-	const char *arg = argv[*i];
-
-	if (strncmp(arg, name, len) == 0 && arg[len] == '=')
-		return arg + len + 1;
-	if (strcmp(arg, name) == 0)
-	{
-		if (*i + 1 >= argc)
-		{
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	return NULL;
-}
-
 static void
 expire_usage(FILE *out)
 {
@@ -90,7 +69,7 @@ rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg)
 
 		if (strcmp(argv[i], "--dry-run") == 0)
 			opts.dry_run = true;
-		else if ((v = option_value(argc, argv, &i, "--now", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--now", NULL, &missing)) != NULL)
 		{
 			int64_t		us;
 

@@ -77,27 +77,6 @@ usage(FILE *out)
 			rvx_restore_options);
 }
 
-/* The value of --name VALUE or --name=VALUE at argv[*i]; NULL if this is not it. */
-static const char *
-option_value(int argc, char **argv, int *i, const char *name, const char *alias, bool *missing)
-{
-	size_t		len = strlen(name);
-	const char *arg = argv[*i];
-
-	if (strncmp(arg, name, len) == 0 && arg[len] == '=')
-		return arg + len + 1;
-	if (strcmp(arg, name) == 0 || (alias && strcmp(arg, alias) == 0))
-	{
-		if (*i + 1 >= argc)
-		{
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	return NULL;
-}
-
 /*
  * --target-time etc.  arg is the option as typed ("--target-lsn" or
  * "--target-lsn=0/1"), so the kind is taken from its name.
@@ -149,7 +128,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	for (int i = 1; i < argc; i++)
 	{
 		bool		missing = false;
-		const char *opt = argv[i];	/* option_value moves i to the value */
+		const char *opt = argv[i];	/* rvx_option_value moves i to the value */
 		const char *v;
 
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -172,18 +151,18 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 			opts.archive = true;
 			continue;
 		}
-		if ((v = option_value(argc, argv, &i, "--pgdata", "-D", &missing)) != NULL)
+		if ((v = rvx_option_value(argc, argv, &i, "--pgdata", "-D", &missing)) != NULL)
 			opts.pgdata = v;
-		else if ((v = option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL ||
-				 (v = option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL ||
-				 (v = option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL ||
-				 (v = option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL ||
-				 (v = option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL ||
+				 (v = rvx_option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL ||
+				 (v = rvx_option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL ||
+				 (v = rvx_option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL ||
+				 (v = rvx_option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
 		{
 			if (set_target(&opts.target, opt, v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
 		{
 			if (rvx_target_set_action(&opts.target, v, &err) != 0)
 			{
@@ -191,7 +170,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 				return RVX_E_USAGE;
 			}
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
 		{
 			if (rvx_target_set_timeline(&opts.target, v, &err) != 0)
 			{
@@ -199,11 +178,11 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 				return RVX_E_USAGE;
 			}
 		}
-		else if ((v = option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
 			opts.backup_id = v;
-		else if ((v = option_value(argc, argv, &i, "--agent-path", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--agent-path", NULL, &missing)) != NULL)
 			opts.agent_path = v;
-		else if ((v = option_value(argc, argv, &i, "--tablespace-map", NULL, &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--tablespace-map", NULL, &missing)) != NULL)
 		{
 			char	   *end;
 			unsigned long oid = strtoul(v, &end, 10);

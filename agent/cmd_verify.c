@@ -61,27 +61,6 @@ usage(FILE *out)
 			rvx_verify_options);
 }
 
-/* The value of --name VALUE or --name=VALUE at argv[*i]; NULL if this is not it. */
-static const char *
-option_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t		len = strlen(name);
-	const char *arg = argv[*i];
-
-	if (strncmp(arg, name, len) == 0 && arg[len] == '=')
-		return arg + len + 1;
-	if (strcmp(arg, name) == 0)
-	{
-		if (*i + 1 >= argc)
-		{
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	return NULL;
-}
-
 static void
 handle_stop(int sig)
 {
@@ -152,20 +131,20 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			opts.target.exclusive = true;
 			continue;
 		}
-		if ((v = option_value(argc, argv, &i, "--backup", &missing)) != NULL)
+		if ((v = rvx_option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
 			opts.backup_id = v;
-		else if ((v = option_value(argc, argv, &i, "--checks", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--checks", NULL, &missing)) != NULL)
 			opts.checks_dir = v;
-		else if ((v = option_value(argc, argv, &i, "--report", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--report", NULL, &missing)) != NULL)
 			opts.report_file = v;
-		else if ((v = option_value(argc, argv, &i, "--scratch", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--scratch", NULL, &missing)) != NULL)
 			opts.scratch = v;
-		else if ((v = option_value(argc, argv, &i, "--target-time", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL)
 		{
 			if (set_target(&opts, "time", v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-lsn", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL)
 		{
 			unsigned int hi,
 						lo;
@@ -179,12 +158,12 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			if (set_target(&opts, "lsn", v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-name", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL)
 		{
 			if (set_target(&opts, "name", v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-xid", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL)
 		{
 			if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
 			{
@@ -194,7 +173,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			if (set_target(&opts, "xid", v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
 		{
 			if (strcmp(v, "immediate") != 0)
 			{
@@ -204,7 +183,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			if (set_target(&opts, "immediate", v) != 0)
 				return RVX_E_USAGE;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-timeline", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
 		{
 			if (strcmp(v, "latest") != 0 && strcmp(v, "current") != 0 &&
 				(v[0] == '\0' || strspn(v, "0123456789") != strlen(v)))
@@ -214,7 +193,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			}
 			opts.target.timeline = v;
 		}
-		else if ((v = option_value(argc, argv, &i, "--target-action", &missing)) != NULL)
+		else if ((v = rvx_option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
 		{
 			/* the checks write to the copy: it must be promoted */
 			if (strcmp(v, "promote") != 0)

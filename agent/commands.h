@@ -21,6 +21,15 @@ extern int	rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_pin(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg);
 
+/*
+ * The value of "--name VALUE" or "--name=VALUE" (or "ALIAS VALUE") at
+ * argv[*i], advancing *i past a separate value; NULL if argv[*i] is not the
+ * option, or (with *missing set) if its value is missing.  Shared by every
+ * command's option loop.
+ */
+extern const char *rvx_option_value(int argc, char **argv, int *i, const char *name,
+									const char *alias, bool *missing);
+
 /* The options of restore, verify and expire, for `revrx-agent COMMAND --help`. */
 extern const char rvx_restore_options[];
 extern const char rvx_verify_options[];
