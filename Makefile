@@ -45,6 +45,9 @@ REGRESS = revrx_sql
 REGRESS_OPTS = --temp-config=$(srcdir)/tests/regress.conf
 NO_INSTALLCHECK = 1
 
+# Rebuild what includes a changed header (extension/*.h, common/*.h).
+override autodepend = yes
+
 # No LLVM bitcode for JIT inlining: nothing here is worth inlining into
 # queries, and it would make clang a build dependency.
 override with_llvm = no

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "repo_meta.h"
 #include "restore.h"
+#include "restore_delta.h"
 #include "sha256.h"
 
 #define PG_CONTROL_PATH		"global/pg_control"
@@ -61,7 +62,11 @@ typedef struct RestoreFile
 	const char *key;
 	int64_t		size;
 	uint8_t		sha256[RVX_SHA256_LEN];
+	bool		delta;			/* changed pages over the parent's version */
 } RestoreFile;
+
+/* The longest chain of incremental backups restore follows. */
+#define MAX_CHAIN		64
 
 typedef struct Tablespace
 {
@@ -82,6 +87,15 @@ typedef struct RestoreRun
 	size_t		nfiles;
 	RestoreFile control;		/* global/pg_control */
 	uint64_t	total_bytes;
+
+	/*
+	 * An incremental backup's chain: [0] the backup restored, then its
+	 * parent, and so on to a full one; for each, its files by path.
+	 */
+	json_t	   *chain[MAX_CHAIN];
+	json_t	   *chain_files[MAX_CHAIN];
+	char		chain_ids[MAX_CHAIN][RVX_BACKUP_ID_MAXLEN + 1];
+	size_t		nchain;
 
 	/* shared by the threads */
 	size_t		next;			/* index of the next file to take (atomic) */
@@ -519,6 +533,7 @@ plan_files(RestoreRun *run, const json_t *record, bool skip_tablespace_map, RvxE
 		rf.key = json_string_value(json_object_get(f, "key"));
 		rf.size = (int64_t) json_integer_value(json_object_get(f, "size"));
 		rvx_hex_decode(json_string_value(json_object_get(f, "sha256")), rf.sha256, RVX_SHA256_LEN);
+		rf.delta = json_is_true(json_object_get(f, "delta"));
 		if (strcmp(rf.path, PG_CONTROL_PATH) == 0)
 		{
 			run->control = rf;
@@ -540,6 +555,58 @@ plan_files(RestoreRun *run, const json_t *record, bool skip_tablespace_map, RvxE
 	/* largest first: the long transfers start early and the end is balanced */
 	qsort(run->files, run->nfiles, sizeof(RestoreFile), cmp_size_desc);
 	return 0;
+}
+
+/*
+ * The chain of an incremental backup: its parent's record, the parent's
+ * parent's, and so on down to a full backup, each with its files indexed
+ * by path.  Every record is checked as any record is.
+ */
+static int
+load_chain(RestoreRun *run, RvxRepo *repo, json_t *record, const char *id, RvxError *err)
+{
+	json_t	   *cur = record;
+
+	for (;;)
+	{
+		const json_t *files = json_object_get(cur, "files");
+		const char *kind = json_string_value(json_object_get(cur, "kind"));
+		const char *parent = json_string_value(json_object_get(cur, "parent"));
+		json_t	   *index = json_object();
+		char		key[RVX_BACKUP_ID_MAXLEN + 64];
+		char		manifest[RVX_BACKUP_ID_MAXLEN + 64];
+		char		pid[RVX_BACKUP_ID_MAXLEN + 1];
+
+		if (index == NULL)
+			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		for (size_t i = 0; i < json_array_size(files); i++)
+		{
+			json_t	   *f = json_array_get(files, i);
+
+			json_object_set(index, json_string_value(json_object_get(f, "path")), f);
+		}
+		run->chain[run->nchain] = cur == record ? json_incref(cur) : cur;
+		run->chain_files[run->nchain] = index;
+		snprintf(run->chain_ids[run->nchain], sizeof(run->chain_ids[0]), "%s",
+				 run->nchain == 0 ? id : json_string_value(json_object_get(cur, "id")));
+		run->nchain++;
+
+		if (kind == NULL || strcmp(kind, "incremental") != 0)
+			return 0;
+		if (parent == NULL || !rvx_backup_id_valid(parent))
+			return rvx_error(err, RVX_E_CORRUPT, "incremental backup %s names no parent",
+							 run->chain_ids[run->nchain - 1]);
+		if (run->nchain == MAX_CHAIN)
+			return rvx_error(err, RVX_E_CORRUPT, "backup %s builds on more than %d backups",
+							 id, MAX_CHAIN);
+		if (choose_backup(repo, parent, key, sizeof(key), manifest, sizeof(manifest), pid,
+						  err) != 0)
+			return rvx_error_prefix(err, "backup %s builds on backup %s",
+									run->chain_ids[run->nchain - 1], parent);
+		cur = NULL;
+		if (rvx_backup_record_load(repo, key, parent, run->system_id, &cur, err) != 0)
+			return -1;
+	}
 }
 
 /* A server running in dir would be destroyed: never touch it. */
@@ -579,6 +646,96 @@ run_failed(RestoreRun *run, const RvxError *err)
 	pthread_mutex_unlock(&run->lock);
 }
 
+/*
+ * A file of an incremental backup stored as a delta: the newest version of
+ * it that some backup of the chain stored whole, then every later delta in
+ * order (restore_delta.c), then the check that the result is, byte for
+ * byte, the file the backup read (its recorded SHA-256 and size).
+ */
+static int
+fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
+			  const char *dest, RvxError *err)
+{
+	const json_t *entries[MAX_CHAIN];
+	size_t		base = 0;
+	char		delta_path[PATH_MAX];
+	uint8_t		sha[RVX_SHA256_LEN];
+	uint64_t	size;
+	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
+
+	for (size_t l = 1; l < run->nchain; l++)
+	{
+		entries[l] = json_object_get(run->chain_files[l], f->path);
+		if (entries[l] == NULL)
+			return rvx_error(err, RVX_E_CORRUPT,
+							 "\"%s\" is stored as changed pages in backup %s, but backup %s, "
+							 "on which it builds, does not have it", f->path, run->chain_ids[l - 1],
+							 run->chain_ids[l]);
+		if (!json_is_true(json_object_get(entries[l], "delta")))
+		{
+			base = l;
+			break;
+		}
+	}
+	if (base == 0)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "\"%s\" is stored as changed pages all along its backup chain: no backup "
+						 "has it whole", f->path);
+
+	/* the whole version: verified against its own backup's record */
+	{
+		uint8_t		base_sha[RVX_SHA256_LEN];
+
+		if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
+						   base_sha, RVX_SHA256_LEN) != 0)
+			return rvx_error(err, RVX_E_CORRUPT, "backup %s lists no SHA-256 for \"%s\"",
+							 run->chain_ids[base], f->path);
+		o.expect_system_id = run->system_id;
+		o.expect_sha256 = base_sha;
+		o.expect_size = (int64_t) json_integer_value(json_object_get(entries[base], "size"));
+		o.mode = 0600;
+		o.owner = run->owner;
+		o.group = run->group;
+		o.reader = reader;
+		o.cancel = &run->cancel;
+		if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
+								   &o, dest, err) != 0)
+			return -1;
+	}
+
+	/* the deltas, oldest first; each object verified by its own digest */
+	snprintf(delta_path, sizeof(delta_path), "%s.revrx-delta", dest);
+	for (size_t l = base; l-- > 0;)
+	{
+		const char *key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
+		char		what[PATH_MAX + 64];
+		int			rc;
+
+		o.expect_sha256 = NULL;
+		o.expect_size = -1;
+		o.owner = (uid_t) -1;
+		o.group = (gid_t) -1;
+		o.no_fsync = true;		/* read back at once, then removed */
+		if (rvx_fetch_to_file_opts(repo, key, &o, delta_path, err) != 0)
+			return -1;
+		snprintf(what, sizeof(what), "\"%s\" in backup %s", f->path, run->chain_ids[l]);
+		rc = rvx_delta_apply(delta_path, dest, what, err);
+		unlink(delta_path);
+		if (rc != 0)
+			return -1;
+	}
+
+	if (rvx_file_sha256(dest, sha, &size, err) != 0)
+		return -1;
+	if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "\"%s\" rebuilt from backups %s to %s is not the file backup %s read "
+						 "(%" PRIu64 " bytes, SHA-256 differs)", f->path, run->chain_ids[base],
+						 run->chain_ids[0], run->chain_ids[0], size);
+	__atomic_add_fetch(&run->bytes_written, size, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static int
 fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
 		  RvxError *err)
@@ -588,6 +745,15 @@ fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Restore
 
 	if (path_join(dest, sizeof(dest), run->opts->pgdata, f->path, err) != 0)
 		return -1;
+	if (f->delta)
+	{
+		if (fetch_rebuilt(run, repo, reader, f, dest, err) != 0)
+			return rvx_error_prefix(err, "could not restore \"%s\"", f->path);
+		__atomic_add_fetch(&run->files_done, 1, __ATOMIC_RELAXED);
+		if (run->opts->on_file)
+			run->opts->on_file(run->opts->on_file_arg, f->path);
+		return 0;
+	}
 	o.expect_system_id = run->system_id;
 	o.expect_sha256 = f->sha256;
 	o.expect_size = f->size;
@@ -967,6 +1133,11 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 		goto out;
 	}
 	res->timeline = (uint32_t) json_integer_value(json_object_get(record, "timeline"));
+	if (load_chain(&run, repo, record, id, err) != 0)
+		goto out;
+	if (run.nchain > 1)
+		rvx_info("backup %s is incremental: it builds on %zu older backup(s), down to %s",
+				 id, run.nchain - 1, run.chain_ids[run.nchain - 1]);
 	if (plan_tablespaces(&run, record, &ts, &nts, err) != 0)
 		goto out;
 	for (size_t i = 0; i < nts; i++)
@@ -1096,6 +1267,11 @@ out:
 	free(dirs);
 	free(ts);
 	free(run.files);
+	for (size_t i = 0; i < run.nchain; i++)
+	{
+		json_decref(run.chain[i]);
+		json_decref(run.chain_files[i]);
+	}
 	json_decref(record);
 	rvx_repo_close(repo);
 	pthread_mutex_destroy(&run.lock);

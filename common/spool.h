@@ -53,6 +53,8 @@
 #define RVX_SPOOL_META_DIR			"meta"
 #define RVX_RESTORE_POINT_PREFIX	"restore_points/"
 #define RVX_SPOOL_VERIFICATIONS_FILE	"status/verifications.json"
+/* the server's own state: state/<backup id>.files (incremental backups) */
+#define RVX_SPOOL_STATE_DIR			"state"
 
 #define RVX_SPOOL_READY_SUFFIX	".rvx"
 #define RVX_SPOOL_OK_SUFFIX		".ok"

@@ -94,6 +94,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
+#include "utils/hsearch.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/relcache.h"
@@ -102,6 +103,7 @@
 
 #include "archive_compat.h"
 #include "backup.h"
+#include "delta.h"
 #include "manifest.h"
 #include "object.h"
 #include "revrx.h"
@@ -180,6 +182,7 @@ typedef struct RelFileInfo
 	char		relation[MAXPGPATH];	/* relative path of segment 0 */
 	ForkNumber	fork;
 	int			segno;
+	bool		is_relation;	/* named like a relation file: pages with LSNs */
 } RelFileInfo;
 
 typedef struct ExportState
@@ -211,6 +214,18 @@ typedef struct ExportState
 	instr_time	t_spool_wait;
 	instr_time	t_stop;
 	instr_time	t_sync;
+
+	/*
+	 * Incremental backups (docs/incremental.md): the parent, and the files
+	 * it has (a hash table of relative paths); NULL for a full backup.
+	 */
+	HTAB	   *parent_files;
+	XLogRecPtr	parent_start_lsn;
+	RvxSha256  *file_sha;		/* the whole file, as read, for a delta's record */
+	uint32	   *blocks;			/* a delta's block numbers */
+	int			blocks_cap;
+	int			delta_files;
+	int64		delta_pages;
 } ExportState;
 
 /* Sink of the object writer: appends to the temporary file. */
@@ -224,6 +239,11 @@ typedef struct SpoolObject
 } SpoolObject;
 
 static void prepare_spool(ExportState *st);
+static void make_directory(const char *path, bool must_be_new);
+static void object_write(ExportState *st, SpoolObject *o, const void *data, size_t len);
+static int	name_cmp(const ListCell *a, const ListCell *b);
+static void choose_parent(ExportState *st);
+static void write_file_list(ExportState *st);
 static void collect_tablespaces(ExportState *st);
 static void walk_dir(ExportState *st, const char *src_dir, const char *rel_dir,
 					 bool is_db_dir);
@@ -293,6 +313,8 @@ revrx_backup_export(RevrxBackupJob *job)
 	initStringInfo(&st->problems_json);
 
 	prepare_spool(st);
+	if (job->incremental)
+		choose_parent(st);
 
 	/* The server's backup mode: from here on, any exit must end it. */
 	set_phase(st, REVRX_PHASE_CHECKPOINT);
@@ -396,12 +418,222 @@ revrx_backup_export(RevrxBackupJob *job)
 
 	write_document(st, "backup_manifest", revrx_manifest_write, NULL);
 	write_document(st, "backup.json", revrx_backup_json_write, &json_hdr);
+	write_file_list(st);
 
 	rvx_hex_encode(json_hdr.sha256, RVX_SHA256_LEN, json_sha);
 	revrx_backup_set_shipping(job->slot, json_sha);
 	st->phase = REVRX_PHASE_SHIPPING;
 
 	log_summary(st);
+}
+
+/* ----------------------------------------------------- incremental backups */
+
+/* <spool>/state/<id>.files: the files a backup has, for its children */
+#define FILE_LIST_FMT		"%s/" RVX_SPOOL_STATE_DIR "/%s.files"
+/* how many of those lists are kept (the newest backups') */
+#define FILE_LISTS_KEPT		3
+
+typedef struct ParentFile
+{
+	char		path[MAXPGPATH];
+} ParentFile;
+
+/*
+ * choose_parent
+ *
+ * An incremental backup's parent is the newest complete backup in the
+ * repository's catalog on this timeline (an older timeline's pages are
+ * not this history's), provided this server still has the list of its
+ * files: a file the parent does not have must be stored whole, whatever
+ * its page LSNs say (CREATE DATABASE ... STRATEGY FILE_COPY copies pages
+ * with their old LSNs).  Without all that, the backup is a full one, and
+ * the log says why.
+ */
+static void
+choose_parent(ExportState *st)
+{
+	RevrxCatalogEntry *cat;
+	int			ncat = revrx_catalog_read(st->spool_dir, &cat);
+	RevrxCatalogEntry *best = NULL;
+	TimeLineID	tli = GetWALInsertionTimeLine();
+	char		path[MAXPGPATH];
+	char	   *text;
+	size_t		len;
+	HASHCTL		ctl;
+	const char *why = NULL;
+
+	if (!DataChecksumsEnabled())
+		why = "the cluster has no data checksums";
+	for (int i = 0; why == NULL && i < ncat; i++)
+	{
+		RevrxCatalogEntry *c = &cat[i];
+
+		if (!c->has_start_lsn || !c->has_stop_time || c->timeline != tli)
+			continue;
+		if (best == NULL || c->stop_time > best->stop_time)
+			best = c;
+	}
+	if (why == NULL && best == NULL)
+		why = psprintf("the repository has no complete backup on timeline %u", tli);
+	if (why == NULL)
+	{
+		snprintf(path, MAXPGPATH, FILE_LIST_FMT, st->spool_dir, best->id);
+		text = revrx_read_small_file(path, (size_t) 1 << 30, &len);
+		if (text == NULL)
+			why = psprintf("this server has no list of the files of backup %s (%s)", best->id,
+						   errno == ENOENT ? "it was taken elsewhere, or the spool was emptied" :
+						   strerror(errno));
+	}
+	if (why != NULL)
+	{
+		ereport(LOG,
+				(errmsg("revrx backup %s is a full backup, not an incremental one: %s",
+						st->rec.id, why)));
+		return;
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = MAXPGPATH;
+	ctl.entrysize = sizeof(ParentFile);
+	ctl.hcxt = CurrentMemoryContext;
+	st->parent_files = hash_create("revrx parent files", 4096, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (char *line = text, *next; *line; line = next)
+	{
+		next = strchr(line, '\n');
+		if (next == NULL)
+			next = line + strlen(line);
+		else
+			*next++ = '\0';
+		if (*line && strlen(line) < MAXPGPATH)
+			(void) hash_search(st->parent_files, line, HASH_ENTER, NULL);
+	}
+	st->rec.parent = pstrdup(best->id);
+	st->parent_start_lsn = best->start_lsn;
+	st->file_sha = rvx_sha256_new();
+	if (st->file_sha == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	ereport(LOG,
+			(errmsg("revrx backup %s is incremental to backup %s (started at %X/%X)",
+					st->rec.id, best->id, LSN_FORMAT_ARGS(best->start_lsn))));
+}
+
+/*
+ * Whether a page must go into a delta: it changed after the parent began
+ * (its LSN is newer: every change to a page, hint bits included once data
+ * checksums are on, advances it), it is new (all zeros, no LSN), or its
+ * checksum does not match (a page caught half written: what was read is
+ * kept, and WAL replay completes it).  blkno is the page's number in the
+ * relation, for the checksum.
+ */
+static bool
+page_changed(ExportState *st, char *page, BlockNumber blkno)
+{
+	PageHeader	phdr = (PageHeader) page;
+
+	if (PageIsNew((Page) page) || PageGetLSN((Page) page) > st->parent_start_lsn)
+		return true;
+	return pg_checksum_page(page, blkno) != phdr->pd_checksum;
+}
+
+/* Writes the pages of a chunk that go into the delta, and notes which. */
+static void
+delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
+			size_t len, uint64 offset, int *nblocks)
+{
+	if (rvx_sha256_update(st->file_sha, buf, len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256")));
+	for (size_t p = 0; p + BLCKSZ <= len; p += BLCKSZ)
+	{
+		uint32		fblock = (uint32) ((offset + p) / BLCKSZ);
+
+		if (!page_changed(st, buf + p, (BlockNumber) ri->segno * RELSEG_SIZE + fblock))
+			continue;
+		object_write(st, o, buf + p, BLCKSZ);
+		if (*nblocks == st->blocks_cap)
+		{
+			st->blocks_cap = st->blocks_cap ? st->blocks_cap * 2 : 1024;
+			st->blocks = st->blocks ?
+				repalloc_huge(st->blocks, st->blocks_cap * sizeof(uint32)) :
+				MemoryContextAllocHuge(CurrentMemoryContext, st->blocks_cap * sizeof(uint32));
+		}
+		st->blocks[(*nblocks)++] = fblock;
+	}
+}
+
+/* The block numbers and the trailer (common/delta.h). */
+static void
+delta_finish(ExportState *st, SpoolObject *o, int nblocks, uint64 size)
+{
+	RvxDeltaTrailer t;
+	uint8		trailer[RVX_DELTA_TRAILER_LEN];
+	uint8		be[4];
+
+	for (int i = 0; i < nblocks; i++)
+	{
+		be[0] = (uint8) (st->blocks[i] >> 24);
+		be[1] = (uint8) (st->blocks[i] >> 16);
+		be[2] = (uint8) (st->blocks[i] >> 8);
+		be[3] = (uint8) st->blocks[i];
+		object_write(st, o, be, 4);
+	}
+	t.file_size = size;
+	t.nblocks = (uint32) nblocks;
+	t.block_size = BLCKSZ;
+	rvx_delta_trailer_encode(&t, trailer);
+	object_write(st, o, trailer, sizeof(trailer));
+	st->delta_files++;
+	st->delta_pages += nblocks;
+}
+
+/*
+ * write_file_list
+ *
+ * After the backup is committed to the spool: the list of its files, for
+ * the next incremental backup to know what its parent has; only the
+ * newest few are kept.
+ */
+static void
+write_file_list(ExportState *st)
+{
+	StringInfoData buf;
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	List	   *lists = NIL;
+
+	snprintf(dir, MAXPGPATH, "%s/%s", st->spool_dir, RVX_SPOOL_STATE_DIR);
+	make_directory(dir, false);
+	initStringInfo(&buf);
+	for (int i = 0; i < st->rec.nfiles; i++)
+		appendStringInfo(&buf, "%s\n", st->rec.files[i].path);
+	snprintf(path, MAXPGPATH, FILE_LIST_FMT, st->spool_dir, st->rec.id);
+	revrx_write_file_durably(path, buf.data, buf.len);
+	pfree(buf.data);
+
+	/* ids sort by time: keep the newest */
+	d = AllocateDir(dir);
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		size_t		n = strlen(de->d_name);
+
+		if (n > 6 && strcmp(de->d_name + n - 6, ".files") == 0)
+			lists = lappend(lists, pstrdup(de->d_name));
+	}
+	FreeDir(d);
+	list_sort(lists, name_cmp);
+	while (list_length(lists) > FILE_LISTS_KEPT)
+	{
+		snprintf(path, MAXPGPATH, "%s/%s", dir, (char *) linitial(lists));
+		revrx_unlink_if_exists(path);
+		lists = list_delete_first(lists);
+	}
 }
 
 /* ----------------------------------------------------------- the spool */
@@ -889,6 +1121,8 @@ relation_info(ExportState *st, const char *name, const char *rel_dir,
 		ri->fork = MAIN_FORKNUM;
 		oidchars = (int) strcspn(name, ".");
 	}
+	else
+		ri->is_relation = true;
 	snprintf(ri->relation, MAXPGPATH, "%s/%.*s", rel_dir, oidchars, name);
 
 	dot = strchr(name, '.');
@@ -1086,6 +1320,7 @@ add_file(ExportState *st, const char *rel, uint64 size, pg_time_t mtime,
 	f->mtime = mtime;
 	memcpy(f->sha256, hdr->sha256, RVX_SHA256_LEN);
 	f->stored = RVX_OBJECT_HEADER_LEN + hdr->payload_size;
+	f->delta = false;
 
 	st->original_bytes += size;
 	st->stored_bytes += f->stored;
@@ -1224,8 +1459,25 @@ export_file(ExportState *st, const char *src, const char *rel,
 	BlockNumber file_block = 0;
 	int			failures = 0;
 	RvxObjectHeader hdr;
+	bool		delta;
+	int			nblocks = 0;
 
 	wait_for_spool_room(st);
+
+	/* with a parent: the changed pages of a relation file it has (see delta.h) */
+	/*
+	 * Only the main fork: a visibility map page can change without its LSN
+	 * (a heap change clears a bit, and only the heap record is logged), and
+	 * the free space map is not WAL-logged at all.  Both are small.
+	 */
+	delta = st->parent_files != NULL && ri != NULL && ri->is_relation &&
+		ri->fork == MAIN_FORKNUM &&
+		size % BLCKSZ == 0 &&
+		hash_search(st->parent_files, rel, HASH_FIND, NULL) != NULL;
+	if (delta && rvx_sha256_init(st->file_sha) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256")));
 
 	fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -1284,7 +1536,10 @@ export_file(ExportState *st, const char *src, const char *rel,
 				break;
 		}
 
-		object_write(st, &o, io_buf, n);
+		if (delta)
+			delta_chunk(st, &o, ri, io_buf, (size_t) n, done, &nblocks);
+		else
+			object_write(st, &o, io_buf, n);
 		done += n;
 
 		/*
@@ -1310,10 +1565,15 @@ export_file(ExportState *st, const char *src, const char *rel,
 		{
 			size_t		n = (size_t) Min((uint64) IO_CHUNK, size - done);
 
-			object_write(st, &o, io_buf, n);
+			if (delta)
+				delta_chunk(st, &o, ri, io_buf, n, done, &nblocks);
+			else
+				object_write(st, &o, io_buf, n);
 			done += n;
 		}
 	}
+	if (delta)
+		delta_finish(st, &o, nblocks, size);
 
 	if (CloseTransientFile(fd) != 0)
 		ereport(ERROR,
@@ -1322,6 +1582,17 @@ export_file(ExportState *st, const char *src, const char *rel,
 
 	object_close(st, &o, &hdr, false);
 	add_file(st, rel, size, (pg_time_t) sb->st_mtime, &hdr);
+	if (delta)
+	{
+		RevrxBackupFile *f = &st->rec.files[st->rec.nfiles - 1];
+
+		/* the record holds the whole file's digest: restore checks the rebuilt file */
+		if (rvx_sha256_final(st->file_sha, f->sha256) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not compute SHA-256")));
+		f->delta = true;
+	}
 
 	if (failures > 1)
 		ereport(WARNING,

@@ -75,6 +75,7 @@ enum
 	COL_FILE_COUNT,
 	COL_PROBLEMS,
 	COL_ERROR,
+	COL_PARENT,
 	REVRX_BACKUPS_COLS
 };
 
@@ -255,14 +256,15 @@ wait_for_worker(void)
 /*
  * revrx_backup_now
  *
- * SQL: revrx_backup_now(label text DEFAULT NULL, wait boolean DEFAULT false)
- * returns the id of the new backup.
+ * SQL: revrx_backup_now(label text DEFAULT NULL, wait boolean DEFAULT false,
+ * incremental boolean DEFAULT false) returns the id of the new backup.
  */
 Datum
 revrx_backup_now(PG_FUNCTION_ARGS)
 {
 	char	   *label;
 	bool		wait;
+	bool		incremental;
 	RevrxBackupEntry created;
 	RevrxBackupEntry busy;
 	RevrxBackupEntry e;
@@ -275,11 +277,23 @@ revrx_backup_now(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument \"wait\" must not be null")));
 	wait = PG_GETARG_BOOL(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"incremental\" must not be null")));
+	incremental = PG_GETARG_BOOL(2);
+	if (incremental && !DataChecksumsEnabled())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("incremental backups need data checksums"),
+				 errdetail("An incremental backup stores the pages whose LSN is newer than its parent's start; "
+						   "data checksums are what makes every change to a page, hint bits included, advance it."),
+				 errhint("Take full backups, or enable checksums with pg_checksums.")));
 
 	check_settings();
 	wait_for_worker();
 
-	if (!revrx_backup_request(label, false, revrx_spool_dir, &created, &busy))
+	if (!revrx_backup_request(label, false, incremental, revrx_spool_dir, &created, &busy))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("a revrx backup is already in progress"),
@@ -289,7 +303,8 @@ revrx_backup_now(PG_FUNCTION_ARGS)
 				 errhint("Wait for it to finish; revrx_backups() shows how it is going.")));
 
 	ereport(LOG,
-			(errmsg("revrx backup %s requested%s%s", created.id,
+			(errmsg("revrx backup %s requested%s%s%s", created.id,
+					incremental ? " (incremental)" : "",
 					label ? " with label " : "",
 					label ? quote_literal_cstr(label) : "")));
 
@@ -373,6 +388,11 @@ catalog_row(RevrxCatalogEntry *c, Datum *values, bool *nulls)
 		values[COL_KIND] = CStringGetTextDatum(c->kind);
 		nulls[COL_KIND] = false;
 	}
+	if (c->parent != NULL)
+	{
+		values[COL_PARENT] = CStringGetTextDatum(c->parent);
+		nulls[COL_PARENT] = false;
+	}
 	values[COL_STATUS] = CStringGetTextDatum("complete");
 	nulls[COL_STATUS] = false;
 	if (c->has_scheduled)
@@ -432,7 +452,8 @@ memory_row(RevrxBackupEntry *m, Datum *values, bool *nulls)
 		values[COL_LABEL] = utf8_text_datum(m->label);
 		nulls[COL_LABEL] = false;
 	}
-	values[COL_KIND] = CStringGetTextDatum("full");
+	/* what was asked for: the exporter may fall back to full (the catalog then says) */
+	values[COL_KIND] = CStringGetTextDatum(m->incremental ? "incremental" : "full");
 	nulls[COL_KIND] = false;
 	values[COL_STATUS] = CStringGetTextDatum(status_name(m->status));
 	nulls[COL_STATUS] = false;

@@ -234,7 +234,7 @@ wake_worker_and_waiters(Latch *latch)
 /* ------------------------------------------------------------ requests */
 
 bool
-revrx_backup_request(const char *label, bool scheduled, const char *spool_dir,
+revrx_backup_request(const char *label, bool scheduled, bool incremental, const char *spool_dir,
 					 RevrxBackupEntry *created, RevrxBackupEntry *busy)
 {
 	List	   *taken;
@@ -291,6 +291,7 @@ revrx_backup_request(const char *label, bool scheduled, const char *spool_dir,
 		strlcpy(e->label, label, sizeof(e->label));
 	}
 	e->scheduled = scheduled;
+	e->incremental = incremental;
 	/* the id's second, so that id and start time always agree */
 	e->start_time = time_t_to_timestamptz(secs);
 	memcpy(created, e, sizeof(RevrxBackupEntry));

@@ -315,12 +315,12 @@ read_list(const char *spool_dir, const char *file, const char *list_key,
 enum
 {
 	B_ID, B_LABEL, B_KIND, B_SCHEDULED, B_START_LSN, B_STOP_LSN, B_START_TIME,
-	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_NKEYS
+	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_TIMELINE, B_PARENT, B_NKEYS
 };
 
 static const char *const backup_keys[B_NKEYS] = {
 	"id", "label", "kind", "scheduled", "start_lsn", "stop_lsn", "start_time",
-	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems"
+	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems", "timeline", "parent"
 };
 
 static bool
@@ -364,6 +364,13 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 		e->has_stored_bytes = v[B_STORED] && parse_int64(v[B_STORED], &e->stored_bytes);
 		e->has_file_count = v[B_FILES] && parse_int64(v[B_FILES], &e->file_count);
 		e->problems = (v[B_PROBLEMS] && v[B_PROBLEMS][0] == '[') ? v[B_PROBLEMS] : NULL;
+		{
+			int64		tli;
+
+			e->timeline = (v[B_TIMELINE] && parse_int64(v[B_TIMELINE], &tli) && tli > 0 &&
+						   tli <= PG_UINT32_MAX) ? (TimeLineID) tli : 0;
+		}
+		e->parent = (v[B_PARENT] && revrx_backup_id_valid(v[B_PARENT])) ? v[B_PARENT] : NULL;
 		out++;
 	}
 	return out;

@@ -295,8 +295,13 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		escape_json(&w.buf, rec->label);
 	else
 		appendStringInfoString(&w.buf, "null");
-	appendStringInfo(&w.buf, ",\n\"kind\": \"full\",\n\"scheduled\": %s",
-					 rec->scheduled ? "true" : "false");
+	appendStringInfo(&w.buf, ",\n\"kind\": \"%s\",\n\"parent\": ",
+					 rec->parent ? "incremental" : "full");
+	if (rec->parent)
+		escape_json(&w.buf, rec->parent);
+	else
+		appendStringInfoString(&w.buf, "null");
+	appendStringInfo(&w.buf, ",\n\"scheduled\": %s", rec->scheduled ? "true" : "false");
 	appendStringInfo(&w.buf, ",\n\"system_identifier\": \"" UINT64_FORMAT "\"",
 					 rec->system_identifier);
 	appendStringInfo(&w.buf, ",\n\"pg_version_num\": %d", PG_VERSION_NUM);
@@ -370,7 +375,8 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		appendStringInfoString(&w.buf, "\", \"key\": ");
 		snprintf(key, sizeof(key), "%s%s%s", key_prefix, f->path, suffix);
 		escape_json(&w.buf, key);
-		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT "}", f->stored);
+		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT "%s}", f->stored,
+						 f->delta ? ", \"delta\": true" : "");
 		doc_maybe_flush(&w);
 	}
 	appendStringInfoString(&w.buf, rec->nfiles > 0 ? "\n]\n}\n" : "]\n}\n");

@@ -42,6 +42,7 @@ typedef struct RevrxBackupFile
 	pg_time_t	mtime;
 	uint8		sha256[RVX_SHA256_LEN];
 	uint64		stored;			/* bytes of its object, header included */
+	bool		delta;			/* the object holds changed pages (common/delta.h) */
 } RevrxBackupFile;
 
 /* A page that failed verification. */
@@ -64,6 +65,7 @@ typedef struct RevrxBackupRecord
 {
 	const char *id;
 	const char *label;			/* UTF-8; NULL if none */
+	const char *parent;			/* an incremental's parent; NULL for a full backup */
 	bool		scheduled;
 	uint64		system_identifier;
 	RvxCompression compression; /* of every object: gives the key suffix */

@@ -69,6 +69,8 @@ char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
 char	   *revrx_backup_schedule = NULL;
 const struct RevrxCron *revrx_backup_cron = NULL;
+char	   *revrx_backup_schedule_incremental = NULL;
+const struct RevrxCron *revrx_backup_cron_incremental = NULL;
 
 static const struct config_enum_entry compression_options[] = {
 	{"zstd", RVX_COMPRESS_ZSTD, false},
@@ -99,6 +101,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool check_spool_dir(char **newval, void **extra, GucSource source);
 static bool check_backup_schedule(char **newval, void **extra, GucSource source);
 static void assign_backup_schedule(const char *newval, void *extra);
+static void assign_backup_schedule_incremental(const char *newval, void *extra);
 static void revrx_shmem_request(void);
 static void revrx_shmem_startup(void);
 
@@ -191,6 +194,17 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_backup_schedule, assign_backup_schedule, NULL);
+
+	DefineCustomStringVariable("revrx.backup_schedule_incremental",
+							   "When the backup worker takes incremental backups by itself.",
+							   "Same form as revrx.backup_schedule, e.g. \"0 2 * * 1-6\" with a full backup "
+							   "\"0 2 * * 0\"; when both are due at once the full backup is taken.  "
+							   "Empty for none.",
+							   &revrx_backup_schedule_incremental,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_backup_schedule, assign_backup_schedule_incremental, NULL);
 
 	DefineCustomStringVariable("revrx.fingerprint_database",
 							   "Database whose tables are fingerprinted after each backup.",
@@ -311,6 +325,12 @@ static void
 assign_backup_schedule(const char *newval, void *extra)
 {
 	revrx_backup_cron = (const RevrxCron *) extra;
+}
+
+static void
+assign_backup_schedule_incremental(const char *newval, void *extra)
+{
+	revrx_backup_cron_incremental = (const RevrxCron *) extra;
 }
 
 const char *

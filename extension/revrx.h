@@ -87,6 +87,9 @@ extern int	revrx_fingerprint_lock_timeout;	/* revrx.fingerprint_lock_timeout, ms
 /* The parsed revrx.backup_schedule (a RevrxCron), NULL when it is empty. */
 struct RevrxCron;
 extern const struct RevrxCron *revrx_backup_cron;
+/* revrx.backup_schedule_incremental, likewise */
+extern char *revrx_backup_schedule_incremental;
+extern const struct RevrxCron *revrx_backup_cron_incremental;
 
 extern const char *revrx_archive_ack_name(int ack);
 
@@ -275,6 +278,8 @@ typedef struct RevrxBackupEntry
 	bool		has_label;
 	char		label[REVRX_BACKUP_LABEL_MAX + 1];	/* UTF-8 */
 	bool		scheduled;
+	bool		incremental;	/* asked for; the exporter may fall back to full */
+	char		parent[REVRX_BACKUP_ID_LEN];	/* "" for a full backup */
 	TimeLineID	timeline;		/* 0 until known */
 	XLogRecPtr	start_lsn;		/* InvalidXLogRecPtr until known */
 	XLogRecPtr	stop_lsn;
@@ -304,7 +309,7 @@ extern bool revrx_backup_state_available(void);
  * already active.  Wakes the worker.  label may be NULL; spool_dir is
  * where taken ids are looked for ("" = nowhere).
  */
-extern bool revrx_backup_request(const char *label, bool scheduled,
+extern bool revrx_backup_request(const char *label, bool scheduled, bool incremental,
 								 const char *spool_dir,
 								 RevrxBackupEntry *created,
 								 RevrxBackupEntry *busy);
@@ -363,6 +368,8 @@ typedef struct RevrxCatalogEntry
 	bool		has_file_count;
 	int64		file_count;
 	char	   *problems;		/* JSON array text, NULL if absent/unusable */
+	TimeLineID	timeline;		/* 0 if absent */
+	char	   *parent;			/* an incremental's parent; NULL for a full backup */
 } RevrxCatalogEntry;
 
 /*

@@ -93,9 +93,18 @@ static RevrxBackupJob *current_job = NULL;
 static char recovered_spool[MAXPGPATH] = "";
 
 /* The schedule as last seen. */
-static char *schedule_text = NULL;
-static bool schedule_on = false;
-static pg_time_t next_due = 0;
+/* One cron schedule's state: full backups, and incremental ones. */
+typedef struct Schedule
+{
+	const char *what;			/* "full" or "incremental", for messages */
+	bool		incremental;
+	char	   *text;			/* the setting it was computed for */
+	bool		on;
+	pg_time_t	next_due;
+} Schedule;
+
+static Schedule full_schedule = {"full", false, NULL, false, 0};
+static Schedule incremental_schedule = {"incremental", true, NULL, false, 0};
 
 /* How long the main loop may sleep, as the schedule sees it. */
 static long schedule_timeout_ms = MAX_SLEEP_MS;
@@ -335,6 +344,7 @@ run_backup(int slot, const RevrxBackupEntry *e)
 	strlcpy(job->id, e->id, sizeof(job->id));
 	job->label = e->has_label ? pstrdup(e->label) : NULL;
 	job->scheduled = e->scheduled;
+	job->incremental = e->incremental;
 	job->start_time = e->start_time;
 
 	current_slot = slot;
@@ -699,76 +709,89 @@ watch_shipping(void)
 /* ------------------------------------------------------------- schedule */
 
 /*
- * check_schedule
+ * run_schedule
  *
- * Requests a scheduled backup when one is due, and shortens
- * schedule_timeout_ms to wake up for the next one.  A due time that passed while the worker
- * was busy (or that finds another backup active) is skipped and logged,
- * as cron would skip it.
+ * Requests a scheduled backup of one kind when one is due, and shortens
+ * schedule_timeout_ms to wake up for the next one.  A due time that passed
+ * while the worker was busy (or that finds another backup active, such as
+ * the full one due at the same time) is skipped and logged, as cron would
+ * skip it.
  */
 static void
-check_schedule(void)
+run_schedule(Schedule *sch, const RevrxCron *cron, const char *text, pg_time_t now)
 {
-	const RevrxCron *cron = revrx_backup_cron;
-	pg_time_t	now = (pg_time_t) time(NULL);
-	const char *text = revrx_backup_schedule ? revrx_backup_schedule : "";
-
-	if (schedule_text == NULL || strcmp(schedule_text, text) != 0)
+	if (sch->text == NULL || strcmp(sch->text, text) != 0)
 	{
-		if (schedule_text)
-			pfree(schedule_text);
-		schedule_text = MemoryContextStrdup(worker_context, text);
-		schedule_on = (cron != NULL) && revrx_cron_next(cron, now, session_timezone, &next_due);
-		if (schedule_on)
+		if (sch->text)
+			pfree(sch->text);
+		sch->text = MemoryContextStrdup(worker_context, text);
+		sch->on = (cron != NULL) && revrx_cron_next(cron, now, session_timezone, &sch->next_due);
+		if (sch->on)
 		{
 			char		buf[128];
 
 			pg_strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M %Z",
-						pg_localtime(&next_due, session_timezone));
+						pg_localtime(&sch->next_due, session_timezone));
 			ereport(LOG,
-					(errmsg("revrx takes scheduled backups at \"%s\"; the next one at %s",
-							text, buf)));
+					(errmsg("revrx takes scheduled %s backups at \"%s\"; the next one at %s",
+							sch->what, text, buf)));
 		}
 		else if (cron != NULL)
 			ereport(LOG,
-					(errmsg("revrx backup schedule \"%s\" does not fire in the next years", text)));
+					(errmsg("revrx %s backup schedule \"%s\" does not fire in the next years",
+							sch->what, text)));
 	}
-	if (!schedule_on)
+	if (!sch->on)
 		return;
 
-	if (now >= next_due)
+	if (now >= sch->next_due)
 	{
 		char		when[128];
 
 		pg_strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z",
-					pg_localtime(&next_due, session_timezone));
+					pg_localtime(&sch->next_due, session_timezone));
 
-		if (now - next_due >= 60)
+		if (now - sch->next_due >= 60)
 			ereport(LOG,
-					(errmsg("revrx skipped the scheduled backup of %s: the backup worker was busy", when)));
+					(errmsg("revrx skipped the scheduled %s backup of %s: the backup worker was busy",
+							sch->what, when)));
 		else if (revrx_spool_dir == NULL || revrx_spool_dir[0] == '\0')
 			ereport(LOG,
-					(errmsg("revrx skipped the scheduled backup of %s: revrx.spool_dir is not set", when)));
+					(errmsg("revrx skipped the scheduled %s backup of %s: revrx.spool_dir is not set",
+							sch->what, when)));
 		else if (!XLogArchivingActive())
 			ereport(LOG,
-					(errmsg("revrx skipped the scheduled backup of %s: WAL archiving is not enabled", when)));
+					(errmsg("revrx skipped the scheduled %s backup of %s: WAL archiving is not enabled",
+							sch->what, when)));
 		else
 		{
 			RevrxBackupEntry created;
 			RevrxBackupEntry busy;
 
-			if (revrx_backup_request(NULL, true, revrx_spool_dir, &created, &busy))
+			if (revrx_backup_request(NULL, true, sch->incremental, revrx_spool_dir, &created, &busy))
 				ereport(LOG,
-						(errmsg("revrx scheduled backup %s requested", created.id)));
+						(errmsg("revrx scheduled %s backup %s requested", sch->what, created.id)));
 			else
 				ereport(LOG,
-						(errmsg("revrx skipped the scheduled backup of %s: backup %s is still active",
-								when, busy.id)));
+						(errmsg("revrx skipped the scheduled %s backup of %s: backup %s is still active",
+								sch->what, when, busy.id)));
 		}
-		schedule_on = revrx_cron_next(cron, now, session_timezone, &next_due);
-		if (!schedule_on)
+		sch->on = revrx_cron_next(cron, now, session_timezone, &sch->next_due);
+		if (!sch->on)
 			return;
 	}
 
-	schedule_timeout_ms = Min(schedule_timeout_ms, (long) Max(next_due - now, 1) * 1000L);
+	schedule_timeout_ms = Min(schedule_timeout_ms, (long) Max(sch->next_due - now, 1) * 1000L);
+}
+
+/* The full schedule first: when both are due, the full backup is taken. */
+static void
+check_schedule(void)
+{
+	pg_time_t	now = (pg_time_t) time(NULL);
+
+	run_schedule(&full_schedule, revrx_backup_cron,
+				 revrx_backup_schedule ? revrx_backup_schedule : "", now);
+	run_schedule(&incremental_schedule, revrx_backup_cron_incremental,
+				 revrx_backup_schedule_incremental ? revrx_backup_schedule_incremental : "", now);
 }

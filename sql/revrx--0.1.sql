@@ -53,20 +53,24 @@ REVOKE ALL ON FUNCTION revrx_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION revrx_status() TO pg_monitor;
 
 --
--- revrx_backup_now(): starts an online full backup and returns its id
+-- revrx_backup_now(): starts an online backup and returns its id
 -- (YYYYMMDDTHHMMSSZ of its start, in UTC).  The backup worker takes it
 -- and revrx-agent ships it; with wait => true the call returns only once
 -- the backup is stored in the repository, and fails with the reason if
 -- the backup failed.  One backup at a time: while one runs or is being
 -- shipped, a second call fails (SQLSTATE 55006, naming the running one).
+-- With incremental => true it stores only what changed since the newest
+-- complete backup on this timeline (docs/incremental.md), or is a full
+-- backup when there is none it can build on (the log says why).
 --
-CREATE FUNCTION revrx_backup_now(label text DEFAULT NULL, wait boolean DEFAULT false)
+CREATE FUNCTION revrx_backup_now(label text DEFAULT NULL, wait boolean DEFAULT false,
+                                 incremental boolean DEFAULT false)
 RETURNS text
 AS 'MODULE_PATHNAME', 'revrx_backup_now'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION revrx_backup_now(text, boolean) IS
-'start an online full backup; returns its id';
+COMMENT ON FUNCTION revrx_backup_now(text, boolean, boolean) IS
+'start an online backup (full, or incremental to the newest one); returns its id';
 
 --
 -- revrx_backups(): the repository's backups (from the catalog revrx-agent
@@ -76,7 +80,7 @@ COMMENT ON FUNCTION revrx_backup_now(text, boolean) IS
 CREATE FUNCTION revrx_backups(
     OUT id text,                        -- YYYYMMDDTHHMMSSZ[-N]
     OUT label text,
-    OUT kind text,                      -- 'full'
+    OUT kind text,                      -- 'full' or 'incremental'
     OUT status text,                    -- running, shipping, complete, failed, aborted
     OUT scheduled boolean,              -- taken by revrx.backup_schedule
     OUT start_lsn pg_lsn,
@@ -87,7 +91,8 @@ CREATE FUNCTION revrx_backups(
     OUT stored_bytes bigint,            -- sum of the object sizes
     OUT file_count bigint,
     OUT problems jsonb,                 -- pages that failed verification
-    OUT error text                      -- why it failed; or the agent's last transient error
+    OUT error text,                     -- why it failed; or the agent's last transient error
+    OUT parent text                     -- an incremental's parent backup
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'
@@ -101,10 +106,10 @@ COMMENT ON FUNCTION revrx_backups() IS
 -- Privileges.  Taking a backup reads every file of the cluster and uses
 -- the server's resources, so it is for an operator role only, e.g.
 --   CREATE ROLE revrx_operator;
---   GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean) TO revrx_operator;
+--   GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean, boolean) TO revrx_operator;
 -- The list of backups is monitoring data, readable by pg_monitor.
 --
-REVOKE ALL ON FUNCTION revrx_backup_now(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revrx_backup_now(text, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revrx_backups() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION revrx_backups() TO pg_monitor;
 

@@ -14,7 +14,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
   FROM pg_proc p
  WHERE p.proname IN ('revrx_backup_now', 'revrx_backups')
  ORDER BY p.proname;
-SELECT pg_get_function_arguments('revrx_backup_now(text, boolean)'::regprocedure);
+SELECT pg_get_function_arguments('revrx_backup_now(text, boolean, boolean)'::regprocedure);
 
 -- The columns of revrx_backups(), in order
 SELECT a.n, a.name, a.type::regtype
@@ -30,12 +30,12 @@ SELECT * FROM revrx_backups();
 -- Privileges: nothing for PUBLIC; the list is monitoring data
 SELECT f, has_function_privilege('public', f, 'EXECUTE') AS public,
        has_function_privilege('pg_monitor', f, 'EXECUTE') AS pg_monitor
-  FROM (VALUES ('revrx_backup_now(text, boolean)'), ('revrx_backups()')) v(f)
+  FROM (VALUES ('revrx_backup_now(text, boolean, boolean)'), ('revrx_backups()')) v(f)
  ORDER BY f;
 CREATE ROLE regress_revrx_plain;
 CREATE ROLE regress_revrx_monitor IN ROLE pg_monitor;
 CREATE ROLE regress_revrx_operator;
-GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean) TO regress_revrx_operator;
+GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean, boolean) TO regress_revrx_operator;
 SET ROLE regress_revrx_plain;
 SELECT revrx_backup_now();
 SELECT revrx_backup_now('x', true);
@@ -105,7 +105,7 @@ SELECT p.oid::regprocedure AS function,
 
 DROP ROLE regress_revrx_plain;
 DROP ROLE regress_revrx_monitor;
-REVOKE EXECUTE ON FUNCTION revrx_backup_now(text, boolean) FROM regress_revrx_operator;
+REVOKE EXECUTE ON FUNCTION revrx_backup_now(text, boolean, boolean) FROM regress_revrx_operator;
 DROP ROLE regress_revrx_operator;
 DROP EXTENSION revrx;
 

@@ -74,7 +74,7 @@ ok(RevrxTest::wait_archived($node, $first, 60), 'archiving to S3 with the secret
 # --- roles, exactly as documented
 $node->safe_psql('postgres', q{
 	CREATE ROLE revrx_operator NOLOGIN;
-	GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean), revrx_restore_point(text) TO revrx_operator;
+	GRANT EXECUTE ON FUNCTION revrx_backup_now(text, boolean, boolean), revrx_restore_point(text) TO revrx_operator;
 	GRANT pg_monitor TO revrx_operator;
 	CREATE ROLE ops LOGIN IN ROLE revrx_operator;
 	CREATE ROLE watcher LOGIN IN ROLE pg_monitor;
