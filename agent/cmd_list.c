@@ -87,30 +87,74 @@ print_table(const json_t *backups, const char *display)
 		printf("no backups in %s\n", display);
 		return;
 	}
-	printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s\n",
-		   "ID", "STATUS", "KIND", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
-		   "ORIGINAL", "STORED", "PROBLEMS", "LABEL");
+	printf("%-20s %-10s %-11s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s\n",
+		   "ID", "STATUS", "KIND", "PARENT", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
+		   "ORIGINAL", "STORED", "CHAIN", "PROBLEMS", "LABEL");
 	json_array_foreach(backups, i, b)
 	{
 		char		t1[32],
 					t2[32],
 					s1[32],
 					s2[32],
+					s3[32],
 					np[32];
 		bool		complete = json_is_true(json_object_get(b, "restorable"));
 		json_int_t	stored = json_integer_value(json_object_get(b, "stored_bytes"));
 		const json_t *problems = json_object_get(b, "problems");
 
-		printf("%-20s %-10s %-5s %-19s  %-19s  %-12s %-12s %10s %10s %8s  %s%s\n",
+		printf("%-20s %-10s %-11s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s%s\n",
 			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"),
+			   str_or(b, "parent", "-"),
 			   human_time(t1, sizeof(t1), str_or(b, "start_time", NULL)),
 			   human_time(t2, sizeof(t2), str_or(b, "stop_time", NULL)),
 			   str_or(b, "start_lsn", "-"), str_or(b, "stop_lsn", "-"),
 			   complete ? human_size(s1, sizeof(s1), json_integer_value(json_object_get(b, "original_bytes"))) : "-",
 			   human_size(s2, sizeof(s2), stored),
+			   complete ? human_size(s3, sizeof(s3),
+									 json_integer_value(json_object_get(b, "chain_stored_bytes"))) : "-",
 			   complete ? (snprintf(np, sizeof(np), "%zu", json_array_size(problems)), np) : "-",
 			   complete ? str_or(b, "label", "") : str_or(b, "error", ""),
 			   json_is_true(json_object_get(b, "pinned")) ? " (pinned)" : "");
+	}
+}
+
+/*
+ * "chain_stored_bytes": what restoring a backup needs from the repository
+ * at most, its own objects and those of every backup it builds on.
+ */
+static void
+add_chain_sizes(json_t *backups)
+{
+	size_t		i;
+	json_t	   *b;
+
+	json_array_foreach(backups, i, b)
+	{
+		json_int_t	total = 0;
+		const json_t *cur = b;
+		int			hops = 0;
+
+		while (cur != NULL && hops++ < 64)
+		{
+			const char *parent = json_string_value(json_object_get(cur, "parent"));
+			size_t		j;
+			json_t	   *p;
+
+			total += json_integer_value(json_object_get(cur, "stored_bytes"));
+			cur = NULL;
+			if (parent == NULL)
+				break;
+			json_array_foreach(backups, j, p)
+			{
+				if (strcmp(str_or(p, "id", ""), parent) == 0)
+				{
+					cur = p;
+					break;
+				}
+			}
+		}
+		if (json_is_true(json_object_get(b, "restorable")))
+			json_object_set_new(b, "chain_stored_bytes", json_integer(total));
 	}
 }
 
@@ -198,6 +242,7 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 		json_array_append_new(backups, entry);
 	}
 	rvx_backup_list_free(&list);
+	add_chain_sizes(backups);
 
 	if (as_json)
 	{

@@ -73,8 +73,12 @@ $node->safe_psql('postgres', 'INSERT INTO marker(i) SELECT g FROM generate_serie
 my $b3 = $node->safe_psql('postgres', "SELECT revrx_backup_now(NULL, true, true)");
 my $r3 = record($b3);
 is($r3->{parent}, $b2, "backup $b3 builds on $b2");
-my $listed = (grep { $_->{id} eq $b3 } @{ RevrxTest::backups($env) })[0];
-is($listed->{kind}, 'incremental', 'revrx-agent list shows it as incremental');
+my %listed = map { ($_->{id} => $_) } @{ RevrxTest::backups($env) };
+is($listed{$b3}{kind} . ' ' . $listed{$b3}{parent}, "incremental $b2",
+	'revrx-agent list shows it as incremental, with its parent');
+is($listed{$b3}{chain_stored_bytes},
+	$listed{$b1}{stored_bytes} + $listed{$b2}{stored_bytes} + $listed{$b3}{stored_bytes},
+	'and the stored size of its whole chain');
 
 # rows with known times, inside the last backup's range
 sleep 1;
