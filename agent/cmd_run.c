@@ -22,7 +22,7 @@
  * aborted one are queued as single jobs once nothing else of that backup
  * is queued or in flight.  status/backups.json, the catalog of complete
  * backups, is published at start, by each commit, and every
- * REVRX_CATALOG_REFRESH_S seconds (default CATALOG_PERIOD_S); each refresh
+ * REVRX_CATALOG_REFRESH_S seconds (default 300); each refresh
  * also publishes the newest restore drills in status/verifications.json
  * (catalog.h), and every DRILLS_PERIOD_S in between a cheap look below the
  * newest backups' verify/ prefixes brings a new drill in within seconds.
@@ -77,10 +77,8 @@
 /* Objects of one backup queued by one look at its directory. */
 #define BACKUP_BATCH		2048
 /* How often status/backups.json is rebuilt from the repository (default). */
-#define CATALOG_PERIOD_S	300
 #define CATALOG_RETRY_S		30
 #define META_RETRY_S		5	/* after a transient failure to store meta/ */
-#define CATALOG_PERIOD_MAX_S	86400
 /*
  * Between catalog refreshes, how often the drill reports of the newest
  * DRILLS_BACKUPS backups are looked for, so a drill shows up in
@@ -1288,33 +1286,6 @@ bind_repository(RunState *rs)
 	return false;
 }
 
-/*
- * REVRX_CATALOG_REFRESH_S: seconds between rebuilds of the published
- * catalog and drill list (default CATALOG_PERIOD_S).  Each rebuild lists
- * the repository's backup/ prefix, so a short period costs S3 requests;
- * tests use a second.
- */
-static int
-catalog_period(double *out)
-{
-	const char *v = getenv("REVRX_CATALOG_REFRESH_S");
-	char	   *end;
-	long		n;
-
-	*out = CATALOG_PERIOD_S;
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n < 1 || n > CATALOG_PERIOD_MAX_S)
-	{
-		rvx_err("REVRX_CATALOG_REFRESH_S must be a number of seconds from 1 to %d, not \"%s\"",
-				CATALOG_PERIOD_MAX_S, v);
-		return -1;
-	}
-	*out = (double) n;
-	return 0;
-}
-
 int
 rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 {
@@ -1334,8 +1305,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	memset(&rs, 0, sizeof(rs));
 	rs.cfg = cfg;
 	rs.started_at = now_s();
-	if (catalog_period(&rs.catalog_period) != 0)
-		return RVX_E_CONFIG;
+	rs.catalog_period = cfg->catalog_refresh_s;	/* REVRX_CATALOG_REFRESH_S, checked by config.c */
 	pthread_mutex_init(&rs.lock, NULL);
 	pthread_cond_init(&rs.work, NULL);
 	srand((unsigned) getpid() ^ (unsigned) time(NULL));

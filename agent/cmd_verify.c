@@ -93,23 +93,11 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 	json_t	   *report = NULL;
 	RvxError	err;
 	struct sigaction sa;
-	const char *timeout = getenv("REVRX_VERIFY_TIMEOUT_S");
 	int			rc;
 
 	opts.parallel = cfg->parallel;
-	opts.recovery_timeout_s = 21600;
-	if (timeout && *timeout)
-	{
-		char	   *end;
-		long		v = strtol(timeout, &end, 10);
-
-		if (*end != '\0' || v <= 0 || v > 7 * 86400)
-		{
-			fprintf(stderr, "revrx-agent verify: REVRX_VERIFY_TIMEOUT_S must be seconds (1..604800)\n");
-			return RVX_E_CONFIG;
-		}
-		opts.recovery_timeout_s = (int) v;
-	}
+	opts.recovery_timeout_s = cfg->verify_timeout_s;
+	opts.pg_bindir = cfg->pg_bindir;
 
 	for (int i = 1; i < argc; i++)
 	{

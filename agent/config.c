@@ -40,6 +40,9 @@ static const Setting settings[] = {
 	{"REVRX_RETAIN_LABELLED_DAYS", "days to keep labelled manual backups (0-36500, default 90)", false},
 	{"REVRX_RETAIN_MIN_FULL", "newest full backups kept whatever their age (0-1000, default 2)", false},
 	{"REVRX_EXPIRE_INTERVAL_S", "seconds between the expire runs of `run` (0 = never; default 3600)", false},
+	{"REVRX_CATALOG_REFRESH_S", "seconds between rebuilds of the catalog run publishes for the server (1-86400, default 300)", false},
+	{"REVRX_PG_BINDIR", "PostgreSQL programs for verify (default: pg_config --bindir)", false},
+	{"REVRX_VERIFY_TIMEOUT_S", "how long verify waits for recovery (1-604800, default 21600)", false},
 	{"REVRX_ENCRYPTION_KEY_FILE", "file with the 32-byte key that encrypts everything stored (raw, hex or base64)", false},
 	{"REVRX_LISTEN", "HTTP endpoint of run (/healthz, /readyz, /metrics): HOST:PORT, [IPV6]:PORT or :PORT (default none)", false},
 	{"REVRX_S3_ENDPOINT", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS)", false},
@@ -277,6 +280,8 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		get_int("REVRX_RETAIN_SCHEDULED_DAYS", 30, 0, 36500, &cfg->retain_scheduled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_LABELLED_DAYS", 90, 0, 36500, &cfg->retain_labelled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_MIN_FULL", 2, 0, 1000, &cfg->retain_min_full, err) != 0 ||
+		get_int("REVRX_CATALOG_REFRESH_S", 300, 1, 86400, &cfg->catalog_refresh_s, err) != 0 ||
+		get_int("REVRX_VERIFY_TIMEOUT_S", 21600, 1, 7 * 86400, &cfg->verify_timeout_s, err) != 0 ||
 		get_int("REVRX_EXPIRE_INTERVAL_S", 3600, 0, 31536000, &cfg->expire_interval_s, err) != 0)
 		return -1;
 	cfg->repo.timeout_ms = timeout_s * 1000;
@@ -305,6 +310,7 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 							 "invalid value for REVRX_LOG_FORMAT: \"%s\" (expected text or json)", v);
 	}
 
+	cfg->pg_bindir = get("REVRX_PG_BINDIR");
 	if ((v = get("REVRX_ENCRYPTION_KEY_FILE")) != NULL)
 	{
 		if (load_key(v, &key, err) != 0)

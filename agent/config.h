@@ -31,6 +31,9 @@ typedef struct RvxConfig
 	const char *listen;
 	char		listen_host[64];	/* numeric IPv4 or IPv6 address */
 	int			listen_port;
+	int			catalog_refresh_s;	/* REVRX_CATALOG_REFRESH_S */
+	const char *pg_bindir;		/* REVRX_PG_BINDIR: NULL = pg_config --bindir */
+	int			verify_timeout_s;	/* REVRX_VERIFY_TIMEOUT_S */
 	/* retention (docs/retention.md) */
 	int			retain_scheduled_days;	/* REVRX_RETAIN_SCHEDULED_DAYS */
 	int			retain_labelled_days;	/* REVRX_RETAIN_LABELLED_DAYS */

@@ -84,9 +84,8 @@ free_port(void)
 }
 
 int
-rvx_pg_init(RvxPgInstance *pg, RvxError *err)
+rvx_pg_init(RvxPgInstance *pg, const char *bindir, RvxError *err)
 {
-	const char *bindir = getenv("REVRX_PG_BINDIR");
 	const char *user = getenv("PGUSER");
 	struct passwd *pw;
 

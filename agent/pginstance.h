@@ -51,7 +51,8 @@ typedef struct RvxPgInstance
  * (PGUSER, else the name of the user running this), a free port.  The
  * caller then fills pgdata, sockdir and logfile.
  */
-extern int	rvx_pg_init(RvxPgInstance *pg, RvxError *err);
+/* bindir: PostgreSQL's programs (REVRX_PG_BINDIR); NULL: pg_config --bindir. */
+extern int	rvx_pg_init(RvxPgInstance *pg, const char *bindir, RvxError *err);
 
 /* `pg_config --<what>` of the installation in use, e.g. "pgxs". */
 extern int	rvx_pg_config(const RvxPgInstance *pg, const char *what, char *out, size_t cap,

@@ -415,7 +415,7 @@ phase_restore(Drill *d)
 	ro.force = false;
 	ro.parallel = d->opts->parallel > 0 ? d->opts->parallel : 1;
 	ro.agent_path = NULL;		/* restore_command runs this very agent */
-	ro.progress = false;
+	ro.progress = isatty(STDERR_FILENO);	/* quiet unless someone watches */
 	ro.archive = false;			/* the drill's copy never archives */
 	if (drill_target(d, &ro.target, &err) != 0)
 	{
@@ -860,7 +860,7 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		return rvx_error(err, RVX_E_USAGE,
 						 "verify starts PostgreSQL, which does not run as root; run it as the user that owns "
 						 "PostgreSQL (e.g. postgres)");
-	if (rvx_pg_init(&d.pg, err) != 0)
+	if (rvx_pg_init(&d.pg, opts->pg_bindir, err) != 0)
 		return -1;
 	if (opts->checks_dir)
 	{

@@ -70,6 +70,7 @@ typedef struct RvxVerifyOptions
 	bool		keep;			/* keep the scratch directory */
 	int			parallel;		/* restore transfers */
 	int			recovery_timeout_s; /* give up waiting for recovery after this */
+	const char *pg_bindir;		/* PostgreSQL's programs; NULL: pg_config --bindir */
 } RvxVerifyOptions;
 
 /*
