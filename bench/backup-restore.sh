@@ -19,6 +19,8 @@
 #   PGBR_PM [2]         pgBackRest process-max (backup and restore)
 #   DRILL [1]           1 = also the restore drills (revrx-agent verify), below
 #   PITR_LOAD_S [30]    seconds of pgbench before the PITR drill (the WAL it replays)
+#   INCR [1]            1 = also incremental backups, below
+#   INCR_LOAD_S [30]    seconds of pgbench between the full and the incremental backups
 #
 # The cluster: initdb --data-checksums, shared_preload_libraries='revrx',
 # archive_mode=on. For the revrx and pg_basebackup tests archiving goes to revrx
@@ -47,6 +49,10 @@
 #                   <end of the load>: the same, replaying that WAL; gives the replay rate.
 #                   (Fingerprints are taken after every revrx backup, by a worker of
 #                   their own; the bench waits for them untimed and logs how long.)
+#   incremental     a revrx full backup (untimed) and pgBackRest's full backup above,
+#                   INCR_LOAD_S s of pgbench, then pgbackrest backup --type=incr and
+#                   revrx_backup_now(incremental => true) (timed, stored bytes), and
+#                   each one's restore of that incremental (timed: the whole chain).
 # Stored size = du --apparent-size -sb of the backup's directory (revrx:
 # repo/backup/<id>; pgBackRest: repo/backup/<stanza>/<label>; pg_basebackup: its
 # output directory, which includes pg_wal streamed with -X stream).
@@ -66,6 +72,8 @@ PORT=${PORT:-55435}
 REVRX_PARALLEL=${REVRX_PARALLEL:-4}
 PGBR_PM=${PGBR_PM:-2}
 DRILL=${DRILL:-1}
+INCR=${INCR:-1}
+INCR_LOAD_S=${INCR_LOAD_S:-30}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -306,6 +314,40 @@ t_revrx_backup() { # round
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
   log "  fingerprints of backup $id stored $(sub "$f0" "$(now)") s after the backup completed"
 }
+t_revrx_parent() { # the full backup the incremental builds on (untimed)
+  sql "SELECT revrx_backup_now('bench parent', wait => true)" > "$WORK/parent.txt"
+  RVX_PARENT=$(tail -1 "$WORK/parent.txt")
+  for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$RVX_PARENT/fingerprints.json*" >/dev/null && break; sleep 0.1; done
+}
+t_incr() { # round: the same change, each tool's incremental and its restore
+  local r=$1 id label dst
+  aspg pgbench -n -c 4 -j 2 -T "$INCR_LOAD_S" pgbench >>"$WORK/log/pgbench-incr.log" 2>&1
+  sql "CHECKPOINT"
+  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=incr --compress-type=zst \
+    --compress-level=3 --process-max="$PGBR_PM" backup
+  label=$(cd "$PGBR_REPO/backup/$STANZA" && ls -d ????????-??????F_????????-??????I | sort | tail -1)
+  record "$r" pgbr-incr "$T" "$(dsize "$PGBR_REPO/backup/$STANZA/$label")" "$HB" "label=$label"
+  use_revrx_archiving
+  sql "CHECKPOINT"
+  timed sql "SELECT revrx_backup_now('bench incr', wait => true, incremental => true)" > "$WORK/incr.txt"
+  id=$(tail -1 "$WORK/incr.txt")
+  record "$r" revrx-incr "$T" "$(dsize "$RVX_REPO/backup/$id")" "$HB" \
+    "id=$id;kind=$(sql "SELECT kind FROM revrx_backups() WHERE id = '$id'");parent=$RVX_PARENT"
+  for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
+  dst=$WORK/restore-revrx
+  rm -rf "$dst"
+  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1
+  record "$r" revrx-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the rebuilt chain: OK"
+  else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
+  rm -rf "$dst"
+  dst=$WORK/restore-pgbr
+  rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
+  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
+    --set="$label" --process-max="$PGBR_PM" restore
+  record "$r" pgbr-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  rm -rf "$dst"
+}
 drill_report() { # round test report.json: records the drill's measured recovery time
   local r=$1 name=$2 rep=$3 line
   line=$(python3 - "$rep" <<'PY'
@@ -403,13 +445,13 @@ summarize() {
     echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
     echo
     awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
-      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
           for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
           m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
-          if (pairs[p] !~ /restore/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
+          if (pairs[p] !~ /restore|drill/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
     echo
     echo "Restore drills (revrx-agent verify; seconds = measured recovery time, restore + WAL replay;"
@@ -455,9 +497,11 @@ for ((r = 1; r <= RUNS; r++)); do
   fi
   t_bb "$r" bb-tar-zstd1 -Ft --compress=client-zstd:1
   t_bb "$r" bb-plain -Fp
+  [[ $INCR == 1 ]] && t_revrx_parent
   use_pgbr_archiving
   t_pgbr_backup "$r"
   t_pgbr_restore "$r"
+  [[ $INCR == 1 ]] && t_incr "$r"
 done
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/env.txt"
 summarize
