@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -162,6 +163,7 @@ int
 rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 {
 	bool		as_json = false;
+	bool		progress = isatty(STDERR_FILENO);	/* quiet in scripts and logs */
 	RvxRepo    *repo;
 	RvxClusterInfo ci;
 	RvxBackupList list;
@@ -204,6 +206,10 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 		json_t	   *record;
 		json_t	   *entry;
 
+		/* a record per backup: on a big repository that takes a while */
+		if (progress)
+			fprintf(stderr, "\rreading backup records: %zu of %zu", i + 1, list.n);
+
 		if (ref->record_key[0] && rvx_backup_record_load(repo, ref->record_key, ref->id,
 														 ci.system_id, &record, &err) == 0)
 		{
@@ -241,6 +247,8 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 		}
 		json_array_append_new(backups, entry);
 	}
+	if (progress && list.n > 0)
+		fprintf(stderr, "\r%60s\r", "");
 	rvx_backup_list_free(&list);
 	add_chain_sizes(backups);
 
