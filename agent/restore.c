@@ -698,6 +698,7 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 		o.group = run->group;
 		o.reader = reader;
 		o.cancel = &run->cancel;
+		o.no_fsync = true;		/* once, after the deltas (rvx_delta_apply) */
 		if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
 								   &o, dest, err) != 0)
 			return -1;

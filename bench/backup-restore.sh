@@ -377,6 +377,8 @@ t_revrx_pitr_drill() { # round: the WAL of PITR_LOAD_S s of pgbench, replayed
   local r=$1 rep=$WORK/pitr-$1.json target
   aspg pgbench -n -c 4 -j 2 -T "$PITR_LOAD_S" pgbench >>"$WORK/log/pgbench-pitr.log" 2>&1
   target=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+  # recovery to a time stops at the first commit after it: there must be one
+  sql "CREATE TABLE IF NOT EXISTS bench_tick(t timestamptz); INSERT INTO bench_tick VALUES (clock_timestamp())"
   wait_archived
   rm -rf "$WORK/drill"
   agent_env REVRX_PG_BINDIR="$PGBIN" TMPDIR="$WORK" "$REVRX_AGENT" verify --backup "$RVX_ID" \

@@ -1809,12 +1809,16 @@ log_summary(ExportState *st)
 	elapsed = secs(total);
 
 	ereport(LOG,
-			(errmsg("revrx backup %s exported: %d files, %.1f MB stored as %.1f MB in %.1f s (%.1f MB/s)%s",
+			(errmsg("revrx backup %s exported: %d files, %.1f MB stored as %.1f MB in %.1f s (%.1f MB/s)%s%s",
 					st->job->id, st->rec.nfiles,
 					st->original_bytes / 1048576.0, st->stored_bytes / 1048576.0,
 					elapsed, elapsed > 0 ? st->original_bytes / 1048576.0 / elapsed : 0.0,
 					st->rec.problem_count > 0 ? psprintf(", %lld damaged pages",
-														 (long long) st->rec.problem_count) : ""),
+														 (long long) st->rec.problem_count) : "",
+					st->rec.parent ? psprintf("; incremental to %s: %d relation files as %lld changed pages (%.1f MB)",
+											  st->rec.parent, st->delta_files,
+											  (long long) st->delta_pages,
+											  st->delta_pages * (double) BLCKSZ / 1048576.0) : ""),
 			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
 					   secs(st->t_read), secs(st->t_verify),
 					   secs(st->t_object) - secs(st->t_write), secs(st->t_write),
