@@ -82,6 +82,8 @@ typedef struct FetchState
 	RvxObjectReader *reader;
 	const RvxKey *key;			/* the repository's: objects may be encrypted */
 	const RvxFetchOptions *opts;
+	uint64_t	offset;			/* of the next content byte */
+	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
 	char	   *buf;
@@ -188,6 +190,18 @@ content_sink(void *arg, const void *data, size_t len)
 		st->buf[st->len] = '\0';
 		return 0;
 	}
+	if (st->opts->filter)
+	{
+		const void *out = data;
+
+		if (st->opts->filter(st->opts->filter_arg, st->offset, data, len, &out) != 0)
+		{
+			st->filter_failed = true;
+			return -1;
+		}
+		p = out;
+	}
+	st->offset += len;
 	if (st->opts->bytes_written)
 		__atomic_add_fetch(st->opts->bytes_written, (uint64_t) len, __ATOMIC_RELAXED);
 	while (len > 0)
@@ -244,6 +258,9 @@ stream_error(FetchState *st, const char *key, const char *where, const char *wha
 		return rvx_error(err, st->fail_code, "object \"%s\" in %s %s", key, where, st->fail_msg);
 	if (st->cancelled)
 		return rvx_error(err, RVX_E_INTERNAL, "reading object \"%s\" was cancelled", key);
+	if (st->filter_failed)
+		return rvx_error(err, RVX_E_IO, "could not rebuild \"%s\" from object \"%s\"", what_write,
+						 key);
 	if (st->too_big)
 		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s holds more than %zu bytes",
 						 key, where, st->max_len);

@@ -47,9 +47,19 @@ typedef struct RvxFetchOptions
 	RvxObjectReader *reader;	/* reused between calls (a thread's own); NULL: a fresh one */
 	const volatile int *cancel; /* gives up (RVX_E_INTERNAL) once this is non-zero */
 	uint64_t   *bytes_written;	/* atomically increased as content is written */
+
+	/*
+	 * Called with each piece of verified-so-far content, at its offset, before
+	 * it is written; may point *out at other bytes of the same length to write
+	 * instead (restore_delta.c puts an incremental backup's pages in).
+	 * Returns 0, or -1 to fail the fetch.  NULL: write the content as it is.
+	 */
+	int			(*filter) (void *arg, uint64_t offset, const void *data, size_t len,
+						   const void **out);
+	void	   *filter_arg;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside

@@ -647,10 +647,11 @@ run_failed(RestoreRun *run, const RvxError *err)
 }
 
 /*
- * A file of an incremental backup stored as a delta: the newest version of
- * it that some backup of the chain stored whole, then every later delta in
- * order (restore_delta.c), then the check that the result is, byte for
- * byte, the file the backup read (its recorded SHA-256 and size).
+ * A file of an incremental backup stored as a delta: every delta of the
+ * chain since the newest backup that stored it whole, then that whole
+ * version streamed with their pages put in (restore_delta.c), then the
+ * check that the result is, byte for byte, the file the backup read (its
+ * recorded SHA-256 and size, hashed as it was written).
  */
 static int
 fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
@@ -660,8 +661,12 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 	size_t		base = 0;
 	char		delta_path[PATH_MAX];
 	uint8_t		sha[RVX_SHA256_LEN];
+	uint8_t		base_sha[RVX_SHA256_LEN];
 	uint64_t	size;
+	uint64_t	base_size;
 	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
+	RvxDeltaMerge *merge;
+	int			rc = -1;
 
 	for (size_t l = 1; l < run->nchain; l++)
 	{
@@ -682,59 +687,68 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 						 "\"%s\" is stored as changed pages all along its backup chain: no backup "
 						 "has it whole", f->path);
 
-	/* the whole version: verified against its own backup's record */
-	{
-		uint8_t		base_sha[RVX_SHA256_LEN];
+	merge = rvx_delta_merge_new();
+	if (merge == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 
-		if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
-						   base_sha, RVX_SHA256_LEN) != 0)
-			return rvx_error(err, RVX_E_CORRUPT, "backup %s lists no SHA-256 for \"%s\"",
-							 run->chain_ids[base], f->path);
-		o.expect_system_id = run->system_id;
-		o.expect_sha256 = base_sha;
-		o.expect_size = (int64_t) json_integer_value(json_object_get(entries[base], "size"));
-		o.mode = 0600;
-		o.owner = run->owner;
-		o.group = run->group;
-		o.reader = reader;
-		o.cancel = &run->cancel;
-		o.no_fsync = true;		/* once, after the deltas (rvx_delta_apply) */
-		if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
-								   &o, dest, err) != 0)
-			return -1;
-	}
-
-	/* the deltas, oldest first; each object verified by its own digest */
-	snprintf(delta_path, sizeof(delta_path), "%s.revrx-delta", dest);
+	/* the deltas first, oldest first (a newer page wins); each verified by its digest */
+	o.expect_system_id = run->system_id;
+	o.mode = 0600;
+	o.reader = reader;
+	o.cancel = &run->cancel;
+	o.no_fsync = true;			/* scratch: read once, then removed */
 	for (size_t l = base; l-- > 0;)
 	{
 		const char *key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
 		char		what[PATH_MAX + 64];
-		int			rc;
 
-		o.expect_sha256 = NULL;
-		o.expect_size = -1;
-		o.owner = (uid_t) -1;
-		o.group = (gid_t) -1;
-		o.no_fsync = true;		/* read back at once, then removed */
-		if (rvx_fetch_to_file_opts(repo, key, &o, delta_path, err) != 0)
-			return -1;
+		snprintf(delta_path, sizeof(delta_path), "%s.revrx-delta%zu", dest, l);
 		snprintf(what, sizeof(what), "\"%s\" in backup %s", f->path, run->chain_ids[l]);
-		rc = rvx_delta_apply(delta_path, dest, what, err);
-		unlink(delta_path);
-		if (rc != 0)
-			return -1;
+		if (rvx_fetch_to_file_opts(repo, key, &o, delta_path, err) != 0 ||
+			rvx_delta_merge_add(merge, delta_path, what, err) != 0)
+		{
+			unlink(delta_path);
+			goto out;
+		}
 	}
 
-	if (rvx_file_sha256(dest, sha, &size, err) != 0)
-		return -1;
+	/*
+	 * Then the whole version, verified against its own backup's record, with
+	 * the changed pages put in on the way: every page is written once.
+	 */
+	if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
+					   base_sha, RVX_SHA256_LEN) != 0)
+	{
+		rvx_error(err, RVX_E_CORRUPT, "backup %s lists no SHA-256 for \"%s\"",
+				  run->chain_ids[base], f->path);
+		goto out;
+	}
+	base_size = (uint64_t) json_integer_value(json_object_get(entries[base], "size"));
+	o.expect_sha256 = base_sha;
+	o.expect_size = (int64_t) base_size;
+	o.owner = run->owner;
+	o.group = run->group;
+	o.no_fsync = true;			/* once, when it is rebuilt */
+	o.bytes_written = &run->bytes_written;
+	o.filter = rvx_delta_merge_filter;
+	o.filter_arg = merge;
+	if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
+							   &o, dest, err) != 0 ||
+		rvx_delta_merge_finish(merge, dest, base_size, sha, &size, err) != 0)
+		goto out;
+
 	if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
-		return rvx_error(err, RVX_E_CORRUPT,
-						 "\"%s\" rebuilt from backups %s to %s is not the file backup %s read "
-						 "(%" PRIu64 " bytes, SHA-256 differs)", f->path, run->chain_ids[base],
-						 run->chain_ids[0], run->chain_ids[0], size);
-	__atomic_add_fetch(&run->bytes_written, size, __ATOMIC_RELAXED);
-	return 0;
+	{
+		rvx_error(err, RVX_E_CORRUPT,
+				  "\"%s\" rebuilt from backups %s to %s is not the file backup %s read "
+				  "(%" PRIu64 " bytes, SHA-256 differs)", f->path, run->chain_ids[base],
+				  run->chain_ids[0], run->chain_ids[0], size);
+		goto out;
+	}
+	rc = 0;
+out:
+	rvx_delta_merge_free(merge);
+	return rc;
 }
 
 static int

@@ -1,18 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * restore_delta.c
- *	  Applying incremental backups' page deltas (see restore_delta.h).
+ *	  Rebuilding incremental backups' files in one pass (restore_delta.h).
  *
- * A delta is read back from a file rather than kept in memory: one of a
- * large, busy relation segment can hold most of its gigabyte.  Pages are
- * written in place with pwrite(), in the order of the index (ascending),
- * and the result is only trusted once restore.c has compared its SHA-256
- * with the one the incremental backup recorded for the whole file.
+ * The deltas stay in their temporary files: one of a large, busy relation
+ * segment can hold most of its gigabyte.  What is kept in memory is, per
+ * block of the rebuilt file, which delta holds its newest version (4 bytes
+ * a block: 512 kB for a 1 GB segment).
  *
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,16 +21,42 @@
 #include "delta.h"
 #include "restore_delta.h"
 
+#define MAX_DELTAS		64		/* restore.c's longest chain */
 #define INDEX_CHUNK		4096	/* block numbers read at a time */
 
+typedef struct Delta
+{
+	char	   *path;
+	int			fd;
+	uint32_t	nblocks;
+} Delta;
+
+struct RvxDeltaMerge
+{
+	Delta		deltas[MAX_DELTAS];
+	int			ndeltas;
+	uint32_t	block_size;
+	uint64_t	file_size;		/* the newest delta's */
+	/* per block: 1 + the delta holding it, and the page's index in it; 0 = the whole copy's */
+	uint16_t   *which;
+	uint32_t   *page;
+	uint64_t	nmap;
+	RvxSha256  *sha;
+	uint64_t	hashed;			/* bytes of the rebuilt file hashed so far */
+	uint8_t    *buf;			/* the filter's output */
+	size_t		bufcap;
+	RvxError	error;			/* of the filter */
+	bool		failed;
+};
+
 static int
-read_at(int fd, void *buf, size_t len, off_t off)
+read_at(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t		done = 0;
 
 	while (done < len)
 	{
-		ssize_t		n = pread(fd, (char *) buf + done, len - done, off + (off_t) done);
+		ssize_t		n = pread(fd, (char *) buf + done, len - done, (off_t) (off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -41,157 +67,260 @@ read_at(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-static int
-write_at(int fd, const void *buf, size_t len, off_t off)
+RvxDeltaMerge *
+rvx_delta_merge_new(void)
 {
-	size_t		done = 0;
+	RvxDeltaMerge *m = calloc(1, sizeof(RvxDeltaMerge));
 
-	while (done < len)
+	if (m == NULL)
+		return NULL;
+	m->sha = rvx_sha256_new();
+	if (m->sha == NULL)
 	{
-		ssize_t		n = pwrite(fd, (const char *) buf + done, len - done, off + (off_t) done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t) n;
+		free(m);
+		return NULL;
 	}
-	return 0;
+	return m;
 }
 
 int
-rvx_delta_apply(const char *delta_path, const char *target, const char *what, RvxError *err)
+rvx_delta_merge_add(RvxDeltaMerge *m, const char *delta_path, const char *what, RvxError *err)
 {
 	uint8_t		trailer[RVX_DELTA_TRAILER_LEN];
 	uint8_t		index[INDEX_CHUNK * 4];
 	RvxDeltaTrailer t;
 	struct stat st;
-	char	   *page = NULL;
-	int			dfd,
-				tfd = -1;
-	int			rc = -1;
+	Delta	   *d;
+	uint64_t	nmap;
 	uint32_t	prev = 0;
 
-	dfd = open(delta_path, O_RDONLY | O_CLOEXEC);
-	if (dfd < 0)
+	if (m->ndeltas == MAX_DELTAS)
+		return rvx_error(err, RVX_E_CORRUPT, "%s: too many deltas", what);
+	d = &m->deltas[m->ndeltas];
+	d->fd = open(delta_path, O_RDONLY | O_CLOEXEC);
+	if (d->fd < 0)
 		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", delta_path, strerror(errno));
-	if (fstat(dfd, &st) != 0 || st.st_size < RVX_DELTA_TRAILER_LEN ||
-		read_at(dfd, trailer, sizeof(trailer), st.st_size - RVX_DELTA_TRAILER_LEN) != 0 ||
+	d->path = strdup(delta_path);
+	m->ndeltas++;
+	if (d->path == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	if (fstat(d->fd, &st) != 0 || st.st_size < RVX_DELTA_TRAILER_LEN ||
+		read_at(d->fd, trailer, sizeof(trailer), (uint64_t) st.st_size - RVX_DELTA_TRAILER_LEN) != 0 ||
 		rvx_delta_trailer_decode(trailer, (uint64_t) st.st_size, &t) != 0)
+		return rvx_error(err, RVX_E_CORRUPT, "the delta of %s is not a page delta", what);
+	if (t.file_size % t.block_size != 0 || t.file_size / t.block_size > UINT32_MAX ||
+		(m->block_size != 0 && t.block_size != m->block_size))
+		return rvx_error(err, RVX_E_CORRUPT, "the delta of %s gives an impossible file or page size",
+						 what);
+	m->block_size = t.block_size;
+	m->file_size = t.file_size;
+	d->nblocks = t.nblocks;
+
+	/* the map grows to the largest size any delta of the chain had */
+	nmap = t.file_size / t.block_size;
+	if (nmap > m->nmap)
 	{
-		rvx_error(err, RVX_E_CORRUPT, "the delta of %s is not a page delta", what);
-		goto out;
+		uint16_t   *w = realloc(m->which, nmap * sizeof(uint16_t));
+		uint32_t   *p = w ? realloc(m->page, nmap * sizeof(uint32_t)) : NULL;
+
+		if (w)
+			m->which = w;
+		if (p == NULL)
+			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		m->page = p;
+		memset(m->which + m->nmap, 0, (nmap - m->nmap) * sizeof(uint16_t));
+		m->nmap = nmap;
 	}
-	if (t.file_size % t.block_size != 0 || t.file_size / t.block_size > UINT32_MAX)
-	{
-		rvx_error(err, RVX_E_CORRUPT, "the delta of %s gives an impossible file size", what);
-		goto out;
-	}
-	tfd = open(target, O_WRONLY | O_CLOEXEC);
-	if (tfd < 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", target, strerror(errno));
-		goto out;
-	}
-	/* the file as this backup saw it: shorter or longer than the parent's */
-	if (ftruncate(tfd, (off_t) t.file_size) != 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not resize \"%s\": %s", target, strerror(errno));
-		goto out;
-	}
-	page = malloc(t.block_size);
-	if (page == NULL)
-	{
-		rvx_error(err, RVX_E_INTERNAL, "out of memory");
-		goto out;
-	}
+
 	for (uint32_t first = 0; first < t.nblocks; first += INDEX_CHUNK)
 	{
 		uint32_t	n = t.nblocks - first < INDEX_CHUNK ? t.nblocks - first : INDEX_CHUNK;
-		off_t		index_off = (off_t) t.nblocks * t.block_size + (off_t) first * 4;
 
-		if (read_at(dfd, index, (size_t) n * 4, index_off) != 0)
-		{
-			rvx_error(err, RVX_E_IO, "could not read \"%s\"", delta_path);
-			goto out;
-		}
+		if (read_at(d->fd, index, (size_t) n * 4,
+					(uint64_t) t.nblocks * t.block_size + (uint64_t) first * 4) != 0)
+			return rvx_error(err, RVX_E_IO, "could not read \"%s\"", delta_path);
 		for (uint32_t i = 0; i < n; i++)
 		{
 			uint32_t	blkno = rvx_delta_get_be32(index + 4 * i);
 
-			if ((uint64_t) blkno * t.block_size >= t.file_size || (first + i > 0 && blkno <= prev))
-			{
-				rvx_error(err, RVX_E_CORRUPT, "the delta of %s lists block %u out of place",
-						  what, blkno);
-				goto out;
-			}
+			if ((uint64_t) blkno >= nmap || (first + i > 0 && blkno <= prev))
+				return rvx_error(err, RVX_E_CORRUPT, "the delta of %s lists block %u out of place",
+								 what, blkno);
 			prev = blkno;
-			if (read_at(dfd, page, t.block_size, (off_t) (first + i) * t.block_size) != 0 ||
-				write_at(tfd, page, t.block_size, (off_t) blkno * t.block_size) != 0)
-			{
-				rvx_error(err, RVX_E_IO, "could not apply the delta of %s to \"%s\": %s",
-						  what, target, strerror(errno ? errno : EIO));
-				goto out;
-			}
+			m->which[blkno] = (uint16_t) m->ndeltas;
+			m->page[blkno] = first + i;
 		}
 	}
-	if (fsync(tfd) != 0)
+	return 0;
+}
+
+/* Fills out[0..len) with the rebuilt file's bytes at offset, from the deltas where they have them. */
+static int
+overlay(RvxDeltaMerge *m, uint64_t offset, uint8_t *out, size_t len)
+{
+	uint64_t	bs = m->block_size;
+
+	for (uint64_t pos = offset; pos < offset + len;)
 	{
-		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", target, strerror(errno));
-		goto out;
+		uint64_t	blk = pos / bs;
+		uint64_t	in = pos % bs;
+		uint64_t	n = bs - in;
+
+		if (n > offset + len - pos)
+			n = offset + len - pos;
+		if (blk < m->nmap && m->which[blk] != 0)
+		{
+			const Delta *d = &m->deltas[m->which[blk] - 1];
+
+			if (read_at(d->fd, out + (pos - offset), (size_t) n,
+						(uint64_t) m->page[blk] * bs + in) != 0)
+			{
+				m->failed = true;
+				rvx_error(&m->error, RVX_E_IO, "could not read \"%s\"", d->path);
+				return -1;
+			}
+		}
+		pos += n;
 	}
-	rc = 0;
-out:
-	free(page);
-	if (tfd >= 0 && close(tfd) != 0 && rc == 0)
-		rc = rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", target, strerror(errno));
-	close(dfd);
-	return rc;
+	return 0;
+}
+
+static int
+hash_upto(RvxDeltaMerge *m, uint64_t offset, const uint8_t *data, size_t len)
+{
+	/* only the rebuilt file's bytes: a whole copy longer than it is cut later */
+	if (offset >= m->file_size)
+		return 0;
+	if (offset + len > m->file_size)
+		len = (size_t) (m->file_size - offset);
+	if (rvx_sha256_update(m->sha, data, len) != 0)
+	{
+		m->failed = true;
+		rvx_error(&m->error, RVX_E_INTERNAL, "could not compute SHA-256");
+		return -1;
+	}
+	m->hashed = offset + len;
+	return 0;
 }
 
 int
-rvx_file_sha256(const char *path, uint8_t out[RVX_SHA256_LEN], uint64_t *size, RvxError *err)
+rvx_delta_merge_filter(void *arg, uint64_t offset, const void *data, size_t len,
+					   const void **out)
 {
-	RvxSha256  *sha = rvx_sha256_new();
-	char	   *buf = malloc(1 << 20);
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	RvxDeltaMerge *m = arg;
+
+	if (len > m->bufcap)
+	{
+		uint8_t    *b = realloc(m->buf, len);
+
+		if (b == NULL)
+		{
+			m->failed = true;
+			rvx_error(&m->error, RVX_E_INTERNAL, "out of memory");
+			return -1;
+		}
+		m->buf = b;
+		m->bufcap = len;
+	}
+	memcpy(m->buf, data, len);
+	if (overlay(m, offset, m->buf, len) != 0 || hash_upto(m, offset, m->buf, len) != 0)
+		return -1;
+	*out = m->buf;
+	return 0;
+}
+
+int
+rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
+					   uint8_t out[RVX_SHA256_LEN], uint64_t *size, RvxError *err)
+{
+	int			fd;
+	uint8_t    *page = NULL;
 	int			rc = -1;
 
-	*size = 0;
-	if (sha == NULL || buf == NULL)
-		rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	else if (fd < 0)
-		rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
-	else
+	if (m->failed)
 	{
-		for (;;)
+		if (err)
+			*err = m->error;
+		return -1;
+	}
+	fd = open(dest, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", dest, strerror(errno));
+	if (ftruncate(fd, (off_t) m->file_size) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not resize \"%s\": %s", dest, strerror(errno));
+		goto out;
+	}
+	/* pages past the whole copy's end: from the deltas (zeros if none has them) */
+	if (m->file_size > base_size)
+	{
+		page = calloc(1, m->block_size);
+		if (page == NULL)
 		{
-			ssize_t		n = read(fd, buf, 1 << 20);
+			rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		for (uint64_t pos = base_size; pos < m->file_size;)
+		{
+			size_t		n = (size_t) (m->block_size - pos % m->block_size);
 
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
+			memset(page, 0, m->block_size);
+			if (overlay(m, pos, page, n) != 0 || hash_upto(m, pos, page, n) != 0)
 			{
-				rvx_error(err, RVX_E_IO, "could not read \"%s\": %s", path, strerror(errno));
-				break;
+				*err = m->error;
+				goto out;
 			}
-			if (n == 0)
+			if (pwrite(fd, page, n, (off_t) pos) != (ssize_t) n)
 			{
-				rc = rvx_sha256_final(sha, out) == 0 ? 0 :
-					rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
-				break;
+				rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", dest, strerror(errno));
+				goto out;
 			}
-			*size += (uint64_t) n;
-			if (rvx_sha256_update(sha, buf, (size_t) n) != 0)
-			{
-				rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
-				break;
-			}
+			pos += n;
 		}
 	}
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	rvx_sha256_free(sha);
+	if (m->hashed != m->file_size)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "rebuilding \"%s\": %llu of %llu bytes seen", dest,
+				  (unsigned long long) m->hashed, (unsigned long long) m->file_size);
+		goto out;
+	}
+	if (fsync(fd) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", dest, strerror(errno));
+		goto out;
+	}
+	if (rvx_sha256_final(m->sha, out) != 0)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
+		goto out;
+	}
+	*size = m->file_size;
+	rc = 0;
+out:
+	free(page);
+	if (close(fd) != 0 && rc == 0)
+		rc = rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", dest, strerror(errno));
 	return rc;
+}
+
+void
+rvx_delta_merge_free(RvxDeltaMerge *m)
+{
+	if (m == NULL)
+		return;
+	for (int i = 0; i < m->ndeltas; i++)
+	{
+		if (m->deltas[i].fd >= 0)
+			close(m->deltas[i].fd);
+		if (m->deltas[i].path)
+		{
+			unlink(m->deltas[i].path);
+			free(m->deltas[i].path);
+		}
+	}
+	free(m->which);
+	free(m->page);
+	free(m->buf);
+	rvx_sha256_free(m->sha);
+	free(m);
 }
