@@ -1,0 +1,226 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_delta.c
+ *	  Unit tests for rebuilding incremental backups' files
+ *	  (agent/restore_delta.c, common/delta.h): a whole copy streamed in
+ *	  uneven pieces with two deltas over it (one that grows the file, one
+ *	  that shrinks it again) gives exactly the expected bytes and their
+ *	  SHA-256; a newer delta's page wins; malformed deltas are refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "delta.h"
+#include "restore_delta.h"
+
+#define BS	8192
+
+static char dir[] = "/tmp/revrx-test-delta-XXXXXX";
+
+static void
+fill_page(uint8_t *p, int tag)
+{
+	for (int i = 0; i < BS; i++)
+		p[i] = (uint8_t) (tag * 31 + i % 251);
+}
+
+/* Writes a delta file: the given blocks (each filled with its tag), then index and trailer. */
+static void
+write_delta(const char *path, uint64_t file_size, const uint32_t *blocks, const int *tags, int n)
+{
+	FILE	   *f = fopen(path, "wb");
+	uint8_t		page[BS];
+	uint8_t		trailer[RVX_DELTA_TRAILER_LEN];
+	RvxDeltaTrailer t = {file_size, (uint32_t) n, BS};
+
+	assert_non_null(f);
+	for (int i = 0; i < n; i++)
+	{
+		fill_page(page, tags[i]);
+		assert_int_equal(fwrite(page, 1, BS, f), BS);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		uint8_t		be[4] = {blocks[i] >> 24, blocks[i] >> 16, blocks[i] >> 8, blocks[i]};
+
+		assert_int_equal(fwrite(be, 1, 4, f), 4);
+	}
+	rvx_delta_trailer_encode(&t, trailer);
+	assert_int_equal(fwrite(trailer, 1, sizeof(trailer), f), sizeof(trailer));
+	fclose(f);
+}
+
+/* Streams base (len bytes) through the merge into dest in pieces of chunk bytes. */
+static int
+stream(RvxDeltaMerge *m, const uint8_t *base, size_t len, size_t chunk, const char *dest)
+{
+	FILE	   *f = fopen(dest, "wb");
+
+	assert_non_null(f);
+	for (size_t off = 0; off < len; off += chunk)
+	{
+		size_t		n = len - off < chunk ? len - off : chunk;
+		const void *out = NULL;
+
+		if (rvx_delta_merge_filter(m, off, base + off, n, &out) != 0)
+		{
+			fclose(f);
+			return -1;
+		}
+		assert_int_equal(fwrite(out, 1, n, f), n);
+	}
+	fclose(f);
+	return 0;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	uint8_t    *buf;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t) ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(*len ? *len : 1);
+	assert_int_equal(fread(buf, 1, *len, f), *len);
+	fclose(f);
+	return buf;
+}
+
+static void
+rebuild(size_t chunk, bool shrink)
+{
+	uint8_t		base[4 * BS];
+	uint8_t		expect[6 * BS];
+	size_t		expect_len;
+	char		d1[256], d2[256], dest[256];
+	RvxDeltaMerge *m = rvx_delta_merge_new();
+	RvxError	err;
+	uint8_t		sha[RVX_SHA256_LEN], want[RVX_SHA256_LEN];
+	uint64_t	size;
+	size_t		got_len;
+	uint8_t    *got;
+
+	for (int b = 0; b < 4; b++)
+		fill_page(base + b * BS, 100 + b);
+	snprintf(d1, sizeof(d1), "%s/d1", dir);
+	snprintf(d2, sizeof(d2), "%s/d2", dir);
+	snprintf(dest, sizeof(dest), "%s/file", dir);
+
+	/* delta 1: blocks 1 and 5 (the file grows to 6 blocks; block 4 was never written) */
+	write_delta(d1, 6 * BS, (uint32_t[]) {1, 5}, (int[]) {1, 5}, 2);
+	if (shrink)
+		/* delta 2: block 1 again, and the file is cut to 3 blocks */
+		write_delta(d2, 3 * BS, (uint32_t[]) {1}, (int[]) {21}, 1);
+	else
+		write_delta(d2, 6 * BS, (uint32_t[]) {0, 1}, (int[]) {20, 21}, 2);
+
+	memcpy(expect, base, sizeof(base));
+	memset(expect + 4 * BS, 0, 2 * BS);
+	fill_page(expect + 1 * BS, 1);
+	fill_page(expect + 5 * BS, 5);
+	fill_page(expect + 1 * BS, 21);
+	if (!shrink)
+		fill_page(expect + 0 * BS, 20);
+	expect_len = shrink ? 3 * BS : 6 * BS;
+
+	assert_non_null(m);
+	assert_int_equal(rvx_delta_merge_add(m, d1, "d1", &err), 0);
+	assert_int_equal(rvx_delta_merge_add(m, d2, "d2", &err), 0);
+	assert_int_equal(stream(m, base, sizeof(base), chunk, dest), 0);
+	assert_int_equal(rvx_delta_merge_finish(m, dest, sizeof(base), sha, &size, &err), 0);
+	assert_int_equal(size, expect_len);
+	got = slurp(dest, &got_len);
+	assert_int_equal(got_len, expect_len);
+	assert_memory_equal(got, expect, expect_len);
+	assert_int_equal(rvx_sha256_buf(expect, expect_len, want), 0);
+	assert_memory_equal(sha, want, RVX_SHA256_LEN);
+	free(got);
+	rvx_delta_merge_free(m);
+	/* the merge removes the delta files it was given */
+	assert_int_not_equal(access(d1, F_OK), 0);
+	assert_int_not_equal(access(d2, F_OK), 0);
+}
+
+static void
+test_rebuild_grow(void **state)
+{
+	rebuild(BS, false);
+	rebuild(1000, false);		/* pieces that straddle pages */
+	rebuild(3 * BS + 7, false);
+}
+
+static void
+test_rebuild_shrink(void **state)
+{
+	rebuild(BS, true);
+	rebuild(777, true);
+}
+
+static void
+test_malformed(void **state)
+{
+	char		d[256];
+	RvxDeltaMerge *m;
+	RvxError	err;
+	FILE	   *f;
+
+	snprintf(d, sizeof(d), "%s/bad", dir);
+
+	/* not a delta at all */
+	f = fopen(d, "wb");
+	fputs("this is not a delta, just some bytes long enough", f);
+	fclose(f);
+	m = rvx_delta_merge_new();
+	assert_int_equal(rvx_delta_merge_add(m, d, "junk", &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	rvx_delta_merge_free(m);
+
+	/* blocks out of order */
+	write_delta(d, 4 * BS, (uint32_t[]) {2, 1}, (int[]) {1, 2}, 2);
+	m = rvx_delta_merge_new();
+	assert_int_equal(rvx_delta_merge_add(m, d, "unordered", &err), -1);
+	assert_non_null(strstr(err.msg, "out of place"));
+	rvx_delta_merge_free(m);
+
+	/* a block past the file's end */
+	write_delta(d, 2 * BS, (uint32_t[]) {3}, (int[]) {1}, 1);
+	m = rvx_delta_merge_new();
+	assert_int_equal(rvx_delta_merge_add(m, d, "past the end", &err), -1);
+	rvx_delta_merge_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rebuild_grow),
+		cmocka_unit_test(test_rebuild_shrink),
+		cmocka_unit_test(test_malformed),
+	};
+	int			rc;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	{
+		char		cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			rc = rc ? rc : 1;
+	}
+	return rc;
+}
