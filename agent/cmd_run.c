@@ -189,14 +189,6 @@ handle_stop(int sig)
 	stop_requested = 1;
 }
 
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void
 sleep_ms(int ms)
@@ -212,7 +204,7 @@ static void
 note_error(RunState *rs, const RvxError *err)
 {
 	snprintf(rs->last_error, sizeof(rs->last_error), "%s", err->msg);
-	rs->last_error_at = now_s();
+	rs->last_error_at = rvx_now_s();
 	rs->errors_total++;
 	rvx_metrics_count_error(err->code);
 }
@@ -231,7 +223,7 @@ write_status(RunState *rs)
 				  "pid", (int) getpid(),
 				  "version", RVX_VERSION,
 				  "started_at", rs->started_at,
-				  "updated_at", now_s(),
+				  "updated_at", rvx_now_s(),
 				  "repository", rs->cfg->repo.url,
 				  "stored_total", (json_int_t) rs->stored_total,
 				  "stored_bytes", (json_int_t) rs->stored_bytes,
@@ -561,7 +553,7 @@ run_wal(Worker *w, Pending *p)
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
 			strcmp(name, rs->last_stored) > 0)
 			snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
-		rs->last_stored_at = now_s();
+		rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
 		rs->stored_total++;
@@ -589,7 +581,7 @@ run_wal(Worker *w, Pending *p)
 		{
 			p->inflight = false;
 			p->failures++;
-			p->next_try = now_s() + retry_delay_s(p->failures);
+			p->next_try = rvx_now_s() + retry_delay_s(p->failures);
 		}
 		worker_repo_failed(w, &err);
 	}
@@ -683,24 +675,24 @@ run_backup_job(Worker *w, BackupJob *job)
 	if (job->kind == JOB_DRILLS)
 	{
 		rs->drills_queued = false;
-		rs->last_drills = now_s();
+		rs->last_drills = rvx_now_s();
 	}
 	if (job->kind == JOB_CATALOG)
 	{
 		rs->catalog_queued = false;
-		rs->last_drills = now_s();	/* it looked for drills too */
+		rs->last_drills = rvx_now_s();	/* it looked for drills too */
 		/* after a failure, try again soon rather than in a full period */
 		if (rc == 0)
-			rs->last_catalog = now_s();
+			rs->last_catalog = rvx_now_s();
 		else if (rs->catalog_period > CATALOG_RETRY_S)
-			rs->last_catalog = now_s() - (rs->catalog_period - CATALOG_RETRY_S);
+			rs->last_catalog = rvx_now_s() - (rs->catalog_period - CATALOG_RETRY_S);
 		else
-			rs->last_catalog = now_s();
+			rs->last_catalog = rvx_now_s();
 	}
 	if (job->kind == JOB_META)
 	{
 		rs->meta_queued = false;
-		rs->meta_next_try = now_s() + (rc == 0 ? 0 : META_RETRY_S);
+		rs->meta_next_try = rvx_now_s() + (rc == 0 ? 0 : META_RETRY_S);
 	}
 	sb = find_backup(rs, job->id);
 	if (sb)
@@ -739,7 +731,7 @@ run_backup_job(Worker *w, BackupJob *job)
 				rvx_info("backup %s is complete in the spool and waits for %s to be in the repository",
 						 sb->id, commit.waiting_for);
 			snprintf(sb->waiting_for, sizeof(sb->waiting_for), "%s", commit.waiting_for);
-			sb->next_try = now_s() + COMMIT_WAIT_MS / 1000.0;
+			sb->next_try = rvx_now_s() + COMMIT_WAIT_MS / 1000.0;
 		}
 	}
 	else if (err.code == RVX_E_NOTFOUND && job->kind == JOB_OBJECT)
@@ -759,7 +751,7 @@ run_backup_job(Worker *w, BackupJob *job)
 			 * too, and the next look at the spool finds them again.
 			 */
 			sb->failures++;
-			sb->next_try = now_s() + retry_delay_s(sb->failures);
+			sb->next_try = rvx_now_s() + retry_delay_s(sb->failures);
 			drop_queued_objects(rs, sb);
 		}
 		worker_repo_failed(w, &err);
@@ -815,7 +807,7 @@ static void *
 expire_main(void *arg)
 {
 	RunState   *rs = arg;
-	double		next = now_s() + rs->cfg->expire_interval_s;
+	double		next = rvx_now_s() + rs->cfg->expire_interval_s;
 
 	while (!stop_requested)
 	{
@@ -824,7 +816,7 @@ expire_main(void *arg)
 		RvxError	err;
 		RvxRepo    *repo;
 
-		if (now_s() < next)
+		if (rvx_now_s() < next)
 		{
 			sleep_ms(200);
 			continue;
@@ -837,7 +829,7 @@ expire_main(void *arg)
 			rvx_catalog_refresh(rs->catalog, repo, &err) != 0)
 			rvx_warn("expire: %s", err.msg);
 		rvx_repo_close(repo);
-		next = now_s() + rs->cfg->expire_interval_s;
+		next = rvx_now_s() + rs->cfg->expire_interval_s;
 	}
 	return NULL;
 }
@@ -863,7 +855,7 @@ scan_spool(RunState *rs)
 	struct dirent *de;
 	uint64_t	files = 0,
 				bytes = 0;
-	double		now = now_s();
+	double		now = rvx_now_s();
 	double		oldest = 0;		/* when the oldest waiting file became ready */
 	bool		any = false;
 
@@ -1098,7 +1090,7 @@ scan_backups(RunState *rs)
 	bool	   *aborted = NULL;
 	size_t		n = 0,
 				cap = 0;
-	double		now = now_s();
+	double		now = rvx_now_s();
 
 	snprintf(dir, sizeof(dir), "%s/%s", rs->cfg->spool_dir, RVX_SPOOL_BACKUP_DIR);
 	d = opendir(dir);
@@ -1304,7 +1296,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	}
 	memset(&rs, 0, sizeof(rs));
 	rs.cfg = cfg;
-	rs.started_at = now_s();
+	rs.started_at = rvx_now_s();
 	rs.catalog_period = cfg->catalog_refresh_s;	/* REVRX_CATALOG_REFRESH_S, checked by config.c */
 	pthread_mutex_init(&rs.lock, NULL);
 	pthread_cond_init(&rs.work, NULL);
@@ -1372,7 +1364,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		rvx_metrics_heartbeat();
 		scan_spool(&rs);
 		scan_backups(&rs);
-		now = now_s();
+		now = rvx_now_s();
 		pthread_mutex_lock(&rs.lock);
 		if (!rs.catalog_queued && now - rs.last_catalog >= rs.catalog_period)
 			queue_control(&rs, JOB_CATALOG, NULL);

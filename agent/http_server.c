@@ -44,14 +44,6 @@ struct RvxHttpServer
 	bool		stopping;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* libmicrohttpd's own complaints (bad requests, accept errors) are debug noise. */
 static void
@@ -114,7 +106,7 @@ serve_healthz(RvxHttpServer *srv, struct MHD_Connection *conn)
 	char		msg[128];
 
 	rvx_metrics_health(&h);
-	age = h.heartbeat_at > 0 ? now_s() - h.heartbeat_at : -1;
+	age = h.heartbeat_at > 0 ? rvx_now_s() - h.heartbeat_at : -1;
 	if (age >= 0 && age < srv->stall_s)
 		return reply_text(conn, MHD_HTTP_OK, "ok\n");
 	snprintf(msg, sizeof(msg), "main loop has not run for %.0f s\n", age);
@@ -168,7 +160,7 @@ static enum MHD_Result
 serve_metrics(RvxHttpServer *srv, struct MHD_Connection *conn)
 {
 	size_t		len = 0;
-	char	   *text = rvx_metrics_render(srv->cfg->spool_dir, now_s(), &len);
+	char	   *text = rvx_metrics_render(srv->cfg->spool_dir, rvx_now_s(), &len);
 
 	if (text == NULL)
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -215,7 +207,7 @@ probe_main(void *arg)
 		struct timespec ts;
 
 		rvx_metrics_health(&h);
-		if (h.repo_checked_at == 0 || now_s() - h.repo_checked_at >= RVX_READY_PROBE_S)
+		if (h.repo_checked_at == 0 || rvx_now_s() - h.repo_checked_at >= RVX_READY_PROBE_S)
 		{
 			RvxError	err;
 

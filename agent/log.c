@@ -76,3 +76,12 @@ rvx_log(RvxLogLevel level, const char *fmt,...)
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
 }
+
+double
+rvx_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}

@@ -23,6 +23,9 @@ typedef enum RvxLogLevel
 } RvxLogLevel;
 
 extern void rvx_log_init(const char *command, RvxLogLevel min_level, bool json);
+
+/* The wall clock in seconds since the epoch, for durations and timestamps. */
+extern double rvx_now_s(void);
 extern void rvx_log(RvxLogLevel level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 

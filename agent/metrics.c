@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "spool.h"
 #include "walname.h"
+#include "log.h"
 
 /* The catalog files are small; anything bigger is not ours to parse. */
 #define CATALOG_FILE_MAX	((off_t) 16 * 1024 * 1024)
@@ -50,14 +51,6 @@ static double repo_checked_at;
 static bool repo_ok;
 static char repo_reason[256];
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void
 rvx_metrics_count_upload(uint64_t bytes)
@@ -82,7 +75,7 @@ rvx_metrics_count_error(RvxErrorCode code)
 void
 rvx_metrics_heartbeat(void)
 {
-	atomic_store(&heartbeat_at, now_s());
+	atomic_store(&heartbeat_at, rvx_now_s());
 }
 
 void
@@ -116,7 +109,7 @@ rvx_metrics_repo_result(int rc, const RvxError *err)
 	else
 		return;
 	pthread_mutex_lock(&lock);
-	repo_checked_at = now_s();
+	repo_checked_at = rvx_now_s();
 	repo_ok = ok;
 	if (ok)
 		repo_reason[0] = '\0';

@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,14 +107,6 @@ typedef struct RestoreRun
 	RvxError	first_error;	/* under lock */
 } RestoreRun;
 
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 /* ---------------------------------------------------------------- restore_command */
 
@@ -823,7 +814,7 @@ show_progress(RestoreRun *run, const char *id, double started, bool last)
 {
 	uint64_t	bytes = __atomic_load_n(&run->bytes_written, __ATOMIC_RELAXED);
 	uint64_t	files = __atomic_load_n(&run->files_done, __ATOMIC_RELAXED);
-	double		secs = now_s() - started;
+	double		secs = rvx_now_s() - started;
 
 	fprintf(stderr, "\rrestoring %s: %" PRIu64 "/%zu files, %.1f/%.1f MB (%.0f%%), %.0f MB/s   %s",
 			id, files, run->nfiles + 1, bytes / 1048576.0, run->total_bytes / 1048576.0,
@@ -863,10 +854,10 @@ download(RestoreRun *run, const char *id, double started, RvxError *err)
 		struct timespec ts = {0, 100 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
-		if (now_s() - last_shown >= 0.5)
+		if (rvx_now_s() - last_shown >= 0.5)
 		{
 			show_progress(run, id, started, false);
-			last_shown = now_s();
+			last_shown = rvx_now_s();
 		}
 	}
 	for (int i = 0; i < started_threads; i++)
@@ -1108,7 +1099,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	bool		moved = false;
 	bool		changed = false;
 	struct stat st;
-	double		started = now_s();
+	double		started = rvx_now_s();
 	int			rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -1270,7 +1261,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 
 	res->files = run.files_done;
 	res->bytes = run.total_bytes;
-	res->seconds = now_s() - started;
+	res->seconds = rvx_now_s() - started;
 	if (geteuid() == 0 && run.owner == (uid_t) -1)
 		rvx_warn("the restored files belong to root; PostgreSQL will not start on them as another user "
 				 "(chown -R, or restore into a directory owned by that user)");

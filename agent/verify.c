@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,14 +76,6 @@ rvx_verify_interrupted(void)
 }
 
 
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void
 iso_time(time_t t, char *out, size_t cap)
@@ -405,7 +396,7 @@ phase_restore(Drill *d)
 	RvxRestoreOptions ro = {0};
 	RvxRestoreResult res;
 	RvxError	err;
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	double		secs;
 	json_t	   *p;
 	int			rc;
@@ -426,7 +417,7 @@ phase_restore(Drill *d)
 
 	rvx_info("restoring backup %s into \"%s\"", ro.backup_id ? ro.backup_id : "latest", d->pgdata);
 	rc = rvx_restore(d->cfg, &ro, &res, &err);
-	secs = now_s() - t0;
+	secs = rvx_now_s() - t0;
 	if (res.backup_id[0] && d->backup_id[0] == '\0')
 		snprintf(d->backup_id, sizeof(d->backup_id), "%s", res.backup_id);
 	p = json_pack("{s:I, s:I, s:f}", "bytes", (json_int_t) res.bytes, "files", (json_int_t) res.files,
@@ -456,11 +447,11 @@ static void
 phase_verifybackup(Drill *d)
 {
 	const char *argv[] = {"pg_verifybackup", "--no-parse-wal", d->pgdata, NULL};
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 
 	/* WAL comes from the repository through restore_command, not pg_wal */
 	verify_tool_check(d, "pg_verifybackup", argv, "every file matches backup_manifest");
-	set_phase(d, "pg_verifybackup", now_s() - t0, NULL);
+	set_phase(d, "pg_verifybackup", rvx_now_s() - t0, NULL);
 }
 
 /* Says in words where the drill recovers to (for messages and the report). */
@@ -572,7 +563,7 @@ phase_recovery(Drill *d)
 	}
 
 	read_start_lsn(d, start_lsn, sizeof(start_lsn));
-	t0 = now_s();
+	t0 = rvx_now_s();
 	deadline = t0 + (d->opts->recovery_timeout_s > 0 ? d->opts->recovery_timeout_s : 21600);
 	rvx_info("starting the drill server (socket %s, port %d), recovering to %s", d->pg.sockdir,
 			 d->pg.port, d->target_desc);
@@ -589,7 +580,7 @@ phase_recovery(Drill *d)
 
 		if (!rvx_pg_alive(&d->pg))
 			break;
-		if (now_s() > deadline)
+		if (rvx_now_s() > deadline)
 			break;
 		if (conn == NULL)
 		{
@@ -618,7 +609,7 @@ phase_recovery(Drill *d)
 		free(v);
 		sleep_ms(200);
 	}
-	secs = now_s() - t0;
+	secs = rvx_now_s() - t0;
 
 	if (ok)
 	{
@@ -694,7 +685,7 @@ phase_recovery(Drill *d)
 static void
 phase_checks(Drill *d)
 {
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	RvxError	err;
 
 	verify_check_hook(d);
@@ -711,14 +702,14 @@ phase_checks(Drill *d)
 
 	/* pg_checksums needs a cleanly stopped cluster */
 	{
-		double		s0 = now_s();
+		double		s0 = rvx_now_s();
 
 		if (rvx_pg_stop(&d->pg, SHUTDOWN_TIMEOUT_S, &err) != 0)
-			verify_add_check(d, "shutdown", false, false, now_s() - s0, err.msg, NULL);
+			verify_add_check(d, "shutdown", false, false, rvx_now_s() - s0, err.msg, NULL);
 		else if (!interrupted)
 			verify_check_checksums(d);
 	}
-	set_phase(d, "checks", now_s() - t0, NULL);
+	set_phase(d, "checks", rvx_now_s() - t0, NULL);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -842,7 +833,7 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 {
 	Drill		d;
 	time_t		started = time(NULL);
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	char		iso[32];
 	char		stamp[32];
 	char		key[RVX_BACKUP_ID_MAXLEN + 128];
@@ -963,7 +954,7 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		json_object_set_new(d.report, "finished_at", json_string(iso));
 		json_object_set_new(d.report, "recovery_seconds", json_real(round3(recovery_s)));
 		json_object_set_new(d.report, "total_seconds", json_real(round3(restore_s + recovery_s)));
-		json_object_set_new(d.report, "drill_seconds", json_real(round3(now_s() - t0)));
+		json_object_set_new(d.report, "drill_seconds", json_real(round3(rvx_now_s() - t0)));
 		json_object_set_new(d.report, "failed_checks", failed);
 		json_object_set_new(d.report, "passed", json_boolean(report_passed(d.checks)));
 		if (d.scratch[0] && !opts->keep)

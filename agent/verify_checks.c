@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
 #include "fingerprint.h"
 #include "log.h"
@@ -27,14 +26,6 @@
 /* Table row counts listed per database in the report; beyond, only totals. */
 #define ROW_COUNTS_LISTED	1000
 
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static double
 round3(double v)
@@ -107,7 +98,7 @@ verify_tool_check(Drill *d, const char *name, const char *const *argv, const cha
 	char		logpath[PATH_MAX];
 	char		msg[1200];
 	char		logname[128];
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	int			code;
 	char	   *out;
 
@@ -115,19 +106,19 @@ verify_tool_check(Drill *d, const char *name, const char *const *argv, const cha
 	code = verify_run_tool(d, argv, logname, logpath, sizeof(logpath), msg, sizeof(msg));
 	if (code < 0)
 	{
-		verify_add_check(d, name, false, false, now_s() - t0, msg, NULL);
+		verify_add_check(d, name, false, false, rvx_now_s() - t0, msg, NULL);
 		return false;
 	}
 	out = rvx_text_file_head(logpath, QUOTED_LINES, NULL);
 	if (code == 0)
 	{
-		verify_add_check(d, name, true, false, now_s() - t0, what_ok, NULL);
+		verify_add_check(d, name, true, false, rvx_now_s() - t0, what_ok, NULL);
 		free(out);
 		return true;
 	}
 	snprintf(msg, sizeof(msg), "%s exited with code %d: %s", argv[0], code,
 			 out && *out ? verify_chomp(out) : "(no output)");
-	verify_add_check(d, name, false, false, now_s() - t0, msg,
+	verify_add_check(d, name, false, false, rvx_now_s() - t0, msg,
 			  json_pack("{s:i, s:s}", "exit_code", code, "output", out ? out : ""));
 	free(out);
 	return false;
@@ -204,7 +195,7 @@ compute_fingerprints(PGconn *conn, RvxError *err)
 void
 verify_check_fingerprints(Drill *d)
 {
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	json_t	   *expected = json_object_get(d->fingerprints, "tables");
 	json_t	   *found;
 	json_t	   *diffs = json_array();
@@ -220,7 +211,7 @@ verify_check_fingerprints(Drill *d)
 	conn = rvx_pg_connect(&d->pg, d->drill_db, &err);
 	if (conn == NULL)
 	{
-		verify_add_check(d, "fingerprints", false, false, now_s() - t0, err.msg, NULL);
+		verify_add_check(d, "fingerprints", false, false, rvx_now_s() - t0, err.msg, NULL);
 		json_decref(diffs);
 		return;
 	}
@@ -228,7 +219,7 @@ verify_check_fingerprints(Drill *d)
 	PQfinish(conn);
 	if (found == NULL)
 	{
-		verify_add_check(d, "fingerprints", false, false, now_s() - t0, err.msg, NULL);
+		verify_add_check(d, "fingerprints", false, false, rvx_now_s() - t0, err.msg, NULL);
 		json_decref(diffs);
 		return;
 	}
@@ -277,7 +268,7 @@ verify_check_fingerprints(Drill *d)
 	{
 		snprintf(msg, sizeof(msg), "%zu tables of database \"%s\" match their fingerprints at %s",
 				 nexp, d->drill_db, d->target_desc);
-		verify_add_check(d, "fingerprints", true, false, now_s() - t0, msg,
+		verify_add_check(d, "fingerprints", true, false, rvx_now_s() - t0, msg,
 				  json_pack("{s:s, s:i}", "database", d->drill_db, "tables", (int) nexp));
 		json_decref(diffs);
 		return;
@@ -310,7 +301,7 @@ verify_check_fingerprints(Drill *d)
 										 "not in the fingerprints");
 		}
 	}
-	verify_add_check(d, "fingerprints", false, false, now_s() - t0, msg,
+	verify_add_check(d, "fingerprints", false, false, rvx_now_s() - t0, msg,
 			  json_pack("{s:s, s:i, s:o}", "database", d->drill_db, "tables", (int) nexp,
 						"differences", diffs));
 }
@@ -330,7 +321,7 @@ verify_check_amcheck(Drill *d)
 void
 verify_check_row_counts(Drill *d)
 {
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	PGconn	   *conn;
 	PGresult   *dbs;
 	RvxError	err;
@@ -343,7 +334,7 @@ verify_check_row_counts(Drill *d)
 	conn = rvx_pg_connect(&d->pg, "postgres", &err);
 	if (conn == NULL)
 	{
-		verify_add_check(d, "row_counts", false, false, now_s() - t0, err.msg, NULL);
+		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, err.msg, NULL);
 		json_decref(list);
 		return;
 	}
@@ -351,7 +342,7 @@ verify_check_row_counts(Drill *d)
 	PQfinish(conn);
 	if (dbs == NULL || PQresultStatus(dbs) != PGRES_TUPLES_OK)
 	{
-		verify_add_check(d, "row_counts", false, false, now_s() - t0, "could not list the databases", NULL);
+		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, "could not list the databases", NULL);
 		PQclear(dbs);
 		json_decref(list);
 		return;
@@ -410,12 +401,12 @@ verify_check_row_counts(Drill *d)
 	if (failed[0])
 	{
 		snprintf(msg, sizeof(msg), "could not count the rows of every table:%s", failed);
-		verify_add_check(d, "row_counts", false, false, now_s() - t0, msg, json_pack("{s:o}", "databases", list));
+		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, msg, json_pack("{s:o}", "databases", list));
 		return;
 	}
 	snprintf(msg, sizeof(msg), "%lld rows in %d tables of %zu databases", total, ntables,
 			 json_array_size(list));
-	verify_add_check(d, "row_counts", true, false, now_s() - t0, msg, json_pack("{s:o}", "databases", list));
+	verify_add_check(d, "row_counts", true, false, rvx_now_s() - t0, msg, json_pack("{s:o}", "databases", list));
 }
 
 static int
@@ -466,7 +457,7 @@ verify_list_user_checks(const char *dir, int *n)
 void
 verify_check_user(Drill *d)
 {
-	double		t0 = now_s();
+	double		t0 = rvx_now_s();
 	char		pgxs[PATH_MAX];
 	char		regress[PATH_MAX + 64];
 	char		host[PATH_MAX + 16],
@@ -497,7 +488,7 @@ verify_check_user(Drill *d)
 	}
 	if (rvx_pg_config(&d->pg, "pgxs", pgxs, sizeof(pgxs), &err) != 0)
 	{
-		verify_add_check(d, "user_checks", false, false, now_s() - t0, err.msg, NULL);
+		verify_add_check(d, "user_checks", false, false, rvx_now_s() - t0, err.msg, NULL);
 		for (int i = 0; i < n; i++)
 			free(names[i]);
 		free(names);
@@ -537,7 +528,7 @@ verify_check_user(Drill *d)
 
 	code = verify_run_tool(d, argv, "user_checks.log", logpath, sizeof(logpath), msg, sizeof(msg));
 	if (code < 0)
-		verify_add_check(d, "user_checks", false, false, now_s() - t0, msg, NULL);
+		verify_add_check(d, "user_checks", false, false, rvx_now_s() - t0, msg, NULL);
 	else
 	{
 		static const char *const pats[] = {" ... ", "tests passed", "failed", NULL};
@@ -549,7 +540,7 @@ verify_check_user(Drill *d)
 		if (code == 0)
 		{
 			snprintf(msg, sizeof(msg), "%d checks passed", n);
-			verify_add_check(d, "user_checks", true, false, now_s() - t0, msg,
+			verify_add_check(d, "user_checks", true, false, rvx_now_s() - t0, msg,
 					  json_pack("{s:s}", "output", summary ? summary : ""));
 		}
 		else
@@ -557,7 +548,7 @@ verify_check_user(Drill *d)
 			snprintf(msg, sizeof(msg), "pg_regress exited with code %d: %s%s%s", code,
 					 summary ? verify_chomp(summary) : "", diff && *diff ? "\nregression.diffs:\n" : "",
 					 diff ? diff : "");
-			verify_add_check(d, "user_checks", false, false, now_s() - t0, msg,
+			verify_add_check(d, "user_checks", false, false, rvx_now_s() - t0, msg,
 					  json_pack("{s:s, s:s}", "output", summary ? summary : "",
 								"diffs", diff ? diff : ""));
 		}
