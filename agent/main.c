@@ -9,13 +9,14 @@
  * so scripts can tell "not found" (1) from "bad settings" (3) from
  * "corrupt" (7).  Secrets are only ever read from the environment or the
  * configuration file, never from the command line, so they cannot show up
- * in ps.
+ * in ps; and the process is not dumpable, so they are in no core file.
  *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -76,6 +77,13 @@ main(int argc, char **argv)
 	RvxError	err;
 	int			i = 1;
 	int			rc;
+
+	/*
+	 * The process holds repository credentials and the encryption key: no
+	 * core dump of it, and its memory and environment are closed to other
+	 * processes of the same user (/proc/<pid>/environ, ptrace).
+	 */
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	while (i < argc && argv[i][0] == '-')
 	{

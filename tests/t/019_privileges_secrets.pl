@@ -71,6 +71,12 @@ my $agent = RevrxTest::Agent->start($node, repo => $s3->repo_url('priv'), env =>
 my $first = RevrxTest::switch_wal($node);
 ok(RevrxTest::wait_archived($node, $first, 60), 'archiving to S3 with the secret works');
 
+# the agent's environment holds the secret: not readable through /proc, no core dump
+my $agent_pid = $agent->{handle}{KIDS}[0]{PID};
+ok($agent_pid && -e "/proc/$agent_pid", "the agent runs as pid $agent_pid");
+ok(!open(my $envfh, '<', "/proc/$agent_pid/environ"),
+	'its environment cannot be read through /proc, even by its own user (it is not dumpable)');
+
 # --- roles, exactly as documented
 $node->safe_psql('postgres', q{
 	CREATE ROLE revrx_operator NOLOGIN;
