@@ -77,42 +77,6 @@ usage(FILE *out)
 			rvx_restore_options);
 }
 
-/*
- * --target-time etc.  arg is the option as typed ("--target-lsn" or
- * "--target-lsn=0/1"), so the kind is taken from its name.
- */
-static int
-set_target(RvxRecoveryTarget *t, const char *arg, const char *value)
-{
-	static const struct
-	{
-		const char *name;
-		RvxTargetKind kind;
-	}			kinds[] = {
-		{"--target-time", RVX_TARGET_TIME},
-		{"--target-lsn", RVX_TARGET_LSN},
-		{"--target-name", RVX_TARGET_NAME},
-		{"--target-xid", RVX_TARGET_XID},
-		{"--target", RVX_TARGET_IMMEDIATE},
-	};
-	RvxError	err;
-
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-	{
-		size_t		len = strlen(kinds[k].name);
-
-		if (strncmp(arg, kinds[k].name, len) == 0 && (arg[len] == '\0' || arg[len] == '='))
-		{
-			if (rvx_target_set(t, kinds[k].kind, value, &err) == 0)
-				return 0;
-			fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
-			return -1;
-		}
-	}
-	fprintf(stderr, "revrx-agent restore: unexpected argument \"%s\"\n", arg);
-	return -1;
-}
-
 int
 rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 {
@@ -120,6 +84,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	RvxTablespaceMapping map[MAX_TABLESPACE_MAP];
 	RvxRestoreResult res;
 	RvxError	err;
+	int			rc;
 
 	opts.parallel = cfg->parallel;
 	opts.progress = isatty(STDERR_FILENO);
@@ -128,7 +93,6 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	for (int i = 1; i < argc; i++)
 	{
 		bool		missing = false;
-		const char *opt = argv[i];	/* rvx_option_value moves i to the value */
 		const char *v;
 
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -141,9 +105,13 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 			opts.force = true;
 			continue;
 		}
-		if (strcmp(argv[i], "--target-exclusive") == 0)
+		if ((rc = rvx_target_option(&opts.target, argc, argv, &i, &err)) != 0)
 		{
-			opts.target.exclusive = true;
+			if (rc < 0)
+			{
+				fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
+				return RVX_E_USAGE;
+			}
 			continue;
 		}
 		if (strcmp(argv[i], "--archive") == 0)
@@ -153,31 +121,6 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		}
 		if ((v = rvx_option_value(argc, argv, &i, "--pgdata", "-D", &missing)) != NULL)
 			opts.pgdata = v;
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL ||
-				 (v = rvx_option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL ||
-				 (v = rvx_option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL ||
-				 (v = rvx_option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL ||
-				 (v = rvx_option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
-		{
-			if (set_target(&opts.target, opt, v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
-		{
-			if (rvx_target_set_action(&opts.target, v, &err) != 0)
-			{
-				fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
-				return RVX_E_USAGE;
-			}
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
-		{
-			if (rvx_target_set_timeline(&opts.target, v, &err) != 0)
-			{
-				fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
-				return RVX_E_USAGE;
-			}
-		}
 		else if ((v = rvx_option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
 			opts.backup_id = v;
 		else if ((v = rvx_option_value(argc, argv, &i, "--agent-path", NULL, &missing)) != NULL)

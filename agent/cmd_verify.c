@@ -67,25 +67,6 @@ handle_stop(int sig)
 	rvx_verify_interrupt();
 }
 
-static int
-set_target(RvxVerifyOptions *opts, const char *kind, const char *value)
-{
-	if (opts->target.kind != NULL)
-	{
-		fprintf(stderr, "revrx-agent verify: give at most one recovery target\n");
-		return -1;
-	}
-	for (const char *c = value; *c; c++)
-		if ((unsigned char) *c < 0x20)
-		{
-			fprintf(stderr, "revrx-agent verify: the target contains a control character\n");
-			return -1;
-		}
-	opts->target.kind = kind;
-	opts->target.value = value;
-	return 0;
-}
-
 int
 rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 {
@@ -114,9 +95,19 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			opts.keep = true;
 			continue;
 		}
-		if (strcmp(argv[i], "--target-exclusive") == 0)
+		if ((rc = rvx_target_option(&opts.target, argc, argv, &i, &err)) != 0)
 		{
-			opts.target.exclusive = true;
+			if (rc < 0)
+			{
+				fprintf(stderr, "revrx-agent verify: %s\n", err.msg);
+				return RVX_E_USAGE;
+			}
+			/* the checks write to the copy: it must be promoted */
+			if (opts.target.action != RVX_TARGET_ACTION_PROMOTE)
+			{
+				fprintf(stderr, "revrx-agent verify: a drill always promotes (--target-action promote)\n");
+				return RVX_E_USAGE;
+			}
 			continue;
 		}
 		if ((v = rvx_option_value(argc, argv, &i, "--backup", NULL, &missing)) != NULL)
@@ -127,69 +118,6 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			opts.report_file = v;
 		else if ((v = rvx_option_value(argc, argv, &i, "--scratch", NULL, &missing)) != NULL)
 			opts.scratch = v;
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-time", NULL, &missing)) != NULL)
-		{
-			if (set_target(&opts, "time", v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-lsn", NULL, &missing)) != NULL)
-		{
-			unsigned int hi,
-						lo;
-			char		extra;
-
-			if (sscanf(v, "%X/%X%c", &hi, &lo, &extra) != 2)
-			{
-				fprintf(stderr, "revrx-agent verify: \"%s\" is not an LSN (X/Y)\n", v);
-				return RVX_E_USAGE;
-			}
-			if (set_target(&opts, "lsn", v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-name", NULL, &missing)) != NULL)
-		{
-			if (set_target(&opts, "name", v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-xid", NULL, &missing)) != NULL)
-		{
-			if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
-			{
-				fprintf(stderr, "revrx-agent verify: \"%s\" is not a transaction id\n", v);
-				return RVX_E_USAGE;
-			}
-			if (set_target(&opts, "xid", v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target", NULL, &missing)) != NULL)
-		{
-			if (strcmp(v, "immediate") != 0)
-			{
-				fprintf(stderr, "revrx-agent verify: --target takes only \"immediate\"\n");
-				return RVX_E_USAGE;
-			}
-			if (set_target(&opts, "immediate", v) != 0)
-				return RVX_E_USAGE;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-timeline", NULL, &missing)) != NULL)
-		{
-			if (strcmp(v, "latest") != 0 && strcmp(v, "current") != 0 &&
-				(v[0] == '\0' || strspn(v, "0123456789") != strlen(v)))
-			{
-				fprintf(stderr, "revrx-agent verify: --target-timeline takes latest, current or a number\n");
-				return RVX_E_USAGE;
-			}
-			opts.target.timeline = v;
-		}
-		else if ((v = rvx_option_value(argc, argv, &i, "--target-action", NULL, &missing)) != NULL)
-		{
-			/* the checks write to the copy: it must be promoted */
-			if (strcmp(v, "promote") != 0)
-			{
-				fprintf(stderr, "revrx-agent verify: a drill always promotes (--target-action promote)\n");
-				return RVX_E_USAGE;
-			}
-		}
 		else
 		{
 			if (missing)
@@ -207,10 +135,9 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 				opts.backup_id);
 		return RVX_E_USAGE;
 	}
-	if (opts.target.exclusive && opts.target.kind &&
-		(strcmp(opts.target.kind, "name") == 0 || strcmp(opts.target.kind, "immediate") == 0))
+	if (rvx_target_check(&opts.target, &err) != 0)
 	{
-		fprintf(stderr, "revrx-agent verify: --target-exclusive applies to time, lsn and xid targets only\n");
+		fprintf(stderr, "revrx-agent verify: %s\n", err.msg);
 		return RVX_E_USAGE;
 	}
 

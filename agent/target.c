@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "commands.h"
 #include "target.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
@@ -599,4 +600,41 @@ rvx_target_check_reach(const RvxRecoveryTarget *t, uint64_t point_lsn, const Rvx
 						 "can be recovered to it (%s)", what, range);
 	return rvx_error(err, RVX_E_USAGE,
 					 "recovery target %s is after the last archived WAL (%s)", what, range);
+}
+
+int
+rvx_target_option(RvxRecoveryTarget *t, int argc, char **argv, int *i, RvxError *err)
+{
+	static const struct
+	{
+		const char *name;
+		RvxTargetKind kind;
+	}			kinds[] = {
+		{"--target-time", RVX_TARGET_TIME},
+		{"--target-lsn", RVX_TARGET_LSN},
+		{"--target-name", RVX_TARGET_NAME},
+		{"--target-xid", RVX_TARGET_XID},
+		{"--target", RVX_TARGET_IMMEDIATE},
+	};
+	const char *arg = argv[*i];
+	bool		missing = false;
+	const char *v;
+
+	if (strcmp(arg, "--target-exclusive") == 0)
+	{
+		t->exclusive = true;
+		return 1;
+	}
+	if ((v = rvx_option_value(argc, argv, i, "--target-action", NULL, &missing)) != NULL)
+		return rvx_target_set_action(t, v, err) == 0 ? 1 : -1;
+	if ((v = rvx_option_value(argc, argv, i, "--target-timeline", NULL, &missing)) != NULL)
+		return rvx_target_set_timeline(t, v, err) == 0 ? 1 : -1;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !missing; k++)
+	{
+		if ((v = rvx_option_value(argc, argv, i, kinds[k].name, NULL, &missing)) != NULL)
+			return rvx_target_set(t, kinds[k].kind, v, err) == 0 ? 1 : -1;
+	}
+	if (missing)
+		return rvx_error(err, RVX_E_USAGE, "option \"%s\" needs a value", arg);
+	return 0;
 }

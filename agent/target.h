@@ -101,6 +101,17 @@ extern int	rvx_target_set_timeline(RvxRecoveryTarget *t, const char *value, RvxE
 /* The checks that need the whole set of options (--target-exclusive, ...). */
 extern int	rvx_target_check(const RvxRecoveryTarget *t, RvxError *err);
 
+/*
+ * The target options restore and verify share: --target-time, --target-lsn,
+ * --target-name, --target-xid, --target immediate, --target-action,
+ * --target-timeline and --target-exclusive (as "--opt value" or
+ * "--opt=value") at argv[*i].  Returns 1 when it took the option (moving *i
+ * past a separate value), 0 when argv[*i] is not one of them, -1 with
+ * RVX_E_USAGE for a bad or missing value.
+ */
+extern int	rvx_target_option(RvxRecoveryTarget *t, int argc, char **argv, int *i,
+							  RvxError *err);
+
 /* "2026-11-26 10:00:00.000000+00" (cap >= 32) */
 extern void rvx_target_format_time(int64_t us, char *out, size_t cap);
 /* The same for messages: "2026-11-26 10:00:00+00" when there is no fraction. */

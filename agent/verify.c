@@ -358,34 +358,16 @@ read_start_lsn(Drill *d, char *out, size_t cap)
 static int
 drill_target(Drill *d, RvxRecoveryTarget *target, RvxError *err)
 {
-	const RvxVerifyTarget *t = &d->opts->target;
-	RvxTargetKind kind = RVX_TARGET_IMMEDIATE;
-	const char *value = "immediate";
+	*target = d->opts->target;
+	if (target->kind == RVX_TARGET_NONE)
+	{
+		const char *point = d->fingerprints ?
+			json_string_value(json_object_get(d->fingerprints, "restore_point")) : NULL;
 
-	*target = (RvxRecoveryTarget) RVX_TARGET_INIT;
-	if (t->kind != NULL)
-	{
-		value = t->value;
-		if (strcmp(t->kind, "immediate") == 0)
-			value = "immediate";
-		else if (strcmp(t->kind, "time") == 0)
-			kind = RVX_TARGET_TIME;
-		else if (strcmp(t->kind, "lsn") == 0)
-			kind = RVX_TARGET_LSN;
-		else if (strcmp(t->kind, "xid") == 0)
-			kind = RVX_TARGET_XID;
-		else
-			kind = RVX_TARGET_NAME;
+		if (rvx_target_set(target, point ? RVX_TARGET_NAME : RVX_TARGET_IMMEDIATE,
+						   point ? point : "immediate", err) != 0)
+			return -1;
 	}
-	else if (d->fingerprints)
-	{
-		kind = RVX_TARGET_NAME;
-		value = json_string_value(json_object_get(d->fingerprints, "restore_point"));
-	}
-	if (rvx_target_set(target, kind, value, err) != 0)
-		return -1;
-	target->exclusive = t->exclusive;
-	target->timeline = t->timeline;
 	target->action = RVX_TARGET_ACTION_PROMOTE;
 	return 0;
 }
@@ -458,13 +440,8 @@ phase_verifybackup(Drill *d)
 static void
 describe_target(Drill *d)
 {
-	const RvxVerifyTarget *t = &d->opts->target;
-
-	if (t->kind != NULL)
-		snprintf(d->target_desc, sizeof(d->target_desc), "%s%s%s%s", t->kind,
-				 strcmp(t->kind, "immediate") == 0 ? "" : " ",
-				 strcmp(t->kind, "immediate") == 0 ? "" : t->value,
-				 t->exclusive ? " (exclusive)" : "");
+	if (d->opts->target.kind != RVX_TARGET_NONE)
+		rvx_target_describe(&d->opts->target, d->target_desc, sizeof(d->target_desc));
 	else if (d->fingerprints)
 		snprintf(d->target_desc, sizeof(d->target_desc), "restore point \"%s\" (fingerprints)",
 				 json_string_value(json_object_get(d->fingerprints, "restore_point")));
@@ -871,13 +848,13 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		return -1;
 	if (rvx_repo_meta_load(d.repo, &d.ci, err) != 0)
 		goto fail;
-	if (opts->target.kind == NULL || opts->backup_id)
+	if (opts->target.kind == RVX_TARGET_NONE || opts->backup_id)
 	{
 		if (choose_backup(&d, err) != 0)
 			goto fail;
 	}
-	/* else: rvx_restore chooses the backup for the target (after the PITR merge) */
-	if (opts->target.kind == NULL)
+	/* else: rvx_restore chooses the backup for the target */
+	if (opts->target.kind == RVX_TARGET_NONE)
 	{
 		fp = load_fingerprints(&d, &fperr);
 		if (fp > 0)
@@ -887,9 +864,12 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 	else
 	{
 		fp = 0;
+		char		desc[256];
+
+		rvx_target_describe(&opts->target, desc, sizeof(desc));
 		snprintf(d.fp_skip_reason, sizeof(d.fp_skip_reason),
 				 "the drill recovers to the target given (%s), not to the fingerprints' restore point",
-				 opts->target.kind);
+				 desc);
 	}
 	describe_target(&d);
 	if (make_scratch(&d, err) != 0)

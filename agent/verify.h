@@ -40,6 +40,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "target.h"
 
 #define RVX_VERIFY_REPORT_FORMAT	1
 /* Reports are stored as backup/<id>/verify/<stamp>.json + suffix */
@@ -47,23 +48,13 @@
 /* backup/<id>/fingerprints.json + suffix, written by the server */
 #define RVX_FINGERPRINTS_OBJECT	"fingerprints.json"
 
-/*
- * A recovery target, as restore takes it (kind NULL: the drill's own
- * default: the backup's fingerprint restore point, else the end of the
- * backup).  kind is "time", "lsn", "name", "xid" or "immediate".
- */
-typedef struct RvxVerifyTarget
-{
-	const char *kind;
-	const char *value;
-	bool		exclusive;
-	const char *timeline;		/* NULL: PostgreSQL's default (latest) */
-} RvxVerifyTarget;
 
 typedef struct RvxVerifyOptions
 {
 	const char *backup_id;		/* NULL or "latest": the newest complete one */
-	RvxVerifyTarget target;
+	RvxRecoveryTarget target;	/* as restore takes it; none: the drill's own default
+								 * (the fingerprints' restore point, else the end of
+								 * the backup); always promoted */
 	const char *checks_dir;		/* NULL: no user checks; else DIR/sql, DIR/expected */
 	const char *report_file;	/* NULL: none */
 	const char *scratch;		/* NULL: a new directory under $TMPDIR */
