@@ -469,9 +469,10 @@ choose_parent(ExportState *st)
 	{
 		RevrxCatalogEntry *c = &cat[i];
 
-		if (!c->has_start_lsn || !c->has_stop_time || c->timeline != tli)
+		if (!c->has_start_lsn || c->timeline != tli)
 			continue;
-		if (best == NULL || c->stop_time > best->stop_time)
+		/* on one timeline the newest is the one that started last (times are whole seconds) */
+		if (best == NULL || c->start_lsn > best->start_lsn)
 			best = c;
 	}
 	if (why == NULL && best == NULL)

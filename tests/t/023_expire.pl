@@ -192,6 +192,23 @@ my $lease = "$repodir/locks/backup-$E.json";
 ok(RevrxTest::wait_for(sub { -f $lease && glob("$repodir/backup/$E/data/*") }, 60,
 		"the lease and first objects of $E"), 'the agent stored a lease and the first objects');
 $agent->{handle}->signal('STOP');
+# (the signal is asynchronous: wait until every thread has stopped, or a
+# transfer finishing meanwhile would add an object after the snapshot)
+my $agent_pid = $agent->{handle}{KIDS}[0]{PID};
+RevrxTest::wait_for(
+	sub {
+		opendir(my $td, "/proc/$agent_pid/task") or return 1;
+		my @tids = grep { /^\d+$/ } readdir $td;
+		closedir $td;
+		for my $t (@tids)
+		{
+			open my $fh, '<', "/proc/$agent_pid/task/$t/stat" or next;
+			my ($state) = (<$fh> =~ /\)\s+(\S)/);
+			return 0 unless ($state // 'T') eq 'T';
+		}
+		return 1;
+	},
+	30, 'the agent stopped');
 my @e_objects;
 find(sub { push @e_objects, $File::Find::name if -f $_ }, "$repodir/backup/$E");
 cmp_ok(scalar(@e_objects), '>', 0, "objects of $E are in the repository");
