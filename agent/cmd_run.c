@@ -79,6 +79,7 @@
 /* How often status/backups.json is rebuilt from the repository (default). */
 #define CATALOG_RETRY_S		30
 #define META_RETRY_S		5	/* after a transient failure to store meta/ */
+#define META_LOOK_S			1	/* between looks at meta/ */
 /*
  * Between catalog refreshes, how often the drill reports of the newest
  * DRILLS_BACKUPS backups are looked for, so a drill shows up in
@@ -692,7 +693,7 @@ run_backup_job(Worker *w, BackupJob *job)
 	if (job->kind == JOB_META)
 	{
 		rs->meta_queued = false;
-		rs->meta_next_try = rvx_now_s() + (rc == 0 ? 0 : META_RETRY_S);
+		rs->meta_next_try = rvx_now_s() + (rc == 0 ? META_LOOK_S : META_RETRY_S);
 	}
 	sb = find_backup(rs, job->id);
 	if (sb)
@@ -1371,12 +1372,15 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		else if (!rs.catalog_queued && !rs.drills_queued && now - rs.last_drills >= DRILLS_PERIOD_S)
 			queue_drills(&rs);
 		pthread_mutex_unlock(&rs.lock);
+		/* documents are not urgent: look for them once a second, not every poll */
 		if (!rs.meta_queued && now >= rs.meta_next_try && rvx_meta_pending(cfg->spool_dir))
 		{
 			pthread_mutex_lock(&rs.lock);
 			queue_control(&rs, JOB_META, NULL);
 			pthread_mutex_unlock(&rs.lock);
 		}
+		else if (!rs.meta_queued && now >= rs.meta_next_try)
+			rs.meta_next_try = now + META_LOOK_S;
 		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS)
 		{
 			write_status(&rs);

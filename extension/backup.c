@@ -223,6 +223,7 @@ typedef struct ExportState
 	XLogRecPtr	parent_start_lsn;
 	RvxSha256  *file_sha;		/* the whole file, as read, for a delta's record */
 	uint32	   *blocks;			/* a delta's block numbers */
+	bool		page_failed[IO_CHUNK / BLCKSZ];	/* of the chunk verify_chunk checked */
 	int			blocks_cap;
 	int			delta_files;
 	int64		delta_pages;
@@ -523,27 +524,29 @@ choose_parent(ExportState *st)
 }
 
 /*
- * Whether a page must go into a delta: it changed after the parent began
- * (its LSN is newer: every change to a page, hint bits included once data
- * checksums are on, advances it), it is new (all zeros, no LSN), or its
- * checksum does not match (a page caught half written: what was read is
- * kept, and WAL replay completes it).  blkno is the page's number in the
- * relation, for the checksum.
+ * Whether page i of the chunk must go into a delta: it changed after the
+ * parent began (its LSN is newer: every change to a page, hint bits
+ * included once data checksums are on, advances it), it is new (all zeros,
+ * no LSN), or its checksum does not match (a page caught half written:
+ * what was read is kept, and WAL replay completes it).  When verify_chunk
+ * has just checked the chunk, its verdict is used instead of computing the
+ * checksum again (the pages it skips are newer than this backup's start,
+ * so newer than the parent's).  blkno is the page's number in the relation.
  */
 static bool
-page_changed(ExportState *st, char *page, BlockNumber blkno)
+page_changed(ExportState *st, char *page, int i, bool verified, BlockNumber blkno)
 {
-	PageHeader	phdr = (PageHeader) page;
-
 	if (PageIsNew((Page) page) || PageGetLSN((Page) page) > st->parent_start_lsn)
 		return true;
-	return pg_checksum_page(page, blkno) != phdr->pd_checksum;
+	if (verified)
+		return st->page_failed[i];
+	return pg_checksum_page(page, blkno) != ((PageHeader) page)->pd_checksum;
 }
 
 /* Writes the pages of a chunk that go into the delta, and notes which. */
 static void
 delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
-			size_t len, uint64 offset, int *nblocks)
+			size_t len, uint64 offset, bool verified, int *nblocks)
 {
 	if (rvx_sha256_update(st->file_sha, buf, len) != 0)
 		ereport(ERROR,
@@ -553,7 +556,8 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 	{
 		uint32		fblock = (uint32) ((offset + p) / BLCKSZ);
 
-		if (!page_changed(st, buf + p, (BlockNumber) ri->segno * RELSEG_SIZE + fblock))
+		if (!page_changed(st, buf + p, (int) (p / BLCKSZ), verified,
+						  (BlockNumber) ri->segno * RELSEG_SIZE + fblock))
 			continue;
 		object_write(st, o, buf + p, BLCKSZ);
 		if (*nblocks == st->blocks_cap)
@@ -1392,6 +1396,7 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 	int			nblocks = (int) (*len / BLCKSZ);
 	bool		retried = false;
 
+	memset(st->page_failed, 0, sizeof(st->page_failed));
 	for (int i = 0; i < nblocks; i++)
 	{
 		char	   *page = io_buf + (size_t) i * BLCKSZ;
@@ -1430,6 +1435,7 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 					continue;
 				}
 				(*file_failures)++;
+				st->page_failed[i] = true;
 				record_problem(st, rel, ri, *file_block, calculated, expected,
 							   *file_failures);
 			}
@@ -1538,7 +1544,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 		}
 
 		if (delta)
-			delta_chunk(st, &o, ri, io_buf, (size_t) n, done, &nblocks);
+			delta_chunk(st, &o, ri, io_buf, (size_t) n, done, verify, &nblocks);
 		else
 			object_write(st, &o, io_buf, n);
 		done += n;
@@ -1567,7 +1573,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 			size_t		n = (size_t) Min((uint64) IO_CHUNK, size - done);
 
 			if (delta)
-				delta_chunk(st, &o, ri, io_buf, n, done, &nblocks);
+				delta_chunk(st, &o, ri, io_buf, n, done, false, &nblocks);
 			else
 				object_write(st, &o, io_buf, n);
 			done += n;

@@ -124,6 +124,20 @@ parse_int64(const char *s, int64 *result)
 	return true;
 }
 
+/* An array or object starts: if it is a wanted field's value, keep its text. */
+static void
+nested_begin(ListParse *p)
+{
+	if (p->depth == 3 && p->in_entry && p->field >= 0 && p->nested_field < 0)
+	{
+		/* the current token is the opening bracket */
+		p->nested_field = p->field;
+		p->nested_depth = p->depth;
+		p->nested_start = p->lex->token_start;
+		p->nested_bad = false;
+	}
+}
+
 static RvxJsonCbResult
 list_object_start(void *state)
 {
@@ -137,13 +151,8 @@ list_object_start(void *state)
 		p->field = -1;
 		p->cur = palloc0(p->nkeys * sizeof(char *));
 	}
-	else if (p->depth == 3 && p->in_entry && p->field >= 0 && p->nested_field < 0)
-	{
-		p->nested_field = p->field;
-		p->nested_depth = p->depth;
-		p->nested_start = p->lex->token_start;
-		p->nested_bad = false;
-	}
+	else
+		nested_begin(p);
 	p->depth++;
 	RVX_JSON_CB_RETURN;
 }
@@ -191,14 +200,8 @@ list_array_start(void *state)
 
 	if (p->depth == 1 && p->root_key != NULL && strcmp(p->root_key, p->list_key) == 0)
 		p->in_list = true;
-	else if (p->depth == 3 && p->in_entry && p->field >= 0 && p->nested_field < 0)
-	{
-		/* the current token is the '[' */
-		p->nested_field = p->field;
-		p->nested_depth = p->depth;
-		p->nested_start = p->lex->token_start;
-		p->nested_bad = false;
-	}
+	else
+		nested_begin(p);
 	p->depth++;
 	RVX_JSON_CB_RETURN;
 }
