@@ -13,7 +13,8 @@
 #   DURATION [60]       seconds of the sustained load (pgbench -c 4 -j 2 -T ..)
 #   FILL_DURATION [30]  seconds of load that fill the backlog (capacity test)
 #   MODES [revrx,pgbr-sync-zst,pgbr-async-zst,pgbr-sync-lz4,pgbr-async-lz4]
-#                       (also revrx-pollN: revrx with REVRX_POLL_INTERVAL_MS=N, a
+#                       (also revrx-lz4: revrx with revrx.compression = lz4;
+#                       revrx-pollN: revrx with REVRX_POLL_INTERVAL_MS=N, a
 #                       diagnostic; ratios are always against plain `revrx`)
 #   OUT [bench/results/<timestamp>]  results directory (gitignored)
 #   KEEP_DATA [0]       1 = keep the template, data dirs, spool and repositories
@@ -80,25 +81,29 @@ sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
 host_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.3f", ($2+$3+$4+$7+$8+$9)/hz }' /proc/stat; }
 # cgroups (cpuacct, v1): $CG/pg holds the postmaster and its children,
 # $CG/arch the archiver process (moved there after every start) with whatever
-# it forks (archive_command, pgBackRest's async process) and revrx-agent.
-# cpuacct only counts; it changes nothing about scheduling.
+# it forks (archive_command, pgBackRest's async process), $CG/agent
+# revrx-agent.  "Archiving CPU" is arch + agent; the agent's share is also
+# reported on its own.  cpuacct only counts; it changes nothing about
+# scheduling.
 CG_OK=0
 cg_setup() {
-  if [[ -w $CG_ROOT ]] && mkdir -p "$CG/pg" "$CG/arch" "$CG/tools" 2>/dev/null && [[ -f $CG/arch/cpuacct.usage ]]; then
+  if [[ -w $CG_ROOT ]] && mkdir -p "$CG/pg" "$CG/arch" "$CG/agent" "$CG/tools" 2>/dev/null && [[ -f $CG/arch/cpuacct.usage ]]; then
     CG_OK=1
   else
     CG_OK=0; log "cpuacct cgroup not available: per-process-group CPU figures will be NA"
   fi
 }
-cg_usage() { # seconds of CPU of cgroup $1 (pg|arch|all)
+cg_usage() { # seconds of CPU of cgroup $1 (pg|arch|agent|all); arch includes the agent
   if ((CG_OK == 0)); then echo NA; return; fi
   if [[ $1 == all ]]; then
-    awk '{s+=$1} END{printf "%.3f", s/1e9}' "$CG/pg/cpuacct.usage" "$CG/arch/cpuacct.usage"
+    awk '{s+=$1} END{printf "%.3f", s/1e9}' "$CG/pg/cpuacct.usage" "$CG/arch/cpuacct.usage" "$CG/agent/cpuacct.usage"
+  elif [[ $1 == arch ]]; then
+    awk '{s+=$1} END{printf "%.3f", s/1e9}' "$CG/arch/cpuacct.usage" "$CG/agent/cpuacct.usage"
   else
     awk '{printf "%.3f", $1/1e9}' "$CG/$1/cpuacct.usage"
   fi
 }
-cg_pids() { ((CG_OK)) || return 0; cat "$CG/pg/cgroup.procs" "$CG/arch/cgroup.procs" 2>/dev/null || true; }
+cg_pids() { ((CG_OK)) || return 0; cat "$CG/pg/cgroup.procs" "$CG/arch/cgroup.procs" "$CG/agent/cgroup.procs" 2>/dev/null || true; }
 cg_tool_pids() { ((CG_OK)) || return 0; cat "$CG/tools/cgroup.procs" 2>/dev/null || true; }
 # cg_exec GROUP CMD...: runs CMD inside the cgroup (children inherit it)
 cg_exec() {
@@ -112,7 +117,7 @@ cg_exec() {
 cg_teardown() {
   ((CG_OK)) || return 0
   local g p
-  for g in arch pg tools; do
+  for g in arch agent pg tools; do
     [[ -d $CG/$g ]] || continue
     for p in $(cat "$CG/$g/cgroup.procs" 2>/dev/null); do echo "$p" > "$CG_ROOT/cgroup.procs" 2>/dev/null || true; done
     rmdir "$CG/$g" 2>/dev/null || true
@@ -172,7 +177,7 @@ agent_start() { # log-file [mode]; mode revrx-pollN: REVRX_POLL_INTERVAL_MS=N (d
   # setpriv, env): $! is the agent itself
   local pre=() extra=()
   [[ ${2:-} =~ ^revrx-poll([0-9]+)$ ]] && extra=("REVRX_POLL_INTERVAL_MS=${BASH_REMATCH[1]}")
-  ((CG_OK)) && pre=(bash -c 'echo $$ > "$0" && exec "$@"' "$CG/arch/cgroup.procs")
+  ((CG_OK)) && pre=(bash -c 'echo $$ > "$0" && exec "$@"' "$CG/agent/cgroup.procs")
   "${pre[@]}" setpriv --reuid=postgres --regid=postgres --init-groups \
     env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$REPO" REVRX_SPOOL="$SPOOL" \
     REVRX_PARALLEL="$REVRX_PARALLEL" "${extra[@]}" "$REVRX_BIN/revrx-agent" run >"$1" 2>&1 &
@@ -332,7 +337,8 @@ mode_conf() {
         echo "dynamic_library_path = '$REVRX_BIN:\$libdir'"
         echo "shared_preload_libraries = 'revrx'"
         echo "archive_library = 'revrx'"
-        echo "revrx.spool_dir = '$SPOOL'" ;;
+        echo "revrx.spool_dir = '$SPOOL'"
+        [[ $mode == revrx-lz4 ]] && echo "revrx.compression = 'lz4'" ;;
       pgbr-*)
         echo "archive_command = '$(archive_cmd "$mode")'" ;;
       *) log "unknown mode $mode"; return 1 ;;
@@ -467,18 +473,18 @@ one_run() { # round mode
   sleep 0.3
 
   # -------- sustained load
-  local l0 l1 a0 a1 a2 f0 f1 f2 h0 h1 g0 g2 p0 p2 t0 t1 t2 dur ready_end drain_s extra an
+  local l0 l1 a0 a1 a2 f0 f1 f2 h0 h1 g0 g2 p0 p2 ag0 ag2 t0 t1 t2 dur ready_end drain_s extra an
   if ((ok)); then
     sql "CHECKPOINT" >/dev/null
     read -r a0 f0 <<<"$(archiver_counts)"
-    l0=$(lsn_bytes); h0=$(host_busy); g0=$(cg_usage arch); p0=$(cg_usage pg); t0=$(now)
+    l0=$(lsn_bytes); h0=$(host_busy); g0=$(cg_usage arch); p0=$(cg_usage pg); ag0=$(cg_usage agent); t0=$(now)
     pgbench_run "$DURATION" "$rd/pgbench-sustained.log" || { record "$r" "$mode" sustained NA "error=pgbench_failed"; return 1; }
     t1=$(now); h1=$(host_busy)
     ready_end=$(ready_count)
     l1=$(lsn_bytes)
     read -r a1 f1 <<<"$(archiver_counts)"
     t2=$($WATCH wait-drain "$PGDATA/pg_wal/archive_status" "$DRAIN_TIMEOUT") || log "sustained drain timed out"
-    g2=$(cg_usage arch); p2=$(cg_usage pg)
+    g2=$(cg_usage arch); p2=$(cg_usage pg); ag2=$(cg_usage agent)
     read -r a2 f2 <<<"$(archiver_counts)"
     dur=$(sub "$t0" "$t1"); drain_s=$(sub "$t1" "$t2")
     sleep 0.2   # let the poller see the last .done
@@ -490,6 +496,7 @@ one_run() { # round mode
     extra+=";tps=$TPS;ready_end=$ready_end;drain_s=$drain_s;failed=$((f2 - f0))"
     extra+=";host_busy_pct=$(awk -v a="$h0" -v b="$h1" -v d="$dur" -v n="$(nproc)" 'BEGIN{printf "%.1f", 100*(b-a)/(d*n)}')"
     extra+=";arch_cpu_s=$(csub "$g0" "$g2");arch_cpu_per_seg=$( [[ $g0 == NA ]] && echo NA || div "$(sub "$g0" "$g2")" $((a2 - a0)) 4)"
+    [[ $mode == revrx* && $ag0 != NA ]] && extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" $((a2 - a0)) 4)"
     extra+=";pg_cpu_s=$(csub "$p0" "$p2");$an"
     record "$r" "$mode" sustained "$dur" "$extra"
   else
@@ -514,10 +521,10 @@ one_run() { # round mode
     n0=$(ready_count)
     resume_prepare "$mode"
     move_archiver
-    hd0=$(host_busy); gd0=$(cg_usage arch); pd0=$(cg_usage pg); t0=$(now)
+    hd0=$(host_busy); gd0=$(cg_usage arch); pd0=$(cg_usage pg); ag0=$(cg_usage agent); t0=$(now)
     sql "SELECT pg_reload_conf()" >/dev/null
     t1=$($WATCH wait-drain "$PGDATA/pg_wal/archive_status" "$DRAIN_TIMEOUT") || log "capacity drain timed out"
-    hd1=$(host_busy); gd1=$(cg_usage arch); pd1=$(cg_usage pg)
+    hd1=$(host_busy); gd1=$(cg_usage arch); pd1=$(cg_usage pg); ag2=$(cg_usage agent)
     read -r a1 f1 <<<"$(archiver_counts)"
     n1=$(ready_count)
     ds=$(sub "$t0" "$t1")
@@ -530,6 +537,7 @@ one_run() { # round mode
     extra+=";host_cpu_s=$(sub "$hd0" "$hd1");host_cpu_per_seg=$(div "$(sub "$hd0" "$hd1")" "$n0" 4)"
     if [[ $gd0 != NA ]]; then
       extra+=";arch_cpu_s=$(sub "$gd0" "$gd1");arch_cpu_per_seg=$(div "$(sub "$gd0" "$gd1")" "$n0" 4)"
+      [[ $mode == revrx* ]] && extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" "$n0" 4)"
       extra+=";pg_cpu_s=$(sub "$pd0" "$pd1")"
       extra+=";cg_cpu_per_seg=$(div "$(awk -v a="$gd0" -v b="$gd1" -v c="$pd0" -v d="$pd1" 'BEGIN{print b-a+d-c}')" "$n0" 4)"
     fi

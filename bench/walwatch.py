@@ -279,6 +279,7 @@ def analyze(path, t0, t1, tend):
 # ---------------------------------------------------------------- summarize
 MODE_LABEL = {
     "revrx": "revrx (zstd 3, ack=repository, lookahead 8, parallel 4)",
+    "revrx-lz4": "revrx (lz4 1, otherwise as above)",
     "revrx-poll10": "revrx, agent poll 10 ms (diagnostic)",
     "pgbr-sync-zst": "pgBackRest sync, zst 3",
     "pgbr-async-zst": "pgBackRest async, zst 3, process-max=2",
@@ -352,6 +353,7 @@ def summarize(raw, outmd):
         ("% of time backlog > 2", "backlog_gt2_pct", 1),
         (".ready at end", "ready_end", 0), ("drain after end s", "drain_s", 2),
         ("archiving CPU-s/segment", "arch_cpu_per_seg", 3),
+        ("of which revrx-agent", "agent_cpu_per_seg", 3),
         ("host busy %", "host_busy_pct", 0),
         ("failed", "failed", 0),
     ]
@@ -361,6 +363,7 @@ def summarize(raw, outmd):
         ("host busy %", "host_busy_pct", 0),
         ("host CPU-s/segment", "host_cpu_per_seg", 3),
         ("archiving CPU-s/segment", "arch_cpu_per_seg", 3),
+        ("of which revrx-agent", "agent_cpu_per_seg", 3),
         ("server+archiving CPU-s/segment", "cg_cpu_per_seg", 3),
         ("repo bytes/segment (KB)", "repo_kb_per_seg", 0),
         ("failed", "failed", 0),
@@ -420,25 +423,27 @@ def summarize(raw, outmd):
                 w("| %s | %s | %s | %s |" % (MODE_LABEL.get(m, m),
                   *(fmt(pct(a, q) / pct(b, q), 2) for q in (50, 90, 99))))
         w("")
-    # ratios revrx / each pgBackRest mode, same round, median over rounds
-    if "revrx" in modes:
+    # ratios of each revrx codec / each pgBackRest mode, same round, median
+    # over rounds (like with like: revrx / *-zst and revrx-lz4 / *-lz4)
+    for base in [m for m in ("revrx", "revrx-lz4") if m in modes]:
         for title, phase, cols in (("Sustained", "sustained", sus_cols),
                                    ("Capacity", "drain", cap_cols)):
-            w("### Ratios revrx / pgBackRest, %s (per-round ratio, median (min–max) over rounds)\n" % title)
+            w("### Ratios %s / pgBackRest, %s (per-round ratio, median (min–max) over rounds)\n" % (base, title))
             # not comparable as ratios: counts that depend on the backlog
-            # size, and figures that are 0 for every mode
+            # size, figures that are 0 for every mode, revrx-only figures
             cols2 = [c for c in cols if c[1] not in (
-                "failed", "segments", "seconds", "ready_end", "backlog_gt2_pct")]
+                "failed", "segments", "seconds", "ready_end", "backlog_gt2_pct",
+                "agent_cpu_per_seg")]
             w("| vs | " + " | ".join(c[0] for c in cols2) + " |")
             w("|---" * (len(cols2) + 1) + "|")
             for m in modes:
-                if m == "revrx":
+                if m.startswith("revrx"):
                     continue
                 cells = []
                 for c in cols2:
                     rs = []
                     for rnd in rounds:
-                        a = get(phase, "revrx", rnd, c[1])
+                        a = get(phase, base, rnd, c[1])
                         b = get(phase, m, rnd, c[1])
                         if a is not None and b is not None and b != 0:
                             rs.append(a / b)
