@@ -37,7 +37,7 @@ DATA = sql/revrx--0.1.sql
 PGFILEDESC = "revrx - disaster recovery for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/common -I$(srcdir)/extension
-SHLIB_LINK = -lzstd -lz -lcrypto
+SHLIB_LINK = -lzstd -llz4 -lz -lcrypto
 
 # pg_regress runs against a throwaway instance with the module preloaded
 # (tests/regress.conf); there is no installcheck against a running server.

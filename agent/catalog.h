@@ -5,7 +5,7 @@
  *
  * A backup is the set of keys below backup/<id>/ (docs/backup-format.md).
  * It is complete, and restorable, exactly when its record
- * backup/<id>/backup.json[.zst|.gz] exists: the agent stores the record
+ * backup/<id>/backup.json[.zst|.gz|.lz4] exists: the agent stores the record
  * last, after every other object of the backup and the WAL that makes it
  * consistent.  Keys below backup/<id>/ without a record belong to a backup
  * still being shipped, or abandoned; they are reported as incomplete and
@@ -23,7 +23,7 @@
  * that grow with the size of the database.
  *
  * Restore drills (verify.h) store their reports below the backup they
- * drilled, as backup/<id>/verify/<YYYYMMDDTHHMMSSZ>.json[.zst|.gz].  Such
+ * drilled, as backup/<id>/verify/<YYYYMMDDTHHMMSSZ>.json[.zst|.gz|.lz4].  Such
  * keys are not part of the backup: listing leaves them out of its object
  * and byte counts and collects them apart, and the catalog publishes a
  * summary of the newest ones in <spool>/status/verifications.json.

@@ -10,7 +10,7 @@
  * target (for a time target, backups whose id says they started after it
  * are passed over unread); one listing of wal/ and a HEAD of the last
  * segment of each timeline (the end of the range); and for a restore
- * point its record, restore_points/<name>.json[.zst|.gz].
+ * point its record, restore_points/<name>.json[.zst|.gz|.lz4].
  *
  *-------------------------------------------------------------------------
  */
@@ -64,10 +64,17 @@ wal_key(void *arg, const char *key, uint64_t size)
 		return 0;
 	base++;
 	len = strlen(base);
-	if (len > 4 && strcmp(base + len - 4, ".zst") == 0)
-		len -= 4;
-	else if (len > 3 && strcmp(base + len - 3, ".gz") == 0)
-		len -= 3;
+	for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
+	{
+		const char *suffix = rvx_compression_suffix((RvxCompression) alg);
+		size_t		slen = strlen(suffix);
+
+		if (slen > 0 && len > slen && strcmp(base + len - slen, suffix) == 0)
+		{
+			len -= slen;
+			break;
+		}
+	}
 	if (len > RVX_WALNAME_MAXLEN)
 		return 0;
 	memcpy(name, base, len);
@@ -175,14 +182,13 @@ name_is_key_safe(const char *name)
 }
 
 /*
- * Looks up restore_points/<name>.json[.zst|.gz]: {"format":1,"name":...,
+ * Looks up restore_points/<name>.json[.zst|.gz|.lz4]: {"format":1,"name":...,
  * "lsn":"X/Y","time":...,"timeline":N,"wal":...}.  1 found, 0 not.
  */
 static int
 find_restore_point(RvxRepo *repo, const RvxClusterInfo *ci, const char *name,
 				   RvxTargetPlan *plan, RvxError *err)
 {
-	static const char *const suffixes[] = {".zst", ".gz", ""};
 	char		key[256];
 	int			found = 0;
 	char	   *text = NULL;
@@ -195,11 +201,12 @@ find_restore_point(RvxRepo *repo, const RvxClusterInfo *ci, const char *name,
 
 	if (!name_is_key_safe(name))
 		return 0;
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]) && found == 0; i++)
+	for (int alg = RVX_COMPRESS_MAX; alg >= 0 && found == 0; alg--)
 	{
 		RvxObjectInfo info;
 
-		snprintf(key, sizeof(key), "%s%s.json%s", RVX_RESTORE_POINT_PREFIX, name, suffixes[i]);
+		snprintf(key, sizeof(key), "%s%s.json%s", RVX_RESTORE_POINT_PREFIX, name,
+				 rvx_compression_suffix((RvxCompression) alg));
 		found = rvx_repo_head(repo, key, &info, err);
 		if (found < 0)
 			return -1;

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * compress.h
- *	  Streaming compression and decompression (zstd, gzip, none).
+ *	  Streaming compression and decompression (zstd, gzip, lz4, none).
  *
- * One interface over libzstd's and zlib's streaming APIs, so the archive
- * module, the agent's restore path and later the backup pipeline push bytes
- * through the same stage.  A codec is created once and reset per object:
- * the archive module keeps its codec for the life of the archiver, so an
- * error in the middle of a segment cannot leak the library's context.
+ * One interface over the streaming APIs of libzstd, zlib and liblz4, so
+ * the archive module, the agent's restore path and later the backup
+ * pipeline push bytes through the same stage.  A codec is created once and
+ * reset per object: the archive module keeps its codec for the life of the
+ * archiver, so an error in the middle of a segment cannot leak the
+ * library's context.
  *
  * Contract of rvx_codec_run(): consumes some of [in, in + in_len), writes
  * some output to [out, out + out_cap), and says how much of each it used.
@@ -27,9 +28,10 @@ typedef enum RvxCompression
 	RVX_COMPRESS_NONE = 0,
 	RVX_COMPRESS_GZIP = 1,
 	RVX_COMPRESS_ZSTD = 2,
+	RVX_COMPRESS_LZ4 = 3,
 } RvxCompression;
 
-#define RVX_COMPRESS_MAX RVX_COMPRESS_ZSTD
+#define RVX_COMPRESS_MAX RVX_COMPRESS_LZ4
 
 typedef enum RvxCodecStatus
 {
@@ -43,8 +45,8 @@ typedef struct RvxCodec RvxCodec;
 /* NULL when out of memory or the algorithm is unknown. */
 extern RvxCodec *rvx_codec_new(RvxCompression alg, bool compress, int level);
 /*
- * Compress with this many helper threads (zstd only; 0 = in the calling
- * thread).  The threads only compress and never call back into the
+ * Compress with this many helper threads (zstd only, ignored by the other
+ * codecs; 0 = in the calling thread).  The threads only compress and never call back into the
  * caller, which is what makes them acceptable inside a PostgreSQL backend
  * (PG15's server-side zstd base backup does the same).  Takes effect at
  * the next reset; falls back to 0 where libzstd has no thread support.
@@ -60,11 +62,11 @@ extern RvxCodecStatus rvx_codec_run(RvxCodec *codec,
 extern const char *rvx_codec_error(const RvxCodec *codec);
 extern void rvx_codec_free(RvxCodec *codec);
 
-/* "zstd", "gzip", "none"; NULL for an unknown value. */
+/* "zstd", "gzip", "lz4", "none"; NULL for an unknown value. */
 extern const char *rvx_compression_name(RvxCompression alg);
 /* -1 for an unknown name. */
 extern int	rvx_compression_from_name(const char *name);
-/* Object-name suffix: ".zst", ".gz" or "" */
+/* Object-name suffix: ".zst", ".gz", ".lz4" or "" */
 extern const char *rvx_compression_suffix(RvxCompression alg);
 /* Default and valid levels, for settings' check hooks. */
 extern int	rvx_compression_default_level(RvxCompression alg);

@@ -692,7 +692,8 @@ prepare_spool(ExportState *st)
 	 * The compression of every object of this backup (keys depend on it),
 	 * with one compression thread beside this process: compression is
 	 * about two thirds of the export's CPU (SHA-256 most of the rest, done
-	 * here), so this keeps both cores of a small machine busy.
+	 * here), so this keeps both cores of a small machine busy.  Only zstd
+	 * has threads; lz4 and gzip compress here.
 	 */
 	st->writer = revrx_object_writer(&writer_cache, BACKUP_COMPRESS_WORKERS, ERROR);
 	if (io_buf == NULL)

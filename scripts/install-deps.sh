@@ -12,12 +12,12 @@ cd "$(dirname "$0")/.."
 packages=(
 	make gcc pkg-config
 	postgresql-15 postgresql-server-dev-15
-	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libjansson-dev
+	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libjansson-dev
 	libxml2-dev libcmocka-dev
 	libmicrohttpd-dev
 	clang libclang-rt-14-dev
 	libipc-run-perl
-	zstd
+	zstd lz4
 )
 # Node.js may come from elsewhere than Debian (then Debian's npm would
 # conflict with it): only ask apt for it when there is none at all.

@@ -44,6 +44,7 @@ SET revrx.no_such_setting = 1;
 -- good values are accepted
 ALTER SYSTEM SET revrx.spool_dir = '/var/lib/revrx/spool';
 ALTER SYSTEM SET revrx.compression = 'gzip';
+ALTER SYSTEM SET revrx.compression = 'lz4';
 ALTER SYSTEM RESET revrx.spool_dir;
 ALTER SYSTEM RESET revrx.compression;
 

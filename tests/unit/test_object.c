@@ -3,7 +3,8 @@
  * test_object.c
  *	  Unit tests for the object format (common/object.c) and the codecs
  *	  under it: every way a stored object can be damaged must be caught by
- *	  the reader, for every compression.
+ *	  the reader, for every compression; and the lz4 codec's own
+ *	  streaming, which buffers a block inside the codec.
  *
  *-------------------------------------------------------------------------
  */
@@ -152,6 +153,12 @@ test_roundtrip_gzip(void **state)
 }
 
 static void
+test_roundtrip_lz4(void **state)
+{
+	roundtrip(RVX_COMPRESS_LZ4);
+}
+
+static void
 test_roundtrip_none(void **state)
 {
 	roundtrip(RVX_COMPRESS_NONE);
@@ -247,9 +254,371 @@ test_damage_gzip(void **state)
 }
 
 static void
+test_damage_lz4(void **state)
+{
+	expect_damage_detected(RVX_COMPRESS_LZ4);
+}
+
+static void
 test_damage_none(void **state)
 {
 	expect_damage_detected(RVX_COMPRESS_NONE);
+}
+
+/*
+ * Drives a codec the way the object writer and reader do, but with input
+ * in the given piece sizes (cycled) and out_cap bytes of output room per
+ * call: while a piece is not consumed or the output came back full, call
+ * again; then finish until RVX_CODEC_END.  Returns the last status (END,
+ * or ERROR with the codec's reason in why).
+ */
+static RvxCodecStatus
+codec_drive(RvxCodec *codec, const uint8_t *in, size_t len, const size_t *pieces,
+			size_t npieces, size_t out_cap, Buf *out, char *why, size_t whylen)
+{
+	uint8_t    *room = malloc(out_cap);
+	RvxCodecStatus st = RVX_CODEC_MORE;
+	size_t		off = 0;
+	size_t		stalls = 0;
+
+	for (size_t i = 0; off < len; i++)
+	{
+		size_t		n = pieces[i % npieces];
+		const uint8_t *p = in + off;
+
+		if (n > len - off)
+			n = len - off;
+		off += n;
+		for (;;)
+		{
+			size_t		used,
+						produced;
+
+			st = rvx_codec_run(codec, p, n, &used, room, out_cap, &produced, false);
+			if (st == RVX_CODEC_ERROR)
+				goto done;
+			buf_sink(out, room, produced);
+			p += used;
+			n -= used;
+			stalls = (used == 0 && produced == 0) ? stalls + 1 : 0;
+			assert_true(stalls < 2);	/* no progress twice: a hang */
+			if (st == RVX_CODEC_END || (n == 0 && produced < out_cap))
+				break;
+		}
+		if (st == RVX_CODEC_END)
+			break;
+	}
+	while (st != RVX_CODEC_END && off == len)
+	{
+		size_t		used,
+					produced;
+
+		st = rvx_codec_run(codec, NULL, 0, &used, room, out_cap, &produced, true);
+		if (st == RVX_CODEC_ERROR)
+			goto done;
+		buf_sink(out, room, produced);
+		stalls = (produced == 0 && st != RVX_CODEC_END) ? stalls + 1 : 0;
+		assert_true(stalls < 2);
+	}
+	if (st != RVX_CODEC_END)
+		snprintf(why, whylen, "stream ended early");
+done:
+	if (st == RVX_CODEC_ERROR)
+		snprintf(why, whylen, "%s", rvx_codec_error(codec));
+	free(room);
+	return st;
+}
+
+static const size_t whole[] = {SIZE_MAX};
+
+/* lz4 payload in pieces and output room as given; returns the frame. */
+static void
+lz4_compress(const uint8_t *in, size_t len, int level, const size_t *pieces, size_t npieces,
+			 size_t out_cap, Buf *frame)
+{
+	RvxCodec   *c = rvx_codec_new(RVX_COMPRESS_LZ4, true, level);
+	char		why[256];
+
+	assert_non_null(c);
+	memset(frame, 0, sizeof(*frame));
+	assert_int_equal(codec_drive(c, in, len, pieces, npieces, out_cap, frame, why, sizeof(why)),
+					 RVX_CODEC_END);
+	rvx_codec_free(c);
+}
+
+static RvxCodecStatus
+lz4_decompress(const Buf *frame, const size_t *pieces, size_t npieces, size_t out_cap,
+			   Buf *out, char *why, size_t whylen)
+{
+	RvxCodec   *d = rvx_codec_new(RVX_COMPRESS_LZ4, false, 0);
+	RvxCodecStatus st;
+
+	assert_non_null(d);
+	memset(out, 0, sizeof(*out));
+	st = codec_drive(d, frame->data, frame->len, pieces, npieces, out_cap, out, why, whylen);
+	rvx_codec_free(d);
+	return st;
+}
+
+/* An LZ4 frame (lz4frame.h), what `lz4 -d` reads: magic 0x184D2204, LE. */
+static void
+assert_lz4_frame(const uint8_t *p, size_t len)
+{
+	static const uint8_t magic[] = {0x04, 0x22, 0x4D, 0x18};
+
+	assert_true(len >= 4 + 3 + 4);	/* magic, descriptor, end mark */
+	assert_memory_equal(p, magic, sizeof(magic));
+	/* FLG: version 01, blocks linked, no content checksum */
+	assert_int_equal(p[4] & 0xC0, 0x40);
+	assert_int_equal(p[4] & 0x20, 0x00);
+	assert_int_equal(p[4] & 0x04, 0x00);
+	/* the end mark: a zero block size */
+	assert_int_equal(p[len - 4] | p[len - 3] | p[len - 2] | p[len - 1], 0);
+}
+
+static void
+test_lz4_names_levels(void **state)
+{
+	char		key[128];
+
+	assert_int_equal(RVX_COMPRESS_LZ4, 3);	/* stored in object headers */
+	assert_string_equal(rvx_compression_name(RVX_COMPRESS_LZ4), "lz4");
+	assert_int_equal(rvx_compression_from_name("lz4"), RVX_COMPRESS_LZ4);
+	assert_string_equal(rvx_compression_suffix(RVX_COMPRESS_LZ4), ".lz4");
+	assert_int_equal(rvx_compression_default_level(RVX_COMPRESS_LZ4), 1);
+	assert_false(rvx_compression_level_valid(RVX_COMPRESS_LZ4, 0));
+	assert_true(rvx_compression_level_valid(RVX_COMPRESS_LZ4, 1));
+	assert_true(rvx_compression_level_valid(RVX_COMPRESS_LZ4, 12));
+	assert_false(rvx_compression_level_valid(RVX_COMPRESS_LZ4, 13));
+	assert_int_equal(rvx_wal_object_key("000000010000000000000002", RVX_COMPRESS_LZ4,
+										key, sizeof(key)), 0);
+	assert_string_equal(key, "wal/00000001/000000010000000000000002.lz4");
+}
+
+/* Empty and small content, at the fast and the HC levels. */
+static void
+test_lz4_small(void **state)
+{
+	static const char *const texts[] = {"", "x", "hello, hello, hello, hello, world"};
+	int			levels[] = {1, 3, 9, 12};
+
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++)
+		for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++)
+		{
+			size_t		len = strlen(texts[t]);
+			Buf			frame,
+						out;
+			char		why[256];
+
+			lz4_compress((const uint8_t *) texts[t], len, levels[l], whole, 1, 65536, &frame);
+			assert_lz4_frame(frame.data, frame.len);
+			assert_int_equal(lz4_decompress(&frame, whole, 1, 65536, &out, why, sizeof(why)),
+							 RVX_CODEC_END);
+			assert_int_equal(out.len, len);
+			if (len > 0)
+				assert_memory_equal(out.data, texts[t], len);
+			free(frame.data);
+			free(out.data);
+		}
+}
+
+/*
+ * A 16 MB segment's worth, fed in odd pieces with 1 and 7 bytes of output
+ * room per call: the frame compresses a whole block (1 MB) before it
+ * writes, so nearly everything goes through the codec's own buffer.  The
+ * frame must not depend on how it was fed.
+ */
+static void
+test_lz4_tiny_buffers(void **state)
+{
+	size_t		len = 16 * 1024 * 1024;
+	uint8_t    *content = make_content(len, 4);
+	static const size_t odd[] = {1, 4093, 7, 65537, 1, 1048579, 333331};
+	static const size_t tiny[] = {1, 7};
+	Buf			ref,
+				out;
+	char		why[256];
+
+	lz4_compress(content, len, 1, whole, 1, 256 * 1024, &ref);
+	assert_lz4_frame(ref.data, ref.len);
+	assert_true(ref.len < len);
+
+	for (size_t i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++)
+	{
+		Buf			frame;
+
+		lz4_compress(content, len, 1, odd, sizeof(odd) / sizeof(odd[0]), tiny[i], &frame);
+		assert_int_equal(frame.len, ref.len);
+		assert_memory_equal(frame.data, ref.data, ref.len);
+		free(frame.data);
+
+		assert_int_equal(lz4_decompress(&ref, odd, sizeof(odd) / sizeof(odd[0]), tiny[i], &out,
+										why, sizeof(why)), RVX_CODEC_END);
+		assert_int_equal(out.len, len);
+		assert_memory_equal(out.data, content, len);
+		free(out.data);
+	}
+	free(ref.data);
+	free(content);
+}
+
+/* Truncated, damaged or followed by more: refused by the codec itself. */
+static void
+test_lz4_refused(void **state)
+{
+	size_t		len = 1024 * 1024 + 100;
+	uint8_t    *content = make_content(len, 5);
+	Buf			frame,
+				out;
+	char		why[256];
+
+	lz4_compress(content, len, 1, whole, 1, 65536, &frame);
+
+	/* cut anywhere, even inside the frame header or the end mark */
+	{
+		size_t		cuts[] = {0, 1, 6, 7, 11, frame.len / 2, frame.len - 4, frame.len - 1};
+
+		for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		{
+			Buf			cut = {frame.data, cuts[i]};
+			static const size_t pieces[] = {4096};
+
+			assert_int_equal(lz4_decompress(&cut, pieces, 1, 65536, &out, why, sizeof(why)),
+							 RVX_CODEC_ERROR);
+			assert_non_null(strstr(why, "truncated"));
+			free(out.data);
+		}
+	}
+
+	/*
+	 * Damage LZ4F notices: the magic, the descriptor's checksum, a block
+	 * size beyond the frame's maximum.  (A changed literal decodes to
+	 * other content: the object's CRC-32 and SHA-256 catch that, see
+	 * test_damage_lz4.)
+	 */
+	{
+		size_t		spots[] = {0, 3, 6, 9};
+
+		for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++)
+		{
+			frame.data[spots[i]] ^= 0x40;
+			assert_int_equal(lz4_decompress(&frame, whole, 1, 65536, &out, why, sizeof(why)),
+							 RVX_CODEC_ERROR);
+			assert_null(strstr(why, "truncated"));
+			frame.data[spots[i]] ^= 0x40;
+			free(out.data);
+		}
+	}
+
+	/* a second frame, or anything, after the end mark */
+	{
+		Buf			twice = {malloc(2 * frame.len), 2 * frame.len};
+
+		memcpy(twice.data, frame.data, frame.len);
+		memcpy(twice.data + frame.len, frame.data, frame.len);
+		assert_int_equal(lz4_decompress(&twice, whole, 1, 65536, &out, why, sizeof(why)),
+						 RVX_CODEC_ERROR);
+		assert_non_null(strstr(why, "trailing data"));
+		free(out.data);
+		free(twice.data);
+	}
+
+	/* and the untouched frame still decodes */
+	assert_int_equal(lz4_decompress(&frame, whole, 1, 65536, &out, why, sizeof(why)),
+					 RVX_CODEC_END);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, content, len);
+	free(out.data);
+	free(frame.data);
+	free(content);
+}
+
+/*
+ * One codec, many objects (the archiver keeps its writer): a reset after a
+ * stream abandoned half way, or after an error, starts a clean frame.
+ */
+static void
+test_lz4_reset(void **state)
+{
+	size_t		len = 3 * 1024 * 1024;
+	uint8_t    *content = make_content(len, 6);
+	RvxCodec   *c = rvx_codec_new(RVX_COMPRESS_LZ4, true, 1);
+	RvxCodec   *d = rvx_codec_new(RVX_COMPRESS_LZ4, false, 0);
+	Buf			ref,
+				frame = {NULL, 0},
+				out = {NULL, 0};
+	uint8_t		room[4096];
+	size_t		used,
+				produced;
+	char		why[256];
+
+	assert_non_null(c);
+	assert_non_null(d);
+	lz4_compress(content, len, 1, whole, 1, 65536, &ref);
+
+	/* abandon a stream with input taken and output still held back */
+	assert_int_equal(rvx_codec_run(c, content, len, &used, room, 10, &produced, false),
+					 RVX_CODEC_MORE);
+	assert_int_equal(rvx_codec_reset(c), 0);
+	assert_int_equal(codec_drive(c, content, len, whole, 1, 65536, &frame, why, sizeof(why)),
+					 RVX_CODEC_END);
+	assert_int_equal(frame.len, ref.len);
+	assert_memory_equal(frame.data, ref.data, ref.len);
+
+	/* a decoder that failed decodes the next stream */
+	assert_int_equal(rvx_codec_run(d, "garbage!", 8, &used, room, sizeof(room), &produced, false),
+					 RVX_CODEC_ERROR);
+	assert_int_equal(rvx_codec_reset(d), 0);
+	assert_int_equal(codec_drive(d, ref.data, ref.len / 2, whole, 1, 65536, &out, why,
+								 sizeof(why)), RVX_CODEC_ERROR);
+	free(out.data);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(rvx_codec_reset(d), 0);
+	assert_int_equal(codec_drive(d, ref.data, ref.len, whole, 1, 65536, &out, why, sizeof(why)),
+					 RVX_CODEC_END);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, content, len);
+
+	rvx_codec_free(c);
+	rvx_codec_free(d);
+	free(ref.data);
+	free(frame.data);
+	free(out.data);
+	free(content);
+}
+
+/* The payload of an lz4 object is one plain frame, readable by `lz4 -d`. */
+static void
+test_lz4_object_payload(void **state)
+{
+	size_t		len = 2 * 1024 * 1024 + 3;
+	uint8_t    *content = make_content(len, 7);
+	Buf			obj = {NULL, 0},
+				frame,
+				out;
+	RvxObjectHeader hdr;
+	const char *why;
+	char		msg[256];
+
+	write_object(RVX_COMPRESS_LZ4, content, len, &obj);
+	assert_int_equal(rvx_object_header_decode(obj.data, &hdr, &why), 0);
+	assert_int_equal(hdr.compression, RVX_COMPRESS_LZ4);
+	assert_lz4_frame(obj.data + RVX_OBJECT_HEADER_LEN, obj.len - RVX_OBJECT_HEADER_LEN);
+
+	/* the same bytes as the codec makes when fed in one go */
+	lz4_compress(content, len, rvx_compression_default_level(RVX_COMPRESS_LZ4), whole, 1,
+				 65536, &frame);
+	assert_int_equal(frame.len, obj.len - RVX_OBJECT_HEADER_LEN);
+	assert_memory_equal(frame.data, obj.data + RVX_OBJECT_HEADER_LEN, frame.len);
+
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(read_object(&obj, 7, &out, msg, sizeof(msg)), 0);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, content, len);
+	free(out.data);
+	free(frame.data);
+	free(obj.data);
+	free(content);
 }
 
 static long
@@ -515,11 +884,19 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_zstd),
 		cmocka_unit_test(test_roundtrip_gzip),
+		cmocka_unit_test(test_roundtrip_lz4),
 		cmocka_unit_test(test_roundtrip_none),
 		cmocka_unit_test(test_empty_content),
 		cmocka_unit_test(test_damage_zstd),
 		cmocka_unit_test(test_damage_gzip),
+		cmocka_unit_test(test_damage_lz4),
 		cmocka_unit_test(test_damage_none),
+		cmocka_unit_test(test_lz4_names_levels),
+		cmocka_unit_test(test_lz4_small),
+		cmocka_unit_test(test_lz4_tiny_buffers),
+		cmocka_unit_test(test_lz4_refused),
+		cmocka_unit_test(test_lz4_reset),
+		cmocka_unit_test(test_lz4_object_payload),
 		cmocka_unit_test(test_encryption),
 		cmocka_unit_test(test_key_parse),
 		cmocka_unit_test(test_walname),
