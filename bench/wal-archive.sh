@@ -338,7 +338,7 @@ mode_conf() {
         echo "shared_preload_libraries = 'revrx'"
         echo "archive_library = 'revrx'"
         echo "revrx.spool_dir = '$SPOOL'"
-        [[ $mode == revrx-lz4 ]] && echo "revrx.compression = 'lz4'" ;;
+        if [[ $mode == revrx-lz4 ]]; then echo "revrx.compression = 'lz4'"; fi ;;
       pgbr-*)
         echo "archive_command = '$(archive_cmd "$mode")'" ;;
       *) log "unknown mode $mode"; return 1 ;;
@@ -496,7 +496,7 @@ one_run() { # round mode
     extra+=";tps=$TPS;ready_end=$ready_end;drain_s=$drain_s;failed=$((f2 - f0))"
     extra+=";host_busy_pct=$(awk -v a="$h0" -v b="$h1" -v d="$dur" -v n="$(nproc)" 'BEGIN{printf "%.1f", 100*(b-a)/(d*n)}')"
     extra+=";arch_cpu_s=$(csub "$g0" "$g2");arch_cpu_per_seg=$( [[ $g0 == NA ]] && echo NA || div "$(sub "$g0" "$g2")" $((a2 - a0)) 4)"
-    [[ $mode == revrx* && $ag0 != NA ]] && extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" $((a2 - a0)) 4)"
+    if [[ $mode == revrx* && $ag0 != NA ]]; then extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" $((a2 - a0)) 4)"; fi
     extra+=";pg_cpu_s=$(csub "$p0" "$p2");$an"
     record "$r" "$mode" sustained "$dur" "$extra"
   else
@@ -537,7 +537,7 @@ one_run() { # round mode
     extra+=";host_cpu_s=$(sub "$hd0" "$hd1");host_cpu_per_seg=$(div "$(sub "$hd0" "$hd1")" "$n0" 4)"
     if [[ $gd0 != NA ]]; then
       extra+=";arch_cpu_s=$(sub "$gd0" "$gd1");arch_cpu_per_seg=$(div "$(sub "$gd0" "$gd1")" "$n0" 4)"
-      [[ $mode == revrx* ]] && extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" "$n0" 4)"
+      if [[ $mode == revrx* ]]; then extra+=";agent_cpu_per_seg=$(div "$(sub "$ag0" "$ag2")" "$n0" 4)"; fi
       extra+=";pg_cpu_s=$(sub "$pd0" "$pd1")"
       extra+=";cg_cpu_per_seg=$(div "$(awk -v a="$gd0" -v b="$gd1" -v c="$pd0" -v d="$pd1" 'BEGIN{print b-a+d-c}')" "$n0" 4)"
     fi
