@@ -17,22 +17,75 @@
 #include "fetch.h"
 #include "walname.h"
 
+/* What a listing of a WAL file's key stem found, per codec. */
+typedef struct StemMatches
+{
+	const char *stem;
+	size_t		stem_len;
+	bool		found[RVX_COMPRESS_MAX + 1];
+} StemMatches;
+
+static int
+stem_match(void *arg, const char *key, uint64_t size)
+{
+	StemMatches *m = arg;
+
+	if (strncmp(key, m->stem, m->stem_len) != 0)
+		return 0;
+	for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
+		if (strcmp(key + m->stem_len, rvx_compression_suffix((RvxCompression) alg)) == 0)
+			m->found[alg] = true;
+	return 0;
+}
+
+/*
+ * The preferred codec is asked for first (it is what the repository
+ * normally holds, so one request usually settles it).  For the others, a
+ * store whose HEAD is a request over the network (S3) is asked with one
+ * listing of the name's key stem, instead of one HEAD per codec: a segment
+ * that is not there yet, the common case when shipping and at the end of
+ * every recovery, then costs two requests instead of four.
+ */
 int
 rvx_wal_find(RvxRepo *repo, const char *name, RvxCompression preferred,
 			 char *key, size_t keycap, RvxObjectInfo *info, RvxError *err)
 {
 	RvxCompression order[RVX_COMPRESS_MAX + 1];
+	StemMatches m;
+	char		stem[256];
 	int			n = 0;
+	int			rc;
 
 	order[n++] = preferred;
 	for (int alg = RVX_COMPRESS_MAX; alg >= 0; alg--)
 		if ((RvxCompression) alg != preferred)
 			order[n++] = (RvxCompression) alg;
 
-	for (int i = 0; i < n; i++)
-	{
-		int			rc;
+	if (rvx_wal_object_key(name, preferred, key, keycap) != 0 ||
+		rvx_wal_object_key(name, RVX_COMPRESS_NONE, stem, sizeof(stem)) != 0)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL file", name);
+	rc = rvx_repo_head(repo, key, info, err);
+	if (rc != 0)
+		return rc;
 
+	memset(&m, 0, sizeof(m));
+	m.stem = stem;
+	m.stem_len = strlen(stem);
+	if (!repo->ops->head_is_local)
+	{
+		if (rvx_repo_list(repo, stem, stem_match, &m, err) != 0)
+			return -1;
+	}
+	else
+	{
+		for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
+			m.found[alg] = true;	/* unknown: ask each */
+	}
+
+	for (int i = 1; i < n; i++)
+	{
+		if (!m.found[order[i]])
+			continue;
 		if (rvx_wal_object_key(name, order[i], key, keycap) != 0)
 			return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL file", name);
 		rc = rvx_repo_head(repo, key, info, err);

@@ -92,6 +92,12 @@ typedef struct RvxRepo RvxRepo;
 typedef struct RvxRepoOps
 {
 	const char *name;
+	/*
+	 * HEAD is a local call (a stat), cheaper than listing even a narrow
+	 * prefix; otherwise each request is a round trip, and one listing beats
+	 * several HEADs.
+	 */
+	bool		head_is_local;
 	int			(*head) (RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err);
 	int			(*put) (RvxRepo *repo, const char *key, const RvxPutSource *src,
 						int flags, RvxError *err);

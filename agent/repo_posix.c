@@ -490,6 +490,7 @@ posix_close(RvxRepo *repo)
 
 static const RvxRepoOps posix_ops = {
 	.name = "posix",
+	.head_is_local = true,
 	.head = posix_head,
 	.put = posix_put,
 	.get = posix_get,

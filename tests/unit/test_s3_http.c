@@ -36,6 +36,7 @@
 #include <curl/curl.h>
 
 #include "error.h"
+#include "fetch.h"
 #include "http.h"
 #include "log.h"
 #include "repo.h"
@@ -622,6 +623,46 @@ test_head(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
+/*
+ * Finding a WAL file over S3: the preferred codec by HEAD, the others by one
+ * listing of the key stem; a missing file costs exactly two requests, and
+ * keys that merely share the stem (.partial) are not taken for it.
+ */
+static void
+test_wal_find(void **state)
+{
+	Step		steps[] = {
+		{{"HEAD /bkt/pfx/wal/00000001/000000010000000000000007.zst HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), false},
+		{{"GET /bkt?list-type=2&prefix=pfx%2Fwal%2F00000001%2F000000010000000000000007 HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>pfx/wal/00000001/000000010000000000000007.partial.zst</Key><Size>9</Size></Contents>"
+			   "</ListBucketResult>"), false},
+		{{"HEAD /bkt/pfx/wal/00000001/000000010000000000000008.zst HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), false},
+		{{"GET /bkt?list-type=2&prefix=pfx%2Fwal%2F00000001%2F000000010000000000000008 HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>pfx/wal/00000001/000000010000000000000008.lz4</Key><Size>99</Size></Contents>"
+			   "</ListBucketResult>"), false},
+		{{"HEAD /bkt/pfx/wal/00000001/000000010000000000000008.lz4 HTTP/1.1"}, NULL,
+		 strdup("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nETag: \"x\"\r\n\r\n"), false},
+	};
+	Server		srv = server_start(steps, 5);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	RvxObjectInfo info = {0};
+	RvxError	err = {0};
+	char		key[256];
+
+	assert_int_equal(rvx_wal_find(repo, "000000010000000000000007", RVX_COMPRESS_ZSTD,
+								  key, sizeof(key), &info, &err), 0);
+	assert_int_equal(rvx_wal_find(repo, "000000010000000000000008", RVX_COMPRESS_ZSTD,
+								  key, sizeof(key), &info, &err), 1);
+	assert_string_equal(key, "wal/00000001/000000010000000000000008.lz4");
+	assert_int_equal(info.size, 99);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
 /* NO_OVERWRITE: the HEAD finds the key, nothing is written. */
 static void
 test_put_no_overwrite(void **state)
@@ -808,6 +849,7 @@ main(void)
 		cmocka_unit_test(test_get_wrong_range),
 		cmocka_unit_test(test_get_range_past_end),
 		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_wal_find),
 		cmocka_unit_test(test_put_no_overwrite),
 		cmocka_unit_test(test_put_sse_kms_signed),
 		cmocka_unit_test(test_list_pages),
