@@ -369,7 +369,21 @@ rvx_backup_pin(RvxRepo *repo, const char *id, bool pinned, RvxError *err)
 		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not a backup id", id);
 	pin_key(key, sizeof(key), id);
 	if (!pinned)
+	{
+		/*
+		 * Unpinning what is not pinned changes nothing, but a mistyped id
+		 * must not look like success: the backup the user meant would
+		 * stay pinned.
+		 */
+		int			found = rvx_backup_is_pinned(repo, id, err);
+
+		if (found < 0)
+			return -1;
+		if (found == 0)
+			return rvx_error(err, RVX_E_NOTFOUND, "backup %s is not pinned in %s",
+							 id, repo->display);
 		return rvx_repo_remove(repo, key, err);
+	}
 	if (rvx_repo_meta_load(repo, &ci, err) != 0)
 		return -1;
 	if (rvx_backup_list(repo, &list, err) != 0)
