@@ -229,6 +229,8 @@ list_key(void *arg, const char *key, uint64_t size)
 	}
 	else if (rvx_backup_key_is(slash + 1, RVX_BACKUP_MANIFEST))
 		snprintf(ref->manifest_key, sizeof(ref->manifest_key), "%s", key);
+	else if (strcmp(slash + 1, RVX_PIN_NAME) == 0)
+		ref->pinned = true;
 	return 0;
 }
 
@@ -793,25 +795,30 @@ rvx_catalog_refresh(RvxCatalog *cat, RvxRepo *repo, RvxError *err)
 		if (ref->record_key[0] == '\0')
 			continue;
 		entry = json_object_get(cat->known, ref->id);
-		if (entry && strcmp(json_string_value(json_object_get(entry, "key")), ref->record_key) == 0 &&
-			(uint64_t) json_integer_value(json_object_get(entry, "size")) == ref->record_size)
-			continue;
-		if (rvx_backup_record_load(repo, ref->record_key, ref->id, cat->system_id, &record,
-								   &lerr) != 0)
+		if (!entry || strcmp(json_string_value(json_object_get(entry, "key")), ref->record_key) != 0 ||
+			(uint64_t) json_integer_value(json_object_get(entry, "size")) != ref->record_size)
 		{
-			/* one bad record must not hide the others; it is simply not listed */
-			rvx_warn("backup %s is left out of the catalog: %s", ref->id, lerr.msg);
-			json_object_del(cat->known, ref->id);
-			continue;
+			if (rvx_backup_record_load(repo, ref->record_key, ref->id, cat->system_id, &record,
+									   &lerr) != 0)
+			{
+				/* one bad record must not hide the others; it is simply not listed */
+				rvx_warn("backup %s is left out of the catalog: %s", ref->id, lerr.msg);
+				json_object_del(cat->known, ref->id);
+				continue;
+			}
+			rc = remember(cat, ref->id, ref->record_key, ref->record_size, record);
+			json_decref(record);
+			if (rc != 0)
+			{
+				rvx_backup_list_free(&list);
+				pthread_mutex_unlock(&cat->lock);
+				return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			}
+			entry = json_object_get(cat->known, ref->id);
 		}
-		rc = remember(cat, ref->id, ref->record_key, ref->record_size, record);
-		json_decref(record);
-		if (rc != 0)
-		{
-			rvx_backup_list_free(&list);
-			pthread_mutex_unlock(&cat->lock);
-			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-		}
+		/* a pin comes and goes without the record changing */
+		json_object_set_new(json_object_get(entry, "summary"), "pinned",
+							json_boolean(ref->pinned));
 	}
 	refresh_drills(cat, repo, list.verify_keys, list.n_verify);
 	rvx_backup_list_free(&list);

@@ -45,6 +45,7 @@
 #define RVX_BACKUP_KEY_PREFIX	"backup/"
 #define RVX_BACKUP_RECORD		"backup.json"
 #define RVX_BACKUP_MANIFEST		"backup_manifest"
+#define RVX_PIN_NAME			"pinned"	/* backup/<id>/pinned: see expire.h */
 #define RVX_BACKUP_DATA_DIR		"data"
 #define RVX_BACKUP_FORMAT		1
 
@@ -76,6 +77,7 @@ typedef struct RvxBackupRef
 	char		record_key[RVX_BACKUP_ID_MAXLEN + 64];	/* "" while incomplete */
 	uint64_t	record_size;
 	char		manifest_key[RVX_BACKUP_ID_MAXLEN + 64];	/* "" if none */
+	bool		pinned;			/* backup/<id>/pinned exists */
 	uint64_t	objects;		/* keys below backup/<id>/ */
 	uint64_t	bytes;			/* their total size */
 } RvxBackupRef;

@@ -222,16 +222,7 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 			}
 			json_object_set_new(entry, "status", json_string("complete"));
 			json_object_set_new(entry, "restorable", json_true());
-			{
-				int			pinned = rvx_backup_is_pinned(repo, ref->id, &err);
-
-				if (pinned < 0)
-				{
-					json_decref(entry);
-					goto fail;
-				}
-				json_object_set_new(entry, "pinned", json_boolean(pinned == 1));
-			}
+			json_object_set_new(entry, "pinned", json_boolean(ref->pinned));
 		}
 		else
 		{

@@ -528,7 +528,6 @@ read_backups(RunCtx *c, RvxError *err)
 		const char *kind;
 		const char *parent;
 		const char *label;
-		int			pinned;
 
 		if (ref->record_key[0] == '\0')
 			continue;
@@ -554,10 +553,8 @@ read_backups(RunCtx *c, RvxError *err)
 		rvx_retention_segno(json_string_value(json_object_get(record, "start_wal")),
 							c->ci.wal_segment_size, &it->rb.start_segno);
 		json_decref(record);
-		pinned = rvx_backup_is_pinned(c->repo, ref->id, err);
-		if (pinned < 0)
-			return -1;
-		it->rb.pinned = pinned == 1;
+		/* from the same listing as the record: one request for all pins */
+		it->rb.pinned = ref->pinned;
 		it->leased = find_lease(c, ref->id) != NULL;
 	}
 	return 0;

@@ -46,7 +46,6 @@
 #include "retention.h"
 
 #define RVX_LEASE_PREFIX		"locks/backup-"
-#define RVX_PIN_NAME			"pinned"
 /* A lease this old is reported (and still honoured). */
 #define RVX_LEASE_STALE_S		(7 * RVX_SECONDS_PER_DAY)
 /* Objects of an id without record or lease are deleted once the id is this old. */

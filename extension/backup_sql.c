@@ -76,6 +76,7 @@ enum
 	COL_PROBLEMS,
 	COL_ERROR,
 	COL_PARENT,
+	COL_PINNED,
 	REVRX_BACKUPS_COLS
 };
 
@@ -392,6 +393,11 @@ catalog_row(RevrxCatalogEntry *c, Datum *values, bool *nulls)
 	{
 		values[COL_PARENT] = CStringGetTextDatum(c->parent);
 		nulls[COL_PARENT] = false;
+	}
+	if (c->has_pinned)
+	{
+		values[COL_PINNED] = BoolGetDatum(c->pinned);
+		nulls[COL_PINNED] = false;
 	}
 	values[COL_STATUS] = CStringGetTextDatum("complete");
 	nulls[COL_STATUS] = false;

@@ -318,12 +318,14 @@ read_list(const char *spool_dir, const char *file, const char *list_key,
 enum
 {
 	B_ID, B_LABEL, B_KIND, B_SCHEDULED, B_START_LSN, B_STOP_LSN, B_START_TIME,
-	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_TIMELINE, B_PARENT, B_NKEYS
+	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_TIMELINE, B_PARENT, B_PINNED,
+	B_NKEYS
 };
 
 static const char *const backup_keys[B_NKEYS] = {
 	"id", "label", "kind", "scheduled", "start_lsn", "stop_lsn", "start_time",
-	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems", "timeline", "parent"
+	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems", "timeline", "parent",
+	"pinned"
 };
 
 static bool
@@ -374,6 +376,9 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 						   tli <= PG_UINT32_MAX) ? (TimeLineID) tli : 0;
 		}
 		e->parent = (v[B_PARENT] && revrx_backup_id_valid(v[B_PARENT])) ? v[B_PARENT] : NULL;
+		e->has_pinned = v[B_PINNED] != NULL &&
+			(strcmp(v[B_PINNED], "true") == 0 || strcmp(v[B_PINNED], "false") == 0);
+		e->pinned = e->has_pinned && v[B_PINNED][0] == 't';
 		out++;
 	}
 	return out;

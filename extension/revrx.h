@@ -370,6 +370,8 @@ typedef struct RevrxCatalogEntry
 	char	   *problems;		/* JSON array text, NULL if absent/unusable */
 	TimeLineID	timeline;		/* 0 if absent */
 	char	   *parent;			/* an incremental's parent; NULL for a full backup */
+	bool		has_pinned;		/* false from an agent that does not say */
+	bool		pinned;			/* revrx-agent pin: expire keeps it */
 } RevrxCatalogEntry;
 
 /*

@@ -92,7 +92,8 @@ CREATE FUNCTION revrx_backups(
     OUT file_count bigint,
     OUT problems jsonb,                 -- pages that failed verification
     OUT error text,                     -- why it failed; or the agent's last transient error
-    OUT parent text                     -- an incremental's parent backup
+    OUT parent text,                    -- an incremental's parent backup
+    OUT pinned boolean                  -- revrx-agent pin: expire keeps it (NULL while running)
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'

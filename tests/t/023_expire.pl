@@ -41,7 +41,7 @@ my $node = RevrxTest::new_node('expire', timeout => 30,
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir",
-	env => { REVRX_PARALLEL => 1 });
+	env => { REVRX_PARALLEL => 1, REVRX_CATALOG_REFRESH_S => 1 });
 $node->safe_psql('postgres', 'CREATE TABLE t(i int PRIMARY KEY)');
 
 my $utc_now = q{to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'};
@@ -163,6 +163,13 @@ is($rc, 0, 'pin C') or diag($err);
 is($rc, 1, 'pinning a backup that does not exist fails with "not found"');
 my ($c_listed) = grep { $_->{id} eq $C } @{ RevrxTest::backups($env) };
 ok($c_listed->{pinned}, 'list --json shows C pinned');
+my $pinned_sql = sub {
+	$node->safe_psql('postgres',
+		"SELECT string_agg(id || '=' || pinned, ' ' ORDER BY id) FROM revrx_backups() WHERE id IN ('$C', '$D')");
+};
+ok(RevrxTest::wait_for(sub { $pinned_sql->() eq "$C=true $D=false" }, 30, 'catalog shows the pin'),
+	'revrx_backups() shows C pinned and D not (from the catalog the agent publishes)')
+	or diag($pinned_sql->());
 $real = expire('--now', $now2);
 like($real, qr/^keep backup \Q$C\E: pinned$/m, 'the pinned backup is kept');
 is(ids_in_repo(), join(' ', sort($B, $C, $D)), 'pinned C survives a policy that expires it');
@@ -173,6 +180,8 @@ is($rc, 1, 'unpinning C again fails with "not found": a mistyped id must not loo
 like($err, qr/backup \Q$C\E is not pinned/, '... and says it is not pinned');
 ($c_listed) = grep { $_->{id} eq $C } @{ RevrxTest::backups($env) };
 ok(!$c_listed->{pinned}, 'list --json shows C not pinned');
+ok(RevrxTest::wait_for(sub { $pinned_sql->() eq "$C=false $D=false" }, 30, 'catalog shows the unpin'),
+	'revrx_backups() shows C no longer pinned') or diag($pinned_sql->());
 $real = expire('--now', $now2);
 like($real, qr/^delete backup \Q$C\E: /m, 'unpinned, C expires');
 is(ids_in_repo(), join(' ', sort($B, $D)), 'exactly B and D survive');
