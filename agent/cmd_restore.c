@@ -20,6 +20,7 @@
  *-------------------------------------------------------------------------
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,12 @@ usage(FILE *out)
 			rvx_restore_options);
 }
 
+static void
+handle_stop(int signo)
+{
+	rvx_interrupt_request();
+}
+
 int
 rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 {
@@ -84,6 +91,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	RvxTablespaceMapping map[MAX_TABLESPACE_MAP];
 	RvxRestoreResult res;
 	RvxError	err;
+	struct sigaction sa;
 	int			rc;
 
 	opts.parallel = cfg->parallel;
@@ -172,6 +180,15 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
 		return RVX_E_USAGE;
 	}
+
+	/*
+	 * SIGINT/SIGTERM stop the transfers and end the restore with a message
+	 * saying what is left behind, instead of killing it mid-file.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handle_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 
 	if (rvx_restore(cfg, &opts, &res, &err) != 0)
 	{

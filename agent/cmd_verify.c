@@ -64,7 +64,7 @@ usage(FILE *out)
 static void
 handle_stop(int sig)
 {
-	rvx_verify_interrupt();
+	rvx_interrupt_request();
 }
 
 int

@@ -6,6 +6,7 @@
  *-------------------------------------------------------------------------
  */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -89,4 +90,18 @@ rvx_error_code_name(RvxErrorCode code)
 			return "internal";
 	}
 	return "unknown";
+}
+
+static volatile sig_atomic_t interrupt_requested = 0;
+
+void
+rvx_interrupt_request(void)
+{
+	interrupt_requested = 1;
+}
+
+bool
+rvx_interrupt_pending(void)
+{
+	return interrupt_requested != 0;
 }

@@ -53,4 +53,14 @@ extern void rvx_error_clear(RvxError *err);
 extern bool rvx_error_transient(const RvxError *err);
 extern const char *rvx_error_code_name(RvxErrorCode code);
 
+/*
+ * A process-wide request to stop, for the commands a signal may end
+ * (restore, verify): their handlers call rvx_interrupt_request() (it is
+ * async-signal-safe), and long work polls rvx_interrupt_pending(): the
+ * restore's transfers between and inside objects, HTTP requests even
+ * while the server sends nothing, the drill between its phases.
+ */
+extern void rvx_interrupt_request(void);
+extern bool rvx_interrupt_pending(void);
+
 #endif							/* RVX_AGENT_ERROR_H */

@@ -298,6 +298,14 @@ seek_cb(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* Called by libcurl about once a second, also while nothing arrives. */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			curl_off_t ulnow)
+{
+	return rvx_interrupt_pending() ? 1 : 0;	/* CURLE_ABORTED_BY_CALLBACK */
+}
+
 /* Sets the options of one request on a freshly reset handle. */
 static CURLcode
 setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *headers)
@@ -309,7 +317,8 @@ setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
 	SET(CURLOPT_URL, req->url);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_NOPROGRESS, 1L);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
 	SET(CURLOPT_VERBOSE, 0L);
 	SET(CURLOPT_ERRORBUFFER, http->errbuf);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -420,8 +429,11 @@ rvx_http_perform(RvxHttp *http, const RvxHttpRequest *req, RvxHttpResponse *resp
 	if (rc != CURLE_OK)
 	{
 		resp->curl_code = (int) rc;
-		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s",
-				 http->errbuf[0] ? http->errbuf : curl_easy_strerror(rc));
+		if (rc == CURLE_ABORTED_BY_CALLBACK)	/* progress_cb */
+			snprintf(resp->curl_error, sizeof(resp->curl_error), "interrupted");
+		else
+			snprintf(resp->curl_error, sizeof(resp->curl_error), "%s",
+					 http->errbuf[0] ? http->errbuf : curl_easy_strerror(rc));
 		return -1;
 	}
 	if (resp->status == 0)

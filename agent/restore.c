@@ -847,14 +847,25 @@ download(RestoreRun *run, const char *id, double started, RvxError *err)
 		}
 		started_threads++;
 	}
-	/* with nothing to show, just wait for the threads */
-	while (run->opts->progress &&
-		   __atomic_load_n(&run->threads_done, __ATOMIC_ACQUIRE) < started_threads)
+	/*
+	 * Show progress and watch for an interrupt while the threads work: a
+	 * request to stop cancels every transfer (fetch checks run->cancel
+	 * between chunks, the HTTP layer the same request even while a server
+	 * sends nothing), so the restore fails within a moment.
+	 */
+	while (__atomic_load_n(&run->threads_done, __ATOMIC_ACQUIRE) < started_threads)
 	{
 		struct timespec ts = {0, 100 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
-		if (rvx_now_s() - last_shown >= 0.5)
+		if (rvx_interrupt_pending() && !run->cancel)
+		{
+			RvxError	ierr;
+
+			rvx_error(&ierr, RVX_E_INTERNAL, "the restore was interrupted");
+			run_failed(run, &ierr);
+		}
+		if (run->opts->progress && rvx_now_s() - last_shown >= 0.5)
 		{
 			show_progress(run, id, started, false);
 			last_shown = rvx_now_s();

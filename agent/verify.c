@@ -61,19 +61,6 @@
 #define FINGERPRINTS_MAX	((size_t) 256 * 1024 * 1024)
 #define SHUTDOWN_TIMEOUT_S	120
 
-static volatile sig_atomic_t interrupted = 0;
-
-void
-rvx_verify_interrupt(void)
-{
-	interrupted = 1;
-}
-
-bool
-rvx_verify_interrupted(void)
-{
-	return interrupted != 0;
-}
 
 
 
@@ -551,7 +538,7 @@ phase_recovery(Drill *d)
 	}
 	d->pg_started = true;
 
-	while (!interrupted)
+	while (!rvx_interrupt_pending())
 	{
 		char	   *v = NULL;
 
@@ -639,7 +626,7 @@ phase_recovery(Drill *d)
 		const char *why;
 
 		missing_segment(all ? all : "", seg, sizeof(seg));
-		if (interrupted)
+		if (rvx_interrupt_pending())
 			why = "interrupted";
 		else if (d->pg.pid != 0)
 			why = "recovery did not finish before the deadline";
@@ -666,15 +653,15 @@ phase_checks(Drill *d)
 	RvxError	err;
 
 	verify_check_hook(d);
-	if (d->fingerprints && !interrupted)
+	if (d->fingerprints && !rvx_interrupt_pending())
 		verify_check_fingerprints(d);
-	else if (!interrupted)
+	else if (!rvx_interrupt_pending())
 		verify_add_check(d, "fingerprints", true, true, 0, d->fp_skip_reason, NULL);
-	if (!interrupted)
+	if (!rvx_interrupt_pending())
 		verify_check_amcheck(d);
-	if (!interrupted)
+	if (!rvx_interrupt_pending())
 		verify_check_row_counts(d);
-	if (d->opts->checks_dir && !interrupted)
+	if (d->opts->checks_dir && !rvx_interrupt_pending())
 		verify_check_user(d);
 
 	/* pg_checksums needs a cleanly stopped cluster */
@@ -683,7 +670,7 @@ phase_checks(Drill *d)
 
 		if (rvx_pg_stop(&d->pg, SHUTDOWN_TIMEOUT_S, &err) != 0)
 			verify_add_check(d, "shutdown", false, false, rvx_now_s() - s0, err.msg, NULL);
-		else if (!interrupted)
+		else if (!rvx_interrupt_pending())
 			verify_check_checksums(d);
 	}
 	set_phase(d, "checks", rvx_now_s() - t0, NULL);
@@ -905,15 +892,15 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		verify_add_check(&d, "fingerprints", false, false, 0, msg, NULL);
 		snprintf(d.fp_skip_reason, sizeof(d.fp_skip_reason), "(failed above)");
 	}
-	if (!interrupted && phase_restore(&d) == 0 && !interrupted)
+	if (!rvx_interrupt_pending() && phase_restore(&d) == 0 && !rvx_interrupt_pending())
 	{
 		/* 2. */
 		phase_verifybackup(&d);
 		/* 3., then 4. */
-		if (!interrupted && phase_recovery(&d) && !interrupted)
+		if (!rvx_interrupt_pending() && phase_recovery(&d) && !rvx_interrupt_pending())
 			phase_checks(&d);
 	}
-	if (interrupted)
+	if (rvx_interrupt_pending())
 		verify_add_check(&d, "interrupted", false, false, 0, "the drill was interrupted (SIGINT or SIGTERM)", NULL);
 	cleanup(&d);
 

@@ -26,7 +26,8 @@
  * the revrx module (its spool setting names production's spool) and
  * listens on nothing but a private socket; it is stopped, and the scratch
  * directory removed (unless keep), before rvx_verify returns, also after a
- * failure or an interrupt (rvx_verify_interrupt).
+ * failure or an interrupt (rvx_interrupt_request(), error.h: also while
+ * the backup is being restored).
  *
  *-------------------------------------------------------------------------
  */
@@ -72,9 +73,6 @@ typedef struct RvxVerifyOptions
  */
 extern int	rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report,
 					   RvxError *err);
-
-/* Asks a running drill to stop and clean up; async-signal-safe. */
-extern void rvx_verify_interrupt(void);
 
 /* The readable summary of a report. */
 extern void rvx_verify_print_summary(FILE *out, const json_t *report);

@@ -347,7 +347,7 @@ verify_check_row_counts(Drill *d)
 		json_decref(list);
 		return;
 	}
-	for (int i = 0; i < PQntuples(dbs) && !rvx_verify_interrupted(); i++)
+	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
 	{
 		const char *db = PQgetvalue(dbs, i, 0);
 		PGresult   *tables;

@@ -47,8 +47,6 @@ typedef struct Drill
 	json_t	   *phases;			/* borrowed from report */
 } Drill;
 
-/* Whether SIGINT/SIGTERM asked the drill to stop (rvx_verify_interrupt). */
-extern bool rvx_verify_interrupted(void);
 
 /* Trims trailing newlines in place; returns s. */
 extern char *verify_chomp(char *s);
