@@ -50,6 +50,8 @@ static double last_wal_at;
 static double repo_checked_at;
 static bool repo_ok;
 static char repo_reason[256];
+static bool write_refused;		/* since the last write that succeeded */
+static char write_reason[256];
 
 
 void
@@ -119,13 +121,29 @@ rvx_metrics_repo_result(int rc, const RvxError *err)
 }
 
 void
+rvx_metrics_repo_write_result(int rc, const RvxError *err)
+{
+	rvx_metrics_repo_result(rc, err);
+	pthread_mutex_lock(&lock);
+	if (rc >= 0)
+		write_refused = false;
+	else if (err && err->code == RVX_E_AUTH)
+	{
+		write_refused = true;
+		snprintf(write_reason, sizeof(write_reason), "writes refused: %s", err->msg);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void
 rvx_metrics_health(RvxHealth *h)
 {
 	h->heartbeat_at = atomic_load(&heartbeat_at);
 	pthread_mutex_lock(&lock);
 	h->repo_checked_at = repo_checked_at;
-	h->repo_ok = repo_ok;
-	snprintf(h->repo_reason, sizeof(h->repo_reason), "%s", repo_reason);
+	h->repo_ok = repo_ok && !write_refused;
+	snprintf(h->repo_reason, sizeof(h->repo_reason), "%s",
+			 repo_ok && write_refused ? write_reason : repo_reason);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -144,6 +162,8 @@ rvx_metrics_reset(void)
 	repo_checked_at = 0;
 	repo_ok = false;
 	repo_reason[0] = '\0';
+	write_refused = false;
+	write_reason[0] = '\0';
 	pthread_mutex_unlock(&lock);
 }
 
@@ -398,7 +418,7 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 		put(&b, "revrx_errors_total{kind=\"%s\"} %" PRIuFAST64 "\n",
 			rvx_error_code_name((RvxErrorCode) k), atomic_load(&errors[k]));
 	header(&b, "revrx_repository_up", "gauge",
-		   "1 if the last repository operation or check reached the repository.");
+		   "1 if the repository answers and writes to it are not refused.");
 	put(&b, "revrx_repository_up %d\n", h.repo_checked_at > 0 && h.repo_ok ? 1 : 0);
 	header(&b, "revrx_heartbeat_age_seconds", "gauge",
 		   "Seconds since the agent's main loop last ticked.");

@@ -58,12 +58,21 @@ extern void rvx_metrics_wal_stored(const char *name, double at);
  */
 extern void rvx_metrics_repo_result(int rc, const RvxError *err);
 
+/*
+ * The same for a write (put, remove).  A write refused for access (a
+ * policy that lets the agent read but not write) keeps the repository
+ * "not ready" until a write succeeds: otherwise every read in between
+ * (the HEAD before each upload, the idle probe) would make it ready again
+ * and /readyz would flap while nothing can be stored.
+ */
+extern void rvx_metrics_repo_write_result(int rc, const RvxError *err);
+
 /* A copy of what readiness and health need. */
 typedef struct RvxHealth
 {
 	double		heartbeat_at;	/* 0 = the main loop never ticked */
 	double		repo_checked_at;	/* 0 = no repository operation yet */
-	bool		repo_ok;
+	bool		repo_ok;		/* it answers, and writes are not refused */
 	char		repo_reason[256];
 } RvxHealth;
 

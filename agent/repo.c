@@ -96,7 +96,7 @@ rvx_repo_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags,
 {
 	int			rc = repo->ops->put(repo, key, src, flags, err);
 
-	rvx_metrics_repo_result(rc, err);
+	rvx_metrics_repo_write_result(rc, err);
 	if (rc == 0)
 		rvx_metrics_count_upload(src->size);
 	return rc;
@@ -142,7 +142,7 @@ rvx_repo_remove(RvxRepo *repo, const char *key, RvxError *err)
 {
 	int			rc = repo->ops->remove(repo, key, err);
 
-	rvx_metrics_repo_result(rc, err);
+	rvx_metrics_repo_write_result(rc, err);
 	return rc;
 }
 

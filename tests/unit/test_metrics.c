@@ -216,6 +216,50 @@ test_repo_result(void **state)
 	assert_true(h.heartbeat_at > 0);
 }
 
+/*
+ * Reads allowed, writes denied: not ready, and reads in between do not
+ * make it ready again (no flapping); a write that succeeds does.
+ */
+static void
+test_repo_write_refused(void **state)
+{
+	RvxError	denied = {RVX_E_AUTH, "403 AccessDenied"};
+	RvxError	conflict = {RVX_E_CONFLICT, "different content"};
+	RvxHealth	h;
+
+	rvx_metrics_reset();
+	rvx_metrics_repo_result(1, NULL);	/* head */
+	rvx_metrics_repo_write_result(-1, &denied);	/* put */
+	rvx_metrics_health(&h);
+	assert_false(h.repo_ok);
+
+	rvx_metrics_repo_result(0, NULL);	/* the HEAD before the next upload */
+	rvx_metrics_repo_result(1, NULL);	/* the idle probe */
+	rvx_metrics_health(&h);
+	assert_false(h.repo_ok);
+	assert_string_equal(h.repo_reason, "writes refused: 403 AccessDenied");
+
+	/* a refused overwrite is an answer about content, not about access */
+	rvx_metrics_repo_write_result(-1, &conflict);
+	rvx_metrics_health(&h);
+	assert_false(h.repo_ok);
+
+	rvx_metrics_repo_write_result(0, NULL);
+	rvx_metrics_health(&h);
+	assert_true(h.repo_ok);
+	assert_string_equal(h.repo_reason, "");
+
+	/* and an unreachable repository is still reported as such */
+	{
+		RvxError	net = {RVX_E_NETWORK, "could not connect"};
+
+		rvx_metrics_repo_write_result(-1, &net);
+		rvx_metrics_health(&h);
+		assert_false(h.repo_ok);
+		assert_string_equal(h.repo_reason, "could not connect");
+	}
+}
+
 static void
 test_catalog_files(void **state)
 {
@@ -327,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_counters_and_exposure),
 		cmocka_unit_test(test_repo_result),
+		cmocka_unit_test(test_repo_write_refused),
 		cmocka_unit_test(test_catalog_files),
 		cmocka_unit_test(test_listen),
 	};
