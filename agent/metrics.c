@@ -285,6 +285,35 @@ load_spool_json(const char *spool_dir, const char *name)
 	return json_load_file(path, 0, NULL);
 }
 
+/*
+ * PostgreSQL's own archive backlog, as the server last wrote it
+ * (server.json, every RVX_SERVER_STATUS_SECS): the .ready files the archiver
+ * has not handed to revrx yet, which the agent cannot see.  Left out when
+ * the server has not written it (not preloaded, older version).
+ */
+static void
+render_server(Buf *b, const char *spool_dir, double now)
+{
+	json_t	   *doc = load_spool_json(spool_dir, RVX_SPOOL_SERVER_FILE);
+	json_t	   *files = doc ? json_object_get(doc, "wal_ready_files") : NULL;
+	json_t	   *bytes = doc ? json_object_get(doc, "wal_ready_bytes") : NULL;
+	double		at = doc ? json_time(json_object_get(doc, "updated_at")) : 0;
+
+	if (json_is_integer(files) && json_is_integer(bytes) && at > 0)
+	{
+		header(b, "revrx_server_wal_ready_files", "gauge",
+			   "WAL files PostgreSQL has marked ready but not archived yet (pg_wal/archive_status/*.ready).");
+		put(b, "revrx_server_wal_ready_files %" JSON_INTEGER_FORMAT "\n", json_integer_value(files));
+		header(b, "revrx_server_wal_ready_bytes", "gauge",
+			   "Bytes of those WAL files.");
+		put(b, "revrx_server_wal_ready_bytes %" JSON_INTEGER_FORMAT "\n", json_integer_value(bytes));
+		header(b, "revrx_server_status_age_seconds", "gauge",
+			   "Seconds since the server last reported its archive backlog (it does every 10 s; more means the server or its revrx worker is not running, or is taking a backup).");
+		put(b, "revrx_server_status_age_seconds %.3f\n", now > at ? now - at : 0.0);
+	}
+	json_decref(doc);
+}
+
 static void
 render_backups(Buf *b, const char *spool_dir, double now)
 {
@@ -403,6 +432,7 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 		   "Recovery point exposure: seconds since the oldest WAL file not yet stored became ready (0 when none waits).");
 	put(&b, "revrx_rpo_exposure_seconds %.3f\n", oldest > 0 && now > oldest ? now - oldest : 0.0);
 
+	render_server(&b, spool_dir, now);
 	render_backups(&b, spool_dir, now);
 	render_verifications(&b, spool_dir);
 

@@ -16,6 +16,8 @@
  *	 wal/NAME.error		agent: NAME could not be stored; first line says
  *						whether retrying can help ("transient"/"permanent")
  *	 status/agent.json	agent: heartbeat and counters for revrx_status()
+ *	 server.json		server: PostgreSQL's own archive backlog (pg_wal .ready
+ *						files), every RVX_SERVER_STATUS_SECS, for /metrics
  *
  * Order of events, and why nothing is lost: the server acknowledges NAME to
  * Postgres only when NAME.ok names the same SHA-256 as the segment it was
@@ -37,6 +39,8 @@
 #define RVX_SPOOL_WAL_DIR		"wal"
 #define RVX_SPOOL_STATUS_DIR	"status"
 #define RVX_SPOOL_CLUSTER_FILE	"cluster.json"
+#define RVX_SPOOL_SERVER_FILE	"server.json"
+#define RVX_SERVER_STATUS_SECS	10
 #define RVX_SPOOL_AGENT_FILE	"status/agent.json"
 
 /* Base backups (docs/backup-format.md) */

@@ -117,6 +117,8 @@ typedef struct RevrxArchiveStats
 extern bool revrx_shared_available(void);
 extern void revrx_archive_record_success(const char *file);
 extern void revrx_archive_record_failure(const char *file, const char *message);
+/* The .ready files of pg_wal/archive_status: how many, and their segments' size. */
+extern void revrx_wal_ready_count(int64 *count, int64 *bytes);
 
 /* Reader side: false when the library was not preloaded. */
 extern bool revrx_archive_stats_read(RevrxArchiveStats *stats);

@@ -136,13 +136,13 @@ revrx_agent_status_read(const char *spool_dir, RevrxAgentStatus *st)
 }
 
 /*
- * count_ready
+ * revrx_wal_ready_count
  *
  * Files waiting for the archiver (.ready) and the size of those still in
  * pg_wal.
  */
-static void
-count_ready(int64 *count, int64 *bytes)
+void
+revrx_wal_ready_count(int64 *count, int64 *bytes)
 {
 	const char *status_dir = XLOGDIR "/archive_status";
 	DIR		   *dir;
@@ -293,7 +293,7 @@ revrx_status(PG_FUNCTION_ARGS)
 	}
 
 	/* Backlog of the archiver */
-	count_ready(&count, &bytes);
+	revrx_wal_ready_count(&count, &bytes);
 	values[COL_BACKLOG_SEGMENTS] = Int64GetDatum(count);
 	nulls[COL_BACKLOG_SEGMENTS] = false;
 	values[COL_BACKLOG_BYTES] = Int64GetDatum(bytes);

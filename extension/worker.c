@@ -25,6 +25,10 @@
  *	3. It requests a scheduled backup when one is due.
  *	4. It takes a requested backup (backup.c), inside an error boundary:
  *	   an ERROR fails that backup, is logged, and the worker goes on.
+ *	5. Every RVX_SERVER_STATUS_SECS it writes the archiver's backlog
+ *	   (pg_wal's .ready files) to the spool's server.json, so the agent's
+ *	   /metrics shows what PostgreSQL itself has not archived yet: the one
+ *	   backlog the agent cannot see (not while a backup is being taken).
  *
  * pg_cancel_backend() on the worker cancels the backup it is taking (it
  * fails with "canceling statement due to user request"); the worker goes
@@ -109,6 +113,9 @@ static Schedule incremental_schedule = {"incremental", true, NULL, false, 0};
 /* How long the main loop may sleep, as the schedule sees it. */
 static long schedule_timeout_ms = MAX_SLEEP_MS;
 
+/* When server.json was last written. */
+static pg_time_t server_status_at = 0;
+
 /* Rate limit for housekeeping errors. */
 static char *last_error = NULL;
 static pg_time_t last_error_time = 0;
@@ -117,6 +124,7 @@ static void worker_exit(int code, Datum arg);
 static void recover_spool(void);
 static void watch_shipping(void);
 static void check_schedule(void);
+static void publish_server_status(void);
 static void run_backup(int slot, const RevrxBackupEntry *e);
 
 /*
@@ -277,6 +285,8 @@ revrx_worker_main(Datum main_arg)
 		schedule_timeout_ms = MAX_SLEEP_MS;
 		guarded(check_schedule, "take a scheduled backup");
 		timeout = schedule_timeout_ms;
+		guarded(publish_server_status, "publish the archiver's backlog");
+		timeout = Min(timeout, RVX_SERVER_STATUS_SECS * 1000L);
 
 		if (revrx_backup_take_request(&slot, &e))
 		{
@@ -794,4 +804,35 @@ check_schedule(void)
 				 revrx_backup_schedule ? revrx_backup_schedule : "", now);
 	run_schedule(&incremental_schedule, revrx_backup_cron_incremental,
 				 revrx_backup_schedule_incremental ? revrx_backup_schedule_incremental : "", now);
+}
+
+/*
+ * publish_server_status
+ *
+ * Writes server.json (see the file header) when RVX_SERVER_STATUS_SECS
+ * have passed.  Only into a spool that exists: creating it is the
+ * archiver's business (and a missing one is an error it reports).
+ */
+static void
+publish_server_status(void)
+{
+	pg_time_t	now = (pg_time_t) time(NULL);
+	char		path[MAXPGPATH];
+	char		text[256];
+	struct stat st;
+	int64		count;
+	int64		bytes;
+
+	if (revrx_spool_dir == NULL || revrx_spool_dir[0] == '\0' ||
+		now - server_status_at < RVX_SERVER_STATUS_SECS ||
+		stat(revrx_spool_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	server_status_at = now;
+	revrx_wal_ready_count(&count, &bytes);
+	snprintf(text, sizeof(text),
+			 "{\"format\":1,\"updated_at\":" INT64_FORMAT ",\"wal_ready_files\":" INT64_FORMAT
+			 ",\"wal_ready_bytes\":" INT64_FORMAT "}\n",
+			 (int64) now, count, bytes);
+	snprintf(path, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_SERVER_FILE);
+	revrx_write_file_durably(path, text, strlen(text));
 }

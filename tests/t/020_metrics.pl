@@ -137,6 +137,19 @@ ok( RevrxTest::wait_for(
 		},
 		60, 'backlog'),
 	'backlog and exposure are shown');
+# PostgreSQL's own backlog (.ready files in pg_wal), as the server reports it
+ok( RevrxTest::wait_for(
+		sub {
+			RevrxTest::switch_wal($node);
+			(metric('revrx_server_wal_ready_files') // 0) > 0
+			  && (metric('revrx_server_wal_ready_bytes') // 0) > 0;
+		},
+		60, 'server backlog'),
+	'the server\'s .ready backlog is shown while nothing is archived');
+my $ready_files = metric('revrx_server_wal_ready_files');
+my $ready_on_disk = () = glob($node->data_dir . '/pg_wal/archive_status/*.ready');
+cmp_ok($ready_files, '<=', $ready_on_disk + 2, "it is what pg_wal holds ($ready_files reported, $ready_on_disk now)");
+cmp_ok(metric('revrx_server_status_age_seconds'), '<', 30, 'and the report is recent');
 my $exp1 = metric('revrx_rpo_exposure_seconds');
 ok(RevrxTest::wait_for(sub { metric('revrx_rpo_exposure_seconds') > $exp1 + 1 }, 30, 'exposure grows'),
 	"exposure grows past $exp1 s while nothing is stored");
@@ -156,6 +169,8 @@ ok( RevrxTest::wait_for(
 		},
 		60, 'backlog 0'),
 	'backlog and exposure back to 0');
+ok(RevrxTest::wait_for(sub { (metric('revrx_server_wal_ready_files') // -1) == 0 }, 60, 'server backlog 0'),
+	'the server\'s .ready backlog is back to 0');
 
 # -- a spool the agent cannot write to is not ready either
 my $spool = RevrxTest::spool_dir($node);

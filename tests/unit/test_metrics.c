@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "spool.h"
 
 static char spool[] = "/tmp/revrx-test-metrics.XXXXXX";
 
@@ -275,8 +276,18 @@ test_catalog_files(void **state)
 					  "{\"verifications\":[{\"backup_id\":\"we\\\"ird\\\\id\\n\",\"passed\":true,"
 					  "\"recovery_seconds\":2.5,\"total_seconds\":42.25,\"finished_at\":1795690000},"
 					  "{\"backup_id\":\"old\",\"passed\":false}]}");
+	/* no server.json yet: no server metrics */
+	text = render(1795687200 + 60);
+	assert_null(strstr(text, "revrx_server_wal_ready_files"));
+	free(text);
+	write_status_file(RVX_SPOOL_SERVER_FILE,
+					  "{\"format\":1,\"updated_at\":1795687230,\"wal_ready_files\":3,"
+					  "\"wal_ready_bytes\":50331648}");
 	text = render(1795687200 + 60);
 	assert_well_formed(text);
+	assert_true(sample(text, "revrx_server_wal_ready_files") == 3);
+	assert_true(sample(text, "revrx_server_wal_ready_bytes") == 50331648);
+	assert_true(sample(text, "revrx_server_status_age_seconds") == 30);
 	assert_true(sample(text, "revrx_backups") == 3);
 	assert_true(sample(text, "revrx_last_backup_timestamp_seconds") == 1795687200);
 	assert_true(sample(text, "revrx_last_backup_age_seconds") == 60);
