@@ -577,6 +577,9 @@ remember(RvxCatalog *cat, const char *id, const char *key, uint64_t size, const 
 
 	if (summary == NULL)
 		return -1;
+	/* a new backup is not pinned; refreshes follow the pins (rvx_catalog_refresh) */
+	if (json_object_get(summary, "pinned") == NULL)
+		json_object_set_new(summary, "pinned", json_false());
 	entry = json_pack("{s:s, s:I, s:o}", "key", key, "size", (json_int_t) size,
 					  "summary", summary);
 	if (entry == NULL)
@@ -840,7 +843,7 @@ int
 rvx_catalog_refresh_drills(RvxCatalog *cat, RvxRepo *repo, int newest_backups, RvxError *err)
 {
 	RvxBackupList keys;
-	size_t		n = json_object_size(cat->known);
+	size_t		n;
 	const char **ids;
 	const char *id;
 	json_t	   *entry;
@@ -852,6 +855,7 @@ rvx_catalog_refresh_drills(RvxCatalog *cat, RvxRepo *repo, int newest_backups, R
 
 	memset(&keys, 0, sizeof(keys));
 	pthread_mutex_lock(&cat->lock);
+	n = json_object_size(cat->known);	/* under the lock: adds come from other threads */
 	ids = calloc(n ? n : 1, sizeof(char *));
 	if (ids == NULL)
 	{

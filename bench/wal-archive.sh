@@ -15,7 +15,7 @@
 #   MODES [revrx,pgbr-sync-zst,pgbr-async-zst,pgbr-sync-lz4,pgbr-async-lz4]
 #                       (also revrx-lz4: revrx with revrx.compression = lz4;
 #                       revrx-pollN: revrx with REVRX_POLL_INTERVAL_MS=N, a
-#                       diagnostic; ratios are always against plain `revrx`)
+#                       diagnostic; ratio tables are for `revrx` and `revrx-lz4`)
 #   OUT [bench/results/<timestamp>]  results directory (gitignored)
 #   KEEP_DATA [0]       1 = keep the template, data dirs, spool and repositories
 #   WORK [/tmp/revrx-walbench]  scratch directory (wiped at start)

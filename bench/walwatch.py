@@ -424,7 +424,8 @@ def summarize(raw, outmd):
                   *(fmt(pct(a, q) / pct(b, q), 2) for q in (50, 90, 99))))
         w("")
     # ratios of each revrx codec / each pgBackRest mode, same round, median
-    # over rounds (like with like: revrx / *-zst and revrx-lz4 / *-lz4)
+    # over rounds, against every pgBackRest mode (like with like is revrx /
+    # *-zst and revrx-lz4 / *-lz4; the others are there for the trade-off)
     for base in [m for m in ("revrx", "revrx-lz4") if m in modes]:
         for title, phase, cols in (("Sustained", "sustained", sus_cols),
                                    ("Capacity", "drain", cap_cols)):

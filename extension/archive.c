@@ -125,21 +125,27 @@ static pg_time_t last_sweep = 0;
  * about a fifth of a segment's CPU while a backlog drains.  Remembering it
  * is safe because a segment's content is final once it is marked .ready,
  * and PostgreSQL neither removes nor recycles a segment before it is
- * archived; a crash restarts the archiver, and with it this memory.  The
- * file's identity (device, inode, size, modification time) must still be
- * what it was when it was spooled, or the digest is computed again.
+ * archived; a crash restarts the archiver, and with it this memory.
+ *
+ * Because of that invariant the memory is also a promise that the file did
+ * not change, so it is only kept when nothing suggests otherwise: the
+ * file's identity (device, inode, size, modification and change times)
+ * must be the same before and after it was read, its last modification
+ * must be at least RVX_AHEAD_SETTLED_SECS older than the read (a write in
+ * the same clock tick would not move the times: git's "racy" rule), and
+ * the identity must still be the same when the digest is recalled.
+ * Otherwise the digest is computed again from the file, as for any other
+ * segment, and a changed file is then spooled again.
  */
 typedef struct SpooledAhead
 {
 	char		name[REVRX_NAME_LEN];	/* "" = unused */
 	uint8		sha[RVX_SHA256_LEN];
-	dev_t		dev;
-	ino_t		ino;
-	off_t		size;
-	struct timespec mtime;
+	struct stat source;			/* its identity when it was spooled */
 } SpooledAhead;
 
 #define RVX_AHEAD_MEMORY 64		/* the largest revrx.archive_lookahead */
+#define RVX_AHEAD_SETTLED_SECS 2
 
 static SpooledAhead spooled_ahead[RVX_AHEAD_MEMORY];
 static int	spooled_ahead_next = 0;
@@ -208,12 +214,14 @@ typedef struct SpoolResult
 {
 	uint8		sha[RVX_SHA256_LEN];	/* of the source file's content */
 	int64		written;		/* bytes of the object */
-	struct stat source;			/* the source file, as read */
+	bool		settled;		/* the source did not change around the read */
+	struct stat source;			/* the source file, after the read */
 } SpoolResult;
 
 static bool spool_object(const char *file, const char *path,
 						 const uint8 *expected_sha, int elevel,
 						 SpoolResult *result);
+static bool same_identity(const struct stat *a, const struct stat *b);
 static void remember_spooled(const char *file, const SpoolResult *result);
 static bool recall_spooled(const char *file, const char *path,
 						   uint8 sha[RVX_SHA256_LEN]);
@@ -798,6 +806,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	RvxObjectHeader hdr;
 	RvxObjectWriter *w;
 	SpoolSink	sink;
+	struct stat before;
+	time_t		read_started = 0;
 	int			src;
 
 	snprintf(final, MAXPGPATH, "%s/%s/%s%s", revrx_spool_dir, RVX_SPOOL_WAL_DIR,
@@ -830,6 +840,16 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 				 errmsg("could not open file \"%s\": %m", path)));
 		return false;
 	}
+
+	/* the source's identity before the read (see SpooledAhead) */
+	if (result != NULL && fstat(src, &before) != 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+		goto fail;
+	}
+	read_started = time(NULL);
 
 	sink.fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
 									pg_file_create_mode);
@@ -887,6 +907,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 					 errmsg("could not stat file \"%s\": %m", path)));
 			goto fail;
 		}
+		result->settled = same_identity(&before, &result->source) &&
+			read_started - result->source.st_mtim.tv_sec >= RVX_AHEAD_SETTLED_SECS;
 	}
 	rvx_object_header_encode(&hdr, hdrbuf);
 	errno = 0;
@@ -959,20 +981,28 @@ fail:
  * The memory of digests of segments spooled ahead (see spooled_ahead).
  * recall_spooled() forgets what it returns: one recall per spooling.
  */
+static bool
+same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+		a->st_size == b->st_size &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+		a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+		a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 static void
 remember_spooled(const char *file, const SpoolResult *result)
 {
 	SpooledAhead *e = &spooled_ahead[spooled_ahead_next];
 
-	if (strlen(file) >= sizeof(e->name))
+	if (!result->settled || strlen(file) >= sizeof(e->name))
 		return;
 	spooled_ahead_next = (spooled_ahead_next + 1) % RVX_AHEAD_MEMORY;
 	strlcpy(e->name, file, sizeof(e->name));
 	memcpy(e->sha, result->sha, RVX_SHA256_LEN);
-	e->dev = result->source.st_dev;
-	e->ino = result->source.st_ino;
-	e->size = result->source.st_size;
-	e->mtime = result->source.st_mtim;
+	e->source = result->source;
 }
 
 static bool
@@ -986,11 +1016,7 @@ recall_spooled(const char *file, const char *path, uint8 sha[RVX_SHA256_LEN])
 
 		if (strcmp(e->name, file) != 0)
 			continue;
-		same = stat(path, &st) == 0 &&
-			st.st_dev == e->dev && st.st_ino == e->ino &&
-			st.st_size == e->size &&
-			st.st_mtim.tv_sec == e->mtime.tv_sec &&
-			st.st_mtim.tv_nsec == e->mtime.tv_nsec;
+		same = stat(path, &st) == 0 && same_identity(&st, &e->source);
 		if (same)
 			memcpy(sha, e->sha, RVX_SHA256_LEN);
 		e->name[0] = '\0';

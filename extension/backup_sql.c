@@ -527,7 +527,16 @@ revrx_backups(PG_FUNCTION_ARGS)
 	require_preload();
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != REVRX_BACKUPS_COLS)
+
+	/*
+	 * pinned came after the first builds of 0.1: a database whose extension
+	 * was created by one of them declares the function without it, and
+	 * keeps working (the column appears once the extension is created
+	 * again).  Rows are formed with the declared descriptor, which ignores
+	 * the values past its last column.
+	 */
+	if (rsinfo->setDesc->natts != REVRX_BACKUPS_COLS &&
+		rsinfo->setDesc->natts != COL_PINNED)
 		elog(ERROR, "revrx_backups() is declared with %d columns, expected %d",
 			 rsinfo->setDesc->natts, REVRX_BACKUPS_COLS);
 

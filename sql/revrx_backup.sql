@@ -27,6 +27,20 @@ SELECT a.n, a.name, a.type::regtype
 SELECT count(*) FROM revrx_backups();
 SELECT * FROM revrx_backups();
 
+-- A database whose extension was created before "pinned" existed declares
+-- 15 columns: it keeps working; any other shape is refused
+CREATE FUNCTION regress_backups_15(OUT id text, OUT label text, OUT kind text,
+    OUT status text, OUT scheduled boolean, OUT start_lsn pg_lsn, OUT stop_lsn pg_lsn,
+    OUT start_time timestamptz, OUT stop_time timestamptz, OUT original_bytes bigint,
+    OUT stored_bytes bigint, OUT file_count bigint, OUT problems jsonb, OUT error text,
+    OUT parent text)
+RETURNS SETOF record AS '$libdir/revrx', 'revrx_backups' LANGUAGE C;
+SELECT count(*) FROM regress_backups_15();
+CREATE FUNCTION regress_backups_2(OUT id text, OUT label text)
+RETURNS SETOF record AS '$libdir/revrx', 'revrx_backups' LANGUAGE C;
+SELECT count(*) FROM regress_backups_2();
+DROP FUNCTION regress_backups_15(), regress_backups_2();
+
 -- Privileges: nothing for PUBLIC; the list is monitoring data
 SELECT f, has_function_privilege('public', f, 'EXECUTE') AS public,
        has_function_privilege('pg_monitor', f, 'EXECUTE') AS pg_monitor
