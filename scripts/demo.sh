@@ -117,6 +117,13 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 
+# the server fingerprints every table after each backup (restore point
+# revrx-fp-<id>); the drill recovers to that point and compares
+for _ in $(seq 600); do
+	compgen -G "$repo/backup/$incr/fingerprints.json*" >/dev/null && break
+	sleep 0.1
+done
+
 step "8. a restore drill: revrx-agent verify restores the newest backup and checks it"
 t0=$(ms)
 if REVRX_REPO="file://$repo" revrx-agent verify --scratch "$work/drill" 2>"$work/verify.log"; then
