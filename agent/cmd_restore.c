@@ -20,7 +20,6 @@
  *-------------------------------------------------------------------------
  */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +77,6 @@ usage(FILE *out)
 			rvx_restore_options);
 }
 
-static void
-handle_stop(int signo)
-{
-	rvx_interrupt_request();
-}
-
 int
 rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 {
@@ -91,7 +84,6 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	RvxTablespaceMapping map[MAX_TABLESPACE_MAP];
 	RvxRestoreResult res;
 	RvxError	err;
-	struct sigaction sa;
 	int			rc;
 
 	opts.parallel = cfg->parallel;
@@ -182,13 +174,10 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	}
 
 	/*
-	 * SIGINT/SIGTERM stop the transfers and end the restore with a message
+	 * A signal stops the transfers and ends the restore with a message
 	 * saying what is left behind, instead of killing it mid-file.
 	 */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handle_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	rvx_interrupt_on_signals();
 
 	if (rvx_restore(cfg, &opts, &res, &err) != 0)
 	{

@@ -61,19 +61,12 @@ usage(FILE *out)
 			rvx_verify_options);
 }
 
-static void
-handle_stop(int sig)
-{
-	rvx_interrupt_request();
-}
-
 int
 rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 {
 	RvxVerifyOptions opts = {0};
 	json_t	   *report = NULL;
 	RvxError	err;
-	struct sigaction sa;
 	int			rc;
 
 	opts.parallel = cfg->parallel;
@@ -142,11 +135,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 	}
 
 	/* stop the drill server and clean up on the way out, whatever stops us */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handle_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	rvx_interrupt_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 
 	if (rvx_verify(cfg, &opts, &report, &err) != 0)

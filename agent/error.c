@@ -105,3 +105,21 @@ rvx_interrupt_pending(void)
 {
 	return interrupt_requested != 0;
 }
+
+static void
+interrupt_handler(int signo)
+{
+	rvx_interrupt_request();
+}
+
+void
+rvx_interrupt_on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = interrupt_handler;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}

@@ -62,5 +62,7 @@ extern const char *rvx_error_code_name(RvxErrorCode code);
  */
 extern void rvx_interrupt_request(void);
 extern bool rvx_interrupt_pending(void);
+/* SIGTERM, SIGINT and SIGHUP request the stop (and no longer kill). */
+extern void rvx_interrupt_on_signals(void);
 
 #endif							/* RVX_AGENT_ERROR_H */

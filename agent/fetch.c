@@ -76,36 +76,34 @@ rvx_wal_find(RvxRepo *repo, const char *name, RvxCompression preferred,
 	if (rc != 0)
 		return rc;
 
+	if (repo->ops->head_is_local)
+	{
+		for (int i = 1; i < n; i++)
+		{
+			if (rvx_wal_object_key(name, order[i], key, keycap) != 0)
+				return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL file", name);
+			rc = rvx_repo_head(repo, key, info, err);
+			if (rc != 0)
+				return rc;
+		}
+		return 0;
+	}
+
 	memset(&m, 0, sizeof(m));
 	m.stem = stem;
 	m.stem_len = strlen(stem);
-	if (!repo->ops->head_is_local)
-	{
-		if (rvx_repo_list(repo, stem, stem_match, &m, err) != 0)
-			return -1;
-	}
-	else
-	{
-		for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
-			m.found[alg] = true;	/* unknown: ask each */
-	}
-
-	/* the preferred codec again: it may have been stored since the HEAD */
-	for (int i = repo->ops->head_is_local ? 1 : 0; i < n; i++)
+	if (rvx_repo_list(repo, stem, stem_match, &m, err) != 0)
+		return -1;
+	/* from the preferred codec again: it may have been stored since the HEAD */
+	for (int i = 0; i < n; i++)
 	{
 		if (!m.found[order[i]])
 			continue;
 		if (rvx_wal_object_key(name, order[i], key, keycap) != 0)
 			return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL file", name);
-		if (!repo->ops->head_is_local)
-		{
-			memset(info, 0, sizeof(*info));
-			info->size = m.size[order[i]];
-			return 1;
-		}
-		rc = rvx_repo_head(repo, key, info, err);
-		if (rc != 0)
-			return rc;
+		memset(info, 0, sizeof(*info));
+		info->size = m.size[order[i]];
+		return 1;
 	}
 	return 0;
 }
