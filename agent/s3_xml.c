@@ -41,8 +41,15 @@ xml_quiet_generic(void *ctx, const char *msg,...)
 {
 }
 
+/* libxml2 2.12 made the error passed to this callback const */
+#if LIBXML_VERSION >= 21200
+#define RVX_XML_ERROR const xmlError
+#else
+#define RVX_XML_ERROR xmlError
+#endif
+
 static void
-xml_quiet_structured(void *ctx, xmlErrorPtr error)
+xml_quiet_structured(void *ctx, RVX_XML_ERROR *error)
 {
 }
 

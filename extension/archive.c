@@ -229,7 +229,7 @@ static void wait_for_ack(ArchiveAttempt *a);
 static bool lookahead_step(ArchiveAttempt *a);
 static void collect_lookahead(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
-static void report_timeout(ArchiveAttempt *a) pg_attribute_noreturn();
+pg_noreturn static void report_timeout(ArchiveAttempt *a);
 static bool server_is_stopping(void);
 static bool has_suffix(const char *name, const char *suffix);
 

@@ -30,8 +30,15 @@
  * Relation file names (storage/reinit.h).  PG17 changed the arguments of
  * parse_filename_for_nontemp_relation().
  *
- * Only PG15 is built and tested today; the other branches follow the
- * documented APIs of those versions.
+ * Smaller moves: PG_TEMP_FILE_PREFIX went from storage/fd.h to
+ * common/file_utils.h in PG17; PG18 replaced the trailing
+ * pg_attribute_noreturn() by a leading pg_noreturn; and since PG16 guc.c
+ * frees a check hook's "extra" with guc_free(), so it must come from
+ * guc_malloc() (which PG15 kept static, freeing with free()).
+ *
+ * Built and tested on 15 (Debian 12), 17 (Debian 13) and 18 (Debian
+ * unstable) by scripts/matrix.sh; 16 takes the 16+ branches, which 17
+ * shares wherever 16 and 17 agree.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,10 +55,34 @@
 #include "access/xlogbackup.h"
 #endif
 
+#if PG_VERSION_NUM >= 170000
+#include "common/file_utils.h"	/* PG_TEMP_FILE_PREFIX */
+#else
+#include "storage/fd.h"
+#endif
+
 #if PG_VERSION_NUM >= 160000
 #include "archive/archive_module.h"
 #else
 #include "postmaster/pgarch.h"
+#endif
+
+/* ------------------------------------------------------- small language moves */
+
+/* Declares a function that does not return: "pg_noreturn static void f(void);" */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * Memory for a GUC check hook's "extra": guc.c frees it with guc_free() on
+ * PG16+ and with free() on PG15.  NULL (after a LOG line) when out of
+ * memory, as the check hook then fails the setting.
+ */
+#if PG_VERSION_NUM >= 160000
+#define rvx_guc_extra_alloc(size)	guc_malloc(LOG, (size))
+#else
+#define rvx_guc_extra_alloc(size)	malloc(size)
 #endif
 
 /* ---------------------------------------------------------- archive module */

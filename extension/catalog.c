@@ -58,7 +58,7 @@ typedef struct ListParse
 
 	int			nested_field;	/* field whose container we are inside, or -1 */
 	int			nested_depth;	/* depth at which it started */
-	char	   *nested_start;
+	const char *nested_start;
 	bool		nested_bad;
 
 	char	 ***entries;

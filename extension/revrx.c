@@ -309,8 +309,8 @@ check_backup_schedule(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
-	/* guc.c frees "extra" with free() */
-	copy = malloc(sizeof(RevrxCron));
+	/* guc.c frees "extra" itself: allocate it the way it expects */
+	copy = rvx_guc_extra_alloc(sizeof(RevrxCron));
 	if (copy == NULL)
 	{
 		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
