@@ -21,8 +21,9 @@ set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 suites=${SUITES:-"unit fuzz regress tap"}
-bindir=$(pg_config --bindir)
-pgxs=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs)")")")
+pg_config=${PG_CONFIG:-pg_config}
+bindir=$($pg_config --bindir)
+pgxs=$(dirname "$(dirname "$(dirname "$($pg_config --pgxs)")")")
 work=$(mktemp -d /tmp/revrx-test.XXXXXX)
 keep=${KEEP_TEST_DIR:-0}
 passed=0
@@ -88,9 +89,14 @@ for suite in $suites; do
 			tests=${TAP_TESTS:-tests/t/*.pl}
 			agent_bin=revrx-agent
 			[ "${REVRX_AGENT_BIN:-}" = tree ] && agent_bin="$work/src/agent/revrx-agent"
+			# PostgreSQL::Test::Utils puts clusters and logs under
+			# $TESTDIR/tmp_check on 15, under $TESTDATADIR and $TESTLOGDIR
+			# on 16+: both name the same place
 			(cd "$work/src" && "${runas[@]}" env \
 				REVRX_AGENT_BIN="$agent_bin" \
-				PATH="$bindir:$PATH" TESTDIR="$work/tap" REVRX_SRC="$work/src" \
+				PATH="$bindir:$PATH" REVRX_SRC="$work/src" \
+				TESTDIR="$work/tap" \
+				TESTDATADIR="$work/tap/tmp_check" TESTLOGDIR="$work/tap/tmp_check/log" \
 				PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
 				prove --timer -I tests/lib -I "$pgxs/src/test/perl" $tests)
 			rc=$?
