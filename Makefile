@@ -5,6 +5,9 @@
 #   make            build the module and revrx-agent
 #   make install    install both into the server found by pg_config
 #   make test       install missing packages, build, install, run every test
+#                   (on PostgreSQL 15 here, and the main paths on 17 and 18)
+#   make test-matrix every test but fuzzing on PostgreSQL 17 and 18, each in
+#                   a Debian root (scripts/matrix.sh)
 #   make demo       install missing packages, build, run the end-to-end demo
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #
@@ -79,6 +82,9 @@ test: deps
 	$(MAKE) install
 	tests/run-tests.sh
 
+test-matrix:
+	MATRIX_TAP_TESTS= scripts/matrix.sh
+
 demo: deps
 	$(MAKE) all
 	$(MAKE) install
@@ -92,5 +98,5 @@ clean: clean-fuzz
 clean-fuzz:
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: agent install-agent clean-agent deps test demo
+.PHONY: agent install-agent clean-agent deps test test-matrix demo
 .PHONY: fuzz clean-fuzz

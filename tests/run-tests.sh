@@ -9,6 +9,10 @@
 #   regress  pg_regress on the SQL surface, in a throwaway instance
 #   tap      TAP tests (PostgreSQL::Test::Cluster): real clusters, real
 #            agent, a real S3-compatible server on 127.0.0.1
+#   matrix   the same build, unit, pg_regress and the TAP files of the main
+#            paths ($matrix_tap below) on PostgreSQL 17 and 18, each in a
+#            Debian root (scripts/matrix.sh; `make test-matrix` runs every
+#            TAP file there)
 # Select with SUITES="unit tap" and TAP_TESTS="tests/t/001_*.pl".
 # REVRX_AGENT_BIN=tree runs the TAP tests with this tree's agent/revrx-agent
 # instead of the installed one (several checkouts can then test side by
@@ -20,7 +24,11 @@
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-suites=${SUITES:-"unit fuzz regress tap"}
+suites=${SUITES:-"unit fuzz regress tap matrix"}
+# archiving, backup and restore, PITR, drills, incrementals, upgrades
+matrix_tap="tests/t/001_archive.pl tests/t/010_backup_restore.pl tests/t/015_pitr.pl
+	tests/t/017_verify.pl tests/t/024_incremental.pl"
+matrix_tap=$(echo $matrix_tap)
 pg_config=${PG_CONFIG:-pg_config}
 bindir=$($pg_config --bindir)
 pgxs=$(dirname "$(dirname "$(dirname "$($pg_config --pgxs)")")")
@@ -112,6 +120,12 @@ for suite in $suites; do
 				done
 			fi
 			record tap $rc
+			;;
+		matrix)
+			sudo=()
+			[ "$(id -u)" -eq 0 ] || sudo=(sudo --preserve-env=MATRIX_SUITES,MATRIX_TAP_TESTS,REVRX_ROOTS)
+			MATRIX_TAP_TESTS=${MATRIX_TAP_TESTS:-$matrix_tap} "${sudo[@]}" "$src/scripts/matrix.sh"
+			record matrix $?
 			;;
 		*)
 			echo "unknown suite $suite" >&2
