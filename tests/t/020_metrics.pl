@@ -201,8 +201,10 @@ sub raw
 	close $sock;
 	return $answer;
 }
-like(raw("\x01\xfe\x7f /\x00x HTTP/1.1\r\nHost: x\r\n\r\n"), qr{^HTTP/1\.1 405 },
-	'binary junk as the method gets 405');
+# libmicrohttpd 0.9 (Debian 12) answers 405; 1.0 (Debian 13 and later)
+# closes the connection without an answer: either way nothing is served
+like(raw("\x01\xfe\x7f /\x00x HTTP/1.1\r\nHost: x\r\n\r\n"), qr{\A(?:HTTP/1\.1 40[05] |\z)},
+	'binary junk as the method is refused (405, or the connection closed)');
 like(raw("GET /metrics HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"), qr{^HTTP/1\.1 400 },
 	'a malformed header line gets 400');
 like(raw("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n"), qr{^HTTP/1\.1 400 },
