@@ -26,7 +26,8 @@
  * revrx_verifications() shows the drill summaries the agent publishes in
  * status/verifications.json.
  *
- * None of them is executable by PUBLIC (sql/revrx--0.1.sql).
+ * None of them is executable by PUBLIC (sql/revrx--0.2.sql).  Each refuses
+ * a declaration of another shape than its C code serves (declaration.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +36,7 @@
 #include <sys/stat.h>
 
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -58,7 +60,7 @@ PG_FUNCTION_INFO_V1(revrx_verifications);
  */
 #define WORKER_START_WAIT_MS	15000
 
-/* Columns of revrx_backups(), in order; see sql/revrx--0.1.sql. */
+/* Columns of revrx_backups(), in order; see sql/revrx--0.2.sql. */
 enum
 {
 	COL_ID,
@@ -78,6 +80,26 @@ enum
 	COL_PARENT,
 	COL_PINNED,
 	REVRX_BACKUPS_COLS
+};
+
+/* Their types, for revrx_check_declaration(). */
+static const Oid backups_types[REVRX_BACKUPS_COLS] = {
+	[COL_ID] = TEXTOID,
+	[COL_LABEL] = TEXTOID,
+	[COL_KIND] = TEXTOID,
+	[COL_STATUS] = TEXTOID,
+	[COL_SCHEDULED] = BOOLOID,
+	[COL_START_LSN] = PG_LSNOID,
+	[COL_STOP_LSN] = PG_LSNOID,
+	[COL_START_TIME] = TIMESTAMPTZOID,
+	[COL_STOP_TIME] = TIMESTAMPTZOID,
+	[COL_ORIGINAL_BYTES] = INT8OID,
+	[COL_STORED_BYTES] = INT8OID,
+	[COL_FILE_COUNT] = INT8OID,
+	[COL_PROBLEMS] = JSONBOID,
+	[COL_ERROR] = TEXTOID,
+	[COL_PARENT] = TEXTOID,
+	[COL_PINNED] = BOOLOID,
 };
 
 static void
@@ -270,6 +292,8 @@ revrx_backup_now(PG_FUNCTION_ARGS)
 	RevrxBackupEntry busy;
 	RevrxBackupEntry e;
 
+	/* 0.1 before incremental backups declared (label, wait) */
+	revrx_check_declaration(fcinfo, 3, NULL, NULL, 0);
 	require_preload();
 
 	label = check_label(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
@@ -526,19 +550,12 @@ revrx_backups(PG_FUNCTION_ARGS)
 
 	require_preload();
 
-	InitMaterializedSRF(fcinfo, 0);
-
 	/*
-	 * pinned came after the first builds of 0.1: a database whose extension
-	 * was created by one of them declares the function without it, and
-	 * keeps working (the column appears once the extension is created
-	 * again).  Rows are formed with the declared descriptor, which ignores
-	 * the values past its last column.
+	 * The columns grew within 0.1 (parent, then pinned); a declaration
+	 * without them is refused with the hint to update the extension.
 	 */
-	if (rsinfo->setDesc->natts != REVRX_BACKUPS_COLS &&
-		rsinfo->setDesc->natts != COL_PINNED)
-		elog(ERROR, "revrx_backups() is declared with %d columns, expected %d",
-			 rsinfo->setDesc->natts, REVRX_BACKUPS_COLS);
+	InitMaterializedSRF(fcinfo, 0);
+	revrx_check_declaration(fcinfo, 0, rsinfo->setDesc, backups_types, REVRX_BACKUPS_COLS);
 
 	ncat = revrx_catalog_read(revrx_spool_dir, &cat);
 	mem = palloc(REVRX_BACKUP_HISTORY * sizeof(RevrxBackupEntry));
@@ -609,6 +626,10 @@ revrx_backups(PG_FUNCTION_ARGS)
  */
 #define REVRX_VERIFICATIONS_COLS 8
 
+static const Oid verifications_types[REVRX_VERIFICATIONS_COLS] = {
+	TEXTOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, JSONBOID, TEXTOID,
+};
+
 Datum
 revrx_verifications(PG_FUNCTION_ARGS)
 {
@@ -617,9 +638,8 @@ revrx_verifications(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != REVRX_VERIFICATIONS_COLS)
-		elog(ERROR, "revrx_verifications() is declared with %d columns, expected %d",
-			 rsinfo->setDesc->natts, REVRX_VERIFICATIONS_COLS);
+	revrx_check_declaration(fcinfo, 0, rsinfo->setDesc, verifications_types,
+							REVRX_VERIFICATIONS_COLS);
 
 	n = revrx_verifications_read(revrx_spool_dir, &v);
 	for (int i = 0; i < n; i++)
