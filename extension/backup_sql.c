@@ -79,6 +79,7 @@ enum
 	COL_ERROR,
 	COL_PARENT,
 	COL_PINNED,
+	COL_PG_MAJOR,
 	REVRX_BACKUPS_COLS
 };
 
@@ -100,6 +101,7 @@ static const Oid backups_types[REVRX_BACKUPS_COLS] = {
 	[COL_ERROR] = TEXTOID,
 	[COL_PARENT] = TEXTOID,
 	[COL_PINNED] = BOOLOID,
+	[COL_PG_MAJOR] = INT4OID,
 };
 
 static void
@@ -423,6 +425,11 @@ catalog_row(RevrxCatalogEntry *c, Datum *values, bool *nulls)
 		values[COL_PINNED] = BoolGetDatum(c->pinned);
 		nulls[COL_PINNED] = false;
 	}
+	if (c->pg_major > 0)
+	{
+		values[COL_PG_MAJOR] = Int32GetDatum(c->pg_major);
+		nulls[COL_PG_MAJOR] = false;
+	}
 	values[COL_STATUS] = CStringGetTextDatum("complete");
 	nulls[COL_STATUS] = false;
 	if (c->has_scheduled)
@@ -489,6 +496,9 @@ memory_row(RevrxBackupEntry *m, Datum *values, bool *nulls)
 	nulls[COL_STATUS] = false;
 	values[COL_SCHEDULED] = BoolGetDatum(m->scheduled);
 	nulls[COL_SCHEDULED] = false;
+	/* taken by this server, which the module was built for */
+	values[COL_PG_MAJOR] = Int32GetDatum(PG_VERSION_NUM / 10000);
+	nulls[COL_PG_MAJOR] = false;
 	if (!XLogRecPtrIsInvalid(m->start_lsn))
 	{
 		values[COL_START_LSN] = LSNGetDatum(m->start_lsn);
@@ -551,8 +561,9 @@ revrx_backups(PG_FUNCTION_ARGS)
 	require_preload();
 
 	/*
-	 * The columns grew within 0.1 (parent, then pinned); a declaration
-	 * without them is refused with the hint to update the extension.
+	 * The columns grew within 0.1 (parent, then pinned) and in 0.2
+	 * (pg_major); a declaration without them is refused with the hint to
+	 * update the extension.
 	 */
 	InitMaterializedSRF(fcinfo, 0);
 	revrx_check_declaration(fcinfo, 0, rsinfo->setDesc, backups_types, REVRX_BACKUPS_COLS);

@@ -387,6 +387,7 @@ typedef struct RevrxCatalogEntry
 	char	   *parent;			/* an incremental's parent; NULL for a full backup */
 	bool		has_pinned;		/* false from an agent that does not say */
 	bool		pinned;			/* revrx-agent pin: expire keeps it */
+	int			pg_major;		/* PostgreSQL major of the backup; 0 if not said */
 } RevrxCatalogEntry;
 
 /*

@@ -3,7 +3,7 @@
 --
 -- ALTER EXTENSION revrx UPDATE from 0.1 to 0.2.
 --
--- 0.2 adds the column "pinned" to revrx_backups().  Before versions were
+-- 0.2 adds the columns "pinned" and "pg_major" to revrx_backups().  Before versions were
 -- kept, 0.1's script changed in place several times, so a database may
 -- hold any of these shapes of "0.1" (the released one is the last):
 --	 211735c  revrx_status() with 17 columns, nothing else
@@ -13,7 +13,7 @@
 --	 b5b08f0  revrx_status() with 23 columns
 --	 fa76f29  revrx_backup_now(text, boolean, boolean), revrx_backups()
 --			  with 15 columns (parent): released 0.1, sql/revrx--0.1.sql
---	 4269a5b  revrx_backups() with 16 columns (pinned): 0.2's shape
+--	 4269a5b  revrx_backups() with 16 columns (pinned)
 -- This script takes each of them to exactly what revrx--0.2.sql creates:
 --
 -- 1. A declaration whose shape 0.2 changed (other arguments or result
@@ -113,7 +113,7 @@ $$;
 -- 1. Set aside what 0.2 declares differently.
 SELECT revrx_0_2_set_aside('revrx_status()', 23);
 SELECT revrx_0_2_set_aside('revrx_backup_now(text,boolean)', NULL);
-SELECT revrx_0_2_set_aside('revrx_backups()', 16);
+SELECT revrx_0_2_set_aside('revrx_backups()', 17);
 
 -- 2. The functions of 0.2, as in revrx--0.2.sql (see the comments there).
 CREATE OR REPLACE FUNCTION revrx_status(
@@ -173,7 +173,8 @@ CREATE OR REPLACE FUNCTION revrx_backups(
     OUT problems jsonb,
     OUT error text,
     OUT parent text,
-    OUT pinned boolean
+    OUT pinned boolean,
+    OUT pg_major integer
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'

@@ -1,6 +1,6 @@
 # PostgreSQL major versions: a backup's record says which major it is of
-# (pg_major, and the server's version string in pg_version), `list` shows
-# it, and `revrx-agent verify` with PostgreSQL programs of another major
+# (pg_major, and the server's version string in pg_version), `list` and
+# revrx_backups() show it, and `revrx-agent verify` with PostgreSQL programs of another major
 # (REVRX_PG_BINDIR pointing at a fake PostgreSQL 17) refuses before it
 # restores anything, with exit code 12 and a message naming both majors.
 
@@ -37,6 +37,14 @@ my ($rc, $out, $err) = RevrxTest::run_agent($env, 'list');
 is($rc, 0, 'list') or diag $err;
 like($out, qr/^ID\s+STATUS\s+KIND\s+PG\s/m, 'list has a PG column');
 like($out, qr/^\Q$id\E\s+complete\s+full\s+\Q$major\E\s/m, "list shows $major for the backup");
+
+# revrx_backups(): from the catalog the agent publishes (the record's pg_major)
+my $catalog = RevrxTest::spool_dir($node) . '/status/backups.json';
+ok(RevrxTest::wait_for(sub { -f $catalog && slurp_file($catalog) =~ /"\Q$id\E"/ }, 60, 'catalog'),
+	'the agent published the backup in its catalog');
+like(slurp_file($catalog), qr/"pg_major":\s*\Q$major\E/, 'the catalog carries pg_major');
+is($node->safe_psql('postgres', "SELECT pg_major FROM revrx_backups() WHERE id = '$id'"), $major,
+	"revrx_backups() shows PostgreSQL $major");
 
 # ---------------------------------------------------------------- another major's programs
 
