@@ -18,6 +18,7 @@ OBJS = \
 	extension/revrx.o \
 	extension/archive.o \
 	extension/status.o \
+	extension/declaration.o \
 	extension/backup.o \
 	extension/backup_sql.o \
 	extension/backup_state.o \
@@ -36,7 +37,9 @@ OBJS = \
 	common/spool.o
 
 EXTENSION = revrx
-DATA = sql/revrx--0.1.sql
+# Every released version's script and the update scripts between them
+# (revrx.control says which one CREATE EXTENSION installs).
+DATA = sql/revrx--0.1.sql sql/revrx--0.2.sql sql/revrx--0.1--0.2.sql
 PGFILEDESC = "revrx - disaster recovery for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/common -I$(srcdir)/extension
@@ -44,7 +47,7 @@ SHLIB_LINK = -lzstd -llz4 -lz -lcrypto
 
 # pg_regress runs against a throwaway instance with the module preloaded
 # (tests/regress.conf); there is no installcheck against a running server.
-REGRESS = revrx_sql
+REGRESS = revrx_backup revrx_sql revrx_upgrade
 REGRESS_OPTS = --temp-config=$(srcdir)/tests/regress.conf
 NO_INSTALLCHECK = 1
 

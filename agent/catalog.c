@@ -490,6 +490,16 @@ rvx_backup_record_load(RvxRepo *repo, const char *key, const char *expect_id,
 	return rc;
 }
 
+int
+rvx_backup_record_major(const json_t *record)
+{
+	const json_t *major = json_object_get(record, "pg_major");
+
+	if (json_is_integer(major))
+		return (int) json_integer_value(major);
+	return (int) (json_integer_value(json_object_get(record, "pg_version_num")) / 10000);
+}
+
 json_t *
 rvx_backup_summary(const json_t *record)
 {

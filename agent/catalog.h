@@ -121,6 +121,12 @@ extern int	rvx_backup_record_parse(const char *text, size_t len, const char *wha
 extern int	rvx_backup_record_load(RvxRepo *repo, const char *key, const char *expect_id,
 								   uint64_t expect_system_id, json_t **out, RvxError *err);
 
+/*
+ * The PostgreSQL major version of the backup: "pg_major", or from
+ * "pg_version_num" in records written before pg_major was; 0 if neither.
+ */
+extern int	rvx_backup_record_major(const json_t *record);
+
 /* The record without "files" and "directories" (a new reference). */
 extern json_t *rvx_backup_summary(const json_t *record);
 

@@ -88,8 +88,8 @@ print_table(const json_t *backups, const char *display)
 		printf("no backups in %s\n", display);
 		return;
 	}
-	printf("%-20s %-10s %-11s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s\n",
-		   "ID", "STATUS", "KIND", "PARENT", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
+	printf("%-20s %-10s %-11s %-4s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s\n",
+		   "ID", "STATUS", "KIND", "PG", "PARENT", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
 		   "ORIGINAL", "STORED", "CHAIN", "PROBLEMS", "LABEL");
 	json_array_foreach(backups, i, b)
 	{
@@ -98,13 +98,19 @@ print_table(const json_t *backups, const char *display)
 					s1[32],
 					s2[32],
 					s3[32],
-					np[32];
+					np[32],
+					pg[16];
 		bool		complete = json_is_true(json_object_get(b, "restorable"));
 		json_int_t	stored = json_integer_value(json_object_get(b, "stored_bytes"));
 		const json_t *problems = json_object_get(b, "problems");
 
-		printf("%-20s %-10s %-11s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s%s\n",
-			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"),
+		/* the major the backup needs to be restored and run by */
+		if (complete)
+			snprintf(pg, sizeof(pg), "%d", rvx_backup_record_major(b));
+		else
+			snprintf(pg, sizeof(pg), "-");
+		printf("%-20s %-10s %-11s %-4s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s%s\n",
+			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"), pg,
 			   str_or(b, "parent", "-"),
 			   human_time(t1, sizeof(t1), str_or(b, "start_time", NULL)),
 			   human_time(t2, sizeof(t2), str_or(b, "stop_time", NULL)),

@@ -14,7 +14,8 @@
  * ran and a check failed; the restore's own code when the backup could not
  * be restored for another reason than its content (5 network, 6 access
  * denied...); and, before any drill ran: 1 no such backup, 2 bad
- * arguments, 3 PostgreSQL programs not found, 4 scratch directory.
+ * arguments, 3 PostgreSQL programs not found, 4 scratch directory, 12
+ * PostgreSQL programs of another major version than the backup's.
  *
  *-------------------------------------------------------------------------
  */

@@ -88,6 +88,8 @@ rvx_error_code_name(RvxErrorCode code)
 			return "protocol";
 		case RVX_E_INTERNAL:
 			return "internal";
+		case RVX_E_PG_VERSION:
+			return "pg_version";
 	}
 	return "unknown";
 }

@@ -34,6 +34,7 @@ typedef enum RvxErrorCode
 	RVX_E_CLUSTER = 9,			/* repository belongs to another cluster */
 	RVX_E_PROTOCOL = 10,		/* the repository answered something we cannot use */
 	RVX_E_INTERNAL = 11,		/* out of memory, bug */
+	RVX_E_PG_VERSION = 12,		/* PostgreSQL programs of another major version */
 } RvxErrorCode;
 
 typedef struct RvxError

@@ -6,6 +6,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,29 +34,41 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * The first line a shell command prints (without its line end) into out,
+ * and its wait status; -1 (errno set) if it could not be run.
+ */
+static int
+command_first_line(const char *cmd, char *out, size_t cap, int *status)
+{
+	FILE	   *f = popen(cmd, "r");
+	size_t		len;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(out, (int) cap, f) == NULL)
+		out[0] = '\0';
+	*status = pclose(f);
+	len = strlen(out);
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+		out[--len] = '\0';
+	return 0;
+}
+
 /* Runs "<bindir>/pg_config --what", or pg_config from PATH without a bindir. */
 static int
 pg_config_value(const char *bindir, const char *what, char *out, size_t cap, RvxError *err)
 {
 	char		cmd[PATH_MAX + 64];
-	FILE	   *f;
-	size_t		len;
 	int			status;
 
 	if (bindir && bindir[0])
 		snprintf(cmd, sizeof(cmd), "'%s/pg_config' --%s 2>/dev/null", bindir, what);
 	else
 		snprintf(cmd, sizeof(cmd), "pg_config --%s 2>/dev/null", what);
-	f = popen(cmd, "r");
-	if (f == NULL)
+	if (command_first_line(cmd, out, cap, &status) != 0)
 		return rvx_error(err, RVX_E_CONFIG, "could not run pg_config: %s", strerror(errno));
-	if (fgets(out, (int) cap, f) == NULL)
-		out[0] = '\0';
-	status = pclose(f);
-	len = strlen(out);
-	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-		out[--len] = '\0';
-	if (status != 0 || len == 0)
+	if (status != 0 || out[0] == '\0')
 		return rvx_error(err, RVX_E_CONFIG,
 						 "could not find the PostgreSQL programs with \"pg_config --%s\"; "
 						 "set REVRX_PG_BINDIR to their directory", what);
@@ -112,6 +125,52 @@ rvx_pg_init(RvxPgInstance *pg, const char *bindir, RvxError *err)
 	if (pg->port == 0)
 		pg->port = 40000 + (int) (getpid() % 20000);
 	return 0;
+}
+
+int
+rvx_pg_version_major(const char *text)
+{
+	const char *p = strstr(text, "(PostgreSQL)");
+
+	/* "postgres (PostgreSQL) 17.2"; else the first number in the line */
+	p = p ? p + strlen("(PostgreSQL)") : text;
+	while (*p && !isdigit((unsigned char) *p))
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return 0;
+	return (int) strtol(p, NULL, 10);
+}
+
+int
+rvx_pg_binary_major(const RvxPgInstance *pg, int *major, char *text, size_t cap, RvxError *err)
+{
+	char		cmd[PATH_MAX + 64];
+	int			status;
+
+	*major = 0;
+	text[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "'%s/postgres' -V 2>/dev/null", pg->bindir);
+	if (command_first_line(cmd, text, cap, &status) != 0)
+		return rvx_error(err, RVX_E_CONFIG, "could not run \"%s/postgres -V\": %s", pg->bindir,
+						 strerror(errno));
+	*major = rvx_pg_version_major(text);
+	if (status != 0 || *major == 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "\"%s/postgres -V\" does not say its version (REVRX_PG_BINDIR)", pg->bindir);
+	return 0;
+}
+
+int
+rvx_pg_major_check(int binary_major, const char *bindir, int backup_major, const char *backup_id,
+				   RvxError *err)
+{
+	if (binary_major == backup_major)
+		return 0;
+	return rvx_error(err, RVX_E_PG_VERSION,
+					 "backup %s is of PostgreSQL %d, but the PostgreSQL programs in \"%s\" are of "
+					 "PostgreSQL %d; set REVRX_PG_BINDIR to PostgreSQL %d's",
+					 backup_id && backup_id[0] ? backup_id : "(the one the target chooses)",
+					 backup_major, bindir, binary_major, backup_major);
 }
 
 int

@@ -55,6 +55,28 @@ typedef struct RvxPgInstance
 extern int	rvx_pg_init(RvxPgInstance *pg, const char *bindir, RvxError *err);
 
 /* `pg_config --<what>` of the installation in use, e.g. "pgxs". */
+/*
+ * The major version in a program's --version line ("postgres (PostgreSQL)
+ * 17.2", "... 15.20 (Debian 15.20-0+deb12u1)"): 17, 15; 0 if it has none.
+ */
+extern int	rvx_pg_version_major(const char *text);
+
+/*
+ * Runs "<bindir>/postgres -V": its major version into *major and the line
+ * into text.  A program that does not say a version is a setting error.
+ */
+extern int	rvx_pg_binary_major(const RvxPgInstance *pg, int *major, char *text, size_t cap,
+								RvxError *err);
+
+/*
+ * The refusal of programs of another major version than a backup's: 0 if
+ * binary_major equals backup_major, else RVX_E_PG_VERSION with a message
+ * naming both and the bindir.  A data directory of one major cannot be
+ * started, checked or replayed by another's programs.
+ */
+extern int	rvx_pg_major_check(int binary_major, const char *bindir, int backup_major,
+							   const char *backup_id, RvxError *err);
+
 extern int	rvx_pg_config(const RvxPgInstance *pg, const char *what, char *out, size_t cap,
 						  RvxError *err);
 

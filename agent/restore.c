@@ -1090,6 +1090,33 @@ log_recovery_plan(RestoreRun *run)
 				 "a new primary that does");
 }
 
+/*
+ * The restored PG_VERSION is what PostgreSQL itself goes by: it must say
+ * the major the record says, since that is what verify holds the programs
+ * it starts to (verify.c) and what the operator was told (list).
+ */
+static int
+check_pg_version_file(const char *pgdata, const char *id, int record_major, RvxError *err)
+{
+	char		path[PATH_MAX];
+	FILE	   *f;
+	int			major = 0;
+
+	if (path_join(path, sizeof(path), pgdata, "PG_VERSION", err) != 0)
+		return -1;
+	f = fopen(path, "r");
+	if (f == NULL)
+		return rvx_error(err, RVX_E_CORRUPT, "backup %s restored no PG_VERSION: %s", id, strerror(errno));
+	if (fscanf(f, "%d", &major) != 1)
+		major = 0;
+	fclose(f);
+	if (major != record_major)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "backup %s restored a PG_VERSION of PostgreSQL %d, but its record says PostgreSQL %d",
+						 id, major, record_major);
+	return 0;
+}
+
 int
 rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResult *res,
 			RvxError *err)
@@ -1141,12 +1168,10 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	snprintf(res->backup_id, sizeof(res->backup_id), "%s", id);
 	if (rvx_backup_record_load(repo, record_key, id, ci.system_id, &record, err) != 0)
 		goto out;
-	if (json_integer_value(json_object_get(record, "pg_version_num")) / 10000 !=
-		ci.pg_version_num / 10000)
+	if (rvx_backup_record_major(record) != ci.pg_version_num / 10000)
 	{
 		rvx_error(err, RVX_E_CLUSTER, "backup %s is of PostgreSQL %d, the repository holds PostgreSQL %d",
-				  id, (int) (json_integer_value(json_object_get(record, "pg_version_num")) / 10000),
-				  ci.pg_version_num / 10000);
+				  id, rvx_backup_record_major(record), ci.pg_version_num / 10000);
 		goto out;
 	}
 	res->timeline = (uint32_t) json_integer_value(json_object_get(record, "timeline"));
@@ -1232,6 +1257,8 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 
 	/* 4. */
 	if (download(&run, id, started, err) != 0)
+		goto out;
+	if (check_pg_version_file(opts->pgdata, id, rvx_backup_record_major(record), err) != 0)
 		goto out;
 
 	/* 5. */

@@ -238,8 +238,39 @@ choose_backup(Drill *d, RvxError *err)
 		return -1;
 	}
 	snprintf(d->backup_id, sizeof(d->backup_id), "%s", ref->id);
+	snprintf(d->record_key, sizeof(d->record_key), "%s", ref->record_key);
 	rvx_backup_list_free(&list);
 	return 0;
+}
+
+/*
+ * Refuses PostgreSQL programs of another major version than the backup's:
+ * they could not start the copy (or would fail on its first WAL record), so
+ * the drill stops here, before anything is restored, with an exit code of
+ * its own.  The backup's major is its record's; when a target chooses the
+ * backup later (in rvx_restore), the repository's, which restore holds
+ * every backup to.
+ */
+static int
+check_pg_major(Drill *d, RvxError *err)
+{
+	int			backup_major = d->ci.pg_version_num / 10000;
+	int			binary_major;
+	char		version[256];
+
+	if (d->record_key[0])
+	{
+		json_t	   *record;
+
+		if (rvx_backup_record_load(d->repo, d->record_key, d->backup_id, d->ci.system_id, &record,
+								   err) != 0)
+			return -1;
+		backup_major = rvx_backup_record_major(record);
+		json_decref(record);
+	}
+	if (rvx_pg_binary_major(&d->pg, &binary_major, version, sizeof(version), err) != 0)
+		return -1;
+	return rvx_pg_major_check(binary_major, d->pg.bindir, backup_major, d->backup_id, err);
 }
 
 /*
@@ -841,6 +872,8 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 			goto fail;
 	}
 	/* else: rvx_restore chooses the backup for the target */
+	if (check_pg_major(&d, err) != 0)
+		goto fail;
 	if (opts->target.kind == RVX_TARGET_NONE)
 	{
 		fp = load_fingerprints(&d, &fperr);

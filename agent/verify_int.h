@@ -27,6 +27,7 @@ typedef struct Drill
 	RvxRepo    *repo;
 	RvxClusterInfo ci;
 	char		backup_id[RVX_BACKUP_ID_MAXLEN + 1];
+	char		record_key[RVX_BACKUP_ID_MAXLEN + 64];	/* its backup.json, if chosen here */
 
 	char		scratch[PATH_MAX];
 	bool		scratch_created;	/* we made the directory itself */

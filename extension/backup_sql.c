@@ -26,7 +26,8 @@
  * revrx_verifications() shows the drill summaries the agent publishes in
  * status/verifications.json.
  *
- * None of them is executable by PUBLIC (sql/revrx--0.1.sql).
+ * None of them is executable by PUBLIC (sql/revrx--0.2.sql).  Each refuses
+ * a declaration of another shape than its C code serves (declaration.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +36,7 @@
 #include <sys/stat.h>
 
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -58,7 +60,7 @@ PG_FUNCTION_INFO_V1(revrx_verifications);
  */
 #define WORKER_START_WAIT_MS	15000
 
-/* Columns of revrx_backups(), in order; see sql/revrx--0.1.sql. */
+/* Columns of revrx_backups(), in order; see sql/revrx--0.2.sql. */
 enum
 {
 	COL_ID,
@@ -77,7 +79,29 @@ enum
 	COL_ERROR,
 	COL_PARENT,
 	COL_PINNED,
+	COL_PG_MAJOR,
 	REVRX_BACKUPS_COLS
+};
+
+/* Their types, for revrx_check_declaration(). */
+static const Oid backups_types[REVRX_BACKUPS_COLS] = {
+	[COL_ID] = TEXTOID,
+	[COL_LABEL] = TEXTOID,
+	[COL_KIND] = TEXTOID,
+	[COL_STATUS] = TEXTOID,
+	[COL_SCHEDULED] = BOOLOID,
+	[COL_START_LSN] = PG_LSNOID,
+	[COL_STOP_LSN] = PG_LSNOID,
+	[COL_START_TIME] = TIMESTAMPTZOID,
+	[COL_STOP_TIME] = TIMESTAMPTZOID,
+	[COL_ORIGINAL_BYTES] = INT8OID,
+	[COL_STORED_BYTES] = INT8OID,
+	[COL_FILE_COUNT] = INT8OID,
+	[COL_PROBLEMS] = JSONBOID,
+	[COL_ERROR] = TEXTOID,
+	[COL_PARENT] = TEXTOID,
+	[COL_PINNED] = BOOLOID,
+	[COL_PG_MAJOR] = INT4OID,
 };
 
 static void
@@ -270,6 +294,8 @@ revrx_backup_now(PG_FUNCTION_ARGS)
 	RevrxBackupEntry busy;
 	RevrxBackupEntry e;
 
+	/* 0.1 before incremental backups declared (label, wait) */
+	revrx_check_declaration(fcinfo, 3, NULL, NULL, 0);
 	require_preload();
 
 	label = check_label(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
@@ -399,6 +425,11 @@ catalog_row(RevrxCatalogEntry *c, Datum *values, bool *nulls)
 		values[COL_PINNED] = BoolGetDatum(c->pinned);
 		nulls[COL_PINNED] = false;
 	}
+	if (c->pg_major > 0)
+	{
+		values[COL_PG_MAJOR] = Int32GetDatum(c->pg_major);
+		nulls[COL_PG_MAJOR] = false;
+	}
 	values[COL_STATUS] = CStringGetTextDatum("complete");
 	nulls[COL_STATUS] = false;
 	if (c->has_scheduled)
@@ -465,6 +496,9 @@ memory_row(RevrxBackupEntry *m, Datum *values, bool *nulls)
 	nulls[COL_STATUS] = false;
 	values[COL_SCHEDULED] = BoolGetDatum(m->scheduled);
 	nulls[COL_SCHEDULED] = false;
+	/* taken by this server, which the module was built for */
+	values[COL_PG_MAJOR] = Int32GetDatum(PG_VERSION_NUM / 10000);
+	nulls[COL_PG_MAJOR] = false;
 	if (!XLogRecPtrIsInvalid(m->start_lsn))
 	{
 		values[COL_START_LSN] = LSNGetDatum(m->start_lsn);
@@ -526,19 +560,13 @@ revrx_backups(PG_FUNCTION_ARGS)
 
 	require_preload();
 
-	InitMaterializedSRF(fcinfo, 0);
-
 	/*
-	 * pinned came after the first builds of 0.1: a database whose extension
-	 * was created by one of them declares the function without it, and
-	 * keeps working (the column appears once the extension is created
-	 * again).  Rows are formed with the declared descriptor, which ignores
-	 * the values past its last column.
+	 * The columns grew within 0.1 (parent, then pinned) and in 0.2
+	 * (pg_major); a declaration without them is refused with the hint to
+	 * update the extension.
 	 */
-	if (rsinfo->setDesc->natts != REVRX_BACKUPS_COLS &&
-		rsinfo->setDesc->natts != COL_PINNED)
-		elog(ERROR, "revrx_backups() is declared with %d columns, expected %d",
-			 rsinfo->setDesc->natts, REVRX_BACKUPS_COLS);
+	InitMaterializedSRF(fcinfo, 0);
+	revrx_check_declaration(fcinfo, 0, rsinfo->setDesc, backups_types, REVRX_BACKUPS_COLS);
 
 	ncat = revrx_catalog_read(revrx_spool_dir, &cat);
 	mem = palloc(REVRX_BACKUP_HISTORY * sizeof(RevrxBackupEntry));
@@ -609,6 +637,10 @@ revrx_backups(PG_FUNCTION_ARGS)
  */
 #define REVRX_VERIFICATIONS_COLS 8
 
+static const Oid verifications_types[REVRX_VERIFICATIONS_COLS] = {
+	TEXTOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, JSONBOID, TEXTOID,
+};
+
 Datum
 revrx_verifications(PG_FUNCTION_ARGS)
 {
@@ -617,9 +649,8 @@ revrx_verifications(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != REVRX_VERIFICATIONS_COLS)
-		elog(ERROR, "revrx_verifications() is declared with %d columns, expected %d",
-			 rsinfo->setDesc->natts, REVRX_VERIFICATIONS_COLS);
+	revrx_check_declaration(fcinfo, 0, rsinfo->setDesc, verifications_types,
+							REVRX_VERIFICATIONS_COLS);
 
 	n = revrx_verifications_read(revrx_spool_dir, &v);
 	for (int i = 0; i < n; i++)

@@ -319,13 +319,14 @@ enum
 {
 	B_ID, B_LABEL, B_KIND, B_SCHEDULED, B_START_LSN, B_STOP_LSN, B_START_TIME,
 	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_TIMELINE, B_PARENT, B_PINNED,
+	B_PG_MAJOR, B_PG_VERSION_NUM,
 	B_NKEYS
 };
 
 static const char *const backup_keys[B_NKEYS] = {
 	"id", "label", "kind", "scheduled", "start_lsn", "stop_lsn", "start_time",
 	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems", "timeline", "parent",
-	"pinned"
+	"pinned", "pg_major", "pg_version_num"
 };
 
 static bool
@@ -379,6 +380,17 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 		e->has_pinned = v[B_PINNED] != NULL &&
 			(strcmp(v[B_PINNED], "true") == 0 || strcmp(v[B_PINNED], "false") == 0);
 		e->pinned = e->has_pinned && v[B_PINNED][0] == 't';
+		{
+			int64		major;
+			int64		num;
+
+			/* records written before pg_major have the build's version number */
+			if (v[B_PG_MAJOR] && parse_int64(v[B_PG_MAJOR], &major) && major > 0 && major < 1000)
+				e->pg_major = (int) major;
+			else if (v[B_PG_VERSION_NUM] && parse_int64(v[B_PG_VERSION_NUM], &num) &&
+					 num >= 100000 && num < 10000000)
+				e->pg_major = (int) (num / 10000);
+		}
 		out++;
 	}
 	return out;

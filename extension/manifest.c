@@ -26,6 +26,7 @@
 #include "access/xlog_internal.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 
 #include "manifest.h"
@@ -305,6 +306,17 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 	appendStringInfo(&w.buf, ",\n\"system_identifier\": \"" UINT64_FORMAT "\"",
 					 rec->system_identifier);
 	appendStringInfo(&w.buf, ",\n\"pg_version_num\": %d", PG_VERSION_NUM);
+
+	/*
+	 * The major version decides which programs can restore, start and
+	 * replay the backup (revrx-agent verify refuses others); the running
+	 * server's own version string, minor release and packaging included,
+	 * is for the people reading the record.  The module is built for one
+	 * major and loads only into it, so PG_VERSION_NUM's is the server's.
+	 */
+	appendStringInfo(&w.buf, ",\n\"pg_major\": %d", PG_VERSION_NUM / 10000);
+	appendStringInfoString(&w.buf, ",\n\"pg_version\": ");
+	escape_json(&w.buf, GetConfigOption("server_version", false, false));
 	appendStringInfo(&w.buf, ",\n\"timeline\": %u", rec->start_tli);
 	appendStringInfo(&w.buf, ",\n\"start_lsn\": \"%X/%X\"", LSN_FORMAT_ARGS(rec->start_lsn));
 	appendStringInfo(&w.buf, ",\n\"stop_lsn\": \"%X/%X\"", LSN_FORMAT_ARGS(rec->stop_lsn));

@@ -56,13 +56,26 @@
 #ifndef REVRX_H
 #define REVRX_H
 
+#include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 #include "object.h"
 
 /* Entry point of every loadable module (fmgr.h declares it only in PG16+). */
 extern void _PG_init(void);
+
+/*
+ * The version of the SQL objects this module serves: revrx.control's
+ * default_version.  A function whose declaration in an older version had
+ * another shape refuses to run through it (declaration.c); new SQL objects
+ * go into a new version with its update script (docs/configuration.md).
+ */
+#define REVRX_SQL_VERSION "0.2"
+
+extern void revrx_check_declaration(FunctionCallInfo fcinfo, int nargs, TupleDesc tupdesc,
+									const Oid *types, int ncols);
 
 /* ---------------------------------------------------------------- settings */
 
@@ -374,6 +387,7 @@ typedef struct RevrxCatalogEntry
 	char	   *parent;			/* an incremental's parent; NULL for a full backup */
 	bool		has_pinned;		/* false from an agent that does not say */
 	bool		pinned;			/* revrx-agent pin: expire keeps it */
+	int			pg_major;		/* PostgreSQL major of the backup; 0 if not said */
 } RevrxCatalogEntry;
 
 /*

@@ -25,7 +25,7 @@
  * missing, NULL if it cannot be read), an unset or missing spool gives
  * NULL spool columns.  Nothing read from a file ever raises an error.
  *
- * Execution is not granted to PUBLIC (see sql/revrx--0.1.sql).
+ * Execution is not granted to PUBLIC (see sql/revrx--0.2.sql).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "storage/fd.h"
@@ -50,7 +51,7 @@ PG_FUNCTION_INFO_V1(revrx_status);
 static void protection_columns(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent,
 							   Datum *values, bool *nulls);
 
-/* Columns of revrx_status(), in order; see sql/revrx--0.1.sql. */
+/* Columns of revrx_status(), in order; see sql/revrx--0.2.sql. */
 enum
 {
 	COL_LAST_ARCHIVED_WAL,
@@ -77,6 +78,33 @@ enum
 	COL_LAST_VERIFICATION_PASSED,
 	COL_LAST_GOOD_VERIFICATION_TIME,
 	REVRX_STATUS_COLS
+};
+
+/* Their types, for revrx_check_declaration(). */
+static const Oid status_types[REVRX_STATUS_COLS] = {
+	[COL_LAST_ARCHIVED_WAL] = TEXTOID,
+	[COL_LAST_ARCHIVED_TIME] = TIMESTAMPTZOID,
+	[COL_LAST_STORED_WAL] = TEXTOID,
+	[COL_LAST_STORED_TIME] = TIMESTAMPTZOID,
+	[COL_BACKLOG_SEGMENTS] = INT8OID,
+	[COL_BACKLOG_BYTES] = INT8OID,
+	[COL_SPOOL_FILES] = INT8OID,
+	[COL_SPOOL_BYTES] = INT8OID,
+	[COL_AGENT_PID] = INT4OID,
+	[COL_AGENT_LAST_SEEN] = TIMESTAMPTZOID,
+	[COL_AGENT_RUNNING] = BOOLOID,
+	[COL_ARCHIVED_COUNT] = INT8OID,
+	[COL_FAILED_COUNT] = INT8OID,
+	[COL_LAST_ERROR] = TEXTOID,
+	[COL_LAST_ERROR_TIME] = TIMESTAMPTZOID,
+	[COL_ARCHIVE_ACK] = TEXTOID,
+	[COL_SPOOL_DIR] = TEXTOID,
+	[COL_RPO_SECONDS] = FLOAT8OID,
+	[COL_LAST_BACKUP_TIME] = TIMESTAMPTZOID,
+	[COL_SECONDS_SINCE_BACKUP] = FLOAT8OID,
+	[COL_LAST_VERIFICATION_TIME] = TIMESTAMPTZOID,
+	[COL_LAST_VERIFICATION_PASSED] = BOOLOID,
+	[COL_LAST_GOOD_VERIFICATION_TIME] = TIMESTAMPTZOID,
 };
 
 static bool has_suffix(const char *name, const char *suffix);
@@ -231,9 +259,8 @@ revrx_status(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (tupdesc->natts != REVRX_STATUS_COLS)
-		elog(ERROR, "revrx_status() is declared with %d columns, expected %d",
-			 tupdesc->natts, REVRX_STATUS_COLS);
+	/* 0.1 had 17 columns before the protection ones */
+	revrx_check_declaration(fcinfo, 0, tupdesc, status_types, REVRX_STATUS_COLS);
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	memset(values, 0, sizeof(values));

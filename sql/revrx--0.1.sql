@@ -1,5 +1,14 @@
 /* sql/revrx--0.1.sql */
 
+--
+-- Version 0.1 as released: this file as of commit fa76f29 (the demo and
+-- README of 0.1 were made with it).  Frozen: it must never change again,
+-- since databases created with it are what revrx--0.1--0.2.sql updates.
+-- Earlier states of 0.1 (before versions were kept, the file changed in
+-- place) are taken to 0.2 by the same update script; see
+-- docs/configuration.md, "Upgrades".
+--
+
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION revrx" to load this file. \quit
 
@@ -92,8 +101,7 @@ CREATE FUNCTION revrx_backups(
     OUT file_count bigint,
     OUT problems jsonb,                 -- pages that failed verification
     OUT error text,                     -- why it failed; or the agent's last transient error
-    OUT parent text,                    -- an incremental's parent backup
-    OUT pinned boolean                  -- revrx-agent pin: expire keeps it (NULL while running)
+    OUT parent text                     -- an incremental's parent backup
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'

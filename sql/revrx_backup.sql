@@ -27,8 +27,9 @@ SELECT a.n, a.name, a.type::regtype
 SELECT count(*) FROM revrx_backups();
 SELECT * FROM revrx_backups();
 
--- A database whose extension was created before "pinned" existed declares
--- 15 columns: it keeps working; any other shape is refused
+-- A declaration of another shape, as an extension not updated since 0.1
+-- has (15 columns, before "pinned"), is refused with the hint to update
+-- (sql/revrx_upgrade.sql tests the update itself)
 CREATE FUNCTION regress_backups_15(OUT id text, OUT label text, OUT kind text,
     OUT status text, OUT scheduled boolean, OUT start_lsn pg_lsn, OUT stop_lsn pg_lsn,
     OUT start_time timestamptz, OUT stop_time timestamptz, OUT original_bytes bigint,
