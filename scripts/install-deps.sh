@@ -5,10 +5,12 @@
 # run repeatedly; `make test`, `make demo` and the version matrix
 # (scripts/matrix.sh, inside each release's root) run it first.
 #
-# Usage: scripts/install-deps.sh [--bench] [--no-fuzz]
-#   --bench     adds pgbackrest
-#   --no-fuzz   leaves out clang and its sanitizer runtime (the matrix
-#               roots do not fuzz: the parsers are the same on every major)
+# Usage: scripts/install-deps.sh [--bench] [--no-fuzz] [--build-only]
+#   --bench       adds pgbackrest
+#   --no-fuzz     leaves out clang and its sanitizer runtime (the matrix
+#                 roots do not fuzz: the parsers are the same on every major)
+#   --build-only  only what building needs (an image's build stage,
+#                 deploy/docker/Dockerfile): no server, tests or test server
 #   PG_MAJOR    the PostgreSQL major to build against (default: the one the
 #               release ships: 15 on Debian 12, 17 on 13, 18 on unstable)
 set -euo pipefail
@@ -17,10 +19,12 @@ cd "$(dirname "$0")/.."
 
 bench=0
 fuzz=1
+tests=1
 for arg in "$@"; do
 	case $arg in
 		--bench) bench=1 ;;
 		--no-fuzz) fuzz=0 ;;
+		--build-only) tests=0; fuzz=0 ;;
 		*) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
 	esac
 done
@@ -62,9 +66,9 @@ clang_major() {
 
 major=${PG_MAJOR:-}
 if [ -z "$major" ]; then
-	# the common case without asking apt: what this release's pg_config says
-	if [ -x /usr/bin/pg_config ] && ls -d /usr/lib/postgresql/*/lib/pgxs >/dev/null 2>&1; then
-		major=$(ls -d /usr/lib/postgresql/*/lib/pgxs | sed 's|/usr/lib/postgresql/\([0-9]*\)/.*|\1|' | sort -n | tail -n 1)
+	# the common case without asking apt: the server installed already
+	if ls -d /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+		major=$(ls -d /usr/lib/postgresql/*/bin/postgres | sed 's|/usr/lib/postgresql/\([0-9]*\)/.*|\1|' | sort -n | tail -n 1)
 	else
 		major=$(release_major)
 	fi
@@ -75,18 +79,21 @@ if [ -z "$major" ]; then
 fi
 
 packages=(
-	make gcc pkg-config
-	"postgresql-$major" "postgresql-server-dev-$major"
+	make gcc pkg-config binutils
+	"postgresql-server-dev-$major"
 	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libjansson-dev
-	libxml2-dev libcmocka-dev
-	libmicrohttpd-dev
-	libipc-run-perl
-	zstd lz4 openssl procps util-linux
+	libxml2-dev libmicrohttpd-dev
 )
-# Node.js may come from elsewhere than Debian (then Debian's npm would
-# conflict with it): only ask apt for it when there is none at all.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	packages+=(nodejs npm)
+if [ $tests -eq 1 ]; then
+	packages+=(
+		"postgresql-$major" libcmocka-dev libipc-run-perl
+		zstd lz4 openssl procps util-linux
+	)
+	# Node.js may come from elsewhere than Debian (then Debian's npm would
+	# conflict with it): only ask apt for it when there is none at all.
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		packages+=(nodejs npm)
+	fi
 fi
 if [ $fuzz -eq 1 ]; then
 	if ! command -v clang >/dev/null; then
@@ -116,7 +123,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The S3-compatible test server (tests/s3), pinned by package-lock.json.
-if [ -f tests/s3/package-lock.json ] && [ ! -d tests/s3/node_modules/@20minutes/s3rver ]; then
+if [ $tests -eq 1 ] && [ -f tests/s3/package-lock.json ] && [ ! -d tests/s3/node_modules/@20minutes/s3rver ]; then
 	echo "install-deps: installing the S3 test server (npm ci in tests/s3)"
 	(cd tests/s3 && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -29,8 +29,9 @@
 # namespace, so nothing stays mounted on the host however the run ends, and
 # a root can be removed without reaching through a mount into the host.
 # The tree is copied into the root's /revrx (without .git and build
-# output), built with that major's pg_config, installed there, and tested
-# with tests/run-tests.sh, exactly as `make test` does on the host.
+# output), built and installed there by scripts/build.sh (as the container
+# image is built) with that major's pg_config, and tested with
+# tests/run-tests.sh, as `make test` does on the host.
 #
 # Prints one summary line per root and ends with "matrix: N passed, N
 # failed"; exits non-zero if any root failed to build or test.
@@ -160,13 +161,13 @@ for release in "${releases[@]}"; do
 			set -e
 			cd /revrx
 			[ -z "$0" ] || export PG_MAJOR=$0
+			echo "matrix: on $(. /etc/os-release; echo "$PRETTY_NAME")"
 			scripts/install-deps.sh --no-fuzz
-			major=$(ls -d /usr/lib/postgresql/*/lib/pgxs | sed "s|/usr/lib/postgresql/\([0-9]*\)/.*|\1|" | sort -n | tail -n 1)
+			# the build of the container image (deploy/docker/Dockerfile)
+			scripts/build.sh --runtime-packages /tmp/revrx-runtime-packages
+			major=$(ls -d /usr/lib/postgresql/*/bin/postgres | sed "s|/usr/lib/postgresql/\([0-9]*\)/.*|\1|" | sort -n | tail -n 1)
 			[ -z "$0" ] || major=$0
 			export PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config
-			echo "matrix: building against $($PG_CONFIG --version) on $(. /etc/os-release; echo "$PRETTY_NAME")"
-			make -s PG_CONFIG=$PG_CONFIG all
-			make -s PG_CONFIG=$PG_CONFIG install
 			SUITES="$1" TAP_TESTS="${2:-tests/t/*.pl}" tests/run-tests.sh
 		' "${PG_MAJOR:-}" "$suites" "$tap_tests" || rc=$?
 	fi
