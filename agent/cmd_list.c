@@ -77,6 +77,62 @@ str_or(const json_t *o, const char *name, const char *def)
 	return v ? v : def;
 }
 
+/*
+ * What a backup does not hold (backup.json "not_included"), in one line:
+ * "2 unlogged relations (40.0 kB, restored empty); 1 file skipped; ...".
+ * Empty when it holds everything.
+ */
+static void
+not_included_summary(const json_t *b, char *buf, size_t cap)
+{
+	const json_t *list = json_object_get(b, "not_included");
+	size_t		i;
+	json_t	   *o;
+	int			unlogged = 0,
+				skipped = 0,
+				tablespaces = 0;
+	bool		no_checksums = false;
+	json_int_t	unlogged_bytes = 0;
+	size_t		len = 0;
+	char		size[32];
+
+	buf[0] = '\0';
+	json_array_foreach(list, i, o)
+	{
+		const char *kind = str_or(o, "kind", "");
+
+		if (strcmp(kind, "unlogged_relation") == 0)
+		{
+			unlogged++;
+			unlogged_bytes += json_integer_value(json_object_get(o, "bytes"));
+		}
+		else if (strcmp(kind, "skipped_file") == 0)
+			skipped++;
+		else if (strcmp(kind, "tablespace_outside_data_directory") == 0)
+			tablespaces++;
+		else if (strcmp(kind, "no_data_checksums") == 0)
+			no_checksums = true;
+	}
+#define APPEND(...) \
+	do { \
+		if (len < cap) \
+			len += snprintf(buf + len, cap - len, "%s", len ? "; " : ""); \
+		if (len < cap) \
+			len += snprintf(buf + len, cap - len, __VA_ARGS__); \
+	} while (0)
+	if (unlogged > 0)
+		APPEND("%d unlogged relation%s (%s, restored empty)", unlogged, unlogged == 1 ? "" : "s",
+			   human_size(size, sizeof(size), unlogged_bytes));
+	if (skipped > 0)
+		APPEND("%d file%s skipped", skipped, skipped == 1 ? "" : "s");
+	if (tablespaces > 0)
+		APPEND("%d tablespace%s restored at %s own location", tablespaces,
+			   tablespaces == 1 ? "" : "s", tablespaces == 1 ? "its" : "their");
+	if (no_checksums)
+		APPEND("no data checksums (pages not verified)");
+#undef APPEND
+}
+
 static void
 print_table(const json_t *backups, const char *display)
 {
@@ -99,7 +155,8 @@ print_table(const json_t *backups, const char *display)
 					s2[32],
 					s3[32],
 					np[32],
-					pg[16];
+					pg[16],
+					ni[512];
 		bool		complete = json_is_true(json_object_get(b, "restorable"));
 		json_int_t	stored = json_integer_value(json_object_get(b, "stored_bytes"));
 		const json_t *problems = json_object_get(b, "problems");
@@ -122,6 +179,9 @@ print_table(const json_t *backups, const char *display)
 			   complete ? (snprintf(np, sizeof(np), "%zu", json_array_size(problems)), np) : "-",
 			   complete ? str_or(b, "label", "") : str_or(b, "error", ""),
 			   json_is_true(json_object_get(b, "pinned")) ? " (pinned)" : "");
+		not_included_summary(b, ni, sizeof(ni));
+		if (complete && ni[0] != '\0')
+			printf("%-20s not included: %s\n", "", ni);
 	}
 }
 

@@ -692,6 +692,8 @@ phase_checks(Drill *d)
 		verify_check_amcheck(d);
 	if (!rvx_interrupt_pending())
 		verify_check_row_counts(d);
+	if (!rvx_interrupt_pending())
+		verify_check_not_included(d);
 	if (d->opts->checks_dir && !rvx_interrupt_pending())
 		verify_check_user(d);
 

@@ -317,6 +317,34 @@ verify_check_amcheck(Drill *d)
 	verify_tool_check(d, "amcheck", argv, "every heap and btree index of every database is consistent");
 }
 
+/*
+ * The databases of the copy that accept connections, or NULL after a failed
+ * check named "check" (what could not be listed, and why).
+ */
+static PGresult *
+list_databases(Drill *d, const char *check, double t0)
+{
+	PGconn	   *conn;
+	PGresult   *dbs;
+	RvxError	err;
+
+	conn = rvx_pg_connect(&d->pg, "postgres", &err);
+	if (conn == NULL)
+	{
+		verify_add_check(d, check, false, false, rvx_now_s() - t0, err.msg, NULL);
+		return NULL;
+	}
+	dbs = PQexec(conn, "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY 1");
+	PQfinish(conn);
+	if (dbs == NULL || PQresultStatus(dbs) != PGRES_TUPLES_OK)
+	{
+		verify_add_check(d, check, false, false, rvx_now_s() - t0, "could not list the databases", NULL);
+		PQclear(dbs);
+		return NULL;
+	}
+	return dbs;
+}
+
 /* Exact row counts of every table of every database: also proves each can be read. */
 void
 verify_check_row_counts(Drill *d)
@@ -325,28 +353,16 @@ verify_check_row_counts(Drill *d)
 	PGconn	   *conn;
 	PGresult   *dbs;
 	RvxError	err;
-	json_t	   *list = json_array();
+	json_t	   *list;
 	long long	total = 0;
 	int			ntables = 0;
 	char		failed[1024] = "";
 	char		msg[1200];
 
-	conn = rvx_pg_connect(&d->pg, "postgres", &err);
-	if (conn == NULL)
-	{
-		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, err.msg, NULL);
-		json_decref(list);
+	dbs = list_databases(d, "row_counts", t0);
+	if (dbs == NULL)
 		return;
-	}
-	dbs = PQexec(conn, "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY 1");
-	PQfinish(conn);
-	if (dbs == NULL || PQresultStatus(dbs) != PGRES_TUPLES_OK)
-	{
-		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, "could not list the databases", NULL);
-		PQclear(dbs);
-		json_decref(list);
-		return;
-	}
+	list = json_array();
 	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
 	{
 		const char *db = PQgetvalue(dbs, i, 0);
@@ -407,6 +423,132 @@ verify_check_row_counts(Drill *d)
 	snprintf(msg, sizeof(msg), "%lld rows in %d tables of %zu databases", total, ntables,
 			 json_array_size(list));
 	verify_add_check(d, "row_counts", true, false, rvx_now_s() - t0, msg, json_pack("{s:o}", "databases", list));
+}
+
+/* The record's "not_included" (backup.json) of the backup the drill restored. */
+static json_t *
+backup_not_included(Drill *d, RvxError *err)
+{
+	RvxBackupList list;
+	const RvxBackupRef *ref;
+	json_t	   *record;
+	json_t	   *out;
+
+	if (rvx_backup_list(d->repo, &list, err) != 0)
+		return NULL;
+	ref = rvx_backup_list_find(&list, d->backup_id);
+	if (ref == NULL || ref->record_key[0] == '\0')
+	{
+		rvx_error(err, RVX_E_NOTFOUND, "backup %s has no record in %s", d->backup_id, d->repo->display);
+		rvx_backup_list_free(&list);
+		return NULL;
+	}
+	if (rvx_backup_record_load(d->repo, ref->record_key, d->backup_id, d->ci.system_id, &record,
+							   err) != 0)
+	{
+		rvx_backup_list_free(&list);
+		return NULL;
+	}
+	rvx_backup_list_free(&list);
+	/* records from before "not_included" know of nothing left out */
+	out = json_is_array(json_object_get(record, "not_included")) ?
+		json_deep_copy(json_object_get(record, "not_included")) : json_array();
+	json_decref(record);
+	return out;
+}
+
+/*
+ * What the backup does not hold, and the proof for unlogged tables.  The
+ * report carries the record's "not_included" as it is, so that whoever
+ * reads a drill's report learns what its backup lacks; then every unlogged
+ * table of the copy must exist and be empty, as the record says it
+ * restores: PostgreSQL resets unlogged relations to their init fork at the
+ * end of recovery, so a row in one would be data that came from somewhere
+ * the backup says it does not hold.
+ */
+void
+verify_check_not_included(Drill *d)
+{
+	double		t0 = rvx_now_s();
+	RvxError	err;
+	json_t	   *omitted;
+	json_t	   *tables;
+	PGresult   *dbs;
+	int			nonempty = 0;
+	char		failed[1024] = "";
+	char		msg[1300];
+
+	omitted = backup_not_included(d, &err);
+	if (omitted == NULL)
+	{
+		verify_add_check(d, "unlogged_tables", false, false, rvx_now_s() - t0, err.msg, NULL);
+		return;
+	}
+	json_object_set_new(d->report, "not_included", omitted);
+
+	dbs = list_databases(d, "unlogged_tables", t0);
+	if (dbs == NULL)
+		return;
+	tables = json_array();
+	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
+	{
+		const char *db = PQgetvalue(dbs, i, 0);
+		PGconn	   *conn = rvx_pg_connect(&d->pg, db, &err);
+		PGresult   *r;
+
+		if (conn == NULL)
+		{
+			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), " %s;", err.msg);
+			continue;
+		}
+		r = PQexec(conn,
+				   "SELECT format('%I.%I', n.nspname, c.relname)"
+				   "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+				   " WHERE c.relpersistence = 'u' AND c.relkind = 'r'"
+				   " ORDER BY 1");
+		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
+			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
+					 " %s: %s;", db, r ? verify_chomp(PQresultErrorMessage(r)) : "no result");
+		for (int j = 0; r && PQresultStatus(r) == PGRES_TUPLES_OK && j < PQntuples(r); j++)
+		{
+			const char *table = PQgetvalue(r, j, 0);
+			char		sql[1024];
+			PGresult   *c;
+			long long	rows;
+
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", table);
+			c = PQexec(conn, sql);
+			if (c == NULL || PQresultStatus(c) != PGRES_TUPLES_OK)
+			{
+				snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
+						 " %s.%s: %s;", db, table, c ? verify_chomp(PQresultErrorMessage(c)) : "no result");
+				PQclear(c);
+				continue;
+			}
+			rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
+			PQclear(c);
+			if (rows != 0)
+				nonempty++;
+			json_array_append_new(tables, json_pack("{s:s, s:s, s:I}", "database", db,
+													"table", table, "rows", (json_int_t) rows));
+		}
+		PQclear(r);
+		PQfinish(conn);
+	}
+	PQclear(dbs);
+
+	if (failed[0])
+		snprintf(msg, sizeof(msg), "could not look at the unlogged tables:%s", failed);
+	else if (nonempty > 0)
+		snprintf(msg, sizeof(msg), "%d of %zu unlogged tables have rows after the restore, "
+				 "though their data is never backed up", nonempty, json_array_size(tables));
+	else
+		snprintf(msg, sizeof(msg), "%zu unlogged table%s, restored empty as the backup says "
+				 "(their data is never backed up)", json_array_size(tables),
+				 json_array_size(tables) == 1 ? "" : "s");
+	verify_add_check(d, "unlogged_tables", !failed[0] && nonempty == 0,
+					 !failed[0] && json_array_size(tables) == 0, rvx_now_s() - t0, msg,
+					 json_pack("{s:o}", "tables", tables));
 }
 
 static int

@@ -78,6 +78,7 @@ extern void verify_check_hook(Drill *d);
 extern void verify_check_fingerprints(Drill *d);
 extern void verify_check_amcheck(Drill *d);
 extern void verify_check_row_counts(Drill *d);
+extern void verify_check_not_included(Drill *d);
 extern void verify_check_user(Drill *d);
 /* ...and once it is cleanly stopped. */
 extern void verify_check_checksums(Drill *d);

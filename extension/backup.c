@@ -246,6 +246,10 @@ static int	name_cmp(const ListCell *a, const ListCell *b);
 static void choose_parent(ExportState *st);
 static void write_file_list(ExportState *st);
 static void collect_tablespaces(ExportState *st);
+static RevrxBackupOmission *note_omission(ExportState *st, RevrxOmissionKind kind,
+										  const char *path, const char *reason);
+static void note_unlogged(ExportState *st, const char *src_dir, const char *rel_dir,
+						  const char *name, int oidchars);
 static void walk_dir(ExportState *st, const char *src_dir, const char *rel_dir,
 					 bool is_db_dir);
 static bool export_file(ExportState *st, const char *src, const char *rel,
@@ -311,6 +315,8 @@ revrx_backup_export(RevrxBackupJob *job)
 	st->rec.system_identifier = GetSystemIdentifier();
 	st->rec.start_time = timestamptz_to_time_t(job->start_time);
 	st->rec.page_checksums = DataChecksumsEnabled();
+	if (!st->rec.page_checksums)
+		note_omission(st, RVX_OMIT_NO_CHECKSUMS, NULL, NULL);
 	initStringInfo(&st->problems_json);
 
 	prepare_spool(st);
@@ -1061,6 +1067,8 @@ collect_tablespaces(ExportState *st)
 		{
 			ereport(WARNING,
 					(errmsg("skipping \"%s\": not the link of a tablespace", path)));
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, path,
+						  "a symbolic link in pg_tblspc whose name is not a tablespace's oid");
 			continue;
 		}
 		rllen = readlink(path, target, sizeof(target));
@@ -1089,6 +1097,12 @@ collect_tablespaces(ExportState *st)
 			target[datalen] == '/')
 			st->tablespace_rpaths = lappend(st->tablespace_rpaths,
 											pstrdup(target + datalen + 1));
+		else
+		{
+			RevrxBackupOmission *o = note_omission(st, RVX_OMIT_TABLESPACE, target, NULL);
+
+			o->oid = t->oid;
+		}
 	}
 	FreeDir(dir);
 }
@@ -1205,6 +1219,7 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 			if (lstat(initfork, &sb) == 0)
 			{
 				elog(DEBUG2, "unlogged relation file \"%s\" excluded from backup", name);
+				note_unlogged(st, src_dir, rel_dir, name, oidchars);
 				continue;
 			}
 		}
@@ -1221,8 +1236,18 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 
 		if (!pg_verify_mbstr(PG_UTF8, name, strlen(name), true))
 		{
+			char	   *shown = pstrdup(rel);
+
+			/* the record is UTF-8: show the name with its bad bytes replaced */
+			for (char *c = shown; *c; c++)
+			{
+				if ((unsigned char) *c >= 0x80)
+					*c = '?';
+			}
 			ereport(WARNING,
 					(errmsg("skipping \"%s\": its name is not valid UTF-8", src)));
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, shown,
+						  "its name is not valid UTF-8 (shown with '?' for the bytes that are not)");
 			continue;
 		}
 
@@ -1265,6 +1290,8 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 			ereport(WARNING,
 					(errmsg("revrx does not back up its spool \"%s\", which is inside the data directory",
 							st->spool_dir)));
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, rel,
+						  "revrx's spool, inside the data directory: its WAL and backups are in the repository");
 			continue;
 		}
 
@@ -1299,10 +1326,72 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 			(void) export_file(st, src, rel, &sb, &ri);
 		}
 		else
+		{
 			ereport(WARNING,
 					(errmsg("skipping special file \"%s\"", src)));
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, rel,
+						  "neither a regular file nor a directory (a socket, pipe, device or a symbolic link outside pg_tblspc)");
+		}
 	}
 	list_free(names);
+}
+
+/*
+ * note_omission
+ *
+ * Records something the backup does not hold (manifest.h); returns the
+ * entry for the caller to complete.
+ */
+static RevrxBackupOmission *
+note_omission(ExportState *st, RevrxOmissionKind kind, const char *path,
+			  const char *reason)
+{
+	RevrxBackupOmission *o = palloc0(sizeof(RevrxBackupOmission));
+
+	o->kind = kind;
+	o->path = path ? pstrdup(path) : NULL;
+	o->reason = reason ? pstrdup(reason) : NULL;
+	st->rec.omissions = lappend(st->rec.omissions, o);
+	return o;
+}
+
+/*
+ * note_unlogged
+ *
+ * Counts one file of an unlogged relation (any fork but init, any segment)
+ * against its relation, so that the record names each relation once with
+ * the bytes left out.  rel_dir is a database directory: its last part is
+ * the database's oid.
+ */
+static void
+note_unlogged(ExportState *st, const char *src_dir, const char *rel_dir,
+			  const char *name, int oidchars)
+{
+	char		relpath[MAXPGPATH];
+	char		src[MAXPGPATH];
+	const char *dbpart = strrchr(rel_dir, '/');
+	struct stat sb;
+	RevrxBackupOmission *o = NULL;
+
+	snprintf(relpath, sizeof(relpath), "%s/%.*s", rel_dir, oidchars, name);
+	snprintf(src, sizeof(src), "%s/%s", src_dir, name);
+
+	/* the files of one relation sort (nearly) together: look from the end */
+	for (int i = list_length(st->rec.omissions) - 1; i >= 0 && o == NULL; i--)
+	{
+		RevrxBackupOmission *cand = list_nth(st->rec.omissions, i);
+
+		if (cand->kind == RVX_OMIT_UNLOGGED && strcmp(cand->path, relpath) == 0)
+			o = cand;
+	}
+	if (o == NULL)
+	{
+		o = note_omission(st, RVX_OMIT_UNLOGGED, relpath, NULL);
+		o->oid = atooid(dbpart ? dbpart + 1 : rel_dir);
+		o->relfilenode = (Oid) strtoul(name, NULL, 10);
+	}
+	if (lstat(src, &sb) == 0 && S_ISREG(sb.st_mode))
+		o->bytes += (uint64) sb.st_size;
 }
 
 /* ------------------------------------------------------------- one file */

@@ -80,6 +80,7 @@ enum
 	COL_PARENT,
 	COL_PINNED,
 	COL_PG_MAJOR,
+	COL_NOT_INCLUDED,
 	REVRX_BACKUPS_COLS
 };
 
@@ -102,6 +103,7 @@ static const Oid backups_types[REVRX_BACKUPS_COLS] = {
 	[COL_PARENT] = TEXTOID,
 	[COL_PINNED] = BOOLOID,
 	[COL_PG_MAJOR] = INT4OID,
+	[COL_NOT_INCLUDED] = JSONBOID,
 };
 
 static void
@@ -477,6 +479,11 @@ catalog_row(RevrxCatalogEntry *c, Datum *values, bool *nulls)
 		values[COL_PROBLEMS] = DirectFunctionCall1(jsonb_in, CStringGetDatum(c->problems));
 		nulls[COL_PROBLEMS] = false;
 	}
+	if (c->not_included != NULL)
+	{
+		values[COL_NOT_INCLUDED] = DirectFunctionCall1(jsonb_in, CStringGetDatum(c->not_included));
+		nulls[COL_NOT_INCLUDED] = false;
+	}
 }
 
 static void
@@ -562,7 +569,7 @@ revrx_backups(PG_FUNCTION_ARGS)
 
 	/*
 	 * The columns grew within 0.1 (parent, then pinned) and in 0.2
-	 * (pg_major); a declaration without them is refused with the hint to
+	 * (pg_major, not_included); a declaration without them is refused with the hint to
 	 * update the extension.
 	 */
 	InitMaterializedSRF(fcinfo, 0);

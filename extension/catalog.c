@@ -319,14 +319,14 @@ enum
 {
 	B_ID, B_LABEL, B_KIND, B_SCHEDULED, B_START_LSN, B_STOP_LSN, B_START_TIME,
 	B_STOP_TIME, B_ORIGINAL, B_STORED, B_FILES, B_PROBLEMS, B_TIMELINE, B_PARENT, B_PINNED,
-	B_PG_MAJOR, B_PG_VERSION_NUM,
+	B_PG_MAJOR, B_PG_VERSION_NUM, B_NOT_INCLUDED,
 	B_NKEYS
 };
 
 static const char *const backup_keys[B_NKEYS] = {
 	"id", "label", "kind", "scheduled", "start_lsn", "stop_lsn", "start_time",
 	"stop_time", "original_bytes", "stored_bytes", "file_count", "problems", "timeline", "parent",
-	"pinned", "pg_major", "pg_version_num"
+	"pinned", "pg_major", "pg_version_num", "not_included"
 };
 
 static bool
@@ -370,6 +370,8 @@ revrx_catalog_read(const char *spool_dir, RevrxCatalogEntry **entries)
 		e->has_stored_bytes = v[B_STORED] && parse_int64(v[B_STORED], &e->stored_bytes);
 		e->has_file_count = v[B_FILES] && parse_int64(v[B_FILES], &e->file_count);
 		e->problems = (v[B_PROBLEMS] && v[B_PROBLEMS][0] == '[') ? v[B_PROBLEMS] : NULL;
+		e->not_included = (v[B_NOT_INCLUDED] && v[B_NOT_INCLUDED][0] == '[') ?
+			v[B_NOT_INCLUDED] : NULL;
 		{
 			int64		tli;
 

@@ -254,6 +254,42 @@ revrx_problem_json(StringInfo buf, const RevrxBackupProblem *p)
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * One entry of "not_included": a kind, the object it is about, and a note
+ * in words, so that a reader of the record or of the drill's report need
+ * not know the kinds to understand what the backup lacks.
+ */
+static void
+omission_json(StringInfo buf, const RevrxBackupOmission *o)
+{
+	switch (o->kind)
+	{
+		case RVX_OMIT_UNLOGGED:
+			appendStringInfoString(buf, "{\"kind\": \"unlogged_relation\", \"path\": ");
+			escape_json(buf, o->path);
+			appendStringInfo(buf, ", \"database_oid\": %u, \"relfilenode\": %u, \"bytes\": " UINT64_FORMAT,
+							 o->oid, o->relfilenode, o->bytes);
+			appendStringInfoString(buf, ", \"note\": \"the data of an unlogged relation is not backed up: it is restored empty\"}");
+			break;
+		case RVX_OMIT_SKIPPED_FILE:
+			appendStringInfoString(buf, "{\"kind\": \"skipped_file\", \"path\": ");
+			escape_json(buf, o->path);
+			appendStringInfoString(buf, ", \"note\": ");
+			escape_json(buf, o->reason);
+			appendStringInfoChar(buf, '}');
+			break;
+		case RVX_OMIT_TABLESPACE:
+			appendStringInfo(buf, "{\"kind\": \"tablespace_outside_data_directory\", \"oid\": %u, \"path\": ",
+							 o->oid);
+			escape_json(buf, o->path);
+			appendStringInfoString(buf, ", \"note\": \"backed up, and restored at the same location: it must be free on the target machine\"}");
+			break;
+		case RVX_OMIT_NO_CHECKSUMS:
+			appendStringInfoString(buf, "{\"kind\": \"no_data_checksums\", \"note\": \"the cluster has no data checksums: pages could not be verified while read, and an incremental backup is taken as a full one\"}");
+			break;
+	}
+}
+
 static void
 append_wal_name(StringInfo buf, TimeLineID tli, XLogRecPtr lsn, bool prev)
 {
@@ -360,6 +396,17 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		first = false;
 	}
 	appendStringInfoString(&w.buf, "]");
+
+	appendStringInfoString(&w.buf, ",\n\"not_included\": [");
+	first = true;
+	foreach(lc, rec->omissions)
+	{
+		appendStringInfoString(&w.buf, first ? "\n  " : ",\n  ");
+		omission_json(&w.buf, (const RevrxBackupOmission *) lfirst(lc));
+		first = false;
+		doc_maybe_flush(&w);
+	}
+	appendStringInfoString(&w.buf, first ? "]" : "\n]");
 
 	appendStringInfoString(&w.buf, ",\n\"directories\": [");
 	first = true;

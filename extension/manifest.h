@@ -61,6 +61,31 @@ typedef struct RevrxBackupTablespace
 	char	   *location;		/* the symbolic link's target */
 } RevrxBackupTablespace;
 
+/*
+ * Something a user would assume the backup holds that it does not hold, or
+ * holds only with a caveat: backup.json's "not_included", shown by
+ * revrx_backups(), `revrx-agent list` and the restore drill's report.
+ */
+typedef enum RevrxOmissionKind
+{
+	RVX_OMIT_UNLOGGED,			/* an unlogged relation's data: restored empty */
+	RVX_OMIT_SKIPPED_FILE,		/* a file left out, for the reason given */
+	RVX_OMIT_TABLESPACE,		/* outside the data directory: restored there */
+	RVX_OMIT_NO_CHECKSUMS		/* pages unverifiable, incrementals weaker */
+} RevrxOmissionKind;
+
+typedef struct RevrxBackupOmission
+{
+	RevrxOmissionKind kind;
+	char	   *path;			/* unlogged: the relation's first segment;
+								 * skipped file: the file; tablespace: its
+								 * location */
+	Oid			oid;			/* unlogged: the database; tablespace: its own */
+	Oid			relfilenode;	/* unlogged */
+	uint64		bytes;			/* unlogged: of all forks but init, not stored */
+	char	   *reason;			/* skipped file */
+} RevrxBackupOmission;
+
 typedef struct RevrxBackupRecord
 {
 	const char *id;
@@ -80,6 +105,7 @@ typedef struct RevrxBackupRecord
 	int64		problem_count;	/* may exceed list_length(problems) */
 	List	   *problems;		/* of RevrxBackupProblem * */
 	List	   *tablespaces;	/* of RevrxBackupTablespace * */
+	List	   *omissions;		/* of RevrxBackupOmission * */
 	List	   *directories;	/* of char *, relative to the data directory */
 	RevrxBackupFile *files;
 	int			nfiles;

@@ -383,6 +383,7 @@ typedef struct RevrxCatalogEntry
 	bool		has_file_count;
 	int64		file_count;
 	char	   *problems;		/* JSON array text, NULL if absent/unusable */
+	char	   *not_included;	/* JSON array text, NULL if absent/unusable */
 	TimeLineID	timeline;		/* 0 if absent */
 	char	   *parent;			/* an incremental's parent; NULL for a full backup */
 	bool		has_pinned;		/* false from an agent that does not say */

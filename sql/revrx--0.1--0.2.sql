@@ -3,7 +3,7 @@
 --
 -- ALTER EXTENSION revrx UPDATE from 0.1 to 0.2.
 --
--- 0.2 adds the columns "pinned" and "pg_major" to revrx_backups().  Before versions were
+-- 0.2 adds the columns "pinned", "pg_major" and "not_included" to revrx_backups().  Before versions were
 -- kept, 0.1's script changed in place several times, so a database may
 -- hold any of these shapes of "0.1" (the released one is the last):
 --	 211735c  revrx_status() with 17 columns, nothing else
@@ -113,7 +113,7 @@ $$;
 -- 1. Set aside what 0.2 declares differently.
 SELECT revrx_0_2_set_aside('revrx_status()', 23);
 SELECT revrx_0_2_set_aside('revrx_backup_now(text,boolean)', NULL);
-SELECT revrx_0_2_set_aside('revrx_backups()', 17);
+SELECT revrx_0_2_set_aside('revrx_backups()', 18);
 
 -- 2. The functions of 0.2, as in revrx--0.2.sql (see the comments there).
 CREATE OR REPLACE FUNCTION revrx_status(
@@ -174,7 +174,8 @@ CREATE OR REPLACE FUNCTION revrx_backups(
     OUT error text,
     OUT parent text,
     OUT pinned boolean,
-    OUT pg_major integer
+    OUT pg_major integer,
+    OUT not_included jsonb
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'

@@ -102,7 +102,8 @@ CREATE FUNCTION revrx_backups(
     OUT error text,                     -- why it failed; or the agent's last transient error
     OUT parent text,                    -- an incremental's parent backup
     OUT pinned boolean,                 -- revrx-agent pin: expire keeps it (NULL while running)
-    OUT pg_major integer                -- PostgreSQL major version the backup is of
+    OUT pg_major integer,               -- PostgreSQL major version the backup is of
+    OUT not_included jsonb              -- what it does not hold: unlogged relations, skipped files...
 )
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'revrx_backups'

@@ -1,0 +1,126 @@
+# What a backup does not hold, said where users look: an unlogged table's
+# data is left out of every backup (PostgreSQL cannot recover it), and that
+# must be visible instead of a surprise after a restore.
+#   - backup.json's "not_included" names the unlogged relation (its path,
+#     database and file node, the bytes left out), and says nothing of the
+#     logged table beside it;
+#   - revrx_backups().not_included and `revrx-agent list` show it;
+#   - the restored copy has the unlogged table, empty, and the logged one
+#     with every row, as the record says;
+#   - the restore drill's report carries the record's list and a check
+#     "unlogged_tables" that finds the table empty;
+#   - a cluster without data checksums gets a "no_data_checksums" entry
+#     (pages could not be verified, incrementals are full), a tablespace
+#     outside the data directory one that says where it will be restored,
+#     and a file the backup skips (a named pipe) one with the reason.
+
+use strict;
+use warnings FATAL => 'all';
+
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use RevrxTest;
+
+my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
+my $node = RevrxTest::new_node('primary', timeout => 30);
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION revrx;
+	CREATE TABLE kept(id int PRIMARY KEY, v text);
+	INSERT INTO kept SELECT i, md5(i::text) FROM generate_series(1, 5000) i;
+	CREATE UNLOGGED TABLE scratchpad(id int PRIMARY KEY, v text);
+	INSERT INTO scratchpad SELECT i, repeat('x', 200) FROM generate_series(1, 5000) i;
+	CHECKPOINT;
+});
+my $unlogged_path = $node->safe_psql('postgres', "SELECT pg_relation_filepath('scratchpad')");
+my $kept_path = $node->safe_psql('postgres', "SELECT pg_relation_filepath('kept')");
+my $unlogged_bytes = $node->safe_psql('postgres',
+	"SELECT pg_relation_size('scratchpad', 'main') + pg_relation_size('scratchpad', 'fsm')
+	      + pg_relation_size('scratchpad', 'vm')");
+my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
+my $env = { REVRX_REPO => "file://$repodir" };
+
+my $id = $node->safe_psql('postgres', "SELECT revrx_backup_now('with unlogged', wait => true)");
+like($id, qr/^\d{8}T\d{6}Z/, "backup $id taken");
+
+# -- the record
+my ($b) = grep { $_->{id} eq $id } @{ RevrxTest::backups($env) };
+ok($b, 'the backup is listed');
+my @ni = @{ $b->{not_included} // [] };
+my @unlogged = grep { $_->{kind} eq 'unlogged_relation' } @ni;
+# the table, its primary key, its TOAST table and the TOAST index: all unlogged
+is(scalar @unlogged, 4, 'four unlogged relations left out: the table, its index, its TOAST table and index')
+  or diag(explain(\@ni));
+my ($t) = grep { $_->{path} eq $unlogged_path } @unlogged;
+ok($t, "the unlogged table's file $unlogged_path is named");
+is($t->{bytes}, $unlogged_bytes, 'with the bytes of its main, fsm and vm forks') if $t;
+is($t->{database_oid}, $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'"),
+	'and its database') if $t;
+like($t->{note} // '', qr/restored empty/, 'the note says it is restored empty') if $t;
+ok(!(grep { ($_->{path} // '') eq $kept_path } @ni), 'the logged table is not in the list');
+ok(!(grep { $_->{kind} eq 'no_data_checksums' } @ni), 'a cluster with checksums gets no checksum note');
+
+# -- SQL and list
+my $sql = $node->safe_psql('postgres', qq{
+	SELECT count(*) FROM revrx_backups(), jsonb_array_elements(not_included) e
+	 WHERE id = '$id' AND e->>'kind' = 'unlogged_relation'
+	   AND pg_filenode_relation(0, (e->>'relfilenode')::oid) = 'scratchpad'::regclass});
+is($sql, '1', 'revrx_backups().not_included names the relation (resolvable with pg_filenode_relation)');
+my ($rc, $out, $err) = RevrxTest::run_agent($env, 'list');
+is($rc, 0, 'list succeeds');
+like($out, qr/not included: 4 unlogged relations \([^)]+, restored empty\)/, 'list says what is not included');
+
+# -- restore: the table exists, empty; the logged one is whole
+my $restored;
+($restored, $rc, $out, $err) = RevrxTest::restore_node('restored', $env, '--backup', $id);
+is($rc, 0, 'restore succeeds') or diag($err);
+RevrxTest::prepare_restored($restored);
+ok(RevrxTest::start_restored($restored, $env), 'the restored copy starts');
+is($restored->safe_psql('postgres', 'SELECT count(*) FROM scratchpad'), '0',
+	'the unlogged table is restored empty, as the record says');
+is($restored->safe_psql('postgres', 'SELECT count(*) FROM kept'), '5000', 'the logged table is whole');
+$restored->stop;
+
+# -- the drill
+my $scratch = PostgreSQL::Test::Utils::tempdir('scratch') . '/drill';
+my $report = "$PostgreSQL::Test::Utils::tmp_check/report.json";
+($rc, $out, $err) = RevrxTest::run_agent($env, 'verify', '--backup', $id, '--scratch', $scratch,
+	'--report', $report);
+is($rc, 0, 'the drill passes') or diag($err);
+my $doc = decode_json(slurp_file($report));
+is(scalar(grep { $_->{kind} eq 'unlogged_relation' } @{ $doc->{not_included} // [] }), 4,
+	"the drill's report carries what the backup does not hold");
+my ($ck) = grep { $_->{name} eq 'unlogged_tables' } @{ $doc->{checks} };
+ok($ck && $ck->{passed} && !$ck->{skipped}, 'check unlogged_tables passed') or diag(explain($ck));
+is_deeply([ map { "$_->{database} $_->{table} $_->{rows}" } @{ $ck->{details}{tables} // [] } ],
+	[ 'postgres public.scratchpad 0' ], 'it found the unlogged table, empty');
+
+# -- a cluster without data checksums
+$agent->stop;
+$node->stop;
+command_ok([ 'pg_checksums', '--disable', '-D', $node->data_dir ], 'data checksums turned off');
+$node->start;
+my $tsdir = PostgreSQL::Test::Utils::tempdir('tablespace');
+$node->safe_psql('postgres', "CREATE TABLESPACE outside LOCATION '$tsdir'; CREATE TABLE elsewhere(i int) TABLESPACE outside");
+my $fifo = $node->data_dir . '/a_pipe';
+system('mkfifo', $fifo) == 0 or die "mkfifo: $!";
+$agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
+my $id2 = $node->safe_psql('postgres', "SELECT revrx_backup_now('no checksums', wait => true)");
+($b) = grep { $_->{id} eq $id2 } @{ RevrxTest::backups($env) };
+my ($nc) = grep { $_->{kind} eq 'no_data_checksums' } @{ $b->{not_included} // [] };
+ok($nc, 'a cluster without checksums: the record says so');
+like($nc->{note} // '', qr/could not be verified/, 'and why it matters') if $nc;
+my ($ts) = grep { $_->{kind} eq 'tablespace_outside_data_directory' } @{ $b->{not_included} // [] };
+is($ts->{path} // '', $tsdir, 'a tablespace outside the data directory: its location is named');
+like($ts->{note} // '', qr/restored at the same location/, 'with where it is restored');
+my ($sk) = grep { $_->{kind} eq 'skipped_file' } @{ $b->{not_included} // [] };
+is($sk->{path} // '', 'a_pipe', 'a named pipe in the data directory: skipped, and named');
+like($sk->{note} // '', qr/neither a regular file nor a directory/, 'with the reason');
+($rc, $out, $err) = RevrxTest::run_agent($env, 'list');
+like($out, qr/1 file skipped; 1 tablespace restored at its own location; no data checksums/, 'list shows them');
+
+$agent->stop;
+$node->stop;
+done_testing();
