@@ -208,8 +208,8 @@ rvx_credentials_parse_time(const char *s)
 
 /* Checks the four fields of an answer and makes the set; frees nothing. */
 static RvxCreds *
-make_creds(const char *akid, const char *secret, const char *token, const char *expiration,
-		   time_t now, const char *what, RvxError *err)
+make_creds(const char *akid, const char *secret, const char *token, const char *token_name,
+		   const char *expiration, time_t now, const char *what, RvxError *err)
 {
 	const char *missing = NULL;
 	time_t		exp;
@@ -220,7 +220,7 @@ make_creds(const char *akid, const char *secret, const char *token, const char *
 	else if (secret == NULL || secret[0] == '\0')
 		missing = "SecretAccessKey";
 	else if (token == NULL || token[0] == '\0')
-		missing = "the session token";
+		missing = token_name;
 	else if (expiration == NULL || expiration[0] == '\0')
 		missing = "Expiration";
 	if (missing)
@@ -258,7 +258,8 @@ rvx_credentials_parse_sts(const char *body, size_t len, time_t now, const char *
 		rvx_error(err, RVX_E_PROTOCOL,
 				  "%s: the answer is not an AssumeRoleWithWebIdentityResponse with Credentials", what);
 	else
-		c = make_creds(x.access_key, x.secret_key, x.session_token, x.expiration, now, what, err);
+		c = make_creds(x.access_key, x.secret_key, x.session_token, "SessionToken", x.expiration,
+					   now, what, err);
 	free_secret(x.access_key);
 	free_secret(x.secret_key);
 	free_secret(x.session_token);
@@ -305,7 +306,7 @@ rvx_credentials_parse_json(const char *body, size_t len, time_t now, const char 
 				  json_str(doc, "Message") ? json_str(doc, "Message") : "");
 	else
 		c = make_creds(json_str(doc, "AccessKeyId"), json_str(doc, "SecretAccessKey"),
-					   json_str(doc, "Token"), json_str(doc, "Expiration"), now, what, err);
+					   json_str(doc, "Token"), "Token", json_str(doc, "Expiration"), now, what, err);
 	if (json_is_object(doc))
 		json_cleanse(doc);
 	json_decref(doc);
