@@ -77,7 +77,8 @@ static const char *const imds_hosts[] = {
 struct RvxCredentials
 {
 	RvxCredSource source;
-	char		describe[512];
+	char		describe[512];	/* fixed once made: read without the lock */
+	char		detail[160];	/* what the last fetch learnt (IMDS: the role); the fetching thread's */
 	/* settings, copied */
 	char	   *role_arn;
 	char	   *token_file;
@@ -92,6 +93,7 @@ struct RvxCredentials
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	RvxCreds   *current;		/* NULL until the first fetch */
+	bool		revoked;		/* S3 said current expired: fetch before using it */
 	time_t		refresh_at;
 	bool		refreshing;
 	int			failures;		/* in a row */
@@ -555,7 +557,10 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 	{
 		p->current = rvx_creds_new(cfg->access_key, cfg->secret_key, cfg->session_token, 0, time(NULL));
 		if (p->current)
+		{
 			p->current->generation = ++p->generation;
+			rvx_metrics_credentials_fetched(rvx_credentials_source_name(p->source), 0);
+		}
 		else
 			oom = true;
 	}
@@ -918,7 +923,7 @@ fetch_imds(RvxCredentials *p, RvxError *err)
 	if (exchange(p, "GET", url, headers, 1, NULL, what, &resp, err) == 0)
 		c = rvx_credentials_parse_json(resp.body, resp.body_len, time(NULL), what, err);
 	if (c)
-		snprintf(p->describe, sizeof(p->describe), "instance metadata (role %s, %s)", role, p->url);
+		snprintf(p->detail, sizeof(p->detail), " for role %s", role);
 	goto done;
 
 oom:
@@ -987,13 +992,14 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		fresh->generation = ++p->generation;
 		rvx_creds_release(p->current);
 		p->current = fresh;
+		p->revoked = false;
 		p->refresh_at = rvx_credentials_refresh_at(fresh->obtained, fresh->expiration);
 		p->failures = 0;
 		p->next_attempt = 0;
 		rvx_error_clear(&p->last_err);
 		format_time(fresh->expiration, until, sizeof(until));
-		rvx_info("S3 credentials %s %s, valid until %s (next refresh in %lld s)",
-				 first ? "from" : "refreshed from", p->describe, until,
+		rvx_info("S3 credentials %s %s%s, valid until %s (next refresh in %lld s)",
+				 first ? "from" : "refreshed from", p->describe, p->detail, until,
 				 (long long) (p->refresh_at - now));
 		rvx_metrics_credentials_fetched(source, (double) fresh->expiration);
 		return;
@@ -1013,6 +1019,25 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 	rvx_metrics_credentials_failed(source, ferr->msg);
 }
 
+bool
+rvx_credentials_expired(RvxCredentials *p, uint64_t generation)
+{
+	if (p->source == RVX_CRED_STATIC)
+		return false;			/* cannot be renewed */
+	pthread_mutex_lock(&p->lock);
+	/* an older set: replaced already */
+	if (p->current && p->current->generation == generation && !p->revoked)
+	{
+		rvx_warn("S3 refused the credentials from %s as expired: fetching new ones",
+				 rvx_credentials_source_name(p->source));
+		/* no longer used: the next request waits for the new set */
+		p->revoked = true;
+		p->next_attempt = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return true;
+}
+
 RvxCreds *
 rvx_credentials_get(RvxCredentials *p, RvxError *err)
 {
@@ -1024,8 +1049,8 @@ rvx_credentials_get(RvxCredentials *p, RvxError *err)
 	{
 		time_t		now = time(NULL);
 		RvxCreds   *cur = p->current;
-		bool		usable = cur && (cur->expiration == 0 || usable_until(cur) > now);
-		bool		due = cur == NULL || (cur->expiration != 0 && now >= p->refresh_at);
+		bool		usable = cur && !p->revoked && (cur->expiration == 0 || usable_until(cur) > now);
+		bool		due = cur == NULL || p->revoked || (cur->expiration != 0 && now >= p->refresh_at);
 
 		if (usable && (!due || p->refreshing || now < p->next_attempt))
 		{

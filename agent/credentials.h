@@ -109,6 +109,14 @@ extern const char *rvx_credentials_describe(const RvxCredentials *prov);
 extern RvxCreds *rvx_credentials_get(RvxCredentials *prov, RvxError *err);
 extern void rvx_creds_release(RvxCreds *creds);
 
+/*
+ * S3 answered ExpiredToken for a request signed with the set of this
+ * generation (a clock off, or a process frozen past the expiry): unless a
+ * newer set exists already, the next rvx_credentials_get fetches one.
+ * Returns whether retrying may help (false for static keys).
+ */
+extern bool rvx_credentials_expired(RvxCredentials *prov, uint64_t generation);
+
 /* ------------------------------------------------------------------
  * The pieces, exposed for the unit tests (tests/unit/test_credentials.c).
  */

@@ -109,6 +109,7 @@ typedef struct S3Repo
 	bool		own_creds;		/* made for this handle from static keys */
 	RvxSigV4   *signer;			/* for the set of generation signer_gen */
 	uint64_t	signer_gen;
+	uint64_t	sent_gen;		/* the set the last s3_send signed with */
 	bool		creds_failed;	/* the last s3_send had no credentials: why */
 	RvxError	creds_err;
 	RvxHttp    *http;
@@ -379,6 +380,7 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 		if (s3->signer == NULL)
 			goto oom;
 	}
+	s3->sent_gen = creds->generation;
 
 	rvx_sigv4_format_date(time(NULL), amz_date);
 
@@ -694,6 +696,10 @@ s3_judge(S3Repo *s3, int rc, const RvxHttpResponse *resp, const char *what, RvxE
 		RvxS3Error s3err;
 		bool		have = rvx_s3_xml_error(resp->body, resp->body_len, &s3err);
 		RvxErrorCode code = classify_status(resp->status, have ? s3err.code : NULL, &transient);
+
+		/* temporary credentials S3 calls expired: new ones may be fetched */
+		if (have && (code_is(s3err.code, "ExpiredToken") || code_is(s3err.code, "TokenRefreshRequired")))
+			transient = rvx_credentials_expired(s3->creds, s3->sent_gen);
 
 		if (have && s3err.code[0])
 			rvx_error(err, code, "%s: HTTP %ld %s%s%s", what, resp->status, s3err.code,

@@ -151,7 +151,7 @@ ok((grep { $_->{source} eq 'container' && $_->{status} == 200 && $_->{auth} eq '
 
 end_to_end('instance metadata', 'creds-imds',
 	s3_env(AWS_EC2_METADATA_SERVICE_ENDPOINT => $cs->url),
-	qr/S3 credentials from instance metadata \(role revrx-role/);
+	qr/S3 credentials from instance metadata \(http:[^)]*\) for role revrx-role/);
 ok((grep { $_->{source} eq 'imds-token' && $_->{status} == 200 } $cs->requests),
 	'IMDSv2: a session token was asked for first');
 ok(!(grep { $_->{source} eq 'imds' && $_->{status} == 401 } $cs->requests),
