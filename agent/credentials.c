@@ -632,19 +632,17 @@ read_token_file(const char *setting, const char *path, RvxError *err)
 {
 	char	   *buf = malloc(TOKEN_FILE_MAX + 1);
 	size_t		len = 0;
-	int			fd;
+	int			fd = -1;
 
 	if (buf == NULL)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 	{
 		rvx_error(err, RVX_E_CONFIG, "could not open %s \"%s\": %s", setting, path, strerror(errno));
-		free(buf);
-		return NULL;
+		goto fail;
 	}
 	for (;;)
 	{
@@ -655,9 +653,7 @@ read_token_file(const char *setting, const char *path, RvxError *err)
 		if (n < 0)
 		{
 			rvx_error(err, RVX_E_CONFIG, "could not read %s \"%s\": %s", setting, path, strerror(errno));
-			close(fd);
-			free_secret((buf[len] = '\0', buf));
-			return NULL;
+			goto fail;
 		}
 		if (n == 0)
 			break;
@@ -665,24 +661,28 @@ read_token_file(const char *setting, const char *path, RvxError *err)
 		if (len == TOKEN_FILE_MAX)
 		{
 			rvx_error(err, RVX_E_CONFIG, "%s \"%s\" is larger than %d bytes", setting, path, TOKEN_FILE_MAX);
-			close(fd);
-			OPENSSL_cleanse(buf, len);
-			free(buf);
-			return NULL;
+			goto fail;
 		}
 	}
 	close(fd);
+	fd = -1;
 	while (len > 0 && isspace((unsigned char) buf[len - 1]))
 		len--;
-	buf[len] = '\0';
-	if (len == 0 || strpbrk(buf, "\r\n") != NULL)
+	if (len == 0 || memchr(buf, '\n', len) || memchr(buf, '\r', len) || memchr(buf, '\0', len))
 	{
 		rvx_error(err, RVX_E_CONFIG, "%s \"%s\" is %s", setting, path,
-				  len == 0 ? "empty" : "not one line");
-		free_secret(buf);
-		return NULL;
+				  len == 0 ? "empty" : "not one line of text");
+		goto fail;
 	}
+	buf[len] = '\0';
 	return buf;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return NULL;
 }
 
 /* The error for an answer that is not a 200: what the endpoint said, classified. */
