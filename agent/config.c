@@ -495,6 +495,13 @@ rvx_config_print_help(void)
 	printf("Settings (environment variables, or NAME=VALUE lines in the file named by\n"
 		   "REVRX_CONFIG or --config; the environment wins):\n");
 	for (int i = 0; settings[i].name; i++)
-		if (settings[i].help)
+	{
+		if (settings[i].help == NULL)
+			continue;
+		/* the AWS names can be long: the text then goes on the next line */
+		if (strlen(settings[i].name) > 24)
+			printf("  %s\n  %-24s %s\n", settings[i].name, "", settings[i].help);
+		else
 			printf("  %-24s %s\n", settings[i].name, settings[i].help);
+	}
 }
