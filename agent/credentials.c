@@ -26,8 +26,12 @@
  * (rvx_credentials_refresh_at).  A failed fetch is retried with backoff
  * (1 s doubling to 60 s, jittered); meanwhile requests are signed with the
  * current set until 10 s before it expires (or a tenth of its lifetime,
- * when that is shorter), after which they fail with the reason of the
- * last failure.  Each failure and each success is logged and counted in
+ * when that is shorter).  After that a request waits for a fetch (at most
+ * one per request, and none while the backoff runs) and fails with the
+ * reason of the last failure when there is still no valid set.  Should S3 still call a set expired (ExpiredToken: a
+ * clock off, a process frozen past the expiry), rvx_credentials_expired
+ * retires it and the retried request waits for a new one.  Each failure
+ * and each success is logged and counted in
  * metrics.h (/metrics and /readyz), by source.  The web identity token
  * file and the container authorization token file are read again at each
  * fetch: the kubelet rotates them.
