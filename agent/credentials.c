@@ -705,8 +705,8 @@ judge_answer(const RvxHttpResponse *resp, const char *what, RvxError *err)
 		code = RVX_E_AUTH;
 	if (rvx_s3_xml_error(resp->body, resp->body_len, &xerr))
 	{
-		/* STS: the identity provider could not be reached; try again */
-		if (strcmp(xerr.code, "IDPCommunicationError") == 0)
+		/* STS: the identity provider could not be reached, or STS throttles: try again */
+		if (strcmp(xerr.code, "IDPCommunicationError") == 0 || strcmp(xerr.code, "Throttling") == 0)
 			code = RVX_E_NETWORK;
 		rvx_error(err, code, "%s: HTTP %ld %s%s%s", what, resp->status, xerr.code,
 				  xerr.message[0] ? ": " : "", xerr.message);

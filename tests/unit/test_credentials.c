@@ -472,26 +472,35 @@ test_web_identity_refused(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
-/* STS down: a network error the caller may retry. */
+/* STS down, or throttling (a 400 with Code Throttling): a network error the caller may retry. */
 static void
 test_web_identity_unavailable(void **state)
 {
-	Step		steps[] = {
-		{{"POST / HTTP/1.1"}, NULL, reply(503, NULL, ""), false},
+	const char *answers[][2] = {
+		{"503", ""},
+		{"400", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+		"<Message>Rate exceeded</Message></Error></ErrorResponse>"},
 	};
-	Server		srv;
-	RvxCredentials *p;
-	RvxError	err;
 
-	write_token("jwt-one");
-	srv = server_start(steps, 1);
-	p = web_identity_provider(&srv);
-	assert_null(rvx_credentials_get(p, &err));
-	assert_int_equal(err.code, RVX_E_NETWORK);
-	assert_true(rvx_error_transient(&err));
-	assert_non_null(strstr(err.msg, "HTTP 503"));
-	rvx_credentials_free(p);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	for (int i = 0; i < 2; i++)
+	{
+		Step		steps[] = {
+			{{"POST / HTTP/1.1"}, NULL, reply(atoi(answers[i][0]), NULL, answers[i][1]), false},
+		};
+		Server		srv;
+		RvxCredentials *p;
+		RvxError	err;
+
+		write_token("jwt-one");
+		srv = server_start(steps, 1);
+		p = web_identity_provider(&srv);
+		assert_null(rvx_credentials_get(p, &err));
+		assert_int_equal(err.code, RVX_E_NETWORK);
+		assert_true(rvx_error_transient(&err));
+		assert_non_null(strstr(err.msg, i == 0 ? "HTTP 503" : "HTTP 400 Throttling: Rate exceeded"));
+		rvx_credentials_free(p);
+		assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	}
 }
 
 /*
