@@ -58,6 +58,7 @@
 #include "http_server.h"
 #include "expire.h"
 #include "log.h"
+#include "credentials.h"
 #include "metrics.h"
 #include "repo_meta.h"
 #include "schedule.h"
@@ -1316,8 +1317,10 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 				statusdir, strerror(errno), cfg->spool_dir);
 		return RVX_E_CONFIG;
 	}
-	rvx_info("starting: spool %s, repository %s, %d transfers at once",
-			 cfg->spool_dir, cfg->repo.url, cfg->parallel);
+	rvx_info("starting: spool %s, repository %s, %d transfers at once%s%s",
+			 cfg->spool_dir, cfg->repo.url, cfg->parallel,
+			 cfg->repo.credentials ? ", S3 credentials from " : "",
+			 cfg->repo.credentials ? rvx_credentials_describe(cfg->repo.credentials) : "");
 
 	/* the endpoint comes up first, so a probe sees the agent waiting for its repository */
 	rvx_metrics_heartbeat();

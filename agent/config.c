@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "credentials.h"
 
 typedef struct Setting
 {
@@ -51,9 +52,21 @@ static const Setting settings[] = {
 	{"REVRX_S3_KMS_KEY_ID", "KMS key id for REVRX_S3_SSE=aws:kms", false},
 	{"REVRX_S3_CA_FILE", "CA bundle to verify the S3 endpoint's certificate", false},
 	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning", false},
-	{"AWS_ACCESS_KEY_ID", "S3 access key", false},
+	/* S3 credentials: the first source configured is used (credentials.h) */
+	{"AWS_ACCESS_KEY_ID", "1. static keys: S3 access key", false},
 	{"AWS_SECRET_ACCESS_KEY", "S3 secret key", true},
-	{"AWS_SESSION_TOKEN", "S3 session token (temporary credentials)", true},
+	{"AWS_SESSION_TOKEN", "S3 session token (temporary static credentials)", true},
+	{"AWS_ROLE_ARN", "2. web identity (EKS IRSA): role to assume with STS AssumeRoleWithWebIdentity", false},
+	{"AWS_WEB_IDENTITY_TOKEN_FILE", "file with the web identity token (read again at each refresh)", false},
+	{"AWS_ROLE_SESSION_NAME", "session name for the role (default revrx-agent-<time>)", false},
+	{"AWS_ENDPOINT_URL_STS", "STS endpoint URL (default from AWS_STS_REGIONAL_ENDPOINTS)", false},
+	{"AWS_STS_REGIONAL_ENDPOINTS", "regional (default: https://sts.<region>.amazonaws.com) or legacy (https://sts.amazonaws.com)", false},
+	{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "3. container credentials (EKS Pod Identity, ECS): endpoint URL", false},
+	{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "path on http://169.254.170.2 (ECS); wins over the full URI", false},
+	{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "file with the Authorization header value (read again at each refresh)", false},
+	{"AWS_CONTAINER_AUTHORIZATION_TOKEN", "Authorization header value for the container endpoint", true},
+	{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "4. instance metadata (IMDSv2): endpoint (default http://169.254.169.254)", false},
+	{"AWS_EC2_METADATA_DISABLED", "true: never ask instance metadata", false},
 	{"AWS_REGION", "S3 region (also AWS_DEFAULT_REGION; default us-east-1)", false},
 	{"AWS_DEFAULT_REGION", NULL, false},
 	{NULL, NULL, false},
@@ -61,6 +74,9 @@ static const Setting settings[] = {
 
 /* The encryption key, once loaded; lives until exit like every setting. */
 static RvxKey key;
+
+/* The S3 credentials provider; lives until the next load or exit. */
+static RvxCredentials *credentials;
 
 /*
  * Reads and checks the key file.  Any problem is an error naming the
@@ -375,14 +391,35 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 	if (cfg->repo.s3_region == NULL)
 		cfg->repo.s3_region = "us-east-1";
 
+	rvx_credentials_free(credentials);
+	credentials = NULL;
 	if (cfg->repo.url && strncmp(cfg->repo.url, "s3://", 5) == 0)
 	{
-		if (cfg->repo.s3_access_key == NULL)
-			return rvx_error(err, RVX_E_CONFIG,
-							 "AWS_ACCESS_KEY_ID is not set (needed for %s)", cfg->repo.url);
-		if (cfg->repo.s3_secret_key == NULL)
-			return rvx_error(err, RVX_E_CONFIG,
-							 "AWS_SECRET_ACCESS_KEY is not set (needed for %s)", cfg->repo.url);
+		RvxCredConfig cc = {
+			.access_key = cfg->repo.s3_access_key,
+			.secret_key = cfg->repo.s3_secret_key,
+			.session_token = cfg->repo.s3_session_token,
+			.role_arn = get("AWS_ROLE_ARN"),
+			.token_file = get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+			.session_name = get("AWS_ROLE_SESSION_NAME"),
+			.sts_endpoint = get("AWS_ENDPOINT_URL_STS"),
+			.sts_regional = get("AWS_STS_REGIONAL_ENDPOINTS"),
+			.region = cfg->repo.s3_region,
+			.container_full_uri = get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+			.container_relative_uri = get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+			.container_token = get("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+			.container_token_file = get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+			.imds_endpoint = get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+			.ca_file = cfg->repo.s3_ca_file,
+			.verify_tls = cfg->repo.s3_verify_tls,
+			.timeout_ms = cfg->repo.timeout_ms,
+		};
+
+		if (get_bool("AWS_EC2_METADATA_DISABLED", false, &cc.imds_disabled, err) != 0)
+			return -1;
+		if ((credentials = rvx_credentials_new(&cc, err)) == NULL)
+			return -1;
+		cfg->repo.credentials = credentials;
 	}
 	return 0;
 }
@@ -458,6 +495,13 @@ rvx_config_print_help(void)
 	printf("Settings (environment variables, or NAME=VALUE lines in the file named by\n"
 		   "REVRX_CONFIG or --config; the environment wins):\n");
 	for (int i = 0; settings[i].name; i++)
-		if (settings[i].help)
+	{
+		if (settings[i].help == NULL)
+			continue;
+		/* the AWS names can be long: the text then goes on the next line */
+		if (strlen(settings[i].name) > 24)
+			printf("  %s\n  %-24s %s\n", settings[i].name, "", settings[i].help);
+		else
 			printf("  %-24s %s\n", settings[i].name, settings[i].help);
+	}
 }

@@ -142,7 +142,9 @@ serve_readyz(RvxHttpServer *srv, struct MHD_Connection *conn)
 	char		why[512];
 
 	rvx_metrics_health(&h);
-	if (spool_usable(srv->cfg->spool_dir, why, sizeof(why) - 1))
+	if (!h.creds_ok)
+		snprintf(why, sizeof(why) - 1, "S3 credentials: %s", h.creds_reason);
+	else if (spool_usable(srv->cfg->spool_dir, why, sizeof(why) - 1))
 	{
 		if (h.repo_checked_at > 0 && h.repo_ok)
 			return reply_text(conn, MHD_HTTP_OK, "ready\n");

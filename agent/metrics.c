@@ -52,6 +52,12 @@ static bool repo_ok;
 static char repo_reason[256];
 static bool write_refused;		/* since the last write that succeeded */
 static char write_reason[256];
+static char creds_source[32];	/* "" = no provider has reported */
+static double creds_expires_at;
+static uint64_t creds_fetches;
+static uint64_t creds_failures;
+static bool creds_failing;
+static char creds_reason[512];
 
 
 void
@@ -136,6 +142,29 @@ rvx_metrics_repo_write_result(int rc, const RvxError *err)
 }
 
 void
+rvx_metrics_credentials_fetched(const char *source, double expires_at)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(creds_source, sizeof(creds_source), "%s", source);
+	creds_expires_at = expires_at;
+	creds_fetches++;
+	creds_failing = false;
+	creds_reason[0] = '\0';
+	pthread_mutex_unlock(&lock);
+}
+
+void
+rvx_metrics_credentials_failed(const char *source, const char *reason)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(creds_source, sizeof(creds_source), "%s", source);
+	creds_failures++;
+	creds_failing = true;
+	snprintf(creds_reason, sizeof(creds_reason), "%s", reason);
+	pthread_mutex_unlock(&lock);
+}
+
+void
 rvx_metrics_health(RvxHealth *h)
 {
 	h->heartbeat_at = atomic_load(&heartbeat_at);
@@ -144,6 +173,8 @@ rvx_metrics_health(RvxHealth *h)
 	h->repo_ok = repo_ok && !write_refused;
 	snprintf(h->repo_reason, sizeof(h->repo_reason), "%s",
 			 repo_ok && write_refused ? write_reason : repo_reason);
+	h->creds_ok = !creds_failing;
+	snprintf(h->creds_reason, sizeof(h->creds_reason), "%s", creds_reason);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -164,6 +195,11 @@ rvx_metrics_reset(void)
 	repo_reason[0] = '\0';
 	write_refused = false;
 	write_reason[0] = '\0';
+	creds_source[0] = '\0';
+	creds_expires_at = 0;
+	creds_fetches = creds_failures = 0;
+	creds_failing = false;
+	creds_reason[0] = '\0';
 	pthread_mutex_unlock(&lock);
 }
 
@@ -396,6 +432,48 @@ render_verifications(Buf *b, const char *spool_dir)
 	json_decref(doc);
 }
 
+/* Which source the S3 credentials come from, when they expire, how fetching goes. */
+static void
+render_credentials(Buf *b, double now)
+{
+	char		source[sizeof(creds_source)];
+	double		expires_at;
+	uint64_t	fetches;
+	uint64_t	failures;
+
+	pthread_mutex_lock(&lock);
+	memcpy(source, creds_source, sizeof(source));
+	expires_at = creds_expires_at;
+	fetches = creds_fetches;
+	failures = creds_failures;
+	pthread_mutex_unlock(&lock);
+	if (source[0] == '\0')
+		return;
+	header(b, "revrx_credentials_info", "gauge",
+		   "Where the S3 credentials come from (source label: static keys, web identity, container credentials, instance metadata).");
+	put(b, "revrx_credentials_info{source=");
+	put_label_value(b, source);
+	put(b, "} 1\n");
+	if (expires_at > 0)
+	{
+		header(b, "revrx_credentials_expiry_seconds", "gauge",
+			   "Seconds until the current temporary S3 credentials expire (negative: expired).");
+		put(b, "revrx_credentials_expiry_seconds{source=");
+		put_label_value(b, source);
+		put(b, "} %.0f\n", expires_at - now);
+	}
+	header(b, "revrx_credentials_fetches_total", "counter",
+		   "Sets of S3 credentials obtained (the first and each refresh).");
+	put(b, "revrx_credentials_fetches_total{source=");
+	put_label_value(b, source);
+	put(b, "} %" PRIu64 "\n", fetches);
+	header(b, "revrx_credentials_refresh_failures_total", "counter",
+		   "Failed attempts to obtain S3 credentials (each is retried with backoff).");
+	put(b, "revrx_credentials_refresh_failures_total{source=");
+	put_label_value(b, source);
+	put(b, "} %" PRIu64 "\n", failures);
+}
+
 char *
 rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 {
@@ -432,6 +510,7 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 		   "Recovery point exposure: seconds since the oldest WAL file not yet stored became ready (0 when none waits).");
 	put(&b, "revrx_rpo_exposure_seconds %.3f\n", oldest > 0 && now > oldest ? now - oldest : 0.0);
 
+	render_credentials(&b, now);
 	render_server(&b, spool_dir, now);
 	render_backups(&b, spool_dir, now);
 	render_verifications(&b, spool_dir);

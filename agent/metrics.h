@@ -67,6 +67,15 @@ extern void rvx_metrics_repo_result(int rc, const RvxError *err);
  */
 extern void rvx_metrics_repo_write_result(int rc, const RvxError *err);
 
+/*
+ * The S3 credentials provider (credentials.c) got a set from source that
+ * expires at expires_at (epoch seconds; 0 = never), or failed to get one
+ * for reason (which never holds a secret).  A failure keeps the agent
+ * "not ready" until the next success.
+ */
+extern void rvx_metrics_credentials_fetched(const char *source, double expires_at);
+extern void rvx_metrics_credentials_failed(const char *source, const char *reason);
+
 /* A copy of what readiness and health need. */
 typedef struct RvxHealth
 {
@@ -74,6 +83,8 @@ typedef struct RvxHealth
 	double		repo_checked_at;	/* 0 = no repository operation yet */
 	bool		repo_ok;		/* it answers, and writes are not refused */
 	char		repo_reason[256];
+	bool		creds_ok;		/* false: the last credentials fetch failed */
+	char		creds_reason[512];
 } RvxHealth;
 
 extern void rvx_metrics_health(RvxHealth *h);

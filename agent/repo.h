@@ -74,6 +74,12 @@ typedef struct RvxRepoConfig
 	const char *s3_endpoint;	/* NULL = AWS for the region */
 	const char *s3_region;
 	bool		s3_path_style;
+	/*
+	 * Where the credentials come from (credentials.h); shared by every
+	 * handle opened with this config and owned by whoever made it.  NULL:
+	 * the static keys below, for this handle alone.
+	 */
+	struct RvxCredentials *credentials;
 	const char *s3_access_key;
 	const char *s3_secret_key;
 	const char *s3_session_token;	/* NULL if none */

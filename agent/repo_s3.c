@@ -50,9 +50,16 @@
  * token is ever copied into a message or a log line (requests are logged
  * by method and key only).
  *
+ * Credentials come from a provider (credentials.h), asked again before
+ * each request: each attempt and each part is signed with the set current
+ * when it is sent, so a refresh never breaks an upload in flight, and a
+ * provider that has no valid set makes the attempt fail like a network
+ * error (retried) or an access error (not retried), with its reason.
+ *
  * Threads: a handle belongs to one thread at a time; it owns one signer
- * (caching the signing key per day) and one libcurl handle whose
- * connection is kept alive between requests.
+ * (caching the signing key per day, made again when the credentials
+ * change) and one libcurl handle whose connection is kept alive between
+ * requests.  The provider is shared between handles and thread-safe.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,6 +75,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "credentials.h"
 #include "http.h"
 #include "log.h"
 #include "repo.h"
@@ -93,11 +101,17 @@ typedef struct S3Repo
 	char	   *endpoint;		/* host[:port] of the service */
 	char	   *host;			/* what requests go to: endpoint or bucket.endpoint */
 	bool		path_style;
-	char	   *session_token;	/* NULL if none */
 	char	   *sse;			/* NULL, "AES256" or "aws:kms" */
 	char	   *kms_key_id;
 	int			retries;
-	RvxSigV4   *signer;
+	char	   *region;
+	RvxCredentials *creds;
+	bool		own_creds;		/* made for this handle from static keys */
+	RvxSigV4   *signer;			/* for the set of generation signer_gen */
+	uint64_t	signer_gen;
+	uint64_t	sent_gen;		/* the set the last s3_send signed with */
+	bool		creds_failed;	/* the last s3_send had no credentials: why */
+	RvxError	creds_err;
 	RvxHttp    *http;
 	uint64_t	rng;			/* backoff jitter state */
 } S3Repo;
@@ -347,6 +361,26 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 	RvxHttpRequest hreq;
 	size_t		len;
 	int			rc = -1;
+	RvxCreds   *creds;
+
+	/* the set current now signs this attempt from start to end */
+	s3->creds_failed = false;
+	creds = rvx_credentials_get(s3->creds, &s3->creds_err);
+	if (creds == NULL)
+	{
+		memset(resp, 0, sizeof(*resp));
+		s3->creds_failed = true;
+		return -1;
+	}
+	if (s3->signer == NULL || s3->signer_gen != creds->generation)
+	{
+		rvx_sigv4_free(s3->signer);
+		s3->signer = rvx_sigv4_new(creds->access_key, creds->secret_key, s3->region, "s3");
+		s3->signer_gen = creds->generation;
+		if (s3->signer == NULL)
+			goto oom;
+	}
+	s3->sent_gen = creds->generation;
 
 	rvx_sigv4_format_date(time(NULL), amz_date);
 
@@ -375,8 +409,8 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 	sh[nsh++] = (RvxSigV4Header) {"host", s3->host};
 	sh[nsh++] = (RvxSigV4Header) {"x-amz-date", amz_date};
 	sh[nsh++] = (RvxSigV4Header) {"x-amz-content-sha256", payload_hash};
-	if (s3->session_token)
-		sh[nsh++] = (RvxSigV4Header) {"x-amz-security-token", s3->session_token};
+	if (creds->session_token)
+		sh[nsh++] = (RvxSigV4Header) {"x-amz-security-token", creds->session_token};
 	if (call->content_md5)
 		sh[nsh++] = (RvxSigV4Header) {"content-md5", call->content_md5};
 	if (call->sse && s3->sse)
@@ -478,6 +512,7 @@ done:
 	free(query);
 	free(enc_path);
 	free(path);
+	rvx_creds_release(creds);
 	return rc;
 }
 
@@ -623,7 +658,7 @@ status_text(long status)
  * <verb> "<key>" in <repository>".
  */
 static bool
-s3_judge(int rc, const RvxHttpResponse *resp, const char *what, RvxError *err)
+s3_judge(S3Repo *s3, int rc, const RvxHttpResponse *resp, const char *what, RvxError *err)
 {
 	bool		transient = false;
 
@@ -631,6 +666,12 @@ s3_judge(int rc, const RvxHttpResponse *resp, const char *what, RvxError *err)
 	{
 		RvxErrorCode code;
 
+		if (s3->creds_failed)
+		{
+			/* the provider retries on its own schedule; a network failure may pass */
+			rvx_error(err, s3->creds_err.code, "%s: %s", what, s3->creds_err.msg);
+			return s3->creds_err.code == RVX_E_NETWORK;
+		}
 		if (resp->source_failed)
 		{
 			if (resp->source_errno != 0)
@@ -655,6 +696,10 @@ s3_judge(int rc, const RvxHttpResponse *resp, const char *what, RvxError *err)
 		RvxS3Error s3err;
 		bool		have = rvx_s3_xml_error(resp->body, resp->body_len, &s3err);
 		RvxErrorCode code = classify_status(resp->status, have ? s3err.code : NULL, &transient);
+
+		/* temporary credentials S3 calls expired: new ones may be fetched */
+		if (have && (code_is(s3err.code, "ExpiredToken") || code_is(s3err.code, "TokenRefreshRequired")))
+			transient = rvx_credentials_expired(s3->creds, s3->sent_gen);
 
 		if (have && s3err.code[0])
 			rvx_error(err, code, "%s: HTTP %ld %s%s%s", what, resp->status, s3err.code,
@@ -723,7 +768,7 @@ s3_call(S3Repo *s3, const S3Call *call, S3Check check, void *check_arg,
 				return 0;
 		}
 		else
-			transient = s3_judge(rc, resp, what, err);
+			transient = s3_judge(s3, rc, resp, what, err);
 		if (!s3_retry_wait(s3, attempt, transient, err))
 			return -1;
 		rvx_http_response_free(resp);
@@ -877,7 +922,7 @@ s3_abort_upload(S3Repo *s3, const char *object, const char *upload_id, const cha
 	rc = s3_send(s3, &call, &resp);
 	if (rc != 0 || resp.status < 200 || resp.status >= 300)
 	{
-		s3_judge(rc, &resp, what, &err);
+		s3_judge(s3, rc, &resp, what, &err);
 		rvx_warn("%s; its parts stay in the bucket until a lifecycle rule removes them",
 				 err.msg);
 	}
@@ -1268,7 +1313,7 @@ s3_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 			transient = false;
 		}
 		else
-			transient = s3_judge(hrc, &resp, what, err);
+			transient = s3_judge(s3, hrc, &resp, what, err);
 		rvx_http_response_free(&resp);
 		if (!s3_retry_wait(s3, attempt, transient, err))
 			break;
@@ -1479,16 +1524,14 @@ s3_close(RvxRepo *repo)
 	if (s3)
 	{
 		rvx_sigv4_free(s3->signer);
+		if (s3->own_creds)
+			rvx_credentials_free(s3->creds);
+		free(s3->region);
 		rvx_http_free(s3->http);
 		free(s3->bucket);
 		free(s3->prefix);
 		free(s3->endpoint);
 		free(s3->host);
-		if (s3->session_token)
-		{
-			memset(s3->session_token, 0, strlen(s3->session_token));
-			free(s3->session_token);
-		}
 		free(s3->sse);
 		free(s3->kms_key_id);
 		free(s3);
@@ -1643,8 +1686,9 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 		goto oom;
 	snprintf(repo->display, len, "s3://%s%s%s", bucket, s3->prefix[0] ? "/" : "", s3->prefix);
 
-	if (cfg->s3_access_key == NULL || cfg->s3_access_key[0] == '\0' ||
-		cfg->s3_secret_key == NULL || cfg->s3_secret_key[0] == '\0')
+	if (cfg->credentials == NULL &&
+		(cfg->s3_access_key == NULL || cfg->s3_access_key[0] == '\0' ||
+		 cfg->s3_secret_key == NULL || cfg->s3_secret_key[0] == '\0'))
 	{
 		rvx_error(err, RVX_E_CONFIG, "no S3 credentials for %s (an access key and a secret key are needed)",
 				  repo->display);
@@ -1674,10 +1718,10 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 	}
 	s3->sse = dup_or_null(cfg->s3_sse);
 	s3->kms_key_id = dup_or_null(cfg->s3_kms_key_id);
-	s3->session_token = dup_or_null(cfg->s3_session_token);
+	s3->region = strdup(region);
 	if ((cfg->s3_sse && cfg->s3_sse[0] && s3->sse == NULL) ||
 		(cfg->s3_kms_key_id && cfg->s3_kms_key_id[0] && s3->kms_key_id == NULL) ||
-		(cfg->s3_session_token && cfg->s3_session_token[0] && s3->session_token == NULL))
+		s3->region == NULL)
 		goto oom;
 
 	s3->retries = cfg->retries > 0 ? cfg->retries : 0;
@@ -1685,9 +1729,20 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 	if (s3->rng == 0)
 		s3->rng = 1;
 
-	s3->signer = rvx_sigv4_new(cfg->s3_access_key, cfg->s3_secret_key, region, "s3");
-	if (s3->signer == NULL)
-		goto oom;
+	if (cfg->credentials)
+		s3->creds = cfg->credentials;
+	else
+	{
+		RvxCredConfig cc = {
+			.access_key = cfg->s3_access_key,
+			.secret_key = cfg->s3_secret_key,
+			.session_token = cfg->s3_session_token,
+		};
+
+		if ((s3->creds = rvx_credentials_new(&cc, err)) == NULL)
+			goto fail;
+		s3->own_creds = true;
+	}
 	hopts = (RvxHttpOptions) {
 		.timeout_ms = cfg->timeout_ms,
 		.ca_file = cfg->s3_ca_file,

@@ -24,6 +24,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+#include <openssl/crypto.h>
 
 #include "s3_xml.h"
 
@@ -177,6 +178,9 @@ rvx_s3_xml_error(const char *body, size_t len, RvxS3Error *out)
 	if (doc == NULL)
 		return false;
 	root = xmlDocGetRootElement(doc);
+	/* the query APIs (STS) wrap it: <ErrorResponse><Error>...</Error></ErrorResponse> */
+	if (is_element(root, "ErrorResponse"))
+		root = child_element(root, "Error");
 	if (is_element(root, "Error"))
 	{
 		fill_error(root, out);
@@ -184,6 +188,53 @@ rvx_s3_xml_error(const char *body, size_t len, RvxS3Error *out)
 	}
 	xmlFreeDoc(doc);
 	return found;
+}
+
+/* Wipes the text below el: libxml2 frees without clearing, and this is a secret. */
+static void
+cleanse_text(xmlNodePtr el)
+{
+	for (xmlNodePtr c = el ? el->children : NULL; c != NULL; c = c->next)
+	{
+		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
+			OPENSSL_cleanse(c->content, strlen((const char *) c->content));
+		else if (c->type == XML_ELEMENT_NODE)
+			cleanse_text(c);
+	}
+}
+
+int
+rvx_s3_xml_sts_credentials(const char *body, size_t len, const char *action,
+						   RvxS3XmlCredentials *out)
+{
+	xmlDocPtr	doc;
+	xmlNodePtr	el;
+	char		name[128];
+
+	memset(out, 0, sizeof(*out));
+	doc = xml_parse(body, len);
+	if (doc == NULL)
+		return -1;
+	el = xmlDocGetRootElement(doc);
+	snprintf(name, sizeof(name), "%sResponse", action);
+	if (!is_element(el, name))
+	{
+		xmlFreeDoc(doc);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%sResult", action);
+	el = child_element(el, name);
+	el = el ? child_element(el, "Credentials") : NULL;
+	if (el != NULL)
+	{
+		out->access_key = child_text(el, "AccessKeyId");
+		out->secret_key = child_text(el, "SecretAccessKey");
+		out->session_token = child_text(el, "SessionToken");
+		out->expiration = child_text(el, "Expiration");
+		cleanse_text(el);
+	}
+	xmlFreeDoc(doc);
+	return el != NULL ? 0 : -1;
 }
 
 /* Parses a decimal size; -1 on anything else, including overflow. */

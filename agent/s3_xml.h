@@ -43,6 +43,25 @@ typedef struct RvxS3Error
  */
 extern bool rvx_s3_xml_error(const char *body, size_t len, RvxS3Error *out);
 
+/* The Credentials of an STS answer; each field malloc'd, NULL if absent. */
+typedef struct RvxS3XmlCredentials
+{
+	char	   *access_key;
+	char	   *secret_key;
+	char	   *session_token;
+	char	   *expiration;
+} RvxS3XmlCredentials;
+
+/*
+ * Reads <actionResponse><actionResult><Credentials> of an STS query API
+ * answer (action "AssumeRoleWithWebIdentity").  Returns 0 when the
+ * document has that shape (fields may still be missing: the caller checks
+ * them and frees them, wiping the secrets), -1 when it does not.  The
+ * secrets are wiped from libxml2's tree before it is freed.
+ */
+extern int	rvx_s3_xml_sts_credentials(const char *body, size_t len, const char *action,
+									   RvxS3XmlCredentials *out);
+
 /* One object of a listing; key as S3 sent it (already XML-decoded). */
 typedef int (*RvxS3ListEntryFn) (void *arg, const char *key, uint64_t size);
 

@@ -4,8 +4,10 @@
  *	  libFuzzer target: S3's XML answers (agent/s3_xml.c).
  *
  * The same bytes are given to each reader of S3 documents (error, listing,
- * multipart initiate and complete), as a misbehaving endpoint could send
- * any of them in answer to any request.  Every reader must refuse or
+ * multipart initiate and complete) and to the readers of the credentials
+ * answers (agent/credentials.c: STS XML, container and instance metadata
+ * JSON), as a misbehaving endpoint could send any of them in answer to any
+ * request.  Every reader must refuse or
  * accept cleanly; keys handed to the listing callback must be
  * NUL-terminated strings.
  *
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credentials.h"
 #include "s3_xml.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,6 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(upload_id);
 
 	(void) rvx_s3_xml_complete(body, size, &s3err, &err);
+
+	rvx_creds_release(rvx_credentials_parse_sts(body, size, 1700000000, "fuzz", &err));
+	rvx_creds_release(rvx_credentials_parse_json(body, size, 1700000000, "fuzz", &err));
 
 	/* the escaper, on a NUL-terminated prefix of the input */
 	{

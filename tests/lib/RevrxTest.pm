@@ -455,7 +455,8 @@ package RevrxTest::S3;
 
 Starts the S3-compatible server of tests/s3 on a free port of 127.0.0.1
 (or opts{port}), storing its data in a fresh directory, with bucket
-"testbkt".  Credentials: S3RVER / S3RVER, or opts{key} / opts{secret}.  ->stop, ->start_again (same
+"testbkt".  Credentials: S3RVER / S3RVER, or opts{key} / opts{secret};
+opts{env} adds settings of tests/s3/run-s3rver.js (S3RVER_SESSION_KEYS).  ->stop, ->start_again (same
 port, same data, as after an outage), ->env (the agent's S3 environment),
 ->repo_url(prefix), ->object_path(prefix, key) (where the server keeps an
 object's bytes, for corruption tests).
@@ -476,6 +477,7 @@ sub start
 		tls_cert => $opts{tls_cert},
 		key => $opts{key} // 'S3RVER',
 		secret => $opts{secret} // 'S3RVER',
+		server_env => $opts{env} // {},
 	}, $class;
 	$self->_launch;
 	push @started, $self;
@@ -493,6 +495,7 @@ sub _launch
 		S3RVER_PORT => $self->{port},
 		S3RVER_PORTFILE => $portfile,
 		S3RVER_BUCKETS => $self->{bucket},
+		%{ $self->{server_env} },
 		($self->{key} ne 'S3RVER' ? (S3RVER_KEY => $self->{key}, S3RVER_SECRET => $self->{secret}) : ()),
 		($self->{tls_key} ? (S3RVER_TLS_KEY => $self->{tls_key}, S3RVER_TLS_CERT => $self->{tls_cert}) : ()));
 	my $log = "$self->{dir}/s3.log";

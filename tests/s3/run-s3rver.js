@@ -39,6 +39,13 @@
  *	S3RVER_BUCKETS	comma-separated buckets created at start
  *	S3RVER_KEY, S3RVER_SECRET	an extra credential pair (S3RVER/S3RVER
  *					always works)
+ *	S3RVER_SESSION_KEYS	temporary credentials, "KEY:SECRET:TOKEN,...": a
+ *					request signed with KEY must carry (and sign)
+ *					x-amz-security-token TOKEN, as AWS requires, or is
+ *					refused 403 InvalidToken
+ *	S3RVER_KEY_EXPIRY_FILE	lines "KEY EPOCH", read at each request: a
+ *					request signed with KEY after EPOCH is refused 403
+ *					ExpiredToken (so credentials really expire)
  *	S3RVER_TLS_KEY, S3RVER_TLS_CERT	PEM files: serve HTTPS
  *	S3RVER_VERBOSE=1	log every request
  *	S3RVER_ALLOW_ANONYMOUS=1	serve unsigned requests
@@ -190,6 +197,42 @@ function refuseAnonymous() {
 	};
 }
 
+/*
+ * Temporary credentials as AWS treats them: the session token must come
+ * with the key (and be signed), and the key stops working when it expires.
+ */
+function checkSessionKeys(tokens, expiryFile) {
+	function refuse(ctx, code, message) {
+		ctx.status = 403;
+		ctx.type = 'application/xml';
+		ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
+			`<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error>`;
+	}
+	function expiryOf(key) {
+		if (!expiryFile || !fs.existsSync(expiryFile))
+			return undefined;
+		let at;
+		for (const line of fs.readFileSync(expiryFile, 'utf8').split('\n')) {
+			const [k, epoch] = line.trim().split(/\s+/);
+			if (k === key)
+				at = Number(epoch);
+		}
+		return at;
+	}
+	return async function sessionKeys(ctx, next) {
+		const m = /Credential=([^/]+)\/.*SignedHeaders=([^,]+)/.exec(ctx.get('authorization') || '');
+		if (m && tokens.has(m[1])) {
+			if (ctx.get('x-amz-security-token') !== tokens.get(m[1]) ||
+				!m[2].split(';').includes('x-amz-security-token'))
+				return refuse(ctx, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
+			const at = expiryOf(m[1]);
+			if (at !== undefined && Date.now() / 1000 > at)
+				return refuse(ctx, 'ExpiredToken', 'The provided token has expired.');
+		}
+		return next();
+	};
+}
+
 function escapeXml(s) {
 	return s.replace(/[<>&'"]/g, c => `&#${c.charCodeAt(0)};`);
 }
@@ -220,6 +263,16 @@ function main() {
 	fs.mkdirSync(dir, { recursive: true });
 	if (env.S3RVER_KEY && env.S3RVER_SECRET)
 		account.DUMMY_ACCOUNT.createKeyPair(env.S3RVER_KEY, env.S3RVER_SECRET);
+	const sessionTokens = new Map();
+	for (const triple of (env.S3RVER_SESSION_KEYS || '').split(',').filter(t => t.length > 0)) {
+		const [key, secret, token] = triple.split(':');
+		if (!key || !secret || !token) {
+			console.error(`run-s3rver: invalid S3RVER_SESSION_KEYS entry "${key}..."`);
+			process.exit(2);
+		}
+		account.DUMMY_ACCOUNT.createKeyPair(key, secret);
+		sessionTokens.set(key, token);
+	}
 
 	const options = {
 		directory: dir,
@@ -241,6 +294,8 @@ function main() {
 	const server = new S3rver(options);
 
 	/* Koa composes its middleware at listen time: this one runs first. */
+	if (sessionTokens.size > 0)
+		server.middleware.unshift(checkSessionKeys(sessionTokens, env.S3RVER_KEY_EXPIRY_FILE));
 	if (env.S3RVER_ALLOW_ANONYMOUS !== '1')
 		server.middleware.unshift(refuseAnonymous());
 
