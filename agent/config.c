@@ -39,6 +39,7 @@ static const Setting settings[] = {
 	{"REVRX_RETAIN_SCHEDULED_DAYS", "days to keep scheduled and unlabelled manual backups (0-36500, default 30)", false},
 	{"REVRX_RETAIN_LABELLED_DAYS", "days to keep labelled manual backups (0-36500, default 90)", false},
 	{"REVRX_RETAIN_MIN_FULL", "newest full backups kept whatever their age (0-1000, default 2)", false},
+	{"REVRX_AUDIT_RETENTION_DAYS", "days expire keeps audit records, whatever else it deletes (1-36500, default 2557 = 7 years)", false},
 	{"REVRX_EXPIRE_INTERVAL_S", "seconds between the expire runs of `run` (0 = never; default 3600)", false},
 	{"REVRX_CATALOG_REFRESH_S", "seconds between rebuilds of the catalog run publishes for the server (1-86400, default 300)", false},
 	{"REVRX_PG_BINDIR", "PostgreSQL programs for verify (default: pg_config --bindir)", false},
@@ -49,6 +50,8 @@ static const Setting settings[] = {
 	{"REVRX_S3_URI_STYLE", "path or host (default: path with an endpoint, else host)", false},
 	{"REVRX_S3_SSE", "server-side encryption: AES256 or aws:kms", false},
 	{"REVRX_S3_KMS_KEY_ID", "KMS key id for REVRX_S3_SSE=aws:kms", false},
+	{"REVRX_S3_OBJECT_LOCK_DAYS", "S3 Object Lock retention of audit records in days (0 = off, default; the bucket needs Object Lock)", false},
+	{"REVRX_S3_OBJECT_LOCK_MODE", "COMPLIANCE (default) or GOVERNANCE", false},
 	{"REVRX_S3_CA_FILE", "CA bundle to verify the S3 endpoint's certificate", false},
 	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning", false},
 	{"AWS_ACCESS_KEY_ID", "S3 access key", false},
@@ -280,6 +283,8 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		get_int("REVRX_RETAIN_SCHEDULED_DAYS", 30, 0, 36500, &cfg->retain_scheduled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_LABELLED_DAYS", 90, 0, 36500, &cfg->retain_labelled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_MIN_FULL", 2, 0, 1000, &cfg->retain_min_full, err) != 0 ||
+		get_int("REVRX_AUDIT_RETENTION_DAYS", 2557, 1, 36500, &cfg->audit_retention_days, err) != 0 ||
+		get_int("REVRX_S3_OBJECT_LOCK_DAYS", 0, 0, 36500, &cfg->repo.s3_object_lock_days, err) != 0 ||
 		get_int("REVRX_CATALOG_REFRESH_S", 300, 1, 86400, &cfg->catalog_refresh_s, err) != 0 ||
 		get_int("REVRX_VERIFY_TIMEOUT_S", 21600, 1, 7 * 86400, &cfg->verify_timeout_s, err) != 0 ||
 		get_int("REVRX_EXPIRE_INTERVAL_S", 3600, 0, 31536000, &cfg->expire_interval_s, err) != 0)
@@ -353,6 +358,12 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		(cfg->repo.s3_sse == NULL || strcmp(cfg->repo.s3_sse, "aws:kms") != 0))
 		return rvx_error(err, RVX_E_CONFIG,
 						 "REVRX_S3_KMS_KEY_ID is set but REVRX_S3_SSE is not aws:kms");
+	cfg->repo.s3_object_lock_mode = get("REVRX_S3_OBJECT_LOCK_MODE");
+	if (cfg->repo.s3_object_lock_mode && strcmp(cfg->repo.s3_object_lock_mode, "COMPLIANCE") != 0 &&
+		strcmp(cfg->repo.s3_object_lock_mode, "GOVERNANCE") != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for REVRX_S3_OBJECT_LOCK_MODE: \"%s\" (expected COMPLIANCE or GOVERNANCE)",
+						 cfg->repo.s3_object_lock_mode);
 	cfg->repo.s3_ca_file = get("REVRX_S3_CA_FILE");
 	/* checked now: libcurl would only say "problem with the SSL CA cert" at the first request */
 	if (cfg->repo.s3_ca_file)
