@@ -20,6 +20,7 @@ extern int	rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_pin(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg);
+extern int	rvx_cmd_audit(int argc, char **argv, RvxConfig *cfg);
 
 /*
  * The value of "--name VALUE" or "--name=VALUE" (or "ALIAS VALUE") at
@@ -30,9 +31,10 @@ extern int	rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg);
 extern const char *rvx_option_value(int argc, char **argv, int *i, const char *name,
 									const char *alias, bool *missing);
 
-/* The options of restore, verify and expire, for `revrx-agent COMMAND --help`. */
+/* The options of restore, verify, expire and audit, for `revrx-agent COMMAND --help`. */
 extern const char rvx_restore_options[];
 extern const char rvx_verify_options[];
 extern const char rvx_expire_options[];
+extern const char rvx_audit_options[];
 
 #endif							/* RVX_AGENT_COMMANDS_H */

@@ -34,6 +34,7 @@ typedef enum RvxErrorCode
 	RVX_E_CLUSTER = 9,			/* repository belongs to another cluster */
 	RVX_E_PROTOCOL = 10,		/* the repository answered something we cannot use */
 	RVX_E_INTERNAL = 11,		/* out of memory, bug */
+	RVX_E_AUDIT = 12,			/* the action succeeded, its audit record was not written */
 } RvxErrorCode;
 
 typedef struct RvxError
