@@ -582,11 +582,11 @@ audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
 	size_t		n = 0;
 	RvxAuditEvent ev;
 
-	if (f)
-	{
-		n = fread(why, 1, sizeof(why) - 1, f);
-		fclose(f);
-	}
+	/* no marker: an earlier cleanup finished, and recorded it */
+	if (f == NULL)
+		return 0;
+	n = fread(why, 1, sizeof(why) - 1, f);
+	fclose(f);
 	while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == '\r' || why[n - 1] == ' '))
 		n--;
 	why[n] = '\0';

@@ -25,12 +25,41 @@
 
 #include <cmocka.h>
 
+#include "audit.h"
 #include "commands.h"
 #include "schedule.h"
 #include "test_backup_fixture.h"
 
 #define ID	"20261126T084500Z"
 #define ID2 "20261126T090000Z"
+
+/* The audit records of the repository, as "action:result:backup:role:error;" each. */
+static int
+audit_line(void *arg, const char *key, json_t *rec)
+{
+	char	   *out = arg;
+	size_t		used = strlen(out);
+	const char *role = json_string_value(json_object_get(rec, "db_role"));
+	const char *error = json_string_value(json_object_get(rec, "error"));
+
+	snprintf(out + used, 1024 - used, "%s:%s:%s:%s:%s;",
+			 json_string_value(json_object_get(rec, "action")),
+			 json_string_value(json_object_get(rec, "result")),
+			 json_string_value(json_object_get(rec, "backup_id")),
+			 role ? role : "-", error ? error : "-");
+	return 0;
+}
+
+static const char *
+audit_trail(Fixture *fx)
+{
+	static char out[1024];
+	RvxError	err;
+
+	out[0] = '\0';
+	assert_int_equal(rvx_audit_list(fx->repo, INT64_MIN, audit_line, out, &err), 0);
+	return out;
+}
 
 static void
 test_commit_waits_for_objects_and_wal(void **state)
@@ -77,6 +106,7 @@ test_commit_waits_for_objects_and_wal(void **state)
 	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
 	assert_true(fx_exists("%s/backup/%s/backup.json.rvx", fx->spool, ID));
+	assert_string_equal(audit_trail(fx), "");
 
 	/* the last segment arrives: committed */
 	snprintf(path, sizeof(path), "%s/backup/%s/backup.json.rvx", fx->spool, ID);
@@ -87,6 +117,8 @@ test_commit_waits_for_objects_and_wal(void **state)
 	assert_true(commit.committed);
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
+	/* recorded once, with the role that asked (backup.json's requested_by) */
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
 
 	/* .ok names the record's SHA-256 */
 	snprintf(path, sizeof(path), "%s/backup/%s.ok", fx->spool, ID);
@@ -202,8 +234,10 @@ test_abort_cleans_repository_and_spool(void **state)
 	assert_int_equal(rvx_backup_list(fx->repo, &list, &err), 0);
 	assert_int_equal(list.n, 0);
 	rvx_backup_list_free(&list);
-	/* twice is fine */
+	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
+	/* twice is fine, and recorded once */
 	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
 }
 
 static void
@@ -222,6 +256,8 @@ test_abort_keeps_a_complete_backup(void **state)
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+	/* not a failed backup: nothing is recorded for it */
+	assert_null(strstr(audit_trail(fx), "failed"));
 }
 
 static void
