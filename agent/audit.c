@@ -27,6 +27,7 @@
 #include "repo_meta.h"
 #include "rvx_port.h"
 #include "ship.h"
+#include "strvec.h"
 
 #define US_PER_S	INT64_C(1000000)
 
@@ -243,37 +244,23 @@ rvx_audit_exit_code(int action_rc, int audit_rc)
 
 /* ---------------------------------------------------------------- reading */
 
-typedef struct KeyList
+/* Keeps the keys of records made at or after since_us (arg: KeyFilter). */
+typedef struct KeyFilter
 {
-	char	  **keys;
-	size_t		n;
-	size_t		cap;
+	RvxStrVec  *keys;
 	int64_t		since_us;
-} KeyList;
+} KeyFilter;
 
 static int
 collect_record_key(void *arg, const char *key, uint64_t size)
 {
-	KeyList    *kl = arg;
+	KeyFilter  *kf = arg;
 	int64_t		when;
 
 	/* not a record's name (a stray upload): not part of the trail */
-	if (!rvx_audit_key_time(key, &when) || when < kl->since_us)
+	if (!rvx_audit_key_time(key, &when) || when < kf->since_us)
 		return 0;
-	if (kl->n == kl->cap)
-	{
-		size_t		cap = kl->cap ? kl->cap * 2 : 64;
-		char	  **n = realloc(kl->keys, cap * sizeof(char *));
-
-		if (n == NULL)
-			return -1;
-		kl->keys = n;
-		kl->cap = cap;
-	}
-	if ((kl->keys[kl->n] = strdup(key)) == NULL)
-		return -1;
-	kl->n++;
-	return 0;
+	return rvx_strvec_add(kf->keys, key);
 }
 
 static int
@@ -283,24 +270,36 @@ cmp_key(const void *a, const void *b)
 }
 
 int
+rvx_audit_list_keys(RvxRepo *repo, int64_t since_us, RvxStrVec *keys, RvxError *err)
+{
+	KeyFilter	kf = {keys, since_us};
+
+	if (rvx_repo_list(repo, RVX_AUDIT_PREFIX, collect_record_key, &kf, err) != 0)
+	{
+		rvx_strvec_free(keys);
+		return -1;
+	}
+	/* the listing is in key order already; sorted again so the promise does not rest on it */
+	qsort(keys->s, keys->n, sizeof(char *), cmp_key);
+	return 0;
+}
+
+int
 rvx_audit_list(RvxRepo *repo, int64_t since_us, RvxAuditFn fn, void *arg, RvxError *err)
 {
-	KeyList		kl = {.since_us = since_us};
-	int			rc = 0;
+	RvxStrVec	keys = {0};
+	RvxStrVec  *kl = &keys;
+	int			rc;
 
-	if (rvx_repo_list(repo, RVX_AUDIT_PREFIX, collect_record_key, &kl, err) != 0)
-		rc = -1;
-	/* the listing is in key order already; sorted again so the promise does not rest on it */
-	if (rc == 0)
-		qsort(kl.keys, kl.n, sizeof(char *), cmp_key);
-	for (size_t i = 0; rc == 0 && i < kl.n; i++)
+	rc = rvx_audit_list_keys(repo, since_us, kl, err);
+	for (size_t i = 0; rc == 0 && i < kl->n; i++)
 	{
 		char	   *text = NULL;
 		size_t		len;
 		json_t	   *rec;
 		json_error_t jerr;
 
-		if (rvx_fetch_to_buffer(repo, kl.keys[i], 0, RVX_AUDIT_RECORD_MAX, &text, &len,
+		if (rvx_fetch_to_buffer(repo, kl->s[i], 0, RVX_AUDIT_RECORD_MAX, &text, &len,
 								NULL, err) != 0)
 		{
 			rc = -1;
@@ -312,14 +311,12 @@ rvx_audit_list(RvxRepo *repo, int64_t since_us, RvxAuditFn fn, void *arg, RvxErr
 		{
 			json_decref(rec);
 			rc = rvx_error(err, RVX_E_CORRUPT, "audit record \"%s\" in %s is not a JSON object",
-						   kl.keys[i], repo->display);
+						   kl->s[i], repo->display);
 			break;
 		}
-		rc = fn(arg, kl.keys[i], rec);
+		rc = fn(arg, kl->s[i], rec);
 		json_decref(rec);
 	}
-	for (size_t i = 0; i < kl.n; i++)
-		free(kl.keys[i]);
-	free(kl.keys);
+	rvx_strvec_free(kl);
 	return rc;
 }

@@ -43,6 +43,7 @@
 #include <jansson.h>
 
 #include "repo.h"
+#include "strvec.h"
 
 #define RVX_AUDIT_PREFIX		"audit/"
 #define RVX_AUDIT_FORMAT		1
@@ -108,6 +109,10 @@ extern int	rvx_audit_exit_code(int action_rc, int audit_rc);
  * 0 to go on, -1 to stop with an error.
  */
 typedef int (*RvxAuditFn) (void *arg, const char *key, json_t *record);
+
+/* Appends the keys of the records made at or after since_us to keys, oldest first. */
+extern int	rvx_audit_list_keys(RvxRepo *repo, int64_t since_us, RvxStrVec *keys,
+								RvxError *err);
 extern int	rvx_audit_list(RvxRepo *repo, int64_t since_us, RvxAuditFn fn, void *arg,
 						   RvxError *err);
 

@@ -97,21 +97,14 @@ rvx_cmd_audit(int argc, char **argv, RvxConfig *cfg)
 		}
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent audit: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent audit: unknown argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("audit", argv[i], missing);
 			audit_usage(stderr);
 			return RVX_E_USAGE;
 		}
 	}
 
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &rc)) == NULL)
+		return rc;
 	rvx_error_clear(&err);
 	if (!as_json)
 		printf("%-27s  %-7s  %-6s  %-18s  %s\n", "TIME", "ACTION", "RESULT", "BACKUP",

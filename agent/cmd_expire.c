@@ -87,21 +87,14 @@ rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg)
 		}
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent expire: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent expire: unknown argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("expire", argv[i], missing);
 			expire_usage(stderr);
 			return RVX_E_USAGE;
 		}
 	}
 
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &rc)) == NULL)
+		return rc;
 	rvx_error_clear(&err);
 	rc = rvx_expire_run(repo, &opts, &res, &err);
 	rvx_repo_close(repo);
@@ -132,12 +125,8 @@ pin_command(int argc, char **argv, RvxConfig *cfg, bool pinned)
 		rvx_err("\"%s\" is not a backup id", argv[1]);
 		return RVX_E_USAGE;
 	}
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &rc)) == NULL)
+		return rc;
 	rvx_error_clear(&err);
 	rc = rvx_backup_pin(repo, argv[1], pinned, &err);
 	if (rc != 0)

@@ -184,10 +184,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		}
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent restore: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent restore: unexpected argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("restore", argv[i], missing);
 			usage(stderr);
 			return RVX_E_USAGE;
 		}

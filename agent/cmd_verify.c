@@ -167,10 +167,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			opts.scratch = v;
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent verify: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent verify: unexpected argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("verify", argv[i], missing);
 			usage(stderr);
 			return RVX_E_USAGE;
 		}

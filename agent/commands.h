@@ -31,6 +31,18 @@ extern int	rvx_cmd_audit(int argc, char **argv, RvxConfig *cfg);
 extern const char *rvx_option_value(int argc, char **argv, int *i, const char *name,
 									const char *alias, bool *missing);
 
+/*
+ * Says on stderr that argv[i] of command is not an option it knows, or
+ * (missing) that its value is missing; the caller prints its usage.
+ */
+extern void rvx_option_refuse(const char *command, const char *arg, bool missing);
+
+/*
+ * Opens the configured repository; on failure logs why and sets *exit_code
+ * (the error's code) for the command to return.
+ */
+extern RvxRepo *rvx_command_open_repo(const RvxConfig *cfg, int *exit_code);
+
 /* The options of restore, verify, expire and audit, for `revrx-agent COMMAND --help`. */
 extern const char rvx_restore_options[];
 extern const char rvx_verify_options[];

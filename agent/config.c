@@ -246,6 +246,19 @@ get_bool(const char *name, bool def, bool *out, RvxError *err)
 	return 0;
 }
 
+/* A setting that must be one of two words (or unset: NULL). */
+static int
+get_choice(const char *name, const char *a, const char *b, const char **out, RvxError *err)
+{
+	const char *v = get(name);
+
+	*out = v;
+	if (v && strcmp(v, a) != 0 && strcmp(v, b) != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for %s: \"%s\" (expected %s or %s)", name, v, a, b);
+	return 0;
+}
+
 int
 rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 {
@@ -347,23 +360,15 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 			return rvx_error(err, RVX_E_CONFIG,
 							 "invalid value for REVRX_S3_URI_STYLE: \"%s\" (expected path or host)", v);
 	}
-	cfg->repo.s3_sse = get("REVRX_S3_SSE");
-	if (cfg->repo.s3_sse && strcmp(cfg->repo.s3_sse, "AES256") != 0 &&
-		strcmp(cfg->repo.s3_sse, "aws:kms") != 0)
-		return rvx_error(err, RVX_E_CONFIG,
-						 "invalid value for REVRX_S3_SSE: \"%s\" (expected AES256 or aws:kms)",
-						 cfg->repo.s3_sse);
+	if (get_choice("REVRX_S3_SSE", "AES256", "aws:kms", &cfg->repo.s3_sse, err) != 0 ||
+		get_choice("REVRX_S3_OBJECT_LOCK_MODE", "COMPLIANCE", "GOVERNANCE",
+				   &cfg->repo.s3_object_lock_mode, err) != 0)
+		return -1;
 	cfg->repo.s3_kms_key_id = get("REVRX_S3_KMS_KEY_ID");
 	if (cfg->repo.s3_kms_key_id &&
 		(cfg->repo.s3_sse == NULL || strcmp(cfg->repo.s3_sse, "aws:kms") != 0))
 		return rvx_error(err, RVX_E_CONFIG,
 						 "REVRX_S3_KMS_KEY_ID is set but REVRX_S3_SSE is not aws:kms");
-	cfg->repo.s3_object_lock_mode = get("REVRX_S3_OBJECT_LOCK_MODE");
-	if (cfg->repo.s3_object_lock_mode && strcmp(cfg->repo.s3_object_lock_mode, "COMPLIANCE") != 0 &&
-		strcmp(cfg->repo.s3_object_lock_mode, "GOVERNANCE") != 0)
-		return rvx_error(err, RVX_E_CONFIG,
-						 "invalid value for REVRX_S3_OBJECT_LOCK_MODE: \"%s\" (expected COMPLIANCE or GOVERNANCE)",
-						 cfg->repo.s3_object_lock_mode);
 	cfg->repo.s3_ca_file = get("REVRX_S3_CA_FILE");
 	/* checked now: libcurl would only say "problem with the SSL CA cert" at the first request */
 	if (cfg->repo.s3_ca_file)

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "repo_meta.h"
 #include "ship.h"
+#include "strvec.h"
 #include "target.h"
 #include "walname.h"
 
@@ -116,47 +117,6 @@ id_time(const char *id, int64_t *out)
 	tm.tm_mon -= 1;
 	*out = (int64_t) timegm(&tm);
 	return true;
-}
-
-typedef struct StrVec
-{
-	char	  **s;
-	size_t		n;
-	size_t		cap;
-} StrVec;
-
-static int
-strvec_add(StrVec *v, const char *s)
-{
-	if (v->n == v->cap)
-	{
-		size_t		cap = v->cap ? v->cap * 2 : 64;
-		char	  **n = realloc(v->s, cap * sizeof(char *));
-
-		if (n == NULL)
-			return -1;
-		v->s = n;
-		v->cap = cap;
-	}
-	if ((v->s[v->n] = strdup(s)) == NULL)
-		return -1;
-	v->n++;
-	return 0;
-}
-
-static void
-strvec_free(StrVec *v)
-{
-	for (size_t i = 0; i < v->n; i++)
-		free(v->s[i]);
-	free(v->s);
-	memset(v, 0, sizeof(*v));
-}
-
-static int
-collect_key(void *arg, const char *key, uint64_t size)
-{
-	return strvec_add(arg, key);
 }
 
 /* ---------------------------------------------------------------- leases */
@@ -350,16 +310,16 @@ find_lease(const RunCtx *c, const char *id)
 static int
 read_leases(RunCtx *c, RvxError *err)
 {
-	StrVec		keys = {0};
+	RvxStrVec		keys = {0};
 	size_t		plen = strlen(RVX_LEASE_PREFIX);
 	int			rc = 0;
 
-	if (rvx_repo_list(c->repo, RVX_LEASE_PREFIX, collect_key, &keys, err) != 0)
+	if (rvx_repo_list(c->repo, RVX_LEASE_PREFIX, rvx_strvec_collect_key, &keys, err) != 0)
 		return -1;
 	c->leases = calloc(keys.n ? keys.n : 1, sizeof(Lease));
 	if (c->leases == NULL)
 	{
-		strvec_free(&keys);
+		rvx_strvec_free(&keys);
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < keys.n; i++)
@@ -415,7 +375,7 @@ read_leases(RunCtx *c, RvxError *err)
 		json_decref(doc);
 	}
 	c->res->leases = c->nleases;
-	strvec_free(&keys);
+	rvx_strvec_free(&keys);
 	return rc;
 }
 
@@ -473,13 +433,13 @@ static int
 delete_backup(RunCtx *c, const char *id, const char *record_key, RvxError *err)
 {
 	char		prefix[RVX_BACKUP_ID_MAXLEN + 16];
-	StrVec		keys = {0};
+	RvxStrVec		keys = {0};
 	int			rc = 0;
 
 	if (record_key && record_key[0] && rvx_repo_remove(c->repo, record_key, err) != 0)
 		return -1;
 	snprintf(prefix, sizeof(prefix), "%s%s/", RVX_BACKUP_KEY_PREFIX, id);
-	if (rvx_repo_list(c->repo, prefix, collect_key, &keys, err) != 0)
+	if (rvx_repo_list(c->repo, prefix, rvx_strvec_collect_key, &keys, err) != 0)
 		return -1;
 	for (size_t i = 0; rc == 0 && i < keys.n; i++)
 	{
@@ -489,7 +449,7 @@ delete_backup(RunCtx *c, const char *id, const char *record_key, RvxError *err)
 		if (rc == 0)
 			c->res->objects_deleted++;
 	}
-	strvec_free(&keys);
+	rvx_strvec_free(&keys);
 	return rc;
 }
 
@@ -497,7 +457,7 @@ typedef struct WalScan
 {
 	uint64_t	seg_size;
 	uint64_t	bound;
-	StrVec		doomed;
+	RvxStrVec		doomed;
 	uint64_t	kept;
 	char		first[RVX_WALNAME_MAXLEN + 1];
 	uint64_t	first_segno;
@@ -554,7 +514,7 @@ scan_wal_key(void *arg, const char *key, uint64_t size)
 		ws->last_segno = segno;
 		snprintf(ws->last, sizeof(ws->last), "%s", name);
 	}
-	return strvec_add(&ws->doomed, key);
+	return rvx_strvec_add(&ws->doomed, key);
 }
 
 static void
@@ -566,33 +526,9 @@ segno_name(uint64_t segno, uint64_t seg_size, char *out, size_t cap)
 	snprintf(out, cap, "*%08X%08X", (unsigned) (segno / per_id), (unsigned) (segno % per_id));
 }
 
-/* Which audit records have outlived their retention (audit.h). */
-typedef struct AuditScan
-{
-	int64_t		now;
-	int			days;
-	StrVec		doomed;
-	uint64_t	kept;
-} AuditScan;
-
-static int
-scan_audit_key(void *arg, const char *key, uint64_t size)
-{
-	AuditScan  *as = arg;
-	int64_t		when;
-
-	/* a key that names no time has no known age: kept */
-	if (!rvx_audit_key_time(key, &when) || rvx_audit_retained(when, as->now, as->days))
-	{
-		as->kept++;
-		return 0;
-	}
-	return strvec_add(&as->doomed, key);
-}
-
 /* The audit record of a run that deleted (or tried to). */
 static void
-audit_run(RunCtx *c, const StrVec *expired_ids, const StrVec *leftovers, int days, int rc,
+audit_run(RunCtx *c, const RvxStrVec *expired_ids, const RvxStrVec *leftovers, int days, int rc,
 		  const RvxError *err)
 {
 	const RvxExpireOptions *opts = c->opts;
@@ -643,10 +579,13 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 	uint64_t	bound = 0;
 	const RvxRetainBackup *oldest = NULL;
 	RvxRetainBackup *rbs = NULL;
-	StrVec		leftovers = {0};
-	StrVec		expired_ids = {0};
-	StrVec		expired_keys = {0};
-	AuditScan	as = {0};
+	RvxStrVec		leftovers = {0};
+	RvxStrVec		expired_ids = {0};
+	RvxStrVec		expired_keys = {0};
+	RvxStrVec	audit_keys = {0};
+	RvxStrVec	audit_doomed = {0};
+	uint64_t	audit_kept = 0;
+	int			audit_days = RVX_AUDIT_RETENTION_DEFAULT;
 	bool		audited = false;
 	char		why[512];
 	char		bname[64];
@@ -706,8 +645,8 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 		else if (b->reason == RVX_RETAIN_NONE)
 		{
 			report(opts, "delete backup %s: %s", b->id, why);
-			if (strvec_add(&expired_ids, b->id) != 0 ||
-				strvec_add(&expired_keys, c.items[i].ref->record_key) != 0)
+			if (rvx_strvec_add(&expired_ids, b->id) != 0 ||
+				rvx_strvec_add(&expired_keys, c.items[i].ref->record_key) != 0)
 			{
 				rvx_error(err, RVX_E_INTERNAL, "out of memory");
 				goto out;
@@ -739,7 +678,7 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 		{
 			report(opts, "delete incomplete backup %s: no record, no lease, %" PRIu64
 				   " objects left by an expired or aborted backup", ref->id, ref->objects);
-			if (strvec_add(&leftovers, ref->id) != 0)
+			if (rvx_strvec_add(&leftovers, ref->id) != 0)
 			{
 				rvx_error(err, RVX_E_INTERNAL, "out of memory");
 				goto out;
@@ -772,24 +711,36 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 	}
 
 	/* audit records: their own retention, whatever happened to the backups */
-	as.now = opts->now;
-	as.days = opts->audit_retention_days > 0 ? opts->audit_retention_days :
+	audit_days = opts->audit_retention_days > 0 ? opts->audit_retention_days :
 		RVX_AUDIT_RETENTION_DEFAULT;
-	if (rvx_repo_list(repo, RVX_AUDIT_PREFIX, scan_audit_key, &as, err) != 0)
+	if (rvx_audit_list_keys(repo, INT64_MIN, &audit_keys, err) != 0)
 		goto out;
-	if (as.kept > 0)
+	for (size_t i = 0; i < audit_keys.n; i++)
+	{
+		int64_t		when = 0;
+
+		(void) rvx_audit_key_time(audit_keys.s[i], &when);	/* listed: it names a time */
+		if (rvx_audit_retained(when, opts->now, audit_days))
+			audit_kept++;
+		else if (rvx_strvec_add(&audit_doomed, audit_keys.s[i]) != 0)
+		{
+			rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	if (audit_kept > 0)
 		report(opts, "keep %" PRIu64 " audit records: younger than %d days (REVRX_AUDIT_RETENTION_DAYS)",
-			   as.kept, as.days);
-	for (size_t i = 0; i < as.doomed.n; i++)
+			   audit_kept, audit_days);
+	for (size_t i = 0; i < audit_doomed.n; i++)
 		report(opts, "delete audit record %s: older than %d days (REVRX_AUDIT_RETENTION_DAYS)",
-			   as.doomed.s[i], as.days);
+			   audit_doomed.s[i], audit_days);
 
 	if (opts->dry_run)
 	{
 		res->backups_deleted = expired_ids.n;
 		res->leftovers_deleted = leftovers.n;
 		res->wal_deleted = ws.doomed.n;
-		res->audit_deleted = as.doomed.n;
+		res->audit_deleted = audit_doomed.n;
 		rc = 0;
 		goto out;
 	}
@@ -815,9 +766,9 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 			goto out;
 		res->wal_deleted++;
 	}
-	for (size_t i = 0; i < as.doomed.n && !cancelled(opts); i++)
+	for (size_t i = 0; i < audit_doomed.n && !cancelled(opts); i++)
 	{
-		if (rvx_repo_remove(repo, as.doomed.s[i], err) != 0)
+		if (rvx_repo_remove(repo, audit_doomed.s[i], err) != 0)
 			goto out;
 		res->audit_deleted++;
 	}
@@ -827,7 +778,7 @@ out:
 	/* a run that changed nothing leaves no record: the daemon runs hourly */
 	if (audited && (rc != 0 || res->backups_deleted > 0 || res->leftovers_deleted > 0 ||
 					res->objects_deleted > 0 || res->wal_deleted > 0 || res->audit_deleted > 0))
-		audit_run(&c, &expired_ids, &leftovers, as.days, rc, err);
+		audit_run(&c, &expired_ids, &leftovers, audit_days, rc, err);
 	if (rc == 0)
 		rvx_info("expire%s: %zu backups kept, %zu expired and %zu leftovers %s "
 				 "(%" PRIu64 " objects), %" PRIu64 " WAL files %s, %zu leases (%zu stale)",
@@ -837,11 +788,12 @@ out:
 				 opts->dry_run ? "would be deleted" : "deleted", res->objects_deleted,
 				 opts->dry_run ? (uint64_t) ws.doomed.n : res->wal_deleted,
 				 opts->dry_run ? "would be deleted" : "deleted", res->leases, res->stale_leases);
-	strvec_free(&ws.doomed);
-	strvec_free(&as.doomed);
-	strvec_free(&leftovers);
-	strvec_free(&expired_ids);
-	strvec_free(&expired_keys);
+	rvx_strvec_free(&ws.doomed);
+	rvx_strvec_free(&audit_keys);
+	rvx_strvec_free(&audit_doomed);
+	rvx_strvec_free(&leftovers);
+	rvx_strvec_free(&expired_ids);
+	rvx_strvec_free(&expired_keys);
 	free(rbs);
 	free(floors);
 	free(c.items);

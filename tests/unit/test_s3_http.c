@@ -289,7 +289,8 @@ server_finish(Server *srv)
 /* ------------------------------------------------------------- helpers */
 
 static RvxRepo *
-open_repo(const Server *srv, int retries, const char *sse, const char *kms, const char *token)
+open_repo_lock(const Server *srv, int retries, const char *sse, const char *kms,
+			   const char *token, int lock_days, const char *lock_mode)
 {
 	char		endpoint[64];
 	RvxRepoConfig cfg = {0};
@@ -309,10 +310,18 @@ open_repo(const Server *srv, int retries, const char *sse, const char *kms, cons
 	cfg.s3_verify_tls = true;
 	cfg.retries = retries;
 	cfg.timeout_ms = 5000;
+	cfg.s3_object_lock_days = lock_days;
+	cfg.s3_object_lock_mode = lock_mode;
 	repo = rvx_repo_s3_open("bkt", "pfx/", &cfg, &err);
 	if (repo == NULL)
 		fail_msg("could not open: %s", err.msg);
 	return repo;
+}
+
+static RvxRepo *
+open_repo(const Server *srv, int retries, const char *sse, const char *kms, const char *token)
+{
+	return open_repo_lock(srv, retries, sse, kms, token, 0, NULL);
 }
 
 /* Bytes generated from their offset: large sources without the memory. */
@@ -718,31 +727,6 @@ lock_until(int lock_days, char *out, size_t cap)
 	strftime(out, cap, "%Y-%m-%dT00:00:00.000Z", &tm);
 }
 
-static RvxRepo *
-open_locked_repo(const Server *srv, int days, const char *mode)
-{
-	char		endpoint[64];
-	RvxRepoConfig cfg = {0};
-	RvxError	err = {0};
-	RvxRepo    *repo;
-
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv->port);
-	cfg.url = "s3://bkt/pfx";
-	cfg.s3_endpoint = endpoint;
-	cfg.s3_region = "eu-west-1";
-	cfg.s3_path_style = true;
-	cfg.s3_access_key = "AKIDTEST";
-	cfg.s3_secret_key = SECRET;
-	cfg.s3_verify_tls = true;
-	cfg.s3_object_lock_days = days;
-	cfg.s3_object_lock_mode = mode;
-	cfg.timeout_ms = 5000;
-	repo = rvx_repo_s3_open("bkt", "pfx/", &cfg, &err);
-	if (repo == NULL)
-		fail_msg("could not open: %s", err.msg);
-	return repo;
-}
-
 /*
  * Object Lock: a put with RVX_PUT_OBJECT_LOCK carries the mode and the
  * retain-until date (UTC midnight after now + days), signed, with
@@ -785,7 +769,7 @@ test_put_object_lock(void **state)
 		"plain", reply(200, "ETag: \"y\"\r\n", ""), false
 	};
 	srv = server_start(steps, 2);
-	repo = open_locked_repo(&srv, 2557, NULL);
+	repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 2557, NULL);
 	src = rvx_put_source_mem(&locked);
 	assert_int_equal(repo->ops->put(repo, "audit/2026/12/06/r.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
 	src = rvx_put_source_mem(&plain);
@@ -807,7 +791,7 @@ test_put_object_lock_mode_off(void **state)
 		 NULL, reply(200, "ETag: \"x\"\r\n", ""), false},
 	};
 	Server		srv = server_start(steps, 1);
-	RvxRepo    *repo = open_locked_repo(&srv, 1, "GOVERNANCE");
+	RvxRepo    *repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 1, "GOVERNANCE");
 	RvxMemSource m = {"r", 1};
 	RvxPutSource src = rvx_put_source_mem(&m);
 	RvxError	err = {0};
@@ -819,7 +803,7 @@ test_put_object_lock_mode_off(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 
 	srv = server_start(off, 1);
-	repo = open_locked_repo(&srv, 0, NULL);
+	repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 0, NULL);
 	assert_int_equal(repo->ops->put(repo, "audit/a.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
 	repo->ops->close(repo);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
