@@ -61,6 +61,32 @@ iso_time_us(int64_t when_us, char *out, size_t cap)
 	snprintf(out, cap, "%s.%06dZ", base, (int) (when_us % US_PER_S));
 }
 
+/*
+ * A JSON string of s, or null for NULL or "".  Text from outside (an error
+ * message quoting a file name, a host name) need not be UTF-8, which JSON
+ * requires: then every byte outside ASCII becomes '?', so the record is
+ * still written rather than lost.
+ */
+static json_t *
+text_or_null(const char *s)
+{
+	json_t	   *j;
+	char	   *copy;
+
+	if (s == NULL || s[0] == '\0')
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	if ((copy = strdup(s)) == NULL)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char) *p >= 0x80 || (unsigned char) *p < 0x20)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 json_t *
 rvx_audit_record_build(const RvxAuditEvent *ev, int64_t when_us, uint64_t system_id,
 					   const RvxAuditWho *who)
@@ -71,20 +97,18 @@ rvx_audit_record_build(const RvxAuditEvent *ev, int64_t when_us, uint64_t system
 
 	iso_time_us(when_us, when, sizeof(when));
 	snprintf(sysid, sizeof(sysid), "%" PRIu64, system_id);
-	rec = json_pack("{s:i, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:I, s:o, s:s, s:o}",
+	rec = json_pack("{s:i, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:s, s:o}",
 					"format", RVX_AUDIT_FORMAT,
 					"time", when,
 					"action", ev->action,
 					"system_identifier", system_id ? json_string(sysid) : json_null(),
-					"backup_id", ev->backup_id && ev->backup_id[0] ?
-					json_string(ev->backup_id) : json_null(),
+					"backup_id", text_or_null(ev->backup_id),
 					"result", ev->ok ? "ok" : "failed",
-					"error", !ev->ok && ev->error ? json_string(ev->error) : json_null(),
-					"os_user", who->os_user,
-					"host", who->host,
+					"error", text_or_null(ev->ok ? NULL : ev->error),
+					"os_user", text_or_null(who->os_user),
+					"host", text_or_null(who->host),
 					"pid", (json_int_t) who->pid,
-					"db_role", ev->db_role && ev->db_role[0] ?
-					json_string(ev->db_role) : json_null(),
+					"db_role", text_or_null(ev->db_role),
 					"agent_version", RVX_VERSION,
 					"details", ev->details ? json_incref(ev->details) : json_object());
 	return rec;

@@ -76,6 +76,13 @@ test_record_fields(void **state)
 	assert_true(json_is_null(json_object_get(rec, "system_identifier")));
 	assert_int_equal(json_object_size(json_object_get(rec, "details")), 0);
 	json_decref(rec);
+
+	/* a message that is not UTF-8 (a file name from disk) still makes a record */
+	ev.error = "could not open \"/data/\xff\xfe\"";
+	rec = rvx_audit_record_build(&ev, WHEN, 0, &who);
+	assert_non_null(rec);
+	assert_string_equal(json_string_value(json_object_get(rec, "error")), "could not open \"/data/??\"");
+	json_decref(rec);
 }
 
 static void
