@@ -10,6 +10,9 @@
 #    audit retention, records survive an expire "2556 days later" and go
 #    in one "2558 days later", whose own record says how many went;
 #  - `audit --since` filters, `--json` parses, a bad --since exits 2;
+#  - when a record cannot be written (a file where audit/ must be), a pin
+#    that worked stays and exits 12 with "AUDIT FAILURE", and a failed
+#    unpin keeps its own exit code;
 #  - on S3 (encrypted, with Object Lock days set), a failed restore from an
 #    empty repository is recorded there too, and the stored object does not
 #    show the JSON.
@@ -152,6 +155,26 @@ like($out, qr/^\S+Z\s+backup\s+ok\s+\Q$id\E\s+\Q$os_user\E\@\Q$host\E role audit
 ($rc, $out, $err) = RevrxTest::run_agent($env, 'audit', '--since', 'yesterday');
 is($rc, 2, 'a bad --since exits 2');
 like($err, qr/invalid --since "yesterday"/, '... and says so');
+
+# --- a record that cannot be written: the action stands, the exit code says so
+my $n_kept = scalar @{ records() };
+rename("$repodir/audit", "$repodir/audit.aside") or die "rename: $!";
+open $fh, '>', "$repodir/audit" or die $!;	# a file where the directory must be
+close $fh;
+($rc, $out, $err) = RevrxTest::run_agent($env, 'pin', $id);
+is($rc, 12, 'pin that worked but could not be recorded: exit 12');
+like($err, qr/AUDIT FAILURE: the pin of backup \Q$id\E \(succeeded\) was not recorded/,
+	'... with the distinct message');
+my ($pinned) = grep { $_->{id} eq $id } @{ RevrxTest::backups($env) };
+ok($pinned->{pinned}, '... and the pin is in effect');
+($rc, $out, $err) = RevrxTest::run_agent($env, 'unpin', $id);
+is($rc, 12, 'unpin likewise: exit 12');
+($rc, $out, $err) = RevrxTest::run_agent($env, 'unpin', $id);
+is($rc, 1, 'a failed unpin keeps its own exit code (1), not the audit\'s');
+like($err, qr/AUDIT FAILURE: the unpin of backup \Q$id\E \(failed\)/, '... and still reports the audit failure');
+unlink("$repodir/audit") or die $!;
+rename("$repodir/audit.aside", "$repodir/audit") or die "rename: $!";
+is(scalar @{ records() }, $n_kept, 'nothing was recorded meanwhile');
 
 # --- expire with 0-day backup retention: the backup goes, the records stay
 my $zero = { %$env, REVRX_RETAIN_SCHEDULED_DAYS => 0, REVRX_RETAIN_LABELLED_DAYS => 0,
