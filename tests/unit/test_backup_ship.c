@@ -11,7 +11,10 @@
  * before it was stored; no .ok after the commit, or one that does not name
  * the record's SHA-256; different content overwritten; an aborted backup
  * leaving objects in the repository or files in the spool; a complete
- * backup deleted by an abort; the daemon not doing all of this by itself.
+ * backup deleted by an abort; the daemon not doing all of this by itself;
+ * a committed backup acknowledged (.ok) before its audit record is stored,
+ * recorded without the role of its requested_by, or twice; an aborted one
+ * not recorded as failed with the server's reason.
  *
  *-------------------------------------------------------------------------
  */
@@ -148,6 +151,42 @@ test_commit_waits_for_objects_and_wal(void **state)
 	/* a refresh from the repository finds the same */
 	assert_int_equal(rvx_catalog_refresh(cat, fx->repo, &err), 0);
 	rvx_catalog_free(cat);
+}
+
+/*
+ * A backup is acknowledged only once it is recorded: with audit/ not
+ * writable the commit fails and sends no .ok (the record stays stored),
+ * and the repeated commit records it, once.
+ */
+static void
+test_commit_waits_for_audit(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupCommit commit;
+	RvxError	err;
+	char		path[PATH_MAX];
+	FILE	   *f;
+
+	fx_spool_backup(fx, ID, NULL);
+	fx_ship_objects(fx, ID);
+	fx_ship_wal(fx, START_WAL);
+	fx_ship_wal(fx, STOP_WAL);
+	/* a file where the audit/ directory must be */
+	snprintf(path, sizeof(path), "%s/audit", fx->repodir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), -1);
+	assert_non_null(strstr(err.msg, "is stored, but its audit record could not be written"));
+	assert_false(commit.committed);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), 0);
+	assert_true(commit.committed);
+	assert_true(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
 }
 
 static void
@@ -463,6 +502,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_waits_for_objects_and_wal, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_waits_for_audit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_refuses_missing_object, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_is_not_overwritten, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_cleans_repository_and_spool, fx_setup, fx_teardown),
