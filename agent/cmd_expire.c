@@ -15,6 +15,9 @@
  *
  * pin stores backup/<id>/pinned, which keeps a complete backup whatever
  * the policy says; unpin removes it.  Exit codes are those of error.h.
+ * Every run that deletes (expire.c), every pin and unpin, done or refused,
+ * is recorded in the audit trail (audit.h); a command that succeeded but
+ * could not record it exits with 13.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "commands.h"
 #include "expire.h"
 #include "log.h"
@@ -48,6 +52,7 @@ rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts)
 	opts->policy.scheduled_days = cfg->retain_scheduled_days;
 	opts->policy.labelled_days = cfg->retain_labelled_days;
 	opts->policy.min_full = cfg->retain_min_full;
+	opts->audit_retention_days = cfg->audit_retention_days;
 	opts->now = (int64_t) time(NULL);
 }
 
@@ -82,30 +87,23 @@ rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg)
 		}
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent expire: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent expire: unknown argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("expire", argv[i], missing);
 			expire_usage(stderr);
 			return RVX_E_USAGE;
 		}
 	}
 
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &rc)) == NULL)
+		return rc;
 	rvx_error_clear(&err);
 	rc = rvx_expire_run(repo, &opts, &res, &err);
 	rvx_repo_close(repo);
 	if (rc != 0)
 	{
 		rvx_err("expire failed: %s", err.msg);
-		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		rc = err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
 	}
-	return 0;
+	return rvx_audit_exit_code(rc, res.audit_failed ? -1 : 0);
 }
 
 static int
@@ -113,6 +111,8 @@ pin_command(int argc, char **argv, RvxConfig *cfg, bool pinned)
 {
 	RvxError	err;
 	RvxRepo    *repo;
+	RvxAuditEvent ev;
+	int			audit_rc;
 	int			rc;
 
 	if (argc != 2 || argv[1][0] == '-')
@@ -125,22 +125,26 @@ pin_command(int argc, char **argv, RvxConfig *cfg, bool pinned)
 		rvx_err("\"%s\" is not a backup id", argv[1]);
 		return RVX_E_USAGE;
 	}
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &rc)) == NULL)
+		return rc;
 	rvx_error_clear(&err);
 	rc = rvx_backup_pin(repo, argv[1], pinned, &err);
-	rvx_repo_close(repo);
 	if (rc != 0)
 	{
 		rvx_err("could not %s backup %s: %s", pinned ? "pin" : "unpin", argv[1], err.msg);
-		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		rc = err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
 	}
-	rvx_info("backup %s is %s", argv[1], pinned ? "pinned: expire keeps it" : "no longer pinned");
-	return 0;
+	else
+		rvx_info("backup %s is %s", argv[1], pinned ? "pinned: expire keeps it" : "no longer pinned");
+	ev = (RvxAuditEvent) {
+		.action = pinned ? "pin" : "unpin",
+		.backup_id = argv[1],
+		.ok = rc == 0,
+		.error = err.msg,
+	};
+	audit_rc = rvx_audit_write(repo, 0, &ev, NULL);
+	rvx_repo_close(repo);
+	return rvx_audit_exit_code(rc, audit_rc);
 }
 
 int

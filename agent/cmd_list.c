@@ -237,6 +237,7 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 	json_t	   *backups;
 	json_t	   *doc;
 	char	   *text;
+	int			open_rc;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -248,12 +249,8 @@ rvx_cmd_list(int argc, char **argv, RvxConfig *cfg)
 			return RVX_E_USAGE;
 		}
 	}
-	repo = rvx_repo_open(&cfg->repo, &err);
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		return err.code;
-	}
+	if ((repo = rvx_command_open_repo(cfg, &open_rc)) == NULL)
+		return open_rc;
 	backups = json_array();
 	if (rvx_repo_meta_load(repo, &ci, &err) != 0)
 	{

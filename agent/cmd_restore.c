@@ -15,7 +15,10 @@
  * checked by restore.c, still before anything is written.  Progress is shown while stderr is a terminal; a summary
  * (files, bytes, seconds, MB/s) is logged at the end either way.  The exit
  * code is the error's code (error.h): 1 for a missing backup or object, 2
- * for a refused target, 7 for corrupt data, and so on.
+ * for a refused target, 7 for corrupt data, and so on.  Every restore that
+ * got past its arguments is recorded in the audit trail, done or failed
+ * (audit.h): a restore that worked but could not be recorded keeps its
+ * data and exits with 13.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "commands.h"
 #include "log.h"
 #include "restore.h"
@@ -77,6 +81,39 @@ usage(FILE *out)
 			rvx_restore_options);
 }
 
+/* The audit record of a restore that was attempted (err NULL: it succeeded). */
+static int
+audit_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, const RvxRestoreResult *res,
+			  const RvxError *err)
+{
+	char		target[128] = "";
+	json_t	   *details;
+	RvxAuditEvent ev;
+	int			rc;
+
+	if (opts->target.kind != RVX_TARGET_NONE)
+		rvx_target_describe(&opts->target, target, sizeof(target));
+	details = json_pack("{s:s, s:o, s:b, s:I, s:I, s:b}",
+						"pgdata", opts->pgdata,
+						"target", target[0] ? json_string(target) : json_null(),
+						"force", opts->force,
+						"files", (json_int_t) res->files,
+						"bytes", (json_int_t) res->bytes,
+						"incomplete", res->incomplete);
+	ev = (RvxAuditEvent) {
+		.action = "restore",
+		/* the backup chosen; before it was chosen, the one asked for */
+		.backup_id = res->backup_id[0] ? res->backup_id :
+		(opts->backup_id && strcmp(opts->backup_id, "latest") != 0 ? opts->backup_id : NULL),
+		.ok = err == NULL,
+		.error = err ? err->msg : NULL,
+		.details = details,
+	};
+	rc = rvx_audit_write_cfg(&cfg->repo, &ev);
+	json_decref(details);
+	return rc;
+}
+
 int
 rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 {
@@ -84,6 +121,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	RvxTablespaceMapping map[MAX_TABLESPACE_MAP];
 	RvxRestoreResult res;
 	RvxError	err;
+	int			audit_rc;
 	int			rc;
 
 	opts.parallel = cfg->parallel;
@@ -146,10 +184,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		}
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent restore: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent restore: unexpected argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("restore", argv[i], missing);
 			usage(stderr);
 			return RVX_E_USAGE;
 		}
@@ -179,14 +214,18 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	 */
 	rvx_interrupt_on_signals();
 
+	memset(&res, 0, sizeof(res));
 	if (rvx_restore(cfg, &opts, &res, &err) != 0)
 	{
 		rvx_err("%s", err.msg);
 		if (res.incomplete)
 			rvx_err("\"%s\" is incomplete and PostgreSQL will not start on it (it has no global/pg_control); "
 					"run the restore again with --force once the cause is fixed", opts.pgdata);
-		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		rc = err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		return rvx_audit_exit_code(rc, audit_restore(cfg, &opts, &res, &err));
 	}
+	/* the data stays restored whatever the audit says: see audit.h */
+	audit_rc = audit_restore(cfg, &opts, &res, NULL);
 	rvx_info("restored backup %s into \"%s\": %" PRIu64 " files, %.1f MB in %.1f s (%.0f MB/s)",
 			 res.backup_id, opts.pgdata, res.files, res.bytes / 1048576.0, res.seconds,
 			 res.seconds > 0 ? res.bytes / 1048576.0 / res.seconds : 0.0);
@@ -201,5 +240,5 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		rvx_info("start PostgreSQL on \"%s\": it replays the archived WAL from the repository up to %s",
 				 opts.pgdata, what);
 	}
-	return 0;
+	return rvx_audit_exit_code(0, audit_rc);
 }

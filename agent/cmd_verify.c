@@ -16,6 +16,9 @@
  * denied...); and, before any drill ran: 1 no such backup, 2 bad
  * arguments, 3 PostgreSQL programs not found, 4 scratch directory, 12
  * PostgreSQL programs of another major version than the backup's.
+ * Every drill that got past its arguments is recorded in the audit trail
+ * (audit.h) with its verdict; one that passed but could not be recorded
+ * exits with 13.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "catalog.h"
 #include "commands.h"
 #include "log.h"
@@ -62,12 +66,62 @@ usage(FILE *out)
 			rvx_verify_options);
 }
 
+/*
+ * The audit record of a drill: its verdict and where its report is, or
+ * (report NULL) why it could not run.
+ */
+static int
+audit_drill(const RvxConfig *cfg, const RvxVerifyOptions *opts, const json_t *report,
+			const char *error)
+{
+	json_t	   *details = json_object();
+	const char *id = NULL;
+	char		failed[1024] = "";
+	RvxAuditEvent ev;
+	int			rc;
+
+	if (report)
+	{
+		const json_t *checks = json_object_get(report, "checks");
+		size_t		i;
+		json_t	   *c;
+
+		id = json_string_value(json_object_get(report, "backup_id"));
+		json_object_set(details, "passed", json_object_get(report, "passed"));
+		if (json_object_get(report, "report_key"))
+			json_object_set(details, "report_key", json_object_get(report, "report_key"));
+		json_array_foreach(checks, i, c)
+		{
+			size_t		used = strlen(failed);
+
+			if (!json_is_true(json_object_get(c, "passed")))
+				snprintf(failed + used, sizeof(failed) - used, "%s%s", used ? ", " : "checks failed: ",
+						 json_string_value(json_object_get(c, "name")) ?
+						 json_string_value(json_object_get(c, "name")) : "?");
+		}
+		error = rvx_verify_exit_code(report) == 0 ? NULL : failed[0] ? failed : "the drill failed";
+	}
+	else if (opts->backup_id && strcmp(opts->backup_id, "latest") != 0)
+		id = opts->backup_id;
+	ev = (RvxAuditEvent) {
+		.action = "verify",
+		.backup_id = id,
+		.ok = error == NULL,
+		.error = error,
+		.details = details,
+	};
+	rc = rvx_audit_write_cfg(&cfg->repo, &ev);
+	json_decref(details);
+	return rc;
+}
+
 int
 rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 {
 	RvxVerifyOptions opts = {0};
 	json_t	   *report = NULL;
 	RvxError	err;
+	int			audit_rc;
 	int			rc;
 
 	opts.parallel = cfg->parallel;
@@ -114,10 +168,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			opts.scratch = v;
 		else
 		{
-			if (missing)
-				fprintf(stderr, "revrx-agent verify: option \"%s\" needs a value\n", argv[i]);
-			else
-				fprintf(stderr, "revrx-agent verify: unexpected argument \"%s\"\n", argv[i]);
+			rvx_option_refuse("verify", argv[i], missing);
 			usage(stderr);
 			return RVX_E_USAGE;
 		}
@@ -142,11 +193,13 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 	if (rvx_verify(cfg, &opts, &report, &err) != 0)
 	{
 		rvx_err("%s", err.msg);
-		return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		rc = err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+		return rvx_audit_exit_code(rc, audit_drill(cfg, &opts, NULL, err.msg));
 	}
 	rvx_verify_print_summary(stdout, report);
 	fflush(stdout);
 	rc = rvx_verify_exit_code(report);
+	audit_rc = audit_drill(cfg, &opts, report, NULL);
 	json_decref(report);
-	return rc;
+	return rvx_audit_exit_code(rc, audit_rc);
 }

@@ -40,6 +40,7 @@ static const Setting settings[] = {
 	{"REVRX_RETAIN_SCHEDULED_DAYS", "days to keep scheduled and unlabelled manual backups (0-36500, default 30)", false},
 	{"REVRX_RETAIN_LABELLED_DAYS", "days to keep labelled manual backups (0-36500, default 90)", false},
 	{"REVRX_RETAIN_MIN_FULL", "newest full backups kept whatever their age (0-1000, default 2)", false},
+	{"REVRX_AUDIT_RETENTION_DAYS", "days expire keeps audit records, whatever else it deletes (1-36500, default 2557 = 7 years)", false},
 	{"REVRX_EXPIRE_INTERVAL_S", "seconds between the expire runs of `run` (0 = never; default 3600)", false},
 	{"REVRX_CATALOG_REFRESH_S", "seconds between rebuilds of the catalog run publishes for the server (1-86400, default 300)", false},
 	{"REVRX_PG_BINDIR", "PostgreSQL programs for verify (default: pg_config --bindir)", false},
@@ -50,6 +51,8 @@ static const Setting settings[] = {
 	{"REVRX_S3_URI_STYLE", "path or host (default: path with an endpoint, else host)", false},
 	{"REVRX_S3_SSE", "server-side encryption: AES256 or aws:kms", false},
 	{"REVRX_S3_KMS_KEY_ID", "KMS key id for REVRX_S3_SSE=aws:kms", false},
+	{"REVRX_S3_OBJECT_LOCK_DAYS", "S3 Object Lock retention of audit records in days (0 = off, default; the bucket needs Object Lock)", false},
+	{"REVRX_S3_OBJECT_LOCK_MODE", "COMPLIANCE (default) or GOVERNANCE", false},
 	{"REVRX_S3_CA_FILE", "CA bundle to verify the S3 endpoint's certificate", false},
 	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning", false},
 	/* S3 credentials: the first source configured is used (credentials.h) */
@@ -259,6 +262,19 @@ get_bool(const char *name, bool def, bool *out, RvxError *err)
 	return 0;
 }
 
+/* A setting that must be one of two words (or unset: NULL). */
+static int
+get_choice(const char *name, const char *a, const char *b, const char **out, RvxError *err)
+{
+	const char *v = get(name);
+
+	*out = v;
+	if (v && strcmp(v, a) != 0 && strcmp(v, b) != 0)
+		return rvx_error(err, RVX_E_CONFIG,
+						 "invalid value for %s: \"%s\" (expected %s or %s)", name, v, a, b);
+	return 0;
+}
+
 int
 rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 {
@@ -296,6 +312,8 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		get_int("REVRX_RETAIN_SCHEDULED_DAYS", 30, 0, 36500, &cfg->retain_scheduled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_LABELLED_DAYS", 90, 0, 36500, &cfg->retain_labelled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_MIN_FULL", 2, 0, 1000, &cfg->retain_min_full, err) != 0 ||
+		get_int("REVRX_AUDIT_RETENTION_DAYS", 2557, 1, 36500, &cfg->audit_retention_days, err) != 0 ||
+		get_int("REVRX_S3_OBJECT_LOCK_DAYS", 0, 0, 36500, &cfg->repo.s3_object_lock_days, err) != 0 ||
 		get_int("REVRX_CATALOG_REFRESH_S", 300, 1, 86400, &cfg->catalog_refresh_s, err) != 0 ||
 		get_int("REVRX_VERIFY_TIMEOUT_S", 21600, 1, 7 * 86400, &cfg->verify_timeout_s, err) != 0 ||
 		get_int("REVRX_EXPIRE_INTERVAL_S", 3600, 0, 31536000, &cfg->expire_interval_s, err) != 0)
@@ -358,12 +376,10 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 			return rvx_error(err, RVX_E_CONFIG,
 							 "invalid value for REVRX_S3_URI_STYLE: \"%s\" (expected path or host)", v);
 	}
-	cfg->repo.s3_sse = get("REVRX_S3_SSE");
-	if (cfg->repo.s3_sse && strcmp(cfg->repo.s3_sse, "AES256") != 0 &&
-		strcmp(cfg->repo.s3_sse, "aws:kms") != 0)
-		return rvx_error(err, RVX_E_CONFIG,
-						 "invalid value for REVRX_S3_SSE: \"%s\" (expected AES256 or aws:kms)",
-						 cfg->repo.s3_sse);
+	if (get_choice("REVRX_S3_SSE", "AES256", "aws:kms", &cfg->repo.s3_sse, err) != 0 ||
+		get_choice("REVRX_S3_OBJECT_LOCK_MODE", "COMPLIANCE", "GOVERNANCE",
+				   &cfg->repo.s3_object_lock_mode, err) != 0)
+		return -1;
 	cfg->repo.s3_kms_key_id = get("REVRX_S3_KMS_KEY_ID");
 	if (cfg->repo.s3_kms_key_id &&
 		(cfg->repo.s3_sse == NULL || strcmp(cfg->repo.s3_sse, "aws:kms") != 0))

@@ -38,6 +38,7 @@ typedef struct RvxConfig
 	int			retain_scheduled_days;	/* REVRX_RETAIN_SCHEDULED_DAYS */
 	int			retain_labelled_days;	/* REVRX_RETAIN_LABELLED_DAYS */
 	int			retain_min_full;	/* REVRX_RETAIN_MIN_FULL */
+	int			audit_retention_days;	/* REVRX_AUDIT_RETENTION_DAYS (audit.h) */
 	int			expire_interval_s;	/* REVRX_EXPIRE_INTERVAL_S: 0 = run never expires */
 } RvxConfig;
 

@@ -86,6 +86,8 @@ rvx_error_code_name(RvxErrorCode code)
 			return "cluster";
 		case RVX_E_PROTOCOL:
 			return "protocol";
+		case RVX_E_AUDIT:
+			return "audit";
 		case RVX_E_INTERNAL:
 			return "internal";
 		case RVX_E_PG_VERSION:

@@ -35,6 +35,7 @@ typedef enum RvxErrorCode
 	RVX_E_PROTOCOL = 10,		/* the repository answered something we cannot use */
 	RVX_E_INTERNAL = 11,		/* out of memory, bug */
 	RVX_E_PG_VERSION = 12,		/* PostgreSQL programs of another major version */
+	RVX_E_AUDIT = 13,			/* the action succeeded, its audit record was not written */
 } RvxErrorCode;
 
 typedef struct RvxError

@@ -34,12 +34,14 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "catalog.h"
 #include "expire.h"
 #include "fetch.h"
 #include "log.h"
 #include "repo_meta.h"
 #include "ship.h"
+#include "strvec.h"
 #include "target.h"
 #include "walname.h"
 
@@ -117,140 +119,6 @@ id_time(const char *id, int64_t *out)
 	return true;
 }
 
-typedef struct StrVec
-{
-	char	  **s;
-	size_t		n;
-	size_t		cap;
-} StrVec;
-
-static int
-strvec_add(StrVec *v, const char *s)
-{
-	if (v->n == v->cap)
-	{
-		size_t		cap = v->cap ? v->cap * 2 : 64;
-		char	  **n = realloc(v->s, cap * sizeof(char *));
-
-		if (n == NULL)
-			return -1;
-		v->s = n;
-		v->cap = cap;
-	}
-	if ((v->s[v->n] = strdup(s)) == NULL)
-		return -1;
-	v->n++;
-	return 0;
-}
-
-static void
-strvec_free(StrVec *v)
-{
-	for (size_t i = 0; i < v->n; i++)
-		free(v->s[i]);
-	free(v->s);
-	memset(v, 0, sizeof(*v));
-}
-
-static int
-collect_key(void *arg, const char *key, uint64_t size)
-{
-	return strvec_add(arg, key);
-}
-
-static int
-fd_sink(void *arg, const void *data, size_t len)
-{
-	int			fd = *(int *) arg;
-	const char *p = data;
-
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
-/*
- * Stores text as an object (no compression) under key, never replacing
- * anything: RVX_E_CONFLICT when key holds other content.  The object is
- * made in an unnamed temporary file of tmp_dir, because rvx_store_object
- * (which also encrypts, for an encrypted repository) reads a descriptor.
- */
-static int
-store_small_object(RvxRepo *repo, const char *key, uint64_t system_id, const char *text,
-				   const char *tmp_dir, RvxError *err)
-{
-	RvxObjectWriter *w = rvx_object_writer_new(RVX_COMPRESS_NONE, 0);
-	RvxObjectHeader hdr;
-	RvxShipResult res = {0};
-	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
-	char		path[PATH_MAX];
-	int			fd;
-	int			rc = -1;
-
-	if (w == NULL)
-		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	fd = open(tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-	{
-		/* a file system without O_TMPFILE */
-		snprintf(path, sizeof(path), "%s/.revrx-object-XXXXXX", tmp_dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd < 0)
-		{
-			rvx_object_writer_free(w);
-			return rvx_error(err, RVX_E_IO, "could not create a temporary file in \"%s\": %s",
-							 tmp_dir, strerror(errno));
-		}
-		unlink(path);
-	}
-	/* room for the header, the payload, then the header over the room */
-	memset(hbytes, 0, sizeof(hbytes));
-	if (fd_sink(&fd, hbytes, sizeof(hbytes)) != 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\": %s",
-				  tmp_dir, strerror(errno));
-		goto out;
-	}
-	if (rvx_object_writer_begin(w, system_id, fd_sink, &fd) != 0 ||
-		rvx_object_writer_write(w, text, strlen(text)) != 0 ||
-		rvx_object_writer_finish(w, &hdr) != 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not make object \"%s\": %s", key,
-				  rvx_object_writer_error(w));
-		goto out;
-	}
-	rvx_object_header_encode(&hdr, hbytes);
-	if (pwrite(fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
-	{
-		rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\": %s",
-				  tmp_dir, strerror(errno));
-		goto out;
-	}
-	rc = rvx_store_object(repo, key, fd, RVX_OBJECT_HEADER_LEN + hdr.payload_size, &hdr,
-						  tmp_dir, &res, err);
-out:
-	rvx_object_writer_free(w);
-	close(fd);
-	return rc;
-}
-
-static const char *
-tmp_dir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && *t ? t : "/tmp";
-}
-
 /* ---------------------------------------------------------------- leases */
 
 static void
@@ -318,7 +186,7 @@ rvx_lease_acquire(RvxRepo *repo, const char *id, uint64_t system_id, const char 
 	json_decref(doc);
 	if (text == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	rc = store_small_object(repo, key, system_id, text, tmpdir ? tmpdir : tmp_dir(), err);
+	rc = rvx_store_text_object(repo, key, system_id, text, tmpdir, 0, err);
 	free(text);
 	if (rc != 0 && err && err->code == RVX_E_CONFLICT)
 		return 0;				/* another worker's lease won the race: it is as good */
@@ -395,7 +263,7 @@ rvx_backup_pin(RvxRepo *repo, const char *id, bool pinned, RvxError *err)
 		return rvx_error(err, RVX_E_NOTFOUND, "no complete backup %s in %s", id, repo->display);
 	/* the same content every time, so pinning twice is a no-op */
 	snprintf(text, sizeof(text), "{\"format\":1,\"id\":\"%s\",\"pinned\":true}", id);
-	return store_small_object(repo, key, ci.system_id, text, tmp_dir(), err);
+	return rvx_store_text_object(repo, key, ci.system_id, text, NULL, 0, err);
 }
 
 /* ---------------------------------------------------------------- a run */
@@ -442,16 +310,16 @@ find_lease(const RunCtx *c, const char *id)
 static int
 read_leases(RunCtx *c, RvxError *err)
 {
-	StrVec		keys = {0};
+	RvxStrVec		keys = {0};
 	size_t		plen = strlen(RVX_LEASE_PREFIX);
 	int			rc = 0;
 
-	if (rvx_repo_list(c->repo, RVX_LEASE_PREFIX, collect_key, &keys, err) != 0)
+	if (rvx_repo_list(c->repo, RVX_LEASE_PREFIX, rvx_strvec_collect_key, &keys, err) != 0)
 		return -1;
 	c->leases = calloc(keys.n ? keys.n : 1, sizeof(Lease));
 	if (c->leases == NULL)
 	{
-		strvec_free(&keys);
+		rvx_strvec_free(&keys);
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < keys.n; i++)
@@ -507,7 +375,7 @@ read_leases(RunCtx *c, RvxError *err)
 		json_decref(doc);
 	}
 	c->res->leases = c->nleases;
-	strvec_free(&keys);
+	rvx_strvec_free(&keys);
 	return rc;
 }
 
@@ -565,13 +433,13 @@ static int
 delete_backup(RunCtx *c, const char *id, const char *record_key, RvxError *err)
 {
 	char		prefix[RVX_BACKUP_ID_MAXLEN + 16];
-	StrVec		keys = {0};
+	RvxStrVec		keys = {0};
 	int			rc = 0;
 
 	if (record_key && record_key[0] && rvx_repo_remove(c->repo, record_key, err) != 0)
 		return -1;
 	snprintf(prefix, sizeof(prefix), "%s%s/", RVX_BACKUP_KEY_PREFIX, id);
-	if (rvx_repo_list(c->repo, prefix, collect_key, &keys, err) != 0)
+	if (rvx_repo_list(c->repo, prefix, rvx_strvec_collect_key, &keys, err) != 0)
 		return -1;
 	for (size_t i = 0; rc == 0 && i < keys.n; i++)
 	{
@@ -581,7 +449,7 @@ delete_backup(RunCtx *c, const char *id, const char *record_key, RvxError *err)
 		if (rc == 0)
 			c->res->objects_deleted++;
 	}
-	strvec_free(&keys);
+	rvx_strvec_free(&keys);
 	return rc;
 }
 
@@ -589,7 +457,7 @@ typedef struct WalScan
 {
 	uint64_t	seg_size;
 	uint64_t	bound;
-	StrVec		doomed;
+	RvxStrVec		doomed;
 	uint64_t	kept;
 	char		first[RVX_WALNAME_MAXLEN + 1];
 	uint64_t	first_segno;
@@ -646,7 +514,7 @@ scan_wal_key(void *arg, const char *key, uint64_t size)
 		ws->last_segno = segno;
 		snprintf(ws->last, sizeof(ws->last), "%s", name);
 	}
-	return strvec_add(&ws->doomed, key);
+	return rvx_strvec_add(&ws->doomed, key);
 }
 
 static void
@@ -656,6 +524,46 @@ segno_name(uint64_t segno, uint64_t seg_size, char *out, size_t cap)
 
 	/* the timeline does not matter for a position: shown as "*" */
 	snprintf(out, cap, "*%08X%08X", (unsigned) (segno / per_id), (unsigned) (segno % per_id));
+}
+
+/* The audit record of a run that deleted (or tried to). */
+static void
+audit_run(RunCtx *c, const RvxStrVec *expired_ids, const RvxStrVec *leftovers, int days, int rc,
+		  const RvxError *err)
+{
+	const RvxExpireOptions *opts = c->opts;
+	RvxExpireResult *res = c->res;
+	json_t	   *backups = json_array();
+	json_t	   *left = json_array();
+	json_t	   *details;
+	char		asof[32];
+	RvxAuditEvent ev;
+
+	for (size_t i = 0; i < res->backups_deleted && i < expired_ids->n; i++)
+		json_array_append_new(backups, json_string(expired_ids->s[i]));
+	for (size_t i = 0; i < res->leftovers_deleted && i < leftovers->n; i++)
+		json_array_append_new(left, json_string(leftovers->s[i]));
+	iso_time(opts->now, asof, sizeof(asof));
+	details = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i}}",
+						"as_of", asof,
+						"backups_deleted", backups,
+						"incomplete_deleted", left,
+						"objects_deleted", (json_int_t) res->objects_deleted,
+						"wal_deleted", (json_int_t) res->wal_deleted,
+						"audit_records_deleted", (json_int_t) res->audit_deleted,
+						"retention",
+						"scheduled_days", opts->policy.scheduled_days,
+						"labelled_days", opts->policy.labelled_days,
+						"min_full", opts->policy.min_full,
+						"audit_days", days);
+	ev = (RvxAuditEvent) {
+		.action = "expire",
+		.ok = rc == 0,
+		.error = rc == 0 ? NULL : err->msg,
+		.details = details,
+	};
+	res->audit_failed = rvx_audit_write(c->repo, c->ci.system_id, &ev, NULL) != 0;
+	json_decref(details);
 }
 
 int
@@ -671,9 +579,14 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 	uint64_t	bound = 0;
 	const RvxRetainBackup *oldest = NULL;
 	RvxRetainBackup *rbs = NULL;
-	StrVec		leftovers = {0};
-	StrVec		expired_ids = {0};
-	StrVec		expired_keys = {0};
+	RvxStrVec		leftovers = {0};
+	RvxStrVec		expired_ids = {0};
+	RvxStrVec		expired_keys = {0};
+	RvxStrVec	audit_keys = {0};
+	RvxStrVec	audit_doomed = {0};
+	uint64_t	audit_kept = 0;
+	int			audit_days = RVX_AUDIT_RETENTION_DEFAULT;
+	bool		audited = false;
 	char		why[512];
 	char		bname[64];
 	int			rc = -1;
@@ -732,8 +645,8 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 		else if (b->reason == RVX_RETAIN_NONE)
 		{
 			report(opts, "delete backup %s: %s", b->id, why);
-			if (strvec_add(&expired_ids, b->id) != 0 ||
-				strvec_add(&expired_keys, c.items[i].ref->record_key) != 0)
+			if (rvx_strvec_add(&expired_ids, b->id) != 0 ||
+				rvx_strvec_add(&expired_keys, c.items[i].ref->record_key) != 0)
 			{
 				rvx_error(err, RVX_E_INTERNAL, "out of memory");
 				goto out;
@@ -765,7 +678,7 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 		{
 			report(opts, "delete incomplete backup %s: no record, no lease, %" PRIu64
 				   " objects left by an expired or aborted backup", ref->id, ref->objects);
-			if (strvec_add(&leftovers, ref->id) != 0)
+			if (rvx_strvec_add(&leftovers, ref->id) != 0)
 			{
 				rvx_error(err, RVX_E_INTERNAL, "out of memory");
 				goto out;
@@ -797,14 +710,42 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 				   oldest ? oldest->id : "");
 	}
 
+	/* audit records: their own retention, whatever happened to the backups */
+	audit_days = opts->audit_retention_days > 0 ? opts->audit_retention_days :
+		RVX_AUDIT_RETENTION_DEFAULT;
+	if (rvx_audit_list_keys(repo, INT64_MIN, &audit_keys, err) != 0)
+		goto out;
+	for (size_t i = 0; i < audit_keys.n; i++)
+	{
+		int64_t		when = 0;
+
+		(void) rvx_audit_key_time(audit_keys.s[i], &when);	/* listed: it names a time */
+		if (rvx_audit_retained(when, opts->now, audit_days))
+			audit_kept++;
+		else if (rvx_strvec_add(&audit_doomed, audit_keys.s[i]) != 0)
+		{
+			rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	if (audit_kept > 0)
+		report(opts, "keep %" PRIu64 " audit records: younger than %d days (REVRX_AUDIT_RETENTION_DAYS)",
+			   audit_kept, audit_days);
+	for (size_t i = 0; i < audit_doomed.n; i++)
+		report(opts, "delete audit record %s: older than %d days (REVRX_AUDIT_RETENTION_DAYS)",
+			   audit_doomed.s[i], audit_days);
+
 	if (opts->dry_run)
 	{
 		res->backups_deleted = expired_ids.n;
 		res->leftovers_deleted = leftovers.n;
 		res->wal_deleted = ws.doomed.n;
+		res->audit_deleted = audit_doomed.n;
 		rc = 0;
 		goto out;
 	}
+	/* from here on the run changes the repository: it is audited, done or failed */
+	audited = true;
 
 	/* the deletions: backups (record first), leftovers, WAL last */
 	for (size_t i = 0; i < expired_ids.n && !cancelled(opts); i++)
@@ -825,9 +766,19 @@ rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res
 			goto out;
 		res->wal_deleted++;
 	}
+	for (size_t i = 0; i < audit_doomed.n && !cancelled(opts); i++)
+	{
+		if (rvx_repo_remove(repo, audit_doomed.s[i], err) != 0)
+			goto out;
+		res->audit_deleted++;
+	}
 	rc = 0;
 
 out:
+	/* a run that changed nothing leaves no record: the daemon runs hourly */
+	if (audited && (rc != 0 || res->backups_deleted > 0 || res->leftovers_deleted > 0 ||
+					res->objects_deleted > 0 || res->wal_deleted > 0 || res->audit_deleted > 0))
+		audit_run(&c, &expired_ids, &leftovers, audit_days, rc, err);
 	if (rc == 0)
 		rvx_info("expire%s: %zu backups kept, %zu expired and %zu leftovers %s "
 				 "(%" PRIu64 " objects), %" PRIu64 " WAL files %s, %zu leases (%zu stale)",
@@ -837,10 +788,12 @@ out:
 				 opts->dry_run ? "would be deleted" : "deleted", res->objects_deleted,
 				 opts->dry_run ? (uint64_t) ws.doomed.n : res->wal_deleted,
 				 opts->dry_run ? "would be deleted" : "deleted", res->leases, res->stale_leases);
-	strvec_free(&ws.doomed);
-	strvec_free(&leftovers);
-	strvec_free(&expired_ids);
-	strvec_free(&expired_keys);
+	rvx_strvec_free(&ws.doomed);
+	rvx_strvec_free(&audit_keys);
+	rvx_strvec_free(&audit_doomed);
+	rvx_strvec_free(&leftovers);
+	rvx_strvec_free(&expired_ids);
+	rvx_strvec_free(&expired_keys);
 	free(rbs);
 	free(floors);
 	free(c.items);

@@ -25,6 +25,10 @@
  *	  is encrypted like everything else) whose presence keeps a complete
  *	  backup forever.
  *
+ * Audit records (audit.h) follow their own rule, not the backups': one is
+ * deleted only once it is older than opts->audit_retention_days, by the
+ * time its key names; a key that names no time is kept.
+ *
  * Order of deletion, so that a crash anywhere leaves a consistent
  * repository that the next run finishes: for each backup its record
  * (backup.json) first, so it stops being listed or restorable at once,
@@ -54,6 +58,8 @@
 typedef struct RvxExpireOptions
 {
 	RvxRetentionPolicy policy;
+	/* audit records younger than this are never deleted; <= 0: the default (audit.h) */
+	int			audit_retention_days;
 	int64_t		now;			/* seconds since the epoch: ages are taken as of then */
 	bool		dry_run;		/* decide and report, delete nothing */
 	FILE	   *out;			/* the report, one line per decision; NULL: the log */
@@ -69,12 +75,19 @@ typedef struct RvxExpireResult
 	uint64_t	wal_deleted;
 	size_t		leases;
 	size_t		stale_leases;
+	uint64_t	audit_deleted;	/* audit records older than their retention */
+	bool		audit_failed;	/* the run's own audit record could not be written */
 } RvxExpireResult;
 
 /* Options from the REVRX_RETAIN_* settings, ages as of now, report to the log. */
 extern void rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts);
 
-/* One run: decide, report, and (unless dry_run) delete. */
+/*
+ * One run: decide, report, and (unless dry_run) delete.  A run that is not
+ * a dry run appends an audit record of what it deleted, or of its failure
+ * (res->audit_failed if that record could not be written; the run's own
+ * result is unchanged).
+ */
 extern int	rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts,
 						   RvxExpireResult *res, RvxError *err);
 

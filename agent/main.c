@@ -51,6 +51,9 @@ static const Command commands[] = {
 	"keep backup ID whatever the retention settings say", NULL},
 	{"unpin", rvx_cmd_unpin, RVX_NEED_REPO, "unpin ID",
 	"let the retention settings apply to backup ID again", NULL},
+	{"audit", rvx_cmd_audit, RVX_NEED_REPO, "audit [--since TS] [--json]",
+	"the audit trail: who backed up, restored, verified, expired, pinned (docs/audit.md)",
+	rvx_audit_options},
 	{NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -65,7 +68,8 @@ usage(FILE *out)
 	if (out == stdout)
 		rvx_config_print_help();
 	fprintf(out, "\nExit codes: 0 ok, 1 not found, 2 usage, 3 configuration, 4 local I/O, 5 network,\n"
-			"6 access denied, 7 corrupt data, 8 conflicting content, 9 wrong cluster.\n");
+			"6 access denied, 7 corrupt data, 8 conflicting content, 9 wrong cluster,\n"
+			"12 done, but its audit record could not be written (docs/audit.md).\n");
 }
 
 int

@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * options.c
- *	  Command-line option helpers shared by the commands (commands.h).
+ *	  Command-line helpers shared by the commands (commands.h).
  *
  *-------------------------------------------------------------------------
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "log.h"
 
 const char *
 rvx_option_value(int argc, char **argv, int *i, const char *name, const char *alias,
@@ -29,4 +31,27 @@ rvx_option_value(int argc, char **argv, int *i, const char *name, const char *al
 		return argv[++*i];
 	}
 	return NULL;
+}
+
+void
+rvx_option_refuse(const char *command, const char *arg, bool missing)
+{
+	if (missing)
+		fprintf(stderr, "revrx-agent %s: option \"%s\" needs a value\n", command, arg);
+	else
+		fprintf(stderr, "revrx-agent %s: unexpected argument \"%s\"\n", command, arg);
+}
+
+RvxRepo *
+rvx_command_open_repo(const RvxConfig *cfg, int *exit_code)
+{
+	RvxError	err;
+	RvxRepo    *repo = rvx_repo_open(&cfg->repo, &err);
+
+	if (repo == NULL)
+	{
+		rvx_err("%s", err.msg);
+		*exit_code = err.code;
+	}
+	return repo;
 }

@@ -65,6 +65,14 @@ typedef struct RvxObjectInfo
 } RvxObjectInfo;
 
 #define RVX_PUT_NO_OVERWRITE	0x01
+/*
+ * Ask the store to keep the object unchangeable for the repository's
+ * object-lock period (RvxRepoConfig.s3_object_lock_days): S3 Object Lock
+ * headers on the PUT.  Used for audit records only (audit.h).  A driver or
+ * configuration without object lock ignores the flag: it is a request for
+ * extra protection, not part of put's promises.
+ */
+#define RVX_PUT_OBJECT_LOCK		0x02
 
 /* Settings a driver may need; filled from the environment by config.c. */
 typedef struct RvxRepoConfig
@@ -87,6 +95,12 @@ typedef struct RvxRepoConfig
 	const char *s3_kms_key_id;	/* with aws:kms */
 	const char *s3_ca_file;		/* NULL = system CAs */
 	bool		s3_verify_tls;
+	/*
+	 * S3 Object Lock for puts with RVX_PUT_OBJECT_LOCK: retain for this many
+	 * days (0 = off), in mode "COMPLIANCE" or "GOVERNANCE".
+	 */
+	int			s3_object_lock_days;
+	const char *s3_object_lock_mode;
 	/* all drivers */
 	const RvxKey *key;			/* REVRX_ENCRYPTION_KEY_FILE; NULL = not encrypted */
 	int			retries;		/* extra attempts for transient failures */

@@ -24,6 +24,15 @@
  *	  (x-amz-content-sha256) and its MD5 sent as Content-MD5, both computed
  *	  by reading the source once before sending it, so S3 refuses bytes that
  *	  changed in transit, or in the source between the two reads.
+ *	- RVX_PUT_OBJECT_LOCK (audit records) adds S3 Object Lock retention
+ *	  when cfg->s3_object_lock_days > 0: x-amz-object-lock-mode (COMPLIANCE
+ *	  or GOVERNANCE) and x-amz-object-lock-retain-until-date, signed, on the
+ *	  PutObject (or the CreateMultipartUpload).  S3 requires Content-MD5 on
+ *	  such a PutObject, which every body carries anyway (above).  The date
+ *	  is the UTC midnight after now + days: at least the days asked for,
+ *	  and the same value for every record of a day.  The bucket must have
+ *	  been created with Object Lock enabled, or S3 refuses the PUT
+ *	  (InvalidRequest), and the record is not written.
  *	- RVX_PUT_NO_OVERWRITE is not atomic here: we HEAD the key first and
  *	  fail with RVX_E_CONFLICT if it exists, but another writer may store the
  *	  same key between our HEAD and our PUT, and the later PUT wins.
@@ -103,6 +112,8 @@ typedef struct S3Repo
 	bool		path_style;
 	char	   *sse;			/* NULL, "AES256" or "aws:kms" */
 	char	   *kms_key_id;
+	int			lock_days;		/* S3 Object Lock for RVX_PUT_OBJECT_LOCK; 0 = off */
+	char	   *lock_mode;		/* "COMPLIANCE" or "GOVERNANCE" */
 	int			retries;
 	char	   *region;
 	RvxCredentials *creds;
@@ -127,6 +138,7 @@ typedef struct S3Call
 	const char *content_md5;
 	const char *content_type;
 	bool		sse;			/* send the server-side encryption headers */
+	const char *lock_until;		/* object lock retain-until date; NULL = no lock */
 	const char *range;			/* "a-b" or "a-" */
 	const char *if_match;
 	/* body, as in RvxHttpRequest */
@@ -351,10 +363,10 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 	char	   *url = NULL;
 	char	   *auth = NULL;
 	char		range_value[64];
-	RvxSigV4Header sh[10];
+	RvxSigV4Header sh[12];
 	int			nsh = 0;
-	const char *lines[12];
-	char	   *owned[12];
+	const char *lines[14];
+	char	   *owned[14];
 	int			nlines = 0;
 	const char *payload_hash = call->payload_hash ? call->payload_hash : RVX_SIGV4_EMPTY_SHA256;
 	RvxSigV4Request sreq;
@@ -418,6 +430,11 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 		sh[nsh++] = (RvxSigV4Header) {"x-amz-server-side-encryption", s3->sse};
 		if (s3->kms_key_id && strcmp(s3->sse, "aws:kms") == 0)
 			sh[nsh++] = (RvxSigV4Header) {"x-amz-server-side-encryption-aws-kms-key-id", s3->kms_key_id};
+	}
+	if (call->lock_until)
+	{
+		sh[nsh++] = (RvxSigV4Header) {"x-amz-object-lock-mode", s3->lock_mode};
+		sh[nsh++] = (RvxSigV4Header) {"x-amz-object-lock-retain-until-date", call->lock_until};
 	}
 	if (call->range)
 	{
@@ -832,7 +849,7 @@ s3_head(RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err)
 
 static int
 s3_put_single(S3Repo *s3, const char *object, const RvxPutSource *src,
-			  const char *what, RvxError *err)
+			  const char *lock_until, const char *what, RvxError *err)
 {
 	char		sha[RVX_SHA256_HEXLEN + 1];
 	char		md5[S3_MD5_B64_LEN];
@@ -849,6 +866,7 @@ s3_put_single(S3Repo *s3, const char *object, const RvxPutSource *src,
 		.content_md5 = md5,
 		.content_type = "application/octet-stream",
 		.sse = true,
+		.lock_until = lock_until,
 		.src = src,
 		.src_offset = 0,
 		.body_len = src->size,
@@ -931,7 +949,8 @@ s3_abort_upload(S3Repo *s3, const char *object, const char *upload_id, const cha
 
 static int
 s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
-				 const char *key, const char *display, const char *what, RvxError *err)
+				 const char *lock_until, const char *key, const char *display,
+				 const char *what, RvxError *err)
 {
 	uint64_t	part_size = S3_PART_SIZE;
 	uint64_t	nparts;
@@ -960,6 +979,7 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 		.query = {{"uploads", ""}}, .nquery = 1,
 		.content_type = "application/octet-stream",
 		.sse = true,
+		.lock_until = lock_until,
 		.max_buffer = S3_SMALL_MAX_BODY,
 	};
 	if (s3_call(s3, &call, NULL, NULL, what, &resp, NULL, err) == 0)
@@ -1094,6 +1114,7 @@ s3_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxEr
 	S3Repo	   *s3 = repo->priv;
 	char		what[768];
 	char	   *object = s3_object_name(s3, key, repo->display, err);
+	char		lock_until[32] = "";
 	int			rc;
 
 	if (err == NULL)
@@ -1116,10 +1137,20 @@ s3_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxEr
 		}
 	}
 
+	if ((flags & RVX_PUT_OBJECT_LOCK) && s3->lock_days > 0)
+	{
+		/* computed once, so that a retry asks for the same date */
+		time_t		until = ((time(NULL) + (time_t) s3->lock_days * 86400) / 86400 + 1) * 86400;
+		struct tm	tm;
+
+		gmtime_r(&until, &tm);
+		strftime(lock_until, sizeof(lock_until), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	}
 	if (src->size <= S3_SINGLE_PUT_MAX)
-		rc = s3_put_single(s3, object, src, what, err);
+		rc = s3_put_single(s3, object, src, lock_until[0] ? lock_until : NULL, what, err);
 	else
-		rc = s3_put_multipart(s3, object, src, key, repo->display, what, err);
+		rc = s3_put_multipart(s3, object, src, lock_until[0] ? lock_until : NULL, key,
+							  repo->display, what, err);
 	free(object);
 	return rc;
 }
@@ -1534,6 +1565,7 @@ s3_close(RvxRepo *repo)
 		free(s3->host);
 		free(s3->sse);
 		free(s3->kms_key_id);
+		free(s3->lock_mode);
 		free(s3);
 	}
 	free(repo->display);
@@ -1724,6 +1756,20 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 		s3->region == NULL)
 		goto oom;
 
+	if (cfg->s3_object_lock_days > 0)
+	{
+		const char *mode = cfg->s3_object_lock_mode ? cfg->s3_object_lock_mode : "COMPLIANCE";
+
+		if (strcmp(mode, "COMPLIANCE") != 0 && strcmp(mode, "GOVERNANCE") != 0)
+		{
+			rvx_error(err, RVX_E_CONFIG, "invalid S3 object lock mode \"%s\": expected COMPLIANCE or GOVERNANCE",
+					  mode);
+			goto fail;
+		}
+		s3->lock_days = cfg->s3_object_lock_days;
+		if ((s3->lock_mode = strdup(mode)) == NULL)
+			goto oom;
+	}
 	s3->retries = cfg->retries > 0 ? cfg->retries : 0;
 	s3->rng = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) s3;
 	if (s3->rng == 0)

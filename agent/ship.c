@@ -393,6 +393,14 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 				 const RvxObjectHeader *hdr, const char *tmp_dir, RvxShipResult *res,
 				 RvxError *err)
 {
+	return rvx_store_object_flags(repo, key, fd, size, hdr, tmp_dir, 0, res, err);
+}
+
+int
+rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
+					   const RvxObjectHeader *hdr, const char *tmp_dir, int put_flags,
+					   RvxShipResult *res, RvxError *err)
+{
 	RvxObjectHeader stored;
 	RvxObjectHeader enc;
 	RvxObjectInfo info;
@@ -405,7 +413,7 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 		return -1;
 	src = rvx_put_source_fd(upfd, size);
 
-	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE, err) != 0)
+	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE | put_flags, err) != 0)
 	{
 		StoredState state;
 		int			found;
@@ -436,7 +444,7 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 		rvx_warn("replacing incomplete object \"%s\" in %s (%" PRIu64 " of %" PRIu64 " bytes)",
 				 key, repo->display, info.size, size);
 		src = rvx_put_source_fd(upfd, size);
-		if (rvx_repo_put(repo, key, &src, 0, err) != 0)
+		if (rvx_repo_put(repo, key, &src, put_flags, err) != 0)
 			goto out;
 	}
 	res->stored_bytes += size;
@@ -532,6 +540,79 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	rc = rvx_fsync_dir(waldir, err);
 
 out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * The object is made in an unnamed temporary file of tmp_dir, because
+ * rvx_store_object (which also encrypts, for an encrypted repository)
+ * reads a descriptor.
+ */
+int
+rvx_store_text_object(RvxRepo *repo, const char *key, uint64_t system_id, const char *text,
+					  const char *tmp_dir, int put_flags, RvxError *err)
+{
+	RvxObjectWriter *w;
+	RvxObjectHeader hdr;
+	RvxShipResult res = {0};
+	uint8_t		hbytes[RVX_OBJECT_HEADER_LEN];
+	char		path[PATH_MAX];
+	FdSink		fs = {-1, 0};
+	int			fd;
+	int			rc = -1;
+
+	if (tmp_dir == NULL)
+	{
+		tmp_dir = getenv("TMPDIR");
+		if (tmp_dir == NULL || tmp_dir[0] == '\0')
+			tmp_dir = "/tmp";
+	}
+	w = rvx_object_writer_new(RVX_COMPRESS_NONE, 0);
+	if (w == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	fd = open(tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		/* a file system without O_TMPFILE */
+		snprintf(path, sizeof(path), "%s/.revrx-object-XXXXXX", tmp_dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+		{
+			rvx_object_writer_free(w);
+			return rvx_error(err, RVX_E_IO, "could not create a temporary file in \"%s\": %s",
+							 tmp_dir, strerror(errno));
+		}
+		unlink(path);
+	}
+	fs.fd = fd;
+	/* room for the header, the payload, then the header over the room */
+	memset(hbytes, 0, sizeof(hbytes));
+	if (fd_sink(&fs, hbytes, sizeof(hbytes)) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\": %s",
+				  tmp_dir, strerror(errno));
+		goto out;
+	}
+	if (rvx_object_writer_begin(w, system_id, fd_sink, &fs) != 0 ||
+		rvx_object_writer_write(w, text, strlen(text)) != 0 ||
+		rvx_object_writer_finish(w, &hdr) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not make object \"%s\": %s", key,
+				  rvx_object_writer_error(w));
+		goto out;
+	}
+	rvx_object_header_encode(&hdr, hbytes);
+	if (pwrite(fd, hbytes, sizeof(hbytes), 0) != (ssize_t) sizeof(hbytes))
+	{
+		rvx_error(err, RVX_E_IO, "could not write a temporary file in \"%s\": %s",
+				  tmp_dir, strerror(errno));
+		goto out;
+	}
+	rc = rvx_store_object_flags(repo, key, fd, RVX_OBJECT_HEADER_LEN + hdr.payload_size, &hdr,
+								tmp_dir, put_flags, &res, err);
+out:
+	rvx_object_writer_free(w);
 	close(fd);
 	return rc;
 }

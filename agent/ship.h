@@ -60,6 +60,22 @@ extern int	rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t siz
 							 const RvxObjectHeader *hdr, const char *tmp_dir,
 							 RvxShipResult *res, RvxError *err);
 
+/* The same, with more flags for the put (RVX_PUT_OBJECT_LOCK). */
+extern int	rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
+								   const RvxObjectHeader *hdr, const char *tmp_dir,
+								   int put_flags, RvxShipResult *res, RvxError *err);
+
+/*
+ * Stores a small text (a JSON document: a lease, a pin, an audit record)
+ * as an uncompressed object of cluster system_id under key, the same way:
+ * never replacing other content (RVX_E_CONFLICT), encrypted in an
+ * encrypted repository.  tmp_dir: where the object is made; NULL = TMPDIR
+ * or /tmp.
+ */
+extern int	rvx_store_text_object(RvxRepo *repo, const char *key, uint64_t system_id,
+								  const char *text, const char *tmp_dir, int put_flags,
+								  RvxError *err);
+
 /* fsync(2) of a directory. */
 extern int	rvx_fsync_dir(const char *dir, RvxError *err);
 

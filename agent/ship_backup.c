@@ -8,6 +8,13 @@
  * which finds identical content and does nothing.  Everything that tells
  * the server something (.ok, .error) is written durably.
  *
+ * Audit (audit.h): a backup is acknowledged to the server (.ok) only after
+ * its audit record is stored, and an aborted one is cleaned up only after
+ * its failure is recorded.  If the record cannot be written the job fails
+ * and is repeated (the backup itself stays stored and restorable), so
+ * every backup is recorded at least once; a crash between the record and
+ * the .ok can record a backup twice, with the same id.
+ *
  *-------------------------------------------------------------------------
  */
 #include <dirent.h>
@@ -24,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "expire.h"
 #include "fetch.h"
 #include "log.h"
@@ -534,6 +542,66 @@ out:
 	return rc;
 }
 
+/* The audit record of a stored backup: who asked (backup.json's requested_by), what it is. */
+static int
+audit_commit(RvxRepo *repo, const char *id, const RvxClusterInfo *cluster, json_t *record,
+			 RvxError *err)
+{
+	static const char *const fields[] = {
+		"label", "kind", "parent", "scheduled", "start_time", "stop_time", "start_wal",
+		"stop_wal", "original_bytes", "stored_bytes", "file_count", NULL
+	};
+	json_t	   *details = json_object();
+	RvxAuditEvent ev;
+	int			rc;
+
+	for (int i = 0; fields[i]; i++)
+		if (json_object_get(record, fields[i]))
+			json_object_set(details, fields[i], json_object_get(record, fields[i]));
+	ev = (RvxAuditEvent) {
+		.action = "backup",
+		.backup_id = id,
+		.ok = true,
+		.db_role = json_string_value(json_object_get(record, "requested_by")),
+		.details = details,
+	};
+	rc = rvx_audit_write(repo, cluster->system_id, &ev, err);
+	json_decref(details);
+	if (rc != 0)
+		rvx_error_prefix(err, "backup %s is stored, but its audit record could not be written (the commit is repeated)",
+						 id);
+	return rc;
+}
+
+/* The audit record of a failed or aborted backup, with the server's reason. */
+static int
+audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
+{
+	char		why[1024] = "";
+	FILE	   *f = fopen(marker, "r");
+	size_t		n = 0;
+	RvxAuditEvent ev;
+
+	/* no marker: an earlier cleanup finished, and recorded it */
+	if (f == NULL)
+		return 0;
+	n = fread(why, 1, sizeof(why) - 1, f);
+	fclose(f);
+	while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == '\r' || why[n - 1] == ' '))
+		n--;
+	why[n] = '\0';
+	ev = (RvxAuditEvent) {
+		.action = "backup",
+		.backup_id = id,
+		.ok = false,
+		.error = why[0] ? why : "aborted by the server",
+	};
+	if (rvx_audit_write(repo, 0, &ev, err) != 0)
+		return rvx_error_prefix(err, "backup %s was aborted, but its audit record could not be written (the cleanup is repeated)",
+								id);
+	return 0;
+}
+
 int
 rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 					   const RvxClusterInfo *cluster, RvxCatalog *catalog,
@@ -601,6 +669,8 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 	if (rvx_store_object(repo, key, fd, size, &hdr, dir, &sres, err) != 0)
 		goto out;
 	res->stored_bytes = sres.stored_bytes;
+	if (audit_commit(repo, id, cluster, record, err) != 0)
+		goto out;
 
 	/*
 	 * The backup is complete: its lease has done its job.  Before the .ok,
@@ -713,6 +783,9 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 		return -1;
 	/* nothing of it is left in the repository: the lease goes (a complete one dropped it) */
 	if (!complete && drop_lease(repo, id, err) != 0)
+		return -1;
+	/* before the marker goes: a failure to record it repeats this cleanup */
+	if (!complete && audit_abort(repo, id, marker, err) != 0)
 		return -1;
 
 	if (remove_tree(dir, err) != 0)

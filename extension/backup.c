@@ -312,6 +312,7 @@ revrx_backup_export(RevrxBackupJob *job)
 	st->rec.id = job->id;
 	st->rec.label = job->label;
 	st->rec.scheduled = job->scheduled;
+	st->rec.requested_by = job->requested_by;
 	st->rec.system_identifier = GetSystemIdentifier();
 	st->rec.start_time = timestamptz_to_time_t(job->start_time);
 	st->rec.page_checksums = DataChecksumsEnabled();

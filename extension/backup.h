@@ -25,6 +25,7 @@ typedef struct RevrxBackupJob
 	char		id[REVRX_BACKUP_ID_LEN];
 	const char *label;			/* UTF-8, NULL if none */
 	bool		scheduled;
+	const char *requested_by;	/* session user of revrx_backup_now(); NULL if scheduled */
 	bool		incremental;	/* asked for: to the newest complete backup, if it can be */
 	TimestampTz start_time;		/* the time in its id */
 	bool		dir_created;	/* set by the exporter once it made

@@ -290,6 +290,7 @@ Datum
 revrx_backup_now(PG_FUNCTION_ARGS)
 {
 	char	   *label;
+	char	   *requested_by;
 	bool		wait;
 	bool		incremental;
 	RevrxBackupEntry created;
@@ -322,7 +323,16 @@ revrx_backup_now(PG_FUNCTION_ARGS)
 	check_settings();
 	wait_for_worker();
 
-	if (!revrx_backup_request(label, false, incremental, revrx_spool_dir, &created, &busy))
+	/*
+	 * Who asked, for the audit trail: the session user (the role that
+	 * logged in), not a role taken on since with SET ROLE or a security
+	 * definer function; in UTF-8 like the rest of backup.json.
+	 */
+	requested_by = GetUserNameFromId(GetSessionUserId(), false);
+	requested_by = pg_server_to_any(requested_by, strlen(requested_by), PG_UTF8);
+
+	if (!revrx_backup_request(label, false, incremental, requested_by, revrx_spool_dir,
+							  &created, &busy))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("a revrx backup is already in progress"),

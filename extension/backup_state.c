@@ -234,7 +234,8 @@ wake_worker_and_waiters(Latch *latch)
 /* ------------------------------------------------------------ requests */
 
 bool
-revrx_backup_request(const char *label, bool scheduled, bool incremental, const char *spool_dir,
+revrx_backup_request(const char *label, bool scheduled, bool incremental,
+					 const char *requested_by, const char *spool_dir,
 					 RevrxBackupEntry *created, RevrxBackupEntry *busy)
 {
 	List	   *taken;
@@ -291,6 +292,8 @@ revrx_backup_request(const char *label, bool scheduled, bool incremental, const 
 		strlcpy(e->label, label, sizeof(e->label));
 	}
 	e->scheduled = scheduled;
+	if (requested_by != NULL)
+		strlcpy(e->requested_by, requested_by, sizeof(e->requested_by));
 	e->incremental = incremental;
 	/* the id's second, so that id and start time always agree */
 	e->start_time = time_t_to_timestamptz(secs);

@@ -339,6 +339,12 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 	else
 		appendStringInfoString(&w.buf, "null");
 	appendStringInfo(&w.buf, ",\n\"scheduled\": %s", rec->scheduled ? "true" : "false");
+	/* who asked, for the audit trail (agent/audit.h) */
+	appendStringInfoString(&w.buf, ",\n\"requested_by\": ");
+	if (rec->requested_by != NULL)
+		escape_json(&w.buf, rec->requested_by);
+	else
+		appendStringInfoString(&w.buf, "null");
 	appendStringInfo(&w.buf, ",\n\"system_identifier\": \"" UINT64_FORMAT "\"",
 					 rec->system_identifier);
 	appendStringInfo(&w.buf, ",\n\"pg_version_num\": %d", PG_VERSION_NUM);

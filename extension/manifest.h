@@ -92,6 +92,7 @@ typedef struct RevrxBackupRecord
 	const char *label;			/* UTF-8; NULL if none */
 	const char *parent;			/* an incremental's parent; NULL for a full backup */
 	bool		scheduled;
+	const char *requested_by;	/* the role that asked (audit); NULL if scheduled */
 	uint64		system_identifier;
 	RvxCompression compression; /* of every object: gives the key suffix */
 	TimeLineID	start_tli;

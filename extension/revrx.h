@@ -92,6 +92,7 @@ extern int	revrx_compression_level;	/* revrx.compression_level; 0 = default */
 extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
+extern int	revrx_audit_retention_days; /* revrx.audit_retention_days (informational) */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
@@ -293,6 +294,11 @@ typedef struct RevrxBackupEntry
 	bool		has_label;
 	char		label[REVRX_BACKUP_LABEL_MAX + 1];	/* UTF-8 */
 	bool		scheduled;
+	/*
+	 * The session user of revrx_backup_now() in UTF-8 (a name grows at most
+	 * 4 times in the conversion); "" for a scheduled backup.
+	 */
+	char		requested_by[NAMEDATALEN * 4];
 	bool		incremental;	/* asked for; the exporter may fall back to full */
 	char		parent[REVRX_BACKUP_ID_LEN];	/* "" for a full backup */
 	TimeLineID	timeline;		/* 0 until known */
@@ -325,7 +331,7 @@ extern bool revrx_backup_state_available(void);
  * where taken ids are looked for ("" = nowhere).
  */
 extern bool revrx_backup_request(const char *label, bool scheduled, bool incremental,
-								 const char *spool_dir,
+								 const char *requested_by, const char *spool_dir,
 								 RevrxBackupEntry *created,
 								 RevrxBackupEntry *busy);
 /* A copy of the entry with this id; false if none is remembered. */

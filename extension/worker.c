@@ -354,6 +354,7 @@ run_backup(int slot, const RevrxBackupEntry *e)
 	strlcpy(job->id, e->id, sizeof(job->id));
 	job->label = e->has_label ? pstrdup(e->label) : NULL;
 	job->scheduled = e->scheduled;
+	job->requested_by = e->requested_by[0] ? pstrdup(e->requested_by) : NULL;
 	job->incremental = e->incremental;
 	job->start_time = e->start_time;
 
@@ -778,7 +779,8 @@ run_schedule(Schedule *sch, const RevrxCron *cron, const char *text, pg_time_t n
 			RevrxBackupEntry created;
 			RevrxBackupEntry busy;
 
-			if (revrx_backup_request(NULL, true, sch->incremental, revrx_spool_dir, &created, &busy))
+			if (revrx_backup_request(NULL, true, sch->incremental, NULL, revrx_spool_dir,
+									 &created, &busy))
 				ereport(LOG,
 						(errmsg("revrx scheduled %s backup %s requested", sch->what, created.id)));
 			else

@@ -277,10 +277,10 @@ fx_spool_backup(Fixture *fx, const char *id, const char *wrong_sha_for)
 	snprintf(path, sizeof(path), "%s/backup/%s/backup_manifest.rvx", fx->spool, id);
 	stored += fx_write_object(path, fx->manifest, strlen(fx->manifest), SYSID, NULL);
 
-	record = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:i, s:i, s:s, s:s, s:s, s:s,"
+	record = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s,"
 					   " s:s, s:s, s:I, s:I, s:i, s:b, s:[], s:[{s:i, s:s}], s:o, s:o}",
 					   "format", 1, "id", id, "label", "unit", "kind", "full",
-					   "scheduled", 0, "system_identifier", "7312345678901234567",
+					   "scheduled", 0, "requested_by", "alice", "system_identifier", "7312345678901234567",
 					   "pg_version_num", 150020, "timeline", 1,
 					   "start_lsn", "0/2000028", "stop_lsn", "0/3000100",
 					   "start_wal", START_WAL, "stop_wal", STOP_WAL,

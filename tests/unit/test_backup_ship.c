@@ -11,7 +11,10 @@
  * before it was stored; no .ok after the commit, or one that does not name
  * the record's SHA-256; different content overwritten; an aborted backup
  * leaving objects in the repository or files in the spool; a complete
- * backup deleted by an abort; the daemon not doing all of this by itself.
+ * backup deleted by an abort; the daemon not doing all of this by itself;
+ * a committed backup acknowledged (.ok) before its audit record is stored,
+ * recorded without the role of its requested_by, or twice; an aborted one
+ * not recorded as failed with the server's reason.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,12 +28,41 @@
 
 #include <cmocka.h>
 
+#include "audit.h"
 #include "commands.h"
 #include "schedule.h"
 #include "test_backup_fixture.h"
 
 #define ID	"20261126T084500Z"
 #define ID2 "20261126T090000Z"
+
+/* The audit records of the repository, as "action:result:backup:role:error;" each. */
+static int
+audit_line(void *arg, const char *key, json_t *rec)
+{
+	char	   *out = arg;
+	size_t		used = strlen(out);
+	const char *role = json_string_value(json_object_get(rec, "db_role"));
+	const char *error = json_string_value(json_object_get(rec, "error"));
+
+	snprintf(out + used, 1024 - used, "%s:%s:%s:%s:%s;",
+			 json_string_value(json_object_get(rec, "action")),
+			 json_string_value(json_object_get(rec, "result")),
+			 json_string_value(json_object_get(rec, "backup_id")),
+			 role ? role : "-", error ? error : "-");
+	return 0;
+}
+
+static const char *
+audit_trail(Fixture *fx)
+{
+	static char out[1024];
+	RvxError	err;
+
+	out[0] = '\0';
+	assert_int_equal(rvx_audit_list(fx->repo, INT64_MIN, audit_line, out, &err), 0);
+	return out;
+}
 
 static void
 test_commit_waits_for_objects_and_wal(void **state)
@@ -77,6 +109,7 @@ test_commit_waits_for_objects_and_wal(void **state)
 	assert_false(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
 	assert_true(fx_exists("%s/backup/%s/backup.json.rvx", fx->spool, ID));
+	assert_string_equal(audit_trail(fx), "");
 
 	/* the last segment arrives: committed */
 	snprintf(path, sizeof(path), "%s/backup/%s/backup.json.rvx", fx->spool, ID);
@@ -87,6 +120,8 @@ test_commit_waits_for_objects_and_wal(void **state)
 	assert_true(commit.committed);
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
+	/* recorded once, with the role that asked (backup.json's requested_by) */
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
 
 	/* .ok names the record's SHA-256 */
 	snprintf(path, sizeof(path), "%s/backup/%s.ok", fx->spool, ID);
@@ -116,6 +151,42 @@ test_commit_waits_for_objects_and_wal(void **state)
 	/* a refresh from the repository finds the same */
 	assert_int_equal(rvx_catalog_refresh(cat, fx->repo, &err), 0);
 	rvx_catalog_free(cat);
+}
+
+/*
+ * A backup is acknowledged only once it is recorded: with audit/ not
+ * writable the commit fails and sends no .ok (the record stays stored),
+ * and the repeated commit records it, once.
+ */
+static void
+test_commit_waits_for_audit(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupCommit commit;
+	RvxError	err;
+	char		path[PATH_MAX];
+	FILE	   *f;
+
+	fx_spool_backup(fx, ID, NULL);
+	fx_ship_objects(fx, ID);
+	fx_ship_wal(fx, START_WAL);
+	fx_ship_wal(fx, STOP_WAL);
+	/* a file where the audit/ directory must be */
+	snprintf(path, sizeof(path), "%s/audit", fx->repodir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), -1);
+	assert_non_null(strstr(err.msg, "is stored, but its audit record could not be written"));
+	assert_false(commit.committed);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), 0);
+	assert_true(commit.committed);
+	assert_true(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
 }
 
 static void
@@ -202,8 +273,10 @@ test_abort_cleans_repository_and_spool(void **state)
 	assert_int_equal(rvx_backup_list(fx->repo, &list, &err), 0);
 	assert_int_equal(list.n, 0);
 	rvx_backup_list_free(&list);
-	/* twice is fine */
+	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
+	/* twice is fine, and recorded once */
 	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
 }
 
 static void
@@ -222,6 +295,8 @@ test_abort_keeps_a_complete_backup(void **state)
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+	/* not a failed backup: nothing is recorded for it */
+	assert_null(strstr(audit_trail(fx), "failed"));
 }
 
 static void
@@ -427,6 +502,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_waits_for_objects_and_wal, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_waits_for_audit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_refuses_missing_object, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_is_not_overwritten, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_cleans_repository_and_spool, fx_setup, fx_teardown),

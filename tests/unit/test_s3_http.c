@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -63,7 +64,8 @@ s3_error(int status, const char *code, const char *message)
 /* ------------------------------------------------------------- helpers */
 
 static RvxRepo *
-open_repo(const Server *srv, int retries, const char *sse, const char *kms, const char *token)
+open_repo_lock(const Server *srv, int retries, const char *sse, const char *kms,
+			   const char *token, int lock_days, const char *lock_mode)
 {
 	char		endpoint[64];
 	RvxRepoConfig cfg = {0};
@@ -83,10 +85,18 @@ open_repo(const Server *srv, int retries, const char *sse, const char *kms, cons
 	cfg.s3_verify_tls = true;
 	cfg.retries = retries;
 	cfg.timeout_ms = 5000;
+	cfg.s3_object_lock_days = lock_days;
+	cfg.s3_object_lock_mode = lock_mode;
 	repo = rvx_repo_s3_open("bkt", "pfx/", &cfg, &err);
 	if (repo == NULL)
 		fail_msg("could not open: %s", err.msg);
 	return repo;
+}
+
+static RvxRepo *
+open_repo(const Server *srv, int retries, const char *sse, const char *kms, const char *token)
+{
+	return open_repo_lock(srv, retries, sse, kms, token, 0, NULL);
 }
 
 /* Bytes generated from their offset: large sources without the memory. */
@@ -481,6 +491,102 @@ test_put_sse_kms_signed(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
+/* The retain-until date the driver must send for lock_days from now. */
+static void
+lock_until(int lock_days, char *out, size_t cap)
+{
+	time_t		until = ((time(NULL) + (time_t) lock_days * 86400) / 86400 + 1) * 86400;
+	struct tm	tm;
+
+	gmtime_r(&until, &tm);
+	strftime(out, cap, "%Y-%m-%dT00:00:00.000Z", &tm);
+}
+
+/*
+ * Object Lock: a put with RVX_PUT_OBJECT_LOCK carries the mode and the
+ * retain-until date (UTC midnight after now + days), signed, with
+ * Content-MD5 (S3 requires it); a put without the flag carries neither.
+ * The put bodies are the markers the script checks for: "locked" and
+ * "plain".
+ */
+static void
+test_put_object_lock(void **state)
+{
+	char		until[64];
+	char		lock_hdrs[256];
+	char		until_before[64];
+	Step		steps[2];
+	Server		srv;
+	RvxRepo    *repo;
+	RvxMemSource locked = {"locked", 6};
+	RvxMemSource plain = {"plain", 5};
+	RvxPutSource src;
+	RvxError	err = {0};
+
+	lock_until(2557, until_before, sizeof(until_before));
+	lock_until(2557, until, sizeof(until));
+	if (strcmp(until, until_before) != 0)
+		skip();					/* midnight UTC passed while we computed it */
+	/* the exact header lines, with Content-MD5 = base64 of MD5("locked") */
+	snprintf(lock_hdrs, sizeof(lock_hdrs),
+			 "\r\ncontent-md5: TO8vMKx9M0GdAMHZOgkAlQ==\r\n"
+			 "x-amz-object-lock-mode: COMPLIANCE\r\n"
+			 "x-amz-object-lock-retain-until-date: %s\r\n", until);
+	steps[0] = (Step) {
+		{"PUT /bkt/pfx/audit/2026/12/06/r.json HTTP/1.1", lock_hdrs,
+			"SignedHeaders=content-md5;host;x-amz-content-sha256;x-amz-date;"
+			"x-amz-object-lock-mode;x-amz-object-lock-retain-until-date, Signature="},
+		"locked", reply(200, "ETag: \"x\"\r\n", ""), false
+	};
+	steps[1] = (Step) {
+		{"PUT /bkt/pfx/wal/k HTTP/1.1",
+		 "SignedHeaders=content-md5;host;x-amz-content-sha256;x-amz-date, Signature="},
+		"plain", reply(200, "ETag: \"y\"\r\n", ""), false
+	};
+	srv = server_start(steps, 2);
+	repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 2557, NULL);
+	src = rvx_put_source_mem(&locked);
+	assert_int_equal(repo->ops->put(repo, "audit/2026/12/06/r.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
+	src = rvx_put_source_mem(&plain);
+	assert_int_equal(repo->ops->put(repo, "wal/k", &src, 0, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/* GOVERNANCE mode, and a lock of 0 days (off) ignores the flag. */
+static void
+test_put_object_lock_mode_off(void **state)
+{
+	Step		steps[] = {
+		{{"\r\nx-amz-object-lock-mode: GOVERNANCE\r\n", "\r\nx-amz-object-lock-retain-until-date: "},
+		 NULL, reply(200, "ETag: \"x\"\r\n", ""), false},
+	};
+	Step		off[] = {
+		{{"SignedHeaders=content-md5;host;x-amz-content-sha256;x-amz-date, Signature="},
+		 NULL, reply(200, "ETag: \"x\"\r\n", ""), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 1, "GOVERNANCE");
+	RvxMemSource m = {"r", 1};
+	RvxPutSource src = rvx_put_source_mem(&m);
+	RvxError	err = {0};
+	RvxRepoConfig bad = {.url = "s3://bkt/pfx", .s3_access_key = "A", .s3_secret_key = "B",
+	.s3_object_lock_days = 1, .s3_object_lock_mode = "FOREVER"};
+
+	assert_int_equal(repo->ops->put(repo, "audit/a.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+
+	srv = server_start(off, 1);
+	repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 0, NULL);
+	assert_int_equal(repo->ops->put(repo, "audit/a.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+
+	assert_null(rvx_repo_s3_open("bkt", "pfx", &bad, &err));
+	assert_int_equal(err.code, RVX_E_CONFIG);
+}
+
 typedef struct Keys
 {
 	char		all[512];
@@ -626,6 +732,8 @@ main(void)
 		cmocka_unit_test(test_wal_find),
 		cmocka_unit_test(test_put_no_overwrite),
 		cmocka_unit_test(test_put_sse_kms_signed),
+		cmocka_unit_test(test_put_object_lock),
+		cmocka_unit_test(test_put_object_lock_mode_off),
 		cmocka_unit_test(test_list_pages),
 		cmocka_unit_test(test_list_lying_server),
 		cmocka_unit_test(test_remove),
