@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,28 @@ str_or(const json_t *o, const char *name, const char *def)
 	return v ? v : def;
 }
 
+/* Appends "; " (unless first) and a formatted part to buf, within cap. */
+static void
+append_part(char *buf, size_t cap, const char *fmt,...)
+{
+	size_t		len = strlen(buf);
+	va_list		ap;
+
+	if (len > 0 && len + 2 < cap)
+	{
+		strcpy(buf + len, "; ");
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf + len, cap - len, fmt, ap);
+	va_end(ap);
+}
+
 /*
  * What a backup does not hold (backup.json "not_included"), in one line:
- * "2 unlogged relations (40.0 kB, restored empty); 1 file skipped; ...".
- * Empty when it holds everything.
+ * "4 unlogged relations (1.3 MB, restored empty); 1 file skipped; ...".
+ * Empty when it holds everything.  The counts are the record's own totals
+ * where it has them (it lists only the first entries).
  */
 static void
 not_included_summary(const json_t *b, char *buf, size_t cap)
@@ -88,12 +107,11 @@ not_included_summary(const json_t *b, char *buf, size_t cap)
 	const json_t *list = json_object_get(b, "not_included");
 	size_t		i;
 	json_t	   *o;
-	int			unlogged = 0,
-				skipped = 0,
+	json_int_t	unlogged = 0,
+				unlogged_bytes = 0;
+	int			skipped = 0,
 				tablespaces = 0;
 	bool		no_checksums = false;
-	json_int_t	unlogged_bytes = 0;
-	size_t		len = 0;
 	char		size[32];
 
 	buf[0] = '\0';
@@ -113,24 +131,25 @@ not_included_summary(const json_t *b, char *buf, size_t cap)
 		else if (strcmp(kind, "no_data_checksums") == 0)
 			no_checksums = true;
 	}
-#define APPEND(...) \
-	do { \
-		if (len < cap) \
-			len += snprintf(buf + len, cap - len, "%s", len ? "; " : ""); \
-		if (len < cap) \
-			len += snprintf(buf + len, cap - len, __VA_ARGS__); \
-	} while (0)
+	if (json_is_integer(json_object_get(b, "unlogged_relations")))
+	{
+		unlogged = json_integer_value(json_object_get(b, "unlogged_relations"));
+		unlogged_bytes = json_integer_value(json_object_get(b, "unlogged_bytes"));
+	}
 	if (unlogged > 0)
-		APPEND("%d unlogged relation%s (%s, restored empty)", unlogged, unlogged == 1 ? "" : "s",
-			   human_size(size, sizeof(size), unlogged_bytes));
+		append_part(buf, cap, "%lld unlogged relation%s (%s, restored empty)", (long long) unlogged,
+					unlogged == 1 ? "" : "s", human_size(size, sizeof(size), unlogged_bytes));
 	if (skipped > 0)
-		APPEND("%d file%s skipped", skipped, skipped == 1 ? "" : "s");
+		append_part(buf, cap, "%d file%s skipped", skipped, skipped == 1 ? "" : "s");
 	if (tablespaces > 0)
-		APPEND("%d tablespace%s restored at %s own location", tablespaces,
-			   tablespaces == 1 ? "" : "s", tablespaces == 1 ? "its" : "their");
+		append_part(buf, cap, "%d tablespace%s restored at %s own location", tablespaces,
+					tablespaces == 1 ? "" : "s", tablespaces == 1 ? "its" : "their");
 	if (no_checksums)
-		APPEND("no data checksums (pages not verified)");
-#undef APPEND
+		append_part(buf, cap, "no data checksums (pages not verified)");
+	if (json_integer_value(json_object_get(b, "not_included_count")) > (json_int_t) json_array_size(list))
+		append_part(buf, cap, "%lld entries in all, %zu listed (list --json)",
+					(long long) json_integer_value(json_object_get(b, "not_included_count")),
+					json_array_size(list));
 }
 
 static void

@@ -368,6 +368,27 @@ rvx_pg_connect(const RvxPgInstance *pg, const char *dbname, RvxError *err)
 		PQfinish(conn);
 		return NULL;
 	}
+
+	/*
+	 * The drill connects as the bootstrap superuser to databases whose
+	 * owners need not be superusers: with their search_path (ALTER DATABASE
+	 * ... SET search_path), an unqualified count() or format() could be
+	 * theirs, run with our privileges.  As pg_dump does, nothing but
+	 * pg_catalog (searched implicitly) resolves an unqualified name.
+	 */
+	{
+		PGresult   *r = PQexec(conn, "SELECT pg_catalog.set_config('search_path', '', false)");
+
+		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			rvx_error(err, RVX_E_NETWORK, "could not clear search_path in database \"%s\" of the drill server: %s",
+					  dbname, r ? PQresultErrorMessage(r) : "no result");
+			PQclear(r);
+			PQfinish(conn);
+			return NULL;
+		}
+		PQclear(r);
+	}
 	return conn;
 }
 

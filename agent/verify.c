@@ -244,6 +244,44 @@ choose_backup(Drill *d, RvxError *err)
 }
 
 /*
+ * The drilled backup's record (backup.json), read once: when the backup
+ * was chosen up front, by its key; when a target chose it in rvx_restore,
+ * found in the listing by the id restore reported.
+ */
+const json_t *
+verify_backup_record(Drill *d, RvxError *err)
+{
+	if (d->record == NULL)
+	{
+		char		key[sizeof(d->record_key)];
+
+		if (d->record_key[0])
+			snprintf(key, sizeof(key), "%s", d->record_key);
+		else
+		{
+			RvxBackupList list;
+			const RvxBackupRef *ref;
+
+			if (rvx_backup_list(d->repo, &list, err) != 0)
+				return NULL;
+			ref = rvx_backup_list_find(&list, d->backup_id);
+			if (ref == NULL || ref->record_key[0] == '\0')
+			{
+				rvx_error(err, RVX_E_NOTFOUND, "backup %s has no record in %s", d->backup_id,
+						  d->repo->display);
+				rvx_backup_list_free(&list);
+				return NULL;
+			}
+			snprintf(key, sizeof(key), "%s", ref->record_key);
+			rvx_backup_list_free(&list);
+		}
+		if (rvx_backup_record_load(d->repo, key, d->backup_id, d->ci.system_id, &d->record, err) != 0)
+			return NULL;
+	}
+	return d->record;
+}
+
+/*
  * Refuses PostgreSQL programs of another major version than the backup's:
  * they could not start the copy (or would fail on its first WAL record), so
  * the drill stops here, before anything is restored, with an exit code of
@@ -260,13 +298,11 @@ check_pg_major(Drill *d, RvxError *err)
 
 	if (d->record_key[0])
 	{
-		json_t	   *record;
+		const json_t *record = verify_backup_record(d, err);
 
-		if (rvx_backup_record_load(d->repo, d->record_key, d->backup_id, d->ci.system_id, &record,
-								   err) != 0)
+		if (record == NULL)
 			return -1;
 		backup_major = rvx_backup_record_major(record);
-		json_decref(record);
 	}
 	if (rvx_pg_binary_major(&d->pg, &binary_major, version, sizeof(version), err) != 0)
 		return -1;
@@ -981,12 +1017,14 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		free(text);
 	}
 	json_decref(d.fingerprints);
+	json_decref(d.record);
 	rvx_repo_close(d.repo);
 	*report = d.report;
 	return 0;
 
 fail:
 	json_decref(d.fingerprints);
+	json_decref(d.record);
 	rvx_repo_close(d.repo);
 	return -1;
 }

@@ -318,11 +318,16 @@ verify_check_amcheck(Drill *d)
 }
 
 /*
- * The databases of the copy that accept connections, or NULL after a failed
- * check named "check" (what could not be listed, and why).
+ * Calls fn with a connection to each database of the copy that accepts
+ * connections (rvx_pg_connect: search_path cleared).  Databases that cannot
+ * be reached are named in failed (cap bytes).  Returns false, after
+ * failing the check named check, when the databases cannot be listed.
  */
-static PGresult *
-list_databases(Drill *d, const char *check, double t0)
+typedef void (*DatabaseFn) (Drill *d, const char *db, PGconn *conn, void *arg);
+
+static bool
+for_each_database(Drill *d, const char *check, double t0, DatabaseFn fn, void *arg,
+				  char *failed, size_t cap)
 {
 	PGconn	   *conn;
 	PGresult   *dbs;
@@ -332,7 +337,7 @@ list_databases(Drill *d, const char *check, double t0)
 	if (conn == NULL)
 	{
 		verify_add_check(d, check, false, false, rvx_now_s() - t0, err.msg, NULL);
-		return NULL;
+		return false;
 	}
 	dbs = PQexec(conn, "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn ORDER BY 1");
 	PQfinish(conn);
@@ -340,9 +345,75 @@ list_databases(Drill *d, const char *check, double t0)
 	{
 		verify_add_check(d, check, false, false, rvx_now_s() - t0, "could not list the databases", NULL);
 		PQclear(dbs);
-		return NULL;
+		return false;
 	}
-	return dbs;
+	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
+	{
+		const char *db = PQgetvalue(dbs, i, 0);
+
+		conn = rvx_pg_connect(&d->pg, db, &err);
+		if (conn == NULL)
+		{
+			snprintf(failed + strlen(failed), cap - strlen(failed), " %s;", err.msg);
+			continue;
+		}
+		fn(d, db, conn, arg);
+		PQfinish(conn);
+	}
+	PQclear(dbs);
+	return true;
+}
+
+typedef struct RowCounts
+{
+	json_t	   *list;
+	long long	total;
+	int			ntables;
+	char		failed[1024];
+} RowCounts;
+
+static void
+count_database_rows(Drill *d, const char *db, PGconn *conn, void *arg)
+{
+	RowCounts  *rc = (RowCounts *) arg;
+	PGresult   *tables;
+	json_t	   *counts = json_object();
+	long long	dbrows = 0;
+	int			dbtables = 0;
+
+	tables = PQexec(conn, RVX_FINGERPRINT_TABLES_SQL);
+	for (int j = 0; tables && PQresultStatus(tables) == PGRES_TUPLES_OK && j < PQntuples(tables); j++)
+	{
+		char		sql[1024];
+		char		name[256];
+		PGresult   *r;
+
+		snprintf(sql, sizeof(sql), "SELECT pg_catalog.count(*) FROM ONLY %s", PQgetvalue(tables, j, 3));
+		snprintf(name, sizeof(name), "%s.%s", PQgetvalue(tables, j, 1), PQgetvalue(tables, j, 2));
+		r = PQexec(conn, sql);
+		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			snprintf(rc->failed + strlen(rc->failed), sizeof(rc->failed) - strlen(rc->failed),
+					 " %s.%s: %s;", db, name, r ? verify_chomp(PQresultErrorMessage(r)) : "no result");
+			PQclear(r);
+			continue;
+		}
+		dbrows += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		dbtables++;
+		if (dbtables <= ROW_COUNTS_LISTED)
+			json_object_set_new(counts, name, json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+		PQclear(r);
+	}
+	if (tables == NULL || PQresultStatus(tables) != PGRES_TUPLES_OK)
+		snprintf(rc->failed + strlen(rc->failed), sizeof(rc->failed) - strlen(rc->failed),
+				 " %s: could not list tables;", db);
+	PQclear(tables);
+	rc->total += dbrows;
+	rc->ntables += dbtables;
+	json_array_append_new(rc->list, json_pack("{s:s, s:i, s:I, s:o, s:b}", "database", db,
+											  "tables", dbtables, "rows", (json_int_t) dbrows,
+											  "table_rows", counts,
+											  "truncated", dbtables > ROW_COUNTS_LISTED));
 }
 
 /* Exact row counts of every table of every database: also proves each can be read. */
@@ -350,205 +421,154 @@ void
 verify_check_row_counts(Drill *d)
 {
 	double		t0 = rvx_now_s();
-	PGconn	   *conn;
-	PGresult   *dbs;
-	RvxError	err;
-	json_t	   *list;
-	long long	total = 0;
-	int			ntables = 0;
-	char		failed[1024] = "";
+	RowCounts	rc = {.list = json_array()};
 	char		msg[1200];
 
-	dbs = list_databases(d, "row_counts", t0);
-	if (dbs == NULL)
-		return;
-	list = json_array();
-	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
+	if (!for_each_database(d, "row_counts", t0, count_database_rows, &rc, rc.failed, sizeof(rc.failed)))
 	{
-		const char *db = PQgetvalue(dbs, i, 0);
-		PGresult   *tables;
-		json_t	   *counts = json_object();
-		long long	dbrows = 0;
-		int			dbtables = 0;
-
-		conn = rvx_pg_connect(&d->pg, db, &err);
-		if (conn == NULL)
-		{
-			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), " %s", err.msg);
-			json_decref(counts);
-			continue;
-		}
-		tables = PQexec(conn, RVX_FINGERPRINT_TABLES_SQL);
-		for (int j = 0; tables && PQresultStatus(tables) == PGRES_TUPLES_OK && j < PQntuples(tables); j++)
-		{
-			char		sql[1024];
-			char		name[256];
-			PGresult   *r;
-
-			snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", PQgetvalue(tables, j, 3));
-			snprintf(name, sizeof(name), "%s.%s", PQgetvalue(tables, j, 1), PQgetvalue(tables, j, 2));
-			r = PQexec(conn, sql);
-			if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
-			{
-				snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
-						 " %s.%s: %s;", db, name, r ? verify_chomp(PQresultErrorMessage(r)) : "no result");
-				PQclear(r);
-				continue;
-			}
-			dbrows += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-			dbtables++;
-			if (dbtables <= ROW_COUNTS_LISTED)
-				json_object_set_new(counts, name, json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
-			PQclear(r);
-		}
-		if (tables == NULL || PQresultStatus(tables) != PGRES_TUPLES_OK)
-			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
-					 " %s: could not list tables;", db);
-		PQclear(tables);
-		PQfinish(conn);
-		total += dbrows;
-		ntables += dbtables;
-		json_array_append_new(list, json_pack("{s:s, s:i, s:I, s:o, s:b}", "database", db,
-											  "tables", dbtables, "rows", (json_int_t) dbrows,
-											  "table_rows", counts,
-											  "truncated", dbtables > ROW_COUNTS_LISTED));
-	}
-	PQclear(dbs);
-	if (failed[0])
-	{
-		snprintf(msg, sizeof(msg), "could not count the rows of every table:%s", failed);
-		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, msg, json_pack("{s:o}", "databases", list));
+		json_decref(rc.list);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%lld rows in %d tables of %zu databases", total, ntables,
-			 json_array_size(list));
-	verify_add_check(d, "row_counts", true, false, rvx_now_s() - t0, msg, json_pack("{s:o}", "databases", list));
+	if (rc.failed[0])
+	{
+		snprintf(msg, sizeof(msg), "could not count the rows of every table:%s", rc.failed);
+		verify_add_check(d, "row_counts", false, false, rvx_now_s() - t0, msg,
+						 json_pack("{s:o}", "databases", rc.list));
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%lld rows in %d tables of %zu databases", rc.total, rc.ntables,
+			 json_array_size(rc.list));
+	verify_add_check(d, "row_counts", true, false, rvx_now_s() - t0, msg,
+					 json_pack("{s:o}", "databases", rc.list));
 }
 
-/* The record's "not_included" (backup.json) of the backup the drill restored. */
-static json_t *
-backup_not_included(Drill *d, RvxError *err)
+typedef struct Unlogged
 {
-	RvxBackupList list;
-	const RvxBackupRef *ref;
-	json_t	   *record;
-	json_t	   *out;
+	const json_t *recorded;		/* the record's unlogged_relation entries */
+	json_t	   *named;			/* the copy's unlogged relations, by name */
+	int			nnamed;
+	json_t	   *permanent;		/* recorded as unlogged, permanent in the copy */
+	char		failed[1024];
+} Unlogged;
 
-	if (rvx_backup_list(d->repo, &list, err) != 0)
-		return NULL;
-	ref = rvx_backup_list_find(&list, d->backup_id);
-	if (ref == NULL || ref->record_key[0] == '\0')
+/* Whether path is the path of one of the record's unlogged relations. */
+static bool
+recorded_unlogged(const json_t *recorded, const char *path)
+{
+	size_t		i;
+	json_t	   *o;
+
+	json_array_foreach(recorded, i, o)
 	{
-		rvx_error(err, RVX_E_NOTFOUND, "backup %s has no record in %s", d->backup_id, d->repo->display);
-		rvx_backup_list_free(&list);
-		return NULL;
+		const char *p = json_string_value(json_object_get(o, "path"));
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+
+		if (p != NULL && kind != NULL && strcmp(p, path) == 0 &&
+			strcmp(kind, "unlogged_relation") == 0)
+			return true;
 	}
-	if (rvx_backup_record_load(d->repo, ref->record_key, d->backup_id, d->ci.system_id, &record,
-							   err) != 0)
+	return false;
+}
+
+static void
+look_at_unlogged(Drill *d, const char *db, PGconn *conn, void *arg)
+{
+	Unlogged   *u = (Unlogged *) arg;
+	PGresult   *r;
+
+	/* every relation with storage that is unlogged, or whose file the record left out as such */
+	r = PQexec(conn,
+			   "SELECT pg_catalog.pg_relation_filepath(c.oid),"
+			   "       pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence"
+			   "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+			   " WHERE c.relkind IN ('r', 'i', 't', 'S', 'm')"
+			   "   AND pg_catalog.pg_relation_filepath(c.oid) IS NOT NULL"
+			   " ORDER BY 1");
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
-		rvx_backup_list_free(&list);
-		return NULL;
+		snprintf(u->failed + strlen(u->failed), sizeof(u->failed) - strlen(u->failed),
+				 " %s: %s;", db, r ? verify_chomp(PQresultErrorMessage(r)) : "no result");
+		PQclear(r);
+		return;
 	}
-	rvx_backup_list_free(&list);
-	/* records from before "not_included" know of nothing left out */
-	out = json_is_array(json_object_get(record, "not_included")) ?
-		json_deep_copy(json_object_get(record, "not_included")) : json_array();
-	json_decref(record);
-	return out;
+	for (int j = 0; j < PQntuples(r); j++)
+	{
+		const char *path = PQgetvalue(r, j, 0);
+		const char *name = PQgetvalue(r, j, 1);
+		bool		unlogged = PQgetvalue(r, j, 2)[0] == 'u';
+		json_t	   *entry;
+
+		if (!unlogged && !recorded_unlogged(u->recorded, path))
+			continue;
+		entry = json_pack("{s:s, s:s, s:s}", "database", db, "relation", name, "path", path);
+		if (entry == NULL)		/* not UTF-8 (a SQL_ASCII database): still counted */
+			entry = json_pack("{s:s, s:s}", "database", "?", "path", "?");
+		if (!unlogged)
+			json_array_append_new(u->permanent, entry);
+		else if (++u->nnamed <= ROW_COUNTS_LISTED)
+			json_array_append_new(u->named, entry);
+		else
+			json_decref(entry);
+	}
+	PQclear(r);
 }
 
 /*
- * What the backup does not hold, and the proof for unlogged tables.  The
- * report carries the record's "not_included" as it is, so that whoever
- * reads a drill's report learns what its backup lacks; then every unlogged
- * table of the copy must exist and be empty, as the record says it
- * restores: PostgreSQL resets unlogged relations to their init fork at the
- * end of recovery, so a row in one would be data that came from somewhere
- * the backup says it does not hold.
+ * What the backup does not hold, checked against the copy.  The report
+ * carries the record's "not_included" (docs/backup-format.md), so whoever
+ * reads a drill's report learns what its backup lacks, and the copy's
+ * unlogged relations by name.  The check fails if a relation the backup
+ * left out as unlogged is a permanent one in the copy: its data would be
+ * missing from every restore.  (That the copy's unlogged tables are empty
+ * proves nothing: PostgreSQL resets them at the end of recovery.)
  */
 void
 verify_check_not_included(Drill *d)
 {
 	double		t0 = rvx_now_s();
 	RvxError	err;
-	json_t	   *omitted;
-	json_t	   *tables;
-	PGresult   *dbs;
-	int			nonempty = 0;
-	char		failed[1024] = "";
+	const json_t *record = verify_backup_record(d, &err);
+	Unlogged	u = {0};
 	char		msg[1300];
+	bool		partial;
 
-	omitted = backup_not_included(d, &err);
-	if (omitted == NULL)
+	if (record == NULL)
 	{
-		verify_add_check(d, "unlogged_tables", false, false, rvx_now_s() - t0, err.msg, NULL);
+		verify_add_check(d, "unlogged_relations", false, false, rvx_now_s() - t0, err.msg, NULL);
 		return;
 	}
-	json_object_set_new(d->report, "not_included", omitted);
+	/* records from before "not_included" know of nothing left out */
+	u.recorded = json_is_array(json_object_get(record, "not_included")) ?
+		json_object_get(record, "not_included") : NULL;
+	json_object_set_new(d->report, "not_included",
+						u.recorded ? json_deep_copy(u.recorded) : json_array());
+	/* the record lists the first entries only: a permanent one beyond them goes unseen */
+	partial = json_integer_value(json_object_get(record, "not_included_count")) >
+		(json_int_t) json_array_size(u.recorded);
 
-	dbs = list_databases(d, "unlogged_tables", t0);
-	if (dbs == NULL)
-		return;
-	tables = json_array();
-	for (int i = 0; i < PQntuples(dbs) && !rvx_interrupt_pending(); i++)
+	u.named = json_array();
+	u.permanent = json_array();
+	if (!for_each_database(d, "unlogged_relations", t0, look_at_unlogged, &u, u.failed, sizeof(u.failed)))
 	{
-		const char *db = PQgetvalue(dbs, i, 0);
-		PGconn	   *conn = rvx_pg_connect(&d->pg, db, &err);
-		PGresult   *r;
-
-		if (conn == NULL)
-		{
-			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), " %s;", err.msg);
-			continue;
-		}
-		r = PQexec(conn,
-				   "SELECT format('%I.%I', n.nspname, c.relname)"
-				   "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-				   " WHERE c.relpersistence = 'u' AND c.relkind = 'r'"
-				   " ORDER BY 1");
-		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
-			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
-					 " %s: %s;", db, r ? verify_chomp(PQresultErrorMessage(r)) : "no result");
-		for (int j = 0; r && PQresultStatus(r) == PGRES_TUPLES_OK && j < PQntuples(r); j++)
-		{
-			const char *table = PQgetvalue(r, j, 0);
-			char		sql[1024];
-			PGresult   *c;
-			long long	rows;
-
-			snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", table);
-			c = PQexec(conn, sql);
-			if (c == NULL || PQresultStatus(c) != PGRES_TUPLES_OK)
-			{
-				snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed),
-						 " %s.%s: %s;", db, table, c ? verify_chomp(PQresultErrorMessage(c)) : "no result");
-				PQclear(c);
-				continue;
-			}
-			rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
-			PQclear(c);
-			if (rows != 0)
-				nonempty++;
-			json_array_append_new(tables, json_pack("{s:s, s:s, s:I}", "database", db,
-													"table", table, "rows", (json_int_t) rows));
-		}
-		PQclear(r);
-		PQfinish(conn);
+		json_decref(u.named);
+		json_decref(u.permanent);
+		return;
 	}
-	PQclear(dbs);
-
-	if (failed[0])
-		snprintf(msg, sizeof(msg), "could not look at the unlogged tables:%s", failed);
-	else if (nonempty > 0)
-		snprintf(msg, sizeof(msg), "%d of %zu unlogged tables have rows after the restore, "
-				 "though their data is never backed up", nonempty, json_array_size(tables));
+	if (json_array_size(u.permanent) > 0)
+		snprintf(msg, sizeof(msg), "%zu relations the backup left out as unlogged are permanent in the copy "
+				 "(their data is in no backup), e.g. %s", json_array_size(u.permanent),
+				 json_string_value(json_object_get(json_array_get(u.permanent, 0), "path")));
+	else if (u.failed[0])
+		snprintf(msg, sizeof(msg), "could not look at the relations of every database:%s", u.failed);
 	else
-		snprintf(msg, sizeof(msg), "%zu unlogged table%s, restored empty as the backup says "
-				 "(their data is never backed up)", json_array_size(tables),
-				 json_array_size(tables) == 1 ? "" : "s");
-	verify_add_check(d, "unlogged_tables", !failed[0] && nonempty == 0,
-					 !failed[0] && json_array_size(tables) == 0, rvx_now_s() - t0, msg,
-					 json_pack("{s:o}", "tables", tables));
+		snprintf(msg, sizeof(msg), "%d unlogged relation%s (restored empty, as the backup says)%s",
+				 u.nnamed, u.nnamed == 1 ? "" : "s",
+				 partial ? "; the backup lists only its first omissions" : "");
+	verify_add_check(d, "unlogged_relations", json_array_size(u.permanent) == 0 && !u.failed[0],
+					 json_array_size(u.permanent) == 0 && !u.failed[0] && u.nnamed == 0,
+					 rvx_now_s() - t0, msg,
+					 json_pack("{s:o, s:o, s:b}", "relations", u.named, "permanent_left_out", u.permanent,
+							   "truncated", u.nnamed > ROW_COUNTS_LISTED));
 }
 
 static int

@@ -37,6 +37,7 @@ typedef struct Drill
 	bool		pg_started;
 
 	json_t	   *fingerprints;	/* the backup's, or NULL */
+	json_t	   *record;			/* its backup.json once read (verify_backup_record) */
 	char		fp_skip_reason[256];
 	char		drill_db[128];
 	char		target_desc[512];
@@ -79,6 +80,7 @@ extern void verify_check_fingerprints(Drill *d);
 extern void verify_check_amcheck(Drill *d);
 extern void verify_check_row_counts(Drill *d);
 extern void verify_check_not_included(Drill *d);
+extern const json_t *verify_backup_record(Drill *d, RvxError *err);
 extern void verify_check_user(Drill *d);
 /* ...and once it is cleanly stopped. */
 extern void verify_check_checksums(Drill *d);

@@ -227,7 +227,23 @@ typedef struct ExportState
 	int			blocks_cap;
 	int			delta_files;
 	int64		delta_pages;
+
+	/* the unlogged relations met so far, by path of their first file */
+	HTAB	   *unlogged;
 } ExportState;
+
+/*
+ * A database directory's relation path ("pg_tblspc/<oid>/PG_<v>_<cat>/<oid>/
+ * <relfilenode>" at the longest) fits in far less than MAXPGPATH, and there
+ * may be tens of thousands of these.
+ */
+#define UNLOGGED_KEYLEN	128
+
+typedef struct UnloggedEntry
+{
+	char		path[UNLOGGED_KEYLEN];	/* hash key */
+	RevrxBackupOmission *listed;	/* its entry in the record, if listed */
+} UnloggedEntry;
 
 /* Sink of the object writer: appends to the temporary file. */
 typedef struct SpoolObject
@@ -1102,7 +1118,8 @@ collect_tablespaces(ExportState *st)
 		{
 			RevrxBackupOmission *o = note_omission(st, RVX_OMIT_TABLESPACE, target, NULL);
 
-			o->oid = t->oid;
+			if (o)
+				o->oid = t->oid;
 		}
 	}
 	FreeDir(dir);
@@ -1237,17 +1254,9 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 
 		if (!pg_verify_mbstr(PG_UTF8, name, strlen(name), true))
 		{
-			char	   *shown = pstrdup(rel);
-
-			/* the record is UTF-8: show the name with its bad bytes replaced */
-			for (char *c = shown; *c; c++)
-			{
-				if ((unsigned char) *c >= 0x80)
-					*c = '?';
-			}
 			ereport(WARNING,
 					(errmsg("skipping \"%s\": its name is not valid UTF-8", src)));
-			note_omission(st, RVX_OMIT_SKIPPED_FILE, shown,
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, rel,
 						  "its name is not valid UTF-8 (shown with '?' for the bytes that are not)");
 			continue;
 		}
@@ -1338,19 +1347,48 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 }
 
 /*
+ * utf8_shown
+ *
+ * A copy of s that is valid UTF-8, as everything in the record must be:
+ * each byte of an invalid sequence becomes '?' (names on disk are bytes).
+ */
+static char *
+utf8_shown(const char *s)
+{
+	char	   *out = pstrdup(s);
+	int			len = strlen(out);
+
+	for (int i = 0; i < len;)
+	{
+		int			l = pg_utf_mblen((const unsigned char *) out + i);
+
+		if (l <= len - i && pg_utf8_islegal((const unsigned char *) out + i, l))
+			i += l;
+		else
+			out[i++] = '?';
+	}
+	return out;
+}
+
+/*
  * note_omission
  *
- * Records something the backup does not hold (manifest.h); returns the
- * entry for the caller to complete.
+ * Records something the backup does not hold (manifest.h): counted always,
+ * listed while fewer than RVX_OMISSIONS_LISTED are.  Returns the listed
+ * entry for the caller to complete, or NULL.
  */
 static RevrxBackupOmission *
 note_omission(ExportState *st, RevrxOmissionKind kind, const char *path,
 			  const char *reason)
 {
-	RevrxBackupOmission *o = palloc0(sizeof(RevrxBackupOmission));
+	RevrxBackupOmission *o;
 
+	st->rec.omission_count++;
+	if (list_length(st->rec.omissions) >= RVX_OMISSIONS_LISTED)
+		return NULL;
+	o = palloc0(sizeof(RevrxBackupOmission));
 	o->kind = kind;
-	o->path = path ? pstrdup(path) : NULL;
+	o->path = path ? utf8_shown(path) : NULL;
 	o->reason = reason ? pstrdup(reason) : NULL;
 	st->rec.omissions = lappend(st->rec.omissions, o);
 	return o;
@@ -1362,37 +1400,50 @@ note_omission(ExportState *st, RevrxOmissionKind kind, const char *path,
  * Counts one file of an unlogged relation (any fork but init, any segment)
  * against its relation, so that the record names each relation once with
  * the bytes left out.  rel_dir is a database directory: its last part is
- * the database's oid.
+ * the database's oid.  A relation's files do not always sort together
+ * ("16390", "163900", "16390_fsm"), so they are matched by a hash table.
  */
 static void
 note_unlogged(ExportState *st, const char *src_dir, const char *rel_dir,
 			  const char *name, int oidchars)
 {
-	char		relpath[MAXPGPATH];
+	char		relpath[UNLOGGED_KEYLEN];
 	char		src[MAXPGPATH];
 	const char *dbpart = strrchr(rel_dir, '/');
 	struct stat sb;
-	RevrxBackupOmission *o = NULL;
+	UnloggedEntry *e;
+	bool		found;
+	uint64		bytes = 0;
 
+	if (st->unlogged == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = UNLOGGED_KEYLEN;
+		ctl.entrysize = sizeof(UnloggedEntry);
+		ctl.hcxt = CurrentMemoryContext;
+		st->unlogged = hash_create("revrx unlogged relations", 256, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
 	snprintf(relpath, sizeof(relpath), "%s/%.*s", rel_dir, oidchars, name);
 	snprintf(src, sizeof(src), "%s/%s", src_dir, name);
-
-	/* the files of one relation sort (nearly) together: look from the end */
-	for (int i = list_length(st->rec.omissions) - 1; i >= 0 && o == NULL; i--)
-	{
-		RevrxBackupOmission *cand = list_nth(st->rec.omissions, i);
-
-		if (cand->kind == RVX_OMIT_UNLOGGED && strcmp(cand->path, relpath) == 0)
-			o = cand;
-	}
-	if (o == NULL)
-	{
-		o = note_omission(st, RVX_OMIT_UNLOGGED, relpath, NULL);
-		o->oid = atooid(dbpart ? dbpart + 1 : rel_dir);
-		o->relfilenode = (Oid) strtoul(name, NULL, 10);
-	}
 	if (lstat(src, &sb) == 0 && S_ISREG(sb.st_mode))
-		o->bytes += (uint64) sb.st_size;
+		bytes = (uint64) sb.st_size;
+
+	e = hash_search(st->unlogged, relpath, HASH_ENTER, &found);
+	if (!found)
+	{
+		st->rec.unlogged_relations++;
+		e->listed = note_omission(st, RVX_OMIT_UNLOGGED, relpath, NULL);
+		if (e->listed)
+		{
+			e->listed->oid = atooid(dbpart ? dbpart + 1 : rel_dir);
+			e->listed->relfilenode = (Oid) strtoul(name, NULL, 10);
+		}
+	}
+	st->rec.unlogged_bytes += bytes;
+	if (e->listed)
+		e->listed->bytes += bytes;
 }
 
 /* ------------------------------------------------------------- one file */

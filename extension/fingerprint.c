@@ -269,6 +269,15 @@ revrx_fingerprint_main(Datum main_arg)
 				(errmsg("revrx fingerprint worker started for an invalid backup id")));
 	BackgroundWorkerInitializeConnection(revrx_fingerprint_database, NULL, 0);
 
+	/*
+	 * This worker runs as the bootstrap superuser in a database whose owner
+	 * may not be one: with the database's own search_path an unqualified
+	 * name in the fingerprint queries could resolve to the owner's function.
+	 * Only pg_catalog, as the drill that compares these fingerprints does
+	 * (agent/pginstance.c), so both print every row the same way.
+	 */
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+
 	tables = list_tables();
 	lsn = take_fingerprints(backup_id, tables);
 	write_document(backup_id, tables, lsn);

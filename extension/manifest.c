@@ -413,6 +413,9 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		doc_maybe_flush(&w);
 	}
 	appendStringInfoString(&w.buf, first ? "]" : "\n]");
+	appendStringInfo(&w.buf, ",\n\"not_included_count\": " INT64_FORMAT, rec->omission_count);
+	appendStringInfo(&w.buf, ",\n\"unlogged_relations\": " INT64_FORMAT, rec->unlogged_relations);
+	appendStringInfo(&w.buf, ",\n\"unlogged_bytes\": " UINT64_FORMAT, rec->unlogged_bytes);
 
 	appendStringInfoString(&w.buf, ",\n\"directories\": [");
 	first = true;

@@ -74,6 +74,13 @@ typedef enum RevrxOmissionKind
 	RVX_OMIT_NO_CHECKSUMS		/* pages unverifiable, incrementals weaker */
 } RevrxOmissionKind;
 
+/*
+ * How many omissions backup.json lists; the counts cover them all.  A
+ * cluster with a schema per tenant may have tens of thousands of unlogged
+ * relations, and the record travels into every catalog and drill report.
+ */
+#define RVX_OMISSIONS_LISTED	100
+
 typedef struct RevrxBackupOmission
 {
 	RevrxOmissionKind kind;
@@ -106,7 +113,11 @@ typedef struct RevrxBackupRecord
 	int64		problem_count;	/* may exceed list_length(problems) */
 	List	   *problems;		/* of RevrxBackupProblem * */
 	List	   *tablespaces;	/* of RevrxBackupTablespace * */
-	List	   *omissions;		/* of RevrxBackupOmission * */
+	List	   *omissions;		/* of RevrxBackupOmission *: the first
+								 * RVX_OMISSIONS_LISTED */
+	int64		omission_count; /* may exceed list_length(omissions) */
+	int64		unlogged_relations; /* all of them, listed or not */
+	uint64		unlogged_bytes;
 	List	   *directories;	/* of char *, relative to the data directory */
 	RevrxBackupFile *files;
 	int			nfiles;

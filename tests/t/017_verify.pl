@@ -184,7 +184,7 @@ is($node->safe_psql('postgres', 'SELECT last_verification_passed FROM revrx_stat
 
 ($rc, $doc, $out, $err, $scratch) = drill($env, expect_rc => 7,
 	args => [ '--checks', $checks_dir ],
-	env => { REVRX_TEST_VERIFY_HOOK_SQL => "UPDATE marker SET v = 'broken'" });
+	env => { REVRX_TEST_VERIFY_HOOK_SQL => "UPDATE public.marker SET v = 'broken'" });
 is($rc, 7, 'changed row: the drill fails with exit code 7');
 is($doc->{passed}, JSON::PP::false, 'changed row: report says failed');
 my $fp = check_named($doc, 'fingerprints');
