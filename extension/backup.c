@@ -1021,6 +1021,20 @@ object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_dat
 		object_failed(st, o);
 }
 
+/* Starts the object of the data directory's file rel: <backup>/data/<rel>.rvx */
+static void
+data_object_open(ExportState *st, SpoolObject *o, const char *rel)
+{
+	char		final[MAXPGPATH];
+
+	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
+				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("spool path for \"%s\" is too long", rel)));
+	object_open(st, o, final, true);
+}
+
 static void
 object_write(ExportState *st, SpoolObject *o, const void *data, size_t len)
 {
@@ -1637,16 +1651,10 @@ export_unchanged(ExportState *st, const char *rel, const struct stat *sb,
 				 const ParentFile *pf)
 {
 	SpoolObject o;
-	char		final[MAXPGPATH];
 	RvxObjectHeader hdr;
 	RevrxBackupFile *f;
 
-	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
-				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("spool path for \"%s\" is too long", rel)));
-	object_open(st, &o, final, true);
+	data_object_open(st, &o, rel);
 	delta_finish(st, &o, 0, pf->size);
 	object_close(st, &o, &hdr, false);
 	add_file(st, rel, pf->size, (pg_time_t) sb->st_mtime, &hdr);
@@ -1672,7 +1680,6 @@ export_file(ExportState *st, const char *src, const char *rel,
 {
 	int			fd;
 	SpoolObject o;
-	char		final[MAXPGPATH];
 	uint64		size = (uint64) sb->st_size;
 	uint64		done = 0;
 	bool		verify = (ri != NULL && ri->verify);
@@ -1732,12 +1739,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
 
-	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
-				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("spool path for \"%s\" is too long", rel)));
-	object_open(st, &o, final, true);
+	data_object_open(st, &o, rel);
 
 	while (done < size)
 	{
@@ -1860,12 +1862,10 @@ static void
 export_content(ExportState *st, const char *rel, const char *content)
 {
 	SpoolObject o;
-	char		final[MAXPGPATH];
 	size_t		len = strlen(content);
 	RvxObjectHeader hdr;
 
-	snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel, RVX_SPOOL_READY_SUFFIX);
-	object_open(st, &o, final, true);
+	data_object_open(st, &o, rel);
 	if (len > 0)
 		object_write(st, &o, content, len);
 	object_close(st, &o, &hdr, false);

@@ -14,7 +14,6 @@
 use strict;
 use warnings FATAL => 'all';
 
-use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -32,17 +31,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
 my $env = $agent->env;
 
-sub record
-{
-	my ($id) = @_;
-	my $bytes = RevrxTest::slurp_bin("$repodir/backup/$id/backup.json");
-	return decode_json(substr($bytes, 72));
-}
-sub file_entry
-{
-	my ($rec, $path) = @_;
-	return (grep { $_->{path} eq $path } @{ $rec->{files} })[0];
-}
+sub record { return RevrxTest::backup_record($repodir, @_); }
 sub path_of { return $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_[0]')"); }
 sub blocks_of { return $node->safe_psql('postgres', "SELECT pg_relation_size('$_[0]') / 8192"); }
 
@@ -82,14 +71,14 @@ cmp_ok($d->{files_unread}, '>', 0, "$d->{files_unread} of $d->{files} relation f
 cmp_ok($d->{blocks_read}, '<', $cold_blocks,
 	"it read $d->{blocks_read} blocks, fewer than the untouched table's $cold_blocks");
 is($d->{pages_missed_by_summaries}, 0, 'no changed page was missing from the summaries');
-my ($c1, $c2) = (file_entry($r1, $cold), file_entry($r2, $cold));
+my ($c1, $c2) = (RevrxTest::file_entry($r1, $cold), RevrxTest::file_entry($r2, $cold));
 ok($c2->{delta} && $c2->{stored} < 200, "the untouched table is an empty delta ($c2->{stored} bytes)");
 is($c2->{sha256}, $c1->{sha256},
 	'... recorded with the digest of the parent\'s copy');
 is($c2->{size}, $c1->{size}, '... and its size');
-my $h2 = file_entry($r2, $hot);
+my $h2 = RevrxTest::file_entry($r2, $hot);
 ok($h2->{delta} && $h2->{stored} < 10 * 8192, "the changed table's delta holds a few pages ($h2->{stored} bytes)");
-is(file_entry($r2, $shrink)->{size}, $shrunk * 8192, 'the truncated table is recorded at its new size');
+is(RevrxTest::file_entry($r2, $shrink)->{size}, $shrunk * 8192, 'the truncated table is recorded at its new size');
 
 my %listed = map { ($_->{id} => $_) } @{ RevrxTest::backups($env) };
 is($listed{$b2}{block_source}, 'wal-summaries', 'revrx-agent list --json shows the block source');
