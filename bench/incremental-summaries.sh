@@ -36,9 +36,9 @@
 # Reported per incremental:
 #   read    bytes the reading processes passed through read(2)/pread(2)
 #           (/proc/<pid>/io rchar: page cache or disk alike).  revrx: the
-#           backup worker (one process, before/after); pgBackRest: every
-#           pgbackrest process; pg_basebackup: the walsender that reads the
-#           files.  The latter two are sampled every 0.1 s, so the last
+#           backup worker (one process, before/after); pgBackRest: its local
+#           processes (its own count of the bytes it copied is in the notes);
+#           pg_basebackup: the walsender that reads the files.  The latter two are sampled every 0.1 s, so the last
 #           tenth of a second may be missing.
 #   stored  du --apparent-size of the backup in its repository/directory
 #   time    wall seconds of the command (revrx: until the agent committed
@@ -83,23 +83,35 @@ teardown() {
 }
 trap teardown EXIT
 
-# Sums, over the processes that `pick` prints (one pid a line), the last
-# rchar seen of each, every 0.1 s until the file $1.stop appears; the total
-# goes into $1.
+# Samples, every 0.1 s until the file $1.stop appears, the rchar of the
+# processes that `pick` prints (one pid a line) and writes into $1 the sum
+# of the last value seen of each; if any of their command lines matched
+# $3, only those count.
 sample_rchar() {
-	local out=$1 pick=$2
-	declare -A last=()
+	local out=$1 pick=$2 only=${3:-}
+	declare -A last=() cmd=()
 	while [[ ! -e $out.stop ]]; do
 		for p in $($pick); do
-			v=$(rchar "$p" 2>/dev/null) && last[$p]=$v
+			v=$(rchar "$p" 2>/dev/null) || continue
+			last[$p]=$v
+			[[ -n ${cmd[$p]:-} ]] || cmd[$p]=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)
 		done
 		sleep 0.1
 	done
-	local sum=0
-	for p in "${!last[@]}"; do sum=$((sum + last[$p])); done
+	local sum=0 any=0
+	if [[ -n $only ]]; then
+		for p in "${!last[@]}"; do [[ ${cmd[$p]:-} =~ $only ]] && any=1; done
+	fi
+	for p in "${!last[@]}"; do
+		((any == 0)) || [[ ${cmd[$p]:-} =~ $only ]] && sum=$((sum + last[$p]))
+	done
 	echo "$sum" > "$out"
 }
+# pgBackRest reads the files in its "local" processes and passes them to
+# the main one through a pipe, whose reads count in rchar too: only the
+# locals count (all pgbackrest processes if there are none)
 pick_pgbackrest() { pgrep -x pgbackrest || true; }
+PGBR_LOCAL=:local
 
 # pgBackRest's settings, as its environment variables; archive-check=n: the
 # WAL goes to revrx's archive, and only the data files are compared here
@@ -112,13 +124,14 @@ PGBR_ENV=(
 pgbr() { aspg env "${PGBR_ENV[@]}" pgbackrest "$@"; }
 pick_walsender() { pgrep -f 'postgres: walsender' || true; }
 
-# Runs "$@" timed while sampling the rchar of the processes `pick` names;
-# sets SECS and READ.
+# Runs "$@" timed while sampling the rchar of the processes `pick` names
+# (only those whose command line matches `only`, if any does); sets SECS
+# and READ.
 SECS=0; READ=0
 sampled() {
-	local pick=$1 f=$WORK/sample.$RANDOM t0
-	shift
-	sample_rchar "$f" "$pick" &
+	local pick=$1 only=$2 f=$WORK/sample.$RANDOM t0
+	shift 2
+	sample_rchar "$f" "$pick" "$only" &
 	local sampler=$!
 	t0=$(clock)
 	"$@" >>"$OUT/run.log" 2>&1
@@ -207,13 +220,14 @@ row "revrx, WAL summaries" "$READ" "$(apparent "$RVX_REPO/backup/$ID")" "$SECS" 
 	"$(record_field "$ID" block_source); $(record_field "$ID" delta.files_unread) of $(record_field "$ID" delta.files) relation files unread; exporter: $(exported "$ID")"
 
 q "CHECKPOINT"
-sampled pick_pgbackrest pgbr --type=incr backup
+sampled pick_pgbackrest "$PGBR_LOCAL" pgbr --type=incr backup
 PGBR_LABEL=$(cd "$PGBR_REPO/backup/bench" && ls -d *I | sort | tail -1)
+PGBR_COPIED=$(pgbr info --output=json | perl -MJSON::PP -0e '$i = decode_json(<STDIN>); print $i->[0]{backup}[-1]{info}{delta}')
 row "pgBackRest --type=incr" "$READ" "$(apparent "$PGBR_REPO/backup/bench/$PGBR_LABEL")" "$SECS" \
-	"copies changed files whole"
+	"copies changed files whole: $(awk -v b="$PGBR_COPIED" 'BEGIN{printf "%.1f", b/1e6}') MB by its own count"
 
 q "CHECKPOINT"
-sampled pick_walsender aspg pg_basebackup -D "$BB/incr" -Fp -X none -c fast \
+sampled pick_walsender "" aspg pg_basebackup -D "$BB/incr" -Fp -X none -c fast \
 	--incremental="$BB/full/backup_manifest"
 row "pg_basebackup --incremental" "$READ" "$(apparent "$BB/incr")" "$SECS" "plain format, no WAL"
 
