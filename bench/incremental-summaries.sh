@@ -17,6 +17,9 @@
 # Environment knobs (defaults in brackets):
 #   SCALE [100]     pgbench scale (100: about 1.5 GB of tables and indexes)
 #   LOAD_S [30]     seconds of pgbench (-c 2 -j 2) between full and incremental
+#   COLD_MB [0]     also a table of about this size that the load never
+#                   touches (the cold part most databases have; pgbench alone
+#                   writes all over its tables)
 #   WORK [/tmp/revrx-incrbench]   scratch directory (wiped at start and at exit)
 #   PORT [55437]    server port (unix socket in $WORK, no TCP)
 #
@@ -49,6 +52,7 @@ set -Eeuo pipefail
 
 SCALE=${SCALE:-100}
 LOAD_S=${LOAD_S:-30}
+COLD_MB=${COLD_MB:-0}
 WORK=${WORK:-/tmp/revrx-incrbench}
 PORT=${PORT:-55437}
 PGBIN=${PGBIN:-/usr/lib/postgresql/17/bin}
@@ -178,6 +182,11 @@ AGENT=$!
 q "CREATE EXTENSION revrx"
 q "CREATE DATABASE bench"
 aspg pgbench -i -q -s "$SCALE" bench >>"$OUT/run.log" 2>&1
+if ((COLD_MB > 0)); then
+	# rows of about 540 bytes on disk: 15 to an 8 kB page
+	q "CREATE TABLE cold AS SELECT g AS id, repeat('c', 500) AS pad FROM generate_series(1, $((COLD_MB * 1000000 / 540))) g" bench
+	q "VACUUM cold" bench
+fi
 pgbr stanza-create >>"$OUT/run.log" 2>&1
 DBSIZE=$(q "SELECT pg_database_size('bench')")
 say "database bench: $(q "SELECT pg_size_pretty($DBSIZE::bigint)")"
@@ -245,7 +254,7 @@ row "revrx, page LSN scan" "$READ" "$(apparent "$RVX_REPO/backup/$ID")" "$SECS" 
 
 # ------------------------------------------------------------ summary
 {
-	echo "PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), pgBackRest $(pgbackrest version | awk '{print $2}'), scale $SCALE ($(awk -v b="$DBSIZE" 'BEGIN{printf "%.0f", b/1e6}') MB database), $LOAD_S s of pgbench -c 2 ($TX transactions at $TPS1 tps; round 2: $TX2 at $TPS2 tps), $(nproc) cores shared with other work."
+	echo "PostgreSQL $($PGBIN/postgres --version | awk '{print $3}'), pgBackRest $(pgbackrest version | awk '{print $2}'), scale $SCALE$( ((COLD_MB > 0)) && echo " plus a $COLD_MB MB table the load does not touch") ($(awk -v b="$DBSIZE" 'BEGIN{printf "%.0f", b/1e6}') MB database), $LOAD_S s of pgbench -c 2 ($TX transactions at $TPS1 tps; round 2: $TX2 at $TPS2 tps), $(nproc) cores shared with other work."
 	echo
 	echo "| incremental | read (MB) | read / database | stored (MB) | time (s) | notes |"
 	echo "|---|---:|---:|---:|---:|---|"
