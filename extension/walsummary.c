@@ -220,8 +220,12 @@ summary_error(void *arg, char *fmt,...)
 			 errmsg_internal("%s", buf.data)));
 }
 
-/* Adds one summary file's blocks and limits to brtab. */
-static void
+/*
+ * Adds one summary file's blocks and limits to brtab; false if the file is
+ * gone (the summarizer removes those older than wal_summary_keep_time, and
+ * may have done so since the directory was listed).
+ */
+static bool
 merge_summary(BlockRefTable *brtab, const SummaryFile *sf)
 {
 	SummaryReader r;
@@ -235,6 +239,8 @@ merge_summary(BlockRefTable *brtab, const SummaryFile *sf)
 			 sf->tli, LSN_FORMAT_ARGS(sf->start_lsn), LSN_FORMAT_ARGS(sf->end_lsn));
 	r.pos = 0;
 	r.fd = OpenTransientFile(r.path, O_RDONLY | PG_BINARY);
+	if (r.fd < 0 && errno == ENOENT)
+		return false;
 	if (r.fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -255,6 +261,7 @@ merge_summary(BlockRefTable *brtab, const SummaryFile *sf)
 	}
 	DestroyBlockRefTableReader(reader);
 	CloseTransientFile(r.fd);
+	return true;
 }
 
 RvxWalSummaries *
@@ -332,7 +339,16 @@ rvx_wal_summaries_load(TimeLineID from_tli, XLogRecPtr from_lsn,
 	ws->blocks = MemoryContextAllocHuge(CurrentMemoryContext,
 										(Size) RELSEG_SIZE * sizeof(BlockNumber));
 	foreach(lc, used)
-		merge_summary(ws->brtab, (SummaryFile *) lfirst(lc));
+	{
+		SummaryFile *sf = lfirst(lc);
+
+		if (!merge_summary(ws->brtab, sf))
+		{
+			*why = psprintf("the WAL summary of timeline %u from %X/%X to %X/%X was removed while it was needed",
+							sf->tli, LSN_FORMAT_ARGS(sf->start_lsn), LSN_FORMAT_ARGS(sf->end_lsn));
+			return NULL;
+		}
+	}
 	*nsummaries = list_length(used);
 	return ws;
 }

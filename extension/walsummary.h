@@ -29,7 +29,8 @@ typedef struct RvxWalSummaries RvxWalSummaries;
  * from_lsn must lie on from_tli in that history.  NULL, with a palloc'd
  * reason in *why (lower case, for a log line and backup.json), when the
  * summaries cannot prove that range; *nsummaries is how many files were
- * read.  Throws if a summary file is unreadable or corrupt.  Everything is
+ * read.  Throws if a summary file is unreadable or corrupt (one that is
+ * merely gone is a reason to fall back).  Everything is
  * allocated in the current memory context.
  */
 extern RvxWalSummaries *rvx_wal_summaries_load(TimeLineID from_tli, XLogRecPtr from_lsn,
