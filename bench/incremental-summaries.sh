@@ -50,14 +50,11 @@
 # Results: $OUT/summary.md and $OUT/run.log.
 set -Eeuo pipefail
 
-SCALE=${SCALE:-100}
-LOAD_S=${LOAD_S:-30}
-COLD_MB=${COLD_MB:-0}
-WORK=${WORK:-/tmp/revrx-incrbench}
-PORT=${PORT:-55437}
-PGBIN=${PGBIN:-/usr/lib/postgresql/17/bin}
+# the knobs' defaults
+: "${SCALE:=100}" "${LOAD_S:=30}" "${COLD_MB:=0}" "${WORK:=/tmp/revrx-incrbench}" "${PORT:=55437}"
+: "${PGBIN:=/usr/lib/postgresql/17/bin}"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-OUT=${OUT:-$HERE/results/incr-summaries-$(date +%Y%m%d-%H%M%S)}
+: "${OUT:=$HERE/results/incr-summaries-$(date +%Y%m%d-%H%M%S)}"
 PGDATA=$WORK/data
 SPOOL=$WORK/spool
 RVX_REPO=$WORK/repo-revrx
