@@ -29,6 +29,7 @@ OBJS = \
 	extension/spool_meta.o \
 	extension/restore_point.o \
 	extension/fingerprint.o \
+	extension/walsummary.o \
 	common/sha256.o \
 	common/crypto.o \
 	common/compress.o \

@@ -163,8 +163,8 @@ print_table(const json_t *backups, const char *display)
 		printf("no backups in %s\n", display);
 		return;
 	}
-	printf("%-20s %-10s %-11s %-4s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s\n",
-		   "ID", "STATUS", "KIND", "PG", "PARENT", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
+	printf("%-20s %-10s %-11s %-4s %-20s %-13s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s\n",
+		   "ID", "STATUS", "KIND", "PG", "PARENT", "BLOCKS", "START (UTC)", "STOP (UTC)", "START LSN", "STOP LSN",
 		   "ORIGINAL", "STORED", "CHAIN", "PROBLEMS", "LABEL");
 	json_array_foreach(backups, i, b)
 	{
@@ -185,9 +185,9 @@ print_table(const json_t *backups, const char *display)
 			snprintf(pg, sizeof(pg), "%d", rvx_backup_record_major(b));
 		else
 			snprintf(pg, sizeof(pg), "-");
-		printf("%-20s %-10s %-11s %-4s %-20s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s%s\n",
+		printf("%-20s %-10s %-11s %-4s %-20s %-13s %-19s  %-19s  %-12s %-12s %10s %10s %10s %8s  %s%s\n",
 			   str_or(b, "id", "?"), str_or(b, "status", "?"), str_or(b, "kind", "-"), pg,
-			   str_or(b, "parent", "-"),
+			   str_or(b, "parent", "-"), str_or(b, "block_source", "-"),
 			   human_time(t1, sizeof(t1), str_or(b, "start_time", NULL)),
 			   human_time(t2, sizeof(t2), str_or(b, "stop_time", NULL)),
 			   str_or(b, "start_lsn", "-"), str_or(b, "stop_lsn", "-"),

@@ -30,6 +30,14 @@
  * Relation file names (storage/reinit.h).  PG17 changed the arguments of
  * parse_filename_for_nontemp_relation().
  *
+ * WAL summaries (postmaster/walsummarizer.h, common/blkreftable.h).  PG17
+ * added the WAL summarizer (summarize_wal) and its block reference tables;
+ * RVX_HAVE_WAL_SUMMARIES says they exist, and walsummary.c, which uses
+ * them, compiles to "unavailable" without it; PG18 renamed
+ * SetWalSummarizerLatch() WakeupWalSummarizer().  backup/walsummary.h is not
+ * among the installed server headers, so walsummary.c lists and reads
+ * pg_wal/summaries itself.
+ *
  * Smaller moves: PG_TEMP_FILE_PREFIX went from storage/fd.h to
  * common/file_utils.h in PG17; PG18 replaced the trailing
  * pg_attribute_noreturn() by a leading pg_noreturn; and since PG16 guc.c
@@ -65,6 +73,12 @@
 #include "archive/archive_module.h"
 #else
 #include "postmaster/pgarch.h"
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define RVX_HAVE_WAL_SUMMARIES 1
+#include "common/blkreftable.h"
+#include "postmaster/walsummarizer.h"
 #endif
 
 /* ------------------------------------------------------- small language moves */
@@ -225,6 +239,14 @@ rvx_online_backup_stop(RvxOnlineBackup *b, bool wait_for_archive)
 	b->backup_label = b->label_file->data;
 #endif
 }
+
+/* ------------------------------------------------------- WAL summaries */
+
+#if PG_VERSION_NUM >= 180000
+#define rvx_wake_wal_summarizer()	WakeupWalSummarizer()
+#elif PG_VERSION_NUM >= 170000
+#define rvx_wake_wal_summarizer()	SetWalSummarizerLatch()
+#endif
 
 /* -------------------------------------------------------- relation files */
 

@@ -79,6 +79,7 @@
 #include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
+#include "catalog/pg_tablespace_d.h"
 #include "common/file_perm.h"
 #include "common/relpath.h"
 #include "mb/pg_wchar.h"
@@ -108,6 +109,7 @@
 #include "object.h"
 #include "revrx.h"
 #include "spool.h"
+#include "walsummary.h"
 
 /* Read size: a multiple of BLCKSZ, large enough to keep the disk busy. */
 #define IO_CHUNK			(1024 * 1024)
@@ -121,6 +123,10 @@
 #define BACKUP_COMPRESS_WORKERS	1
 /* Progress is published at least this often (files or bytes). */
 #define PROGRESS_BYTES		(64 * 1024 * 1024)
+/* How long an incremental waits for the WAL summarizer to reach its start. */
+#define SUMMARY_WAIT_MS		60000
+/* Pages the summaries missed that are logged one by one (all are counted). */
+#define MAX_REPORTED_MISSES	5
 
 StaticAssertDecl(IO_CHUNK % BLCKSZ == 0, "IO_CHUNK must be a multiple of BLCKSZ");
 
@@ -183,6 +189,8 @@ typedef struct RelFileInfo
 	ForkNumber	fork;
 	int			segno;
 	bool		is_relation;	/* named like a relation file: pages with LSNs */
+	Oid			spcoid;			/* these three for the WAL summaries */
+	Oid			relnumber;
 } RelFileInfo;
 
 typedef struct ExportState
@@ -221,15 +229,26 @@ typedef struct ExportState
 	 */
 	HTAB	   *parent_files;
 	XLogRecPtr	parent_start_lsn;
+	TimeLineID	parent_tli;
 	RvxSha256  *file_sha;		/* the whole file, as read, for a delta's record */
 	uint32	   *blocks;			/* a delta's block numbers */
 	bool		page_failed[IO_CHUNK / BLCKSZ];	/* of the chunk verify_chunk checked */
 	int			blocks_cap;
-	int			delta_files;
-	int64		delta_pages;
 
 	/* the unlogged relations met so far, by path of their first file */
 	HTAB	   *unlogged;
+
+	/*
+	 * With WAL summaries: what they say changed since the parent began, and,
+	 * for the file being read, which of its blocks they name (a bitmap of
+	 * RELSEG_SIZE bits), where a truncation cut it and how many blocks the
+	 * parent had of it.  summaries is NULL for the page LSN scan.
+	 */
+	RvxWalSummaries *summaries;
+	uint8	   *named;
+	bool		file_summarized;
+	uint32		file_limit;
+	uint32		file_parent_blocks;
 } ExportState;
 
 /*
@@ -260,6 +279,7 @@ static void make_directory(const char *path, bool must_be_new);
 static void object_write(ExportState *st, SpoolObject *o, const void *data, size_t len);
 static int	name_cmp(const ListCell *a, const ListCell *b);
 static void choose_parent(ExportState *st);
+static void choose_block_source(ExportState *st, TimeLineID start_tli);
 static void write_file_list(ExportState *st);
 static void collect_tablespaces(ExportState *st);
 static RevrxBackupOmission *note_omission(ExportState *st, RevrxOmissionKind kind,
@@ -354,6 +374,8 @@ revrx_backup_export(RevrxBackupJob *job)
 		ereport(LOG,
 				(errmsg("revrx backup %s started at %X/%X on timeline %u",
 						job->id, LSN_FORMAT_ARGS(ob.start_lsn), ob.start_tli)));
+		if (st->parent_files != NULL)
+			choose_block_source(st, ob.start_tli);
 
 		set_phase(st, REVRX_PHASE_COPYING);
 		collect_tablespaces(st);
@@ -458,10 +480,51 @@ revrx_backup_export(RevrxBackupJob *job)
 /* how many of those lists are kept (the newest backups') */
 #define FILE_LISTS_KEPT		3
 
+/*
+ * One line of that list: "<path>\t<size>\t<sha256>", the size and the
+ * SHA-256 a restore of that backup gives the file.  Lists written before
+ * the size and digest were added hold the path alone (known = false).
+ */
 typedef struct ParentFile
 {
 	char		path[MAXPGPATH];
+	bool		known;
+	uint64		size;
+	uint8		sha256[RVX_SHA256_LEN];
 } ParentFile;
+
+/* Splits "<path>\t<size>\t<64 hex digits>" at its tabs; false if it is not. */
+static bool
+parse_file_line(char *line, uint64 *size, uint8 *sha)
+{
+	char	   *t2 = strrchr(line, '\t');
+	char	   *t1;
+	char	   *end;
+
+	if (t2 == NULL || t2 == line || strlen(t2 + 1) != RVX_SHA256_HEXLEN)
+		return false;
+	*t2 = '\0';
+	t1 = strrchr(line, '\t');
+	if (t1 == NULL || t1[1] == '\0' || strspn(t1 + 1, "0123456789") != strlen(t1 + 1))
+	{
+		*t2 = '\t';
+		return false;
+	}
+	if (rvx_hex_decode(t2 + 1, sha, RVX_SHA256_LEN) != 0)
+	{
+		*t2 = '\t';
+		return false;
+	}
+	errno = 0;
+	*size = strtou64(t1 + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+	{
+		*t2 = '\t';
+		return false;
+	}
+	*t1 = '\0';
+	return true;
+}
 
 /*
  * choose_parent
@@ -531,11 +594,25 @@ choose_parent(ExportState *st)
 			next = line + strlen(line);
 		else
 			*next++ = '\0';
-		if (*line && strlen(line) < MAXPGPATH)
-			(void) hash_search(st->parent_files, line, HASH_ENTER, NULL);
+		if (*line)
+		{
+			uint64		size = 0;
+			uint8		sha[RVX_SHA256_LEN];
+			bool		known = parse_file_line(line, &size, sha);
+			ParentFile *pf;
+
+			if (strlen(line) >= MAXPGPATH)
+				continue;
+			pf = hash_search(st->parent_files, line, HASH_ENTER, NULL);
+			pf->known = known;
+			pf->size = size;
+			if (known)
+				memcpy(pf->sha256, sha, RVX_SHA256_LEN);
+		}
 	}
 	st->rec.parent = pstrdup(best->id);
 	st->parent_start_lsn = best->start_lsn;
+	st->parent_tli = best->timeline;
 	st->file_sha = rvx_sha256_new();
 	if (st->file_sha == NULL)
 		ereport(ERROR,
@@ -544,6 +621,67 @@ choose_parent(ExportState *st)
 	ereport(LOG,
 			(errmsg("revrx backup %s is incremental to backup %s (started at %X/%X)",
 					st->rec.id, best->id, LSN_FORMAT_ARGS(best->start_lsn))));
+}
+
+/*
+ * choose_block_source
+ *
+ * Once the backup has started: whether the WAL summaries prove which
+ * blocks changed between the parent's start and this one's (walsummary.c
+ * says how), so that unchanged relation files need not be read; if not,
+ * every page is read and compared with the parent's start LSN, as before
+ * summaries existed.  The record says which, and why not the summaries.
+ */
+static void
+choose_block_source(ExportState *st, TimeLineID start_tli)
+{
+	char	   *why = NULL;
+	int			nsummaries = 0;
+
+	st->summaries = rvx_wal_summaries_load(st->parent_tli, st->parent_start_lsn,
+										   start_tli, st->start_lsn, SUMMARY_WAIT_MS,
+										   &nsummaries, &why);
+	if (st->summaries == NULL)
+	{
+		st->rec.block_source = "page-lsn-scan";
+		st->rec.block_source_reason = why;
+		ereport(LOG,
+				(errmsg("revrx backup %s reads every page of the relation files: %s",
+						st->rec.id, why)));
+		return;
+	}
+	st->rec.block_source = "wal-summaries";
+	st->named = palloc(RELSEG_SIZE / 8);
+	ereport(LOG,
+			(errmsg("revrx backup %s takes the changed blocks from %d WAL summaries covering %X/%X to %X/%X",
+					st->rec.id, nsummaries, LSN_FORMAT_ARGS(st->parent_start_lsn),
+					LSN_FORMAT_ARGS(st->start_lsn))));
+}
+
+/*
+ * summary_missed
+ *
+ * A page the LSN scan finds changed between the parent's start and this
+ * backup's (a valid page with an LSN in that range) that no summary names:
+ * it is stored all the same, but it means the summaries were not what they
+ * claim, so it is counted in backup.json and logged.
+ */
+static void
+summary_missed(ExportState *st, const RelFileInfo *ri, char *page, int i,
+			   bool verified, BlockNumber blkno)
+{
+	XLogRecPtr	lsn = PageGetLSN((Page) page);
+
+	if (PageIsNew((Page) page) || lsn <= st->parent_start_lsn || lsn >= st->start_lsn)
+		return;
+	if (verified ? st->page_failed[i] :
+		pg_checksum_page(page, blkno) != ((PageHeader) page)->pd_checksum)
+		return;					/* torn or damaged: its LSN means nothing */
+	if (++st->rec.summary_missed <= MAX_REPORTED_MISSES)
+		ereport(WARNING,
+				(errmsg("block %u of the %s fork of relation %s changed at %X/%X, but no WAL summary names it",
+						blkno, forkNames[ri->fork], ri->relation, LSN_FORMAT_ARGS(lsn)),
+				 errdetail("Backup %s stores the page anyway.", st->rec.id)));
 }
 
 /*
@@ -566,6 +704,30 @@ page_changed(ExportState *st, char *page, int i, bool verified, BlockNumber blkn
 	return pg_checksum_page(page, blkno) != ((PageHeader) page)->pd_checksum;
 }
 
+/*
+ * Whether page i of the chunk (block fblock of the file) goes into the
+ * delta.  With the summaries: the blocks they name, those at or past a
+ * truncation's limit, those past the parent's end, and, for the whole
+ * file's digest to be that of the rebuilt file, every page the LSN scan
+ * would store too (pages changed after this backup began, torn pages).
+ */
+static bool
+page_in_delta(ExportState *st, const RelFileInfo *ri, char *page, int i,
+			  bool verified, uint32 fblock)
+{
+	BlockNumber blkno = (BlockNumber) ri->segno * RELSEG_SIZE + fblock;
+	bool		changed = page_changed(st, page, i, verified, blkno);
+
+	if (!st->file_summarized)
+		return changed;
+	if (rvx_block_named(st->named, fblock) || fblock >= st->file_limit ||
+		fblock >= st->file_parent_blocks)
+		return true;
+	if (changed)
+		summary_missed(st, ri, page, i, verified, blkno);
+	return changed;
+}
+
 /* Writes the pages of a chunk that go into the delta, and notes which. */
 static void
 delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
@@ -579,8 +741,7 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 	{
 		uint32		fblock = (uint32) ((offset + p) / BLCKSZ);
 
-		if (!page_changed(st, buf + p, (int) (p / BLCKSZ), verified,
-						  (BlockNumber) ri->segno * RELSEG_SIZE + fblock))
+		if (!page_in_delta(st, ri, buf + p, (int) (p / BLCKSZ), verified, fblock))
 			continue;
 		object_write(st, o, buf + p, BLCKSZ);
 		if (*nblocks == st->blocks_cap)
@@ -615,8 +776,8 @@ delta_finish(ExportState *st, SpoolObject *o, int nblocks, uint64 size)
 	t.block_size = BLCKSZ;
 	rvx_delta_trailer_encode(&t, trailer);
 	object_write(st, o, trailer, sizeof(trailer));
-	st->delta_files++;
-	st->delta_pages += nblocks;
+	st->rec.delta_files++;
+	st->rec.delta_pages += nblocks;
 }
 
 /*
@@ -640,7 +801,13 @@ write_file_list(ExportState *st)
 	make_directory(dir, false);
 	initStringInfo(&buf);
 	for (int i = 0; i < st->rec.nfiles; i++)
-		appendStringInfo(&buf, "%s\n", st->rec.files[i].path);
+	{
+		char		hex[RVX_SHA256_HEXLEN + 1];
+
+		rvx_hex_encode(st->rec.files[i].sha256, RVX_SHA256_LEN, hex);
+		appendStringInfo(&buf, "%s\t" UINT64_FORMAT "\t%s\n", st->rec.files[i].path,
+						 st->rec.files[i].size, hex);
+	}
 	snprintf(path, MAXPGPATH, FILE_LIST_FMT, st->spool_dir, st->rec.id);
 	revrx_write_file_durably(path, buf.data, buf.len);
 	pfree(buf.data);
@@ -875,6 +1042,20 @@ object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_dat
 		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
 								object_sink, o) != 0)
 		object_failed(st, o);
+}
+
+/* Starts the object of the data directory's file rel: <backup>/data/<rel>.rvx */
+static void
+data_object_open(ExportState *st, SpoolObject *o, const char *rel)
+{
+	char		final[MAXPGPATH];
+
+	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
+				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("spool path for \"%s\" is too long", rel)));
+	object_open(st, o, final, true);
 }
 
 static void
@@ -1160,7 +1341,17 @@ relation_info(ExportState *st, const char *name, const char *rel_dir,
 		oidchars = (int) strcspn(name, ".");
 	}
 	else
+	{
 		ri->is_relation = true;
+		ri->relnumber = (Oid) strtoul(name, NULL, 10);
+		/* "global", "base/<db>" or "pg_tblspc/<oid>/<version>/<db>" */
+		if (!is_db_dir)
+			ri->spcoid = GLOBALTABLESPACE_OID;
+		else if (strncmp(rel_dir, "pg_tblspc/", 10) == 0)
+			ri->spcoid = atooid(rel_dir + 10);
+		else
+			ri->spcoid = DEFAULTTABLESPACE_OID;
+	}
 	snprintf(ri->relation, MAXPGPATH, "%s/%.*s", rel_dir, oidchars, name);
 
 	dot = strchr(name, '.');
@@ -1588,6 +1779,35 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 }
 
 /*
+ * export_unchanged
+ *
+ * A segment of a relation that the WAL summaries say no WAL touched since
+ * the parent began: it is not read.  Its delta holds no page, only the
+ * parent's size, and its record takes the parent's size and SHA-256, which
+ * is what restore rebuilds from the parent and checks; changes made after
+ * this backup started are WAL replay's to redo, as for every file.
+ */
+static bool
+export_unchanged(ExportState *st, const char *rel, const struct stat *sb,
+				 const ParentFile *pf)
+{
+	SpoolObject o;
+	RvxObjectHeader hdr;
+	RevrxBackupFile *f;
+
+	data_object_open(st, &o, rel);
+	delta_finish(st, &o, 0, pf->size);
+	object_close(st, &o, &hdr, false);
+	add_file(st, rel, pf->size, (pg_time_t) sb->st_mtime, &hdr);
+	f = &st->rec.files[st->rec.nfiles - 1];
+	memcpy(f->sha256, pf->sha256, RVX_SHA256_LEN);
+	f->delta = true;
+	st->rec.delta_files_unread++;
+	publish_progress(st);
+	return true;
+}
+
+/*
  * export_file
  *
  * One file of the data directory into the spool.  Reads the size lstat()
@@ -1601,7 +1821,6 @@ export_file(ExportState *st, const char *src, const char *rel,
 {
 	int			fd;
 	SpoolObject o;
-	char		final[MAXPGPATH];
 	uint64		size = (uint64) sb->st_size;
 	uint64		done = 0;
 	bool		verify = (ri != NULL && ri->verify);
@@ -1610,6 +1829,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 	RvxObjectHeader hdr;
 	bool		delta;
 	int			nblocks = 0;
+	ParentFile *pf = NULL;
 
 	wait_for_spool_room(st);
 
@@ -1619,10 +1839,29 @@ export_file(ExportState *st, const char *src, const char *rel,
 	 * (a heap change clears a bit, and only the heap record is logged), and
 	 * the free space map is not WAL-logged at all.  Both are small.
 	 */
-	delta = st->parent_files != NULL && ri != NULL && ri->is_relation &&
-		ri->fork == MAIN_FORKNUM &&
-		size % BLCKSZ == 0 &&
-		hash_search(st->parent_files, rel, HASH_FIND, NULL) != NULL;
+	if (st->parent_files != NULL && ri != NULL && ri->is_relation &&
+		ri->fork == MAIN_FORKNUM && size % BLCKSZ == 0)
+		pf = hash_search(st->parent_files, rel, HASH_FIND, NULL);
+	delta = (pf != NULL);
+	st->file_summarized = false;
+	if (delta && st->summaries != NULL)
+	{
+		RvxSegmentChanges ch;
+
+		rvx_wal_summaries_segment(st->summaries, ri->spcoid, ri->dboid, ri->relnumber,
+								  ri->fork, ri->segno, &ch, st->named);
+		if (ch.new_database)
+			delta = false;		/* a database copied in: stored whole */
+		else if (ch.nnamed == 0 && pf->known && pf->size % BLCKSZ == 0 &&
+				 ch.limit >= pf->size / BLCKSZ)
+			return export_unchanged(st, rel, sb, pf);
+		else
+		{
+			st->file_summarized = true;
+			st->file_limit = ch.limit;
+			st->file_parent_blocks = pf->known ? (uint32) (pf->size / BLCKSZ) : RELSEG_SIZE;
+		}
+	}
 	if (delta && rvx_sha256_init(st->file_sha) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -1641,12 +1880,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
 
-	if (snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel,
-				 RVX_SPOOL_READY_SUFFIX) >= MAXPGPATH)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("spool path for \"%s\" is too long", rel)));
-	object_open(st, &o, final, true);
+	data_object_open(st, &o, rel);
 
 	while (done < size)
 	{
@@ -1686,7 +1920,10 @@ export_file(ExportState *st, const char *src, const char *rel,
 		}
 
 		if (delta)
+		{
 			delta_chunk(st, &o, ri, io_buf, (size_t) n, done, verify, &nblocks);
+			st->rec.delta_blocks_read += n / BLCKSZ;
+		}
 		else
 			object_write(st, &o, io_buf, n);
 		done += n;
@@ -1766,12 +2003,10 @@ static void
 export_content(ExportState *st, const char *rel, const char *content)
 {
 	SpoolObject o;
-	char		final[MAXPGPATH];
 	size_t		len = strlen(content);
 	RvxObjectHeader hdr;
 
-	snprintf(final, MAXPGPATH, "%s/%s%s", st->data_dir, rel, RVX_SPOOL_READY_SUFFIX);
-	object_open(st, &o, final, true);
+	data_object_open(st, &o, rel);
 	if (len > 0)
 		object_write(st, &o, content, len);
 	object_close(st, &o, &hdr, false);
@@ -1964,10 +2199,13 @@ log_summary(ExportState *st)
 					elapsed, elapsed > 0 ? st->original_bytes / 1048576.0 / elapsed : 0.0,
 					st->rec.problem_count > 0 ? psprintf(", %lld damaged pages",
 														 (long long) st->rec.problem_count) : "",
-					st->rec.parent ? psprintf("; incremental to %s: %d relation files as %lld changed pages (%.1f MB)",
-											  st->rec.parent, st->delta_files,
-											  (long long) st->delta_pages,
-											  st->delta_pages * (double) BLCKSZ / 1048576.0) : ""),
+					st->rec.parent ? psprintf("; incremental to %s (%s): %d relation files as %lld changed pages (%.1f MB), %d of them unread, %.1f MB of them read",
+											  st->rec.parent, st->rec.block_source,
+											  st->rec.delta_files,
+											  (long long) st->rec.delta_pages,
+											  st->rec.delta_pages * (double) BLCKSZ / 1048576.0,
+											  st->rec.delta_files_unread,
+											  st->rec.delta_blocks_read * (double) BLCKSZ / 1048576.0) : ""),
 			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
 					   secs(st->t_read), secs(st->t_verify),
 					   secs(st->t_object) - secs(st->t_write), secs(st->t_write),

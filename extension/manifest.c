@@ -338,6 +338,21 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		escape_json(&w.buf, rec->parent);
 	else
 		appendStringInfoString(&w.buf, "null");
+	if (rec->parent)
+	{
+		appendStringInfoString(&w.buf, ",\n\"block_source\": ");
+		escape_json(&w.buf, rec->block_source ? rec->block_source : "page-lsn-scan");
+		appendStringInfoString(&w.buf, ",\n\"block_source_reason\": ");
+		if (rec->block_source_reason)
+			escape_json(&w.buf, rec->block_source_reason);
+		else
+			appendStringInfoString(&w.buf, "null");
+		appendStringInfo(&w.buf, ",\n\"delta\": {\"files\": %d, \"files_unread\": %d, "
+						 "\"blocks_read\": " INT64_FORMAT ", \"pages_stored\": " INT64_FORMAT
+						 ", \"pages_missed_by_summaries\": " INT64_FORMAT "}",
+						 rec->delta_files, rec->delta_files_unread, rec->delta_blocks_read,
+						 rec->delta_pages, rec->summary_missed);
+	}
 	appendStringInfo(&w.buf, ",\n\"scheduled\": %s", rec->scheduled ? "true" : "false");
 	/* who asked, for the audit trail (agent/audit.h) */
 	appendStringInfoString(&w.buf, ",\n\"requested_by\": ");

@@ -98,6 +98,14 @@ typedef struct RevrxBackupRecord
 	const char *id;
 	const char *label;			/* UTF-8; NULL if none */
 	const char *parent;			/* an incremental's parent; NULL for a full backup */
+	/* an incremental's: "wal-summaries" or "page-lsn-scan" (docs/incremental.md) */
+	const char *block_source;
+	const char *block_source_reason;	/* why not the summaries; NULL if used */
+	int			delta_files;	/* relation files stored as deltas */
+	int			delta_files_unread; /* of which unchanged by the summaries: not read */
+	int64		delta_blocks_read;	/* blocks read of the files stored as deltas */
+	int64		delta_pages;	/* pages stored in the deltas */
+	int64		summary_missed; /* pages changed (page LSN) that no summary named */
 	bool		scheduled;
 	const char *requested_by;	/* the role that asked (audit); NULL if scheduled */
 	uint64		system_identifier;

@@ -239,6 +239,31 @@ sub slurp_bin
 
 =pod
 
+=head2 backup_record(repodir, id)
+
+A backup's record (backup.json) read straight from a file:// repository
+whose objects are stored uncompressed (compression => 'none'): the JSON
+after the object's 72-byte header.  file_entry(record, path) is one of its
+files.
+
+=cut
+
+sub backup_record
+{
+	my ($repodir, $id) = @_;
+	my $bytes = slurp_bin("$repodir/backup/$id/backup.json");
+	require JSON::PP;
+	return JSON::PP::decode_json(substr($bytes, 72));
+}
+
+sub file_entry
+{
+	my ($rec, $path) = @_;
+	return (grep { $_->{path} eq $path } @{ $rec->{files} })[0];
+}
+
+=pod
+
 =head2 status(node)
 
 revrx_status() as a hash.

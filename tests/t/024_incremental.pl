@@ -26,18 +26,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
 my $env = $agent->env;
 
-# a backup's record, read from the repository (stored uncompressed here)
-sub record
-{
-	my ($id) = @_;
-	my $bytes = RevrxTest::slurp_bin("$repodir/backup/$id/backup.json");
-	return decode_json(substr($bytes, 72));
-}
-sub file_entry
-{
-	my ($rec, $path) = @_;
-	return (grep { $_->{path} eq $path } @{ $rec->{files} })[0];
-}
+sub record { return RevrxTest::backup_record($repodir, @_); }
 
 $node->command_ok([ 'pgbench', '-i', '-q', '-s', '5', 'postgres' ], 'pgbench init');
 $node->safe_psql('postgres', 'CREATE TABLE marker(i int, t timestamptz DEFAULT clock_timestamp())');
@@ -56,12 +45,12 @@ is($r2->{parent}, $b1, '... to the full backup');
 is($node->safe_psql('postgres', "SELECT kind || ' ' || parent FROM revrx_backups() WHERE id = '$b2'"),
 	"incremental $b1", 'revrx_backups() shows its kind and parent');
 
-my $e1 = file_entry($r1, $accounts);
-my $e2 = file_entry($r2, $accounts);
+my $e1 = RevrxTest::file_entry($r1, $accounts);
+my $e2 = RevrxTest::file_entry($r2, $accounts);
 ok(!$e1->{delta} && $e2->{delta}, "$accounts is whole in the full backup, a delta in the incremental");
 cmp_ok($e2->{stored}, '<', 10 * 8192, "the delta of the changed table holds a few pages ($e2->{stored} bytes)");
 cmp_ok($e1->{stored}, '>', 100 * $e2->{stored}, "where the full backup stored $e1->{stored} bytes");
-my $unchanged = file_entry($r2, $node->safe_psql('postgres', "SELECT pg_relation_filepath('pgbench_branches')"));
+my $unchanged = RevrxTest::file_entry($r2, $node->safe_psql('postgres', "SELECT pg_relation_filepath('pgbench_branches')"));
 ok($unchanged->{delta}, 'an unchanged table is a delta too');
 cmp_ok($unchanged->{stored}, '<', 200, "... of no page ($unchanged->{stored} bytes)");
 my $ratio = $r2->{stored_bytes} / $r1->{stored_bytes};

@@ -1,0 +1,147 @@
+# Incremental backups from WAL summaries (PostgreSQL 17 and later).
+#
+# With summarize_wal on: a full backup, a few rows of a small table
+# changed and a big table left alone, a third table cut short by DELETE
+# and VACUUM (a truncation: the summaries' limit block), then an
+# incremental.  Its record must say it used the WAL summaries, must not
+# have read the untouched big table (its record takes the parent's size
+# and digest; the blocks read are fewer than that table's), and the chain
+# must restore into a directory pg_verifybackup accepts, with exactly the
+# source's data.  With summarize_wal off, and with the summary files
+# removed, the next incrementals fall back to the page LSN scan, say why,
+# and the whole chain still restores exactly.
+
+use strict;
+use warnings FATAL => 'all';
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use RevrxTest;
+
+my $node = RevrxTest::new_node('walsum', timeout => 30, compression => 'none',
+	extra => "summarize_wal = on\nautovacuum = off\n");
+if ($node->pg_version < 17)
+{
+	plan skip_all => 'WAL summaries need PostgreSQL 17 or later (this is ' . $node->pg_version . ')';
+}
+my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION revrx');
+my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
+my $env = $agent->env;
+
+sub record { return RevrxTest::backup_record($repodir, @_); }
+sub path_of { return $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_[0]')"); }
+sub blocks_of { return $node->safe_psql('postgres', "SELECT pg_relation_size('$_[0]') / 8192"); }
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 40000) g;
+	CREATE TABLE hot (id int PRIMARY KEY, v int);
+	INSERT INTO hot SELECT g, 0 FROM generate_series(1, 1000) g;
+	CREATE TABLE shrink AS SELECT g AS id, repeat('s', 200) AS pad FROM generate_series(1, 20000) g;
+	VACUUM;
+});
+my ($cold, $hot, $shrink) = map { path_of($_) } qw(cold hot shrink);
+my $cold_blocks = blocks_of('cold');
+my $shrink_blocks = blocks_of('shrink');
+
+my $b1 = $node->safe_psql('postgres', "SELECT revrx_backup_now('full', wait => true)");
+my $r1 = record($b1);
+is($r1->{kind}, 'full', "backup $b1 is full");
+
+# --- known changes: ten rows of hot; shrink cut to a quarter
+$node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id <= 10');
+$node->safe_psql('postgres', 'DELETE FROM shrink WHERE id > 5000');
+$node->safe_psql('postgres', 'VACUUM shrink');
+my $shrunk = blocks_of('shrink');
+cmp_ok($shrunk, '<', $shrink_blocks, "VACUUM truncated shrink ($shrink_blocks to $shrunk blocks)");
+
+my $b2 = $node->safe_psql('postgres', "SELECT revrx_backup_now('summaries', true, incremental => true)");
+my $r2 = record($b2);
+is($r2->{parent}, $b1, "backup $b2 is incremental to $b1");
+is($r2->{block_source}, 'wal-summaries', 'it took the changed blocks from the WAL summaries')
+  or diag "reason: " . ($r2->{block_source_reason} // 'none');
+is($r2->{block_source_reason}, undef, '... and gives no reason to fall back');
+like(slurp_file($node->logfile), qr/revrx backup \Q$b2\E takes the changed blocks from \d+ WAL summaries/,
+	'the log says so');
+
+my $d = $r2->{delta};
+cmp_ok($d->{files_unread}, '>', 0, "$d->{files_unread} of $d->{files} relation files were not read");
+cmp_ok($d->{blocks_read}, '<', $cold_blocks,
+	"it read $d->{blocks_read} blocks, fewer than the untouched table's $cold_blocks");
+is($d->{pages_missed_by_summaries}, 0, 'no changed page was missing from the summaries');
+my ($c1, $c2) = (RevrxTest::file_entry($r1, $cold), RevrxTest::file_entry($r2, $cold));
+ok($c2->{delta} && $c2->{stored} < 200, "the untouched table is an empty delta ($c2->{stored} bytes)");
+is($c2->{sha256}, $c1->{sha256},
+	'... recorded with the digest of the parent\'s copy');
+is($c2->{size}, $c1->{size}, '... and its size');
+my $h2 = RevrxTest::file_entry($r2, $hot);
+ok($h2->{delta} && $h2->{stored} < 10 * 8192, "the changed table's delta holds a few pages ($h2->{stored} bytes)");
+is(RevrxTest::file_entry($r2, $shrink)->{size}, $shrunk * 8192, 'the truncated table is recorded at its new size');
+
+my %listed = map { ($_->{id} => $_) } @{ RevrxTest::backups($env) };
+is($listed{$b2}{block_source}, 'wal-summaries', 'revrx-agent list --json shows the block source');
+my ($lrc, $lout) = RevrxTest::run_agent($env, 'list');
+like($lout, qr/\Q$b2\E.*wal-summaries/, 'and so does its table');
+
+# restores the chain ending at $id and compares it with the source
+sub check_restore
+{
+	my ($name, $id) = @_;
+	my $last = RevrxTest::switch_wal($node);
+	ok(RevrxTest::wait_archived($node, $last, 120), "archived up to $last");
+	my $dump = RevrxTest::dump($node);
+	my ($copy, $rc, $out, $err) = RevrxTest::restore_node($name, $env, '--backup', $id);
+	is($rc, 0, "restore of $id") or diag $err;
+	my ($vout, $verr) = ('', '');
+	IPC::Run::run([ 'pg_verifybackup', '-n', $copy->data_dir ], '>', \$vout, '2>', \$verr);
+	is($?, 0, 'pg_verifybackup accepts the rebuilt directory') or diag "$vout$verr";
+	RevrxTest::prepare_restored($copy);
+	$copy->append_conf('postgresql.conf', "shared_preload_libraries = ''\nsummarize_wal = off\n");
+	ok(RevrxTest::start_restored($copy, $env), 'it starts and replays the archive');
+	ok(RevrxTest::dump($copy) eq $dump, 'with exactly the data of the source');
+	is($copy->safe_psql('postgres', 'SELECT count(*), max(id) FROM shrink'), '5000|5000',
+		'the truncated table has exactly its remaining rows');
+	$copy->stop;
+	return;
+}
+check_restore('walsum_copy2', $b2);
+
+# --- summarize_wal off: the page LSN scan, and why
+$node->safe_psql('postgres', 'ALTER SYSTEM SET summarize_wal = off');
+$node->reload;
+$node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id > 990');
+my $b3 = $node->safe_psql('postgres', "SELECT revrx_backup_now('no summaries', true, incremental => true)");
+my $r3 = record($b3);
+is($r3->{parent}, $b2, "backup $b3 is incremental to $b2");
+is($r3->{block_source}, 'page-lsn-scan', 'with summarize_wal off it reads every page');
+is($r3->{block_source_reason}, 'summarize_wal is off', '... and says why');
+is($r3->{delta}{files_unread}, 0, '... every relation file');
+cmp_ok($r3->{delta}{blocks_read}, '>=', $cold_blocks, "($r3->{delta}{blocks_read} blocks read)");
+like(slurp_file($node->logfile), qr/revrx backup \Q$b3\E reads every page of the relation files: summarize_wal is off/,
+	'the log says why');
+
+# --- summaries removed: the range is not covered
+$node->safe_psql('postgres', 'ALTER SYSTEM SET summarize_wal = on');
+$node->reload;
+my $b4 = $node->safe_psql('postgres', "SELECT revrx_backup_now(NULL, true, incremental => true)");
+$node->safe_psql('postgres', 'INSERT INTO hot SELECT g, 1 FROM generate_series(1001, 1100) g');
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->poll_query_until('postgres',
+	"SELECT summarized_lsn >= (SELECT redo_lsn FROM pg_control_checkpoint()) FROM pg_get_wal_summarizer_state()")
+  or die 'the summarizer does not catch up';
+my $sumdir = $node->data_dir . '/pg_wal/summaries';
+my @removed = glob("$sumdir/*.summary");
+unlink @removed;
+ok(@removed > 0, 'summary files removed (' . scalar(@removed) . ')');
+my $b5 = $node->safe_psql('postgres', "SELECT revrx_backup_now(NULL, true, incremental => true)");
+my $r5 = record($b5);
+is($r5->{parent}, $b4, "backup $b5 is incremental to $b4");
+is($r5->{block_source}, 'page-lsn-scan', 'without the summaries of its range it reads every page');
+like($r5->{block_source_reason}, qr/WAL summaries of timeline 1 do not cover/, '... and says why')
+  or diag $r5->{block_source_reason};
+
+check_restore('walsum_copy5', $b5);
+
+done_testing();
