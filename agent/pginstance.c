@@ -35,20 +35,55 @@ sleep_ms(int ms)
 }
 
 /*
- * The first line a shell command prints (without its line end) into out,
- * and its wait status; -1 (errno set) if it could not be run.
+ * The first line a program prints (without its line end) into out, and
+ * its wait status; -1 (errno set) if it could not be run.  No shell runs
+ * it, so a directory name with a quote or a space in it stays a name.
+ * argv[0] is looked up in PATH unless it has a slash; stderr is dropped.
  */
 static int
-command_first_line(const char *cmd, char *out, size_t cap, int *status)
+command_first_line(char *const argv[], char *out, size_t cap, int *status)
 {
-	FILE	   *f = popen(cmd, "r");
+	int			fds[2];
+	posix_spawn_file_actions_t fa;
+	pid_t		pid;
+	int			rc;
+	FILE	   *f;
 	size_t		len;
+	char		drain[512];
 
-	if (f == NULL)
+	out[0] = '\0';
+	if (pipe(fds) != 0)
 		return -1;
-	if (fgets(out, (int) cap, f) == NULL)
-		out[0] = '\0';
-	*status = pclose(f);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (rc != 0)
+	{
+		close(fds[0]);
+		errno = rc;
+		return -1;
+	}
+	f = fdopen(fds[0], "r");
+	if (f == NULL)
+		close(fds[0]);
+	else
+	{
+		if (fgets(out, (int) cap, f) == NULL)
+			out[0] = '\0';
+		while (fgets(drain, sizeof(drain), f) != NULL)
+			;					/* the rest, so that it never blocks on a full pipe */
+		fclose(f);
+	}
+	while (waitpid(pid, status, 0) < 0)
+	{
+		if (errno != EINTR)
+			return -1;
+	}
 	len = strlen(out);
 	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
 		out[--len] = '\0';
@@ -59,14 +94,15 @@ command_first_line(const char *cmd, char *out, size_t cap, int *status)
 static int
 pg_config_value(const char *bindir, const char *what, char *out, size_t cap, RvxError *err)
 {
-	char		cmd[PATH_MAX + 64];
+	char		prog[PATH_MAX];
+	char		opt[64];
+	char	   *argv[] = {prog, opt, NULL};
 	int			status;
 
-	if (bindir && bindir[0])
-		snprintf(cmd, sizeof(cmd), "'%s/pg_config' --%s 2>/dev/null", bindir, what);
-	else
-		snprintf(cmd, sizeof(cmd), "pg_config --%s 2>/dev/null", what);
-	if (command_first_line(cmd, out, cap, &status) != 0)
+	snprintf(prog, sizeof(prog), "%s%spg_config", bindir && bindir[0] ? bindir : "",
+			 bindir && bindir[0] ? "/" : "");
+	snprintf(opt, sizeof(opt), "--%s", what);
+	if (command_first_line(argv, out, cap, &status) != 0)
 		return rvx_error(err, RVX_E_CONFIG, "could not run pg_config: %s", strerror(errno));
 	if (status != 0 || out[0] == '\0')
 		return rvx_error(err, RVX_E_CONFIG,
@@ -144,13 +180,15 @@ rvx_pg_version_major(const char *text)
 int
 rvx_pg_binary_major(const RvxPgInstance *pg, int *major, char *text, size_t cap, RvxError *err)
 {
-	char		cmd[PATH_MAX + 64];
+	char		prog[PATH_MAX];
+	char		opt[] = "-V";
+	char	   *argv[] = {prog, opt, NULL};
 	int			status;
 
 	*major = 0;
 	text[0] = '\0';
-	snprintf(cmd, sizeof(cmd), "'%s/postgres' -V 2>/dev/null", pg->bindir);
-	if (command_first_line(cmd, text, cap, &status) != 0)
+	snprintf(prog, sizeof(prog), "%s/postgres", pg->bindir);
+	if (command_first_line(argv, text, cap, &status) != 0)
 		return rvx_error(err, RVX_E_CONFIG, "could not run \"%s/postgres -V\": %s", pg->bindir,
 						 strerror(errno));
 	*major = rvx_pg_version_major(text);

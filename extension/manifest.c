@@ -282,7 +282,7 @@ omission_json(StringInfo buf, const RevrxBackupOmission *o)
 			appendStringInfo(buf, "{\"kind\": \"tablespace_outside_data_directory\", \"oid\": %u, \"path\": ",
 							 o->oid);
 			escape_json(buf, o->path);
-			appendStringInfoString(buf, ", \"note\": \"backed up, and restored at the same location: it must be free on the target machine\"}");
+			appendStringInfoString(buf, ", \"note\": \"backed up, and restored at the same location unless restore --tablespace-map OID=DIR says otherwise\"}");
 			break;
 		case RVX_OMIT_NO_CHECKSUMS:
 			appendStringInfoString(buf, "{\"kind\": \"no_data_checksums\", \"note\": \"the cluster has no data checksums: pages could not be verified while read, and an incremental backup is taken as a full one\"}");

@@ -75,13 +75,14 @@ in_root() {
 		mount --rbind /dev "$root/dev"
 		mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
 		mount -t proc proc "$root/proc"
-		cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+		# (never through a link a test in the root may have left there)
+		cp -L --remove-destination /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 		# the root trusts what this machine trusts (a machine whose
 		# registry traffic passes a TLS-inspecting proxy trusts its CA)
 		ca=
 		if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 			mkdir -p "$root/etc/ssl/certs"
-			cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/revrx-host-ca.crt"
+			cp --remove-destination /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/revrx-host-ca.crt"
 			ca=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/revrx-host-ca.crt
 		fi
 		exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 $ca \
@@ -99,7 +100,7 @@ ensure_root() {
 	if [ -e "$root" ]; then
 		log "$root is incomplete or damaged: making it again"
 		# never through a mount (a run killed with its namespace alive)
-		if grep -q " $root/" /proc/mounts; then
+		if grep -qF " $root/" /proc/mounts; then
 			echo "matrix: $root still has mounts; not removing it" >&2
 			return 1
 		fi
@@ -153,6 +154,13 @@ for release in "${releases[@]}"; do
 	start=$(date +%s)
 	log "=== $name"
 	rc=0
+	# one run per root at a time: a second would remove the first's tree
+	mkdir -p "$roots"
+	exec {lock}>"$root.lock"
+	if ! flock -n "$lock"; then
+		echo "matrix: another run is using $root; waiting for it" >&2
+		flock "$lock"
+	fi
 	ensure_root "$release" "$root" || rc=$?
 	if [ $rc -eq 0 ]; then
 		copy_tree "$root"
@@ -167,10 +175,12 @@ for release in "${releases[@]}"; do
 			scripts/build.sh --runtime-packages /tmp/revrx-runtime-packages
 			major=$(ls -d /usr/lib/postgresql/*/bin/postgres | sed "s|/usr/lib/postgresql/\([0-9]*\)/.*|\1|" | sort -n | tail -n 1)
 			[ -z "$0" ] || major=$0
+			[ -n "$major" ] || { echo "matrix: no PostgreSQL server in the root" >&2; exit 1; }
 			export PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config
 			SUITES="$1" TAP_TESTS="${2:-tests/t/*.pl}" tests/run-tests.sh
 		' "${PG_MAJOR:-}" "$suites" "$tap_tests" || rc=$?
 	fi
+	exec {lock}>&-
 	secs=$(($(date +%s) - start))
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
