@@ -54,6 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
@@ -354,45 +355,66 @@ is_allowed(const char *host, const char *const *allowed)
 	return false;
 }
 
+/*
+ * Parsed with libcurl's own URL parser, so that what is checked is what
+ * the transfer will connect to: a hand-made split disagrees with curl on
+ * userinfo ("http://127.0.0.1:80@evil.example/" is user "127.0.0.1",
+ * password "80", host evil.example).  The URL ends up in the log and in
+ * error messages, so user information is refused for every scheme.
+ */
 int
 rvx_credentials_check_url(const char *setting, const char *url, const char *const *allowed,
 						  RvxError *err)
 {
-	const char *rest;
-	const char *end;
-	char		host[256];
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	char	   *password = NULL;
+	const char *why = NULL;
+	char		bare[256];
 	size_t		n;
+	int			rc = 0;
 
-	if (strncmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	else
-		return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (expected an http:// or https:// URL)",
-						 setting, url);
-	if (*rest == '[')
+	if (u == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		why = "expected an http:// or https:// URL";
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+			 curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD)
+		why = "user information is not allowed in it";
+	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
+		why = "no host";
+	if (why)
 	{
-		end = strchr(rest, ']');
-		if (end == NULL)
-			return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (unterminated IPv6 address)",
-							 setting, url);
-		rest++;
+		/* never repeat a URL with user information: it may hold a password */
+		if (user || password)
+			rc = rvx_error(err, RVX_E_CONFIG, "invalid value for %s: %s", setting, why);
+		else
+			rc = rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (%s)", setting, url, why);
+		goto done;
 	}
+	if (strcmp(scheme, "https") == 0)
+		goto done;
+	/* an IPv6 address comes bracketed */
+	n = strlen(host);
+	if (host[0] == '[' && n >= 2 && host[n - 1] == ']')
+		snprintf(bare, sizeof(bare), "%.*s", (int) (n - 2), host + 1);
 	else
-		end = rest + strcspn(rest, ":/?#");
-	n = (size_t) (end - rest);
-	if (n == 0 || n >= sizeof(host) || memchr(rest, '@', n) != NULL)
-		return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (no host, or user information in it)",
-						 setting, url);
-	memcpy(host, rest, n);
-	host[n] = '\0';
-	if (url[4] == 's')
-		return 0;
-	if (is_loopback(host) || is_allowed(host, allowed))
-		return 0;
-	return rvx_error(err, RVX_E_CONFIG,
-					 "invalid value for %s: \"%s\": plain http is allowed only to a loopback address%s; use https://",
-					 setting, url, allowed && allowed[0] ? " or the documented link-local metadata address" : "");
+		snprintf(bare, sizeof(bare), "%s", host);
+	if (!is_loopback(bare) && !is_allowed(bare, allowed))
+		rc = rvx_error(err, RVX_E_CONFIG,
+					   "invalid value for %s: \"%s\": plain http is allowed only to a loopback address%s; use https://",
+					   setting, url, allowed && allowed[0] ? " or the documented link-local metadata address" : "");
+done:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(password);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 /* ------------------------------------------------------------ creation */

@@ -259,6 +259,14 @@ test_check_url(void **state)
 		{"http://sts.amazonaws.com/", NULL, false},
 		{"http://localhost.attacker.example/", NULL, false},
 		{"http://127.0.0.1@10.0.0.1/", NULL, false},
+		/* userinfo after a port or an IPv6 address: curl connects to the host after the @ */
+		{"http://127.0.0.1:80@10.0.0.1/", NULL, false},
+		{"http://localhost:1@10.0.0.1/x", NULL, false},
+		{"http://[::1]@10.0.0.1/", NULL, false},
+		{"http://169.254.170.2:80@10.0.0.1/", linklocal, false},
+		/* a password would reach the log through the description */
+		{"https://u:p@host/", NULL, false},
+		{"https://user@sts.amazonaws.com/", NULL, false},
 		{"ftp://127.0.0.1/", NULL, false},
 		{"127.0.0.1:80", NULL, false},
 		{"http://[::1/", NULL, false},
@@ -278,6 +286,8 @@ test_check_url(void **state)
 		{
 			assert_int_equal(err.code, RVX_E_CONFIG);
 			assert_non_null(strstr(err.msg, "AWS_SETTING"));
+			/* no password in the message */
+			assert_null(strstr(err.msg, "u:p@"));
 		}
 	}
 }
