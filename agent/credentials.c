@@ -28,11 +28,12 @@
  * current set until 10 s before it expires (or a tenth of its lifetime,
  * when that is shorter).  After that a request waits for a fetch (at most
  * one per request, and none while the backoff runs) and fails with the
- * reason of the last failure when there is still no valid set.  Should S3 still call a set expired (ExpiredToken: a
- * clock off, a process frozen past the expiry), rvx_credentials_expired
- * retires it and the retried request waits for a new one.  Each failure
- * and each success is logged and counted in
- * metrics.h (/metrics and /readyz), by source.  The web identity token
+ * reason of the last failure when there is still no valid set.  Should S3
+ * still call a set expired (ExpiredToken: a clock off, a process frozen
+ * past the expiry), rvx_credentials_expired retires it and the retried
+ * request waits for a new one.  Each failure and each success is logged
+ * and counted in metrics.h (/metrics), by source; /readyz fails only
+ * while no usable set remains, not on a failed refresh-ahead.  The web identity token
  * file and the container authorization token file are read again at each
  * fetch: the kubelet rotates them.
  *
@@ -1042,7 +1043,9 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		else
 			rvx_warn("%s; retrying in %d s (no valid credentials meanwhile)", ferr->msg, wait);
 	}
-	rvx_metrics_credentials_failed(source, ferr->msg);
+	/* readiness fails only once no usable set remains (a retired one is not) */
+	rvx_metrics_credentials_failed(source, ferr->msg,
+								   p->current && !p->revoked ? (double) usable_until(p->current) : 0);
 }
 
 bool

@@ -482,6 +482,73 @@ test_web_identity_refused(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
+/* Sleeps until time(NULL) reaches t. */
+static void
+wait_until(time_t t)
+{
+	while (time(NULL) < t)
+		usleep(50 * 1000);
+}
+
+/*
+ * A failed refresh-ahead while the set is still valid: counted and shown
+ * by revrx_credentials_refresh_failing, but /readyz stays ready; once the
+ * set is no longer usable (expired here), not ready.
+ */
+static void
+test_refresh_ahead_failure_stays_ready(void **state)
+{
+	char		exp[32];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(4, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(200, "Content-Type: text/xml\r\n", b1), false},
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(503, NULL, ""), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	RvxCreds   *c1;
+	RvxCreds   *c2;
+	RvxError	err;
+	RvxHealth	h;
+	size_t		len;
+	char	   *text;
+
+	rvx_metrics_reset();
+	write_token("jwt-one");
+	srv = server_start(steps, 2);
+	p = web_identity_provider(&srv);
+	c1 = rvx_credentials_get(p, &err);
+	if (c1 == NULL)
+		fail_msg("%s", err.msg);
+	rvx_metrics_health(&h);
+	assert_true(h.creds_ok);
+
+	/* due: the early refresh fails, the current set is handed out still */
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
+	c2 = rvx_credentials_get(p, &err);
+	assert_ptr_equal(c1, c2);
+	rvx_creds_release(c2);
+	if (time(NULL) < c1->expiration)
+	{
+		rvx_metrics_health(&h);
+		assert_true(h.creds_ok);
+	}
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_non_null(strstr(text, "revrx_credentials_refresh_failures_total{source=\"web identity\"} 1"));
+	assert_non_null(strstr(text, "revrx_credentials_refresh_failing{source=\"web identity\"} 1"));
+	free(text);
+
+	/* no usable set any more: not ready, with the reason */
+	wait_until(c1->expiration);
+	rvx_metrics_health(&h);
+	assert_false(h.creds_ok);
+	assert_non_null(strstr(h.creds_reason, "HTTP 503"));
+	rvx_creds_release(c1);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+}
+
 /* STS down, or throttling (a 400 with Code Throttling): a network error the caller may retry. */
 static void
 test_web_identity_unavailable(void **state)
@@ -703,6 +770,7 @@ main(void)
 		cmocka_unit_test(test_web_identity_refresh),
 		cmocka_unit_test(test_web_identity_refused),
 		cmocka_unit_test(test_web_identity_unavailable),
+		cmocka_unit_test(test_refresh_ahead_failure_stays_ready),
 		cmocka_unit_test(test_container_then_s3),
 		cmocka_unit_test(test_s3_expired_token_refetches),
 		cmocka_unit_test(test_imds),
