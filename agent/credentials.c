@@ -92,8 +92,7 @@ struct RvxCredentials
 	char	   *url;			/* STS endpoint, container URL, or IMDS base */
 	char	   *container_token;
 	char	   *container_token_file;
-	char	   *ca_file;
-	bool		verify_tls;
+	char	   *ca_file;		/* NULL: the system's CAs; TLS is always verified */
 	int			timeout_ms;
 
 	pthread_mutex_t lock;
@@ -575,7 +574,6 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 	p->container_token = dup_opt(cfg->container_token, &oom);
 	p->container_token_file = dup_opt(cfg->container_token_file, &oom);
 	p->ca_file = dup_opt(cfg->ca_file, &oom);
-	p->verify_tls = cfg->verify_tls;
 	p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
 	if (p->source == RVX_CRED_IMDS && p->timeout_ms > IMDS_TIMEOUT_MS)
 		p->timeout_ms = IMDS_TIMEOUT_MS;	/* off EC2 nothing answers: fail soon */
@@ -767,7 +765,7 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 
 	if (p->http == NULL)
 	{
-		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = p->verify_tls};
+		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = true};
 
 		if ((p->http = rvx_http_new(&o, err)) == NULL)
 		{

@@ -57,9 +57,14 @@ typedef struct RvxCredConfig
 	const char *container_token_file;	/* AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE */
 	const char *imds_endpoint;	/* AWS_EC2_METADATA_SERVICE_ENDPOINT */
 	bool		imds_disabled;	/* AWS_EC2_METADATA_DISABLED */
-	/* how to talk to the endpoints: as to S3 */
+	/*
+	 * How to talk to the endpoints.  Never S3's TLS settings: a
+	 * REVRX_S3_VERIFY_TLS=off meant for a test MinIO must not expose the
+	 * identity token sent to STS, nor a private S3 CA make the real STS
+	 * fail.  Certificates are always verified, against the system's CAs or
+	 * ca_file (REVRX_CREDENTIALS_CA_FILE).
+	 */
 	const char *ca_file;
-	bool		verify_tls;
 	int			timeout_ms;
 } RvxCredConfig;
 
