@@ -13,11 +13,15 @@
  * shows up, and could sign with different identities at the same time.
  *
  * Threading: a mutex guards the current set and the refresh state.  The
- * fetch itself (HTTP, up to the request timeout) runs with the mutex
- * released and a "refreshing" flag set, so only one thread fetches; the
- * others keep signing with the current set while it is still valid, and
- * wait on a condition variable only when there is none (first use, or
- * expired).  A set is handed out with a reference, so the refresh may
+ * fetch itself (HTTP) runs with the mutex released and a "refreshing" flag
+ * set, so only one thread fetches; the others keep signing with the
+ * current set while it is still valid, and wait on a condition variable
+ * only when there is none (first use, or expired).  The thread that
+ * fetches is a caller of rvx_credentials_get, maybe a shipping worker:
+ * when it holds a usable set (a refresh-ahead) the whole fetch is capped
+ * at a quarter of the request timeout, at most 5 s, so a blackholed
+ * endpoint delays its WAL by seconds; only a fetch without a usable set
+ * gets the full request timeout.  A set is handed out with a reference, so the refresh may
  * replace it while an upload is still signing parts with it; it is wiped
  * (OPENSSL_cleanse) and freed when its last user releases it.
  *
@@ -72,6 +76,7 @@
 #define BACKOFF_MAX_S		60
 #define IMDS_TOKEN_TTL		"21600"
 #define IMDS_TIMEOUT_MS		5000
+#define AHEAD_TIMEOUT_MS	5000	/* cap on a refresh-ahead's timeout */
 
 static const char *const container_hosts[] = {
 	"169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL
@@ -106,6 +111,8 @@ struct RvxCredentials
 	RvxError	last_err;
 	uint64_t	generation;
 	uint64_t	rng;
+	bool		ahead;			/* the fetch under way is a refresh-ahead */
+	int			ahead_timeout_ms;
 	RvxHttp    *http;			/* used by the refreshing thread only */
 };
 
@@ -577,6 +584,12 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 	p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
 	if (p->source == RVX_CRED_IMDS && p->timeout_ms > IMDS_TIMEOUT_MS)
 		p->timeout_ms = IMDS_TIMEOUT_MS;	/* off EC2 nothing answers: fail soon */
+	/* a worker holding a usable set must not stall for long: see rvx_credentials_get */
+	p->ahead_timeout_ms = p->timeout_ms / 4;
+	if (p->ahead_timeout_ms > AHEAD_TIMEOUT_MS)
+		p->ahead_timeout_ms = AHEAD_TIMEOUT_MS;
+	if (p->ahead_timeout_ms < 1000)
+		p->ahead_timeout_ms = p->timeout_ms < 1000 ? p->timeout_ms : 1000;
 	p->rng = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) p;
 	if (p->source == RVX_CRED_STATIC)
 	{
@@ -760,20 +773,22 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 		.buf = body,
 		.body_len = body ? strlen(body) : 0,
 		.max_buffer = ANSWER_MAX,
+		.timeout_ms = p->ahead ? p->ahead_timeout_ms : 0,
 	};
+	RvxHttp   **http = &p->http;
 	int			rc;
 
-	if (p->http == NULL)
+	if (*http == NULL)
 	{
 		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = true};
 
-		if ((p->http = rvx_http_new(&o, err)) == NULL)
+		if ((*http = rvx_http_new(&o, err)) == NULL)
 		{
 			memset(resp, 0, sizeof(*resp));
 			return -1;
 		}
 	}
-	rc = rvx_http_perform(p->http, &req, resp);
+	rc = rvx_http_perform(*http, &req, resp);
 	if (rc != 0)
 	{
 		bool		transient;
@@ -781,8 +796,8 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 		rvx_error(err, rvx_http_curl_error(resp->curl_code, &transient), "%s: %s", what,
 				  resp->curl_error);
 		/* the connection may be what is broken */
-		rvx_http_free(p->http);
-		p->http = NULL;
+		rvx_http_free(*http);
+		*http = NULL;
 		return -1;
 	}
 	if (resp->status != 200)
@@ -1109,6 +1124,13 @@ rvx_credentials_get(RvxCredentials *p, RvxError *err)
 
 			rvx_error_clear(&ferr);
 			p->refreshing = true;
+			/*
+			 * With a usable set in hand this is a refresh-ahead: a short
+			 * timeout, so that a blackholed endpoint stalls this worker
+			 * (maybe the one carrying the oldest WAL) for seconds, not for
+			 * the whole request timeout; the backoff retries it anyway.
+			 */
+			p->ahead = usable;
 			pthread_mutex_unlock(&p->lock);
 			fresh = fetch(p, &ferr);
 			pthread_mutex_lock(&p->lock);

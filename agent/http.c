@@ -312,6 +312,8 @@ setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *
 {
 	CURL	   *c = http->curl;
 	long		low_speed_time = (http->timeout_ms + 999) / 1000;
+	int			connect_ms = req->timeout_ms > 0 && req->timeout_ms < http->timeout_ms ?
+		req->timeout_ms : http->timeout_ms;
 	CURLcode	rc = CURLE_OK;
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
@@ -330,7 +332,8 @@ setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *
 	SET(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_PATH_AS_IS, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long) http->timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long) connect_ms);
+	SET(CURLOPT_TIMEOUT_MS, (long) (req->timeout_ms > 0 ? req->timeout_ms : 0));
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, low_speed_time > 0 ? low_speed_time : 1L);
 	SET(CURLOPT_BUFFERSIZE, (long) HTTP_IO_BUFFER);

@@ -67,6 +67,7 @@ typedef struct RvxHttpRequest
 	RvxGetSink	sink;
 	void	   *sink_arg;
 	size_t		max_buffer;		/* cap on the buffered body; 0 = 1 MiB */
+	int			timeout_ms;		/* > 0: the whole exchange must end within this; 0 = no cap */
 } RvxHttpRequest;
 
 typedef struct RvxHttpResponse

@@ -549,6 +549,59 @@ test_refresh_ahead_failure_stays_ready(void **state)
 	free(b1);
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A refresh-ahead to an STS that never answers: the worker holding a
+ * usable set gets it back after the short refresh-ahead timeout (a quarter
+ * of the request timeout, at most 5 s), not after the request timeout.
+ */
+static void
+test_refresh_ahead_short_timeout(void **state)
+{
+	char		exp[32];
+	char		url[64];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(5, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(200, "Content-Type: text/xml\r\n", b1), false},
+		{{"POST / HTTP/1.1"}, NULL, hang(), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	RvxCreds   *c1;
+	RvxCreds   *c2;
+	RvxError	err;
+	double		t0;
+
+	write_token("jwt-one");
+	srv = server_start(steps, 2);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+	p = rvx_credentials_new(&(RvxCredConfig) {.role_arn = ROLE, .token_file = token_path,
+		.sts_endpoint = url, .timeout_ms = 8000}, &err);
+	assert_non_null(p);
+	c1 = rvx_credentials_get(p, &err);
+	if (c1 == NULL)
+		fail_msg("%s", err.msg);
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
+	t0 = now_s();
+	c2 = rvx_credentials_get(p, &err);
+	assert_ptr_equal(c1, c2);
+	if (now_s() - t0 > 5.0)
+		fail_msg("the refresh-ahead held the caller for %.1f s", now_s() - t0);
+	rvx_creds_release(c2);
+	rvx_creds_release(c1);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+}
+
 /* STS down, or throttling (a 400 with Code Throttling): a network error the caller may retry. */
 static void
 test_web_identity_unavailable(void **state)
@@ -737,7 +790,7 @@ setup_all(void **state)
 	int			fd;
 
 	curl_global_init(CURL_GLOBAL_ALL);
-	rvx_log_init("test", RVX_LOG_ERROR, false);
+	rvx_log_init("test", getenv("TEST_LOG") ? RVX_LOG_DEBUG : RVX_LOG_ERROR, false);
 	rvx_http_set_backoff(1, 5);
 	snprintf(token_path, sizeof(token_path), "/tmp/rvx-test-token.XXXXXX");
 	fd = mkstemp(token_path);
@@ -771,6 +824,7 @@ main(void)
 		cmocka_unit_test(test_web_identity_refused),
 		cmocka_unit_test(test_web_identity_unavailable),
 		cmocka_unit_test(test_refresh_ahead_failure_stays_ready),
+		cmocka_unit_test(test_refresh_ahead_short_timeout),
 		cmocka_unit_test(test_container_then_s3),
 		cmocka_unit_test(test_s3_expired_token_refetches),
 		cmocka_unit_test(test_imds),
