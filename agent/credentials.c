@@ -77,6 +77,7 @@
 #define IMDS_TOKEN_TTL		"21600"
 #define IMDS_TIMEOUT_MS		5000
 #define AHEAD_TIMEOUT_MS	5000	/* cap on a refresh-ahead's timeout */
+#define BLIND_RETIRE_S		60		/* rvx_credentials_maybe_expired at most this often */
 
 static const char *const container_hosts[] = {
 	"169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL
@@ -112,6 +113,7 @@ struct RvxCredentials
 	uint64_t	generation;
 	uint64_t	rng;
 	bool		ahead;			/* the fetch under way is a refresh-ahead */
+	time_t		last_blind_retire;	/* rvx_credentials_maybe_expired's last */
 	int			ahead_timeout_ms;
 	RvxHttp    *http;			/* used by the refreshing thread only */
 };
@@ -1078,6 +1080,22 @@ rvx_credentials_expired(RvxCredentials *p, uint64_t generation)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return true;
+}
+
+bool
+rvx_credentials_maybe_expired(RvxCredentials *p, uint64_t generation)
+{
+	time_t		now = time(NULL);
+	bool		retire;
+
+	if (p->source == RVX_CRED_STATIC)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	retire = p->last_blind_retire == 0 || now - p->last_blind_retire >= BLIND_RETIRE_S;
+	if (retire)
+		p->last_blind_retire = now;
+	pthread_mutex_unlock(&p->lock);
+	return retire ? rvx_credentials_expired(p, generation) : false;
 }
 
 RvxCreds *

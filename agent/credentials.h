@@ -122,6 +122,15 @@ extern void rvx_creds_release(RvxCreds *creds);
  */
 extern bool rvx_credentials_expired(RvxCredentials *prov, uint64_t generation);
 
+/*
+ * The same for a refusal that does not say why (the answer to a HEAD has
+ * no body: a 400 or 403 may be an ExpiredToken or a real refusal).  The
+ * set is retired at most once a minute per provider, so that a real
+ * refusal repeated on every HEAD does not become an STS call for each.
+ * Returns whether retrying may help.
+ */
+extern bool rvx_credentials_maybe_expired(RvxCredentials *prov, uint64_t generation);
+
 /* ------------------------------------------------------------------
  * The pieces, exposed for the unit tests (tests/unit/test_credentials.c).
  */

@@ -726,6 +726,57 @@ test_s3_expired_token_refetches(void **state)
 	free(expired);
 }
 
+/*
+ * The same on a HEAD, whose answer has no body to name ExpiredToken: a
+ * body-less 403 retires the set and the HEAD is tried once more with a
+ * new one.  A second refusal soon after is taken as what it says: no new
+ * fetch, no retry (a real 403 is not looped on).
+ */
+static void
+test_s3_head_expired_refetches_once(void **state)
+{
+	char		exp[32];
+	char	   *b1 = json_body("ASIAOLDKEY", "OLD-TOKEN", in_seconds(3600, exp, sizeof(exp)));
+	char	   *b2 = json_body("ASIANEWKEY", "NEW-TOKEN", in_seconds(3600, exp, sizeof(exp)));
+	Step		steps[5];
+	Server		srv;
+	char		url[96];
+	char		endpoint[64];
+	RvxError	err;
+	RvxCredentials *p;
+	RvxRepoConfig cfg;
+	RvxRepo    *repo;
+
+	steps[0] = (Step) {{"GET /creds"}, NULL, reply(200, "Connection: close\r\n", b1), true};
+	steps[1] = (Step) {{"HEAD /bkt/repo.json", "Credential=ASIAOLDKEY/"}, NULL,
+	reply(403, "Connection: close\r\n", ""), true};
+	steps[2] = (Step) {{"GET /creds"}, NULL, reply(200, "Connection: close\r\n", b2), true};
+	steps[3] = (Step) {{"HEAD /bkt/repo.json", "Credential=ASIANEWKEY/", "x-amz-security-token: NEW-TOKEN"},
+	NULL, reply(404, "Connection: close\r\n", ""), true};
+	steps[4] = (Step) {{"HEAD /bkt/other.json", "Credential=ASIANEWKEY/"}, NULL,
+	reply(403, "Connection: close\r\n", ""), true};
+	srv = server_start(steps, 5);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv.port);
+	p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
+	assert_non_null(p);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv.port);
+	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
+		.s3_path_style = true, .credentials = p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
+	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
+	assert_non_null(repo);
+	if (rvx_repo_head(repo, "repo.json", NULL, &err) != 0)
+		fail_msg("%s", err.msg);
+	/* a real refusal: one request, the error as S3 gave it */
+	assert_int_equal(rvx_repo_head(repo, "other.json", NULL, &err), -1);
+	assert_int_equal(err.code, RVX_E_AUTH);
+	assert_non_null(strstr(err.msg, "HTTP 403"));
+	rvx_repo_close(repo);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+	free(b2);
+}
+
 /* IMDSv2: token, role name, credentials; the token on both GETs. */
 static void
 test_imds(void **state)
@@ -827,6 +878,7 @@ main(void)
 		cmocka_unit_test(test_refresh_ahead_short_timeout),
 		cmocka_unit_test(test_container_then_s3),
 		cmocka_unit_test(test_s3_expired_token_refetches),
+		cmocka_unit_test(test_s3_head_expired_refetches_once),
 		cmocka_unit_test(test_imds),
 		cmocka_unit_test(test_imds_no_role),
 	};
