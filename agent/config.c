@@ -70,7 +70,7 @@ static const Setting settings[] = {
 	{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "file with the Authorization header value (read again at each refresh)", false},
 	{"AWS_CONTAINER_AUTHORIZATION_TOKEN", "Authorization header value for the container endpoint", true},
 	{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "4. instance metadata (IMDSv2): endpoint (default http://169.254.169.254)", false},
-	{"AWS_EC2_METADATA_DISABLED", "true: never ask instance metadata", false},
+	{"AWS_EC2_METADATA_DISABLED", "true: never ask instance metadata; false: ask it without a warning when nothing else is configured", false},
 	{"AWS_REGION", "S3 region (also AWS_DEFAULT_REGION; default us-east-1)", false},
 	{"AWS_DEFAULT_REGION", NULL, false},
 	{NULL, NULL, false},
@@ -445,6 +445,8 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 
 		if (get_bool("AWS_EC2_METADATA_DISABLED", false, &cc.imds_disabled, err) != 0)
 			return -1;
+		cc.imds_chosen = (get("AWS_EC2_METADATA_DISABLED") && !cc.imds_disabled) ||
+			cc.imds_endpoint != NULL;
 		if ((credentials = rvx_credentials_new(&cc, err)) == NULL)
 			return -1;
 		cfg->repo.credentials = credentials;

@@ -99,6 +99,7 @@ struct RvxCredentials
 	char	   *container_token;
 	char	   *container_token_file;
 	char	   *ca_file;		/* NULL: the system's CAs; TLS is always verified */
+	bool		imds_chosen;	/* RvxCredConfig.imds_chosen */
 	int			timeout_ms;
 
 	pthread_mutex_t lock;
@@ -583,6 +584,7 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 	p->container_token = dup_opt(cfg->container_token, &oom);
 	p->container_token_file = dup_opt(cfg->container_token_file, &oom);
 	p->ca_file = dup_opt(cfg->ca_file, &oom);
+	p->imds_chosen = cfg->imds_chosen;
 	p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
 	if (p->source == RVX_CRED_IMDS && p->timeout_ms > IMDS_TIMEOUT_MS)
 		p->timeout_ms = IMDS_TIMEOUT_MS;	/* off EC2 nothing answers: fail soon */
@@ -925,7 +927,9 @@ fetch_imds(RvxCredentials *p, RvxError *err)
 	RvxHttpResponse resp = {0};
 	RvxCreds   *c = NULL;
 
-	snprintf(what, sizeof(what), "could not get S3 credentials from instance metadata %s", p->url);
+	snprintf(what, sizeof(what), "could not get S3 credentials from instance metadata %s%s", p->url,
+			 p->imds_chosen ? "" :
+			 " (no other credentials source is configured; set AWS_EC2_METADATA_DISABLED=true to require one)");
 
 	/* IMDSv2: a session token first (v1, without it, is never used) */
 	headers[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL;
@@ -1043,6 +1047,11 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		rvx_info("S3 credentials %s %s%s, valid until %s (next refresh in %lld s)",
 				 first ? "from" : "refreshed from", p->describe, p->detail, until,
 				 (long long) (p->refresh_at - now));
+		if (first && p->source == RVX_CRED_IMDS && !p->imds_chosen)
+			rvx_warn("S3 credentials from instance metadata%s, only because no other source is configured: "
+					 "in a container this is usually the node's role; set AWS_EC2_METADATA_DISABLED=true "
+					 "to require another source, or false to confirm this one",
+					 p->detail);
 		rvx_metrics_credentials_fetched(source, (double) fresh->expiration);
 		return;
 	}

@@ -58,6 +58,13 @@ typedef struct RvxCredConfig
 	const char *imds_endpoint;	/* AWS_EC2_METADATA_SERVICE_ENDPOINT */
 	bool		imds_disabled;	/* AWS_EC2_METADATA_DISABLED */
 	/*
+	 * Instance metadata was asked for (AWS_EC2_METADATA_DISABLED=false, or
+	 * an endpoint set), not merely left as the last resort: without it, a
+	 * set from IMDS is logged as a warning naming the role, since in a
+	 * container it is usually the node's.
+	 */
+	bool		imds_chosen;
+	/*
 	 * How to talk to the endpoints.  Never S3's TLS settings: a
 	 * REVRX_S3_VERIFY_TLS=off meant for a test MinIO must not expose the
 	 * identity token sent to STS, nor a private S3 CA make the real STS

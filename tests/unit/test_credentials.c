@@ -777,7 +777,50 @@ test_s3_head_expired_refetches_once(void **state)
 	free(b2);
 }
 
-/* IMDSv2: token, role name, credentials; the token on both GETs. */
+/* stderr (the log) into a file while a test looks at warnings */
+static int	saved_stderr = -1;
+static char capture_path[64];
+
+static void
+capture_start(void)
+{
+	int			fd;
+
+	snprintf(capture_path, sizeof(capture_path), "/tmp/rvx-test-log.XXXXXX");
+	fd = mkstemp(capture_path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	rvx_log_init("test", RVX_LOG_WARNING, false);
+}
+
+/* The log written since capture_start, malloc'd. */
+static char *
+capture_end(void)
+{
+	FILE	   *f;
+	char	   *out = calloc(1, 65536);
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	rvx_log_init("test", getenv("TEST_LOG") ? RVX_LOG_DEBUG : RVX_LOG_ERROR, false);
+	f = fopen(capture_path, "r");
+	assert_non_null(f);
+	if (fread(out, 1, 65535, f) == 0)
+		out[0] = '\0';
+	fclose(f);
+	unlink(capture_path);
+	return out;
+}
+
+/*
+ * IMDSv2: token, role name, credentials; the token on both GETs.  Taken
+ * only because nothing else is configured: a warning names the role
+ * (usually the node's, in a container); not when IMDS was asked for.
+ */
 static void
 test_imds(void **state)
 {
@@ -797,18 +840,42 @@ test_imds(void **state)
 	RvxCredentials *p;
 	RvxCreds   *c;
 
-	srv = server_start(steps, 3);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	c = rvx_credentials_get(p, &err);
-	if (c == NULL)
-		fail_msg("%s", err.msg);
-	assert_string_equal(c->access_key, "ASIAINSTANCE1");
-	assert_string_equal(c->session_token, "IMDS-SESSION-TOKEN");
-	rvx_creds_release(c);
-	rvx_credentials_free(p);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	char	   *log;
+
+	for (int chosen = 0; chosen < 2; chosen++)
+	{
+		Step		run[3];
+
+		for (int i = 0; i < 3; i++)
+		{
+			run[i] = steps[i];
+			run[i].reply = strdup(steps[i].reply);
+		}
+		srv = server_start(run, 3);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
+		p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .imds_chosen = chosen,
+			.timeout_ms = 5000}, &err);
+		assert_non_null(p);
+		capture_start();
+		c = rvx_credentials_get(p, &err);
+		log = capture_end();
+		if (c == NULL)
+			fail_msg("%s", err.msg);
+		assert_string_equal(c->access_key, "ASIAINSTANCE1");
+		assert_string_equal(c->session_token, "IMDS-SESSION-TOKEN");
+		if (chosen)
+			assert_null(strstr(log, "warning"));
+		else if (strstr(log, "warning: S3 credentials from instance metadata for role revrx-node-role, "
+						"only because no other source is configured") == NULL)
+			fail_msg("no warning naming the role in: %s", log);
+		assert_null(strstr(log, "IMDS-SESSION-TOKEN"));
+		free(log);
+		rvx_creds_release(c);
+		rvx_credentials_free(p);
+		assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	}
+	for (int i = 0; i < 3; i++)
+		free(steps[i].reply);
 	free(body);
 }
 
@@ -831,6 +898,8 @@ test_imds_no_role(void **state)
 	assert_null(rvx_credentials_get(p, &err));
 	assert_int_equal(err.code, RVX_E_AUTH);
 	assert_non_null(strstr(err.msg, "HTTP 404"));
+	/* IMDS as the last resort: the message says how to require another source */
+	assert_non_null(strstr(err.msg, "no other credentials source is configured; set AWS_EC2_METADATA_DISABLED=true"));
 	rvx_credentials_free(p);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
