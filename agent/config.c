@@ -62,7 +62,7 @@ static const Setting settings[] = {
 	{"AWS_SESSION_TOKEN", "S3 session token (temporary static credentials)", true},
 	{"AWS_ROLE_ARN", "2. web identity (EKS IRSA): role to assume with STS AssumeRoleWithWebIdentity", false},
 	{"AWS_WEB_IDENTITY_TOKEN_FILE", "file with the web identity token (read again at each refresh)", false},
-	{"AWS_ROLE_SESSION_NAME", "session name for the role (default revrx-agent-<time>)", false},
+	{"AWS_ROLE_SESSION_NAME", "session name for the role: 2-64 of letters, digits and +=,.@_- (default revrx-agent-<time>)", false},
 	{"AWS_ENDPOINT_URL_STS", "STS endpoint URL (default from AWS_STS_REGIONAL_ENDPOINTS)", false},
 	{"AWS_STS_REGIONAL_ENDPOINTS", "regional (default: https://sts.<region>.amazonaws.com) or legacy (https://sts.amazonaws.com)", false},
 	{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "3. container credentials (EKS Pod Identity, ECS): endpoint URL", false},

@@ -78,6 +78,8 @@
 #define IMDS_TIMEOUT_MS		5000
 #define AHEAD_TIMEOUT_MS	5000	/* cap on a refresh-ahead's timeout */
 #define BLIND_RETIRE_S		60		/* rvx_credentials_maybe_expired at most this often */
+#define SESSION_NAME_MAX	64		/* AWS's limit for RoleSessionName */
+#define ROLE_NAME_MAX		64		/* AWS's limit for a role name */
 
 static const char *const container_hosts[] = {
 	"169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL
@@ -429,6 +431,23 @@ done:
 
 /* ------------------------------------------------------------ creation */
 
+/*
+ * Whether s is an IAM name: 1 to max characters of [A-Za-z0-9+=,.@_-]
+ * (role session names, and role names, which also go into a URL and the log).
+ */
+static bool
+valid_iam_name(const char *s, size_t max)
+{
+	size_t		n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char) s[i]) && strchr("+=,.@_-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
 static char *
 dup_opt(const char *s, bool *oom)
 {
@@ -575,6 +594,15 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 	pthread_cond_init(&p->changed, NULL);
 	if (choose_source(p, cfg, err) != 0)
 	{
+		rvx_credentials_free(p);
+		return NULL;
+	}
+	if (p->source == RVX_CRED_WEB_IDENTITY && cfg->session_name && cfg->session_name[0] &&
+		(strlen(cfg->session_name) < 2 || !valid_iam_name(cfg->session_name, SESSION_NAME_MAX)))
+	{
+		rvx_error(err, RVX_E_CONFIG,
+				  "invalid value for AWS_ROLE_SESSION_NAME: \"%.100s\" (expected 2 to %d characters among letters, digits and +=,.@_-)",
+				  cfg->session_name, SESSION_NAME_MAX);
 		rvx_credentials_free(p);
 		return NULL;
 	}
@@ -827,7 +855,7 @@ static RvxCreds *
 fetch_web_identity(RvxCredentials *p, RvxError *err)
 {
 	char		what[768];
-	char		session[96];
+	char		session[SESSION_NAME_MAX + 1];
 	char	   *token;
 	char	   *enc[3] = {NULL, NULL, NULL};
 	char	   *body = NULL;
@@ -956,9 +984,15 @@ fetch_imds(RvxCredentials *p, RvxError *err)
 	role = strndup(resp.body ? resp.body : "", strcspn(resp.body ? resp.body : "", "\r\n"));
 	if (role == NULL)
 		goto oom;
-	if (role[0] == '\0' || strchr(role, '/') != NULL || strstr(role, "..") != NULL)
+	if (role[0] == '\0')
 	{
-		rvx_error(err, RVX_E_AUTH, "%s: the instance has no usable IAM role (role list \"%.64s\")", what, role);
+		rvx_error(err, RVX_E_AUTH, "%s: the instance has no IAM role", what);
+		goto done;
+	}
+	/* it goes into a URL and the log: an IAM role name, nothing else */
+	if (!valid_iam_name(role, ROLE_NAME_MAX))
+	{
+		rvx_error(err, RVX_E_PROTOCOL, "%s: the role list does not start with an IAM role name", what);
 		goto done;
 	}
 	free_answer(&resp);

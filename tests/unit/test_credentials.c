@@ -312,6 +312,12 @@ test_choose_source(void **state)
 		{{.container_relative_uri = "creds"}, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"},
 		{{.imds_endpoint = "http://10.0.0.1"}, "AWS_EC2_METADATA_SERVICE_ENDPOINT"},
 		{{.imds_disabled = true}, "no S3 credentials"},
+		/* AWS: 2-64 characters of [\w+=,.@-]; never truncated silently */
+		{{.role_arn = ROLE, .token_file = "/t",
+			.session_name = "a-session-name-that-is-longer-than-the-sixty-four-characters-aws1"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "two words"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "a/b"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "x"}, "AWS_ROLE_SESSION_NAME"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -343,6 +349,12 @@ test_choose_source(void **state)
 		.sts_regional = "legacy"}, &err);
 	assert_non_null(p);
 	assert_non_null(strstr(rvx_credentials_describe(p), "https://sts.amazonaws.com/"));
+	rvx_credentials_free(p);
+
+	p = rvx_credentials_new(&(RvxCredConfig) {.role_arn = ROLE, .token_file = "/t",
+		.session_name = "a-session-name-of-exactly-64-chars.with+=,@_all.allowed-01234567"}, &err);
+	if (p == NULL)
+		fail_msg("%s", err.msg);
 	rvx_credentials_free(p);
 
 	p = rvx_credentials_new(&(RvxCredConfig) {.container_relative_uri = "/v2/creds/abc"}, &err);
@@ -904,6 +916,34 @@ test_imds_no_role(void **state)
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
+/* A role name that is not one never reaches a URL or the log. */
+static void
+test_imds_bad_role_name(void **state)
+{
+	const char *names[] = {"../../latest/user-data", "role?x=1", "bad role", "r\x1b[31m"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	{
+		Step		steps[] = {
+			{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
+			{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(200, NULL, names[i]), false},
+		};
+		Server		srv = server_start(steps, 2);
+		char		url[64];
+		RvxError	err;
+		RvxCredentials *p;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+		p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
+		assert_non_null(p);
+		assert_null(rvx_credentials_get(p, &err));
+		if (strstr(err.msg, "does not start with an IAM role name") == NULL || strstr(err.msg, names[i]))
+			fail_msg("case %zu: %s", i, err.msg);
+		rvx_credentials_free(p);
+		assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	}
+}
+
 static int
 setup_all(void **state)
 {
@@ -950,6 +990,7 @@ main(void)
 		cmocka_unit_test(test_s3_head_expired_refetches_once),
 		cmocka_unit_test(test_imds),
 		cmocka_unit_test(test_imds_no_role),
+		cmocka_unit_test(test_imds_bad_role_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
