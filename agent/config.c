@@ -79,7 +79,10 @@ static const Setting settings[] = {
 /* The encryption key, once loaded; lives until exit like every setting. */
 static RvxKey key;
 
-/* The S3 credentials provider; lives until the next load or exit. */
+/*
+ * The S3 credentials provider; lives until the next load or exit.  Not
+ * reference-counted: rvx_config_load is called once (config.h).
+ */
 static RvxCredentials *credentials;
 
 /* A CA file is checked now: libcurl would only say "problem with the SSL CA cert" at the first request. */
