@@ -629,7 +629,8 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 		if (p->current)
 		{
 			p->current->generation = ++p->generation;
-			rvx_metrics_credentials_fetched(rvx_credentials_source_name(p->source), 0);
+			if (!cfg->unreported)
+				rvx_metrics_credentials_fetched(rvx_credentials_source_name(p->source), 0);
 		}
 		else
 			oom = true;

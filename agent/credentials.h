@@ -73,6 +73,8 @@ typedef struct RvxCredConfig
 	 */
 	const char *ca_file;
 	int			timeout_ms;
+	/* a repository handle's own provider (static keys): not counted in /metrics */
+	bool		unreported;
 } RvxCredConfig;
 
 typedef enum RvxCredSource

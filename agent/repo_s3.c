@@ -1803,6 +1803,8 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 			.access_key = cfg->s3_access_key,
 			.secret_key = cfg->s3_secret_key,
 			.session_token = cfg->s3_session_token,
+			/* one per handle open: counting it would count opens, not fetches */
+			.unreported = true,
 		};
 
 		if ((s3->creds = rvx_credentials_new(&cc, err)) == NULL)

@@ -789,6 +789,43 @@ test_s3_head_expired_refetches_once(void **state)
 	free(b2);
 }
 
+/*
+ * A repository handle opened with static keys and no provider makes its
+ * own: opening handles is not fetching credentials, so /metrics does not
+ * count it (the process's provider, made by config.c, is counted once).
+ */
+static void
+test_static_handle_unreported(void **state)
+{
+	RvxRepoConfig cfg = {.url = "s3://bkt", .s3_endpoint = "http://127.0.0.1:9", .s3_region = "us-east-1",
+		.s3_path_style = true, .s3_access_key = "AKIDSTATIC", .s3_secret_key = SECRET,
+	.s3_verify_tls = true, .timeout_ms = 1000};
+	RvxError	err;
+	RvxCredentials *p;
+	size_t		len;
+	char	   *text;
+
+	rvx_metrics_reset();
+	for (int i = 0; i < 3; i++)
+	{
+		RvxRepo    *repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
+
+		if (repo == NULL)
+			fail_msg("%s", err.msg);
+		rvx_repo_close(repo);
+	}
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_null(strstr(text, "revrx_credentials_fetches_total"));
+	free(text);
+
+	p = rvx_credentials_new(&(RvxCredConfig) {.access_key = "AKIDSTATIC", .secret_key = SECRET}, &err);
+	assert_non_null(p);
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_non_null(strstr(text, "revrx_credentials_fetches_total{source=\"static keys\"} 1"));
+	free(text);
+	rvx_credentials_free(p);
+}
+
 /* stderr (the log) into a file while a test looks at warnings */
 static int	saved_stderr = -1;
 static char capture_path[64];
@@ -988,6 +1025,7 @@ main(void)
 		cmocka_unit_test(test_container_then_s3),
 		cmocka_unit_test(test_s3_expired_token_refetches),
 		cmocka_unit_test(test_s3_head_expired_refetches_once),
+		cmocka_unit_test(test_static_handle_unreported),
 		cmocka_unit_test(test_imds),
 		cmocka_unit_test(test_imds_no_role),
 		cmocka_unit_test(test_imds_bad_role_name),
