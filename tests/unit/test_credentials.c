@@ -7,11 +7,13 @@
  *	  requests (scripted_server.h), down to the S3 request signed with what
  *	  the provider fetched.
  *
- * The few timing tests use credentials that live 3 seconds, so the file
- * runs in a few seconds.
+ * The few timing tests use credentials that live 4 or 5 seconds and wait
+ * for the provider's own deadlines (never a fixed sleep), so the file runs
+ * in some 10 seconds.
  *
  *-------------------------------------------------------------------------
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -398,15 +400,26 @@ web_identity_provider(const Server *srv)
 	return p;
 }
 
+/* Sleeps until time(NULL) reaches t. */
+static void
+wait_until(time_t t)
+{
+	while (time(NULL) < t)
+		usleep(50 * 1000);
+}
+
 /*
  * STS is asked with the token from the file; the set is kept until half
- * its (3 s) life, then fetched again with the token the file holds then.
+ * its (5 s) life, then fetched again with the token the file holds then.
+ * Second boundaries: the life is at least 4 s however the seconds fall
+ * (the expiry is written before the set is received), so the refresh is
+ * due 2 s or more after it and the immediate second get is never due.
  */
 static void
 test_web_identity_refresh(void **state)
 {
 	char		exp[32];
-	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(3, exp, sizeof(exp)));
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(5, exp, sizeof(exp)));
 	char	   *b2 = sts_body("ASIAEXAMPLEKEY2", SECRET, "TOKEN-TWO", in_seconds(3600, exp, sizeof(exp)));
 	Step		steps[] = {
 		{{"POST / HTTP/1.1", "application/x-www-form-urlencoded"},
@@ -436,7 +449,7 @@ test_web_identity_refresh(void **state)
 
 	/* the kubelet rotates the token; half the life later it is used */
 	write_token("jwt-two");
-	usleep(1600 * 1000);
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
 	c3 = rvx_credentials_get(p, &err);
 	assert_non_null(c3);
 	assert_string_equal(c3->access_key, "ASIAEXAMPLEKEY2");
@@ -492,14 +505,6 @@ test_web_identity_refused(void **state)
 	free(text);
 	rvx_credentials_free(p);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
-}
-
-/* Sleeps until time(NULL) reaches t. */
-static void
-wait_until(time_t t)
-{
-	while (time(NULL) < t)
-		usleep(50 * 1000);
 }
 
 /*
@@ -609,6 +614,72 @@ test_refresh_ahead_short_timeout(void **state)
 		fail_msg("the refresh-ahead held the caller for %.1f s", now_s() - t0);
 	rvx_creds_release(c2);
 	rvx_creds_release(c1);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+}
+
+#define NTHREADS 8
+
+typedef struct GetArg
+{
+	RvxCredentials *p;
+	pthread_barrier_t *start;
+	RvxCreds   *got;
+	RvxError	err;
+} GetArg;
+
+static void *
+get_thread(void *arg)
+{
+	GetArg	   *a = arg;
+
+	pthread_barrier_wait(a->start);
+	a->got = rvx_credentials_get(a->p, &a->err);
+	return NULL;
+}
+
+/*
+ * Threads that ask at once while there is no set yet, during one slow
+ * fetch: exactly one request (the script has one step: a second one fails
+ * it), and every thread gets the set.
+ */
+static void
+test_concurrent_first_get(void **state)
+{
+	char		exp[32];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(3600, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one",
+		delayed(700, reply(200, "Content-Type: text/xml\r\n", b1)), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	pthread_barrier_t start;
+	pthread_t	th[NTHREADS];
+	GetArg		args[NTHREADS];
+
+	write_token("jwt-one");
+	srv = server_start(steps, 1);
+	p = web_identity_provider(&srv);
+	pthread_barrier_init(&start, NULL, NTHREADS);
+	for (int i = 0; i < NTHREADS; i++)
+	{
+		args[i] = (GetArg) {.p = p, .start = &start};
+		assert_int_equal(pthread_create(&th[i], NULL, get_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NTHREADS; i++)
+	{
+		if (args[i].got == NULL)
+			fail_msg("thread %d: %s", i, args[i].err.msg);
+		assert_ptr_equal(args[i].got, args[0].got);
+	}
+	assert_string_equal(args[0].got->access_key, AKID);
+	for (int i = 0; i < NTHREADS; i++)
+		rvx_creds_release(args[i].got);
+	pthread_barrier_destroy(&start);
 	rvx_credentials_free(p);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 	free(b1);
@@ -1018,6 +1089,7 @@ main(void)
 		cmocka_unit_test(test_check_url),
 		cmocka_unit_test(test_choose_source),
 		cmocka_unit_test(test_web_identity_refresh),
+		cmocka_unit_test(test_concurrent_first_get),
 		cmocka_unit_test(test_web_identity_refused),
 		cmocka_unit_test(test_web_identity_unavailable),
 		cmocka_unit_test(test_refresh_ahead_failure_stays_ready),
