@@ -28,7 +28,7 @@
  * Timing: a set valid for L seconds is fetched again 5 minutes before it
  * expires, or half-way through when L is under 10 minutes
  * (rvx_credentials_refresh_at).  A failed fetch is retried with backoff
- * (1 s doubling to 60 s, jittered); meanwhile requests are signed with the
+ * (1 s doubling to 60 s, jittered: rvx_backoff_ms); meanwhile requests are signed with the
  * current set until 10 s before it expires (or a tenth of its lifetime,
  * when that is shorter).  After that a request waits for a fetch (at most
  * one per request, and none while the backoff runs) and fails with the
@@ -1035,28 +1035,17 @@ fetch(RvxCredentials *p, RvxError *err)
 	return NULL;
 }
 
-/* Seconds to wait after the n-th failure in a row: 1, 2, 4 ... 60, jittered down to half. */
+/*
+ * Seconds to wait after the n-th failure in a row: http.c's backoff (full
+ * jitter) on a 1 s to 60 s scale, and at least 1 s, so that a failure is
+ * not asked again at once by the next request.
+ */
 static int
 backoff_s(RvxCredentials *p, int n)
 {
-	int			d = n >= 7 ? BACKOFF_MAX_S : 1 << (n - 1);
+	int			d = (rvx_backoff_ms(n - 1, 1000, BACKOFF_MAX_S * 1000, &p->rng) + 999) / 1000;
 
-	if (d > BACKOFF_MAX_S)
-		d = BACKOFF_MAX_S;
-	p->rng ^= p->rng << 13;
-	p->rng ^= p->rng >> 7;
-	p->rng ^= p->rng << 17;
-	d = d / 2 + (int) (p->rng % (uint64_t) (d - d / 2 + 1));
 	return d > 0 ? d : 1;
-}
-
-static void
-format_time(time_t t, char *out, size_t cap)
-{
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* Called with the lock held, after a fetch. */
@@ -1064,7 +1053,7 @@ static void
 record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t now)
 {
 	const char *source = rvx_credentials_source_name(p->source);
-	char		until[32];
+	char		until[RVX_ISO_TIME_SIZE];
 
 	if (fresh)
 	{
@@ -1078,7 +1067,7 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		p->failures = 0;
 		p->next_attempt = 0;
 		rvx_error_clear(&p->last_err);
-		format_time(fresh->expiration, until, sizeof(until));
+		rvx_iso_time(fresh->expiration, until, sizeof(until));
 		rvx_info("S3 credentials %s %s%s, valid until %s (next refresh in %lld s)",
 				 first ? "from" : "refreshed from", p->describe, p->detail, until,
 				 (long long) (p->refresh_at - now));

@@ -493,13 +493,19 @@ rvx_http_curl_error(int curl_code, bool *transient)
 int
 rvx_http_backoff_ms(int attempt, uint64_t *rng)
 {
-	uint64_t	ceiling = (uint64_t) backoff_base_ms;
+	return rvx_backoff_ms(attempt, backoff_base_ms, backoff_cap_ms, rng);
+}
+
+int
+rvx_backoff_ms(int attempt, int base_ms, int cap_ms, uint64_t *rng)
+{
+	uint64_t	ceiling = (uint64_t) (base_ms > 0 ? base_ms : 1);
 	uint64_t	x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
 
-	for (int i = 0; i < attempt && ceiling < (uint64_t) backoff_cap_ms; i++)
+	for (int i = 0; i < attempt && ceiling < (uint64_t) cap_ms; i++)
 		ceiling *= 2;
-	if (ceiling > (uint64_t) backoff_cap_ms)
-		ceiling = (uint64_t) backoff_cap_ms;
+	if (ceiling > (uint64_t) cap_ms)
+		ceiling = (uint64_t) cap_ms;
 
 	/* xorshift64: plenty for spreading retries, and per caller, so lock-free */
 	x ^= x << 13;

@@ -127,6 +127,9 @@ extern RvxErrorCode rvx_http_curl_error(int curl_code, bool *transient);
  */
 extern int	rvx_http_backoff_ms(int attempt, uint64_t *rng);
 
+/* The same with a base and a cap of the caller's (the credentials provider's 1 s to 60 s). */
+extern int	rvx_backoff_ms(int attempt, int base_ms, int cap_ms, uint64_t *rng);
+
 /*
  * Sets base and cap of the backoff for the whole process (defaults 100 ms
  * and 5 s).  For tests, which need retries without the waiting; call it

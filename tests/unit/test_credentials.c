@@ -42,15 +42,6 @@
 
 /* ------------------------------------------------------------- answers */
 
-static void
-iso_time(time_t t, char *out, size_t cap)
-{
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* An AssumeRoleWithWebIdentity answer; a NULL field is left out. */
 static char *
 sts_body(const char *akid, const char *secret, const char *token, const char *expiration)
@@ -88,7 +79,7 @@ json_body(const char *akid, const char *token, const char *expiration)
 static char *
 in_seconds(int s, char *buf, size_t cap)
 {
-	iso_time(time(NULL) + s, buf, cap);
+	rvx_iso_time(time(NULL) + s, buf, cap);
 	return buf;
 }
 
@@ -220,6 +211,34 @@ test_parse_time(void **state)
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00.Z"), -1);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06"), -1);
 	assert_int_equal(rvx_credentials_parse_time(""), -1);
+}
+
+/* The agent's one ISO time formatter (log.h), read back by the parser. */
+static void
+test_iso_time(void **state)
+{
+	char		buf[RVX_ISO_TIME_SIZE];
+
+	assert_string_equal(rvx_iso_time(1796590800, buf, sizeof(buf)), "2026-12-06T21:00:00Z");
+	assert_int_equal(rvx_credentials_parse_time(rvx_iso_time(0, buf, sizeof(buf))), 0);
+	assert_string_equal(rvx_iso_time(1796590800, buf, 5), "");	/* too small: empty, not garbage */
+}
+
+/* The provider's retry delays: http.c's backoff on its own 1 s to 60 s scale. */
+static void
+test_backoff_scale(void **state)
+{
+	uint64_t	rng = 42;
+
+	for (int attempt = 0; attempt < 12; attempt++)
+		for (int i = 0; i < 200; i++)
+		{
+			int			d = rvx_backoff_ms(attempt, 1000, 60000, &rng);
+			long		ceiling = attempt < 6 ? 1000L << attempt : 60000L;
+
+			if (d < 0 || d > ceiling)
+				fail_msg("attempt %d: %d ms, expected 0 to %ld", attempt, d, ceiling);
+		}
 }
 
 /* 5 minutes ahead; half-way for short lives; never for static keys */
@@ -1085,6 +1104,8 @@ main(void)
 		cmocka_unit_test(test_parse_json),
 		cmocka_unit_test(test_parse_json_bad),
 		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_iso_time),
+		cmocka_unit_test(test_backoff_scale),
 		cmocka_unit_test(test_refresh_timing),
 		cmocka_unit_test(test_check_url),
 		cmocka_unit_test(test_choose_source),
