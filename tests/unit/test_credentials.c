@@ -778,6 +778,32 @@ test_container_then_s3(void **state)
 }
 
 /*
+ * A container-credentials provider asking srv's /creds, and an S3 handle
+ * on srv (bucket bkt) that signs with it; 2 retries.
+ */
+static RvxRepo *
+container_repo(const Server *srv, RvxCredentials **p)
+{
+	char		url[96];
+	char		endpoint[64];
+	RvxError	err;
+	RvxRepoConfig cfg;
+	RvxRepo    *repo;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv->port);
+	*p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
+	if (*p == NULL)
+		fail_msg("%s", err.msg);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv->port);
+	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
+		.s3_path_style = true, .credentials = *p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
+	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
+	if (repo == NULL)
+		fail_msg("%s", err.msg);
+	return repo;
+}
+
+/*
  * S3 calls the set expired (a clock off, a process frozen past the
  * expiry): the attempt is retried with a new set, fetched at once.
  */
@@ -790,11 +816,8 @@ test_s3_expired_token_refetches(void **state)
 	char	   *expired;
 	Step		steps[4];
 	Server		srv;
-	char		url[96];
-	char		endpoint[64];
 	RvxError	err;
 	RvxCredentials *p;
-	RvxRepoConfig cfg;
 	RvxRepo    *repo;
 	char	   *body = NULL;
 	size_t		len = 0;
@@ -808,14 +831,7 @@ test_s3_expired_token_refetches(void **state)
 	steps[3] = (Step) {{"GET /bkt/repo.json", "Credential=ASIANEWKEY/", "x-amz-security-token: NEW-TOKEN"},
 	NULL, reply(404, NULL, ""), false};
 	srv = server_start(steps, 4);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv.port);
-	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
-		.s3_path_style = true, .credentials = p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
-	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
-	assert_non_null(repo);
+	repo = container_repo(&srv, &p);
 	/* (a GET: the answer to a HEAD has no body to name the error) */
 	assert_int_equal(rvx_repo_get_buffer(repo, "repo.json", 4096, &body, &len, &err), -1);
 	if (err.code != RVX_E_NOTFOUND)
@@ -842,11 +858,8 @@ test_s3_head_expired_refetches_once(void **state)
 	char	   *b2 = json_body("ASIANEWKEY", "NEW-TOKEN", in_seconds(3600, exp, sizeof(exp)));
 	Step		steps[5];
 	Server		srv;
-	char		url[96];
-	char		endpoint[64];
 	RvxError	err;
 	RvxCredentials *p;
-	RvxRepoConfig cfg;
 	RvxRepo    *repo;
 
 	steps[0] = (Step) {{"GET /creds"}, NULL, reply(200, "Connection: close\r\n", b1), true};
@@ -858,14 +871,7 @@ test_s3_head_expired_refetches_once(void **state)
 	steps[4] = (Step) {{"HEAD /bkt/other.json", "Credential=ASIANEWKEY/"}, NULL,
 	reply(403, "Connection: close\r\n", ""), true};
 	srv = server_start(steps, 5);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv.port);
-	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
-		.s3_path_style = true, .credentials = p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
-	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
-	assert_non_null(repo);
+	repo = container_repo(&srv, &p);
 	if (rvx_repo_head(repo, "repo.json", NULL, &err) != 0)
 		fail_msg("%s", err.msg);
 	/* a real refusal: one request, the error as S3 gave it */
@@ -1018,29 +1024,40 @@ test_imds(void **state)
 	free(body);
 }
 
+/*
+ * IMDS answers the role list with status and body: the provider must fail
+ * there, without a third request; its error in *err.
+ */
+static void
+imds_role_list_fails(int status, const char *body, RvxError *err)
+{
+	Step		steps[] = {
+		{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
+		{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(status, NULL, body), false},
+	};
+	Server		srv = server_start(steps, 2);
+	char		url[64];
+	RvxCredentials *p;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, err);
+	assert_non_null(p);
+	assert_null(rvx_credentials_get(p, err));
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
 /* An instance without a role: the role list is empty (404 in real life). */
 static void
 test_imds_no_role(void **state)
 {
-	Step		steps[] = {
-		{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
-		{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(404, NULL, ""), false},
-	};
-	Server		srv = server_start(steps, 2);
-	char		url[64];
 	RvxError	err;
-	RvxCredentials *p;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	assert_null(rvx_credentials_get(p, &err));
+	imds_role_list_fails(404, "", &err);
 	assert_int_equal(err.code, RVX_E_AUTH);
 	assert_non_null(strstr(err.msg, "HTTP 404"));
 	/* IMDS as the last resort: the message says how to require another source */
 	assert_non_null(strstr(err.msg, "no other credentials source is configured; set AWS_EC2_METADATA_DISABLED=true"));
-	rvx_credentials_free(p);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
 }
 
 /* A role name that is not one never reaches a URL or the log. */
@@ -1051,23 +1068,11 @@ test_imds_bad_role_name(void **state)
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 	{
-		Step		steps[] = {
-			{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
-			{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(200, NULL, names[i]), false},
-		};
-		Server		srv = server_start(steps, 2);
-		char		url[64];
 		RvxError	err;
-		RvxCredentials *p;
 
-		snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
-		p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
-		assert_non_null(p);
-		assert_null(rvx_credentials_get(p, &err));
+		imds_role_list_fails(200, names[i], &err);
 		if (strstr(err.msg, "does not start with an IAM role name") == NULL || strstr(err.msg, names[i]))
 			fail_msg("case %zu: %s", i, err.msg);
-		rvx_credentials_free(p);
-		assert_int_equal(server_finish(&srv), SCRIPT_OK);
 	}
 }
 
