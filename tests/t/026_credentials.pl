@@ -284,8 +284,7 @@ sub refused
 # user information after a port: curl would connect to the host after the @
 ($rc, $err) = refused(AWS_ENDPOINT_URL_STS => 'http://127.0.0.1:80@sts.example.com/');
 is($rc, 3, 'an STS URL with user information after a loopback port is refused (exit 3)');
-like($err, qr/AWS_ENDPOINT_URL_STS.*plain http is allowed only to a loopback address/,
-	'as plain http to a non-loopback host');
+like($err, qr/AWS_ENDPOINT_URL_STS: user information is not allowed/, 'naming the setting and why');
 ($rc, $err) = refused(AWS_ENDPOINT_URL_STS => 'https://agent:hunter2-sts@sts.example.com/');
 is($rc, 3, 'an STS URL with a password is refused (exit 3)');
 like($err, qr/AWS_ENDPOINT_URL_STS.*user information/, 'naming the setting');
