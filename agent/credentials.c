@@ -21,25 +21,26 @@
  * when it holds a usable set (a refresh-ahead) the whole fetch is capped
  * at a quarter of the request timeout, at most 5 s, so a blackholed
  * endpoint delays its WAL by seconds; only a fetch without a usable set
- * gets the full request timeout.  A set is handed out with a reference, so the refresh may
- * replace it while an upload is still signing parts with it; it is wiped
- * (OPENSSL_cleanse) and freed when its last user releases it.
+ * gets the full request timeout.  A set is handed out with a reference, so
+ * the refresh may replace it while an upload is still signing parts with
+ * it; it is wiped (OPENSSL_cleanse) and freed when its last user releases
+ * it.
  *
  * Timing: a set valid for L seconds is fetched again 5 minutes before it
  * expires, or half-way through when L is under 10 minutes
  * (rvx_credentials_refresh_at).  A failed fetch is retried with backoff
- * (1 s doubling to 60 s, jittered: rvx_backoff_ms); meanwhile requests are signed with the
- * current set until 10 s before it expires (or a tenth of its lifetime,
- * when that is shorter).  After that a request waits for a fetch (at most
+ * (1 s doubling to 60 s, jittered: rvx_backoff_ms); meanwhile requests are
+ * signed with the current set until 10 s before it expires (or a tenth of
+ * its lifetime, when that is shorter).  After that a request waits for a fetch (at most
  * one per request, and none while the backoff runs) and fails with the
  * reason of the last failure when there is still no valid set.  Should S3
  * still call a set expired (ExpiredToken: a clock off, a process frozen
  * past the expiry), rvx_credentials_expired retires it and the retried
  * request waits for a new one.  Each failure and each success is logged
  * and counted in metrics.h (/metrics), by source; /readyz fails only
- * while no usable set remains, not on a failed refresh-ahead.  The web identity token
- * file and the container authorization token file are read again at each
- * fetch: the kubelet rotates them.
+ * while no usable set remains, not on a failed refresh-ahead.  The web
+ * identity token file and the container authorization token file are read
+ * again at each fetch: the kubelet rotates them.
  *
  * Secrets: the token files' contents, the STS request body, answers that
  * carry credentials and every replaced set are wiped before being freed.
@@ -808,20 +809,19 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 		.max_buffer = ANSWER_MAX,
 		.timeout_ms = p->ahead ? p->ahead_timeout_ms : 0,
 	};
-	RvxHttp   **http = &p->http;
 	int			rc;
 
-	if (*http == NULL)
+	if (p->http == NULL)
 	{
 		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = true};
 
-		if ((*http = rvx_http_new(&o, err)) == NULL)
+		if ((p->http = rvx_http_new(&o, err)) == NULL)
 		{
 			memset(resp, 0, sizeof(*resp));
 			return -1;
 		}
 	}
-	rc = rvx_http_perform(*http, &req, resp);
+	rc = rvx_http_perform(p->http, &req, resp);
 	if (rc != 0)
 	{
 		bool		transient;
@@ -829,8 +829,8 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 		rvx_error(err, rvx_http_curl_error(resp->curl_code, &transient), "%s: %s", what,
 				  resp->curl_error);
 		/* the connection may be what is broken */
-		rvx_http_free(*http);
-		*http = NULL;
+		rvx_http_free(p->http);
+		p->http = NULL;
 		return -1;
 	}
 	if (resp->status != 200)
