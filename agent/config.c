@@ -54,14 +54,15 @@ static const Setting settings[] = {
 	{"REVRX_S3_OBJECT_LOCK_DAYS", "S3 Object Lock retention of audit records in days (0 = off, default; the bucket needs Object Lock)", false},
 	{"REVRX_S3_OBJECT_LOCK_MODE", "COMPLIANCE (default) or GOVERNANCE", false},
 	{"REVRX_S3_CA_FILE", "CA bundle to verify the S3 endpoint's certificate", false},
-	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning", false},
+	{"REVRX_S3_VERIFY_TLS", "on (default) or off; off is logged as a warning (S3 only, never the credentials endpoints)", false},
+	{"REVRX_CREDENTIALS_CA_FILE", "CA bundle for the https credentials endpoints (STS, container) instead of the system's (tests, private STS proxies)", false},
 	/* S3 credentials: the first source configured is used (credentials.h) */
 	{"AWS_ACCESS_KEY_ID", "1. static keys: S3 access key", false},
 	{"AWS_SECRET_ACCESS_KEY", "S3 secret key", true},
 	{"AWS_SESSION_TOKEN", "S3 session token (temporary static credentials)", true},
 	{"AWS_ROLE_ARN", "2. web identity (EKS IRSA): role to assume with STS AssumeRoleWithWebIdentity", false},
 	{"AWS_WEB_IDENTITY_TOKEN_FILE", "file with the web identity token (read again at each refresh)", false},
-	{"AWS_ROLE_SESSION_NAME", "session name for the role (default revrx-agent-<time>)", false},
+	{"AWS_ROLE_SESSION_NAME", "session name for the role: 2-64 of letters, digits and +=,.@_- (default revrx-agent-<time>)", false},
 	{"AWS_ENDPOINT_URL_STS", "STS endpoint URL (default from AWS_STS_REGIONAL_ENDPOINTS)", false},
 	{"AWS_STS_REGIONAL_ENDPOINTS", "regional (default: https://sts.<region>.amazonaws.com) or legacy (https://sts.amazonaws.com)", false},
 	{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "3. container credentials (EKS Pod Identity, ECS): endpoint URL", false},
@@ -69,7 +70,7 @@ static const Setting settings[] = {
 	{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "file with the Authorization header value (read again at each refresh)", false},
 	{"AWS_CONTAINER_AUTHORIZATION_TOKEN", "Authorization header value for the container endpoint", true},
 	{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "4. instance metadata (IMDSv2): endpoint (default http://169.254.169.254)", false},
-	{"AWS_EC2_METADATA_DISABLED", "true: never ask instance metadata", false},
+	{"AWS_EC2_METADATA_DISABLED", "true: never ask instance metadata; false: ask it without a warning when nothing else is configured", false},
 	{"AWS_REGION", "S3 region (also AWS_DEFAULT_REGION; default us-east-1)", false},
 	{"AWS_DEFAULT_REGION", NULL, false},
 	{NULL, NULL, false},
@@ -78,8 +79,26 @@ static const Setting settings[] = {
 /* The encryption key, once loaded; lives until exit like every setting. */
 static RvxKey key;
 
-/* The S3 credentials provider; lives until the next load or exit. */
+/*
+ * The S3 credentials provider; lives until the next load or exit.  Not
+ * reference-counted: rvx_config_load is called once (config.h).
+ */
 static RvxCredentials *credentials;
+
+/* A CA file is checked now: libcurl would only say "problem with the SSL CA cert" at the first request. */
+static int
+check_ca_file(const char *setting, const char *path, RvxError *err)
+{
+	FILE	   *f;
+
+	if (path == NULL)
+		return 0;
+	if ((f = fopen(path, "r")) == NULL)
+		return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: could not open \"%s\": %s",
+						 setting, path, strerror(errno));
+	fclose(f);
+	return 0;
+}
 
 /*
  * Reads and checks the key file.  Any problem is an error naming the
@@ -279,6 +298,7 @@ int
 rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 {
 	const char *v;
+	const char *creds_ca_file;
 	int			timeout_s;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -386,16 +406,11 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		return rvx_error(err, RVX_E_CONFIG,
 						 "REVRX_S3_KMS_KEY_ID is set but REVRX_S3_SSE is not aws:kms");
 	cfg->repo.s3_ca_file = get("REVRX_S3_CA_FILE");
-	/* checked now: libcurl would only say "problem with the SSL CA cert" at the first request */
-	if (cfg->repo.s3_ca_file)
-	{
-		FILE	   *f = fopen(cfg->repo.s3_ca_file, "r");
-
-		if (f == NULL)
-			return rvx_error(err, RVX_E_CONFIG, "invalid value for REVRX_S3_CA_FILE: could not open \"%s\": %s",
-							 cfg->repo.s3_ca_file, strerror(errno));
-		fclose(f);
-	}
+	if (check_ca_file("REVRX_S3_CA_FILE", cfg->repo.s3_ca_file, err) != 0)
+		return -1;
+	creds_ca_file = get("REVRX_CREDENTIALS_CA_FILE");
+	if (check_ca_file("REVRX_CREDENTIALS_CA_FILE", creds_ca_file, err) != 0)
+		return -1;
 	if (get_bool("REVRX_S3_VERIFY_TLS", true, &cfg->repo.s3_verify_tls, err) != 0)
 		return -1;
 	cfg->repo.s3_access_key = get("AWS_ACCESS_KEY_ID");
@@ -426,13 +441,15 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 			.container_token = get("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
 			.container_token_file = get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
 			.imds_endpoint = get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
-			.ca_file = cfg->repo.s3_ca_file,
-			.verify_tls = cfg->repo.s3_verify_tls,
+			/* never S3's TLS settings: STS gets the identity token and returns keys */
+			.ca_file = creds_ca_file,
 			.timeout_ms = cfg->repo.timeout_ms,
 		};
 
 		if (get_bool("AWS_EC2_METADATA_DISABLED", false, &cc.imds_disabled, err) != 0)
 			return -1;
+		cc.imds_chosen = (get("AWS_EC2_METADATA_DISABLED") && !cc.imds_disabled) ||
+			cc.imds_endpoint != NULL;
 		if ((credentials = rvx_credentials_new(&cc, err)) == NULL)
 			return -1;
 		cfg->repo.credentials = credentials;

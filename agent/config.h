@@ -49,7 +49,10 @@ typedef struct RvxConfig
 /*
  * Fills cfg from the file (may be NULL: then REVRX_CONFIG, if set) and the
  * environment.  Strings point into storage owned by the config module and
- * live until exit.
+ * live until exit.  Call it once per process (main does): for an s3://
+ * repository it makes the process's credentials provider
+ * (cfg->repo.credentials), shared by every repository handle, and a
+ * second call frees the previous one under any handle still using it.
  */
 extern int	rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err);
 

@@ -13,28 +13,34 @@
  * shows up, and could sign with different identities at the same time.
  *
  * Threading: a mutex guards the current set and the refresh state.  The
- * fetch itself (HTTP, up to the request timeout) runs with the mutex
- * released and a "refreshing" flag set, so only one thread fetches; the
- * others keep signing with the current set while it is still valid, and
- * wait on a condition variable only when there is none (first use, or
- * expired).  A set is handed out with a reference, so the refresh may
- * replace it while an upload is still signing parts with it; it is wiped
- * (OPENSSL_cleanse) and freed when its last user releases it.
+ * fetch itself (HTTP) runs with the mutex released and a "refreshing" flag
+ * set, so only one thread fetches; the others keep signing with the
+ * current set while it is still valid, and wait on a condition variable
+ * only when there is none (first use, or expired).  The thread that
+ * fetches is a caller of rvx_credentials_get, maybe a shipping worker:
+ * when it holds a usable set (a refresh-ahead) the whole fetch is capped
+ * at a quarter of the request timeout, at most 5 s, so a blackholed
+ * endpoint delays its WAL by seconds; only a fetch without a usable set
+ * gets the full request timeout.  A set is handed out with a reference, so
+ * the refresh may replace it while an upload is still signing parts with
+ * it; it is wiped (OPENSSL_cleanse) and freed when its last user releases
+ * it.
  *
  * Timing: a set valid for L seconds is fetched again 5 minutes before it
  * expires, or half-way through when L is under 10 minutes
  * (rvx_credentials_refresh_at).  A failed fetch is retried with backoff
- * (1 s doubling to 60 s, jittered); meanwhile requests are signed with the
- * current set until 10 s before it expires (or a tenth of its lifetime,
- * when that is shorter).  After that a request waits for a fetch (at most
+ * (1 s doubling to 60 s, jittered: rvx_backoff_ms); meanwhile requests are
+ * signed with the current set until 10 s before it expires (or a tenth of
+ * its lifetime, when that is shorter).  After that a request waits for a fetch (at most
  * one per request, and none while the backoff runs) and fails with the
- * reason of the last failure when there is still no valid set.  Should S3 still call a set expired (ExpiredToken: a
- * clock off, a process frozen past the expiry), rvx_credentials_expired
- * retires it and the retried request waits for a new one.  Each failure
- * and each success is logged and counted in
- * metrics.h (/metrics and /readyz), by source.  The web identity token
- * file and the container authorization token file are read again at each
- * fetch: the kubelet rotates them.
+ * reason of the last failure when there is still no valid set.  Should S3
+ * still call a set expired (ExpiredToken: a clock off, a process frozen
+ * past the expiry), rvx_credentials_expired retires it and the retried
+ * request waits for a new one.  Each failure and each success is logged
+ * and counted in metrics.h (/metrics), by source; /readyz fails only
+ * while no usable set remains, not on a failed refresh-ahead.  The web
+ * identity token file and the container authorization token file are read
+ * again at each fetch: the kubelet rotates them.
  *
  * Secrets: the token files' contents, the STS request body, answers that
  * carry credentials and every replaced set are wiped before being freed.
@@ -54,6 +60,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
@@ -70,6 +77,10 @@
 #define BACKOFF_MAX_S		60
 #define IMDS_TOKEN_TTL		"21600"
 #define IMDS_TIMEOUT_MS		5000
+#define AHEAD_TIMEOUT_MS	5000	/* cap on a refresh-ahead's timeout */
+#define BLIND_RETIRE_S		60		/* rvx_credentials_maybe_expired at most this often */
+#define SESSION_NAME_MAX	64		/* AWS's limit for RoleSessionName */
+#define ROLE_NAME_MAX		64		/* AWS's limit for a role name */
 
 static const char *const container_hosts[] = {
 	"169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL
@@ -90,8 +101,8 @@ struct RvxCredentials
 	char	   *url;			/* STS endpoint, container URL, or IMDS base */
 	char	   *container_token;
 	char	   *container_token_file;
-	char	   *ca_file;
-	bool		verify_tls;
+	char	   *ca_file;		/* NULL: the system's CAs; TLS is always verified */
+	bool		imds_chosen;	/* RvxCredConfig.imds_chosen */
 	int			timeout_ms;
 
 	pthread_mutex_t lock;
@@ -105,6 +116,9 @@ struct RvxCredentials
 	RvxError	last_err;
 	uint64_t	generation;
 	uint64_t	rng;
+	bool		ahead;			/* the fetch under way is a refresh-ahead */
+	time_t		last_blind_retire;	/* rvx_credentials_maybe_expired's last */
+	int			ahead_timeout_ms;
 	RvxHttp    *http;			/* used by the refreshing thread only */
 };
 
@@ -354,48 +368,86 @@ is_allowed(const char *host, const char *const *allowed)
 	return false;
 }
 
+/*
+ * Parsed with libcurl's own URL parser, so that what is checked is what
+ * the transfer will connect to: a hand-made split disagrees with curl on
+ * userinfo ("http://127.0.0.1:80@evil.example/" is user "127.0.0.1",
+ * password "80", host evil.example).  The URL ends up in the log and in
+ * error messages, so user information is refused for every scheme.
+ */
 int
 rvx_credentials_check_url(const char *setting, const char *url, const char *const *allowed,
 						  RvxError *err)
 {
-	const char *rest;
-	const char *end;
-	char		host[256];
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	char	   *password = NULL;
+	const char *why = NULL;
+	char		bare[256];
 	size_t		n;
+	int			rc = 0;
 
-	if (strncmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	else
-		return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (expected an http:// or https:// URL)",
-						 setting, url);
-	if (*rest == '[')
+	if (u == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		why = "expected an http:// or https:// URL";
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+			 curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD)
+		why = "user information is not allowed in it";
+	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
+		why = "no host";
+	if (why)
 	{
-		end = strchr(rest, ']');
-		if (end == NULL)
-			return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (unterminated IPv6 address)",
-							 setting, url);
-		rest++;
+		/* never repeat a URL with user information: it may hold a password */
+		if (user || password)
+			rc = rvx_error(err, RVX_E_CONFIG, "invalid value for %s: %s", setting, why);
+		else
+			rc = rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (%s)", setting, url, why);
+		goto done;
 	}
+	if (strcmp(scheme, "https") == 0)
+		goto done;
+	/* an IPv6 address comes bracketed */
+	n = strlen(host);
+	if (host[0] == '[' && n >= 2 && host[n - 1] == ']')
+		snprintf(bare, sizeof(bare), "%.*s", (int) (n - 2), host + 1);
 	else
-		end = rest + strcspn(rest, ":/?#");
-	n = (size_t) (end - rest);
-	if (n == 0 || n >= sizeof(host) || memchr(rest, '@', n) != NULL)
-		return rvx_error(err, RVX_E_CONFIG, "invalid value for %s: \"%s\" (no host, or user information in it)",
-						 setting, url);
-	memcpy(host, rest, n);
-	host[n] = '\0';
-	if (url[4] == 's')
-		return 0;
-	if (is_loopback(host) || is_allowed(host, allowed))
-		return 0;
-	return rvx_error(err, RVX_E_CONFIG,
-					 "invalid value for %s: \"%s\": plain http is allowed only to a loopback address%s; use https://",
-					 setting, url, allowed && allowed[0] ? " or the documented link-local metadata address" : "");
+		snprintf(bare, sizeof(bare), "%s", host);
+	if (!is_loopback(bare) && !is_allowed(bare, allowed))
+		rc = rvx_error(err, RVX_E_CONFIG,
+					   "invalid value for %s: \"%s\": plain http is allowed only to a loopback address%s; use https://",
+					   setting, url, allowed && allowed[0] ? " or the documented link-local metadata address" : "");
+done:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(password);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 /* ------------------------------------------------------------ creation */
+
+/*
+ * Whether s is an IAM name: 1 to max characters of [A-Za-z0-9+=,.@_-]
+ * (role session names, and role names, which also go into a URL and the log).
+ */
+static bool
+valid_iam_name(const char *s, size_t max)
+{
+	size_t		n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char) s[i]) && strchr("+=,.@_-", s[i]) == NULL)
+			return false;
+	return true;
+}
 
 static char *
 dup_opt(const char *s, bool *oom)
@@ -546,16 +598,31 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 		rvx_credentials_free(p);
 		return NULL;
 	}
+	if (p->source == RVX_CRED_WEB_IDENTITY && cfg->session_name && cfg->session_name[0] &&
+		(strlen(cfg->session_name) < 2 || !valid_iam_name(cfg->session_name, SESSION_NAME_MAX)))
+	{
+		rvx_error(err, RVX_E_CONFIG,
+				  "invalid value for AWS_ROLE_SESSION_NAME: \"%.100s\" (expected 2 to %d characters among letters, digits and +=,.@_-)",
+				  cfg->session_name, SESSION_NAME_MAX);
+		rvx_credentials_free(p);
+		return NULL;
+	}
 	p->role_arn = dup_opt(cfg->role_arn, &oom);
 	p->token_file = dup_opt(cfg->token_file, &oom);
 	p->session_name = dup_opt(cfg->session_name, &oom);
 	p->container_token = dup_opt(cfg->container_token, &oom);
 	p->container_token_file = dup_opt(cfg->container_token_file, &oom);
 	p->ca_file = dup_opt(cfg->ca_file, &oom);
-	p->verify_tls = cfg->verify_tls;
+	p->imds_chosen = cfg->imds_chosen;
 	p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
 	if (p->source == RVX_CRED_IMDS && p->timeout_ms > IMDS_TIMEOUT_MS)
 		p->timeout_ms = IMDS_TIMEOUT_MS;	/* off EC2 nothing answers: fail soon */
+	/* a worker holding a usable set must not stall for long: see rvx_credentials_get */
+	p->ahead_timeout_ms = p->timeout_ms / 4;
+	if (p->ahead_timeout_ms > AHEAD_TIMEOUT_MS)
+		p->ahead_timeout_ms = AHEAD_TIMEOUT_MS;
+	if (p->ahead_timeout_ms < 1000)
+		p->ahead_timeout_ms = p->timeout_ms < 1000 ? p->timeout_ms : 1000;
 	p->rng = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) p;
 	if (p->source == RVX_CRED_STATIC)
 	{
@@ -563,7 +630,8 @@ rvx_credentials_new(const RvxCredConfig *cfg, RvxError *err)
 		if (p->current)
 		{
 			p->current->generation = ++p->generation;
-			rvx_metrics_credentials_fetched(rvx_credentials_source_name(p->source), 0);
+			if (!cfg->unreported)
+				rvx_metrics_credentials_fetched(rvx_credentials_source_name(p->source), 0);
 		}
 		else
 			oom = true;
@@ -739,12 +807,13 @@ exchange(RvxCredentials *p, const char *method, const char *url, const char *con
 		.buf = body,
 		.body_len = body ? strlen(body) : 0,
 		.max_buffer = ANSWER_MAX,
+		.timeout_ms = p->ahead ? p->ahead_timeout_ms : 0,
 	};
 	int			rc;
 
 	if (p->http == NULL)
 	{
-		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = p->verify_tls};
+		RvxHttpOptions o = {.timeout_ms = p->timeout_ms, .ca_file = p->ca_file, .verify_tls = true};
 
 		if ((p->http = rvx_http_new(&o, err)) == NULL)
 		{
@@ -787,7 +856,7 @@ static RvxCreds *
 fetch_web_identity(RvxCredentials *p, RvxError *err)
 {
 	char		what[768];
-	char		session[96];
+	char		session[SESSION_NAME_MAX + 1];
 	char	   *token;
 	char	   *enc[3] = {NULL, NULL, NULL};
 	char	   *body = NULL;
@@ -887,7 +956,9 @@ fetch_imds(RvxCredentials *p, RvxError *err)
 	RvxHttpResponse resp = {0};
 	RvxCreds   *c = NULL;
 
-	snprintf(what, sizeof(what), "could not get S3 credentials from instance metadata %s", p->url);
+	snprintf(what, sizeof(what), "could not get S3 credentials from instance metadata %s%s", p->url,
+			 p->imds_chosen ? "" :
+			 " (no other credentials source is configured; set AWS_EC2_METADATA_DISABLED=true to require one)");
 
 	/* IMDSv2: a session token first (v1, without it, is never used) */
 	headers[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL;
@@ -914,9 +985,15 @@ fetch_imds(RvxCredentials *p, RvxError *err)
 	role = strndup(resp.body ? resp.body : "", strcspn(resp.body ? resp.body : "", "\r\n"));
 	if (role == NULL)
 		goto oom;
-	if (role[0] == '\0' || strchr(role, '/') != NULL || strstr(role, "..") != NULL)
+	if (role[0] == '\0')
 	{
-		rvx_error(err, RVX_E_AUTH, "%s: the instance has no usable IAM role (role list \"%.64s\")", what, role);
+		rvx_error(err, RVX_E_AUTH, "%s: the instance has no IAM role", what);
+		goto done;
+	}
+	/* it goes into a URL and the log: an IAM role name, nothing else */
+	if (!valid_iam_name(role, ROLE_NAME_MAX))
+	{
+		rvx_error(err, RVX_E_PROTOCOL, "%s: the role list does not start with an IAM role name", what);
 		goto done;
 	}
 	free_answer(&resp);
@@ -958,28 +1035,17 @@ fetch(RvxCredentials *p, RvxError *err)
 	return NULL;
 }
 
-/* Seconds to wait after the n-th failure in a row: 1, 2, 4 ... 60, jittered down to half. */
+/*
+ * Seconds to wait after the n-th failure in a row: http.c's backoff (full
+ * jitter) on a 1 s to 60 s scale, and at least 1 s, so that a failure is
+ * not asked again at once by the next request.
+ */
 static int
 backoff_s(RvxCredentials *p, int n)
 {
-	int			d = n >= 7 ? BACKOFF_MAX_S : 1 << (n - 1);
+	int			d = (rvx_backoff_ms(n - 1, 1000, BACKOFF_MAX_S * 1000, &p->rng) + 999) / 1000;
 
-	if (d > BACKOFF_MAX_S)
-		d = BACKOFF_MAX_S;
-	p->rng ^= p->rng << 13;
-	p->rng ^= p->rng >> 7;
-	p->rng ^= p->rng << 17;
-	d = d / 2 + (int) (p->rng % (uint64_t) (d - d / 2 + 1));
 	return d > 0 ? d : 1;
-}
-
-static void
-format_time(time_t t, char *out, size_t cap)
-{
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* Called with the lock held, after a fetch. */
@@ -987,7 +1053,7 @@ static void
 record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t now)
 {
 	const char *source = rvx_credentials_source_name(p->source);
-	char		until[32];
+	char		until[RVX_ISO_TIME_SIZE];
 
 	if (fresh)
 	{
@@ -1001,10 +1067,15 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		p->failures = 0;
 		p->next_attempt = 0;
 		rvx_error_clear(&p->last_err);
-		format_time(fresh->expiration, until, sizeof(until));
+		rvx_iso_time(fresh->expiration, until, sizeof(until));
 		rvx_info("S3 credentials %s %s%s, valid until %s (next refresh in %lld s)",
 				 first ? "from" : "refreshed from", p->describe, p->detail, until,
 				 (long long) (p->refresh_at - now));
+		if (first && p->source == RVX_CRED_IMDS && !p->imds_chosen)
+			rvx_warn("S3 credentials from instance metadata%s, only because no other source is configured: "
+					 "in a container this is usually the node's role; set AWS_EC2_METADATA_DISABLED=true "
+					 "to require another source, or false to confirm this one",
+					 p->detail);
 		rvx_metrics_credentials_fetched(source, (double) fresh->expiration);
 		return;
 	}
@@ -1020,7 +1091,9 @@ record_outcome(RvxCredentials *p, RvxCreds *fresh, const RvxError *ferr, time_t 
 		else
 			rvx_warn("%s; retrying in %d s (no valid credentials meanwhile)", ferr->msg, wait);
 	}
-	rvx_metrics_credentials_failed(source, ferr->msg);
+	/* readiness fails only once no usable set remains (a retired one is not) */
+	rvx_metrics_credentials_failed(source, ferr->msg,
+								   p->current && !p->revoked ? (double) usable_until(p->current) : 0);
 }
 
 bool
@@ -1040,6 +1113,22 @@ rvx_credentials_expired(RvxCredentials *p, uint64_t generation)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return true;
+}
+
+bool
+rvx_credentials_maybe_expired(RvxCredentials *p, uint64_t generation)
+{
+	time_t		now = time(NULL);
+	bool		retire;
+
+	if (p->source == RVX_CRED_STATIC)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	retire = p->last_blind_retire == 0 || now - p->last_blind_retire >= BLIND_RETIRE_S;
+	if (retire)
+		p->last_blind_retire = now;
+	pthread_mutex_unlock(&p->lock);
+	return retire ? rvx_credentials_expired(p, generation) : false;
 }
 
 RvxCreds *
@@ -1086,6 +1175,13 @@ rvx_credentials_get(RvxCredentials *p, RvxError *err)
 
 			rvx_error_clear(&ferr);
 			p->refreshing = true;
+			/*
+			 * With a usable set in hand this is a refresh-ahead: a short
+			 * timeout, so that a blackholed endpoint stalls this worker
+			 * (maybe the one carrying the oldest WAL) for seconds, not for
+			 * the whole request timeout; the backoff retries it anyway.
+			 */
+			p->ahead = usable;
 			pthread_mutex_unlock(&p->lock);
 			fresh = fetch(p, &ferr);
 			pthread_mutex_lock(&p->lock);

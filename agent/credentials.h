@@ -57,10 +57,24 @@ typedef struct RvxCredConfig
 	const char *container_token_file;	/* AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE */
 	const char *imds_endpoint;	/* AWS_EC2_METADATA_SERVICE_ENDPOINT */
 	bool		imds_disabled;	/* AWS_EC2_METADATA_DISABLED */
-	/* how to talk to the endpoints: as to S3 */
+	/*
+	 * Instance metadata was asked for (AWS_EC2_METADATA_DISABLED=false, or
+	 * an endpoint set), not merely left as the last resort: without it, a
+	 * set from IMDS is logged as a warning naming the role, since in a
+	 * container it is usually the node's.
+	 */
+	bool		imds_chosen;
+	/*
+	 * How to talk to the endpoints.  Never S3's TLS settings: a
+	 * REVRX_S3_VERIFY_TLS=off meant for a test MinIO must not expose the
+	 * identity token sent to STS, nor a private S3 CA make the real STS
+	 * fail.  Certificates are always verified, against the system's CAs or
+	 * ca_file (REVRX_CREDENTIALS_CA_FILE).
+	 */
 	const char *ca_file;
-	bool		verify_tls;
 	int			timeout_ms;
+	/* a repository handle's own provider (static keys): not counted in /metrics */
+	bool		unreported;
 } RvxCredConfig;
 
 typedef enum RvxCredSource
@@ -116,6 +130,15 @@ extern void rvx_creds_release(RvxCreds *creds);
  * Returns whether retrying may help (false for static keys).
  */
 extern bool rvx_credentials_expired(RvxCredentials *prov, uint64_t generation);
+
+/*
+ * The same for a refusal that does not say why (the answer to a HEAD has
+ * no body: a 400 or 403 may be an ExpiredToken or a real refusal).  The
+ * set is retired at most once a minute per provider, so that a real
+ * refusal repeated on every HEAD does not become an STS call for each.
+ * Returns whether retrying may help.
+ */
+extern bool rvx_credentials_maybe_expired(RvxCredentials *prov, uint64_t generation);
 
 /* ------------------------------------------------------------------
  * The pieces, exposed for the unit tests (tests/unit/test_credentials.c).

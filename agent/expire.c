@@ -77,17 +77,6 @@ cancelled(const RvxExpireOptions *opts)
 	return opts->cancel && *opts->cancel;
 }
 
-/* "2026-11-26T08:45:00Z" for epoch seconds t. */
-static void
-iso_time(int64_t t, char *out, size_t cap)
-{
-	time_t		tt = (time_t) t;
-	struct tm	tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Seconds since the epoch of an ISO time of a record; false if it has none. */
 static bool
 record_time(const json_t *o, const char *field, int64_t *out)
@@ -178,7 +167,7 @@ rvx_lease_acquire(RvxRepo *repo, const char *id, uint64_t system_id, const char 
 	if (newest_start_wal(repo, system_id, floor, sizeof(floor), err) != 0)
 		return -1;
 	gethostname(host, sizeof(host) - 1);
-	iso_time((int64_t) time(NULL), now, sizeof(now));
+	rvx_iso_time(time(NULL), now, sizeof(now));
 	doc = json_pack("{s:i, s:s, s:o, s:s, s:s, s:I}", "format", 1, "id", id,
 					"start_wal", floor[0] ? json_string(floor) : json_null(),
 					"started_at", now, "host", host, "pid", (json_int_t) getpid());
@@ -356,7 +345,7 @@ read_leases(RunCtx *c, RvxError *err)
 				l->has_floor = true;
 		}
 		if (record_time(doc, "started_at", &l->started_at))
-			iso_time(l->started_at, when, sizeof(when));
+			rvx_iso_time((time_t) l->started_at, when, sizeof(when));
 		report(c->opts, "lease %s: backup %s is being shipped (since %s, host %s, pid %" PRId64
 			   "); its objects and WAL from %s on are kept",
 			   key, l->id, when,
@@ -543,7 +532,7 @@ audit_run(RunCtx *c, const RvxStrVec *expired_ids, const RvxStrVec *leftovers, i
 		json_array_append_new(backups, json_string(expired_ids->s[i]));
 	for (size_t i = 0; i < res->leftovers_deleted && i < leftovers->n; i++)
 		json_array_append_new(left, json_string(leftovers->s[i]));
-	iso_time(opts->now, asof, sizeof(asof));
+	rvx_iso_time((time_t) opts->now, asof, sizeof(asof));
 	details = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i}}",
 						"as_of", asof,
 						"backups_deleted", backups,

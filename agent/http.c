@@ -312,6 +312,8 @@ setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *
 {
 	CURL	   *c = http->curl;
 	long		low_speed_time = (http->timeout_ms + 999) / 1000;
+	int			connect_ms = req->timeout_ms > 0 && req->timeout_ms < http->timeout_ms ?
+		req->timeout_ms : http->timeout_ms;
 	CURLcode	rc = CURLE_OK;
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
@@ -330,7 +332,8 @@ setup(RvxHttp *http, const RvxHttpRequest *req, Transfer *t, struct curl_slist *
 	SET(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_PATH_AS_IS, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long) http->timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long) connect_ms);
+	SET(CURLOPT_TIMEOUT_MS, (long) (req->timeout_ms > 0 ? req->timeout_ms : 0));
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, low_speed_time > 0 ? low_speed_time : 1L);
 	SET(CURLOPT_BUFFERSIZE, (long) HTTP_IO_BUFFER);
@@ -490,13 +493,19 @@ rvx_http_curl_error(int curl_code, bool *transient)
 int
 rvx_http_backoff_ms(int attempt, uint64_t *rng)
 {
-	uint64_t	ceiling = (uint64_t) backoff_base_ms;
+	return rvx_backoff_ms(attempt, backoff_base_ms, backoff_cap_ms, rng);
+}
+
+int
+rvx_backoff_ms(int attempt, int base_ms, int cap_ms, uint64_t *rng)
+{
+	uint64_t	ceiling = (uint64_t) (base_ms > 0 ? base_ms : 1);
 	uint64_t	x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
 
-	for (int i = 0; i < attempt && ceiling < (uint64_t) backoff_cap_ms; i++)
+	for (int i = 0; i < attempt && ceiling < (uint64_t) cap_ms; i++)
 		ceiling *= 2;
-	if (ceiling > (uint64_t) backoff_cap_ms)
-		ceiling = (uint64_t) backoff_cap_ms;
+	if (ceiling > (uint64_t) cap_ms)
+		ceiling = (uint64_t) cap_ms;
 
 	/* xorshift64: plenty for spreading retries, and per caller, so lock-free */
 	x ^= x << 13;

@@ -67,6 +67,7 @@ typedef struct RvxHttpRequest
 	RvxGetSink	sink;
 	void	   *sink_arg;
 	size_t		max_buffer;		/* cap on the buffered body; 0 = 1 MiB */
+	int			timeout_ms;		/* > 0: the whole exchange must end within this; 0 = no cap */
 } RvxHttpRequest;
 
 typedef struct RvxHttpResponse
@@ -125,6 +126,9 @@ extern RvxErrorCode rvx_http_curl_error(int curl_code, bool *transient);
  * retry), drawing from the caller's *rng state (any non-zero seed).
  */
 extern int	rvx_http_backoff_ms(int attempt, uint64_t *rng);
+
+/* The same with a base and a cap of the caller's (the credentials provider's 1 s to 60 s). */
+extern int	rvx_backoff_ms(int attempt, int base_ms, int cap_ms, uint64_t *rng);
 
 /*
  * Sets base and cap of the backoff for the whole process (defaults 100 ms

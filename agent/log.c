@@ -77,6 +77,19 @@ rvx_log(RvxLogLevel level, const char *fmt,...)
 	pthread_mutex_unlock(&log_lock);
 }
 
+char *
+rvx_iso_time(time_t t, char *out, size_t cap)
+{
+	struct tm	tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	{
+		if (cap > 0)
+			out[0] = '\0';
+	}
+	return out;
+}
+
 double
 rvx_now_s(void)
 {

@@ -13,6 +13,8 @@
 #define RVX_AGENT_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 typedef enum RvxLogLevel
 {
@@ -26,6 +28,14 @@ extern void rvx_log_init(const char *command, RvxLogLevel min_level, bool json);
 
 /* The wall clock in seconds since the epoch, for durations and timestamps. */
 extern double rvx_now_s(void);
+/*
+ * t (seconds since the epoch) as ISO 8601 UTC, "2026-12-06T21:00:00Z", in
+ * out (RVX_ISO_TIME_SIZE bytes are enough); returns out.  The one format
+ * of every time the agent writes: log lines, records, reports.
+ */
+#define RVX_ISO_TIME_SIZE	32
+extern char *rvx_iso_time(time_t t, char *out, size_t cap);
+
 extern void rvx_log(RvxLogLevel level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 

@@ -57,6 +57,7 @@ static double creds_expires_at;
 static uint64_t creds_fetches;
 static uint64_t creds_failures;
 static bool creds_failing;
+static double creds_usable_until;	/* while failing: the held set signs until then */
 static char creds_reason[512];
 
 
@@ -149,17 +150,19 @@ rvx_metrics_credentials_fetched(const char *source, double expires_at)
 	creds_expires_at = expires_at;
 	creds_fetches++;
 	creds_failing = false;
+	creds_usable_until = 0;
 	creds_reason[0] = '\0';
 	pthread_mutex_unlock(&lock);
 }
 
 void
-rvx_metrics_credentials_failed(const char *source, const char *reason)
+rvx_metrics_credentials_failed(const char *source, const char *reason, double usable_until)
 {
 	pthread_mutex_lock(&lock);
 	snprintf(creds_source, sizeof(creds_source), "%s", source);
 	creds_failures++;
 	creds_failing = true;
+	creds_usable_until = usable_until;
 	snprintf(creds_reason, sizeof(creds_reason), "%s", reason);
 	pthread_mutex_unlock(&lock);
 }
@@ -173,7 +176,8 @@ rvx_metrics_health(RvxHealth *h)
 	h->repo_ok = repo_ok && !write_refused;
 	snprintf(h->repo_reason, sizeof(h->repo_reason), "%s",
 			 repo_ok && write_refused ? write_reason : repo_reason);
-	h->creds_ok = !creds_failing;
+	/* a failed refresh-ahead is not a reason to leave the Service: the keys still sign */
+	h->creds_ok = !creds_failing || (double) time(NULL) < creds_usable_until;
 	snprintf(h->creds_reason, sizeof(h->creds_reason), "%s", creds_reason);
 	pthread_mutex_unlock(&lock);
 }
@@ -199,6 +203,7 @@ rvx_metrics_reset(void)
 	creds_expires_at = 0;
 	creds_fetches = creds_failures = 0;
 	creds_failing = false;
+	creds_usable_until = 0;
 	creds_reason[0] = '\0';
 	pthread_mutex_unlock(&lock);
 }
@@ -440,12 +445,14 @@ render_credentials(Buf *b, double now)
 	double		expires_at;
 	uint64_t	fetches;
 	uint64_t	failures;
+	bool		failing;
 
 	pthread_mutex_lock(&lock);
 	memcpy(source, creds_source, sizeof(source));
 	expires_at = creds_expires_at;
 	fetches = creds_fetches;
 	failures = creds_failures;
+	failing = creds_failing;
 	pthread_mutex_unlock(&lock);
 	if (source[0] == '\0')
 		return;
@@ -472,6 +479,11 @@ render_credentials(Buf *b, double now)
 	put(b, "revrx_credentials_refresh_failures_total{source=");
 	put_label_value(b, source);
 	put(b, "} %" PRIu64 "\n", failures);
+	header(b, "revrx_credentials_refresh_failing", "gauge",
+		   "1 while the last attempt to obtain S3 credentials failed (the current set may still be valid: see revrx_credentials_expiry_seconds), else 0.");
+	put(b, "revrx_credentials_refresh_failing{source=");
+	put_label_value(b, source);
+	put(b, "} %d\n", failing ? 1 : 0);
 }
 
 char *

@@ -70,11 +70,15 @@ extern void rvx_metrics_repo_write_result(int rc, const RvxError *err);
 /*
  * The S3 credentials provider (credentials.c) got a set from source that
  * expires at expires_at (epoch seconds; 0 = never), or failed to get one
- * for reason (which never holds a secret).  A failure keeps the agent
- * "not ready" until the next success.
+ * for reason (which never holds a secret).  usable_until is until when the
+ * set the provider still holds may sign (epoch seconds; 0 = it holds none):
+ * a failed refresh-ahead while the current set is valid is counted and
+ * shown (revrx_credentials_refresh_failing) but leaves the agent ready;
+ * readiness fails once no usable set remains, until the next success.
  */
 extern void rvx_metrics_credentials_fetched(const char *source, double expires_at);
-extern void rvx_metrics_credentials_failed(const char *source, const char *reason);
+extern void rvx_metrics_credentials_failed(const char *source, const char *reason,
+										   double usable_until);
 
 /* A copy of what readiness and health need. */
 typedef struct RvxHealth
@@ -83,7 +87,7 @@ typedef struct RvxHealth
 	double		repo_checked_at;	/* 0 = no repository operation yet */
 	bool		repo_ok;		/* it answers, and writes are not refused */
 	char		repo_reason[256];
-	bool		creds_ok;		/* false: the last credentials fetch failed */
+	bool		creds_ok;		/* false: the last fetch failed and no usable set remains */
 	char		creds_reason[512];
 } RvxHealth;
 

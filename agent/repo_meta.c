@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "repo_meta.h"
 #include "spool.h"
 
@@ -184,8 +185,6 @@ rvx_repo_meta_bind(RvxRepo *repo, const RvxClusterInfo *ci, RvxError *err)
 	char		sysid[32];
 	char		stamp[32];
 	char		check[65];
-	time_t		now = time(NULL);
-	struct tm	tm;
 	json_t	   *o;
 	char	   *text;
 	int			rc;
@@ -200,8 +199,7 @@ rvx_repo_meta_bind(RvxRepo *repo, const RvxClusterInfo *ci, RvxError *err)
 	}
 
 	snprintf(sysid, sizeof(sysid), "%" PRIu64, ci->system_id);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rvx_iso_time(time(NULL), stamp, sizeof(stamp));
 	o = json_pack("{s:i, s:s, s:i, s:I, s:s, s:s, s:s}",
 				  "format", RVX_REPO_FORMAT,
 				  "system_identifier", sysid,

@@ -121,6 +121,8 @@ typedef struct S3Repo
 	RvxSigV4   *signer;			/* for the set of generation signer_gen */
 	uint64_t	signer_gen;
 	uint64_t	sent_gen;		/* the set the last s3_send signed with */
+	bool		sent_head;		/* the last s3_send was a HEAD */
+	bool		blind_retried;	/* this s3_call retried a body-less refusal already */
 	bool		creds_failed;	/* the last s3_send had no credentials: why */
 	RvxError	creds_err;
 	RvxHttp    *http;
@@ -393,6 +395,7 @@ s3_send(S3Repo *s3, const S3Call *call, RvxHttpResponse *resp)
 			goto oom;
 	}
 	s3->sent_gen = creds->generation;
+	s3->sent_head = strcmp(call->method, "HEAD") == 0;
 
 	rvx_sigv4_format_date(time(NULL), amz_date);
 
@@ -714,9 +717,24 @@ s3_judge(S3Repo *s3, int rc, const RvxHttpResponse *resp, const char *what, RvxE
 		bool		have = rvx_s3_xml_error(resp->body, resp->body_len, &s3err);
 		RvxErrorCode code = classify_status(resp->status, have ? s3err.code : NULL, &transient);
 
+		bool		blind = false;
+
 		/* temporary credentials S3 calls expired: new ones may be fetched */
 		if (have && (code_is(s3err.code, "ExpiredToken") || code_is(s3err.code, "TokenRefreshRequired")))
 			transient = rvx_credentials_expired(s3->creds, s3->sent_gen);
+
+		/*
+		 * The answer to a HEAD has no body, so an ExpiredToken looks like
+		 * any 400/403.  With temporary credentials, retire the set and try
+		 * once more (once per call, so a real refusal is not retried over
+		 * and over; the provider also limits how often it believes this).
+		 */
+		else if (!have && s3->sent_head && (resp->status == 400 || resp->status == 403) &&
+				 !s3->blind_retried && rvx_credentials_source(s3->creds) != RVX_CRED_STATIC)
+		{
+			s3->blind_retried = true;
+			blind = transient = rvx_credentials_maybe_expired(s3->creds, s3->sent_gen);
+		}
 
 		if (have && s3err.code[0])
 			rvx_error(err, code, "%s: HTTP %ld %s%s%s", what, resp->status, s3err.code,
@@ -725,8 +743,9 @@ s3_judge(S3Repo *s3, int rc, const RvxHttpResponse *resp, const char *what, RvxE
 		{
 			const char *text = status_text(resp->status);
 
-			rvx_error(err, code, "%s: HTTP %ld%s%s", what, resp->status,
-					  text[0] ? " " : "", text);
+			rvx_error(err, code, "%s: HTTP %ld%s%s%s", what, resp->status,
+					  text[0] ? " " : "", text,
+					  blind ? " (no reason given: the credentials may have expired; trying new ones)" : "");
 		}
 		return transient;
 	}
@@ -771,6 +790,7 @@ static int
 s3_call(S3Repo *s3, const S3Call *call, S3Check check, void *check_arg,
 		const char *what, RvxHttpResponse *resp, int *attempts, RvxError *err)
 {
+	s3->blind_retried = false;
 	for (int attempt = 0;; attempt++)
 	{
 		int			rc = s3_send(s3, call, resp);
@@ -1783,6 +1803,8 @@ rvx_repo_s3_open(const char *bucket, const char *prefix, const RvxRepoConfig *cf
 			.access_key = cfg->s3_access_key,
 			.secret_key = cfg->s3_secret_key,
 			.session_token = cfg->s3_session_token,
+			/* one per handle open: counting it would count opens, not fetches */
+			.unreported = true,
 		};
 
 		if ((s3->creds = rvx_credentials_new(&cc, err)) == NULL)

@@ -895,16 +895,13 @@ append_recovery_settings(RestoreRun *run, const char *id, RvxError *err)
 	char		text[16384];
 	char		stamp[32];
 	char		path[PATH_MAX];
-	time_t		now = time(NULL);
-	struct tm	tm;
 	struct stat st;
 	bool		newline = false;
 
 	if (rvx_restore_command(&run->cfg->repo, run->opts->agent_path, command, sizeof(command),
 							err) != 0)
 		return -1;
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rvx_iso_time(time(NULL), stamp, sizeof(stamp));
 
 	/* the restored file may lack a final newline: do not glue our first line to it */
 	if (path_join(path, sizeof(path), run->opts->pgdata, AUTO_CONF_PATH, err) != 0)

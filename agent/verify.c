@@ -64,15 +64,6 @@
 
 
 
-static void
-iso_time(time_t t, char *out, size_t cap)
-{
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static double
 round3(double v)
 {
@@ -936,7 +927,7 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		goto fail;
 	}
 
-	iso_time(started, iso, sizeof(iso));
+	rvx_iso_time(started, iso, sizeof(iso));
 	gmtime_r(&started, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	d.report = json_pack("{s:i, s:s, s:s, s:s, s:s, s:{}, s:[]}", "format", RVX_VERIFY_REPORT_FORMAT,
@@ -987,7 +978,7 @@ rvx_verify(const RvxConfig *cfg, const RvxVerifyOptions *opts, json_t **report, 
 		json_array_foreach(d.checks, i, c)
 			if (!json_is_true(json_object_get(c, "passed")))
 			json_array_append(failed, json_object_get(c, "name"));
-		iso_time(time(NULL), iso, sizeof(iso));
+		rvx_iso_time(time(NULL), iso, sizeof(iso));
 		json_object_set_new(d.report, "backup_id", json_string(d.backup_id));
 		json_object_set_new(d.report, "finished_at", json_string(iso));
 		json_object_set_new(d.report, "recovery_seconds", json_real(round3(recovery_s)));

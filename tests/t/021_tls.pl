@@ -3,7 +3,9 @@
 # The agent refuses it without REVRX_S3_CA_FILE (naming the certificate
 # problem), with the wrong CA, and under a name the certificate does not
 # carry; it ships and fetches WAL with REVRX_S3_CA_FILE set; and it works
-# with REVRX_S3_VERIFY_TLS=off only after logging a warning.
+# with REVRX_S3_VERIFY_TLS=off only after logging a warning.  STS is
+# verified whatever REVRX_S3_VERIFY_TLS and REVRX_S3_CA_FILE say, against
+# REVRX_CREDENTIALS_CA_FILE when set.
 
 use strict;
 use warnings FATAL => 'all';
@@ -101,5 +103,32 @@ like($err, qr/warning: .*REVRX_S3_VERIFY_TLS=off/, 'a warning says verification 
 	{ %{ $s3->env(REVRX_S3_VERIFY_TLS => 'maybe') }, REVRX_REPO => $repo }, 'list');
 is($rc, 3, 'REVRX_S3_VERIFY_TLS takes only on/off values');
 like($err, qr/invalid value for REVRX_S3_VERIFY_TLS/, 'naming the setting');
+
+# -- the credentials endpoints never take S3's TLS settings (STS gets the
+# identity token and returns keys).  The TLS test server stands in for an
+# STS behind the test CA: once TLS is through, its answer is no STS answer.
+open my $tok, '>', "$dir/web-identity-token" or die $!;
+print $tok "jwt-for-tls-test\n";
+close $tok;
+sub sts_env
+{
+	my (%over) = @_;
+	my $env = $s3->env(AWS_ROLE_ARN => 'arn:aws:iam::123456789012:role/revrx-tls',
+		AWS_WEB_IDENTITY_TOKEN_FILE => "$dir/web-identity-token",
+		AWS_ENDPOINT_URL_STS => $s3->endpoint . '/', REVRX_RETRIES => 0, %over);
+	delete @$env{qw(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY)};
+	return { %$env, REVRX_REPO => $repo };
+}
+($rc, $out, $err) = RevrxTest::run_agent(sts_env(REVRX_S3_VERIFY_TLS => 'off'), 'list');
+isnt($rc, 0, 'REVRX_S3_VERIFY_TLS=off does not turn off the check of STS');
+like($err, qr/from STS .*certificate/i, "STS's certificate is still verified: $err");
+($rc, $out, $err) = RevrxTest::run_agent(sts_env(REVRX_S3_CA_FILE => $ca), 'list');
+like($err, qr/from STS .*certificate/i, 'nor does REVRX_S3_CA_FILE apply to STS');
+($rc, $out, $err) = RevrxTest::run_agent(sts_env(REVRX_S3_CA_FILE => $ca, REVRX_CREDENTIALS_CA_FILE => $ca),
+	'list');
+isnt($rc, 0, 'the test server is no STS');
+like($err, qr/from STS/, "it was asked: $err");
+unlike($err, qr/certificate/i, 'with REVRX_CREDENTIALS_CA_FILE its certificate is accepted');
+unlike($err, qr/jwt-for-tls-test/, 'the identity token is not in the message');
 
 done_testing();

@@ -269,5 +269,31 @@ is($rc, 3, 'plain http to a non-loopback STS is a configuration error (exit 3)')
 like($err, qr/AWS_ENDPOINT_URL_STS.*plain http is allowed only to a loopback address/,
 	'and the message names the setting');
 
+# refused at start: exit 3, naming the setting
+sub refused
+{
+	my (%env) = @_;
+	my ($rc, $out, $err) = RevrxTest::run_agent(
+		{ %{ s3_env(AWS_ROLE_ARN => $role, AWS_WEB_IDENTITY_TOKEN_FILE => "$dir/web-identity-token",
+				%env) },
+			REVRX_REPO => $s3->repo_url('creds-web') },
+		'list');
+	return ($rc, $err);
+}
+
+# user information after a port: curl would connect to the host after the @
+($rc, $err) = refused(AWS_ENDPOINT_URL_STS => 'http://127.0.0.1:80@sts.example.com/');
+is($rc, 3, 'an STS URL with user information after a loopback port is refused (exit 3)');
+like($err, qr/AWS_ENDPOINT_URL_STS: user information is not allowed/, 'naming the setting and why');
+($rc, $err) = refused(AWS_ENDPOINT_URL_STS => 'https://agent:hunter2-sts@sts.example.com/');
+is($rc, 3, 'an STS URL with a password is refused (exit 3)');
+like($err, qr/AWS_ENDPOINT_URL_STS.*user information/, 'naming the setting');
+unlike($err, qr/hunter2-sts/, 'without repeating the password');
+
+# the credentials endpoints have their own CA setting, checked at start
+($rc, $err) = refused(AWS_ENDPOINT_URL_STS => $cs->url, REVRX_CREDENTIALS_CA_FILE => "$dir/no-such-ca.pem");
+is($rc, 3, 'an unreadable REVRX_CREDENTIALS_CA_FILE is a configuration error (exit 3)');
+like($err, qr/invalid value for REVRX_CREDENTIALS_CA_FILE/, 'naming the setting');
+
 $cs->stop;
 done_testing();

@@ -10,7 +10,9 @@
  * A request that does not match, a request after the script ended (a retry
  * that should not have happened) and a script not played to its end all
  * make the child exit non-zero, which server_finish() returns; so each
- * test checks both what the client returned and what it sent.
+ * test checks both what the client returned and what it sent.  One
+ * connection at a time; delayed() and hang() make a slow or a silent
+ * server.
  *
  * Static functions in a header, like test_backup_fixture.h: each test
  * program is one translation unit.  Include after <cmocka.h>.
@@ -64,6 +66,29 @@ reply(int status, const char *headers, const char *body)
 
 	if (asprintf(&out, "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n%s",
 				 status, headers ? headers : "", len, body) < 0)
+		abort();
+	return out;
+}
+
+/* The same reply, sent after ms milliseconds (a slow server). */
+static __attribute__((unused)) char *
+delayed(int ms, char *r)
+{
+	char	   *out;
+
+	if (asprintf(&out, "@delay %d\n%s", ms, r) < 0)
+		abort();
+	free(r);
+	return out;
+}
+
+/* No reply at all: the server reads the request and never answers. */
+static __attribute__((unused)) char *
+hang(void)
+{
+	char	   *out = strdup("@hang\n");
+
+	if (out == NULL)
 		abort();
 	return out;
 }
@@ -194,6 +219,19 @@ serve(int lfd, int done_fd, Step *steps, int nsteps)
 			fprintf(stderr, "scripted server: step %d: body lacks \"%s\"\n",
 					step + 1, steps[step].expect_body);
 			status = SCRIPT_MISMATCH;
+		}
+		if (strncmp(steps[step].reply, "@hang\n", 6) == 0)
+		{
+			/* a server that never answers: the client gives up and closes */
+			step++;
+			continue;
+		}
+		if (strncmp(steps[step].reply, "@delay ", 7) == 0)
+		{
+			char	   *end;
+
+			usleep((useconds_t) strtol(steps[step].reply + 7, &end, 10) * 1000);
+			memmove(steps[step].reply, end + 1, strlen(end + 1) + 1);
 		}
 		if (write_all(conn, steps[step].reply, strlen(steps[step].reply)) != 0)
 			_exit(SCRIPT_BROKEN);

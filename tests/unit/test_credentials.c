@@ -7,11 +7,13 @@
  *	  requests (scripted_server.h), down to the S3 request signed with what
  *	  the provider fetched.
  *
- * The few timing tests use credentials that live 3 seconds, so the file
- * runs in a few seconds.
+ * The few timing tests use credentials that live 4 or 5 seconds and wait
+ * for the provider's own deadlines (never a fixed sleep), so the file runs
+ * in some 10 seconds.
  *
  *-------------------------------------------------------------------------
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,15 +41,6 @@
 #define ROLE		"arn:aws:iam::123456789012:role/revrx-test"
 
 /* ------------------------------------------------------------- answers */
-
-static void
-iso_time(time_t t, char *out, size_t cap)
-{
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* An AssumeRoleWithWebIdentity answer; a NULL field is left out. */
 static char *
@@ -86,7 +79,7 @@ json_body(const char *akid, const char *token, const char *expiration)
 static char *
 in_seconds(int s, char *buf, size_t cap)
 {
-	iso_time(time(NULL) + s, buf, cap);
+	rvx_iso_time(time(NULL) + s, buf, cap);
 	return buf;
 }
 
@@ -220,6 +213,34 @@ test_parse_time(void **state)
 	assert_int_equal(rvx_credentials_parse_time(""), -1);
 }
 
+/* The agent's one ISO time formatter (log.h), read back by the parser. */
+static void
+test_iso_time(void **state)
+{
+	char		buf[RVX_ISO_TIME_SIZE];
+
+	assert_string_equal(rvx_iso_time(1796590800, buf, sizeof(buf)), "2026-12-06T21:00:00Z");
+	assert_int_equal(rvx_credentials_parse_time(rvx_iso_time(0, buf, sizeof(buf))), 0);
+	assert_string_equal(rvx_iso_time(1796590800, buf, 5), "");	/* too small: empty, not garbage */
+}
+
+/* The provider's retry delays: http.c's backoff on its own 1 s to 60 s scale. */
+static void
+test_backoff_scale(void **state)
+{
+	uint64_t	rng = 42;
+
+	for (int attempt = 0; attempt < 12; attempt++)
+		for (int i = 0; i < 200; i++)
+		{
+			int			d = rvx_backoff_ms(attempt, 1000, 60000, &rng);
+			long		ceiling = attempt < 6 ? 1000L << attempt : 60000L;
+
+			if (d < 0 || d > ceiling)
+				fail_msg("attempt %d: %d ms, expected 0 to %ld", attempt, d, ceiling);
+		}
+}
+
 /* 5 minutes ahead; half-way for short lives; never for static keys */
 static void
 test_refresh_timing(void **state)
@@ -259,6 +280,14 @@ test_check_url(void **state)
 		{"http://sts.amazonaws.com/", NULL, false},
 		{"http://localhost.attacker.example/", NULL, false},
 		{"http://127.0.0.1@10.0.0.1/", NULL, false},
+		/* userinfo after a port or an IPv6 address: curl connects to the host after the @ */
+		{"http://127.0.0.1:80@10.0.0.1/", NULL, false},
+		{"http://localhost:1@10.0.0.1/x", NULL, false},
+		{"http://[::1]@10.0.0.1/", NULL, false},
+		{"http://169.254.170.2:80@10.0.0.1/", linklocal, false},
+		/* a password would reach the log through the description */
+		{"https://u:p@host/", NULL, false},
+		{"https://user@sts.amazonaws.com/", NULL, false},
 		{"ftp://127.0.0.1/", NULL, false},
 		{"127.0.0.1:80", NULL, false},
 		{"http://[::1/", NULL, false},
@@ -278,6 +307,8 @@ test_check_url(void **state)
 		{
 			assert_int_equal(err.code, RVX_E_CONFIG);
 			assert_non_null(strstr(err.msg, "AWS_SETTING"));
+			/* no password in the message */
+			assert_null(strstr(err.msg, "u:p@"));
 		}
 	}
 }
@@ -302,6 +333,12 @@ test_choose_source(void **state)
 		{{.container_relative_uri = "creds"}, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"},
 		{{.imds_endpoint = "http://10.0.0.1"}, "AWS_EC2_METADATA_SERVICE_ENDPOINT"},
 		{{.imds_disabled = true}, "no S3 credentials"},
+		/* AWS: 2-64 characters of [\w+=,.@-]; never truncated silently */
+		{{.role_arn = ROLE, .token_file = "/t",
+			.session_name = "a-session-name-that-is-longer-than-the-sixty-four-characters-aws1"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "two words"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "a/b"}, "AWS_ROLE_SESSION_NAME"},
+		{{.role_arn = ROLE, .token_file = "/t", .session_name = "x"}, "AWS_ROLE_SESSION_NAME"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -333,6 +370,12 @@ test_choose_source(void **state)
 		.sts_regional = "legacy"}, &err);
 	assert_non_null(p);
 	assert_non_null(strstr(rvx_credentials_describe(p), "https://sts.amazonaws.com/"));
+	rvx_credentials_free(p);
+
+	p = rvx_credentials_new(&(RvxCredConfig) {.role_arn = ROLE, .token_file = "/t",
+		.session_name = "a-session-name-of-exactly-64-chars.with+=,@_all.allowed-01234567"}, &err);
+	if (p == NULL)
+		fail_msg("%s", err.msg);
 	rvx_credentials_free(p);
 
 	p = rvx_credentials_new(&(RvxCredConfig) {.container_relative_uri = "/v2/creds/abc"}, &err);
@@ -376,15 +419,26 @@ web_identity_provider(const Server *srv)
 	return p;
 }
 
+/* Sleeps until time(NULL) reaches t. */
+static void
+wait_until(time_t t)
+{
+	while (time(NULL) < t)
+		usleep(50 * 1000);
+}
+
 /*
  * STS is asked with the token from the file; the set is kept until half
- * its (3 s) life, then fetched again with the token the file holds then.
+ * its (5 s) life, then fetched again with the token the file holds then.
+ * Second boundaries: the life is at least 4 s however the seconds fall
+ * (the expiry is written before the set is received), so the refresh is
+ * due 2 s or more after it and the immediate second get is never due.
  */
 static void
 test_web_identity_refresh(void **state)
 {
 	char		exp[32];
-	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(3, exp, sizeof(exp)));
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(5, exp, sizeof(exp)));
 	char	   *b2 = sts_body("ASIAEXAMPLEKEY2", SECRET, "TOKEN-TWO", in_seconds(3600, exp, sizeof(exp)));
 	Step		steps[] = {
 		{{"POST / HTTP/1.1", "application/x-www-form-urlencoded"},
@@ -414,7 +468,7 @@ test_web_identity_refresh(void **state)
 
 	/* the kubelet rotates the token; half the life later it is used */
 	write_token("jwt-two");
-	usleep(1600 * 1000);
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
 	c3 = rvx_credentials_get(p, &err);
 	assert_non_null(c3);
 	assert_string_equal(c3->access_key, "ASIAEXAMPLEKEY2");
@@ -470,6 +524,184 @@ test_web_identity_refused(void **state)
 	free(text);
 	rvx_credentials_free(p);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+}
+
+/*
+ * A failed refresh-ahead while the set is still valid: counted and shown
+ * by revrx_credentials_refresh_failing, but /readyz stays ready; once the
+ * set is no longer usable (expired here), not ready.
+ */
+static void
+test_refresh_ahead_failure_stays_ready(void **state)
+{
+	char		exp[32];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(4, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(200, "Content-Type: text/xml\r\n", b1), false},
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(503, NULL, ""), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	RvxCreds   *c1;
+	RvxCreds   *c2;
+	RvxError	err;
+	RvxHealth	h;
+	size_t		len;
+	char	   *text;
+
+	rvx_metrics_reset();
+	write_token("jwt-one");
+	srv = server_start(steps, 2);
+	p = web_identity_provider(&srv);
+	c1 = rvx_credentials_get(p, &err);
+	if (c1 == NULL)
+		fail_msg("%s", err.msg);
+	rvx_metrics_health(&h);
+	assert_true(h.creds_ok);
+
+	/* due: the early refresh fails, the current set is handed out still */
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
+	c2 = rvx_credentials_get(p, &err);
+	assert_ptr_equal(c1, c2);
+	rvx_creds_release(c2);
+	if (time(NULL) < c1->expiration)
+	{
+		rvx_metrics_health(&h);
+		assert_true(h.creds_ok);
+	}
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_non_null(strstr(text, "revrx_credentials_refresh_failures_total{source=\"web identity\"} 1"));
+	assert_non_null(strstr(text, "revrx_credentials_refresh_failing{source=\"web identity\"} 1"));
+	free(text);
+
+	/* no usable set any more: not ready, with the reason */
+	wait_until(c1->expiration);
+	rvx_metrics_health(&h);
+	assert_false(h.creds_ok);
+	assert_non_null(strstr(h.creds_reason, "HTTP 503"));
+	rvx_creds_release(c1);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A refresh-ahead to an STS that never answers: the worker holding a
+ * usable set gets it back after the short refresh-ahead timeout (a quarter
+ * of the request timeout, at most 5 s), not after the request timeout.
+ */
+static void
+test_refresh_ahead_short_timeout(void **state)
+{
+	char		exp[32];
+	char		url[64];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(5, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one", reply(200, "Content-Type: text/xml\r\n", b1), false},
+		{{"POST / HTTP/1.1"}, NULL, hang(), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	RvxCreds   *c1;
+	RvxCreds   *c2;
+	RvxError	err;
+	double		t0;
+
+	write_token("jwt-one");
+	srv = server_start(steps, 2);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+	p = rvx_credentials_new(&(RvxCredConfig) {.role_arn = ROLE, .token_file = token_path,
+		.sts_endpoint = url, .timeout_ms = 8000}, &err);
+	assert_non_null(p);
+	c1 = rvx_credentials_get(p, &err);
+	if (c1 == NULL)
+		fail_msg("%s", err.msg);
+	wait_until(rvx_credentials_refresh_at(c1->obtained, c1->expiration));
+	t0 = now_s();
+	c2 = rvx_credentials_get(p, &err);
+	assert_ptr_equal(c1, c2);
+	if (now_s() - t0 > 5.0)
+		fail_msg("the refresh-ahead held the caller for %.1f s", now_s() - t0);
+	rvx_creds_release(c2);
+	rvx_creds_release(c1);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+}
+
+#define NTHREADS 8
+
+typedef struct GetArg
+{
+	RvxCredentials *p;
+	pthread_barrier_t *start;
+	RvxCreds   *got;
+	RvxError	err;
+} GetArg;
+
+static void *
+get_thread(void *arg)
+{
+	GetArg	   *a = arg;
+
+	pthread_barrier_wait(a->start);
+	a->got = rvx_credentials_get(a->p, &a->err);
+	return NULL;
+}
+
+/*
+ * Threads that ask at once while there is no set yet, during one slow
+ * fetch: exactly one request (the script has one step: a second one fails
+ * it), and every thread gets the set.
+ */
+static void
+test_concurrent_first_get(void **state)
+{
+	char		exp[32];
+	char	   *b1 = sts_body(AKID, SECRET, STOKEN, in_seconds(3600, exp, sizeof(exp)));
+	Step		steps[] = {
+		{{"POST / HTTP/1.1"}, "WebIdentityToken=jwt-one",
+		delayed(700, reply(200, "Content-Type: text/xml\r\n", b1)), false},
+	};
+	Server		srv;
+	RvxCredentials *p;
+	pthread_barrier_t start;
+	pthread_t	th[NTHREADS];
+	GetArg		args[NTHREADS];
+
+	write_token("jwt-one");
+	srv = server_start(steps, 1);
+	p = web_identity_provider(&srv);
+	pthread_barrier_init(&start, NULL, NTHREADS);
+	for (int i = 0; i < NTHREADS; i++)
+	{
+		args[i] = (GetArg) {.p = p, .start = &start};
+		assert_int_equal(pthread_create(&th[i], NULL, get_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NTHREADS; i++)
+	{
+		if (args[i].got == NULL)
+			fail_msg("thread %d: %s", i, args[i].err.msg);
+		assert_ptr_equal(args[i].got, args[0].got);
+	}
+	assert_string_equal(args[0].got->access_key, AKID);
+	for (int i = 0; i < NTHREADS; i++)
+		rvx_creds_release(args[i].got);
+	pthread_barrier_destroy(&start);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
 }
 
 /* STS down, or throttling (a 400 with Code Throttling): a network error the caller may retry. */
@@ -546,6 +778,32 @@ test_container_then_s3(void **state)
 }
 
 /*
+ * A container-credentials provider asking srv's /creds, and an S3 handle
+ * on srv (bucket bkt) that signs with it; 2 retries.
+ */
+static RvxRepo *
+container_repo(const Server *srv, RvxCredentials **p)
+{
+	char		url[96];
+	char		endpoint[64];
+	RvxError	err;
+	RvxRepoConfig cfg;
+	RvxRepo    *repo;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv->port);
+	*p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
+	if (*p == NULL)
+		fail_msg("%s", err.msg);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv->port);
+	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
+		.s3_path_style = true, .credentials = *p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
+	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
+	if (repo == NULL)
+		fail_msg("%s", err.msg);
+	return repo;
+}
+
+/*
  * S3 calls the set expired (a clock off, a process frozen past the
  * expiry): the attempt is retried with a new set, fetched at once.
  */
@@ -558,11 +816,8 @@ test_s3_expired_token_refetches(void **state)
 	char	   *expired;
 	Step		steps[4];
 	Server		srv;
-	char		url[96];
-	char		endpoint[64];
 	RvxError	err;
 	RvxCredentials *p;
-	RvxRepoConfig cfg;
 	RvxRepo    *repo;
 	char	   *body = NULL;
 	size_t		len = 0;
@@ -576,14 +831,7 @@ test_s3_expired_token_refetches(void **state)
 	steps[3] = (Step) {{"GET /bkt/repo.json", "Credential=ASIANEWKEY/", "x-amz-security-token: NEW-TOKEN"},
 	NULL, reply(404, NULL, ""), false};
 	srv = server_start(steps, 4);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.container_full_uri = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv.port);
-	cfg = (RvxRepoConfig) {.url = "s3://bkt", .s3_endpoint = endpoint, .s3_region = "us-east-1",
-		.s3_path_style = true, .credentials = p, .s3_verify_tls = true, .retries = 2, .timeout_ms = 5000};
-	repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
-	assert_non_null(repo);
+	repo = container_repo(&srv, &p);
 	/* (a GET: the answer to a HEAD has no body to name the error) */
 	assert_int_equal(rvx_repo_get_buffer(repo, "repo.json", 4096, &body, &len, &err), -1);
 	if (err.code != RVX_E_NOTFOUND)
@@ -596,7 +844,128 @@ test_s3_expired_token_refetches(void **state)
 	free(expired);
 }
 
-/* IMDSv2: token, role name, credentials; the token on both GETs. */
+/*
+ * The same on a HEAD, whose answer has no body to name ExpiredToken: a
+ * body-less 403 retires the set and the HEAD is tried once more with a
+ * new one.  A second refusal soon after is taken as what it says: no new
+ * fetch, no retry (a real 403 is not looped on).
+ */
+static void
+test_s3_head_expired_refetches_once(void **state)
+{
+	char		exp[32];
+	char	   *b1 = json_body("ASIAOLDKEY", "OLD-TOKEN", in_seconds(3600, exp, sizeof(exp)));
+	char	   *b2 = json_body("ASIANEWKEY", "NEW-TOKEN", in_seconds(3600, exp, sizeof(exp)));
+	Step		steps[5];
+	Server		srv;
+	RvxError	err;
+	RvxCredentials *p;
+	RvxRepo    *repo;
+
+	steps[0] = (Step) {{"GET /creds"}, NULL, reply(200, "Connection: close\r\n", b1), true};
+	steps[1] = (Step) {{"HEAD /bkt/repo.json", "Credential=ASIAOLDKEY/"}, NULL,
+	reply(403, "Connection: close\r\n", ""), true};
+	steps[2] = (Step) {{"GET /creds"}, NULL, reply(200, "Connection: close\r\n", b2), true};
+	steps[3] = (Step) {{"HEAD /bkt/repo.json", "Credential=ASIANEWKEY/", "x-amz-security-token: NEW-TOKEN"},
+	NULL, reply(404, "Connection: close\r\n", ""), true};
+	steps[4] = (Step) {{"HEAD /bkt/other.json", "Credential=ASIANEWKEY/"}, NULL,
+	reply(403, "Connection: close\r\n", ""), true};
+	srv = server_start(steps, 5);
+	repo = container_repo(&srv, &p);
+	if (rvx_repo_head(repo, "repo.json", NULL, &err) != 0)
+		fail_msg("%s", err.msg);
+	/* a real refusal: one request, the error as S3 gave it */
+	assert_int_equal(rvx_repo_head(repo, "other.json", NULL, &err), -1);
+	assert_int_equal(err.code, RVX_E_AUTH);
+	assert_non_null(strstr(err.msg, "HTTP 403"));
+	rvx_repo_close(repo);
+	rvx_credentials_free(p);
+	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	free(b1);
+	free(b2);
+}
+
+/*
+ * A repository handle opened with static keys and no provider makes its
+ * own: opening handles is not fetching credentials, so /metrics does not
+ * count it (the process's provider, made by config.c, is counted once).
+ */
+static void
+test_static_handle_unreported(void **state)
+{
+	RvxRepoConfig cfg = {.url = "s3://bkt", .s3_endpoint = "http://127.0.0.1:9", .s3_region = "us-east-1",
+		.s3_path_style = true, .s3_access_key = "AKIDSTATIC", .s3_secret_key = SECRET,
+	.s3_verify_tls = true, .timeout_ms = 1000};
+	RvxError	err;
+	RvxCredentials *p;
+	size_t		len;
+	char	   *text;
+
+	rvx_metrics_reset();
+	for (int i = 0; i < 3; i++)
+	{
+		RvxRepo    *repo = rvx_repo_s3_open("bkt", "", &cfg, &err);
+
+		if (repo == NULL)
+			fail_msg("%s", err.msg);
+		rvx_repo_close(repo);
+	}
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_null(strstr(text, "revrx_credentials_fetches_total"));
+	free(text);
+
+	p = rvx_credentials_new(&(RvxCredConfig) {.access_key = "AKIDSTATIC", .secret_key = SECRET}, &err);
+	assert_non_null(p);
+	text = rvx_metrics_render(NULL, (double) time(NULL), &len);
+	assert_non_null(strstr(text, "revrx_credentials_fetches_total{source=\"static keys\"} 1"));
+	free(text);
+	rvx_credentials_free(p);
+}
+
+/* stderr (the log) into a file while a test looks at warnings */
+static int	saved_stderr = -1;
+static char capture_path[64];
+
+static void
+capture_start(void)
+{
+	int			fd;
+
+	snprintf(capture_path, sizeof(capture_path), "/tmp/rvx-test-log.XXXXXX");
+	fd = mkstemp(capture_path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	rvx_log_init("test", RVX_LOG_WARNING, false);
+}
+
+/* The log written since capture_start, malloc'd. */
+static char *
+capture_end(void)
+{
+	FILE	   *f;
+	char	   *out = calloc(1, 65536);
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	rvx_log_init("test", getenv("TEST_LOG") ? RVX_LOG_DEBUG : RVX_LOG_ERROR, false);
+	f = fopen(capture_path, "r");
+	assert_non_null(f);
+	if (fread(out, 1, 65535, f) == 0)
+		out[0] = '\0';
+	fclose(f);
+	unlink(capture_path);
+	return out;
+}
+
+/*
+ * IMDSv2: token, role name, credentials; the token on both GETs.  Taken
+ * only because nothing else is configured: a warning names the role
+ * (usually the node's, in a container); not when IMDS was asked for.
+ */
 static void
 test_imds(void **state)
 {
@@ -616,42 +985,95 @@ test_imds(void **state)
 	RvxCredentials *p;
 	RvxCreds   *c;
 
-	srv = server_start(steps, 3);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
+	char	   *log;
+
+	for (int chosen = 0; chosen < 2; chosen++)
+	{
+		Step		run[3];
+
+		for (int i = 0; i < 3; i++)
+		{
+			run[i] = steps[i];
+			run[i].reply = strdup(steps[i].reply);
+		}
+		srv = server_start(run, 3);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
+		p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .imds_chosen = chosen,
+			.timeout_ms = 5000}, &err);
+		assert_non_null(p);
+		capture_start();
+		c = rvx_credentials_get(p, &err);
+		log = capture_end();
+		if (c == NULL)
+			fail_msg("%s", err.msg);
+		assert_string_equal(c->access_key, "ASIAINSTANCE1");
+		assert_string_equal(c->session_token, "IMDS-SESSION-TOKEN");
+		if (chosen)
+			assert_null(strstr(log, "warning"));
+		else if (strstr(log, "warning: S3 credentials from instance metadata for role revrx-node-role, "
+						"only because no other source is configured") == NULL)
+			fail_msg("no warning naming the role in: %s", log);
+		assert_null(strstr(log, "IMDS-SESSION-TOKEN"));
+		free(log);
+		rvx_creds_release(c);
+		rvx_credentials_free(p);
+		assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	}
+	for (int i = 0; i < 3; i++)
+		free(steps[i].reply);
+	free(body);
+}
+
+/*
+ * IMDS answers the role list with status and body: the provider must fail
+ * there, without a third request; its error in *err.
+ */
+static void
+imds_role_list_fails(int status, const char *body, RvxError *err)
+{
+	Step		steps[] = {
+		{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
+		{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(status, NULL, body), false},
+	};
+	Server		srv = server_start(steps, 2);
+	char		url[64];
+	RvxCredentials *p;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, err);
 	assert_non_null(p);
-	c = rvx_credentials_get(p, &err);
-	if (c == NULL)
-		fail_msg("%s", err.msg);
-	assert_string_equal(c->access_key, "ASIAINSTANCE1");
-	assert_string_equal(c->session_token, "IMDS-SESSION-TOKEN");
-	rvx_creds_release(c);
+	assert_null(rvx_credentials_get(p, err));
 	rvx_credentials_free(p);
 	assert_int_equal(server_finish(&srv), SCRIPT_OK);
-	free(body);
 }
 
 /* An instance without a role: the role list is empty (404 in real life). */
 static void
 test_imds_no_role(void **state)
 {
-	Step		steps[] = {
-		{{"PUT /latest/api/token HTTP/1.1"}, NULL, reply(200, NULL, "tok"), false},
-		{{"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1"}, NULL, reply(404, NULL, ""), false},
-	};
-	Server		srv = server_start(steps, 2);
-	char		url[64];
 	RvxError	err;
-	RvxCredentials *p;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
-	p = rvx_credentials_new(&(RvxCredConfig) {.imds_endpoint = url, .timeout_ms = 5000}, &err);
-	assert_non_null(p);
-	assert_null(rvx_credentials_get(p, &err));
+	imds_role_list_fails(404, "", &err);
 	assert_int_equal(err.code, RVX_E_AUTH);
 	assert_non_null(strstr(err.msg, "HTTP 404"));
-	rvx_credentials_free(p);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	/* IMDS as the last resort: the message says how to require another source */
+	assert_non_null(strstr(err.msg, "no other credentials source is configured; set AWS_EC2_METADATA_DISABLED=true"));
+}
+
+/* A role name that is not one never reaches a URL or the log. */
+static void
+test_imds_bad_role_name(void **state)
+{
+	const char *names[] = {"../../latest/user-data", "role?x=1", "bad role", "r\x1b[31m"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	{
+		RvxError	err;
+
+		imds_role_list_fails(200, names[i], &err);
+		if (strstr(err.msg, "does not start with an IAM role name") == NULL || strstr(err.msg, names[i]))
+			fail_msg("case %zu: %s", i, err.msg);
+	}
 }
 
 static int
@@ -660,7 +1082,7 @@ setup_all(void **state)
 	int			fd;
 
 	curl_global_init(CURL_GLOBAL_ALL);
-	rvx_log_init("test", RVX_LOG_ERROR, false);
+	rvx_log_init("test", getenv("TEST_LOG") ? RVX_LOG_DEBUG : RVX_LOG_ERROR, false);
 	rvx_http_set_backoff(1, 5);
 	snprintf(token_path, sizeof(token_path), "/tmp/rvx-test-token.XXXXXX");
 	fd = mkstemp(token_path);
@@ -687,16 +1109,24 @@ main(void)
 		cmocka_unit_test(test_parse_json),
 		cmocka_unit_test(test_parse_json_bad),
 		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_iso_time),
+		cmocka_unit_test(test_backoff_scale),
 		cmocka_unit_test(test_refresh_timing),
 		cmocka_unit_test(test_check_url),
 		cmocka_unit_test(test_choose_source),
 		cmocka_unit_test(test_web_identity_refresh),
+		cmocka_unit_test(test_concurrent_first_get),
 		cmocka_unit_test(test_web_identity_refused),
 		cmocka_unit_test(test_web_identity_unavailable),
+		cmocka_unit_test(test_refresh_ahead_failure_stays_ready),
+		cmocka_unit_test(test_refresh_ahead_short_timeout),
 		cmocka_unit_test(test_container_then_s3),
 		cmocka_unit_test(test_s3_expired_token_refetches),
+		cmocka_unit_test(test_s3_head_expired_refetches_once),
+		cmocka_unit_test(test_static_handle_unreported),
 		cmocka_unit_test(test_imds),
 		cmocka_unit_test(test_imds_no_role),
+		cmocka_unit_test(test_imds_bad_role_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
