@@ -37,6 +37,7 @@
 #include "log.h"
 #include "ship_backup.h"
 #include "spool.h"
+#include "strvec.h"
 
 #define RECORD_SPOOL_NAME	RVX_BACKUP_RECORD RVX_SPOOL_READY_SUFFIX
 
@@ -712,34 +713,6 @@ out:
 
 /* ---------------------------------------------------------------- abort */
 
-typedef struct KeyVec
-{
-	char	  **keys;
-	size_t		n;
-	size_t		cap;
-} KeyVec;
-
-static int
-collect_key(void *arg, const char *key, uint64_t size)
-{
-	KeyVec	   *kv = arg;
-
-	if (kv->n == kv->cap)
-	{
-		size_t		cap = kv->cap ? kv->cap * 2 : 256;
-		char	  **n = realloc(kv->keys, cap * sizeof(char *));
-
-		if (n == NULL)
-			return -1;
-		kv->keys = n;
-		kv->cap = cap;
-	}
-	if ((kv->keys[kv->n] = strdup(key)) == NULL)
-		return -1;
-	kv->n++;
-	return 0;
-}
-
 int
 rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxError *err)
 {
@@ -747,7 +720,7 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 	char		marker[PATH_MAX];
 	char		errpath[PATH_MAX];
 	char		prefix[RVX_BACKUP_ID_MAXLEN + 16];
-	KeyVec		kv = {0};
+	RvxStrVec	kv = {0};
 	bool		complete = false;
 	int			rc = 0;
 
@@ -761,10 +734,10 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 	 * concluded meanwhile: never delete a restorable backup.
 	 */
 	snprintf(prefix, sizeof(prefix), "%s%s/", RVX_BACKUP_KEY_PREFIX, id);
-	if (rvx_repo_list(repo, prefix, collect_key, &kv, err) != 0)
+	if (rvx_repo_list(repo, prefix, rvx_strvec_collect_key, &kv, err) != 0)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < kv.n; i++)
-		if (rvx_backup_key_is(kv.keys[i] + strlen(prefix), RVX_BACKUP_RECORD))
+		if (rvx_backup_key_is(kv.s[i] + strlen(prefix), RVX_BACKUP_RECORD))
 			complete = true;
 	if (rc == 0 && complete)
 		rvx_warn("backup %s was aborted by the server, but it is complete in %s; it is kept",
@@ -772,13 +745,11 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 	else
 	{
 		for (size_t i = 0; rc == 0 && i < kv.n; i++)
-			rc = rvx_repo_remove(repo, kv.keys[i], err);
+			rc = rvx_repo_remove(repo, kv.s[i], err);
 		if (rc == 0 && kv.n > 0)
 			rvx_info("removed %zu objects of aborted backup %s from %s", kv.n, id, repo->display);
 	}
-	for (size_t i = 0; i < kv.n; i++)
-		free(kv.keys[i]);
-	free(kv.keys);
+	rvx_strvec_free(&kv);
 	if (rc != 0)
 		return -1;
 	/* nothing of it is left in the repository: the lease goes (a complete one dropped it) */
