@@ -53,4 +53,8 @@ extern bool revrx_backup_write_marker(const char *spool_dir, const char *id,
 extern void revrx_worker_register(void);
 extern PGDLLEXPORT void revrx_worker_main(Datum main_arg);
 
+/* wal_export.c */
+extern void revrx_wal_export_register(void);
+extern PGDLLEXPORT void revrx_wal_export_main(Datum main_arg);
+
 #endif							/* REVRX_BACKUP_H */
