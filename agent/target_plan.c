@@ -53,8 +53,6 @@ wal_key(void *arg, const char *key, uint64_t size)
 {
 	WalScan    *ws = arg;
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	const char *base = strrchr(key, '/');
-	size_t		len;
 	RvxWalKind	kind;
 	uint32_t	tli,
 				log,
@@ -65,25 +63,8 @@ wal_key(void *arg, const char *key, uint64_t size)
 	uint32_t	off;
 	WalTimeline *t = NULL;
 
-	if (base == NULL)
+	if (rvx_wal_key_name(key, name, NULL) != 0)
 		return 0;
-	base++;
-	len = strlen(base);
-	for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
-	{
-		const char *suffix = rvx_compression_suffix((RvxCompression) alg);
-		size_t		slen = strlen(suffix);
-
-		if (slen > 0 && len > slen && strcmp(base + len - slen, suffix) == 0)
-		{
-			len -= slen;
-			break;
-		}
-	}
-	if (len > RVX_WALNAME_MAXLEN)
-		return 0;
-	memcpy(name, base, len);
-	name[len] = '\0';
 	kind = rvx_walname_kind(name);
 	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED)
 		return 0;
