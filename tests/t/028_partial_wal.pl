@@ -131,7 +131,8 @@ sub disaster
 	is_deeply(\@invented, [], "$name: no restored id was invented");
 	my @newest = sort { $b <=> $a } keys %restored;
 	note sprintf("%s: newest restored id %d committed %.2f s before the kill", $name, $newest[0],
-		$killed_at - ($committed->{ $newest[0] } // $started->{ $newest[0] }));
+		$killed_at - ($committed->{ $newest[0] } // $started->{ $newest[0] }))
+	  if @newest;
 	like(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/from partial/,
 		"$name: recovery used a partial segment");
 	$r->stop;
