@@ -497,8 +497,15 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 						 "spool file \"%s\" holds %" PRIu64 " bytes of WAL, its name says %u",
 						 path, hdr->raw_size, (unsigned int) off);
 
-	rc = rvx_wal_find(repo, segment, (RvxCompression) hdr->compression, key, sizeof(key),
-					  &info, err);
+	/*
+	 * One HEAD, for the codec the server writes: a partial is shipped every
+	 * second, and the complete segment stored with another codec (only
+	 * after revrx.compression changed) just leaves this partial behind
+	 * until expire, never in the way (rvx_wal_find ignores partials).
+	 */
+	if (rvx_wal_object_key(segment, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", segment);
+	rc = rvx_repo_head(repo, key, &info, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1)

@@ -67,7 +67,6 @@
 #include "common/file_perm.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -87,8 +86,6 @@
 #define EXPORT_RESTART_SECS		5
 /* How long to sleep when exporting is off (a reload wakes it anyway). */
 #define EXPORT_IDLE_MS			60000
-/* How often a repeated error is logged again. */
-#define EXPORT_ERROR_REPEAT_SECS 60
 #define EXPORT_IO_CHUNK			(256 * 1024)
 #define EXPORT_TMP_SUFFIX		".tmp"
 
@@ -103,8 +100,7 @@ static XLogSegNo last_segno = 0;
 static uint32 last_offset = 0;
 
 /* Rate limit for repeated errors. */
-static char *last_error = NULL;
-static pg_time_t last_error_time = 0;
+static RevrxErrorRepeat round_errors = {NULL, 0};
 
 static void export_round(void);
 static void remove_leftovers(void);
@@ -113,19 +109,8 @@ static bool segment_still_there(void *arg);
 void
 revrx_wal_export_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = EXPORT_RESTART_SECS;
-	strlcpy(worker.bgw_library_name, "revrx", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "revrx_wal_export_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "revrx wal exporter", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "revrx wal exporter", BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
+	revrx_register_worker("revrx_wal_export_main", "revrx wal exporter", "revrx wal exporter",
+						  BGWORKER_SHMEM_ACCESS, EXPORT_RESTART_SECS);
 }
 
 /*
@@ -145,26 +130,13 @@ guarded(void (*fn) (void))
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		pg_time_t	now = (pg_time_t) time(NULL);
 
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AtEOXact_Files(false);
 		pgstat_report_wait_end();
-
-		if (last_error == NULL || strcmp(last_error, edata->message) != 0 ||
-			now - last_error_time >= EXPORT_ERROR_REPEAT_SECS)
-		{
-			ereport(LOG,
-					(errmsg("revrx wal exporter could not export partial WAL: %s",
-							edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-			if (last_error)
-				pfree(last_error);
-			last_error = pstrdup(edata->message);
-			last_error_time = now;
-		}
+		revrx_log_caught_error(&round_errors, "revrx wal exporter", "export partial WAL", edata);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();

@@ -3,7 +3,7 @@
  * test_wal_partial.c
  *	  Unit tests for streamed WAL partials: their names (common/walname.c),
  *	  the choice of the newest one (agent/wal_partial.c), and shipping them
- *	  (agent/ship.c) into a posix repository in a temporary directory:
+ *	  (agent/ship.c) into the posix repository of test_backup_fixture.h:
  *	  older partials go once a newer one is stored, all of them once the
  *	  complete segment is, and the spool keeps no acknowledgement.
  *
@@ -21,16 +21,14 @@
 
 #include <cmocka.h>
 
-#include "fetch.h"
-#include "object.h"
-#include "repo.h"
-#include "repo_meta.h"
-#include "ship.h"
-#include "spool.h"
+/* the fixture's spool and repository; not every helper is needed here */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "test_backup_fixture.h"
+#pragma GCC diagnostic pop
 #include "wal_partial.h"
 #include "walname.h"
 
-#define SYSID 7312345678901234567ULL
 #define SEG "000000010000000000000003"
 
 /* ------------------------------------------------------------- names */
@@ -110,99 +108,26 @@ test_pick(void **state)
 
 /* ------------------------------------------------ shipping, with a repository */
 
-typedef struct Env
-{
-	char		root[256];
-	char		spool[300];
-	char		repodir[300];
-	char		url[320];
-	RvxRepo    *repo;
-	RvxClusterInfo ci;
-} Env;
-
-static int
-file_sink(void *arg, const void *data, size_t len)
-{
-	return fwrite(data, 1, len, (FILE *) arg) == len ? 0 : -1;
-}
-
 /* Spools the first len bytes of content as NAME.rvx, as the server would. */
 static void
-spool_object(Env *e, const char *name, const char *content, size_t len)
+spool_object(Fixture *fx, const char *name, const char *content, size_t len)
 {
-	char		path[512];
-	FILE	   *f;
-	RvxObjectWriter *w = rvx_object_writer_new(RVX_COMPRESS_ZSTD, 3);
-	RvxObjectHeader hdr;
-	uint8_t		h[RVX_OBJECT_HEADER_LEN] = {0};
+	char		path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/wal/%s.rvx", e->spool, name);
-	f = fopen(path, "w+b");
-	assert_non_null(f);
-	fwrite(h, 1, sizeof(h), f);
-	rvx_object_writer_begin(w, SYSID, file_sink, f);
-	rvx_object_writer_write(w, content, len);
-	assert_int_equal(rvx_object_writer_finish(w, &hdr), 0);
-	rvx_object_header_encode(&hdr, h);
-	fseek(f, 0, SEEK_SET);
-	fwrite(h, 1, sizeof(h), f);
-	fclose(f);
-	rvx_object_writer_free(w);
+	snprintf(path, sizeof(path), "%s/wal/%s.rvx", fx->spool, name);
+	fx_write_object(path, content, len, SYSID, NULL);
 }
 
 static bool
 exists(const char *dir, const char *name)
 {
-	char		path[512];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &st) == 0;
-}
-
-static int
-setup(void **state)
-{
-	Env		   *e = calloc(1, sizeof(Env));
-	char		cmd[600];
-	RvxRepoConfig cfg = {0};
-	RvxError	err;
-
-	snprintf(e->root, sizeof(e->root), "/tmp/revrx-unit-XXXXXX");
-	assert_non_null(mkdtemp(e->root));
-	snprintf(e->spool, sizeof(e->spool), "%s/spool", e->root);
-	snprintf(e->repodir, sizeof(e->repodir), "%s/repo", e->root);
-	snprintf(cmd, sizeof(cmd), "mkdir -p %s/wal %s/status", e->spool, e->spool);
-	assert_int_equal(system(cmd), 0);
-	snprintf(e->url, sizeof(e->url), "file://%s", e->repodir);
-	cfg.url = e->url;
-	e->repo = rvx_repo_open(&cfg, &err);
-	assert_non_null(e->repo);
-	e->ci.system_id = SYSID;
-	e->ci.pg_version_num = 150020;
-	e->ci.wal_segment_size = 16 * 1024 * 1024;
-	assert_int_equal(rvx_repo_meta_bind(e->repo, &e->ci, &err), 0);
-	*state = e;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	Env		   *e = *state;
-	char		cmd[300];
-
-	rvx_repo_close(e->repo);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->root);
-	(void) system(cmd);
-	free(e);
-	return 0;
+	return fx_exists("%s/%s", dir, name);
 }
 
 static void
 test_ship_partials(void **state)
 {
-	Env		   *e = *state;
+	Fixture    *e = *state;
 	static char content[64 * 1024];
 	char		name[RVX_WALNAME_MAXLEN + 1];
 	char		waldir[400];
@@ -290,7 +215,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_pick),
-		cmocka_unit_test_setup_teardown(test_ship_partials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ship_partials, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
