@@ -602,7 +602,9 @@ run_wal(Worker *w, Pending *p)
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
 			strcmp(name, rs->last_stored) > 0)
 			snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
-		rs->last_stored_at = rvx_now_s();
+		/* last_stored_at goes with last_stored: partials have their own */
+		if (rvx_walname_kind(name) != RVX_WAL_STREAMED)
+			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
 		/* the recovery point: the newest WAL byte stored, and its age */
