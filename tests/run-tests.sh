@@ -25,9 +25,9 @@ set -uo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 suites=${SUITES:-"unit fuzz regress tap matrix"}
-# archiving, backup and restore, PITR, drills, incrementals, upgrades
+# archiving, backup and restore, PITR, drills, incrementals, partial WAL, upgrades
 matrix_tap="tests/t/001_archive.pl tests/t/010_backup_restore.pl tests/t/015_pitr.pl
-	tests/t/017_verify.pl tests/t/024_incremental.pl"
+	tests/t/017_verify.pl tests/t/024_incremental.pl tests/t/028_partial_wal.pl"
 matrix_tap=$(echo $matrix_tap)
 pg_config=${PG_CONFIG:-pg_config}
 bindir=$($pg_config --bindir)
