@@ -174,6 +174,8 @@ rvx_metrics_reset(void)
 	pthread_mutex_lock(&lock);
 	last_wal[0] = '\0';
 	last_wal_at = 0;
+	newest_end = 0;
+	newest_written_at = 0;
 	repo_checked_at = 0;
 	repo_ok = false;
 	repo_reason[0] = '\0';

@@ -178,6 +178,39 @@ test_counters_and_exposure(void **state)
 	free(text);
 }
 
+/*
+ * With WAL stored (partials every second), the exposure is the age of the
+ * newest stored WAL byte while WAL waits, or of the oldest waiting file if
+ * that is older (a gap); 0 with nothing waiting.
+ */
+static void
+test_exposure_from_newest_stored(void **state)
+{
+	char	   *text;
+
+	rvx_metrics_reset();
+	/* a partial written at 998 stored; the next one (999.5) waits */
+	rvx_metrics_wal_newest(UINT64_C(0x3A00000), 998.0);
+	rvx_metrics_set_backlog(1, 4000, 999.5);
+	text = render(1000.0);
+	assert_true(sample(text, "revrx_rpo_exposure_seconds") == 2.0);
+	free(text);
+	/* an older end never replaces a newer one */
+	rvx_metrics_wal_newest(UINT64_C(0x3000000), 999.8);
+	text = render(1000.0);
+	assert_true(sample(text, "revrx_rpo_exposure_seconds") == 2.0);
+	free(text);
+	/* a segment waiting since 990 is a gap before the partial: its age counts */
+	rvx_metrics_set_backlog(2, 9000, 990.0);
+	text = render(1000.0);
+	assert_true(sample(text, "revrx_rpo_exposure_seconds") == 10.0);
+	free(text);
+	rvx_metrics_set_backlog(0, 0, 0);
+	text = render(1000.0);
+	assert_true(sample(text, "revrx_rpo_exposure_seconds") == 0);
+	free(text);
+}
+
 static void
 test_repo_result(void **state)
 {
@@ -381,6 +414,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_counters_and_exposure),
+		cmocka_unit_test(test_exposure_from_newest_stored),
 		cmocka_unit_test(test_repo_result),
 		cmocka_unit_test(test_repo_write_refused),
 		cmocka_unit_test(test_catalog_files),
