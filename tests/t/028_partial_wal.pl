@@ -225,4 +225,15 @@ copy("$repodir/wal/00000001/$pkey", "$repodir/wal/00000002/$pkey") or die $!;
 is($rc, 1, "wal-fetch $tli2 ignores a timeline-1 partial under wal/00000002/");
 ok(!-e "$fdir/t2", 'and writes nothing');
 
+# the reachable range of a restore ends at the newest partial's end
+my $pend = (hex(substr($pseg, 8, 8)) * 256 + hex(substr($pseg, 16, 8))) * 16 * 1024 * 1024 + hex($poff);
+my $pend_fmt = sprintf('%X/%X', int($pend / 2**32), $pend % 2**32);
+my $lsn_in = sprintf('%X/%X', int(($pend - 100) / 2**32), ($pend - 100) % 2**32);
+my $lsn_out = sprintf('%X/%X', int(($pend + 16 * 1024 * 1024) / 2**32), ($pend + 16 * 1024 * 1024) % 2**32);
+my ($pr, $prc, $pout, $perr) = RevrxTest::restore_node('in_partial', $penv, '--target-lsn', $lsn_in);
+is($prc, 0, "restore to $lsn_in, inside the newest partial, is accepted") or diag($perr);
+($pr, $prc, $pout, $perr) = RevrxTest::restore_node('after_partial', $penv, '--target-lsn', $lsn_out);
+isnt($prc, 0, "restore to $lsn_out, after the newest partial, is refused");
+like($perr, qr/after the last archived WAL.*\Q$pend_fmt\E/s, 'naming the partial\'s end as the end of the archive');
+
 done_testing();
