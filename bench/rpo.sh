@@ -71,12 +71,24 @@ as_pg "$bindir/pg_ctl" -D "$WORK/template" -l "$WORK/template.log" -w start >/de
 as_pg "$bindir/pgbench" -h "$WORK" -p "$PORT" -i -q -s "$SCALE" postgres >/dev/null 2>&1
 as_pg "$bindir/pg_ctl" -D "$WORK/template" -w stop >/dev/null
 
-echo "round,mode,tps,rpo_p50,rpo_p99,rpo_max,samples,s3_requests_per_min,exporter_cpu_s,agent_cpu_s,s3_server_cpu_s,partials_stored,valid" >"$OUT/raw.csv"
+echo "round,mode,tps,rpo_p50,rpo_p99,rpo_max,samples,s3_requests_per_min,server_cpu_s,exporter_cpu_s,agent_cpu_s,s3_server_cpu_s,partials_stored,valid" >"$OUT/raw.csv"
 
 # user + system CPU ticks of a process (its threads included), 0 if gone
 cpu_ticks()
 {
 	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# CPU ticks of the whole server: the postmaster, its children that exited
+# (reaped: counted in its cutime/cstime) and those still running
+server_ticks()
+{
+	local pm=$1 total child
+	total=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
+	for child in $(pgrep -P "$pm"); do
+		total=$((total + $(cpu_ticks "$child")))
+	done
+	echo "$total"
 }
 
 # one run: a fresh copy of the template, spool and bucket prefix
@@ -122,7 +134,9 @@ EOF
 	exporter=$(pgrep -f "revrx wal exporter" | head -1)
 	local s3pid
 	s3pid=$(cat "$WORK/s3/s3.pid")
-	local cpu0=0 acpu0 scpu0
+	local cpu0=0 acpu0 scpu0 pm pcpu0
+	pm=$(head -1 "$WORK/data/postmaster.pid")
+	pcpu0=$(server_ticks "$pm")
 	[ -n "$exporter" ] && cpu0=$(cpu_ticks "$exporter")
 	acpu0=$(cpu_ticks "$agent_pid")
 	scpu0=$(cpu_ticks "$s3pid")
@@ -130,7 +144,9 @@ EOF
 	# shellcheck disable=SC2086
 	as_pg "$bindir/pgbench" -h "$WORK" -p "$PORT" -n $CLIENTS -T "$DURATION" postgres >"$dir/pgbench.txt" 2>&1
 
-	local cpu1=0 acpu1 scpu1
+	local cpu1=0 acpu1 scpu1 pcpu1
+	sleep 0.5		# pgbench's backends exit and are reaped
+	pcpu1=$(server_ticks "$pm")
 	[ -n "$exporter" ] && cpu1=$(cpu_ticks "$exporter")
 	acpu1=$(cpu_ticks "$agent_pid")
 	scpu1=$(cpu_ticks "$s3pid")
@@ -155,7 +171,8 @@ EOF
 	partials=$(grep -c 'stored "[0-9A-F]*\.[0-9A-F]*\.partial"' "$dir/agent.log")
 	local hz
 	hz=$(getconf CLK_TCK)
-	local cpu_s agent_s s3_s
+	local cpu_s agent_s s3_s server_s
+	server_s=$(awk -v a="$pcpu0" -v b="$pcpu1" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 	cpu_s=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 	agent_s=$(awk -v a="$acpu0" -v b="$acpu1" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 	s3_s=$(awk -v a="$scpu0" -v b="$scpu1" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
@@ -165,7 +182,7 @@ EOF
 	local reqs
 	reqs=$(awk -v a="$s3_before" -v b="$s3_after" -v d="$DURATION" 'BEGIN { printf "%.0f", (b - a) * 60 / d }')
 	set -- $stats
-	echo "$round,$mode,$tps,$1,$2,$3,$4,$reqs,$cpu_s,$agent_s,$s3_s,$partials,$valid" | tee -a "$OUT/raw.csv"
+	echo "$round,$mode,$tps,$1,$2,$3,$4,$reqs,$server_s,$cpu_s,$agent_s,$s3_s,$partials,$valid" | tee -a "$OUT/raw.csv"
 
 	kill "$agent_pid" 2>/dev/null
 	wait 2>/dev/null
@@ -188,8 +205,8 @@ done
 	echo
 	echo "pgbench $CLIENTS -T $DURATION, scale $SCALE, unthrottled; S3 test server on 127.0.0.1"
 	echo
-	echo "| round | partial_interval | TPS | rpo p50 (s) | rpo p99 (s) | rpo max (s) | samples | S3 requests/min | exporter CPU (s) | agent CPU (s) | S3 server CPU (s) | partials stored | valid |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| round | partial_interval | TPS | rpo p50 (s) | rpo p99 (s) | rpo max (s) | samples | S3 requests/min | server CPU (s) | exporter CPU (s) | agent CPU (s) | S3 server CPU (s) | partials stored | valid |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	tail -n +2 "$OUT/raw.csv" | sed 's/,/ | /g; s/^/| /; s/$/ |/'
 } >"$OUT/summary.md"
 cat "$OUT/summary.md"
