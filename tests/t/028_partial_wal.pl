@@ -236,4 +236,47 @@ is($prc, 0, "restore to $lsn_in, inside the newest partial, is accepted") or dia
 isnt($prc, 0, "restore to $lsn_out, after the newest partial, is refused");
 like($perr, qr/after the last archived WAL.*\Q$pend_fmt\E/s, 'naming the partial\'s end as the end of the archive');
 
+# ------------------------------------------------------------ the spool, and standbys
+
+# Without an agent (a stalled repository), the exporter keeps one partial
+# per segment in the spool, not one per round; a standby exports nothing.
+my $primary = RevrxTest::new_node('primary', extra => "revrx.partial_interval = '200ms'\n");
+$primary->start;
+my $prepo = PostgreSQL::Test::Utils::tempdir('repo_primary');
+my $pagent = RevrxTest::Agent->start($primary, repo => "file://$prepo");
+$primary->backup('b');
+$pagent->stop;
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'b', has_streaming => 1);
+my $standby_spool = PostgreSQL::Test::Utils::tempdir('spool_standby');
+$standby->append_conf('postgresql.conf', "revrx.spool_dir = '$standby_spool'\n");
+mkdir "$standby_spool/wal";
+$standby->start;
+$primary->safe_psql('postgres', 'CREATE TABLE w(i int)');
+for my $i (1 .. 15)
+{
+	$primary->safe_psql('postgres', "INSERT INTO w SELECT generate_series(1, 1000)");
+	usleep(200_000);
+}
+$primary->wait_for_catchup($standby);
+sleep 1;
+sub spooled_partials
+{
+	my ($dir) = @_;
+	opendir my $d, "$dir/wal" or return ();
+	my @p = grep { /^[0-9A-F]{24}\.[0-9A-F]{8}\.partial\.rvx$/ } readdir $d;
+	closedir $d;
+	return @p;
+}
+my @spooled = spooled_partials(RevrxTest::spool_dir($primary));
+my %per_segment;
+$per_segment{ substr($_, 0, 24) }++ for @spooled;
+ok(@spooled >= 1, 'the primary exported partials without an agent: ' . join(' ', @spooled));
+is_deeply([ grep { $per_segment{$_} > 1 } keys %per_segment ], [],
+	'at most one unshipped partial per segment stays in the spool');
+my @standby_spooled = spooled_partials($standby_spool);
+is_deeply(\@standby_spooled, [], 'a standby exports no partial');
+$standby->stop;
+$primary->stop;
+
 done_testing();
