@@ -26,6 +26,7 @@ OBJS = \
 	extension/cron.o \
 	extension/manifest.o \
 	extension/worker.o \
+	extension/wal_export.o \
 	extension/spool_meta.o \
 	extension/restore_point.o \
 	extension/fingerprint.o \

@@ -99,6 +99,7 @@ typedef struct Pending
 	bool		seen;			/* still in the spool at the last scan */
 	int			failures;
 	double		next_try;		/* not before this time (epoch seconds) */
+	double		written_at;		/* when the server wrote it (its mtime) */
 } Pending;
 
 typedef enum JobKind
@@ -152,6 +153,10 @@ typedef struct RunState
 	double		started_at;
 	char		last_stored[RVX_WALNAME_MAXLEN + 1];
 	double		last_stored_at;
+	/* the newest WAL stored, by where it ends (segment or partial) */
+	char		newest_wal[RVX_WALNAME_MAXLEN + 1];
+	uint64_t	newest_wal_end;
+	double		newest_wal_written_at;
 	uint64_t	stored_total;
 	uint64_t	stored_bytes;
 	uint64_t	errors_total;
@@ -237,6 +242,16 @@ write_status(RunState *rs)
 	{
 		json_object_set_new(o, "last_stored_wal", json_string(rs->last_stored));
 		json_object_set_new(o, "last_stored_at", json_real(rs->last_stored_at));
+	}
+	if (o && rs->newest_wal[0])
+	{
+		char		lsn[32];
+
+		snprintf(lsn, sizeof(lsn), "%X/%X", (unsigned int) (rs->newest_wal_end >> 32),
+				 (unsigned int) rs->newest_wal_end);
+		json_object_set_new(o, "newest_wal", json_string(rs->newest_wal));
+		json_object_set_new(o, "newest_wal_end_lsn", json_string(lsn));
+		json_object_set_new(o, "newest_wal_written_at", json_real(rs->newest_wal_written_at));
 	}
 	if (o && rs->last_error[0])
 	{
@@ -520,6 +535,37 @@ worker_repo_failed(Worker *w, const RvxError *err)
 	}
 }
 
+/*
+ * Where the WAL in an archived file ends: a segment (or PostgreSQL's own
+ * .partial) at the segment's end, a streamed partial at its end offset.
+ */
+static bool
+wal_end_lsn(const char *name, uint64_t segsize, uint64_t *end)
+{
+	unsigned int tli,
+				log,
+				seg;
+	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint32_t	off;
+	uint64_t	segno;
+	RvxWalKind	kind = rvx_walname_kind(name);
+
+	if (segsize == 0 || (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL &&
+						 kind != RVX_WAL_STREAMED) ||
+		sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+		return false;
+	segno = (uint64_t) log * (UINT64_C(0x100000000) / segsize) + seg;
+	if (kind == RVX_WAL_STREAMED)
+	{
+		if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+			return false;
+		*end = segno * segsize + off;
+	}
+	else
+		*end = (segno + 1) * segsize;
+	return true;
+}
+
 /* Ships one WAL item.  Called and returns with the lock held. */
 static void
 run_wal(Worker *w, Pending *p)
@@ -530,6 +576,8 @@ run_wal(Worker *w, Pending *p)
 	RvxError	err;
 	RvxRepo    *repo;
 	int			rc;
+	double		written_at = p->written_at;
+	uint64_t	end;
 
 	p->inflight = true;
 	p->queued = false;
@@ -555,9 +603,20 @@ run_wal(Worker *w, Pending *p)
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
 			strcmp(name, rs->last_stored) > 0)
 			snprintf(rs->last_stored, sizeof(rs->last_stored), "%s", name);
-		rs->last_stored_at = rvx_now_s();
+		/* last_stored_at goes with last_stored: partials have their own */
+		if (rvx_walname_kind(name) != RVX_WAL_STREAMED)
+			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
+		/* the recovery point: the newest WAL byte stored, and its age */
+		if (wal_end_lsn(name, rs->cluster.wal_segment_size, &end) &&
+			end > rs->newest_wal_end)
+		{
+			snprintf(rs->newest_wal, sizeof(rs->newest_wal), "%s", name);
+			rs->newest_wal_end = end;
+			rs->newest_wal_written_at = written_at;
+			rvx_metrics_wal_newest(end, written_at);
+		}
 		rs->stored_total++;
 		rs->stored_bytes += res.stored_bytes;
 		rs->repo_ok = true;
@@ -908,6 +967,7 @@ scan_spool(RunState *rs)
 		if (p == NULL && (p = add_item(rs, name)) == NULL)
 			continue;
 		p->seen = true;
+		p->written_at = st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
 		if (!p->inflight && !p->queued && p->next_try <= now)
 		{
 			p->queued = true;

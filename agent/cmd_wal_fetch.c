@@ -12,6 +12,14 @@
  * a message naming the object.  DEST appears only once its content was
  * verified against the SHA-256 recorded when the file was archived.
  *
+ * A segment that is not stored complete may have streamed partials
+ * (wal_partial.h): the newest one of the requested timeline is used, its
+ * content zero-padded to the segment size, the way pg_receivewal's
+ * ".partial" file is used.  PostgreSQL's replay stops at the end of the
+ * valid WAL in it, so recovery ends there, with every commit whose WAL the
+ * partial holds.  A partial is never used when the complete segment
+ * exists, nor for another timeline than the one in its name.
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
@@ -21,6 +29,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "repo_meta.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 int
@@ -59,6 +68,32 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	rc = rvx_wal_find(repo, name, RVX_COMPRESS_ZSTD, key, sizeof(key), &info, &err);
 	if (rc < 0)
 		goto fail;
+	if (rc == 0 && rvx_walname_kind(name) == RVX_WAL_SEGMENT)
+	{
+		RvxPartialPick pick;
+		RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+
+		rc = rvx_partial_find_newest(repo, name, &pick, &err);
+		if (rc < 0)
+			goto fail;
+		if (rc == 1)
+		{
+			if (pick.end_offset >= ci.wal_segment_size)
+			{
+				rvx_error(&err, RVX_E_CORRUPT, "partial \"%s\" is longer than a segment", pick.key);
+				goto fail;
+			}
+			opts.expect_system_id = ci.system_id;
+			opts.expect_size = pick.end_offset;
+			opts.pad_to = ci.wal_segment_size;
+			if (rvx_fetch_to_file_opts(repo, pick.key, &opts, dest, &err) != 0)
+				goto fail;
+			rvx_info("restored \"%s\" from partial \"%s\" (%u bytes of WAL)",
+					 name, pick.key, (unsigned int) pick.end_offset);
+			rvx_repo_close(repo);
+			return 0;
+		}
+	}
 	if (rc == 0)
 	{
 		rvx_info("\"%s\" is not in %s", name, repo->display);

@@ -456,27 +456,10 @@ typedef struct WalScan
 
 /* The WAL file name of a key "wal/<tli>/<name><suffix>", or false. */
 static bool
-wal_key_name(const char *key, char *name, size_t cap)
+wal_key_name(const char *key, char *name)
 {
-	const char *base = strrchr(key, '/');
-
-	if (strncmp(key, "wal/", 4) != 0 || base == NULL)
-		return false;
-	base++;
-	for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
-	{
-		const char *suffix = rvx_compression_suffix((RvxCompression) alg);
-		size_t		blen = strlen(base),
-					slen = strlen(suffix);
-
-		if (blen <= slen || blen - slen >= cap || strcmp(base + blen - slen, suffix) != 0)
-			continue;
-		memcpy(name, base, blen - slen);
-		name[blen - slen] = '\0';
-		if (rvx_walname_kind(name) != RVX_WAL_INVALID)
-			return true;
-	}
-	return false;
+	return strncmp(key, "wal/", 4) == 0 && strchr(key + 4, '/') != NULL &&
+		rvx_wal_key_name(key, name, NULL) == 0;
 }
 
 static int
@@ -487,7 +470,7 @@ scan_wal_key(void *arg, const char *key, uint64_t size)
 	uint64_t	segno;
 
 	/* history files, and anything we do not recognise, are kept */
-	if (!wal_key_name(key, name, sizeof(name)) ||
+	if (!wal_key_name(key, name) ||
 		!rvx_retention_segno(name, ws->seg_size, &segno) || segno >= ws->bound)
 	{
 		ws->kept++;

@@ -394,6 +394,11 @@ rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *op
 	}
 	if (stream_finish(&st, key, repo->display, err) != 0)
 		goto out;
+	if (opts->pad_to > 0 && ftruncate(st.fd, (off_t) opts->pad_to) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not extend \"%s\": %s", tmp, strerror(errno));
+		goto out;
+	}
 	if (opts->owner != (uid_t) -1 && fchown(st.fd, opts->owner, opts->group) != 0)
 	{
 		rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s", tmp, strerror(errno));

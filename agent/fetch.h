@@ -57,9 +57,16 @@ typedef struct RvxFetchOptions
 	int			(*filter) (void *arg, uint64_t offset, const void *data, size_t len,
 						   const void **out);
 	void	   *filter_arg;
+
+	/*
+	 * 0: the file is the content.  Else the content is extended with zeros
+	 * to this length (a streamed partial becomes a segment; PostgreSQL's
+	 * replay stops at the end of the valid WAL in it).
+	 */
+	uint64_t	pad_to;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside

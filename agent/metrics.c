@@ -46,6 +46,9 @@ static _Atomic double oldest_ready_at;
 /* The values that are not one number. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_wal[RVX_WALNAME_MAXLEN + 1];
+/* the newest WAL byte stored: where it ends, and when the server wrote it */
+static uint64_t newest_end;
+static double newest_written_at;
 static double last_wal_at;
 static double repo_checked_at;
 static bool repo_ok;
@@ -103,6 +106,18 @@ rvx_metrics_wal_stored(const char *name, double at)
 	if (strcmp(name, last_wal) > 0)
 		snprintf(last_wal, sizeof(last_wal), "%s", name);
 	last_wal_at = at;
+	pthread_mutex_unlock(&lock);
+}
+
+void
+rvx_metrics_wal_newest(uint64_t end, double written_at)
+{
+	pthread_mutex_lock(&lock);
+	if (end > newest_end)
+	{
+		newest_end = end;
+		newest_written_at = written_at;
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -194,6 +209,8 @@ rvx_metrics_reset(void)
 	pthread_mutex_lock(&lock);
 	last_wal[0] = '\0';
 	last_wal_at = 0;
+	newest_end = 0;
+	newest_written_at = 0;
 	repo_checked_at = 0;
 	repo_ok = false;
 	repo_reason[0] = '\0';
@@ -493,12 +510,31 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 	char		wal[RVX_WALNAME_MAXLEN + 1];
 	double		wal_at;
 	double		oldest = atomic_load(&oldest_ready_at);
+	double		newest_at;
+	double		exposure = 0.0;
 	RvxHealth	h;
 
 	pthread_mutex_lock(&lock);
 	snprintf(wal, sizeof(wal), "%s", last_wal);
 	wal_at = last_wal_at;
+	newest_at = newest_written_at;
 	pthread_mutex_unlock(&lock);
+
+	/*
+	 * While WAL waits in the spool, what is at risk is everything after the
+	 * newest WAL byte stored: the exposure is its age (when the server
+	 * wrote the segment or partial that holds it), or the age of the
+	 * oldest file still waiting if that is older (a gap before it: replay
+	 * would stop there).  With nothing waiting it is 0: the agent cannot
+	 * see WAL the server has not exported yet (revrx_status() can; it
+	 * compares with the server's WAL position).
+	 */
+	if (oldest > 0)
+	{
+		double		since = newest_at > 0 && newest_at < oldest ? newest_at : oldest;
+
+		exposure = now > since ? now - since : 0.0;
+	}
 	rvx_metrics_health(&h);
 
 	if (wal[0])
@@ -519,8 +555,8 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 		   "Bytes of WAL in the spool not yet stored in the repository.");
 	put(&b, "revrx_wal_backlog_bytes %" PRIuFAST64 "\n", atomic_load(&backlog_bytes));
 	header(&b, "revrx_rpo_exposure_seconds", "gauge",
-		   "Recovery point exposure: seconds since the oldest WAL file not yet stored became ready (0 when none waits).");
-	put(&b, "revrx_rpo_exposure_seconds %.3f\n", oldest > 0 && now > oldest ? now - oldest : 0.0);
+		   "Recovery point exposure: age of the newest WAL byte stored (partial or complete), or of the oldest WAL file waiting if older, while WAL waits in the spool (0 when none waits).");
+	put(&b, "revrx_rpo_exposure_seconds %.3f\n", exposure);
 
 	render_credentials(&b, now);
 	render_server(&b, spool_dir, now);

@@ -50,6 +50,13 @@ extern void rvx_metrics_set_backlog(uint64_t files, uint64_t bytes, double oldes
 extern void rvx_metrics_wal_stored(const char *name, double at);
 
 /*
+ * The newest WAL stored (segment or streamed partial) now ends at LSN end;
+ * the server wrote it at written_at (epoch seconds).  The recovery point
+ * exposure is the age of that while WAL waits in the spool.
+ */
+extern void rvx_metrics_wal_newest(uint64_t end, double written_at);
+
+/*
  * The outcome of a repository operation, as far as reachability goes:
  * rc >= 0 (head answers 1 or 0) or a not-found error shows the repository
  * answering; network and access errors show it unreachable, with err->msg

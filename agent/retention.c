@@ -172,7 +172,8 @@ rvx_retention_segno(const char *name, uint64_t seg_size, uint64_t *segno)
 				lo;
 	uint64_t	per_id;
 
-	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_BACKUP_HISTORY)
+	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED &&
+		kind != RVX_WAL_BACKUP_HISTORY)
 		return false;
 	if (seg_size == 0 || sscanf(name, "%8X%8X%8X", &tli, &hi, &lo) != 3)
 		return false;

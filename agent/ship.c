@@ -20,6 +20,7 @@
 #include "ship.h"
 #include "spool.h"
 #include "walname.h"
+#include "wal_partial.h"
 
 int
 rvx_fsync_dir(const char *dir, RvxError *err)
@@ -478,6 +479,66 @@ out:
 	return rc;
 }
 
+/*
+ * Ships a streamed partial (wal_partial.h): no NAME.ok (nobody waits for
+ * one: the exporter does not ask), and nothing stored when the complete
+ * segment already is.  Once it is confirmed, the spooled file goes, and
+ * then the older partials of its segment in the repository.
+ */
+static int
+ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *name,
+			 int fd, uint64_t size, const RvxObjectHeader *hdr, RvxShipResult *res,
+			 RvxError *err)
+{
+	char		segment[RVX_WALNAME_SEGLEN + 1];
+	char		key[256];
+	uint32_t	off;
+	RvxObjectInfo info;
+	int			removed;
+	RvxError	rerr;
+	int			rc;
+
+	if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "\"%s\" is not a partial", name);
+	if (hdr->raw_size != off)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "spool file \"%s\" holds %" PRIu64 " bytes of WAL, its name says %u",
+						 path, hdr->raw_size, (unsigned int) off);
+
+	/*
+	 * One HEAD, for the codec the server writes: a partial is shipped every
+	 * second, and the complete segment stored with another codec (only
+	 * after revrx.compression changed) just leaves this partial behind
+	 * until expire, never in the way (rvx_wal_find ignores partials).
+	 */
+	if (rvx_wal_object_key(segment, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", segment);
+	rc = rvx_repo_head(repo, key, &info, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+	{
+		/* superseded by the complete segment: nothing to add */
+		res->already_stored = true;
+		rvx_debug("\"%s\" is already stored complete; dropping partial \"%s\"", segment, name);
+	}
+	else
+	{
+		if (rvx_wal_object_key(name, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
+			return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
+		if (rvx_store_object(repo, key, fd, size, hdr, waldir, res, err) != 0)
+			return -1;
+	}
+
+	/* the exporter may have removed it already, superseded */
+	if (unlink(path) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+	if (rc == 0 && rvx_partial_remove_older(repo, segment, off, &removed, &rerr) != 0)
+		rvx_warn("could not remove partials of \"%s\" older than \"%s\": %s",
+				 segment, name, rerr.msg);
+	return 0;
+}
+
 int
 rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 			 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err)
@@ -503,6 +564,17 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		return rvx_error(err, RVX_E_CORRUPT, "spool file \"%s\" is not named after a WAL file", path);
 	if (rvx_spool_object_open(path, cluster, &fd, &hdr, &size, err) != 0)
 		return -1;
+
+	if (rvx_walname_kind(name) == RVX_WAL_STREAMED)
+	{
+		rc = ship_partial(repo, waldir, path, name, fd, size, &hdr, res, err);
+		if (rc == 0)
+		{
+			(void) unlink(errpath);
+			rc = rvx_fsync_dir(waldir, err);
+		}
+		goto out;
+	}
 
 	/* the key may carry another suffix; the .ok names the one we checked */
 	rc = check_existing(repo, name, &hdr, key, sizeof(key), err);
@@ -538,6 +610,18 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	}
 	(void) unlink(errpath);
 	rc = rvx_fsync_dir(waldir, err);
+
+	/* the complete segment is confirmed: its partials are superseded */
+	if (rc == 0 && rvx_walname_kind(name) == RVX_WAL_SEGMENT)
+	{
+		RvxError	rerr;
+		int			removed;
+
+		if (rvx_partial_remove_older(repo, name, UINT64_MAX, &removed, &rerr) != 0)
+			rvx_warn("could not remove the partials of \"%s\": %s", name, rerr.msg);
+		else if (removed > 0)
+			rvx_debug("removed %d partial(s) of \"%s\"", removed, name);
+	}
 
 out:
 	close(fd);

@@ -8,7 +8,11 @@
  * stores NAME (unless the repository already holds identical content),
  * confirms the stored object, writes NAME.ok durably and only then removes
  * NAME.rvx.  A repository that holds different content under the name is
- * never overwritten (RVX_E_CONFLICT).
+ * never overwritten (RVX_E_CONFLICT).  A streamed partial
+ * (SEG.OFFSET.partial, wal_partial.h) gets no NAME.ok and is not stored
+ * when SEG already is complete; once it is confirmed, the older partials
+ * of SEG are removed from the repository, and once a complete SEG is
+ * confirmed, all of them.
  *
  * The two steps every spooled object goes through, WAL or backup
  * (ship_backup.c), are exported so that they are written once: checking a

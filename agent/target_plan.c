@@ -9,7 +9,9 @@
  * and of the backups it considers, newest first, until one ends before the
  * target (for a time target, backups whose id says they started after it
  * are passed over unread); one listing of wal/ and a HEAD of the last
- * segment of each timeline (the end of the range); and for a restore
+ * segment of each timeline (the end of the range: the end of the newest
+ * complete segment, or of the newest streamed partial after it, whose end
+ * offset is in its name); and for a restore
  * point its record, restore_points/<name>.json[.zst|.gz|.lz4].
  *
  *-------------------------------------------------------------------------
@@ -28,11 +30,11 @@
 #define USECS_PER_SEC	INT64_C(1000000)
 #define RESTORE_POINT_MAX_BYTES (64 * 1024)
 
-/* The last segment (or .partial) stored for one timeline. */
+/* The last WAL stored for one timeline: segment, .partial or streamed. */
 typedef struct WalTimeline
 {
 	uint32_t	tli;
-	uint64_t	last_segno;
+	uint64_t	last_end;		/* LSN where its WAL ends */
 	char		key[256];
 } WalTimeline;
 
@@ -51,42 +53,33 @@ wal_key(void *arg, const char *key, uint64_t size)
 {
 	WalScan    *ws = arg;
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	const char *base = strrchr(key, '/');
-	size_t		len;
 	RvxWalKind	kind;
 	uint32_t	tli,
 				log,
 				seg;
 	uint64_t	segno;
+	uint64_t	end;
+	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint32_t	off;
 	WalTimeline *t = NULL;
 
-	if (base == NULL)
+	if (rvx_wal_key_name(key, name, NULL) != 0)
 		return 0;
-	base++;
-	len = strlen(base);
-	for (int alg = 0; alg <= RVX_COMPRESS_MAX; alg++)
-	{
-		const char *suffix = rvx_compression_suffix((RvxCompression) alg);
-		size_t		slen = strlen(suffix);
-
-		if (slen > 0 && len > slen && strcmp(base + len - slen, suffix) == 0)
-		{
-			len -= slen;
-			break;
-		}
-	}
-	if (len > RVX_WALNAME_MAXLEN)
-		return 0;
-	memcpy(name, base, len);
-	name[len] = '\0';
 	kind = rvx_walname_kind(name);
-	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL)
+	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED)
 		return 0;
 	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
 		return 0;
 	if (ws->max_tli != 0 && tli > ws->max_tli)
 		return 0;
 	segno = (uint64_t) log * (UINT64_C(0x100000000) / ws->segsize) + seg;
+	if (kind == RVX_WAL_STREAMED &&
+		rvx_walname_streamed_parse(name, segment, &off) == 0 && off < ws->segsize)
+		end = segno * ws->segsize + off;
+	else if (kind == RVX_WAL_STREAMED)
+		return 0;
+	else
+		end = (segno + 1) * ws->segsize;
 	for (size_t i = 0; i < ws->ntl; i++)
 		if (ws->tl[i].tli == tli)
 			t = &ws->tl[i];
@@ -104,12 +97,12 @@ wal_key(void *arg, const char *key, uint64_t size)
 		}
 		t = &ws->tl[ws->ntl++];
 		t->tli = tli;
-		t->last_segno = segno;
+		t->last_end = end;
 		snprintf(t->key, sizeof(t->key), "%s", key);
 	}
-	else if (segno >= t->last_segno)
+	else if (end >= t->last_end)
 	{
-		t->last_segno = segno;
+		t->last_end = end;
 		snprintf(t->key, sizeof(t->key), "%s", key);
 	}
 	return 0;
@@ -136,7 +129,7 @@ scan_wal(RvxRepo *repo, const RvxClusterInfo *ci, uint32_t max_tli, RvxReach *r,
 	for (size_t i = 0; i < ws.ntl; i++)
 	{
 		RvxObjectInfo info = {0};
-		uint64_t	end = (ws.tl[i].last_segno + 1) * ws.segsize;
+		uint64_t	end = ws.tl[i].last_end;
 		int			found = rvx_repo_head(repo, ws.tl[i].key, &info, err);
 
 		if (found < 0)

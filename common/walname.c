@@ -38,6 +38,10 @@ rvx_walname_kind(const char *name)
 	if (len == 40 && is_upper_hex(name, 24) && name[24] == '.' &&
 		is_upper_hex(name + 25, 8) && strcmp(name + 33, ".backup") == 0)
 		return RVX_WAL_BACKUP_HISTORY;
+	if (len == 41 && is_upper_hex(name, 24) && name[24] == '.' &&
+		is_upper_hex(name + 25, 8) && strcmp(name + 33, ".partial") == 0 &&
+		strncmp(name + 25, "00000000", 8) != 0)
+		return RVX_WAL_STREAMED;
 	return RVX_WAL_INVALID;
 }
 
@@ -66,4 +70,62 @@ rvx_wal_object_key(const char *name, RvxCompression alg, char *out, size_t cap)
 		return -1;
 	n = snprintf(out, cap, "wal/%.8s/%s%s", name, name, rvx_compression_suffix(alg));
 	return (n < 0 || (size_t) n >= cap) ? -1 : 0;
+}
+
+int
+rvx_walname_streamed(const char *segment, uint32_t end_offset, char *out, size_t cap)
+{
+	int			n;
+
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT || end_offset == 0)
+		return -1;
+	n = snprintf(out, cap, "%s.%08X.partial", segment, (unsigned int) end_offset);
+	return (n < 0 || (size_t) n >= cap) ? -1 : 0;
+}
+
+int
+rvx_walname_streamed_parse(const char *name, char *segment, uint32_t *end_offset)
+{
+	uint32_t	off = 0;
+
+	if (rvx_walname_kind(name) != RVX_WAL_STREAMED)
+		return -1;
+	for (int i = 25; i < 33; i++)
+	{
+		char		c = name[i];
+
+		off = (off << 4) | (uint32_t) (c <= '9' ? c - '0' : c - 'A' + 10);
+	}
+	memcpy(segment, name, RVX_WALNAME_SEGLEN);
+	segment[RVX_WALNAME_SEGLEN] = '\0';
+	*end_offset = off;
+	return 0;
+}
+
+int
+rvx_wal_key_name(const char *key, char *name, RvxCompression *alg)
+{
+	const char *base = strrchr(key, '/');
+	size_t		blen;
+
+	base = base ? base + 1 : key;
+	blen = strlen(base);
+	/* the longest suffix first: "" matches every name */
+	for (int a = RVX_COMPRESS_MAX; a >= 0; a--)
+	{
+		const char *suffix = rvx_compression_suffix((RvxCompression) a);
+		size_t		slen = strlen(suffix);
+
+		if (blen < slen || blen - slen > RVX_WALNAME_MAXLEN ||
+			strcmp(base + blen - slen, suffix) != 0)
+			continue;
+		memcpy(name, base, blen - slen);
+		name[blen - slen] = '\0';
+		if (rvx_walname_kind(name) == RVX_WAL_INVALID)
+			continue;
+		if (alg)
+			*alg = (RvxCompression) a;
+		return 0;
+	}
+	return -1;
 }

@@ -783,11 +783,139 @@ spool_sink_write(void *arg, const void *data, size_t len)
 }
 
 /*
+ * revrx_spool_write_object
+ *
+ * See revrx.h.  Header placeholder, then the payload streamed through the
+ * object writer, then the real header at offset 0, then durable_rename()
+ * from the temporary name.  With elevel ERROR any failure throws; below,
+ * failures are reported at that level, cleaned up, and false is returned.
+ */
+bool
+revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr)
+{
+	uint8		hdrbuf[RVX_OBJECT_HEADER_LEN];
+	SpoolSink	sink;
+	uint64		left = sw->limit;
+
+	sink.fd = OpenTransientFilePerm(sw->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+									pg_file_create_mode);
+	sink.save_errno = 0;
+	if (sink.fd < 0)
+	{
+		ereport(sw->elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", sw->tmp_path)));
+		return false;
+	}
+
+	/* Room for the header, which is known only at the end. */
+	memset(hdrbuf, 0, sizeof(hdrbuf));
+	if (spool_sink_write(&sink, hdrbuf, sizeof(hdrbuf)) != 0 ||
+		rvx_object_writer_begin(sw->writer, GetSystemIdentifier(),
+								spool_sink_write, &sink) != 0)
+		goto write_failed;
+
+	for (;;)
+	{
+		size_t		want = sw->bufsize;
+		ssize_t		n;
+
+		if (sw->limit > 0)
+		{
+			if (left == 0)
+				break;
+			want = Min(want, left);
+		}
+		n = read(sw->src, sw->buf, want);
+		if (n < 0)
+		{
+			ereport(sw->elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", sw->src_path)));
+			goto fail;
+		}
+		if (n == 0)
+		{
+			if (sw->limit > 0)
+			{
+				ereport(sw->elevel,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("file \"%s\" is shorter than %llu bytes",
+								sw->src_path, (unsigned long long) sw->limit)));
+				goto fail;
+			}
+			break;
+		}
+		if (rvx_object_writer_write(sw->writer, sw->buf, n) != 0)
+			goto write_failed;
+		left -= Min(left, (uint64) n);
+	}
+	if (rvx_object_writer_finish(sw->writer, hdr) != 0)
+		goto write_failed;
+
+	if (sw->expected_sha != NULL &&
+		memcmp(hdr->sha256, sw->expected_sha, RVX_SHA256_LEN) != 0)
+	{
+		ereport(sw->elevel,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("file \"%s\" changed while revrx was archiving it", sw->src_path)));
+		goto fail;
+	}
+	if (sw->still_valid != NULL && !sw->still_valid(sw->arg))
+		goto fail;				/* the caller reported why */
+
+	rvx_object_header_encode(hdr, hdrbuf);
+	errno = 0;
+	if (pg_pwrite(sink.fd, hdrbuf, sizeof(hdrbuf), 0) != sizeof(hdrbuf))
+	{
+		sink.save_errno = errno ? errno : ENOSPC;
+		goto write_failed;
+	}
+	if (CloseTransientFile(sink.fd) != 0)
+	{
+		sink.fd = -1;
+		ereport(sw->elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", sw->tmp_path)));
+		goto fail;
+	}
+	sink.fd = -1;
+
+	/* fsyncs the file, renames it, fsyncs the directory */
+	if (durable_rename(sw->tmp_path, sw->final_path, sw->elevel) != 0)
+		goto fail;
+	return true;
+
+write_failed:
+	if (sink.save_errno != 0)
+	{
+		errno = sink.save_errno;
+		ereport(sw->elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", sw->tmp_path)));
+	}
+	else
+		ereport(sw->elevel,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compress file \"%s\": %s",
+						sw->src_path, rvx_object_writer_error(sw->writer))));
+
+fail:
+	/* Only reached below ERROR; with ERROR the boundary cleans up. */
+	if (sink.fd >= 0)
+		CloseTransientFile(sink.fd);
+	if (unlink(sw->tmp_path) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", sw->tmp_path)));
+	return false;
+}
+
+/*
  * spool_object
  *
- * Writes pg_wal/NAME into the spool as NAME.rvx: header placeholder, then
- * the payload streamed through the object writer, then the real header at
- * offset 0, then durable_rename() from NAME.rvx.tmp.
+ * Writes pg_wal/NAME into the spool as NAME.rvx, through NAME.rvx.tmp
+ * (revrx_spool_write_object).
  *
  * With elevel ERROR (the file asked for) any failure throws.  With a lower
  * elevel (segments spooled ahead) failures are reported at that level,
@@ -802,10 +930,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 {
 	char		tmp[MAXPGPATH];
 	char		final[MAXPGPATH];
-	uint8		hdrbuf[RVX_OBJECT_HEADER_LEN];
 	RvxObjectHeader hdr;
-	RvxObjectWriter *w;
-	SpoolSink	sink;
+	RevrxSpoolWrite sw;
 	struct stat before;
 	time_t		read_started = 0;
 	int			src;
@@ -813,6 +939,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	snprintf(final, MAXPGPATH, "%s/%s/%s%s", revrx_spool_dir, RVX_SPOOL_WAL_DIR,
 			 file, RVX_SPOOL_READY_SUFFIX);
 	snprintf(tmp, MAXPGPATH, "%s%s", final, RVX_SPOOL_TMP_SUFFIX);
+
+	memset(&sw, 0, sizeof(sw));
 
 	/*
 	 * Compress in this process.  A zstd helper thread (as the backup
@@ -823,12 +951,9 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	 * from the database, while a segment is archived in a small fraction of
 	 * the time the server takes to fill one.
 	 */
-	w = revrx_object_writer(&writer_cache, 0, elevel);
-	if (w == NULL)
+	sw.writer = revrx_object_writer(&writer_cache, 0, elevel);
+	if (sw.writer == NULL)
 		return false;
-
-	sink.fd = -1;
-	sink.save_errno = 0;
 
 	src = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (src < 0)
@@ -851,50 +976,16 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	}
 	read_started = time(NULL);
 
-	sink.fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-									pg_file_create_mode);
-	if (sink.fd < 0)
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmp)));
+	sw.src = src;
+	sw.src_path = path;
+	sw.buf = io_buf;
+	sw.bufsize = RVX_IO_CHUNK;
+	sw.tmp_path = tmp;
+	sw.final_path = final;
+	sw.expected_sha = expected_sha;
+	sw.elevel = elevel;
+	if (!revrx_spool_write_object(&sw, &hdr))
 		goto fail;
-	}
-
-	/* Room for the header, which is known only at the end. */
-	memset(hdrbuf, 0, sizeof(hdrbuf));
-	if (spool_sink_write(&sink, hdrbuf, sizeof(hdrbuf)) != 0 ||
-		rvx_object_writer_begin(w, GetSystemIdentifier(),
-								spool_sink_write, &sink) != 0)
-		goto write_failed;
-
-	for (;;)
-	{
-		ssize_t		n = read(src, io_buf, RVX_IO_CHUNK);
-
-		if (n < 0)
-		{
-			ereport(elevel,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", path)));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		if (rvx_object_writer_write(w, io_buf, n) != 0)
-			goto write_failed;
-	}
-	if (rvx_object_writer_finish(w, &hdr) != 0)
-		goto write_failed;
-
-	if (expected_sha != NULL &&
-		memcmp(hdr.sha256, expected_sha, RVX_SHA256_LEN) != 0)
-	{
-		ereport(elevel,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("file \"%s\" changed while revrx was archiving it", path)));
-		goto fail;
-	}
 
 	if (result != NULL)
 	{
@@ -910,36 +1001,14 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 		result->settled = same_identity(&before, &result->source) &&
 			read_started - result->source.st_mtim.tv_sec >= RVX_AHEAD_SETTLED_SECS;
 	}
-	rvx_object_header_encode(&hdr, hdrbuf);
-	errno = 0;
-	if (pg_pwrite(sink.fd, hdrbuf, sizeof(hdrbuf), 0) != sizeof(hdrbuf))
-	{
-		sink.save_errno = errno ? errno : ENOSPC;
-		goto write_failed;
-	}
 
 	if (CloseTransientFile(src) != 0)
 	{
-		src = -1;
 		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not close file \"%s\": %m", path)));
-		goto fail;
+		return false;
 	}
-	src = -1;
-	if (CloseTransientFile(sink.fd) != 0)
-	{
-		sink.fd = -1;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", tmp)));
-		goto fail;
-	}
-	sink.fd = -1;
-
-	/* fsyncs the file, renames it, fsyncs the directory */
-	if (durable_rename(tmp, final, elevel) != 0)
-		goto fail;
 
 	ereport(DEBUG1,
 			(errmsg_internal("revrx spooled \"%s\": %llu bytes as %llu (%s)",
@@ -948,30 +1017,9 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 							 rvx_compression_name((RvxCompression) hdr.compression))));
 	return true;
 
-write_failed:
-	if (sink.save_errno != 0)
-	{
-		errno = sink.save_errno;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmp)));
-	}
-	else
-		ereport(elevel,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compress file \"%s\": %s",
-						path, rvx_object_writer_error(w))));
-
 fail:
 	/* Only reached below ERROR; with ERROR the boundary cleans up. */
-	if (src >= 0)
-		CloseTransientFile(src);
-	if (sink.fd >= 0)
-		CloseTransientFile(sink.fd);
-	if (unlink(tmp) != 0 && errno != ENOENT)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", tmp)));
+	CloseTransientFile(src);
 	return false;
 }
 

@@ -54,4 +54,22 @@ extern bool revrx_backup_write_marker(const char *spool_dir, const char *id,
 extern void revrx_worker_register(void);
 extern PGDLLEXPORT void revrx_worker_main(Datum main_arg);
 
+/* Registers a revrx background worker (while preloading). */
+extern void revrx_register_worker(const char *function, const char *name, const char *type,
+								  int flags, int restart_secs);
+
+/* The last error a worker logged, to log a repeated one once a minute. */
+typedef struct RevrxErrorRepeat
+{
+	char	   *message;
+	pg_time_t	at;
+} RevrxErrorRepeat;
+
+extern void revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
+								   const ErrorData *edata);
+
+/* wal_export.c */
+extern void revrx_wal_export_register(void);
+extern PGDLLEXPORT void revrx_wal_export_main(Datum main_arg);
+
 #endif							/* REVRX_BACKUP_H */

@@ -68,6 +68,7 @@ int			revrx_audit_retention_days = 2557;
 int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
+int			revrx_partial_interval = 1000;
 char	   *revrx_backup_schedule = NULL;
 const struct RevrxCron *revrx_backup_cron = NULL;
 char	   *revrx_backup_schedule_incremental = NULL;
@@ -102,6 +103,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static bool check_spool_dir(char **newval, void **extra, GucSource source);
 static bool check_backup_schedule(char **newval, void **extra, GucSource source);
+static bool check_partial_interval(int *newval, void **extra, GucSource source);
 static void assign_backup_schedule(const char *newval, void *extra);
 static void assign_backup_schedule_incremental(const char *newval, void *extra);
 static void revrx_shmem_request(void);
@@ -245,6 +247,18 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("revrx.partial_interval",
+							"How often the WAL written since the last complete segment is exported.",
+							"The WAL exporter writes the flushed part of the current segment to the "
+							"spool this often while WAL is written, so the repository is at most "
+							"about this far behind; 0 turns it off.",
+							&revrx_partial_interval,
+							1000,
+							0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							check_partial_interval, NULL, NULL);
+
 	MarkGUCPrefixReserved("revrx");
 
 	/*
@@ -260,6 +274,7 @@ _PG_init(void)
 	shmem_startup_hook = revrx_shmem_startup;
 
 	revrx_worker_register();
+	revrx_wal_export_register();
 }
 
 /*
@@ -295,6 +310,27 @@ check_spool_dir(char **newval, void **extra, GucSource source)
 	/* Remove trailing and doubled slashes; this only ever shortens it. */
 	canonicalize_path(*newval);
 
+	return true;
+}
+
+/*
+ * check_partial_interval
+ *
+ * 0 (off) or at least RVX_PARTIAL_INTERVAL_MIN_MS: each round may compress
+ * up to a whole segment again (extension/wal_export.c), so a shorter
+ * interval would cost the server more CPU than it saves exposure.
+ */
+#define RVX_PARTIAL_INTERVAL_MIN_MS 100
+
+static bool
+check_partial_interval(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && *newval < RVX_PARTIAL_INTERVAL_MIN_MS)
+	{
+		GUC_check_errdetail("revrx.partial_interval must be 0 (off) or at least %d ms.",
+							RVX_PARTIAL_INTERVAL_MIN_MS);
+		return false;
+	}
 	return true;
 }
 

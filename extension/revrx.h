@@ -97,6 +97,7 @@ extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
 extern int	revrx_fingerprint_lock_timeout;	/* revrx.fingerprint_lock_timeout, ms */
+extern int	revrx_partial_interval;	/* revrx.partial_interval, ms; 0 = off */
 
 /* The parsed revrx.backup_schedule (a RevrxCron), NULL when it is empty. */
 struct RevrxCron;
@@ -190,6 +191,35 @@ extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers
 												   int elevel);
 
 /*
+ * Writes a spool object durably and atomically (archive.c): reads src
+ * (the first limit bytes, or to its end if limit is 0) through writer,
+ * into tmp_path, then durable_rename() to final_path, so the agent never
+ * sees a partial object.  If expected_sha is set the content must have
+ * that digest; if still_valid is set it is asked, after the read and
+ * before the rename, whether what was read may still be published (it
+ * reports why not itself).  hdr receives the object's header.  Used by
+ * the archive module for whole files and by the WAL exporter for the
+ * flushed part of the current segment.
+ */
+typedef struct RevrxSpoolWrite
+{
+	RvxObjectWriter *writer;
+	int			src;
+	const char *src_path;
+	uint64		limit;
+	char	   *buf;
+	size_t		bufsize;
+	const char *tmp_path;
+	const char *final_path;
+	const uint8 *expected_sha;
+	bool		(*still_valid) (void *arg);
+	void	   *arg;
+	int			elevel;
+} RevrxSpoolWrite;
+
+extern bool revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr);
+
+/*
  * Replaces path with data: a temporary file, then durable_rename() (which
  * fsyncs the file, renames it and fsyncs the directory).
  */
@@ -234,6 +264,10 @@ typedef struct RevrxAgentStatus
 	char	   *last_error;		/* NULL if absent */
 	bool		has_last_error_at;
 	TimestampTz last_error_at;
+	/* the newest WAL stored, segment or partial: where it ends, when written */
+	bool		has_newest_wal;
+	XLogRecPtr	newest_wal_end;
+	TimestampTz newest_wal_written_at;
 } RevrxAgentStatus;
 
 /* Never throws (except out of memory); spool_dir may be "". */

@@ -120,7 +120,7 @@ revrx_agent_status_read(const char *spool_dir, RevrxAgentStatus *st)
 {
 	static const char *const keys[] = {
 		"pid", "updated_at", "last_stored_wal", "last_stored_at",
-		"last_error", "last_error_at"
+		"last_error", "last_error_at", "newest_wal_end_lsn", "newest_wal_written_at"
 	};
 	char	   *values[lengthof(keys)];
 	char		path[MAXPGPATH];
@@ -161,6 +161,19 @@ revrx_agent_status_read(const char *spool_dir, RevrxAgentStatus *st)
 	st->has_last_stored_at = revrx_epoch_to_timestamptz(values[3], &st->last_stored_at);
 	st->last_error = values[4];
 	st->has_last_error_at = revrx_epoch_to_timestamptz(values[5], &st->last_error_at);
+	if (values[6] != NULL &&
+		revrx_epoch_to_timestamptz(values[7], &st->newest_wal_written_at))
+	{
+		uint32		hi,
+					lo;
+		char		extra;
+
+		if (sscanf(values[6], "%X/%X%c", &hi, &lo, &extra) == 2)
+		{
+			st->has_newest_wal = true;
+			st->newest_wal_end = ((uint64) hi << 32) | lo;
+		}
+	}
 }
 
 /*
@@ -377,12 +390,16 @@ revrx_status(PG_FUNCTION_ARGS)
 
 /*
  * The recovery point exposure: how many seconds of committed work would be
- * lost if the server vanished now.  Everything after the end of the last
- * segment known to be stored is at risk (acknowledged, with
- * archive_ack = repository; stored by the agent, with spool), so the
- * estimate is the age of that knowledge; it is 0 when nothing was written
- * after that segment, and NULL when no segment was stored since the
- * server (or the agent) started.
+ * lost if the server vanished now, i.e. the age of the newest WAL byte
+ * stored.  Two things may be known to be stored: a whole segment
+ * (acknowledged, with archive_ack = repository; stored by the agent, with
+ * spool), known since it was acknowledged or stored; and the newest WAL
+ * the agent stored, partial or complete (status/agent.json), with the time
+ * the server wrote it.  The one that ends later counts.  Everything after
+ * its end is at risk: the exposure is 0 when nothing was written after it
+ * (the server's WAL position is at its end), and otherwise the age of
+ * that knowledge.  NULL when nothing was stored since the server (or the
+ * agent) started.
  */
 static bool
 rpo_seconds(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent, double *result)
@@ -391,7 +408,8 @@ rpo_seconds(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent, doubl
 	TimestampTz at = 0;
 	TimeLineID	tli;
 	XLogSegNo	segno;
-	XLogRecPtr	end;
+	XLogRecPtr	end = InvalidXLogRecPtr;
+	XLogRecPtr	slack = 0;
 	long		secs;
 	int			usecs;
 
@@ -405,12 +423,27 @@ rpo_seconds(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent, doubl
 		wal = agent->last_stored_wal;
 		at = agent->last_stored_at;
 	}
-	if (wal == NULL || !IsXLogFileName(wal))
+	if (wal != NULL && IsXLogFileName(wal))
+	{
+		XLogFromFileName(wal, &tli, &segno, wal_segment_size);
+		XLogSegNoOffsetToRecPtr(segno + 1, 0, wal_segment_size, end);
+		/* a new segment starts with a page header before any record */
+		slack = SizeOfXLogLongPHD;
+	}
+	if (agent->valid && agent->has_newest_wal && agent->newest_wal_end > end)
+	{
+		end = agent->newest_wal_end;
+		at = agent->newest_wal_written_at;
+		/* at a page boundary the insert position is after the next header */
+		if (XLogSegmentOffset(end, wal_segment_size) == 0)
+			slack = SizeOfXLogLongPHD;
+		else
+			slack = end % XLOG_BLCKSZ == 0 ? SizeOfXLogShortPHD : 0;
+	}
+	if (XLogRecPtrIsInvalid(end))
 		return false;
 
-	XLogFromFileName(wal, &tli, &segno, wal_segment_size);
-	XLogSegNoOffsetToRecPtr(segno + 1, 0, wal_segment_size, end);
-	if (!RecoveryInProgress() && GetXLogInsertRecPtr() <= end + SizeOfXLogLongPHD)
+	if (!RecoveryInProgress() && GetXLogInsertRecPtr() <= end + slack)
 	{
 		*result = 0;
 		return true;

@@ -117,8 +117,7 @@ static long schedule_timeout_ms = MAX_SLEEP_MS;
 static pg_time_t server_status_at = 0;
 
 /* Rate limit for housekeeping errors. */
-static char *last_error = NULL;
-static pg_time_t last_error_time = 0;
+static RevrxErrorRepeat housekeeping_errors = {NULL, 0};
 
 static void worker_exit(int code, Datum arg);
 static void recover_spool(void);
@@ -135,19 +134,61 @@ static void run_backup(int slot, const RevrxBackupEntry *e);
 void
 revrx_worker_register(void)
 {
+	revrx_register_worker("revrx_worker_main", "revrx backup worker", "revrx",
+						  BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+						  REVRX_WORKER_RESTART_SECS);
+}
+
+/*
+ * revrx_register_worker
+ *
+ * Registers one of revrx's background workers while preloading (see
+ * backup.h).  Every one starts once recovery finished: none has anything
+ * to do on a standby.
+ */
+void
+revrx_register_worker(const char *function, const char *name, const char *type,
+					  int flags, int restart_secs)
+{
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_flags = flags;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = REVRX_WORKER_RESTART_SECS;
+	worker.bgw_restart_time = restart_secs;
 	strlcpy(worker.bgw_library_name, "revrx", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "revrx_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "revrx backup worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "revrx", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * revrx_log_caught_error
+ *
+ * Logs an error a worker caught ("<who> could not <what>: <message>"), but
+ * the same message only once per ERROR_REPEAT_SECS: a step that fails every
+ * round must not flood the log.  Call in the caller's long-lived context.
+ */
+void
+revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
+					   const ErrorData *edata)
+{
+	pg_time_t	now = (pg_time_t) time(NULL);
+
+	if (r->message != NULL && strcmp(r->message, edata->message) == 0 &&
+		now - r->at < ERROR_REPEAT_SECS)
+		return;
+	ereport(LOG,
+			(errmsg("%s could not %s: %s", who, what, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 edata->hint ? errhint("%s", edata->hint) : 0));
+	if (r->message)
+		pfree(r->message);
+	r->message = MemoryContextStrdup(TopMemoryContext, edata->message);
+	r->at = now;
 }
 
 /*
@@ -167,7 +208,6 @@ guarded(void (*fn) (void), const char *what)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		pg_time_t	now = (pg_time_t) time(NULL);
 
 		MemoryContextSwitchTo(worker_context);
 		edata = CopyErrorData();
@@ -177,18 +217,7 @@ guarded(void (*fn) (void), const char *what)
 		LWLockReleaseAll();
 		pgstat_report_wait_end();
 
-		if (last_error == NULL || strcmp(last_error, edata->message) != 0 ||
-			now - last_error_time >= ERROR_REPEAT_SECS)
-		{
-			ereport(LOG,
-					(errmsg("revrx backup worker could not %s: %s", what, edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-					 edata->hint ? errhint("%s", edata->hint) : 0));
-			if (last_error)
-				pfree(last_error);
-			last_error = pstrdup(edata->message);
-			last_error_time = now;
-		}
+		revrx_log_caught_error(&housekeeping_errors, "revrx backup worker", what, edata);
 		FreeErrorData(edata);
 		MemoryContextSwitchTo(tick_context);
 	}

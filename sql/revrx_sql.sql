@@ -37,6 +37,7 @@ ALTER SYSTEM SET revrx.compression_level = 20;
 ALTER SYSTEM SET revrx.spool_max_size = '1MB';
 ALTER SYSTEM SET revrx.spool_dir = 'relative/path';
 ALTER SYSTEM SET revrx.archive_ack = 'maybe';
+ALTER SYSTEM SET revrx.partial_interval = '50ms';
 -- reloadable settings cannot be changed in a session
 SET revrx.compression = 'gzip';
 -- the prefix is reserved
@@ -47,6 +48,9 @@ ALTER SYSTEM SET revrx.compression = 'gzip';
 ALTER SYSTEM SET revrx.compression = 'lz4';
 ALTER SYSTEM RESET revrx.spool_dir;
 ALTER SYSTEM RESET revrx.compression;
+ALTER SYSTEM SET revrx.partial_interval = 0;
+ALTER SYSTEM SET revrx.partial_interval = '250ms';
+ALTER SYSTEM RESET revrx.partial_interval;
 
 -- Privileges: not executable by PUBLIC, executable by pg_monitor
 SELECT has_function_privilege('public', 'revrx_status()', 'EXECUTE');

@@ -178,6 +178,40 @@ test_counters_and_exposure(void **state)
 	free(text);
 }
 
+/* revrx_rpo_exposure_seconds as rendered at now. */
+static double
+exposure_at(double now)
+{
+	char	   *text = render(now);
+	double		v = sample(text, "revrx_rpo_exposure_seconds");
+
+	free(text);
+	return v;
+}
+
+/*
+ * With WAL stored (partials every second), the exposure is the age of the
+ * newest stored WAL byte while WAL waits, or of the oldest waiting file if
+ * that is older (a gap); 0 with nothing waiting.
+ */
+static void
+test_exposure_from_newest_stored(void **state)
+{
+	rvx_metrics_reset();
+	/* a partial written at 998 stored; the next one (999.5) waits */
+	rvx_metrics_wal_newest(UINT64_C(0x3A00000), 998.0);
+	rvx_metrics_set_backlog(1, 4000, 999.5);
+	assert_true(exposure_at(1000.0) == 2.0);
+	/* an older end never replaces a newer one */
+	rvx_metrics_wal_newest(UINT64_C(0x3000000), 999.8);
+	assert_true(exposure_at(1000.0) == 2.0);
+	/* a segment waiting since 990 is a gap before the partial: its age counts */
+	rvx_metrics_set_backlog(2, 9000, 990.0);
+	assert_true(exposure_at(1000.0) == 10.0);
+	rvx_metrics_set_backlog(0, 0, 0);
+	assert_true(exposure_at(1000.0) == 0);
+}
+
 static void
 test_repo_result(void **state)
 {
@@ -381,6 +415,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_counters_and_exposure),
+		cmocka_unit_test(test_exposure_from_newest_stored),
 		cmocka_unit_test(test_repo_result),
 		cmocka_unit_test(test_repo_write_refused),
 		cmocka_unit_test(test_catalog_files),

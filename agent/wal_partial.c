@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * wal_partial.c
+ *	  Streamed WAL partials in the repository (see wal_partial.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wal_partial.h"
+
+void
+rvx_partial_pick_init(RvxPartialPick *pick, const char *segment)
+{
+	memset(pick, 0, sizeof(*pick));
+	snprintf(pick->segment, sizeof(pick->segment), "%s", segment);
+}
+
+bool
+rvx_partial_pick_key(RvxPartialPick *pick, const char *key)
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint32_t	off;
+
+	if (strncmp(key, "wal/", 4) != 0 ||
+		rvx_wal_key_name(key, name, NULL) != 0 ||
+		rvx_walname_streamed_parse(name, segment, &off) != 0 ||
+		strcmp(segment, pick->segment) != 0)
+		return false;
+	/* wal/<timeline>/ must be the segment's own timeline */
+	if (strlen(key) < 13 || strncmp(key + 4, segment, 8) != 0 || key[12] != '/')
+		return false;
+	if (pick->found && off <= pick->end_offset)
+		return false;
+	if (strlen(key) >= sizeof(pick->key))
+		return false;
+	pick->found = true;
+	pick->end_offset = off;
+	snprintf(pick->key, sizeof(pick->key), "%s", key);
+	return true;
+}
+
+static int
+pick_cb(void *arg, const char *key, uint64_t size)
+{
+	(void) rvx_partial_pick_key((RvxPartialPick *) arg, key);
+	return 0;
+}
+
+/* "wal/<timeline>/<segment>.": every partial of segment, nothing else. */
+static int
+partial_stem(const char *segment, char *out, size_t cap, RvxError *err)
+{
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT ||
+		rvx_wal_object_key(segment, RVX_COMPRESS_NONE, out, cap - 1) != 0)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
+	strcat(out, ".");
+	return 0;
+}
+
+int
+rvx_partial_find_newest(RvxRepo *repo, const char *segment, RvxPartialPick *pick,
+						RvxError *err)
+{
+	char		stem[256];
+
+	rvx_partial_pick_init(pick, segment);
+	if (partial_stem(segment, stem, sizeof(stem), err) != 0)
+		return -1;
+	if (rvx_repo_list(repo, stem, pick_cb, pick, err) != 0)
+		return -1;
+	return pick->found ? 1 : 0;
+}
+
+typedef struct Doomed
+{
+	const char *segment;
+	uint64_t	below;
+	char	  **keys;
+	size_t		n;
+	size_t		cap;
+	bool		oom;
+} Doomed;
+
+static int
+doomed_cb(void *arg, const char *key, uint64_t size)
+{
+	Doomed	   *d = arg;
+	RvxPartialPick one;
+
+	rvx_partial_pick_init(&one, d->segment);
+	if (!rvx_partial_pick_key(&one, key) || (uint64_t) one.end_offset >= d->below)
+		return 0;
+	if (d->n == d->cap)
+	{
+		size_t		ncap = d->cap ? d->cap * 2 : 8;
+		char	  **n = realloc(d->keys, ncap * sizeof(char *));
+
+		if (n == NULL)
+		{
+			d->oom = true;
+			return 1;
+		}
+		d->keys = n;
+		d->cap = ncap;
+	}
+	if ((d->keys[d->n] = strdup(key)) == NULL)
+	{
+		d->oom = true;
+		return 1;
+	}
+	d->n++;
+	return 0;
+}
+
+int
+rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t end_offset,
+						 int *removed, RvxError *err)
+{
+	char		stem[256];
+	Doomed		d = {0};
+	int			rc = 0;
+
+	if (removed)
+		*removed = 0;
+	if (partial_stem(segment, stem, sizeof(stem), err) != 0)
+		return -1;
+	d.segment = segment;
+	d.below = end_offset;
+	/* list first, remove after: a listing is not changed under its feet */
+	if (rvx_repo_list(repo, stem, doomed_cb, &d, err) != 0)
+		rc = -1;
+	else if (d.oom)
+		rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < d.n; i++)
+	{
+		if (rc == 0)
+		{
+			if (rvx_repo_remove(repo, d.keys[i], err) != 0)
+				rc = -1;
+			else if (removed)
+				(*removed)++;
+		}
+		free(d.keys[i]);
+	}
+	free(d.keys);
+	return rc;
+}

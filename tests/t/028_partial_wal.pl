@@ -1,0 +1,282 @@
+# Partial WAL streaming (revrx.partial_interval): the WAL of the segment
+# being written reaches the repository about once a second, so a server
+# that vanishes (postmaster killed with SIGKILL, its data directory and its
+# spool deleted) under load loses at most the last ~1.5 s of commits.
+#
+# For the posix repository, and for S3 after S3 was frozen (SIGSTOP) for a
+# while and resumed: a table of ids is written one committed transaction
+# at a time, beside pgbench, and each commit's return time is recorded.
+# After the kill, the cluster is restored from the repository alone.  Every
+# id whose commit returned more than KILL_MARGIN s before the kill must be
+# there, and every id there must have been inserted (nothing invented).
+# The load is light enough that the last segment is far from complete at
+# the kill, so without partials those commits are lost and this fails.
+#
+# Then, with wal-fetch: the fetched segment is the newest partial,
+# zero-padded; a partial is never used for a segment that exists complete;
+# a timeline-2 fetch never uses a timeline-1 partial; a complete segment
+# removes its partials from the repository.
+
+use strict;
+use warnings FATAL => 'all';
+
+use File::Copy;
+use File::Path qw(rmtree);
+use POSIX ();
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+use RevrxTest;
+
+# the RPO the feature promises (1 s interval, plus the upload)
+my $KILL_MARGIN = 1.5;
+
+# Inserts ids one transaction each, until the server is gone; each line of
+# the log: "start <id> <time>", then "ok <id> <time>" once COMMIT returned.
+sub start_id_writer
+{
+	my ($node, $log) = @_;
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	return $pid if $pid;
+
+	open STDOUT, '>', '/dev/null';
+	open STDERR, '>', '/dev/null';
+	open my $fh, '>>', $log or POSIX::_exit(1);
+	$fh->autoflush(1);
+	for (my $id = 1;; $id++)
+	{
+		print $fh "start $id " . time . "\n";
+		my $rc = system('psql', '-X', '-q', '-h', $node->host, '-p', $node->port,
+			'-d', 'postgres', '-v', 'ON_ERROR_STOP=1',
+			'-c', "INSERT INTO ids VALUES ($id, clock_timestamp())");
+		last if $rc != 0;
+		print $fh "ok $id " . time . "\n";
+	}
+	POSIX::_exit(0);
+}
+
+sub read_id_log
+{
+	my ($log) = @_;
+	my (%started, %committed);
+	open my $fh, '<', $log or die "$log: $!";
+	while (<$fh>)
+	{
+		$started{$1} = $2 if /^start (\d+) (\S+)/;
+		$committed{$1} = $2 if /^ok (\d+) (\S+)/;
+	}
+	close $fh;
+	return (\%started, \%committed);
+}
+
+# One disaster: load, kill everything, restore from the repository alone.
+# $during (optional) runs while the load runs, before the final seconds.
+sub disaster
+{
+	my ($name, $repo, $env, $during) = @_;
+
+	my $node = RevrxTest::new_node($name, timeout => 30,
+		extra => "revrx.partial_interval = '1s'\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION revrx');
+	my $agent = RevrxTest::Agent->start($node, repo => $repo, env => $env);
+	$node->safe_psql('postgres', 'CREATE TABLE ids(id int PRIMARY KEY, at timestamptz)');
+	$node->command_ok([ 'pgbench', '-i', '-q', '-s', '1', 'postgres' ], "$name: pgbench init");
+	my $bid = $node->safe_psql('postgres', 'SELECT revrx_backup_now(NULL, true)');
+	like($bid, qr/^\d{8}T\d{6}Z/, "$name: backup $bid");
+
+	# a light load: the last segment stays far from complete until the kill
+	my $bench = RevrxTest::start_pgbench($node, '-n', '-c', '2', '-j', '2', '-R', '50', '-T', '600');
+	my $idlog = $node->basedir . "/ids.log";
+	my $writer = start_id_writer($node, $idlog);
+
+	$during->($node, $agent) if $during;
+	sleep 6;
+
+	# partials are in the repository, and the status reports the exposure
+	my $st = RevrxTest::status($node);
+	ok(defined $st->{rpo_seconds} && $st->{rpo_seconds} < 5,
+		"$name: rpo_seconds under load is small: " . ($st->{rpo_seconds} // 'NULL'));
+
+	# the disaster: the server, its agent, its data directory and spool go
+	my $killed_at = time;
+	$node->kill9;
+	$agent->kill('KILL');
+	waitpid($writer, 0);
+	eval { $bench->kill_kill; 1 };
+	rmtree($node->data_dir);
+	rmtree(RevrxTest::spool_dir($node));
+	note "$name: killed at $killed_at";
+
+	my ($started, $committed) = read_id_log($idlog);
+	my @must = grep { $committed->{$_} < $killed_at - $KILL_MARGIN } keys %$committed;
+	cmp_ok(scalar(@must), '>', 20, "$name: " . scalar(@must) . " ids committed before the margin");
+
+	my ($r, $rc, $out, $err) = RevrxTest::restore_node("${name}_restored", $env);
+	is($rc, 0, "$name: restore from the repository alone") or diag($err);
+	RevrxTest::prepare_restored($r);
+	ok(RevrxTest::start_restored($r, $env), "$name: the restored cluster finished recovery");
+
+	my %restored = map { $_ => 1 } split /\n/,
+	  $r->safe_psql('postgres', 'SELECT id FROM ids ORDER BY id');
+	my @missing = sort { $a <=> $b } grep { !$restored{$_} } @must;
+	my @invented = sort { $a <=> $b } grep { !exists $started->{$_} } keys %restored;
+	is_deeply(\@missing, [],
+		"$name: every id committed more than ${KILL_MARGIN}s before the kill is restored ("
+		  . scalar(keys %restored) . " ids)")
+	  or diag('missing ids: ' . join(' ', @missing[0 .. ($#missing < 20 ? $#missing : 19)])
+		  . '; committed at ' . join(' ', map { sprintf('%.2f', $killed_at - $committed->{$_}) . 's before' } @missing[0 .. 2]));
+	is_deeply(\@invented, [], "$name: no restored id was invented");
+	my @newest = sort { $b <=> $a } keys %restored;
+	note sprintf("%s: newest restored id %d committed %.2f s before the kill", $name, $newest[0],
+		$killed_at - ($committed->{ $newest[0] } // $started->{ $newest[0] }))
+	  if @newest;
+	like(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/from partial/,
+		"$name: recovery used a partial segment");
+	$r->stop;
+	return;
+}
+
+# ------------------------------------------------------------ posix repository
+
+my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
+my $penv = { REVRX_REPO => "file://$repodir" };
+disaster('posix', "file://$repodir", $penv);
+
+# ------------------------------------------------------------ S3, frozen a while
+
+my $s3 = RevrxTest::S3->start;
+my $s3env = $s3->env(REVRX_RETRIES => 1, REVRX_TIMEOUT => 3);
+$s3env->{REVRX_REPO} = $s3->repo_url('partial');
+disaster(
+	's3',
+	$s3->repo_url('partial'),
+	$s3env,
+	sub {
+		my ($node, $agent) = @_;
+		sleep 2;
+		my $pid = $s3->{handle}->{KIDS}[0]{PID};
+		kill 'STOP', $pid;
+		note 'S3 frozen';
+		sleep 8;
+		my $st = RevrxTest::status($node);
+		cmp_ok($st->{rpo_seconds} // 0, '>=', 5,
+			"s3: while S3 is frozen, rpo_seconds grows: " . ($st->{rpo_seconds} // 'NULL'));
+		kill 'CONT', $pid;
+		note 'S3 resumed';
+		ok(RevrxTest::wait_for(sub { (RevrxTest::status($node)->{rpo_seconds} // 99) < 2 },
+				120, 'the agent to catch up'),
+			's3: the exposure is back under 2 s once S3 answers again');
+	});
+
+# ------------------------------------------------------------ wal-fetch rules
+
+# listing of the posix repository's WAL keys
+sub wal_keys
+{
+	my ($tli) = @_;
+	opendir my $d, "$repodir/wal/$tli" or return ();
+	my @k = grep { !/^\./ } readdir $d;
+	closedir $d;
+	return sort @k;
+}
+
+my @partials = grep { /^[0-9A-F]{24}\.[0-9A-F]{8}\.partial/ } wal_keys('00000001');
+ok(@partials >= 1, 'the posix repository holds partials: ' . join(' ', @partials));
+my ($pkey) = sort { $b cmp $a } @partials;
+my ($pseg, $poff) = $pkey =~ /^([0-9A-F]{24})\.([0-9A-F]{8})\.partial/;
+ok(!grep({ $_ =~ /^\Q$pseg\E(\.zst|\.gz|\.lz4)?$/ } wal_keys('00000001')),
+	"$pseg is not stored complete");
+is(scalar(grep { /^\Q$pseg\E\./ } @partials), 1, "only the newest partial of $pseg is kept");
+my %keys = map { $_ => 1 } wal_keys('00000001');
+my @stale = grep { /^([0-9A-F]{24})\./ && $keys{"$1.zst"} } @partials;
+is_deeply(\@stale, [], 'no partial is left beside its complete segment');
+
+my $fdir = PostgreSQL::Test::Utils::tempdir('fetch');
+my ($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $pseg, "$fdir/p");
+is($rc, 0, "wal-fetch $pseg uses the partial") or diag($err);
+is(-s "$fdir/p", 16 * 1024 * 1024, 'the fetched segment is zero-padded to the segment size');
+my $bytes = RevrxTest::slurp_bin("$fdir/p");
+is(substr($bytes, hex($poff)), "\0" x (16 * 1024 * 1024 - hex($poff)),
+	'everything after the partial\'s end offset is zeros');
+
+# a partial is never used for a segment that exists complete
+my ($complete) = grep { /^[0-9A-F]{24}\.zst$/ && $_ lt $pseg } wal_keys('00000001');
+$complete =~ s/\.zst$//;
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c1");
+is($rc, 0, "wal-fetch $complete") or diag($err);
+# plant a partial of the complete segment (a copy of a valid partial object)
+copy("$repodir/wal/00000001/$pkey", "$repodir/wal/00000001/$complete.$poff.partial.zst") or die $!;
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c2");
+is($rc, 0, "wal-fetch $complete with a partial beside it");
+ok(RevrxTest::slurp_bin("$fdir/c1") eq RevrxTest::slurp_bin("$fdir/c2"),
+	'a segment stored complete is fetched complete, never from a partial');
+unlink "$repodir/wal/00000001/$complete.$poff.partial.zst";
+
+# a timeline-2 fetch never uses a timeline-1 partial, even one misfiled
+my $tli2 = '00000002' . substr($pseg, 8);
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $tli2, "$fdir/t2");
+is($rc, 1, "wal-fetch $tli2 finds nothing (only timeline 1 has a partial of it)");
+mkdir "$repodir/wal/00000002";
+copy("$repodir/wal/00000001/$pkey", "$repodir/wal/00000002/$pkey") or die $!;
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $tli2, "$fdir/t2");
+is($rc, 1, "wal-fetch $tli2 ignores a timeline-1 partial under wal/00000002/");
+ok(!-e "$fdir/t2", 'and writes nothing');
+
+# the reachable range of a restore ends at the newest partial's end
+my $pend = (hex(substr($pseg, 8, 8)) * 256 + hex(substr($pseg, 16, 8))) * 16 * 1024 * 1024 + hex($poff);
+my $pend_fmt = sprintf('%X/%X', int($pend / 2**32), $pend % 2**32);
+my $lsn_in = sprintf('%X/%X', int(($pend - 100) / 2**32), ($pend - 100) % 2**32);
+my $lsn_out = sprintf('%X/%X', int(($pend + 16 * 1024 * 1024) / 2**32), ($pend + 16 * 1024 * 1024) % 2**32);
+my ($pr, $prc, $pout, $perr) = RevrxTest::restore_node('in_partial', $penv, '--target-lsn', $lsn_in);
+is($prc, 0, "restore to $lsn_in, inside the newest partial, is accepted") or diag($perr);
+($pr, $prc, $pout, $perr) = RevrxTest::restore_node('after_partial', $penv, '--target-lsn', $lsn_out);
+isnt($prc, 0, "restore to $lsn_out, after the newest partial, is refused");
+like($perr, qr/after the last archived WAL.*\Q$pend_fmt\E/s, 'naming the partial\'s end as the end of the archive');
+
+# ------------------------------------------------------------ the spool, and standbys
+
+# Without an agent (a stalled repository), the exporter keeps one partial
+# per segment in the spool, not one per round; a standby exports nothing.
+my $primary = RevrxTest::new_node('primary', extra => "revrx.partial_interval = '200ms'\n");
+$primary->start;
+my $prepo = PostgreSQL::Test::Utils::tempdir('repo_primary');
+my $pagent = RevrxTest::Agent->start($primary, repo => "file://$prepo");
+$primary->backup('b');
+$pagent->stop;
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'b', has_streaming => 1);
+my $standby_spool = PostgreSQL::Test::Utils::tempdir('spool_standby');
+$standby->append_conf('postgresql.conf', "revrx.spool_dir = '$standby_spool'\n");
+mkdir "$standby_spool/wal";
+$standby->start;
+$primary->safe_psql('postgres', 'CREATE TABLE w(i int)');
+for my $i (1 .. 15)
+{
+	$primary->safe_psql('postgres', "INSERT INTO w SELECT generate_series(1, 1000)");
+	usleep(200_000);
+}
+$primary->wait_for_catchup($standby);
+sleep 1;
+sub spooled_partials
+{
+	my ($dir) = @_;
+	opendir my $d, "$dir/wal" or return ();
+	my @p = grep { /^[0-9A-F]{24}\.[0-9A-F]{8}\.partial\.rvx$/ } readdir $d;
+	closedir $d;
+	return @p;
+}
+my @spooled = spooled_partials(RevrxTest::spool_dir($primary));
+my %per_segment;
+$per_segment{ substr($_, 0, 24) }++ for @spooled;
+ok(@spooled >= 1, 'the primary exported partials without an agent: ' . join(' ', @spooled));
+is_deeply([ grep { $per_segment{$_} > 1 } keys %per_segment ], [],
+	'at most one unshipped partial per segment stays in the spool');
+my @standby_spooled = spooled_partials($standby_spool);
+is_deeply(\@standby_spooled, [], 'a standby exports no partial');
+$standby->stop;
+$primary->stop;
+
+done_testing();
