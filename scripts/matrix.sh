@@ -91,6 +91,18 @@ in_root() {
 	EOF
 }
 
+# Ends every process still running in a root: a test that was cut short
+# leaves its daemonized postmasters behind, and they would hold the next
+# run's ports and files.
+kill_root_processes() {
+	local root=$1 p pids=()
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && pids+=("${p#/proc/}")
+	done
+	[ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null
+	return 0
+}
+
 # Make (or reuse) the root of one release; prints nothing on reuse.
 ensure_root() {
 	local release=$1 root=$2 mirror
@@ -163,6 +175,7 @@ for release in "${releases[@]}"; do
 	fi
 	ensure_root "$release" "$root" || rc=$?
 	if [ $rc -eq 0 ]; then
+		kill_root_processes "$root"
 		copy_tree "$root"
 		# the whole build and test, as `make test` does it on the host
 		in_root "$root" /bin/bash -c '
@@ -180,6 +193,7 @@ for release in "${releases[@]}"; do
 			SUITES="$1" TAP_TESTS="${2:-tests/t/*.pl}" tests/run-tests.sh
 		' "${PG_MAJOR:-}" "$suites" "$tap_tests" || rc=$?
 	fi
+	kill_root_processes "$root"
 	exec {lock}>&-
 	secs=$(($(date +%s) - start))
 	if [ $rc -eq 0 ]; then
