@@ -38,7 +38,10 @@ sub rows
 	return $node->safe_psql('postgres', "SELECT string_agg(i::text, ',' ORDER BY i) FROM t");
 }
 
-# The keys below a prefix, from the S3 server's own store.
+# The keys below a prefix, from the S3 server's own store, but for the
+# audit trail: each restore from a prefix is recorded there (docs/audit.md),
+# which is the repository's own account of what was done with it, not data
+# from the restored cluster.
 sub keys_of
 {
 	my ($prefix) = @_;
@@ -46,7 +49,7 @@ sub keys_of
 	my @keys;
 	find(sub { push @keys, $File::Find::name =~ s{^\Q$dir\E/}{}r if /\._S3rver_object$/ }, $dir)
 	  if -d $dir;
-	return join("\n", sort @keys);
+	return join("\n", sort grep { !m{^audit/} } @keys);
 }
 
 # --- the original cluster, timeline 1, prefix "orig"
