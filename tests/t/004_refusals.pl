@@ -65,7 +65,11 @@ my $msg = RevrxTest::status($node2)->{last_error};
 like($msg, qr/\Q$sysid1\E/, 'the message names the repository\'s cluster');
 like($msg, qr/\Q$sysid2\E/, 'and this cluster');
 like($agent2->log, qr/belongs to the cluster/, 'the agent logs the refusal');
-like(slurp_file($node2->logfile), qr/belongs to the cluster/, 'the server logs the refusal');
+# the status shows the agent's answer as soon as it is in the spool; the
+# archiver logs it when its attempt ends (revrx.archive_timeout later)
+ok(RevrxTest::wait_for(sub { slurp_file($node2->logfile) =~ /belongs to the cluster/ }, 60,
+		'the refusal in the server log'),
+	'the server logs the refusal');
 is($node2->safe_psql('postgres', 'SELECT archived_count FROM pg_stat_archiver'), '0',
 	'nothing acknowledged for the second cluster');
 
