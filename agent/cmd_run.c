@@ -691,7 +691,7 @@ run_backup_job(Worker *w, BackupJob *job)
 					rvx_info("backup %s is complete in %s", job->id, repo->display);
 				break;
 			case JOB_ABORT:
-				rc = rvx_ship_backup_abort(repo, spool, job->id, &err);
+				rc = rvx_ship_backup_abort(repo, spool, job->id, &rs->cluster, &err);
 				if (rc == 0)
 					rvx_info("aborted backup %s is cleaned up", job->id);
 				break;

@@ -576,9 +576,11 @@ audit_commit(RvxRepo *repo, const char *id, const RvxClusterInfo *cluster, json_
 
 /* The audit record of a failed or aborted backup, with the server's reason. */
 static int
-audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
+audit_abort(RvxRepo *repo, const char *id, uint64_t system_id, const char *marker,
+			RvxError *err)
 {
 	char		why[1024] = "";
+	char		clean[1024];
 	FILE	   *f = fopen(marker, "r");
 	size_t		n = 0;
 	RvxAuditEvent ev;
@@ -591,13 +593,15 @@ audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
 	while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == '\r' || why[n - 1] == ' '))
 		n--;
 	why[n] = '\0';
+	/* the reason is text some process wrote: no credential goes into a record */
+	rvx_log_redact(why, clean, sizeof(clean));
 	ev = (RvxAuditEvent) {
 		.action = "backup",
 		.backup_id = id,
 		.ok = false,
-		.error = why[0] ? why : "aborted by the server",
+		.error = clean[0] ? clean : "aborted by the server",
 	};
-	if (rvx_audit_write(repo, 0, &ev, err) != 0)
+	if (rvx_audit_write(repo, system_id, &ev, err) != 0)
 		return rvx_error_prefix(err, "backup %s was aborted, but its audit record could not be written (the cleanup is repeated)",
 								id);
 	return 0;
@@ -714,7 +718,8 @@ out:
 /* ---------------------------------------------------------------- abort */
 
 int
-rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxError *err)
+rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
+					  const RvxClusterInfo *cluster, RvxError *err)
 {
 	char		dir[PATH_MAX];
 	char		marker[PATH_MAX];
@@ -756,7 +761,7 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 	if (!complete && drop_lease(repo, id, err) != 0)
 		return -1;
 	/* before the marker goes: a failure to record it repeats this cleanup */
-	if (!complete && audit_abort(repo, id, marker, err) != 0)
+	if (!complete && audit_abort(repo, id, cluster->system_id, marker, err) != 0)
 		return -1;
 
 	if (remove_tree(dir, err) != 0)

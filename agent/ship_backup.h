@@ -94,9 +94,13 @@ extern int	rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const ch
  */
 extern void rvx_backup_spool_tidy(const char *spool_dir, const char *id);
 
-/* Undoes an aborted backup (see above); the marker goes last. */
+/*
+ * Undoes an aborted backup (see above); the marker goes last.  Its audit
+ * record names cluster's system identifier and the server's reason (with
+ * anything like a credential redacted).
+ */
 extern int	rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
-								  RvxError *err);
+								  const RvxClusterInfo *cluster, RvxError *err);
 
 /* Writes <spool>/backup/<id>.error for the server (rvx_spool_error_format). */
 extern void rvx_ship_backup_record_error(const char *spool_dir, const char *id,

@@ -266,7 +266,7 @@ test_abort_cleans_repository_and_spool(void **state)
 	f = fopen(path, "w");
 	fputs("canceled by the user\n", f);
 	fclose(f);
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_false(fx_exists("%s/backup/%s", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
@@ -275,8 +275,54 @@ test_abort_cleans_repository_and_spool(void **state)
 	rvx_backup_list_free(&list);
 	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
 	/* twice is fine, and recorded once */
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
+}
+
+/* The first audit record of the repository (the caller frees it). */
+static int
+first_record(void *arg, const char *key, json_t *rec)
+{
+	json_t	  **out = arg;
+
+	if (*out == NULL)
+		*out = json_incref(rec);
+	return 0;
+}
+
+/* A failed backup's record names the cluster, and never a credential of the reason. */
+static void
+test_abort_record_names_cluster_and_redacts(void **state)
+{
+	Fixture    *fx = *state;
+	RvxError	err;
+	char		path[PATH_MAX];
+	char		sysid[32];
+	FILE	   *f;
+	json_t	   *rec = NULL;
+	const char *why;
+
+	fx_spool_backup(fx, ID, NULL);
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
+	f = fopen(path, "w");
+	fputs("PUT https://AKIA1:s3cret@s3.example/b/k?X-Amz-Signature=deadbeef&x=1 failed\n"
+		  "Authorization: AWS4-HMAC-SHA256 Credential=AKIA1/2026\n"
+		  "X-Amz-Security-Token: tok3n\n", f);
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
+	assert_int_equal(rvx_audit_list(fx->repo, INT64_MIN, first_record, &rec, &err), 0);
+	assert_non_null(rec);
+	snprintf(sysid, sizeof(sysid), "%llu", SYSID);
+	assert_string_equal(json_string_value(json_object_get(rec, "system_identifier")), sysid);
+	why = json_string_value(json_object_get(rec, "error"));
+	assert_non_null(why);
+	assert_null(strstr(why, "s3cret"));
+	assert_null(strstr(why, "deadbeef"));
+	assert_null(strstr(why, "AKIA1/2026"));
+	assert_null(strstr(why, "tok3n"));
+	assert_non_null(strstr(why, "https://[REDACTED]@s3.example/b/k?X-Amz-Signature=[REDACTED]&x=1 failed"));
+	assert_non_null(strstr(why, "Authorization: [REDACTED]"));
+	json_decref(rec);
 }
 
 static void
@@ -291,7 +337,7 @@ test_abort_keeps_a_complete_backup(void **state)
 	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
 	f = fopen(path, "w");
 	fclose(f);
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
@@ -507,6 +553,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_conflict_is_not_overwritten, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_cleans_repository_and_spool, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_keeps_a_complete_backup, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_record_names_cluster_and_redacts, fx_setup, fx_teardown),
 		cmocka_unit_test(test_record_checks),
 		cmocka_unit_test(test_schedule_policy),
 		cmocka_unit_test_setup_teardown(test_daemon_ships_and_commits, fx_setup, fx_teardown),
