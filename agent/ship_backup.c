@@ -675,21 +675,40 @@ audit_pending_save(const char *spool_dir, const char *id, json_t *record, RvxErr
 	return rc;
 }
 
+/* The queue's directory (its path in dir), or NULL (errno says why). */
+static DIR *
+pending_open(const char *spool_dir, char *dir, size_t cap)
+{
+	snprintf(dir, cap, "%s/%s", spool_dir, RVX_AUDIT_PENDING_DIR);
+	return opendir(dir);
+}
+
+/* The next queued record's file name, or NULL at the end. */
+static const char *
+pending_next(DIR *d)
+{
+	struct dirent *de;
+
+	while ((de = readdir(d)) != NULL)
+		if (ends_with(de->d_name, ".json") && de->d_name[0] != '.')
+			return de->d_name;
+	return NULL;
+}
+
 int
 rvx_ship_backup_audit_retry(RvxRepo *repo, const char *spool_dir, const RvxClusterInfo *cluster,
 							int *left, RvxError *err)
 {
 	char		dir[PATH_MAX];
 	DIR		   *d;
-	struct dirent *de;
+	const char *name;
 	int			rc = 0;
 
 	*left = 0;
-	snprintf(dir, sizeof(dir), "%s/%s", spool_dir, RVX_AUDIT_PENDING_DIR);
-	if ((d = opendir(dir)) == NULL)
+	if ((d = pending_open(spool_dir, dir, sizeof(dir))) == NULL)
 		return errno == ENOENT ? 0 :
 			rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", dir, strerror(errno));
-	while ((de = readdir(d)) != NULL)
+	while ((name = pending_next(d)) != NULL)
 	{
 		char		path[PATH_MAX];
 		json_t	   *o;
@@ -697,9 +716,7 @@ rvx_ship_backup_audit_retry(RvxRepo *repo, const char *spool_dir, const RvxClust
 		RvxAuditEvent ev;
 		const char *id;
 
-		if (!ends_with(de->d_name, ".json") || de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		o = json_load_file(path, 0, &jerr);
 		id = o ? json_string_value(json_object_get(o, "backup_id")) : NULL;
 		if (id == NULL || !rvx_backup_id_valid(id))
@@ -740,16 +757,13 @@ int
 rvx_ship_backup_audit_pending(const char *spool_dir)
 {
 	char		dir[PATH_MAX];
-	DIR		   *d;
-	struct dirent *de;
+	DIR		   *d = pending_open(spool_dir, dir, sizeof(dir));
 	int			n = 0;
 
-	snprintf(dir, sizeof(dir), "%s/%s", spool_dir, RVX_AUDIT_PENDING_DIR);
-	if ((d = opendir(dir)) == NULL)
+	if (d == NULL)
 		return 0;
-	while ((de = readdir(d)) != NULL)
-		if (ends_with(de->d_name, ".json") && de->d_name[0] != '.')
-			n++;
+	while (pending_next(d) != NULL)
+		n++;
 	closedir(d);
 	return n;
 }
