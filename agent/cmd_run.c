@@ -83,7 +83,7 @@
 #define META_RETRY_S		5	/* after a transient failure to store meta/ */
 #define META_LOOK_S			1	/* between looks at meta/ */
 #define AUDIT_LOOK_S		10	/* between looks for pending audit records */
-#define AUDIT_RETRY_S		60	/* after a failure to store them */
+#define AUDIT_RETRY_S		15	/* after a failure to store them */
 /*
  * Between catalog refreshes, how often the drill reports of the newest
  * DRILLS_BACKUPS backups are looked for, so a drill shows up in
