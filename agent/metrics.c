@@ -208,6 +208,7 @@ rvx_metrics_health(RvxHealth *h)
 void
 rvx_metrics_reset(void)
 {
+	atomic_store(&audit_pending, 0);
 	atomic_store(&upload_bytes, 0);
 	atomic_store(&download_bytes, 0);
 	for (int i = 0; i < NKINDS; i++)
