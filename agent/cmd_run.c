@@ -59,6 +59,7 @@
 #include "expire.h"
 #include "log.h"
 #include "credentials.h"
+#include "audit.h"
 #include "metrics.h"
 #include "repo_meta.h"
 #include "schedule.h"
@@ -81,6 +82,8 @@
 #define CATALOG_RETRY_S		30
 #define META_RETRY_S		5	/* after a transient failure to store meta/ */
 #define META_LOOK_S			1	/* between looks at meta/ */
+#define AUDIT_LOOK_S		10	/* between looks for pending audit records */
+#define AUDIT_RETRY_S		15	/* after a failure to store them */
 /*
  * Between catalog refreshes, how often the drill reports of the newest
  * DRILLS_BACKUPS backups are looked for, so a drill shows up in
@@ -111,6 +114,7 @@ typedef enum JobKind
 	JOB_ABORT,					/* remove an aborted backup */
 	JOB_CATALOG,				/* rebuild status/backups.json */
 	JOB_META,					/* store the documents in meta/ */
+	JOB_AUDIT,					/* store the pending audit records of stored backups */
 	JOB_DRILLS,					/* look for new restore drill reports */
 } JobKind;
 
@@ -179,6 +183,8 @@ typedef struct RunState
 	bool		catalog_queued;
 	double		last_catalog;
 	bool		meta_queued;
+	bool		audit_queued;
+	double		audit_next_try;
 	double		meta_next_try;
 	double		catalog_period;	/* seconds between refreshes (REVRX_CATALOG_REFRESH_S) */
 	bool		drills_queued;
@@ -463,6 +469,8 @@ queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
 		sb->control = true;
 	else if (kind == JOB_META)
 		rs->meta_queued = true;
+	else if (kind == JOB_AUDIT)
+		rs->audit_queued = true;
 	else
 		rs->catalog_queued = true;
 	push_job(&rs->ctl_head, &rs->ctl_tail, job);
@@ -688,10 +696,13 @@ run_backup_job(Worker *w, BackupJob *job)
 				rc = rvx_ship_backup_commit(repo, spool, job->id, &rs->cluster, rs->catalog,
 											&commit, &err);
 				if (rc == 0 && commit.committed)
-					rvx_info("backup %s is complete in %s", job->id, repo->display);
+					rvx_info("backup %s is complete in %s%s", job->id, repo->display,
+							 commit.audit_pending ? " (its audit record is pending)" : "");
+				if (rc == 0 && commit.audit_pending)
+					rvx_metrics_audit_pending(rvx_ship_backup_audit_pending(spool));
 				break;
 			case JOB_ABORT:
-				rc = rvx_ship_backup_abort(repo, spool, job->id, &err);
+				rc = rvx_ship_backup_abort(repo, spool, job->id, &rs->cluster, &err);
 				if (rc == 0)
 					rvx_info("aborted backup %s is cleaned up", job->id);
 				break;
@@ -703,6 +714,14 @@ run_backup_job(Worker *w, BackupJob *job)
 					int			stored = 0;
 
 					rc = rvx_ship_meta(repo, spool, &rs->cluster, &stored, &err);
+				}
+				break;
+			case JOB_AUDIT:
+				{
+					int			left = 0;
+
+					rc = rvx_ship_backup_audit_retry(repo, spool, &rs->cluster, &left, &err);
+					rvx_metrics_audit_pending(rvx_ship_backup_audit_pending(spool));
 				}
 				break;
 			case JOB_DRILLS:
@@ -719,13 +738,16 @@ run_backup_job(Worker *w, BackupJob *job)
 			rvx_warn("could not publish the backup catalog: %s", err.msg);
 		else if (job->kind == JOB_META)
 			rvx_warn("could not store a document of the spool's meta/: %s", err.msg);
+		else if (job->kind == JOB_AUDIT)
+			rvx_err("AUDIT FAILURE: %s", err.msg);
 		else
 			rvx_warn("backup %s: %s", job->id, err.msg);
 		/*
 		 * Tell the server: a permanent error fails the backup there (it then
 		 * aborts it, and we clean up); a transient one is shown meanwhile.
 		 */
-		if (job->kind != JOB_CATALOG && job->kind != JOB_META && job->kind != JOB_DRILLS)
+		if (job->kind != JOB_CATALOG && job->kind != JOB_META && job->kind != JOB_DRILLS &&
+			job->kind != JOB_AUDIT)
 			rvx_ship_backup_record_error(spool, job->id, &err);
 	}
 
@@ -749,6 +771,11 @@ run_backup_job(Worker *w, BackupJob *job)
 			rs->last_catalog = rvx_now_s() - (rs->catalog_period - CATALOG_RETRY_S);
 		else
 			rs->last_catalog = rvx_now_s();
+	}
+	if (job->kind == JOB_AUDIT)
+	{
+		rs->audit_queued = false;
+		rs->audit_next_try = rvx_now_s() + (rc == 0 ? AUDIT_LOOK_S : AUDIT_RETRY_S);
 	}
 	if (job->kind == JOB_META)
 	{
@@ -1340,6 +1367,40 @@ bind_repository(RunState *rs)
 	return false;
 }
 
+/*
+ * With REVRX_S3_OBJECT_LOCK_DAYS set, every audit record is stored with
+ * Object Lock headers, which a bucket without Object Lock refuses: then no
+ * backup could be recorded.  An audit record of the agent's start proves
+ * it can; a refusal stops the agent, naming the setting.  A repository
+ * that does not answer yet is no proof either way: run goes on.
+ */
+static bool
+check_object_lock(RunState *rs)
+{
+	RvxRepo    *repo;
+	RvxError	err;
+	RvxAuditEvent ev = {.action = "start", .ok = true};
+	int			rc;
+
+	rvx_error_clear(&err);
+	repo = rvx_repo_open(&rs->cfg->repo, &err);
+	rc = repo ? rvx_audit_write(repo, rs->cluster.system_id, &ev, &err) : -1;
+	if (repo)
+		rvx_repo_close(repo);
+	if (rc == 0)
+		return true;
+	if (rvx_error_transient(&err))
+	{
+		rvx_warn("could not check that audit records can be stored with REVRX_S3_OBJECT_LOCK_DAYS=%d: %s",
+				 rs->cfg->repo.s3_object_lock_days, err.msg);
+		return true;
+	}
+	rvx_err("REVRX_S3_OBJECT_LOCK_DAYS=%d, but %s refuses an audit record with Object Lock: %s "
+			"(enable Object Lock on the bucket, or set REVRX_S3_OBJECT_LOCK_DAYS=0)",
+			rs->cfg->repo.s3_object_lock_days, rs->cfg->repo.url, err.msg);
+	return false;
+}
+
 int
 rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 {
@@ -1360,6 +1421,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	rs.cfg = cfg;
 	rs.started_at = rvx_now_s();
 	rs.catalog_period = cfg->catalog_refresh_s;	/* REVRX_CATALOG_REFRESH_S, checked by config.c */
+	rvx_ship_backup_set_audit_bound(cfg->audit_pending_after_s);
 	pthread_mutex_init(&rs.lock, NULL);
 	pthread_cond_init(&rs.work, NULL);
 	srand((unsigned) getpid() ^ (unsigned) time(NULL));
@@ -1398,6 +1460,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	/* (an early return below ends the process, and the endpoint with it) */
 	if (!bind_repository(&rs))
 		return 0;
+	if (cfg->repo.s3_object_lock_days > 0 && !check_object_lock(&rs))
+		return RVX_E_CONFIG;
 	rs.catalog = rvx_catalog_new(cfg->spool_dir, rs.cluster.system_id);
 	if (rs.catalog == NULL)
 	{
@@ -1444,6 +1508,19 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		}
 		else if (!rs.meta_queued && now >= rs.meta_next_try)
 			rs.meta_next_try = now + META_LOOK_S;
+		/* backups acknowledged without their audit record: keep trying (ship_backup.h) */
+		if (!rs.audit_queued && now >= rs.audit_next_try)
+		{
+			int			pending = rvx_ship_backup_audit_pending(cfg->spool_dir);
+
+			rvx_metrics_audit_pending(pending);
+			pthread_mutex_lock(&rs.lock);
+			if (pending > 0)
+				queue_control(&rs, JOB_AUDIT, NULL);
+			else
+				rs.audit_next_try = now + AUDIT_LOOK_S;
+			pthread_mutex_unlock(&rs.lock);
+		}
 		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS)
 		{
 			write_status(&rs);

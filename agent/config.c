@@ -41,6 +41,7 @@ static const Setting settings[] = {
 	{"REVRX_RETAIN_LABELLED_DAYS", "days to keep labelled manual backups (0-36500, default 90)", false},
 	{"REVRX_RETAIN_MIN_FULL", "newest full backups kept whatever their age (0-1000, default 2)", false},
 	{"REVRX_AUDIT_RETENTION_DAYS", "days expire keeps audit records, whatever else it deletes (1-36500, default 2557 = 7 years)", false},
+	{"REVRX_AUDIT_PENDING_AFTER_S", "seconds run retries a stored backup's audit record before acknowledging the backup anyway and retrying the record in the background (0-86400, default 600)", false},
 	{"REVRX_EXPIRE_INTERVAL_S", "seconds between the expire runs of `run` (0 = never; default 3600)", false},
 	{"REVRX_CATALOG_REFRESH_S", "seconds between rebuilds of the catalog run publishes for the server (1-86400, default 300)", false},
 	{"REVRX_PG_BINDIR", "PostgreSQL programs for verify (default: pg_config --bindir)", false},
@@ -333,6 +334,7 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 		get_int("REVRX_RETAIN_LABELLED_DAYS", 90, 0, 36500, &cfg->retain_labelled_days, err) != 0 ||
 		get_int("REVRX_RETAIN_MIN_FULL", 2, 0, 1000, &cfg->retain_min_full, err) != 0 ||
 		get_int("REVRX_AUDIT_RETENTION_DAYS", 2557, 1, 36500, &cfg->audit_retention_days, err) != 0 ||
+		get_int("REVRX_AUDIT_PENDING_AFTER_S", 600, 0, 86400, &cfg->audit_pending_after_s, err) != 0 ||
 		get_int("REVRX_S3_OBJECT_LOCK_DAYS", 0, 0, 36500, &cfg->repo.s3_object_lock_days, err) != 0 ||
 		get_int("REVRX_CATALOG_REFRESH_S", 300, 1, 86400, &cfg->catalog_refresh_s, err) != 0 ||
 		get_int("REVRX_VERIFY_TIMEOUT_S", 21600, 1, 7 * 86400, &cfg->verify_timeout_s, err) != 0 ||

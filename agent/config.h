@@ -39,6 +39,7 @@ typedef struct RvxConfig
 	int			retain_labelled_days;	/* REVRX_RETAIN_LABELLED_DAYS */
 	int			retain_min_full;	/* REVRX_RETAIN_MIN_FULL */
 	int			audit_retention_days;	/* REVRX_AUDIT_RETENTION_DAYS (audit.h) */
+	int			audit_pending_after_s;	/* REVRX_AUDIT_PENDING_AFTER_S (ship_backup.h) */
 	int			expire_interval_s;	/* REVRX_EXPIRE_INTERVAL_S: 0 = run never expires */
 } RvxConfig;
 

@@ -146,6 +146,13 @@ serve_readyz(RvxHttpServer *srv, struct MHD_Connection *conn)
 		snprintf(why, sizeof(why) - 1, "S3 credentials: %s", h.creds_reason);
 	else if (spool_usable(srv->cfg->spool_dir, why, sizeof(why) - 1))
 	{
+		if (h.repo_checked_at > 0 && h.repo_ok && h.audit_pending > 0)
+		{
+			/* still ready (backups are stored); the reason is for whoever looks */
+			snprintf(why, sizeof(why), "ready; AUDIT FAILURE: %d stored backup%s without an audit record, retrying\n",
+					 h.audit_pending, h.audit_pending == 1 ? "" : "s");
+			return reply_text(conn, MHD_HTTP_OK, why);
+		}
 		if (h.repo_checked_at > 0 && h.repo_ok)
 			return reply_text(conn, MHD_HTTP_OK, "ready\n");
 		if (h.repo_checked_at == 0)

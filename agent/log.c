@@ -5,6 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,83 @@ rvx_log_init(const char *command, RvxLogLevel min_level, bool json)
 	log_command = command;
 	log_min = min_level;
 	log_json = json;
+}
+
+/* Whether s starts with the (lower-case) word w, ignoring case. */
+static bool
+starts_with_ci(const char *s, const char *w)
+{
+	for (; *w; s++, w++)
+		if (tolower((unsigned char) *s) != *w)
+			return false;
+	return true;
+}
+
+/* Appends n bytes of s to out (at *len, cap bytes), truncating. */
+static void
+redact_put(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+	if (*len + n >= cap)
+		n = cap - 1 - *len;
+	memcpy(out + *len, s, n);
+	*len += n;
+}
+
+void
+rvx_log_redact(const char *in, char *out, size_t cap)
+{
+	static const char *const to_eol[] = {"authorization:", "x-amz-security-token:", NULL};
+	static const char *const params[] = {
+		"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=", NULL
+	};
+	static const char mark[] = "[REDACTED]";
+	size_t		len = 0;
+	const char *p = in;
+
+	if (cap == 0)
+		return;
+	while (*p && len < cap - 1)
+	{
+		const char *skip = NULL;
+		size_t		keep = 0;
+
+		for (int i = 0; to_eol[i] && !skip; i++)
+			if (starts_with_ci(p, to_eol[i]))
+			{
+				keep = strlen(to_eol[i]);
+				skip = p + keep;
+				while (*skip == ' ' || *skip == '\t')
+					skip++;
+				keep = skip - p;
+				skip += strcspn(skip, "\r\n");
+			}
+		for (int i = 0; params[i] && !skip; i++)
+			if (starts_with_ci(p, params[i]))
+			{
+				keep = strlen(params[i]);
+				skip = p + keep + strcspn(p + keep, "&\"' \t\r\n");
+			}
+		if (!skip && strncmp(p, "://", 3) == 0)
+		{
+			/* scheme://user:password@host: the userinfo goes */
+			size_t		span = strcspn(p + 3, "/@ \t\r\n\"'");
+
+			if (p[3 + span] == '@' && memchr(p + 3, ':', span) != NULL)
+			{
+				keep = 3;
+				skip = p + 3 + span;
+			}
+		}
+		if (skip)
+		{
+			redact_put(out, cap, &len, p, keep);
+			redact_put(out, cap, &len, mark, sizeof(mark) - 1);
+			p = skip;
+		}
+		else
+			redact_put(out, cap, &len, p++, 1);
+	}
+	out[len] = '\0';
 }
 
 void

@@ -36,6 +36,16 @@ extern double rvx_now_s(void);
 #define RVX_ISO_TIME_SIZE	32
 extern char *rvx_iso_time(time_t t, char *out, size_t cap);
 
+/*
+ * in with what could be a credential replaced by "[REDACTED]", into out
+ * (cap bytes, always terminated): the value of an Authorization or
+ * X-Amz-Security-Token header (to the end of its line), of the query
+ * parameters X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token,
+ * and the user:password of a URL.  For text that comes from elsewhere (an
+ * error another process wrote) before it is logged or stored.
+ */
+extern void rvx_log_redact(const char *in, char *out, size_t cap);
+
 extern void rvx_log(RvxLogLevel level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 

@@ -39,6 +39,7 @@ static atomic_uint_fast64_t upload_bytes;
 static atomic_uint_fast64_t download_bytes;
 static atomic_uint_fast64_t errors[NKINDS];
 static _Atomic double heartbeat_at;
+static atomic_int audit_pending;
 static atomic_uint_fast64_t backlog_files;
 static atomic_uint_fast64_t backlog_bytes;
 static _Atomic double oldest_ready_at;
@@ -82,6 +83,12 @@ rvx_metrics_count_error(RvxErrorCode code)
 	if ((int) code < 0 || (int) code >= NKINDS)
 		code = RVX_E_INTERNAL;
 	atomic_fetch_add(&errors[code], 1);
+}
+
+void
+rvx_metrics_audit_pending(int n)
+{
+	atomic_store(&audit_pending, n);
 }
 
 void
@@ -186,6 +193,7 @@ void
 rvx_metrics_health(RvxHealth *h)
 {
 	h->heartbeat_at = atomic_load(&heartbeat_at);
+	h->audit_pending = atomic_load(&audit_pending);
 	pthread_mutex_lock(&lock);
 	h->repo_checked_at = repo_checked_at;
 	h->repo_ok = repo_ok && !write_refused;
@@ -200,6 +208,7 @@ rvx_metrics_health(RvxHealth *h)
 void
 rvx_metrics_reset(void)
 {
+	atomic_store(&audit_pending, 0);
 	atomic_store(&upload_bytes, 0);
 	atomic_store(&download_bytes, 0);
 	for (int i = 0; i < NKINDS; i++)
@@ -577,6 +586,9 @@ rvx_metrics_render(const char *spool_dir, double now, size_t *len)
 	header(&b, "revrx_repository_up", "gauge",
 		   "1 if the repository answers and writes to it are not refused.");
 	put(&b, "revrx_repository_up %d\n", h.repo_checked_at > 0 && h.repo_ok ? 1 : 0);
+	header(&b, "revrx_audit_pending", "gauge",
+		   "Stored backups acknowledged without their audit record, which revrx-agent run keeps retrying (AUDIT FAILURE).");
+	put(&b, "revrx_audit_pending %d\n", h.audit_pending);
 	header(&b, "revrx_heartbeat_age_seconds", "gauge",
 		   "Seconds since the agent's main loop last ticked.");
 	put(&b, "revrx_heartbeat_age_seconds %.3f\n",

@@ -87,6 +87,13 @@ extern void rvx_metrics_credentials_fetched(const char *source, double expires_a
 extern void rvx_metrics_credentials_failed(const char *source, const char *reason,
 										   double usable_until);
 
+/*
+ * How many stored backups wait for their audit record (ship_backup.h):
+ * revrx_audit_pending, and named by /readyz (which stays ready: the
+ * backups are stored; see docs/audit.md).
+ */
+extern void rvx_metrics_audit_pending(int n);
+
 /* A copy of what readiness and health need. */
 typedef struct RvxHealth
 {
@@ -96,6 +103,7 @@ typedef struct RvxHealth
 	char		repo_reason[256];
 	bool		creds_ok;		/* false: the last fetch failed and no usable set remains */
 	char		creds_reason[512];
+	int			audit_pending;	/* backups acknowledged without their audit record */
 } RvxHealth;
 
 extern void rvx_metrics_health(RvxHealth *h);

@@ -15,6 +15,16 @@
  * every backup is recorded at least once; a crash between the record and
  * the .ok can record a backup twice, with the same id.
  *
+ * Once backup.json is stored the backup is restorable, so nothing after it
+ * may fail the backup on the server: every later error is reported as
+ * transient (retried with backoff).  The audit record is waited for only
+ * so long (rvx_ship_backup_set_audit_bound(), REVRX_AUDIT_PENDING_AFTER_S,
+ * counted from the first failure this process saw): then the backup is
+ * acknowledged anyway, its record is queued in the spool
+ * (status/audit-pending/<id>.json) and `run` keeps trying to store it
+ * (rvx_ship_backup_audit_retry()).  An abort of a backup whose record is
+ * stored does the same: records it as complete and drops its lease.
+ *
  *-------------------------------------------------------------------------
  */
 #include <dirent.h>
@@ -543,22 +553,237 @@ out:
 	return rc;
 }
 
-/* The audit record of a stored backup: who asked (backup.json's requested_by), what it is. */
-static int
-audit_commit(RvxRepo *repo, const char *id, const RvxClusterInfo *cluster, json_t *record,
-			 RvxError *err)
+/* ------------------------------------------------------- audit of a commit */
+
+static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
+static int	audit_bound_s = 600;
+
+/* Since when (epoch seconds) the audit record of a stored backup fails, per id. */
+#define AUDIT_CLOCKS 16
+static struct
+{
+	char		id[RVX_BACKUP_ID_MAXLEN + 1];
+	double		since;
+}			audit_clock[AUDIT_CLOCKS];
+
+void
+rvx_ship_backup_set_audit_bound(int seconds)
+{
+	pthread_mutex_lock(&audit_lock);
+	audit_bound_s = seconds;
+	pthread_mutex_unlock(&audit_lock);
+}
+
+/*
+ * Whether the audit record of backup id has failed for longer than the
+ * bound (this call counts as a failure); forget: the record is done with.
+ */
+static bool
+audit_overdue(const char *id, bool forget)
+{
+	double		now = rvx_now_s();
+	int			slot = -1,
+				oldest = 0;
+	bool		overdue = false;
+
+	pthread_mutex_lock(&audit_lock);
+	for (int i = 0; i < AUDIT_CLOCKS; i++)
+	{
+		if (strcmp(audit_clock[i].id, id) == 0)
+			slot = i;
+		if (audit_clock[i].since < audit_clock[oldest].since)
+			oldest = i;
+	}
+	if (forget)
+	{
+		if (slot >= 0)
+			audit_clock[slot].id[0] = '\0';
+	}
+	else if (slot < 0)
+	{
+		/* a new clock (the oldest one goes: its backup was long acknowledged) */
+		snprintf(audit_clock[oldest].id, sizeof(audit_clock[oldest].id), "%s", id);
+		audit_clock[oldest].since = now;
+		overdue = audit_bound_s <= 0;
+	}
+	else
+		overdue = now - audit_clock[slot].since >= audit_bound_s;
+	pthread_mutex_unlock(&audit_lock);
+	return overdue;
+}
+
+/*
+ * An error after backup.json is stored: the backup is restorable, so the
+ * server must not fail it; the step is repeated instead.
+ */
+static void
+after_commit_point(RvxError *err)
+{
+	if (!rvx_error_transient(err))
+		err->code = RVX_E_IO;
+}
+
+/* What the audit record of a stored backup says about it. */
+static json_t *
+commit_details(json_t *record)
 {
 	static const char *const fields[] = {
 		"label", "kind", "parent", "scheduled", "start_time", "stop_time", "start_wal",
 		"stop_wal", "original_bytes", "stored_bytes", "file_count", NULL
 	};
 	json_t	   *details = json_object();
-	RvxAuditEvent ev;
-	int			rc;
 
-	for (int i = 0; fields[i]; i++)
+	for (int i = 0; details && fields[i]; i++)
 		if (json_object_get(record, fields[i]))
 			json_object_set(details, fields[i], json_object_get(record, fields[i]));
+	return details;
+}
+
+static int
+pending_path(char *out, size_t cap, const char *spool_dir, const char *id)
+{
+	if (snprintf(out, cap, "%s/%s/%s.json", spool_dir, RVX_AUDIT_PENDING_DIR, id) >= (int) cap)
+		return -1;
+	return 0;
+}
+
+/* Queues the audit record of stored backup id for `run` to store later, durably. */
+static int
+audit_pending_save(const char *spool_dir, const char *id, json_t *record, RvxError *err)
+{
+	char		path[PATH_MAX];
+	char		dir[PATH_MAX];
+	json_t	   *o;
+	char	   *text;
+	int			rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", spool_dir, RVX_AUDIT_PENDING_DIR);
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", dir, strerror(errno));
+	if (pending_path(path, sizeof(path), spool_dir, id) != 0)
+		return rvx_error(err, RVX_E_IO, "spool path too long for backup %s", id);
+	o = json_pack("{s:s, s:o, s:I}", "backup_id", id, "details", commit_details(record),
+				  "since", (json_int_t) time(NULL));
+	if (o && json_object_get(record, "requested_by"))
+		json_object_set(o, "db_role", json_object_get(record, "requested_by"));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	rc = rvx_write_file_durable(path, text, strlen(text), true, err);
+	free(text);
+	return rc;
+}
+
+/* The queue's directory (its path in dir), or NULL (errno says why). */
+static DIR *
+pending_open(const char *spool_dir, char *dir, size_t cap)
+{
+	snprintf(dir, cap, "%s/%s", spool_dir, RVX_AUDIT_PENDING_DIR);
+	return opendir(dir);
+}
+
+/* The next queued record's file name, or NULL at the end. */
+static const char *
+pending_next(DIR *d)
+{
+	struct dirent *de;
+
+	while ((de = readdir(d)) != NULL)
+		if (ends_with(de->d_name, ".json") && de->d_name[0] != '.')
+			return de->d_name;
+	return NULL;
+}
+
+int
+rvx_ship_backup_audit_retry(RvxRepo *repo, const char *spool_dir, const RvxClusterInfo *cluster,
+							int *left, RvxError *err)
+{
+	char		dir[PATH_MAX];
+	DIR		   *d;
+	const char *name;
+	int			rc = 0;
+
+	*left = 0;
+	if ((d = pending_open(spool_dir, dir, sizeof(dir))) == NULL)
+		return errno == ENOENT ? 0 :
+			rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", dir, strerror(errno));
+	while ((name = pending_next(d)) != NULL)
+	{
+		char		path[PATH_MAX];
+		json_t	   *o;
+		json_error_t jerr;
+		RvxAuditEvent ev;
+		const char *id;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		o = json_load_file(path, 0, &jerr);
+		id = o ? json_string_value(json_object_get(o, "backup_id")) : NULL;
+		if (id == NULL || !rvx_backup_id_valid(id))
+		{
+			rvx_warn("ignoring \"%s\": not a pending audit record", path);
+			json_decref(o);
+			continue;
+		}
+		ev = (RvxAuditEvent) {
+			.action = "backup",
+			.backup_id = id,
+			.ok = true,
+			.db_role = json_string_value(json_object_get(o, "db_role")),
+			.details = json_object_get(o, "details"),
+		};
+		if (rc == 0 && rvx_audit_write(repo, cluster->system_id, &ev, err) == 0)
+		{
+			if (unlink(path) != 0 && errno != ENOENT)
+				rvx_warn("could not remove \"%s\": %s", path, strerror(errno));
+			else
+				rvx_info("the pending audit record of backup %s is stored", id);
+		}
+		else
+		{
+			/* one failure is enough to know: the others wait for the next try */
+			if (rc == 0)
+				rvx_error_prefix(err, "the audit record of backup %s is still pending", id);
+			rc = -1;
+			(*left)++;
+		}
+		json_decref(o);
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+rvx_ship_backup_audit_pending(const char *spool_dir)
+{
+	char		dir[PATH_MAX];
+	DIR		   *d = pending_open(spool_dir, dir, sizeof(dir));
+	int			n = 0;
+
+	if (d == NULL)
+		return 0;
+	while (pending_next(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The audit record of a stored backup: who asked (backup.json's
+ * requested_by), what it is.  Past the bound, queues it instead
+ * (*pending) and succeeds; an error is always transient.
+ */
+static int
+audit_commit(RvxRepo *repo, const char *spool_dir, const char *id,
+			 const RvxClusterInfo *cluster, json_t *record, bool *pending, RvxError *err)
+{
+	json_t	   *details = commit_details(record);
+	char		path[PATH_MAX];
+	RvxAuditEvent ev;
+	RvxError	perr;
+	int			rc;
+
+	*pending = false;
 	ev = (RvxAuditEvent) {
 		.action = "backup",
 		.backup_id = id,
@@ -568,17 +793,43 @@ audit_commit(RvxRepo *repo, const char *id, const RvxClusterInfo *cluster, json_
 	};
 	rc = rvx_audit_write(repo, cluster->system_id, &ev, err);
 	json_decref(details);
-	if (rc != 0)
-		rvx_error_prefix(err, "backup %s is stored, but its audit record could not be written (the commit is repeated)",
-						 id);
-	return rc;
+	if (rc == 0)
+	{
+		(void) audit_overdue(id, true);
+		return 0;
+	}
+	after_commit_point(err);
+	/* queued already (an earlier try got past the bound): nothing more to wait for */
+	if (pending_path(path, sizeof(path), spool_dir, id) == 0 && access(path, F_OK) == 0)
+	{
+		*pending = true;
+		return 0;
+	}
+	if (!audit_overdue(id, false))
+		return rvx_error_prefix(err, "backup %s is stored, but its audit record could not be written (the commit is repeated)",
+								id);
+	if (audit_pending_save(spool_dir, id, record, &perr) != 0)
+	{
+		after_commit_point(&perr);
+		*err = perr;
+		return rvx_error_prefix(err, "backup %s is stored, but neither its audit record nor a note of it could be written",
+								id);
+	}
+	(void) audit_overdue(id, true);
+	rvx_err("AUDIT FAILURE: backup %s is acknowledged as complete without its audit record "
+			"(still failing after REVRX_AUDIT_PENDING_AFTER_S=%d): `revrx-agent run` keeps retrying it: %s",
+			id, audit_bound_s, err->msg);
+	*pending = true;
+	return 0;
 }
 
 /* The audit record of a failed or aborted backup, with the server's reason. */
 static int
-audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
+audit_abort(RvxRepo *repo, const char *id, uint64_t system_id, const char *marker,
+			RvxError *err)
 {
 	char		why[1024] = "";
+	char		clean[1024];
 	FILE	   *f = fopen(marker, "r");
 	size_t		n = 0;
 	RvxAuditEvent ev;
@@ -591,13 +842,15 @@ audit_abort(RvxRepo *repo, const char *id, const char *marker, RvxError *err)
 	while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == '\r' || why[n - 1] == ' '))
 		n--;
 	why[n] = '\0';
+	/* the reason is text some process wrote: no credential goes into a record */
+	rvx_log_redact(why, clean, sizeof(clean));
 	ev = (RvxAuditEvent) {
 		.action = "backup",
 		.backup_id = id,
 		.ok = false,
-		.error = why[0] ? why : "aborted by the server",
+		.error = clean[0] ? clean : "aborted by the server",
 	};
-	if (rvx_audit_write(repo, 0, &ev, err) != 0)
+	if (rvx_audit_write(repo, system_id, &ev, err) != 0)
 		return rvx_error_prefix(err, "backup %s was aborted, but its audit record could not be written (the cleanup is repeated)",
 								id);
 	return 0;
@@ -670,7 +923,8 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 	if (rvx_store_object(repo, key, fd, size, &hdr, dir, &sres, err) != 0)
 		goto out;
 	res->stored_bytes = sres.stored_bytes;
-	if (audit_commit(repo, id, cluster, record, err) != 0)
+	/* from here on the backup is restorable: no error may fail it (after_commit_point) */
+	if (audit_commit(repo, spool_dir, id, cluster, record, &res->audit_pending, err) != 0)
 		goto out;
 
 	/*
@@ -678,7 +932,10 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 	 * so that a crash here repeats the commit, which removes it then.
 	 */
 	if (drop_lease(repo, id, err) != 0)
+	{
+		after_commit_point(err);
 		goto out;
+	}
 
 	/* the catalog first, so that whoever sees the .ok finds the backup listed */
 	if (catalog && rvx_catalog_add(catalog, id, key, size, record, &cerr) != 0)
@@ -687,7 +944,10 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 	rvx_hex_encode(hdr.sha256, RVX_SHA256_LEN, hex);
 	strcat(hex, "\n");
 	if (rvx_write_file_durable(okpath, hex, strlen(hex), true, err) != 0)
+	{
+		after_commit_point(err);
 		goto out;
+	}
 	close(fd);
 	fd = -1;
 	if (unlink(path) != 0 && errno != ENOENT)
@@ -713,8 +973,47 @@ out:
 
 /* ---------------------------------------------------------------- abort */
 
+/*
+ * An aborted backup whose backup.json is stored: it is complete, so it is
+ * recorded as such (if its commit had not recorded it: its spool record
+ * is still there) and its lease goes, as its commit would have done.
+ */
+static int
+abort_complete(RvxRepo *repo, const char *spool_dir, const char *id, const char *dir,
+			   const RvxClusterInfo *cluster, RvxError *err)
+{
+	char		path[PATH_MAX];
+	char		what[PATH_MAX + 32];
+	char	   *text = NULL;
+	size_t		len;
+	json_t	   *record = NULL;
+	bool		pending;
+	int			rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, RECORD_SPOOL_NAME);
+	if (access(path, F_OK) == 0)
+	{
+		snprintf(what, sizeof(what), "\"%s\"", path);
+		if (rvx_object_load_file(path, cluster->system_id, RVX_BACKUP_RECORD_MAX, &text, &len,
+								 NULL, err) != 0 ||
+			rvx_backup_record_parse(text, len, what, id, cluster->system_id, &record, err) != 0)
+		{
+			/* unreadable: the record still says what is known, the id */
+			rvx_warn("%s", err->msg);
+			record = json_object();
+		}
+		rc = audit_commit(repo, spool_dir, id, cluster, record, &pending, err);
+	}
+	if (rc == 0 && drop_lease(repo, id, err) != 0)
+		rc = -1;
+	free(text);
+	json_decref(record);
+	return rc;
+}
+
 int
-rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxError *err)
+rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
+					  const RvxClusterInfo *cluster, RvxError *err)
 {
 	char		dir[PATH_MAX];
 	char		marker[PATH_MAX];
@@ -740,8 +1039,11 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 		if (rvx_backup_key_is(kv.s[i] + strlen(prefix), RVX_BACKUP_RECORD))
 			complete = true;
 	if (rc == 0 && complete)
+	{
 		rvx_warn("backup %s was aborted by the server, but it is complete in %s; it is kept",
 				 id, repo->display);
+		rc = abort_complete(repo, spool_dir, id, dir, cluster, err);
+	}
 	else
 	{
 		for (size_t i = 0; rc == 0 && i < kv.n; i++)
@@ -752,11 +1054,11 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id, RvxE
 	rvx_strvec_free(&kv);
 	if (rc != 0)
 		return -1;
-	/* nothing of it is left in the repository: the lease goes (a complete one dropped it) */
+	/* nothing of it is left in the repository: the lease goes (abort_complete dropped a complete one's) */
 	if (!complete && drop_lease(repo, id, err) != 0)
 		return -1;
 	/* before the marker goes: a failure to record it repeats this cleanup */
-	if (!complete && audit_abort(repo, id, marker, err) != 0)
+	if (!complete && audit_abort(repo, id, cluster->system_id, marker, err) != 0)
 		return -1;
 
 	if (remove_tree(dir, err) != 0)

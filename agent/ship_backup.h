@@ -26,7 +26,11 @@
  * Before the first object of a backup, its lease (locks/backup-<id>.json,
  * expire.h) is stored, so that `revrx-agent expire`, on any host, keeps
  * the backup's objects and the WAL it needs; the commit removes it after
- * the record is stored (before the .ok), the abort after the cleanup.
+ * the record is stored (before the .ok), the abort after the cleanup (or,
+ * for a backup whose record is stored, after recording it as complete).
+ * Once the record is stored no error fails the backup on the server: all
+ * are reported as transient, and the audit record is waited for only so
+ * long (rvx_ship_backup_set_audit_bound()).
  *
  * Crashing between any two steps at most repeats a step: storing identical
  * content again is a no-op, and no object is deleted from the spool before
@@ -78,7 +82,31 @@ typedef struct RvxBackupCommit
 	bool		committed;		/* false: waiting, see waiting_for */
 	char		waiting_for[256];	/* what is missing, for the log */
 	uint64_t	stored_bytes;
+	bool		audit_pending;	/* acknowledged, its audit record queued (see below) */
 } RvxBackupCommit;
+
+/* Where stored backups wait for their audit record, below the spool. */
+#define RVX_AUDIT_PENDING_DIR	"status/audit-pending"
+
+/*
+ * How long (seconds, from the first failure this process saw) the audit
+ * record of a stored backup may fail before the backup is acknowledged
+ * anyway, with its record queued in RVX_AUDIT_PENDING_DIR and an "AUDIT
+ * FAILURE" logged (REVRX_AUDIT_PENDING_AFTER_S; 0 = at the first failure).
+ * Until then the commit fails with a transient error and is repeated.
+ */
+extern void rvx_ship_backup_set_audit_bound(int seconds);
+
+/*
+ * Tries to store every queued audit record; *left is how many still wait.
+ * Returns -1 (err says why) if any failed.
+ */
+extern int	rvx_ship_backup_audit_retry(RvxRepo *repo, const char *spool_dir,
+										const RvxClusterInfo *cluster, int *left,
+										RvxError *err);
+
+/* How many audit records are queued. */
+extern int	rvx_ship_backup_audit_pending(const char *spool_dir);
 
 /*
  * Commits backup id (see above).  Returns 0 either way when nothing went
@@ -94,9 +122,13 @@ extern int	rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const ch
  */
 extern void rvx_backup_spool_tidy(const char *spool_dir, const char *id);
 
-/* Undoes an aborted backup (see above); the marker goes last. */
+/*
+ * Undoes an aborted backup (see above); the marker goes last.  Its audit
+ * record names cluster's system identifier and the server's reason (with
+ * anything like a credential redacted).
+ */
 extern int	rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
-								  RvxError *err);
+								  const RvxClusterInfo *cluster, RvxError *err);
 
 /* Writes <spool>/backup/<id>.error for the server (rvx_spool_error_format). */
 extern void rvx_ship_backup_record_error(const char *spool_dir, const char *id,

@@ -1852,8 +1852,13 @@ export_file(ExportState *st, const char *src, const char *rel,
 								  ri->fork, ri->segno, &ch, st->named);
 		if (ch.new_database)
 			delta = false;		/* a database copied in: stored whole */
+		/*
+		 * Unread only when the file still has the parent's size: a size
+		 * that changed without a summarized change (growth or truncation
+		 * not in the WAL) is read, as a summarized file is.
+		 */
 		else if (ch.nnamed == 0 && pf->known && pf->size % BLCKSZ == 0 &&
-				 ch.limit >= pf->size / BLCKSZ)
+				 size == pf->size && ch.limit >= pf->size / BLCKSZ)
 			return export_unchanged(st, rel, sb, pf);
 		else
 		{

@@ -64,7 +64,6 @@ int			revrx_compression_level = 0;
 int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
-int			revrx_audit_retention_days = 2557;
 int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
@@ -166,21 +165,6 @@ _PG_init(void)
 							1, 3600,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	/*
-	 * Nothing in the server deletes audit records: expire in revrx-agent
-	 * does, by REVRX_AUDIT_RETENTION_DAYS.  This setting states the policy
-	 * where DBAs look for it; keep the two equal (docs/audit.md).
-	 */
-	DefineCustomIntVariable("revrx.audit_retention_days",
-							"Days audit records are kept in the repository.",
-							"Informational: revrx-agent's REVRX_AUDIT_RETENTION_DAYS is what expire applies; keep both equal.",
-							&revrx_audit_retention_days,
-							2557,
-							1, 36500,
-							PGC_SIGHUP,
-							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("revrx.archive_lookahead",

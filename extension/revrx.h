@@ -92,7 +92,6 @@ extern int	revrx_compression_level;	/* revrx.compression_level; 0 = default */
 extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
-extern int	revrx_audit_retention_days; /* revrx.audit_retention_days (informational) */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */

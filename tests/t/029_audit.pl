@@ -13,6 +13,9 @@
 #  - when a record cannot be written (a file where audit/ must be), a pin
 #    that worked stays and exits 13 with "AUDIT FAILURE", and a failed
 #    unpin keeps its own exit code;
+#  - a backup whose audit record cannot be written is acknowledged after
+#    REVRX_AUDIT_PENDING_AFTER_S (complete, lease dropped) and its record
+#    is stored once audit/ is writable again;
 #  - on S3 (encrypted, with Object Lock days set), a failed restore from an
 #    empty repository is recorded there too, and the stored object does not
 #    show the JSON.
@@ -212,6 +215,35 @@ my $left = records();
 is(scalar(@$left), 1, 'one record is left: that expire\'s own');
 is($left->[0]{action}, 'expire', '... an expire');
 is($left->[0]{details}{audit_records_deleted}, $all, '... saying how many records it deleted');
+
+# --- a backup whose audit record keeps failing (M4, S6): acknowledged after
+#     REVRX_AUDIT_PENDING_AFTER_S, never failed, its lease dropped, and its
+#     record stored by run once the repository takes it
+$agent->stop;
+$agent = RevrxTest::Agent->start($node, repo => "file://$repodir",
+	env => { REVRX_CATALOG_REFRESH_S => 3600, REVRX_AUDIT_PENDING_AFTER_S => 3 });
+my $spool = $node->safe_psql('postgres', 'SHOW revrx.spool_dir');
+rename("$repodir/audit", "$repodir/audit.aside") or die "rename: $!";
+open $fh, '>', "$repodir/audit" or die $!;	# a file where the directory must be
+close $fh;
+my ($brc, $bid, $berr) = $node->psql('postgres', q{SELECT revrx_backup_now('audit pending', true)});
+is($brc, 0, 'backup while audit/ is unwritable: revrx_backup_now returns') or diag($berr);
+is($node->safe_psql('postgres', "SELECT status FROM revrx_backups() WHERE id = '$bid'"),
+	'complete', '... the backup is complete, not failed');
+ok(!-e "$repodir/locks/backup-$bid.json", '... its lease is dropped');
+ok(-e "$spool/status/audit-pending/$bid.json", '... its audit record is queued');
+like($agent->log, qr/AUDIT FAILURE: backup \Q$bid\E is acknowledged as complete without its audit record/,
+	'... and the log says AUDIT FAILURE');
+unlink("$repodir/audit") or die $!;
+rename("$repodir/audit.aside", "$repodir/audit") or die "rename: $!";
+ok(RevrxTest::wait_for(sub {
+	my ($rc, $out) = RevrxTest::run_agent($env, 'audit', '--json');
+	return grep { my $r = decode_json($_);
+		($r->{backup_id} // '') eq $bid && $r->{action} eq 'backup' && $r->{result} eq 'ok' }
+		grep { /\S/ } split /\n/, $out;
+}, 120, "the audit record of backup $bid"), '... which run stores once audit/ is writable');
+ok(RevrxTest::wait_for(sub { !-e "$spool/status/audit-pending/$bid.json" }, 30, 'the queue to empty'),
+	'... and the queue is empty');
 
 # --- S3, encrypted, with Object Lock days set
 my $s3 = RevrxTest::S3->start;

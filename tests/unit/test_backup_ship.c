@@ -189,6 +189,118 @@ test_commit_waits_for_audit(void **state)
 	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
 }
 
+/* The lease of backup id is in the repository. */
+static bool
+lease_exists(Fixture *fx, const char *id)
+{
+	return fx_exists("%s/locks/backup-%s.json", fx->repodir, id);
+}
+
+/* Makes audit/ unwritable (a file where its directory goes); returns its path. */
+static const char *
+block_audit(Fixture *fx)
+{
+	static char path[PATH_MAX];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/audit", fx->repodir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	return path;
+}
+
+/*
+ * M4/S6: past REVRX_AUDIT_PENDING_AFTER_S a stored backup whose audit
+ * record fails is acknowledged anyway (not left to fail on the server),
+ * its lease goes, and its record is stored once the repository takes it.
+ */
+static void
+test_commit_audit_failure_is_bounded(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupCommit commit;
+	RvxError	err;
+	const char *blocked;
+	int			left = -1;
+
+	fx_spool_backup(fx, ID, NULL);
+	fx_ship_objects(fx, ID);
+	fx_ship_wal(fx, START_WAL);
+	fx_ship_wal(fx, STOP_WAL);
+	assert_true(lease_exists(fx, ID));
+	blocked = block_audit(fx);
+
+	/* within the bound: a transient failure, repeated; the lease stays */
+	rvx_ship_backup_set_audit_bound(600);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), -1);
+	assert_true(rvx_error_transient(&err));
+	assert_false(commit.committed);
+	assert_true(lease_exists(fx, ID));
+
+	/* past it: acknowledged, lease dropped, the record queued */
+	rvx_ship_backup_set_audit_bound(0);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), 0);
+	assert_true(commit.committed);
+	assert_true(commit.audit_pending);
+	assert_true(fx_exists("%s/backup/%s.ok", fx->spool, ID));
+	assert_false(lease_exists(fx, ID));
+	assert_int_equal(rvx_ship_backup_audit_pending(fx->spool), 1);
+
+	/* retried in the background: still failing, then stored once writable */
+	assert_int_equal(rvx_ship_backup_audit_retry(fx->repo, fx->spool, &fx->ci, &left, &err), -1);
+	assert_int_equal(left, 1);
+	assert_int_equal(unlink(blocked), 0);
+	assert_int_equal(rvx_ship_backup_audit_retry(fx->repo, fx->spool, &fx->ci, &left, &err), 0);
+	assert_int_equal(left, 0);
+	assert_int_equal(rvx_ship_backup_audit_pending(fx->spool), 0);
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
+	rvx_ship_backup_set_audit_bound(600);
+}
+
+/*
+ * M4: the server gave up on a backup whose backup.json is stored but whose
+ * audit record failed: the abort keeps it, records it as complete and
+ * drops its lease.
+ */
+static void
+test_abort_of_stored_backup_records_it(void **state)
+{
+	Fixture    *fx = *state;
+	RvxBackupCommit commit;
+	RvxError	err;
+	char		path[PATH_MAX];
+	const char *blocked;
+	FILE	   *f;
+
+	fx_spool_backup(fx, ID, NULL);
+	fx_ship_objects(fx, ID);
+	fx_ship_wal(fx, START_WAL);
+	fx_ship_wal(fx, STOP_WAL);
+	blocked = block_audit(fx);
+	rvx_ship_backup_set_audit_bound(600);
+	assert_int_equal(rvx_ship_backup_commit(fx->repo, fx->spool, ID, &fx->ci, NULL, &commit, &err), -1);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_true(lease_exists(fx, ID));
+
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
+	f = fopen(path, "w");
+	fputs("revrx-agent could not store it: InvalidRequest\n", f);
+	fclose(f);
+	/* the record still cannot be written: the abort is repeated, nothing is lost */
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), -1);
+	assert_true(rvx_error_transient(&err));
+	assert_true(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+	assert_true(lease_exists(fx, ID));
+
+	assert_int_equal(unlink(blocked), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
+	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
+	assert_false(lease_exists(fx, ID));
+	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
+	assert_string_equal(audit_trail(fx), "backup:ok:" ID ":alice:-;");
+}
+
 static void
 test_commit_refuses_missing_object(void **state)
 {
@@ -266,7 +378,7 @@ test_abort_cleans_repository_and_spool(void **state)
 	f = fopen(path, "w");
 	fputs("canceled by the user\n", f);
 	fclose(f);
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_false(fx_exists("%s/backup/%s", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s", fx->spool, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
@@ -275,8 +387,54 @@ test_abort_cleans_repository_and_spool(void **state)
 	rvx_backup_list_free(&list);
 	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
 	/* twice is fine, and recorded once */
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_string_equal(audit_trail(fx), "backup:failed:" ID ":-:canceled by the user;");
+}
+
+/* The first audit record of the repository (the caller frees it). */
+static int
+first_record(void *arg, const char *key, json_t *rec)
+{
+	json_t	  **out = arg;
+
+	if (*out == NULL)
+		*out = json_incref(rec);
+	return 0;
+}
+
+/* A failed backup's record names the cluster, and never a credential of the reason. */
+static void
+test_abort_record_names_cluster_and_redacts(void **state)
+{
+	Fixture    *fx = *state;
+	RvxError	err;
+	char		path[PATH_MAX];
+	char		sysid[32];
+	FILE	   *f;
+	json_t	   *rec = NULL;
+	const char *why;
+
+	fx_spool_backup(fx, ID, NULL);
+	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
+	f = fopen(path, "w");
+	fputs("PUT https://AKIA1:s3cret@s3.example/b/k?X-Amz-Signature=deadbeef&x=1 failed\n"
+		  "Authorization: AWS4-HMAC-SHA256 Credential=AKIA1/2026\n"
+		  "X-Amz-Security-Token: tok3n\n", f);
+	fclose(f);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
+	assert_int_equal(rvx_audit_list(fx->repo, INT64_MIN, first_record, &rec, &err), 0);
+	assert_non_null(rec);
+	snprintf(sysid, sizeof(sysid), "%llu", SYSID);
+	assert_string_equal(json_string_value(json_object_get(rec, "system_identifier")), sysid);
+	why = json_string_value(json_object_get(rec, "error"));
+	assert_non_null(why);
+	assert_null(strstr(why, "s3cret"));
+	assert_null(strstr(why, "deadbeef"));
+	assert_null(strstr(why, "AKIA1/2026"));
+	assert_null(strstr(why, "tok3n"));
+	assert_non_null(strstr(why, "https://[REDACTED]@s3.example/b/k?X-Amz-Signature=[REDACTED]&x=1 failed"));
+	assert_non_null(strstr(why, "Authorization: [REDACTED]"));
+	json_decref(rec);
 }
 
 static void
@@ -291,7 +449,7 @@ test_abort_keeps_a_complete_backup(void **state)
 	snprintf(path, sizeof(path), "%s/backup/%s.aborted", fx->spool, ID);
 	f = fopen(path, "w");
 	fclose(f);
-	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &err), 0);
+	assert_int_equal(rvx_ship_backup_abort(fx->repo, fx->spool, ID, &fx->ci, &err), 0);
 	assert_true(fx_exists("%s/backup/%s/backup.json.zst", fx->repodir, ID));
 	assert_true(fx_exists("%s/backup/%s/data/base/1/1259.zst", fx->repodir, ID));
 	assert_false(fx_exists("%s/backup/%s.aborted", fx->spool, ID));
@@ -503,10 +661,13 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_waits_for_objects_and_wal, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_waits_for_audit, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_audit_failure_is_bounded, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_of_stored_backup_records_it, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_refuses_missing_object, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_is_not_overwritten, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_cleans_repository_and_spool, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_keeps_a_complete_backup, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_record_names_cluster_and_redacts, fx_setup, fx_teardown),
 		cmocka_unit_test(test_record_checks),
 		cmocka_unit_test(test_schedule_policy),
 		cmocka_unit_test_setup_teardown(test_daemon_ships_and_commits, fx_setup, fx_teardown),

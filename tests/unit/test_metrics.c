@@ -344,6 +344,29 @@ test_catalog_files(void **state)
 	remove_status_file(RVX_SPOOL_VERIFICATIONS_FILE);
 }
 
+/* Backups acknowledged without their audit record: counted, and named to /readyz. */
+static void
+test_audit_pending(void **state)
+{
+	char	   *text;
+	RvxHealth	h;
+
+	rvx_metrics_reset();
+	text = render(1000);
+	assert_true(sample(text, "revrx_audit_pending") == 0);
+	free(text);
+	rvx_metrics_audit_pending(2);
+	text = render(1000);
+	assert_well_formed(text);
+	assert_true(sample(text, "revrx_audit_pending") == 2);
+	free(text);
+	rvx_metrics_health(&h);
+	assert_int_equal(h.audit_pending, 2);
+	rvx_metrics_reset();
+	rvx_metrics_health(&h);
+	assert_int_equal(h.audit_pending, 0);
+}
+
 static void
 test_listen(void **state)
 {
@@ -419,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_repo_result),
 		cmocka_unit_test(test_repo_write_refused),
 		cmocka_unit_test(test_catalog_files),
+		cmocka_unit_test(test_audit_pending),
 		cmocka_unit_test(test_listen),
 	};
 
