@@ -557,7 +557,7 @@ wal_end_lsn(const char *name, uint64_t segsize, uint64_t *end)
 	segno = (uint64_t) log * (UINT64_C(0x100000000) / segsize) + seg;
 	if (kind == RVX_WAL_STREAMED)
 	{
-		if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+		if (rvx_walname_streamed_parse(name, segment, NULL, &off) != 0)
 			return false;
 		*end = segno * segsize + off;
 	}

@@ -492,13 +492,14 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 {
 	char		segment[RVX_WALNAME_SEGLEN + 1];
 	char		key[256];
+	uint64_t	gen;
 	uint32_t	off;
 	RvxObjectInfo info;
 	int			removed;
 	RvxError	rerr;
 	int			rc;
 
-	if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+	if (rvx_walname_streamed_parse(name, segment, &gen, &off) != 0)
 		return rvx_error(err, RVX_E_INTERNAL, "\"%s\" is not a partial", name);
 	if (hdr->raw_size != off)
 		return rvx_error(err, RVX_E_CORRUPT,
@@ -533,7 +534,7 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 	/* the exporter may have removed it already, superseded */
 	if (unlink(path) != 0 && errno != ENOENT)
 		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
-	if (rc == 0 && rvx_partial_remove_older(repo, segment, off, &removed, &rerr) != 0)
+	if (rc == 0 && rvx_partial_remove_older(repo, segment, gen, off, &removed, &rerr) != 0)
 		rvx_warn("could not remove partials of \"%s\" older than \"%s\": %s",
 				 segment, name, rerr.msg);
 	return 0;
@@ -617,7 +618,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		RvxError	rerr;
 		int			removed;
 
-		if (rvx_partial_remove_older(repo, name, UINT64_MAX, &removed, &rerr) != 0)
+		if (rvx_partial_remove_older(repo, name, UINT64_MAX, UINT64_MAX, &removed, &rerr) != 0)
 			rvx_warn("could not remove the partials of \"%s\": %s", name, rerr.msg);
 		else if (removed > 0)
 			rvx_debug("removed %d partial(s) of \"%s\"", removed, name);
