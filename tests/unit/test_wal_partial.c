@@ -273,6 +273,27 @@ test_ship_partials(void **state)
 	assert_int_equal(rvx_partial_find_newest(e->repo, SEG5, &pick, &err), 1);
 	assert_true(pick.generation == GEN2);
 
+	/* a partial as long as a segment, or longer, is refused as corrupt */
+	rvx_walname_streamed(SEG5, GEN2, 16 * 1024 * 1024, name, sizeof(name));
+	spool_object(e, name, content, 0x100);
+	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	snprintf(dest, sizeof(dest), "%s/%s.rvx", waldir, name);
+	unlink(dest);
+
+	/* the complete segment stored with another codec also supersedes */
+#define SEG6 "000000010000000000000006"
+	snprintf(dest, sizeof(dest), "%s/" SEG6 ".gz", repowal);
+	f = fopen(dest, "wb");
+	assert_non_null(f);
+	fputs("stored complete", f);
+	fclose(f);
+	rvx_walname_streamed(SEG6, GEN2, 0x4000, name, sizeof(name));
+	spool_object(e, name, content, 0x4000);
+	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
+	assert_true(res.already_stored);
+	assert_false(exists(repowal, SEG6 "." G2 ".00004000.partial.zst"));
+
 }
 
 int
