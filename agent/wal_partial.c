@@ -160,3 +160,66 @@ rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation
 	free(d.keys);
 	return rc;
 }
+
+bool
+rvx_partial_key_is_later(const char *segment, uint64_t generation, const char *key)
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		seg[RVX_WALNAME_SEGLEN + 1];
+	uint64_t	gen;
+	uint32_t	off;
+	RvxWalKind	kind;
+
+	if (strncmp(key, "wal/", 4) != 0 || rvx_wal_key_name(key, name, NULL) != 0)
+		return false;
+	/* the same timeline, under its own prefix */
+	if (strlen(key) < 13 || strncmp(key + 4, segment, 8) != 0 || key[12] != '/' ||
+		strncmp(name, segment, 8) != 0)
+		return false;
+	/* fixed-width upper-case hex: the names sort as the segments do */
+	if (strncmp(name, segment, RVX_WALNAME_SEGLEN) <= 0)
+		return false;
+	kind = rvx_walname_kind(name);
+	if (kind == RVX_WAL_SEGMENT || kind == RVX_WAL_PARTIAL)
+		return true;
+	if (kind == RVX_WAL_STREAMED &&
+		rvx_walname_streamed_parse(name, seg, &gen, &off) == 0)
+		return gen >= generation;
+	return false;
+}
+
+typedef struct Later
+{
+	const char *segment;
+	uint64_t	generation;
+	char	   *found;
+	size_t		cap;
+	bool		any;
+} Later;
+
+static int
+later_cb(void *arg, const char *key, uint64_t size)
+{
+	Later	   *l = arg;
+
+	if (!rvx_partial_key_is_later(l->segment, l->generation, key))
+		return 0;
+	l->any = true;
+	snprintf(l->found, l->cap, "%s", key);
+	return 1;					/* one is enough */
+}
+
+int
+rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
+					  char *found, size_t cap, RvxError *err)
+{
+	char		prefix[32];
+	Later		l = {segment, generation, found, cap, false};
+
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
+	snprintf(prefix, sizeof(prefix), "wal/%.8s/", segment);
+	if (rvx_repo_list(repo, prefix, later_cb, &l, err) != 0 && !l.any)
+		return -1;
+	return l.any ? 1 : 0;
+}

@@ -69,6 +69,25 @@ extern int	rvx_partial_find_newest(RvxRepo *repo, const char *segment,
 extern int	rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation,
 									 uint64_t end_offset, int *removed, RvxError *err);
 
+/*
+ * Whether repository key shows WAL of segment's timeline after segment: a
+ * later complete segment (or PostgreSQL's .partial), or a streamed partial
+ * of a later segment and of generation generation or newer (an older
+ * generation's partial of a later segment may be a leftover from before a
+ * crash, whose WAL recovery discarded).  Pure.
+ */
+extern bool rvx_partial_key_is_later(const char *segment, uint64_t generation, const char *key);
+
+/*
+ * Whether the repository holds WAL of segment's timeline after segment
+ * (rvx_partial_key_is_later; one listing of wal/<timeline>/): 1 and the
+ * first such key in found, 0 when not, -1 on error.  A partial of segment
+ * is the end of the WAL only when this is 0: otherwise the segment's
+ * complete copy is missing, and recovery must not end at the partial.
+ */
+extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
+								  char *found, size_t cap, RvxError *err);
+
 /* Whether partial (generation a, offset a_off) ranks below (b, b_off). */
 extern bool rvx_partial_older(uint64_t a, uint64_t a_off, uint64_t b, uint64_t b_off);
 

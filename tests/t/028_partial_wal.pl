@@ -13,7 +13,8 @@
 # the kill, so without partials those commits are lost and this fails.
 #
 # Then, with wal-fetch: the fetched segment is the newest partial,
-# zero-padded; a partial is never used for a segment that exists complete;
+# zero-padded; a partial is never used for a segment that exists complete,
+# nor when a later segment is stored;
 # a timeline-2 fetch never uses a timeline-1 partial; a complete segment
 # removes its partials from the repository.
 
@@ -214,6 +215,21 @@ is($rc, 0, "wal-fetch $complete with a partial beside it");
 ok(RevrxTest::slurp_bin("$fdir/c1") eq RevrxTest::slurp_bin("$fdir/c2"),
 	'a segment stored complete is fetched complete, never from a partial');
 unlink "$repodir/wal/00000001/$complete.$pgen.$poff.partial.zst";
+
+# a partial is not the end of the WAL when a later segment is stored: its
+# segment's complete copy is missing, and recovery must stop loudly (exit
+# status above 125) rather than end at the partial
+my $later = substr($pseg, 0, 16) . sprintf('%08X', hex(substr($pseg, 16, 8)) + 1);
+copy("$repodir/wal/00000001/$complete.zst", "$repodir/wal/00000001/$later.zst") or die $!;
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $pseg, "$fdir/gap");
+is($rc, 126, "wal-fetch $pseg refuses its partial while $later is stored");
+like($err, qr/\Q$pseg\E" is missing .*later WAL of its timeline exists.*\Q$later\E.*refusing to end recovery/s,
+	'naming the missing segment and the later WAL');
+ok(!-e "$fdir/gap", 'and writes nothing');
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', '--accept-gap', $pseg, "$fdir/gap");
+is($rc, 0, "wal-fetch --accept-gap $pseg serves the partial anyway") or diag($err);
+like($err, qr/recovery ends at partial/, 'with a warning');
+unlink "$repodir/wal/00000001/$later.zst";
 
 # a timeline-2 fetch never uses a timeline-1 partial, even one misfiled
 my $tli2 = '00000002' . substr($pseg, 8);

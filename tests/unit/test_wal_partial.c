@@ -139,6 +139,22 @@ test_pick(void **state)
 	assert_int_equal(p.end_offset, 0x4000);
 	assert_string_equal(p.key, "wal/00000001/" SEG "." G2 ".00004000.partial.zst");
 
+	/* later WAL of the timeline: complete, or of this generation or newer */
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.zst"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000100000000"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.partial.gz"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G1 ".00001000.partial.zst"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G2 ".00001000.partial.zst"));
+	/* not: an older generation's leftover, earlier WAL, the segment itself, other timelines */
+	assert_false(rvx_partial_key_is_later(SEG, GEN2, "wal/00000001/000000010000000000000004." G1 ".00001000.partial.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000002.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG ".zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG "." G2 ".00001000.partial.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000020000000000000004.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000010000000000000004.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/00000002.history"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.00000028.backup"));
+
 	/* the order */
 	assert_true(rvx_partial_older(1, 0xFFFFFF, 2, 1));
 	assert_true(rvx_partial_older(2, 1, 2, 2));
@@ -294,6 +310,17 @@ test_ship_partials(void **state)
 	assert_true(res.already_stored);
 	assert_false(exists(repowal, SEG6 "." G2 ".00004000.partial.zst"));
 
+	/*
+	 * wal-fetch's check: a partial of SEG5 is not the end of the WAL while
+	 * SEG6 is stored; nothing is stored after SEG6.
+	 */
+	{
+		char		later[256];
+
+		assert_int_equal(rvx_partial_later_wal(e->repo, SEG5, GEN2, later, sizeof(later), &err), 1);
+		assert_string_equal(later, "wal/00000001/" SEG6 ".gz");
+		assert_int_equal(rvx_partial_later_wal(e->repo, SEG6, GEN2, later, sizeof(later), &err), 0);
+	}
 }
 
 int
