@@ -66,6 +66,7 @@
 #include "ship_backup.h"
 #include "ship_meta.h"
 #include "spool.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 /* An acknowledgement nobody picked up is removed after this long. */
@@ -566,6 +567,20 @@ wal_end_lsn(const char *name, uint64_t segsize, uint64_t *end)
 	return true;
 }
 
+/*
+ * Whether a WAL item in the spool, not stored yet, leaves a gap before
+ * stored (rvx_wal_pending_blocks).  Called with the lock held.
+ */
+static bool
+earlier_wal_pending(RunState *rs, const char *stored)
+{
+	for (size_t i = 0; i < rs->nitems; i++)
+		if (strcmp(rs->items[i].name, stored) != 0 &&
+			rvx_wal_pending_blocks(rs->items[i].name, stored))
+			return true;
+	return false;
+}
+
 /* Ships one WAL item.  Called and returns with the lock held. */
 static void
 run_wal(Worker *w, Pending *p)
@@ -608,9 +623,14 @@ run_wal(Worker *w, Pending *p)
 			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
-		/* the recovery point: the newest WAL byte stored, and its age */
+		/*
+		 * The recovery point: the end of the stored WAL recovery can reach,
+		 * and its age.  Not past an earlier segment still waiting (in
+		 * backoff after a failure, or in another worker): recovery stops
+		 * there, so the stored WAL after it does not count yet.
+		 */
 		if (wal_end_lsn(name, rs->cluster.wal_segment_size, &end) &&
-			end > rs->newest_wal_end)
+			end > rs->newest_wal_end && !earlier_wal_pending(rs, name))
 		{
 			snprintf(rs->newest_wal, sizeof(rs->newest_wal), "%s", name);
 			rs->newest_wal_end = end;

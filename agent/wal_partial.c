@@ -223,3 +223,17 @@ rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 		return -1;
 	return l.any ? 1 : 0;
 }
+
+bool
+rvx_wal_pending_blocks(const char *pending, const char *stored)
+{
+	RvxWalKind	pk = rvx_walname_kind(pending);
+	RvxWalKind	sk = rvx_walname_kind(stored);
+
+	if ((pk != RVX_WAL_SEGMENT && pk != RVX_WAL_PARTIAL) ||
+		(sk != RVX_WAL_SEGMENT && sk != RVX_WAL_PARTIAL && sk != RVX_WAL_STREAMED))
+		return false;
+	/* the same timeline; then fixed-width hex sorts as the segments do */
+	return strncmp(pending, stored, 8) == 0 &&
+		strncmp(pending, stored, RVX_WALNAME_SEGLEN) < 0;
+}

@@ -88,6 +88,16 @@ extern bool rvx_partial_key_is_later(const char *segment, uint64_t generation, c
 extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 								  char *found, size_t cap, RvxError *err);
 
+/*
+ * Whether WAL file pending (in the spool, not stored yet) keeps the end of
+ * the stored WAL from advancing to the end of stored, a WAL file just
+ * stored: a complete segment (or PostgreSQL's .partial) of stored's
+ * timeline and of an earlier segment is a gap before it, which recovery
+ * cannot pass.  A pending streamed partial never is: its segment's
+ * complete file is the one that counts.  Pure.
+ */
+extern bool rvx_wal_pending_blocks(const char *pending, const char *stored);
+
 /* Whether partial (generation a, offset a_off) ranks below (b, b_off). */
 extern bool rvx_partial_older(uint64_t a, uint64_t a_off, uint64_t b, uint64_t b_off);
 

@@ -155,6 +155,17 @@ test_pick(void **state)
 	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/00000002.history"));
 	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.00000028.backup"));
 
+	/* the recovery point does not pass an earlier segment still waiting */
+	assert_true(rvx_wal_pending_blocks("000000010000000000000002", SEG));
+	assert_true(rvx_wal_pending_blocks("000000010000000000000002", SEG "." G1 ".00001000.partial"));
+	assert_true(rvx_wal_pending_blocks("000000010000000000000002.partial", SEG));
+	assert_false(rvx_wal_pending_blocks(SEG, SEG "." G1 ".00001000.partial"));
+	assert_false(rvx_wal_pending_blocks("000000010000000000000004", SEG));
+	assert_false(rvx_wal_pending_blocks("000000010000000000000002." G1 ".00001000.partial", SEG));
+	assert_false(rvx_wal_pending_blocks("000000020000000000000002", "000000010000000000000003"));
+	assert_false(rvx_wal_pending_blocks("00000002.history", SEG));
+	assert_false(rvx_wal_pending_blocks("000000010000000000000002.00000028.backup", SEG));
+
 	/* the order */
 	assert_true(rvx_partial_older(1, 0xFFFFFF, 2, 1));
 	assert_true(rvx_partial_older(2, 1, 2, 2));
