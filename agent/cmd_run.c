@@ -67,6 +67,7 @@
 #include "ship_backup.h"
 #include "ship_meta.h"
 #include "spool.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 /* An acknowledgement nobody picked up is removed after this long. */
@@ -565,13 +566,27 @@ wal_end_lsn(const char *name, uint64_t segsize, uint64_t *end)
 	segno = (uint64_t) log * (UINT64_C(0x100000000) / segsize) + seg;
 	if (kind == RVX_WAL_STREAMED)
 	{
-		if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+		if (rvx_walname_streamed_parse(name, segment, NULL, &off) != 0)
 			return false;
 		*end = segno * segsize + off;
 	}
 	else
 		*end = (segno + 1) * segsize;
 	return true;
+}
+
+/*
+ * Whether a WAL item in the spool, not stored yet, leaves a gap before
+ * stored (rvx_wal_pending_blocks).  Called with the lock held.
+ */
+static bool
+earlier_wal_pending(RunState *rs, const char *stored)
+{
+	for (size_t i = 0; i < rs->nitems; i++)
+		if (strcmp(rs->items[i].name, stored) != 0 &&
+			rvx_wal_pending_blocks(rs->items[i].name, stored))
+			return true;
+	return false;
 }
 
 /* Ships one WAL item.  Called and returns with the lock held. */
@@ -616,9 +631,14 @@ run_wal(Worker *w, Pending *p)
 			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
-		/* the recovery point: the newest WAL byte stored, and its age */
+		/*
+		 * The recovery point: the end of the stored WAL recovery can reach,
+		 * and its age.  Not past an earlier segment still waiting (in
+		 * backoff after a failure, or in another worker): recovery stops
+		 * there, so the stored WAL after it does not count yet.
+		 */
 		if (wal_end_lsn(name, rs->cluster.wal_segment_size, &end) &&
-			end > rs->newest_wal_end)
+			end > rs->newest_wal_end && !earlier_wal_pending(rs, name))
 		{
 			snprintf(rs->newest_wal, sizeof(rs->newest_wal), "%s", name);
 			rs->newest_wal_end = end;

@@ -20,6 +20,19 @@
  * partial holds.  A partial is never used when the complete segment
  * exists, nor for another timeline than the one in its name.
  *
+ * Nor when the repository holds later WAL of the same timeline (a later
+ * segment, or a later partial of the same or a newer generation): the
+ * segment's complete copy is then missing (an upload that has not
+ * succeeded yet, a lost object), and recovery would end at the partial,
+ * promote, and silently leave the later WAL behind.  wal-fetch then fails
+ * with exit code 126, which PostgreSQL does not take for "not available"
+ * but as a failed command: recovery stops with a FATAL naming the file,
+ * instead of ending early.  When the segment is lost for good, the
+ * operator adds --accept-gap to restore_command: the partial is then
+ * served, with a warning, and recovery ends with what it holds.  Not
+ * checked: a child timeline that branched
+ * off before the end of the segment (target_plan reports the range).
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
@@ -32,6 +45,13 @@
 #include "wal_partial.h"
 #include "walname.h"
 
+/*
+ * An exit status PostgreSQL's restore_command handling treats as a failed
+ * command (above 125, like "not executable"), not as a missing file: the
+ * startup process stops with FATAL rather than end recovery.
+ */
+#define RVX_WAL_FETCH_STOP_RECOVERY 126
+
 int
 rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 {
@@ -43,10 +63,17 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	RvxError	err;
 	char		key[256];
 	int			rc;
+	bool		accept_gap = false;
 
+	if (argc == 4 && strcmp(argv[1], "--accept-gap") == 0)
+	{
+		accept_gap = true;
+		argc--;
+		argv++;
+	}
 	if (argc != 3)
 	{
-		fprintf(stderr, "usage: revrx-agent wal-fetch WAL_FILE_NAME DESTINATION  (restore_command = 'revrx-agent wal-fetch %%f %%p')\n");
+		fprintf(stderr, "usage: revrx-agent wal-fetch [--accept-gap] WAL_FILE_NAME DESTINATION  (restore_command = 'revrx-agent wal-fetch %%f %%p')\n");
 		return RVX_E_USAGE;
 	}
 	name = argv[1];
@@ -78,10 +105,30 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 			goto fail;
 		if (rc == 1)
 		{
+			char		later[256];
+
 			if (pick.end_offset >= ci.wal_segment_size)
 			{
 				rvx_error(&err, RVX_E_CORRUPT, "partial \"%s\" is longer than a segment", pick.key);
 				goto fail;
+			}
+			rc = rvx_partial_later_wal(repo, name, pick.generation, later, sizeof(later), &err);
+			if (rc < 0)
+				goto fail;
+			if (rc == 1 && accept_gap)
+				rvx_warn("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
+						 "recovery ends at partial \"%s\" (--accept-gap)",
+						 name, repo->display, later, pick.key);
+			else if (rc == 1)
+			{
+				rvx_err("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
+						"refusing to end recovery at partial \"%s\"",
+						name, repo->display, later, pick.key);
+				rvx_err("hint: ship the missing segment (is revrx-agent run still retrying it?); "
+						"if it is lost, \"wal-fetch --accept-gap\" in restore_command ends recovery "
+						"at the partial, leaving the later WAL unused");
+				rvx_repo_close(repo);
+				return RVX_WAL_FETCH_STOP_RECOVERY;
 			}
 			opts.expect_system_id = ci.system_id;
 			opts.expect_size = pick.end_offset;

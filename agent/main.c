@@ -37,7 +37,7 @@ typedef struct Command
 static const Command commands[] = {
 	{"run", rvx_cmd_run, RVX_NEED_REPO | RVX_NEED_SPOOL, "run",
 	"ship the spool to the repository until stopped (the sidecar daemon)", NULL},
-	{"wal-fetch", rvx_cmd_wal_fetch, RVX_NEED_REPO, "wal-fetch WAL_FILE DEST",
+	{"wal-fetch", rvx_cmd_wal_fetch, RVX_NEED_REPO, "wal-fetch [--accept-gap] WAL_FILE DEST",
 	"fetch and verify one archived WAL file (restore_command = 'revrx-agent wal-fetch %f %p')", NULL},
 	{"list", rvx_cmd_list, RVX_NEED_REPO, "list [--json]",
 	"list the backups in the repository (a table, or JSON)", NULL},

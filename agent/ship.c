@@ -487,33 +487,35 @@ out:
  */
 static int
 ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *name,
-			 int fd, uint64_t size, const RvxObjectHeader *hdr, RvxShipResult *res,
-			 RvxError *err)
+			 int fd, uint64_t size, const RvxObjectHeader *hdr, uint64_t segsize,
+			 RvxShipResult *res, RvxError *err)
 {
 	char		segment[RVX_WALNAME_SEGLEN + 1];
 	char		key[256];
+	uint64_t	gen;
 	uint32_t	off;
 	RvxObjectInfo info;
 	int			removed;
 	RvxError	rerr;
 	int			rc;
 
-	if (rvx_walname_streamed_parse(name, segment, &off) != 0)
+	if (rvx_walname_streamed_parse(name, segment, &gen, &off) != 0)
 		return rvx_error(err, RVX_E_INTERNAL, "\"%s\" is not a partial", name);
+	if (segsize != 0 && off >= segsize)
+		return rvx_error(err, RVX_E_CORRUPT,
+						 "spool file \"%s\" claims %u bytes of WAL, more than a segment",
+						 path, (unsigned int) off);
 	if (hdr->raw_size != off)
 		return rvx_error(err, RVX_E_CORRUPT,
 						 "spool file \"%s\" holds %" PRIu64 " bytes of WAL, its name says %u",
 						 path, hdr->raw_size, (unsigned int) off);
 
 	/*
-	 * One HEAD, for the codec the server writes: a partial is shipped every
-	 * second, and the complete segment stored with another codec (only
-	 * after revrx.compression changed) just leaves this partial behind
-	 * until expire, never in the way (rvx_wal_find ignores partials).
+	 * The complete segment under any codec (revrx.compression may have
+	 * changed): a partial stored beside it would never be removed.
 	 */
-	if (rvx_wal_object_key(segment, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
-		return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", segment);
-	rc = rvx_repo_head(repo, key, &info, err);
+	rc = rvx_wal_find(repo, segment, (RvxCompression) hdr->compression, key, sizeof(key),
+					  &info, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1)
@@ -533,7 +535,7 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 	/* the exporter may have removed it already, superseded */
 	if (unlink(path) != 0 && errno != ENOENT)
 		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
-	if (rc == 0 && rvx_partial_remove_older(repo, segment, off, &removed, &rerr) != 0)
+	if (rc == 0 && rvx_partial_remove_older(repo, segment, gen, off, &removed, &rerr) != 0)
 		rvx_warn("could not remove partials of \"%s\" older than \"%s\": %s",
 				 segment, name, rerr.msg);
 	return 0;
@@ -567,7 +569,8 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 
 	if (rvx_walname_kind(name) == RVX_WAL_STREAMED)
 	{
-		rc = ship_partial(repo, waldir, path, name, fd, size, &hdr, res, err);
+		rc = ship_partial(repo, waldir, path, name, fd, size, &hdr,
+						  cluster->wal_segment_size, res, err);
 		if (rc == 0)
 		{
 			(void) unlink(errpath);
@@ -617,7 +620,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		RvxError	rerr;
 		int			removed;
 
-		if (rvx_partial_remove_older(repo, name, UINT64_MAX, &removed, &rerr) != 0)
+		if (rvx_partial_remove_older(repo, name, UINT64_MAX, UINT64_MAX, &removed, &rerr) != 0)
 			rvx_warn("could not remove the partials of \"%s\": %s", name, rerr.msg);
 		else if (removed > 0)
 			rvx_debug("removed %d partial(s) of \"%s\"", removed, name);

@@ -11,7 +11,8 @@
  * are passed over unread); one listing of wal/ and a HEAD of the last
  * segment of each timeline (the end of the range: the end of the newest
  * complete segment, or of the newest streamed partial after it, whose end
- * offset is in its name); and for a restore
+ * offset is in its name; partials of one segment rank by generation first,
+ * wal_partial.h); and for a restore
  * point its record, restore_points/<name>.json[.zst|.gz|.lz4].
  *
  *-------------------------------------------------------------------------
@@ -25,6 +26,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "target.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
@@ -35,6 +37,8 @@ typedef struct WalTimeline
 {
 	uint32_t	tli;
 	uint64_t	last_end;		/* LSN where its WAL ends */
+	uint64_t	last_gen;		/* generation, when it is a streamed partial */
+	bool		last_streamed;
 	char		key[256];
 } WalTimeline;
 
@@ -60,7 +64,9 @@ wal_key(void *arg, const char *key, uint64_t size)
 	uint64_t	segno;
 	uint64_t	end;
 	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint64_t	gen = 0;
 	uint32_t	off;
+	bool		streamed;
 	WalTimeline *t = NULL;
 
 	if (rvx_wal_key_name(key, name, NULL) != 0)
@@ -68,13 +74,14 @@ wal_key(void *arg, const char *key, uint64_t size)
 	kind = rvx_walname_kind(name);
 	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED)
 		return 0;
+	streamed = kind == RVX_WAL_STREAMED;
 	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
 		return 0;
 	if (ws->max_tli != 0 && tli > ws->max_tli)
 		return 0;
 	segno = (uint64_t) log * (UINT64_C(0x100000000) / ws->segsize) + seg;
 	if (kind == RVX_WAL_STREAMED &&
-		rvx_walname_streamed_parse(name, segment, &off) == 0 && off < ws->segsize)
+		rvx_walname_streamed_parse(name, segment, &gen, &off) == 0 && off < ws->segsize)
 		end = segno * ws->segsize + off;
 	else if (kind == RVX_WAL_STREAMED)
 		return 0;
@@ -98,11 +105,19 @@ wal_key(void *arg, const char *key, uint64_t size)
 		t = &ws->tl[ws->ntl++];
 		t->tli = tli;
 		t->last_end = end;
+		t->last_gen = gen;
+		t->last_streamed = streamed;
 		snprintf(t->key, sizeof(t->key), "%s", key);
 	}
-	else if (end >= t->last_end)
+	else if (streamed && t->last_streamed &&
+			 (end - 1) / ws->segsize == (t->last_end - 1) / ws->segsize ?
+			 rvx_partial_older(t->last_gen, t->last_end, gen, end) :
+			 end >= t->last_end)
 	{
+		/* two partials of one segment rank by generation first (wal_partial.h) */
 		t->last_end = end;
+		t->last_gen = gen;
+		t->last_streamed = streamed;
 		snprintf(t->key, sizeof(t->key), "%s", key);
 	}
 	return 0;

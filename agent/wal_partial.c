@@ -19,25 +19,33 @@ rvx_partial_pick_init(RvxPartialPick *pick, const char *segment)
 }
 
 bool
+rvx_partial_older(uint64_t a, uint64_t a_off, uint64_t b, uint64_t b_off)
+{
+	return a < b || (a == b && a_off < b_off);
+}
+
+bool
 rvx_partial_pick_key(RvxPartialPick *pick, const char *key)
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
 	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint64_t	gen;
 	uint32_t	off;
 
 	if (strncmp(key, "wal/", 4) != 0 ||
 		rvx_wal_key_name(key, name, NULL) != 0 ||
-		rvx_walname_streamed_parse(name, segment, &off) != 0 ||
+		rvx_walname_streamed_parse(name, segment, &gen, &off) != 0 ||
 		strcmp(segment, pick->segment) != 0)
 		return false;
 	/* wal/<timeline>/ must be the segment's own timeline */
 	if (strlen(key) < 13 || strncmp(key + 4, segment, 8) != 0 || key[12] != '/')
 		return false;
-	if (pick->found && off <= pick->end_offset)
+	if (pick->found && !rvx_partial_older(pick->generation, pick->end_offset, gen, off))
 		return false;
 	if (strlen(key) >= sizeof(pick->key))
 		return false;
 	pick->found = true;
+	pick->generation = gen;
 	pick->end_offset = off;
 	snprintf(pick->key, sizeof(pick->key), "%s", key);
 	return true;
@@ -78,6 +86,7 @@ rvx_partial_find_newest(RvxRepo *repo, const char *segment, RvxPartialPick *pick
 typedef struct Doomed
 {
 	const char *segment;
+	uint64_t	below_gen;
 	uint64_t	below;
 	char	  **keys;
 	size_t		n;
@@ -92,7 +101,8 @@ doomed_cb(void *arg, const char *key, uint64_t size)
 	RvxPartialPick one;
 
 	rvx_partial_pick_init(&one, d->segment);
-	if (!rvx_partial_pick_key(&one, key) || (uint64_t) one.end_offset >= d->below)
+	if (!rvx_partial_pick_key(&one, key) ||
+		!rvx_partial_older(one.generation, one.end_offset, d->below_gen, d->below))
 		return 0;
 	if (d->n == d->cap)
 	{
@@ -117,8 +127,8 @@ doomed_cb(void *arg, const char *key, uint64_t size)
 }
 
 int
-rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t end_offset,
-						 int *removed, RvxError *err)
+rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation,
+						 uint64_t end_offset, int *removed, RvxError *err)
 {
 	char		stem[256];
 	Doomed		d = {0};
@@ -129,6 +139,7 @@ rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t end_offset
 	if (partial_stem(segment, stem, sizeof(stem), err) != 0)
 		return -1;
 	d.segment = segment;
+	d.below_gen = generation;
 	d.below = end_offset;
 	/* list first, remove after: a listing is not changed under its feet */
 	if (rvx_repo_list(repo, stem, doomed_cb, &d, err) != 0)
@@ -148,4 +159,81 @@ rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t end_offset
 	}
 	free(d.keys);
 	return rc;
+}
+
+bool
+rvx_partial_key_is_later(const char *segment, uint64_t generation, const char *key)
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		seg[RVX_WALNAME_SEGLEN + 1];
+	uint64_t	gen;
+	uint32_t	off;
+	RvxWalKind	kind;
+
+	if (strncmp(key, "wal/", 4) != 0 || rvx_wal_key_name(key, name, NULL) != 0)
+		return false;
+	/* the same timeline, under its own prefix */
+	if (strlen(key) < 13 || strncmp(key + 4, segment, 8) != 0 || key[12] != '/' ||
+		strncmp(name, segment, 8) != 0)
+		return false;
+	/* fixed-width upper-case hex: the names sort as the segments do */
+	if (strncmp(name, segment, RVX_WALNAME_SEGLEN) <= 0)
+		return false;
+	kind = rvx_walname_kind(name);
+	if (kind == RVX_WAL_SEGMENT || kind == RVX_WAL_PARTIAL)
+		return true;
+	if (kind == RVX_WAL_STREAMED &&
+		rvx_walname_streamed_parse(name, seg, &gen, &off) == 0)
+		return gen >= generation;
+	return false;
+}
+
+typedef struct Later
+{
+	const char *segment;
+	uint64_t	generation;
+	char	   *found;
+	size_t		cap;
+	bool		any;
+} Later;
+
+static int
+later_cb(void *arg, const char *key, uint64_t size)
+{
+	Later	   *l = arg;
+
+	if (!rvx_partial_key_is_later(l->segment, l->generation, key))
+		return 0;
+	l->any = true;
+	snprintf(l->found, l->cap, "%s", key);
+	return 1;					/* one is enough */
+}
+
+int
+rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
+					  char *found, size_t cap, RvxError *err)
+{
+	char		prefix[32];
+	Later		l = {segment, generation, found, cap, false};
+
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
+	snprintf(prefix, sizeof(prefix), "wal/%.8s/", segment);
+	if (rvx_repo_list(repo, prefix, later_cb, &l, err) != 0 && !l.any)
+		return -1;
+	return l.any ? 1 : 0;
+}
+
+bool
+rvx_wal_pending_blocks(const char *pending, const char *stored)
+{
+	RvxWalKind	pk = rvx_walname_kind(pending);
+	RvxWalKind	sk = rvx_walname_kind(stored);
+
+	if ((pk != RVX_WAL_SEGMENT && pk != RVX_WAL_PARTIAL) ||
+		(sk != RVX_WAL_SEGMENT && sk != RVX_WAL_PARTIAL && sk != RVX_WAL_STREAMED))
+		return false;
+	/* the same timeline; then fixed-width hex sorts as the segments do */
+	return strncmp(pending, stored, 8) == 0 &&
+		strncmp(pending, stored, RVX_WALNAME_SEGLEN) < 0;
 }

@@ -38,9 +38,10 @@ rvx_walname_kind(const char *name)
 	if (len == 40 && is_upper_hex(name, 24) && name[24] == '.' &&
 		is_upper_hex(name + 25, 8) && strcmp(name + 33, ".backup") == 0)
 		return RVX_WAL_BACKUP_HISTORY;
-	if (len == 41 && is_upper_hex(name, 24) && name[24] == '.' &&
-		is_upper_hex(name + 25, 8) && strcmp(name + 33, ".partial") == 0 &&
-		strncmp(name + 25, "00000000", 8) != 0)
+	if (len == 58 && is_upper_hex(name, 24) && name[24] == '.' &&
+		is_upper_hex(name + 25, 16) && name[41] == '.' &&
+		is_upper_hex(name + 42, 8) && strcmp(name + 50, ".partial") == 0 &&
+		strncmp(name + 42, "00000000", 8) != 0)
 		return RVX_WAL_STREAMED;
 	return RVX_WAL_INVALID;
 }
@@ -73,32 +74,41 @@ rvx_wal_object_key(const char *name, RvxCompression alg, char *out, size_t cap)
 }
 
 int
-rvx_walname_streamed(const char *segment, uint32_t end_offset, char *out, size_t cap)
+rvx_walname_streamed(const char *segment, uint64_t generation, uint32_t end_offset,
+					 char *out, size_t cap)
 {
 	int			n;
 
 	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT || end_offset == 0)
 		return -1;
-	n = snprintf(out, cap, "%s.%08X.partial", segment, (unsigned int) end_offset);
+	n = snprintf(out, cap, "%s.%08X%08X.%08X.partial", segment,
+				 (unsigned int) (generation >> 32), (unsigned int) generation,
+				 (unsigned int) end_offset);
 	return (n < 0 || (size_t) n >= cap) ? -1 : 0;
 }
 
-int
-rvx_walname_streamed_parse(const char *name, char *segment, uint32_t *end_offset)
+/* n upper-case hex digits (checked by the caller) as a number */
+static uint64_t
+hex_value(const char *s, int n)
 {
-	uint32_t	off = 0;
+	uint64_t	v = 0;
 
+	for (int i = 0; i < n; i++)
+		v = (v << 4) | (uint64_t) (s[i] <= '9' ? s[i] - '0' : s[i] - 'A' + 10);
+	return v;
+}
+
+int
+rvx_walname_streamed_parse(const char *name, char *segment, uint64_t *generation,
+						   uint32_t *end_offset)
+{
 	if (rvx_walname_kind(name) != RVX_WAL_STREAMED)
 		return -1;
-	for (int i = 25; i < 33; i++)
-	{
-		char		c = name[i];
-
-		off = (off << 4) | (uint32_t) (c <= '9' ? c - '0' : c - 'A' + 10);
-	}
 	memcpy(segment, name, RVX_WALNAME_SEGLEN);
 	segment[RVX_WALNAME_SEGLEN] = '\0';
-	*end_offset = off;
+	if (generation)
+		*generation = hex_value(name + 25, 16);
+	*end_offset = (uint32_t) hex_value(name + 42, 8);
 	return 0;
 }
 

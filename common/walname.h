@@ -10,16 +10,24 @@
  *	 00000002.history					 timeline history
  *	 000000010000000000000001.00000028.backup	 backup history
  * and revrx's WAL exporter (extension/wal_export.c) adds a fifth:
- *	 000000010000000000000001.00A3F000.partial	 streamed partial: the
- *					 segment's first 0x00A3F000 bytes, written before the
- *					 segment was complete
+ *	 000000010000000000000001.0000000001A2B3C8.00A3F000.partial
+ *					 streamed partial: the segment's first 0x00A3F000
+ *					 bytes, written before the segment was complete, by the
+ *					 server generation 0x1A2B3C8
  * A streamed partial's name differs from PostgreSQL's own ".partial" (the
  * one archived at promotion), so the two can never collide in the
  * repository, and neither is ever taken for the complete segment: the
  * segment's key is "<segment><compression suffix>", nothing between.
  * The name carries everything a reader needs to trust it for the right
- * WAL: the timeline and segment (its first 24 characters) and the end
- * offset, which must equal the object's raw size.
+ * WAL: the timeline and segment (its first 24 characters), the
+ * generation and the end offset, which must equal the object's raw size.
+ * The generation grows with each start of the server (the exporter uses
+ * the redo LSN it sees once recovery is over, which is past every byte
+ * written before a crash): after crash recovery the WAL past the end of
+ * recovery is written anew, so an older generation's partial, however
+ * long, may hold bytes that are no longer the server's WAL.  Partials of a
+ * segment therefore rank by (generation, end offset), and the fixed-width
+ * hex makes that the names' sort order too.
  * A name that is none of these is refused rather than stored, because a
  * name is used as part of a repository key and a path.
  *
@@ -42,8 +50,8 @@ typedef enum RvxWalKind
 	RVX_WAL_STREAMED,
 } RvxWalKind;
 
-/* Longest valid name ("<24 hex>.<8 hex>.partial"), without the NUL. */
-#define RVX_WALNAME_MAXLEN	41
+/* Longest valid name ("<24 hex>.<16 hex>.<8 hex>.partial"), without the NUL. */
+#define RVX_WALNAME_MAXLEN	58
 /* Length of a segment's name ("<8 hex timeline><16 hex segment>"). */
 #define RVX_WALNAME_SEGLEN	24
 
@@ -60,15 +68,17 @@ extern int	rvx_wal_object_key(const char *name, RvxCompression alg, char *out, s
 
 /*
  * Streamed partials.  rvx_walname_streamed() names the first end_offset
- * bytes of segment (a segment name); -1 if segment is not one or
- * end_offset is 0.  rvx_walname_streamed_parse() is its inverse: 0 and the
- * segment name (RVX_WALNAME_SEGLEN + 1 bytes) and offset for a streamed
- * partial's name, -1 for any other name.
+ * bytes of segment (a segment name) as written by server generation
+ * generation; -1 if segment is not one or end_offset is 0.
+ * rvx_walname_streamed_parse() is its inverse: 0 and the segment name
+ * (RVX_WALNAME_SEGLEN + 1 bytes), generation (if not NULL) and offset for
+ * a streamed partial's name, -1 for any other name (also the generation-
+ * less "<segment>.<offset>.partial" of early builds, which is ignored).
  */
-extern int	rvx_walname_streamed(const char *segment, uint32_t end_offset,
-								 char *out, size_t cap);
+extern int	rvx_walname_streamed(const char *segment, uint64_t generation,
+								 uint32_t end_offset, char *out, size_t cap);
 extern int	rvx_walname_streamed_parse(const char *name, char *segment,
-									   uint32_t *end_offset);
+									   uint64_t *generation, uint32_t *end_offset);
 
 /*
  * The archived file name of a WAL key "wal/<timeline>/<name><suffix>" (or

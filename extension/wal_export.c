@@ -11,7 +11,7 @@
  * WL_EXIT_ON_PM_DEATH, reload on SIGHUP).  Every revrx.partial_interval,
  * when WAL was flushed since its last round, it writes
  *
- *		$spool/wal/<segment>.<end offset, 8 hex>.partial.rvx
+ *		$spool/wal/<segment>.<generation, 16 hex>.<end offset, 8 hex>.partial.rvx
  *
  * holding the segment's bytes [segment start, flush): a prefix of the
  * segment, read from pg_wal/<segment> (never beyond GetFlushRecPtr(): what
@@ -19,7 +19,8 @@
  * object (common/object.h: compression, SHA-256, the agent encrypts when
  * the repository is encrypted), durably and atomically like the archive
  * module's files (temporary name, fsync, durable_rename).  The name
- * carries the timeline, the segment and the end offset (common/walname.h);
+ * carries the timeline, the segment, the generation and the end offset
+ * (common/walname.h);
  * the object's raw size equals the end offset, so a reader checks one
  * against the other.  revrx-agent stores it as the segment's streamed
  * partial in the repository, and wal-fetch uses the newest one for a
@@ -36,16 +37,37 @@
  * less than a round, each segment is exported at most once or not at all
  * (the archive module then stores it complete).
  *
+ * The generation is the redo LSN the exporter sees first once recovery is
+ * over.  After a crash, recovery ends at the last complete record and the
+ * WAL after it is written anew; a partial exported before the crash may
+ * hold a longer, now invalid tail.  The end-of-recovery checkpoint's redo
+ * pointer is past every byte recovery kept, so it is larger than any
+ * generation before the crash, and readers rank partials by (generation,
+ * end offset), never by offset alone.  A restart of the exporter alone
+ * may start a new generation of the same WAL: harmless, its partials are
+ * just as current.
+ *
  * Contract with the spool:
  *	- A partial is only ever published whole (rename after fsync).
- *	- When a newer partial of the same segment is durable, the exporter
- *	  removes the one it wrote before if the agent has not taken it yet:
- *	  every byte of it is in the newer file, so nothing the repository
- *	  could have stored is lost, and a stalled repository cannot fill the
- *	  spool with one partial per round.  The agent removes what it stored.
+ *	- The spool holds at most one partial per segment, and none for a
+ *	  segment whose complete file the archive module spooled (or the agent
+ *	  acknowledged): each round, and after each publication, the exporter
+ *	  removes every spool partial that a higher-ranked one of its segment
+ *	  or the complete segment supersedes, if the agent has not taken it
+ *	  yet.  Nothing the repository could have
+ *	  stored is lost, and a stalled repository cannot fill the spool with
+ *	  one partial per round.  The agent removes what it stored.
+ *	- Partials are optional: while the spool's WAL files take more than
+ *	  revrx.spool_max_size, no round writes one (logged at most once a
+ *	  minute); complete segments, which are not optional, keep the room.
  *	- Temporary files are "<name>.tmp" (not ".rvx.tmp", which the archive
- *	  module's sweep removes); the exporter removes its own leftovers at
- *	  start.
+ *	  module's sweep removes); a round that fails removes its own, and the
+ *	  exporter removes an earlier process's leftovers at start.
+ *
+ * A round reads at most one segment and is not interrupted: SIGTERM sets
+ * ShutdownRequestPending (CHECK_FOR_INTERRUPTS would not see it), which
+ * the loop checks between rounds, so a shutdown waits for at most one
+ * round.
  *
  * It does not run during recovery (a standby has no WAL of its own to
  * protect: the bgworker starts once recovery finished, and checks again
@@ -93,16 +115,32 @@ static MemoryContext export_context = NULL;
 static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 static char *io_buf = NULL;
 
-/* What the last round exported ("" = nothing yet). */
-static char last_name[RVX_WALNAME_MAXLEN + 1] = "";
+/* Where the flush was at the last round. */
 static TimeLineID last_tli = 0;
 static XLogSegNo last_segno = 0;
 static uint32 last_offset = 0;
 
-/* Rate limit for repeated errors. */
+/* This exporter's generation (see the header); 0 until the first round. */
+static uint64 export_gen = 0;
+
+/* The temporary file a round is writing, removed when the round fails. */
+static char export_tmp[MAXPGPATH] = "";
+
+/* Rate limit for repeated errors, and for the spool-full message. */
 static RevrxErrorRepeat round_errors = {NULL, 0};
+static TimestampTz spool_full_logged = 0;
+
+#define EXPORT_SPOOL_FULL_LOG_MS	60000
+
+/* What segment_still_there checks after a read. */
+typedef struct ExportSource
+{
+	XLogSegNo	segno;
+	TimeLineID	tli;
+} ExportSource;
 
 static void export_round(void);
+static int64 tidy_spool(const char *dir);
 static void remove_leftovers(void);
 static bool segment_still_there(void *arg);
 
@@ -136,6 +174,10 @@ guarded(void (*fn) (void))
 		FlushErrorState();
 		AtEOXact_Files(false);
 		pgstat_report_wait_end();
+		/* a failed write (ENOSPC, typically) must not leave its file */
+		if (export_tmp[0] != '\0')
+			(void) unlink(export_tmp);
+		export_tmp[0] = '\0';
 		revrx_log_caught_error(&round_errors, "revrx wal exporter", "export partial WAL", edata);
 		FreeErrorData(edata);
 	}
@@ -177,7 +219,6 @@ revrx_wal_export_main(Datum main_arg)
 				if (cleaned_spool)
 					pfree(cleaned_spool);
 				cleaned_spool = MemoryContextStrdup(TopMemoryContext, revrx_spool_dir);
-				last_name[0] = '\0';
 				guarded(remove_leftovers);
 			}
 			guarded(export_round);
@@ -219,32 +260,73 @@ export_round(void)
 	char		tmp[MAXPGPATH];
 	RevrxSpoolWrite sw;
 	RvxObjectHeader hdr;
+	ExportSource source;
+	int64		spooled;
 	int			src;
 	bool		ok;
+
+	/*
+	 * Never during recovery (the caller checks): segment_still_there relies
+	 * on it, since RemoveNonParentXlogFiles() at promotion removes segments
+	 * without advancing the last-removed segment.
+	 */
+	Assert(!RecoveryInProgress());
+	if (export_gen == 0)
+		export_gen = (uint64) GetRedoRecPtr();
 
 	flush = GetFlushRecPtr(&tli);
 	XLByteToSeg(flush, segno, wal_segment_size);
 	offset = (uint32) XLogSegmentOffset(flush, wal_segment_size);
 
 	/*
-	 * At a segment boundary the segment before is complete (the archive
-	 * module stores it) and the new one holds nothing yet.
+	 * Every round, even an idle one: the archive module may have spooled a
+	 * segment complete since the last, which supersedes its partial.
 	 */
-	if (offset == 0)
-		return;
-	if (tli == last_tli && segno == last_segno && offset == last_offset)
-		return;					/* nothing flushed since the last round */
-
-	XLogFileName(segment, tli, segno, wal_segment_size);
-	if (rvx_walname_streamed(segment, offset, name, sizeof(name)) != 0)
-		elog(ERROR, "no partial name for segment \"%s\"", segment);
-
 	revrx_spool_claim();
 	snprintf(dir, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_WAL_DIR);
 	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", dir)));
+	spooled = tidy_spool(dir);
+
+	if (tli == last_tli && segno == last_segno && offset == last_offset)
+		return;					/* nothing flushed since the last round */
+
+	/*
+	 * At a segment boundary the segment before is complete (the archive
+	 * module stores it) and the new one holds nothing yet.
+	 */
+	if (offset == 0)
+	{
+		last_tli = tli;
+		last_segno = segno;
+		last_offset = offset;
+		return;
+	}
+
+	/* partials are optional: the room is for complete segments */
+	if (spooled > (int64) revrx_spool_max_size * 1024 * 1024)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (spool_full_logged == 0 ||
+			TimestampDifferenceExceeds(spool_full_logged, now, EXPORT_SPOOL_FULL_LOG_MS))
+		{
+			ereport(LOG,
+					(errmsg("revrx wal exporter skips partial WAL: the spool holds " INT64_FORMAT " bytes of WAL",
+							spooled),
+					 errdetail("revrx.spool_max_size is %d MB.", revrx_spool_max_size),
+					 errhint("Check that revrx-agent is running and can reach the repository.")));
+			spool_full_logged = now;
+		}
+		return;
+	}
+	spool_full_logged = 0;
+
+	XLogFileName(segment, tli, segno, wal_segment_size);
+	if (rvx_walname_streamed(segment, export_gen, offset, name, sizeof(name)) != 0)
+		elog(ERROR, "no partial name for segment \"%s\"", segment);
 	snprintf(final, MAXPGPATH, "%s/%s%s", dir, name, RVX_SPOOL_READY_SUFFIX);
 	snprintf(tmp, MAXPGPATH, "%s/%s%s", dir, name, EXPORT_TMP_SUFFIX);
 	snprintf(src_path, MAXPGPATH, XLOGDIR "/%s", segment);
@@ -264,28 +346,26 @@ export_round(void)
 	sw.bufsize = EXPORT_IO_CHUNK;
 	sw.tmp_path = tmp;
 	sw.final_path = final;
+	source.segno = segno;
+	source.tli = tli;
 	sw.still_valid = segment_still_there;
-	sw.arg = &segno;
+	sw.arg = &source;
 	sw.elevel = ERROR;
+	strlcpy(export_tmp, tmp, sizeof(export_tmp));
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	ok = revrx_spool_write_object(&sw, &hdr);
 	pgstat_report_wait_end();
+	export_tmp[0] = '\0';
 	CloseTransientFile(src);
 	if (!ok)
 		return;
 
-	/* superseded: every byte of it is in the new one (see the header) */
-	if (last_name[0] != '\0' && last_tli == tli && last_segno == segno &&
-		last_offset < offset)
-	{
-		snprintf(final, MAXPGPATH, "%s/%s%s", dir, last_name, RVX_SPOOL_READY_SUFFIX);
-		revrx_unlink_if_exists(final);
-	}
+	/* superseded: every byte of the older ones is in the new one */
+	(void) tidy_spool(dir);
 
 	ereport(DEBUG1,
 			(errmsg_internal("revrx exported partial WAL \"%s\": %u bytes as %llu",
 							 name, offset, (unsigned long long) hdr.payload_size)));
-	strlcpy(last_name, name, sizeof(last_name));
 	last_tli = tli;
 	last_segno = segno;
 	last_offset = offset;
@@ -301,15 +381,120 @@ export_round(void)
 static bool
 segment_still_there(void *arg)
 {
-	XLogSegNo	segno = *(XLogSegNo *) arg;
+	ExportSource *source = (ExportSource *) arg;
 
-	if (XLogGetLastRemovedSegno() >= segno)
+	/*
+	 * RemoveOldXlogFiles() advances the last removed segment before it
+	 * recycles one.  The other remover, RemoveNonParentXlogFiles() at
+	 * promotion, does not, which is fine only because no round runs during
+	 * recovery (asserted in export_round); the timeline check below covers
+	 * a promotion that would happen anyway.
+	 */
+	if (XLogGetLastRemovedSegno() >= source->segno)
 	{
 		ereport(DEBUG1,
 				(errmsg_internal("revrx: segment was removed while it was exported")));
 		return false;
 	}
+	if (GetWALInsertionTimeLine() != source->tli)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("revrx: the timeline changed while a segment was exported")));
+		return false;
+	}
 	return true;
+}
+
+/* One streamed partial found in the spool. */
+typedef struct SpoolPartial
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		segment[RVX_WALNAME_SEGLEN + 1];
+	uint64		gen;
+	uint32		offset;
+} SpoolPartial;
+
+/*
+ * tidy_spool
+ *
+ * Removes the spool partials that are superseded: by a partial of the same
+ * segment that ranks above them (generation, then end offset), or by the
+ * segment's complete file, spooled (".rvx", published only once durable)
+ * or already acknowledged by the agent (".ok").  Returns the bytes the
+ * spool's WAL files take, the remaining partials included.
+ */
+static int64
+tidy_spool(const char *dir)
+{
+	DIR		   *d;
+	struct dirent *de;
+	int64		total = 0;
+	SpoolPartial *parts = NULL;
+	int			nparts = 0;
+	int			cap = 0;
+	char		path[MAXPGPATH];
+	size_t		slen = strlen(RVX_SPOOL_READY_SUFFIX);
+
+	d = AllocateDir(dir);
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		struct stat st;
+		SpoolPartial *p;
+
+		if (len <= slen || strcmp(de->d_name + len - slen, RVX_SPOOL_READY_SUFFIX) != 0)
+			continue;
+		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0)
+			continue;			/* taken by the agent meanwhile */
+		total += st.st_size;
+		if (len - slen > RVX_WALNAME_MAXLEN)
+			continue;
+		if (nparts == cap)
+		{
+			cap = cap ? cap * 2 : 8;
+			parts = parts ? repalloc(parts, cap * sizeof(SpoolPartial)) :
+				palloc(cap * sizeof(SpoolPartial));
+		}
+		p = &parts[nparts];
+		memcpy(p->name, de->d_name, len - slen);
+		p->name[len - slen] = '\0';
+		if (rvx_walname_streamed_parse(p->name, p->segment, &p->gen, &p->offset) != 0)
+			continue;
+		nparts++;
+	}
+	FreeDir(d);
+
+	for (int i = 0; i < nparts; i++)
+	{
+		SpoolPartial *p = &parts[i];
+		bool		superseded = false;
+		struct stat st;
+
+		for (int j = 0; j < nparts && !superseded; j++)
+			superseded = j != i && strcmp(parts[j].segment, p->segment) == 0 &&
+				(parts[j].gen > p->gen ||
+				 (parts[j].gen == p->gen && parts[j].offset > p->offset));
+		if (!superseded)
+		{
+			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->segment, RVX_SPOOL_READY_SUFFIX);
+			superseded = revrx_file_exists(path);
+		}
+		if (!superseded)
+		{
+			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->segment, RVX_SPOOL_OK_SUFFIX);
+			superseded = revrx_file_exists(path);
+		}
+		if (!superseded)
+			continue;
+		snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->name, RVX_SPOOL_READY_SUFFIX);
+		if (stat(path, &st) == 0)
+			total -= st.st_size;
+		revrx_unlink_if_exists(path);
+	}
+	if (parts)
+		pfree(parts);
+	return total;
 }
 
 /* Removes temporary files an earlier exporter left in the spool. */

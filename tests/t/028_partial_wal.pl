@@ -13,7 +13,8 @@
 # the kill, so without partials those commits are lost and this fails.
 #
 # Then, with wal-fetch: the fetched segment is the newest partial,
-# zero-padded; a partial is never used for a segment that exists complete;
+# zero-padded; a partial is never used for a segment that exists complete,
+# nor when a later segment is stored;
 # a timeline-2 fetch never uses a timeline-1 partial; a complete segment
 # removes its partials from the repository.
 
@@ -183,10 +184,10 @@ sub wal_keys
 	return sort @k;
 }
 
-my @partials = grep { /^[0-9A-F]{24}\.[0-9A-F]{8}\.partial/ } wal_keys('00000001');
+my @partials = grep { /^[0-9A-F]{24}\.[0-9A-F]{16}\.[0-9A-F]{8}\.partial/ } wal_keys('00000001');
 ok(@partials >= 1, 'the posix repository holds partials: ' . join(' ', @partials));
 my ($pkey) = sort { $b cmp $a } @partials;
-my ($pseg, $poff) = $pkey =~ /^([0-9A-F]{24})\.([0-9A-F]{8})\.partial/;
+my ($pseg, $pgen, $poff) = $pkey =~ /^([0-9A-F]{24})\.([0-9A-F]{16})\.([0-9A-F]{8})\.partial/;
 ok(!grep({ $_ =~ /^\Q$pseg\E(\.zst|\.gz|\.lz4)?$/ } wal_keys('00000001')),
 	"$pseg is not stored complete");
 is(scalar(grep { /^\Q$pseg\E\./ } @partials), 1, "only the newest partial of $pseg is kept");
@@ -208,12 +209,27 @@ $complete =~ s/\.zst$//;
 ($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c1");
 is($rc, 0, "wal-fetch $complete") or diag($err);
 # plant a partial of the complete segment (a copy of a valid partial object)
-copy("$repodir/wal/00000001/$pkey", "$repodir/wal/00000001/$complete.$poff.partial.zst") or die $!;
+copy("$repodir/wal/00000001/$pkey", "$repodir/wal/00000001/$complete.$pgen.$poff.partial.zst") or die $!;
 ($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c2");
 is($rc, 0, "wal-fetch $complete with a partial beside it");
 ok(RevrxTest::slurp_bin("$fdir/c1") eq RevrxTest::slurp_bin("$fdir/c2"),
 	'a segment stored complete is fetched complete, never from a partial');
-unlink "$repodir/wal/00000001/$complete.$poff.partial.zst";
+unlink "$repodir/wal/00000001/$complete.$pgen.$poff.partial.zst";
+
+# a partial is not the end of the WAL when a later segment is stored: its
+# segment's complete copy is missing, and recovery must stop loudly (exit
+# status above 125) rather than end at the partial
+my $later = substr($pseg, 0, 16) . sprintf('%08X', hex(substr($pseg, 16, 8)) + 1);
+copy("$repodir/wal/00000001/$complete.zst", "$repodir/wal/00000001/$later.zst") or die $!;
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $pseg, "$fdir/gap");
+is($rc, 126, "wal-fetch $pseg refuses its partial while $later is stored");
+like($err, qr/\Q$pseg\E" is missing .*later WAL of its timeline exists.*\Q$later\E.*refusing to end recovery/s,
+	'naming the missing segment and the later WAL');
+ok(!-e "$fdir/gap", 'and writes nothing');
+($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', '--accept-gap', $pseg, "$fdir/gap");
+is($rc, 0, "wal-fetch --accept-gap $pseg serves the partial anyway") or diag($err);
+like($err, qr/recovery ends at partial/, 'with a warning');
+unlink "$repodir/wal/00000001/$later.zst";
 
 # a timeline-2 fetch never uses a timeline-1 partial, even one misfiled
 my $tli2 = '00000002' . substr($pseg, 8);
@@ -238,8 +254,11 @@ like($perr, qr/after the last archived WAL.*\Q$pend_fmt\E/s, 'naming the partial
 
 # ------------------------------------------------------------ the spool, and standbys
 
-# Without an agent (a stalled repository), the exporter keeps one partial
-# per segment in the spool, not one per round; a standby exports nothing.
+# Without an agent (a stalled repository), the exporter keeps at most one
+# partial per segment in the spool, not one per round, and none for a
+# segment the archive module spooled complete; a standby exports nothing.
+# After a crash-restart the partials carry a newer generation, and the
+# older generation's go.  Over revrx.spool_max_size no partial is written.
 my $primary = RevrxTest::new_node('primary', extra => "revrx.partial_interval = '200ms'\n");
 $primary->start;
 my $prepo = PostgreSQL::Test::Utils::tempdir('repo_primary');
@@ -264,19 +283,87 @@ sub spooled_partials
 {
 	my ($dir) = @_;
 	opendir my $d, "$dir/wal" or return ();
-	my @p = grep { /^[0-9A-F]{24}\.[0-9A-F]{8}\.partial\.rvx$/ } readdir $d;
+	my @p = grep { /^[0-9A-F]{24}\.[0-9A-F]{16}\.[0-9A-F]{8}\.partial\.rvx$/ } readdir $d;
 	closedir $d;
-	return @p;
+	return sort @p;
 }
-my @spooled = spooled_partials(RevrxTest::spool_dir($primary));
-my %per_segment;
-$per_segment{ substr($_, 0, 24) }++ for @spooled;
+# the spool's partials: at most one per segment, none beside a complete one
+sub check_spool
+{
+	my ($dir, $what) = @_;
+	my (@spooled, %per_segment);
+	# the exporter tidies each round: give it a few
+	for (1 .. 50)
+	{
+		@spooled = spooled_partials($dir);
+		%per_segment = ();
+		$per_segment{ substr($_, 0, 24) }++ for @spooled;
+		last unless grep { $per_segment{$_} > 1 || -e "$dir/wal/$_.rvx" || -e "$dir/wal/$_.ok" }
+		  keys %per_segment;
+		usleep(100_000);
+	}
+	is_deeply([ grep { $per_segment{$_} > 1 } keys %per_segment ], [],
+		"$what: at most one unshipped partial per segment stays in the spool")
+	  or diag(join(' ', @spooled));
+	is_deeply([ grep { -e "$dir/wal/$_.rvx" || -e "$dir/wal/$_.ok" } keys %per_segment ], [],
+		"$what: no partial of a segment spooled complete");
+	return @spooled;
+}
+my $pspool = RevrxTest::spool_dir($primary);
+my @spooled = check_spool($pspool, 'stalled agent');
 ok(@spooled >= 1, 'the primary exported partials without an agent: ' . join(' ', @spooled));
-is_deeply([ grep { $per_segment{$_} > 1 } keys %per_segment ], [],
-	'at most one unshipped partial per segment stays in the spool');
 my @standby_spooled = spooled_partials($standby_spool);
 is_deeply(\@standby_spooled, [], 'a standby exports no partial');
 $standby->stop;
+
+# a crash-restart: a new generation, which supersedes the older one
+my ($gen_before) = reverse sort map { substr($_, 25, 16) } @spooled;
+$primary->stop('immediate');
+$primary->start;
+$primary->safe_psql('postgres', "INSERT INTO w SELECT generate_series(1, 1000)");
+my @after;
+for (1 .. 50)
+{
+	@after = grep { substr($_, 25, 16) gt $gen_before } spooled_partials($pspool);
+	last if @after;
+	usleep(100_000);
+}
+ok(@after >= 1, "after a crash-restart the partials have a newer generation than $gen_before: @after");
+check_spool($pspool, 'after a crash-restart');
+my %new_segments = map { substr($_, 0, 24) => 1 } @after;
+is_deeply([ grep { substr($_, 25, 16) le $gen_before && $new_segments{ substr($_, 0, 24) } }
+			spooled_partials($pspool) ], [],
+	'no partial of the older generation stays beside a newer one');
+
+# over revrx.spool_max_size: partials are optional, none is written (the
+# spool's WAL files are made to take more with a sparse file of 20 MB)
+$primary->append_conf('postgresql.conf', "revrx.spool_max_size = 16\n");
+$primary->reload;
+my $log_offset = -s $primary->logfile;
+my $filler = "$pspool/wal/filler.rvx";
+open my $fh, '>', $filler or die "$filler: $!";
+truncate $fh, 20 * 1024 * 1024 or die "$filler: $!";
+close $fh;
+$primary->safe_psql('postgres', "INSERT INTO w SELECT generate_series(1, 1000)");
+ok($primary->wait_for_log(qr/skips partial WAL: the spool holds/, $log_offset),
+	'over the spool cap the exporter says it skips partials');
+# a segment begun while over the cap: no partial of it
+$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+$primary->safe_psql('postgres', "INSERT INTO w SELECT generate_series(1, 1000)");
+my $current = $primary->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_flush_lsn())');
+sleep 1;
+is_deeply([ grep { /^\Q$current\E\./ } spooled_partials($pspool) ], [],
+	"over the spool cap, no partial of $current is written");
+unlink $filler;
+my @resumed;
+for (1 .. 50)
+{
+	@resumed = grep { /^\Q$current\E\./ } spooled_partials($pspool);
+	last if @resumed;
+	usleep(100_000);
+}
+ok(@resumed == 1, "below the cap again, $current is exported: @resumed");
+check_spool($pspool, 'over the spool cap');
 $primary->stop;
 
 done_testing();
