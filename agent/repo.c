@@ -128,11 +128,38 @@ rvx_repo_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 	return rc;
 }
 
+/*
+ * A list callback has no RvxError: its -1 means it could not keep a key
+ * (out of memory), and the drivers stop there without a message of their
+ * own.  The message is given here, once for every driver and callback.
+ */
+typedef struct ListGuard
+{
+	RvxListFn	fn;
+	void	   *arg;
+	bool		failed;
+} ListGuard;
+
+static int
+list_guard(void *arg, const char *key, uint64_t size)
+{
+	ListGuard  *g = arg;
+	int			rc = g->fn(g->arg, key, size);
+
+	if (rc < 0)
+		g->failed = true;
+	return rc;
+}
+
 int
 rvx_repo_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
 {
-	int			rc = repo->ops->list(repo, prefix, fn, arg, err);
+	ListGuard	g = {fn, arg, false};
+	int			rc = repo->ops->list(repo, prefix, list_guard, &g, err);
 
+	if (rc != 0 && g.failed)
+		rvx_error(err, RVX_E_INTERNAL, "out of memory while listing \"%s\" in %s", prefix,
+				  repo->display);
 	rvx_metrics_repo_result(rc, err);
 	return rc;
 }

@@ -50,7 +50,10 @@ typedef struct RvxPutSource
 /* Receives the bytes of a get, in order; returns 0 or -1 to abort. */
 typedef int (*RvxGetSink) (void *arg, const void *data, size_t len);
 
-/* Called for each key of a list; returns 0 to go on, 1 to stop, -1 error. */
+/*
+ * Called for each key of a list; returns 0 to go on, 1 to stop, -1 when it
+ * could not keep the key (out of memory: rvx_repo_list says so).
+ */
 typedef int (*RvxListFn) (void *arg, const char *key, uint64_t size);
 
 typedef struct RvxObjectInfo

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strvec.h"
 #include "wal_partial.h"
 
 void
@@ -88,10 +89,7 @@ typedef struct Doomed
 	const char *segment;
 	uint64_t	below_gen;
 	uint64_t	below;
-	char	  **keys;
-	size_t		n;
-	size_t		cap;
-	bool		oom;
+	RvxStrVec	keys;
 } Doomed;
 
 static int
@@ -104,26 +102,7 @@ doomed_cb(void *arg, const char *key, uint64_t size)
 	if (!rvx_partial_pick_key(&one, key) ||
 		!rvx_partial_older(one.generation, one.end_offset, d->below_gen, d->below))
 		return 0;
-	if (d->n == d->cap)
-	{
-		size_t		ncap = d->cap ? d->cap * 2 : 8;
-		char	  **n = realloc(d->keys, ncap * sizeof(char *));
-
-		if (n == NULL)
-		{
-			d->oom = true;
-			return 1;
-		}
-		d->keys = n;
-		d->cap = ncap;
-	}
-	if ((d->keys[d->n] = strdup(key)) == NULL)
-	{
-		d->oom = true;
-		return 1;
-	}
-	d->n++;
-	return 0;
+	return rvx_strvec_add(&d->keys, key);
 }
 
 int
@@ -144,20 +123,14 @@ rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation
 	/* list first, remove after: a listing is not changed under its feet */
 	if (rvx_repo_list(repo, stem, doomed_cb, &d, err) != 0)
 		rc = -1;
-	else if (d.oom)
-		rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	for (size_t i = 0; i < d.n; i++)
+	for (size_t i = 0; rc == 0 && i < d.keys.n; i++)
 	{
-		if (rc == 0)
-		{
-			if (rvx_repo_remove(repo, d.keys[i], err) != 0)
-				rc = -1;
-			else if (removed)
-				(*removed)++;
-		}
-		free(d.keys[i]);
+		if (rvx_repo_remove(repo, d.keys.s[i], err) != 0)
+			rc = -1;
+		else if (removed)
+			(*removed)++;
 	}
-	free(d.keys);
+	rvx_strvec_free(&d.keys);
 	return rc;
 }
 
