@@ -156,9 +156,25 @@ copy_tree() {
 	return 0
 }
 
+# What a failed run said at its end: from its own "suites:" line on
+# (run-tests.sh ends with the failing tests' lines), else its last lines.
+# Printed again after every root has run, so that a log cut to its tail
+# still says which test failed where.
+why_failed() {
+	local log=$1 name=$2
+	[ -f "$log" ] || return 0
+	echo "--- $name: the end of its run ($log)"
+	if grep -q '^suites: ' "$log"; then
+		sed -n '/^suites: /,$p' "$log" | grep -v '^test files kept' | head -n 40
+	else
+		tail -n 20 "$log"
+	fi
+}
+
 passed=0
 failed=0
 summary=()
+why=()
 for release in "${releases[@]}"; do
 	name=$release
 	[ -n "${PG_MAJOR:-}" ] && name="$release-pg$PG_MAJOR"
@@ -191,7 +207,8 @@ for release in "${releases[@]}"; do
 			[ -n "$major" ] || { echo "matrix: no PostgreSQL server in the root" >&2; exit 1; }
 			export PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config
 			SUITES="$1" TAP_TESTS="${2:-tests/t/*.pl}" tests/run-tests.sh
-		' "${PG_MAJOR:-}" "$suites" "$tap_tests" || rc=$?
+		' "${PG_MAJOR:-}" "$suites" "$tap_tests" 2>&1 | tee "$root.log"
+		rc=${PIPESTATUS[0]}
 	fi
 	kill_root_processes "$root"
 	exec {lock}>&-
@@ -202,10 +219,14 @@ for release in "${releases[@]}"; do
 	else
 		failed=$((failed + 1))
 		summary+=("$name: FAILED (exit $rc) after ${secs}s")
+		why+=("$(why_failed "$root.log" "$name")")
 	fi
 done
 
 echo
+for text in "${why[@]}"; do
+	printf '%s\n' "$text"
+done
 for line in "${summary[@]}"; do
 	log "$line"
 done
