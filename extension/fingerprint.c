@@ -35,6 +35,23 @@
  * after each backup (it runs after the backup is complete, in its own
  * process, and does not delay it).
  *
+ * Hint bits: reading a row sets its commit-status hint bits, and with data
+ * checksums the first such change to a page after a checkpoint writes a
+ * full-page image and gives the page a new LSN.  Scanned after the backup,
+ * the fingerprints would so change every page whose rows nobody had read
+ * since they were written, and the next incremental would store each of
+ * them again (and the WAL would carry them too).  So, with
+ * revrx.fingerprint_settle, a settle pass of the same worker reads the same
+ * tables (and their TOAST tables) before the backup starts, and the backup
+ * waits for it: the hints, and their WAL, then fall before the backup's
+ * start LSN, where the backup holds them; the scan after it finds only rows
+ * committed since the settle pass, on pages the workload itself changed.
+ * It reads like the scan (sequential scans, every tuple's visibility
+ * checked), without hashing, each relation in a transaction of its own.
+ * Any failure only costs incremental size, never the backup: a relation
+ * that cannot be read is skipped, and a settle pass that cannot start is
+ * logged.
+ *
  * The result goes to the repository as backup/<id>/fingerprints.json
  * through the spool's meta/ directory (spool_meta.c).
  *
@@ -61,6 +78,7 @@
 #include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "fingerprint.h"
 #include "manifest.h"
@@ -68,6 +86,22 @@
 #include "spool.h"
 
 PGDLLEXPORT void revrx_fingerprint_main(Datum main_arg);
+
+/* bgw_main_arg of the worker: what it does */
+#define FP_SCAN		0			/* fingerprints after a backup */
+#define FP_SETTLE	1			/* the settle pass before one */
+
+/*
+ * The relations the settle pass reads: the fingerprinted tables and their
+ * TOAST tables (the scan detoasts every value), in list_tables()'s columns.
+ */
+#define SETTLE_RELATIONS_SQL \
+	"SELECT c.oid, n.nspname, c.relname, " \
+	"       quote_ident(n.nspname) || '.' || quote_ident(c.relname) " \
+	"  FROM (" RVX_FINGERPRINT_TABLES_SQL ") AS f(oid, nspname, relname, qualified) " \
+	"  JOIN pg_catalog.pg_class t ON t.oid = f.oid " \
+	"  JOIN pg_catalog.pg_class c ON c.oid IN (t.oid, t.reltoastrelid) " \
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 
 typedef struct FpTable
 {
@@ -80,14 +114,12 @@ typedef struct FpTable
 	char	   *hash;
 } FpTable;
 
-void
-revrx_fingerprint_launch(const char *backup_id)
+static BackgroundWorkerHandle *
+launch(const char *backup_id, int what)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
-
-	if (revrx_fingerprint_database == NULL || revrx_fingerprint_database[0] == '\0')
-		return;
+	const char *doing = what == FP_SETTLE ? "settle pass" : "fingerprint worker";
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -95,20 +127,58 @@ revrx_fingerprint_launch(const char *backup_id)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "revrx", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "revrx_fingerprint_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "revrx fingerprint worker for backup %s", backup_id);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "revrx %s for backup %s", doing, backup_id);
 	strlcpy(worker.bgw_type, "revrx fingerprint", BGW_MAXLEN);
 	strlcpy(worker.bgw_extra, backup_id, BGW_EXTRALEN);
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
+	worker.bgw_main_arg = Int32GetDatum(what);
+	/* the settle pass is waited for: the postmaster tells us when it ends */
+	worker.bgw_notify_pid = what == FP_SETTLE ? MyProcPid : 0;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
 		ereport(LOG,
-				(errmsg("revrx could not start the fingerprint worker for backup %s", backup_id),
+				(errmsg("revrx could not start the %s for backup %s", doing, backup_id),
 				 errhint("Raise max_worker_processes.")));
+		return NULL;
+	}
+	return handle;
 }
 
-/* Every table to fingerprint, in a first transaction of its own. */
+void
+revrx_fingerprint_launch(const char *backup_id)
+{
+	if (revrx_fingerprint_database == NULL || revrx_fingerprint_database[0] == '\0')
+		return;
+	(void) launch(backup_id, FP_SCAN);
+}
+
+void
+revrx_fingerprint_settle_before(const char *backup_id)
+{
+	BackgroundWorkerHandle *handle;
+
+	if (revrx_fingerprint_database == NULL || revrx_fingerprint_database[0] == '\0' ||
+		!revrx_fingerprint_settle)
+		return;
+	handle = launch(backup_id, FP_SETTLE);
+	if (handle == NULL)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "waiting for the fingerprint settle pass");
+	/* a cancel of the backup while we wait ends the settle pass too */
+	PG_TRY();
+	{
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+	PG_FINALLY();
+	{
+		TerminateBackgroundWorker(handle);
+		pfree(handle);
+	}
+	PG_END_TRY();
+}
+
+/* The relations a query lists, in a first transaction of its own. */
 static List *
-list_tables(void)
+list_tables(const char *sql)
 {
 	List	   *tables = NIL;
 	MemoryContext outer = CurrentMemoryContext;
@@ -116,8 +186,8 @@ list_tables(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT ||
-		SPI_execute(RVX_FINGERPRINT_TABLES_SQL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the tables to fingerprint");
+		SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the tables of database \"%s\"", revrx_fingerprint_database);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -203,6 +273,64 @@ take_fingerprints(const char *backup_id, List *tables)
 	return lsn;
 }
 
+/*
+ * The settle pass (header): each relation read in a transaction of its own,
+ * so that no snapshot is held for long; one that fails (dropped, a lock not
+ * granted within revrx.fingerprint_lock_timeout) is skipped.
+ */
+static int
+settle(List *relations)
+{
+	ListCell   *lc;
+	int			done = 0;
+	char		timeout[32];
+
+	snprintf(timeout, sizeof(timeout), "%d", revrx_fingerprint_lock_timeout);
+	SetConfigOption("lock_timeout", timeout, PGC_SUSET, PGC_S_OVERRIDE);
+	/* the scan reads every tuple of every page: so must this */
+	SetConfigOption("enable_indexscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_indexonlyscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	foreach(lc, relations)
+	{
+		FpTable    *t = lfirst(lc);
+		MemoryContext outer = CurrentMemoryContext;
+
+		CHECK_FOR_INTERRUPTS();
+		StartTransactionCommand();
+		PG_TRY();
+		{
+			char	   *query = psprintf("SELECT count(*) FROM ONLY %s", t->qualified);
+
+			LockRelationOid(t->oid, AccessShareLock);
+			if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->oid)))
+			{
+				PushActiveSnapshot(GetTransactionSnapshot());
+				if (SPI_connect() != SPI_OK_CONNECT ||
+					SPI_execute(query, true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not read %s", t->qualified);
+				SPI_finish();
+				PopActiveSnapshot();
+				done++;
+			}
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(outer);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			ereport(LOG,
+					(errmsg("revrx settle pass skipped %s", t->qualified)));
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(outer);
+	}
+	return done;
+}
+
 static void
 write_document(const char *backup_id, List *tables, XLogRecPtr lsn)
 {
@@ -249,9 +377,10 @@ write_document(const char *backup_id, List *tables, XLogRecPtr lsn)
 /*
  * revrx_fingerprint_main
  *
- * Entry point of the dynamic worker; bgw_extra holds the backup id.  Any
- * error ends it (and is logged): that backup then has no fingerprints,
- * which a drill reports as skipped.
+ * Entry point of the dynamic worker; bgw_extra holds the backup id and
+ * bgw_main_arg what to do (FP_SCAN, FP_SETTLE).  Any error ends it (and is
+ * logged): after a backup, that backup then has no fingerprints, which a
+ * drill reports as skipped; before one, the backup goes on.
  */
 void
 revrx_fingerprint_main(Datum main_arg)
@@ -278,7 +407,22 @@ revrx_fingerprint_main(Datum main_arg)
 	 */
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 
-	tables = list_tables();
+	if (DatumGetInt32(main_arg) == FP_SETTLE)
+	{
+		TimestampTz start = GetCurrentTimestamp();
+		int			done;
+
+		pgstat_report_activity(STATE_RUNNING, "settling hint bits before a backup");
+		tables = list_tables(SETTLE_RELATIONS_SQL);
+		done = settle(tables);
+		ereport(LOG,
+				(errmsg("revrx settle pass read %d of %d relations of database \"%s\" before backup %s in %ld ms",
+						done, list_length(tables), revrx_fingerprint_database, backup_id,
+						(long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())))));
+		proc_exit(0);
+	}
+
+	tables = list_tables(RVX_FINGERPRINT_TABLES_SQL);
 	lsn = take_fingerprints(backup_id, tables);
 	write_document(backup_id, tables, lsn);
 	ereport(LOG,

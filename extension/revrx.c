@@ -67,6 +67,7 @@ int			revrx_archive_lookahead = 8;
 int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
+bool		revrx_fingerprint_settle = true;
 int			revrx_partial_interval = 1000;
 char	   *revrx_backup_schedule = NULL;
 const struct RevrxCron *revrx_backup_cron = NULL;
@@ -230,6 +231,17 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("revrx.fingerprint_settle",
+							 "Reads the fingerprinted tables once before each backup starts.",
+							 "That sets the hint bits the fingerprint scan after the backup would "
+							 "set; with data checksums each such page is WAL-logged with a new LSN, "
+							 "and the next incremental would store it again (docs/incremental.md).",
+							 &revrx_fingerprint_settle,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("revrx.partial_interval",
 							"How often the WAL written since the last complete segment is exported.",

@@ -96,6 +96,7 @@ extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
 extern int	revrx_fingerprint_lock_timeout;	/* revrx.fingerprint_lock_timeout, ms */
+extern bool revrx_fingerprint_settle;	/* revrx.fingerprint_settle */
 extern int	revrx_partial_interval;	/* revrx.partial_interval, ms; 0 = off */
 
 /* The parsed revrx.backup_schedule (a RevrxCron), NULL when it is empty. */
@@ -477,6 +478,13 @@ extern bool revrx_meta_exists(const char *key);
  * (fingerprint.c); only logs if it cannot.
  */
 extern void revrx_fingerprint_launch(const char *backup_id);
+
+/*
+ * Before a backup starts: reads the tables the fingerprints will read, and
+ * waits, so that the hint bits they set fall before the backup
+ * (fingerprint.c; revrx.fingerprint_settle).  Only logs if it cannot.
+ */
+extern void revrx_fingerprint_settle_before(const char *backup_id);
 
 /* Writes a restore point, and with record its record for the repository. */
 extern XLogRecPtr revrx_restore_point_create(const char *name, bool record);

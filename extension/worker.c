@@ -394,6 +394,7 @@ run_backup(int slot, const RevrxBackupEntry *e)
 
 	PG_TRY();
 	{
+		revrx_fingerprint_settle_before(job->id);
 		revrx_backup_export(job);
 		current_slot = -1;
 		revrx_fingerprint_launch(job->id);
