@@ -53,6 +53,12 @@
 #                   INCR_LOAD_S s of pgbench, then pgbackrest backup --type=incr and
 #                   revrx_backup_now(incremental => true) (timed, stored bytes), and
 #                   each one's restore of that incremental (timed: the whole chain).
+#                   Also, untimed: the main-fork pages the incremental stored in its
+#                   deltas (pages=, from the server log) against the pages the
+#                   workload changed between the two backups' starts (wal_pages=:
+#                   distinct blocks of WAL records other than hint-bit full-page
+#                   images, pg_waldump on pg_wal, kept by wal_keep_size) and the
+#                   pages only hint bits changed (hint_only_pages=).
 # Stored size = du --apparent-size -sb of the backup's directory (revrx:
 # repo/backup/<id>; pgBackRest: repo/backup/<stanza>/<label>; pg_basebackup: its
 # output directory, which includes pg_wal streamed with -X stream).
@@ -206,6 +212,7 @@ max_wal_senders = 4
 shared_buffers = 512MB
 checkpoint_timeout = 15min
 max_wal_size = 4GB
+wal_keep_size = 16GB
 log_line_prefix = '%m [%p] %b '
 log_checkpoints = on
 shared_preload_libraries = 'revrx'
@@ -319,6 +326,24 @@ t_revrx_parent() { # the full backup the incremental builds on (untimed)
   RVX_PARENT=$(tail -1 "$WORK/parent.txt")
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$RVX_PARENT/fingerprints.json*" >/dev/null && break; sleep 0.1; done
 }
+# Main-fork pages changed in WAL from $1 to $2 (LSNs): "CHANGED HINT_ONLY",
+# CHANGED by any record but a hint-bit full-page image, HINT_ONLY by those alone.
+wal_pages() {
+  aspg "$PGBIN/pg_waldump" -p "$PGDATA/pg_wal" -s "$1" -e "$2" 2>/dev/null | awk '
+    { hint = /FPI_FOR_HINT/
+      n = split($0, parts, "blkref #")
+      for (i = 2; i <= n; i++)
+        if (match(parts[i], /rel [0-9]+\/[0-9]+\/[0-9]+ (fork [a-z_]+ )?blk [0-9]+/)) {
+          ref = substr(parts[i], RSTART, RLENGTH)
+          if (ref ~ / fork / && ref !~ / fork main /) continue
+          sub(/ fork main/, "", ref)
+          if (hint) hinted[ref] = 1; else changed[ref] = 1
+        } }
+    END { c = 0; h = 0
+      for (k in changed) c++
+      for (k in hinted) if (!(k in changed)) h++
+      print c, h }'
+}
 t_incr() { # round: the same change, each tool's incremental and its restore
   local r=$1 id label dst
   aspg pgbench -n -c 4 -j 2 -T "$INCR_LOAD_S" pgbench >>"$WORK/log/pgbench-incr.log" 2>&1
@@ -331,8 +356,13 @@ t_incr() { # round: the same change, each tool's incremental and its restore
   sql "CHECKPOINT"
   timed sql "SELECT revrx_backup_now('bench incr', wait => true, incremental => true)" > "$WORK/incr.txt"
   id=$(tail -1 "$WORK/incr.txt")
+  local pages wal parent
+  parent=$(sql "SELECT parent FROM revrx_backups() WHERE id = '$id'")
+  pages=$(grep -m1 -- "revrx backup $id exported" "$PGLOG" | sed -n 's/.* relation files as \([0-9]*\) changed pages.*/\1/p')
+  read -r -a wal <<<"$(wal_pages "$(sql "SELECT start_lsn FROM revrx_backups() WHERE id = '$parent'")" \
+    "$(sql "SELECT start_lsn FROM revrx_backups() WHERE id = '$id'")")"
   record "$r" revrx-incr "$T" "$(dsize "$RVX_REPO/backup/$id")" "$HB" \
-    "id=$id;kind=$(sql "SELECT kind FROM revrx_backups() WHERE id = '$id'");parent=$RVX_PARENT"
+    "id=$id;kind=$(sql "SELECT kind FROM revrx_backups() WHERE id = '$id'");parent=$parent;pages=${pages:-NA};wal_pages=${wal[0]:-NA};hint_only_pages=${wal[1]:-NA}"
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
   dst=$WORK/restore-revrx
   rm -rf "$dst"
