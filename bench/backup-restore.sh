@@ -21,6 +21,7 @@
 #   PITR_LOAD_S [30]    seconds of pgbench before the PITR drill (the WAL it replays)
 #   INCR [1]            1 = also incremental backups, below
 #   INCR_LOAD_S [30]    seconds of pgbench between the full and the incremental backups
+#   SETTLE [on]         revrx.fingerprint_settle (off: how incrementals were before it)
 #
 # The cluster: initdb --data-checksums, shared_preload_libraries='revrx',
 # archive_mode=on. For the revrx and pg_basebackup tests archiving goes to revrx
@@ -80,6 +81,7 @@ PGBR_PM=${PGBR_PM:-2}
 DRILL=${DRILL:-1}
 INCR=${INCR:-1}
 INCR_LOAD_S=${INCR_LOAD_S:-30}
+SETTLE=${SETTLE:-on}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -220,6 +222,7 @@ archive_mode = on
 archive_library = 'revrx'
 revrx.spool_dir = '$SPOOL'
 revrx.fingerprint_database = 'pgbench'
+revrx.fingerprint_settle = $SETTLE
 EOF
   cat > "$PGBR_CONF" <<EOF
 [global]
