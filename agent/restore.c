@@ -1238,6 +1238,10 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
 			 plan->kept_bytes / 1048576.0, run->nfiles + 1, run->total_bytes / 1048576.0,
 			 plan->removed_entries, plan->removed_bytes / 1048576.0);
+	if (plan->unarchived_wal > 0)
+		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
+				 "yet (.ready in pg_wal/archive_status); they are removed with the rest of pg_wal",
+				 run->opts->pgdata, plan->unarchived_wal);
 	rc = 0;
 out:
 	json_decref(dirset);
