@@ -110,8 +110,8 @@ audit_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, const RvxRest
 						"pgdata", opts->pgdata,
 						"target", target[0] ? json_string(target) : json_null(),
 						"force", opts->force,
-						/* delta: an existing directory reused; new: an empty one */
-						"mode", res->delta ? "delta" : opts->force ? "force" : "new",
+						/* as asked; the counts below say whether a directory was reused */
+						"mode", opts->delta ? "delta" : opts->force ? "force" : "new",
 						"files", (json_int_t) res->files,
 						"bytes", (json_int_t) res->bytes,
 						"incomplete", res->incomplete);
