@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * cmd_restore.c
- *	  `revrx-agent restore --pgdata DIR [--backup ID|latest] [--force]
+ *	  `revrx-agent restore --pgdata DIR [--backup ID|latest] [--force | --delta]
  *	  [--tablespace-map OID=DIR]... [--agent-path PATH]
  *	  [--target-time TS | --target-lsn LSN | --target-name NAME |
  *	   --target-xid XID | --target immediate] [--target-action A]
@@ -15,7 +15,10 @@
  * checked by restore.c, still before anything is written.  Progress is shown while stderr is a terminal; a summary
  * (files, bytes, seconds, MB/s) is logged at the end either way.  The exit
  * code is the error's code (error.h): 1 for a missing backup or object, 2
- * for a refused target, 7 for corrupt data, and so on.  Every restore that
+ * for a refused target, 7 for corrupt data, 14 for a server running in
+ * the directory, 15 (--delta) for a directory of another cluster, and so
+ * on.  --delta also prints what it kept, rewrote and removed on stdout
+ * (one line, for scripts and for the operator).  Every restore that
  * got past its arguments is recorded in the audit trail, done or failed
  * (audit.h): a restore that worked but could not be recorded keeps its
  * data and exits with 13.
@@ -37,10 +40,18 @@
 
 const char	rvx_restore_options[] =
 "Options:\n"
-"  --pgdata DIR, -D DIR      data directory to create (must be empty or missing)\n"
+"  --pgdata DIR, -D DIR      data directory to create (must be empty or missing,\n"
+"                            unless --force or --delta)\n"
 "  --backup ID|latest        which backup (default: the newest complete one)\n"
 "  --force                   delete everything in DIR and in the tablespace\n"
 "                            locations first (never while a server runs in DIR)\n"
+"  --delta                   restore into DIR, a data directory of this cluster\n"
+"                            whose server is stopped: files the backup has that\n"
+"                            are already there with its size and SHA-256 (read\n"
+"                            back now) are kept, the others downloaded, and what\n"
+"                            is not in the backup is removed, pg_wal's contents\n"
+"                            too; the tablespace locations likewise.  An empty or\n"
+"                            missing DIR is a normal restore.  Not with --force\n"
 "  --tablespace-map OID=DIR  restore tablespace OID into DIR instead of its\n"
 "                            original location (repeatable)\n"
 "  --agent-path PATH         revrx-agent that restore_command runs (default: this one)\n"
@@ -66,13 +77,15 @@ const char	rvx_restore_options[] =
 "written to DIR.  Run as root, the files are given to the owner of an existing DIR.\n"
 "Exit codes: 0 restored, 1 backup, restore point or object not found, 2 bad\n"
 "arguments, a target the repository cannot reach or a target directory that is\n"
-"not empty, 7 corrupt data, 9 another cluster's repository.\n";
+"not empty, 7 corrupt data, 9 another cluster's repository, 14 a server runs in\n"
+"DIR, 15 (--delta) DIR is another cluster's data directory (or has no\n"
+"pg_control to tell).\n";
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"usage: revrx-agent restore --pgdata DIR [--backup ID|latest] [--force]\n"
+			"usage: revrx-agent restore --pgdata DIR [--backup ID|latest] [--force | --delta]\n"
 			"                           [--tablespace-map OID=DIR]... [--agent-path PATH]\n"
 			"                           [--target-time TS | --target-lsn LSN | --target-name NAME |\n"
 			"                            --target-xid XID | --target immediate]\n"
@@ -93,13 +106,23 @@ audit_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, const RvxRest
 
 	if (opts->target.kind != RVX_TARGET_NONE)
 		rvx_target_describe(&opts->target, target, sizeof(target));
-	details = json_pack("{s:s, s:o, s:b, s:I, s:I, s:b}",
+	details = json_pack("{s:s, s:o, s:b, s:s, s:I, s:I, s:b}",
 						"pgdata", opts->pgdata,
 						"target", target[0] ? json_string(target) : json_null(),
 						"force", opts->force,
+						/* as asked; the counts below say whether a directory was reused */
+						"mode", opts->delta ? "delta" : opts->force ? "force" : "new",
 						"files", (json_int_t) res->files,
 						"bytes", (json_int_t) res->bytes,
 						"incomplete", res->incomplete);
+	if (details && res->delta)
+		json_object_update_new(details, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+												  "kept_files", (json_int_t) res->kept_files,
+												  "kept_bytes", (json_int_t) res->kept_bytes,
+												  "rewritten_files", (json_int_t) res->files,
+												  "rewritten_bytes", (json_int_t) res->bytes,
+												  "removed", (json_int_t) res->removed,
+												  "removed_bytes", (json_int_t) res->removed_bytes));
 	ev = (RvxAuditEvent) {
 		.action = "restore",
 		/* the backup chosen; before it was chosen, the one asked for */
@@ -141,6 +164,11 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		if (strcmp(argv[i], "--force") == 0)
 		{
 			opts.force = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--delta") == 0)
+		{
+			opts.delta = true;
 			continue;
 		}
 		if ((rc = rvx_target_option(&opts.target, argc, argv, &i, &err)) != 0)
@@ -195,6 +223,12 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		usage(stderr);
 		return RVX_E_USAGE;
 	}
+	if (opts.delta && opts.force)
+	{
+		fprintf(stderr, "revrx-agent restore: --delta and --force exclude each other "
+				"(--delta keeps what is right, --force deletes everything first)\n");
+		return RVX_E_USAGE;
+	}
 	if (opts.backup_id && strcmp(opts.backup_id, "latest") != 0 &&
 		!rvx_backup_id_valid(opts.backup_id))
 	{
@@ -220,15 +254,31 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		rvx_err("%s", err.msg);
 		if (res.incomplete)
 			rvx_err("\"%s\" is incomplete and PostgreSQL will not start on it (it has no global/pg_control); "
-					"run the restore again with --force once the cause is fixed", opts.pgdata);
+					"run the restore again with %s once the cause is fixed", opts.pgdata,
+					opts.delta ? "--delta (it keeps what is already restored)" : "--force");
 		rc = err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
 		return rvx_audit_exit_code(rc, audit_restore(cfg, &opts, &res, &err));
 	}
 	/* the data stays restored whatever the audit says: see audit.h */
 	audit_rc = audit_restore(cfg, &opts, &res, NULL);
-	rvx_info("restored backup %s into \"%s\": %" PRIu64 " files, %.1f MB in %.1f s (%.0f MB/s)",
-			 res.backup_id, opts.pgdata, res.files, res.bytes / 1048576.0, res.seconds,
-			 res.seconds > 0 ? res.bytes / 1048576.0 / res.seconds : 0.0);
+	if (res.delta)
+	{
+		char		line[512];
+
+		snprintf(line, sizeof(line),
+				 "delta restore of backup %s into \"%s\": kept %" PRIu64 " files (%" PRIu64
+				 " bytes), rewrote %" PRIu64 " files (%" PRIu64 " bytes), removed %" PRIu64
+				 " files and directories (%" PRIu64 " bytes) in %.1f s",
+				 res.backup_id, opts.pgdata, res.kept_files, res.kept_bytes, res.files, res.bytes,
+				 res.removed, res.removed_bytes, res.seconds);
+		printf("%s\n", line);
+		fflush(stdout);
+		rvx_info("%s", line);
+	}
+	else
+		rvx_info("restored backup %s into \"%s\": %" PRIu64 " files, %.1f MB in %.1f s (%.0f MB/s)",
+				 res.backup_id, opts.pgdata, res.files, res.bytes / 1048576.0, res.seconds,
+				 res.seconds > 0 ? res.bytes / 1048576.0 / res.seconds : 0.0);
 	if (opts.target.kind == RVX_TARGET_NONE)
 		rvx_info("start PostgreSQL on \"%s\": it replays the archived WAL from the repository, then is promoted",
 				 opts.pgdata);

@@ -92,6 +92,10 @@ rvx_error_code_name(RvxErrorCode code)
 			return "internal";
 		case RVX_E_PG_VERSION:
 			return "pg_version";
+		case RVX_E_RUNNING:
+			return "server_running";
+		case RVX_E_FOREIGN_PGDATA:
+			return "foreign_data_directory";
 	}
 	return "unknown";
 }

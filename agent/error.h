@@ -36,6 +36,8 @@ typedef enum RvxErrorCode
 	RVX_E_INTERNAL = 11,		/* out of memory, bug */
 	RVX_E_PG_VERSION = 12,		/* PostgreSQL programs of another major version */
 	RVX_E_AUDIT = 13,			/* the action succeeded, its audit record was not written */
+	RVX_E_RUNNING = 14,			/* a PostgreSQL server runs in the data directory */
+	RVX_E_FOREIGN_PGDATA = 15,	/* the data directory is another cluster's */
 } RvxErrorCode;
 
 typedef struct RvxError

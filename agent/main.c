@@ -42,7 +42,7 @@ static const Command commands[] = {
 	{"list", rvx_cmd_list, RVX_NEED_REPO, "list [--json]",
 	"list the backups in the repository (a table, or JSON)", NULL},
 	{"restore", rvx_cmd_restore, RVX_NEED_REPO, "restore --pgdata DIR [...]",
-	"restore a backup into a new data directory", rvx_restore_options},
+	"restore a backup into a new data directory (or, --delta, over a stopped one)", rvx_restore_options},
 	{"verify", rvx_cmd_verify, RVX_NEED_REPO, "verify [--backup ID] [...]",
 	"restore drill: restore, recover and check a backup in a scratch instance", rvx_verify_options},
 	{"expire", rvx_cmd_expire, RVX_NEED_REPO, "expire [--dry-run] [--now TS]",

@@ -18,6 +18,13 @@
  *	6. fsync every directory, then write pg_control and fsync its
  *	   directory: from here on the directory can start, and it is whole.
  *
+ * --delta into a directory that is not empty changes 1 and 2: the
+ * directory must be the cluster's (its system identifier) and is read
+ * (restore_reuse.c: what can be kept, each kept file hashed) before
+ * anything changes; then the marker naming the cluster is written,
+ * pg_control removed and what is not the backup's deleted, and only the
+ * files that were not kept are downloaded in 4.  After 6 the marker goes.
+ *
  * Tablespaces: the symlink pg_tblspc/<oid> points to the tablespace's
  * original location (or its --tablespace-map), which must be empty.  A
  * tablespace_map in the backup is written as is when no tablespace was
@@ -47,6 +54,7 @@
 #include "repo_meta.h"
 #include "restore.h"
 #include "restore_delta.h"
+#include "restore_reuse.h"
 #include "sha256.h"
 
 #define PG_CONTROL_PATH		"global/pg_control"
@@ -616,7 +624,7 @@ check_no_server(const char *dir, RvxError *err)
 		pid = 0;
 	fclose(f);
 	if (pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM))
-		return rvx_error(err, RVX_E_USAGE,
+		return rvx_error(err, RVX_E_RUNNING,
 						 "a PostgreSQL server (pid %ld) seems to be running in \"%s\"; stop it first "
 						 "(or remove postmaster.pid if no server runs there)", pid, dir);
 	return 0;
@@ -990,7 +998,9 @@ make_tree(RestoreRun *run, const json_t *record, const Tablespace *ts, size_t nt
 				return rvx_error(err, RVX_E_IO, "could not set the mode or owner of \"%s\": %s",
 								 ts[i].location, strerror(errno));
 			snprintf(link, sizeof(link), "%s/pg_tblspc/%u", pgdata, ts[i].oid);
-			if (symlink(ts[i].location, link) != 0)
+			/* (--delta keeps a link that is already right) */
+			if (symlink(ts[i].location, link) != 0 &&
+				!(errno == EEXIST && rvx_reuse_links_to(link, ts[i].location)))
 				return rvx_error(err, RVX_E_IO, "could not create symbolic link \"%s\": %s",
 								 link, strerror(errno));
 			if (run->owner != (uid_t) -1)
@@ -1087,6 +1097,186 @@ log_recovery_plan(RestoreRun *run)
 				 "a new primary that does");
 }
 
+/* ---------------------------------------------------------------- --delta */
+
+/*
+ * --delta into a directory that is not empty: it must be a data directory
+ * of the repository's cluster.  One with neither pg_control nor the marker
+ * of an interrupted delta restore cannot be told from anyone else's.
+ */
+static int
+check_same_cluster(const char *pgdata, uint64_t system_id, RvxError *err)
+{
+	uint64_t	found = 0;
+	const char *from = NULL;
+	int			rc = rvx_reuse_system_id(pgdata, &found, &from, err);
+
+	if (rc < 0)
+		return rvx_error_prefix(err, "--delta");
+	if (rc == 0)
+		return rvx_error(err, RVX_E_FOREIGN_PGDATA,
+						 "\"%s\" has no global/pg_control, so --delta cannot tell which cluster it "
+						 "belongs to; restore into an empty or new directory, or use --force to "
+						 "delete its contents first", pgdata);
+	if (found != system_id)
+		return rvx_error(err, RVX_E_FOREIGN_PGDATA,
+						 "data directory \"%s\" belongs to the cluster with system identifier %" PRIu64
+						 " (its %s), the repository to the cluster with system identifier %" PRIu64
+						 ": --delta only reuses a data directory of the same cluster; restore into "
+						 "an empty or new directory, or use --force to delete its contents first",
+						 pgdata, found, from, system_id);
+	return 0;
+}
+
+/*
+ * Reads the existing data directory (nothing is changed): which files of
+ * the backup are already there, verified, and what is not the backup's.
+ * The kept files are taken out of run->files, so only the others are
+ * downloaded.
+ */
+static int
+scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_t nts,
+			  RvxReusePlan *plan, RvxError *err)
+{
+	const json_t *dirs = json_object_get(record, "directories");
+	const json_t *omitted = json_object_get(record, "not_included");
+	json_t	   *dirset = json_object();
+	RvxReuseFile *files = calloc(run->nfiles + 1, sizeof(RvxReuseFile));
+	RvxReuseTablespace *rts = calloc(nts + 1, sizeof(RvxReuseTablespace));
+	const char **dirlist = NULL;
+	const char **leave = calloc(json_array_size(omitted) + 1, sizeof(char *));
+	size_t		ndirs = 0,
+				nleave = 0,
+				nwrite = 0;
+	const char *key;
+	json_t	   *value;
+	RvxReuseInput in;
+	double		started = rvx_now_s();
+	long		threads = run->opts->hash_threads;
+	uint64_t	write_bytes = 0;
+	int			rc = -1;
+
+	if (dirset == NULL || files == NULL || rts == NULL || leave == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* the record's directories and, as make_tree does, the parents of its files */
+	for (size_t i = 0; i < json_array_size(dirs); i++)
+		json_object_set_new(dirset, json_string_value(json_array_get(dirs, i)), json_true());
+	for (size_t i = 0; i <= run->nfiles; i++)
+	{
+		const RestoreFile *f = i < run->nfiles ? &run->files[i] : &run->control;
+		char		parent[PATH_MAX];
+		char	   *slash;
+
+		if (i < run->nfiles)
+			files[i] = (RvxReuseFile) {.path = f->path, .size = f->size, .sha256 = f->sha256};
+		snprintf(parent, sizeof(parent), "%s", f->path);
+		while ((slash = strrchr(parent, '/')) != NULL)
+		{
+			*slash = '\0';
+			json_object_set_new(dirset, parent, json_true());
+		}
+	}
+	dirlist = calloc(json_object_size(dirset) + 1, sizeof(char *));
+	if (dirlist == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	json_object_foreach(dirset, key, value)
+		dirlist[ndirs++] = key;
+	qsort(dirlist, ndirs, sizeof(char *), cmp_str);
+	/* what the backup left out on purpose (the spool inside pgdata) is not the restore's */
+	for (size_t i = 0; i < json_array_size(omitted); i++)
+	{
+		const json_t *o = json_array_get(omitted, i);
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		const char *path = json_string_value(json_object_get(o, "path"));
+
+		if (kind && path && strcmp(kind, "skipped_file") == 0)
+			leave[nleave++] = path;
+	}
+	qsort(leave, nleave, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < nts; i++)
+		rts[i] = (RvxReuseTablespace) {.oid = ts[i].oid, .location = ts[i].location};
+	if (threads <= 0)
+		threads = sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads <= 0)
+		threads = 1;
+
+	in = (RvxReuseInput) {
+		.pgdata = run->opts->pgdata,
+		.files = files, .nfiles = run->nfiles,
+		.dirs = dirlist, .ndirs = ndirs,
+		.tablespaces = rts, .ntablespaces = nts,
+		.leave = leave, .nleave = nleave,
+		.threads = (int) threads,
+		.owner = run->owner, .group = run->group,
+		.cancel = &run->cancel,
+	};
+	if (rvx_reuse_scan(&in, plan, err) != 0)
+	{
+		rvx_error_prefix(err, "--delta: reading \"%s\"", run->opts->pgdata);
+		goto out;
+	}
+
+	/* what is kept is not downloaded; pg_control always is, last */
+	for (size_t i = 0; i < run->nfiles; i++)
+		if (!files[i].keep)
+		{
+			write_bytes += (uint64_t) run->files[i].size;
+			run->files[nwrite++] = run->files[i];
+		}
+	run->nfiles = nwrite;
+	run->total_bytes = write_bytes + (uint64_t) run->control.size;
+	rvx_info("--delta: \"%s\" read in %.1f s with %ld threads: %" PRIu64 " files (%.1f MB) are the "
+			 "backup's already, each read back and matching its SHA-256, and are kept; %zu files "
+			 "(%.1f MB) will be rewritten; %" PRIu64 " files and directories (%.1f MB) that are not "
+			 "in the backup will be removed",
+			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
+			 plan->kept_bytes / 1048576.0, run->nfiles + 1, run->total_bytes / 1048576.0,
+			 plan->removed_entries, plan->removed_bytes / 1048576.0);
+	if (plan->unarchived_wal > 0)
+		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
+				 "yet (.ready in pg_wal/archive_status); they are removed with the rest of pg_wal",
+				 run->opts->pgdata, plan->unarchived_wal);
+	rc = 0;
+out:
+	json_decref(dirset);
+	free(dirlist);
+	free(leave);
+	free(files);
+	free(rts);
+	return rc;
+}
+
+/*
+ * The first change --delta makes: the marker that names the cluster, then
+ * pg_control gone (PostgreSQL refuses the directory from here until the
+ * restore is done), then what is not the backup's.
+ */
+static int
+prepare_existing(RestoreRun *run, const char *id, const RvxReusePlan *plan, RvxError *err)
+{
+	char		path[PATH_MAX];
+
+	if (rvx_reuse_write_marker(run->opts->pgdata, run->system_id, id, run->owner, run->group,
+							   err) != 0 ||
+		fsync_dir_path(run->opts->pgdata, err) != 0)
+		return -1;
+	if (path_join(path, sizeof(path), run->opts->pgdata, PG_CONTROL_PATH, err) != 0)
+		return -1;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+	if (path_join(path, sizeof(path), run->opts->pgdata, "global", err) != 0)
+		return -1;
+	if (access(path, F_OK) == 0 && fsync_dir_path(path, err) != 0)
+		return -1;
+	return rvx_reuse_remove(plan, err);
+}
+
 /*
  * The restored PG_VERSION is what PostgreSQL itself goes by: it must say
  * the major the record says, since that is what verify holds the programs
@@ -1133,12 +1323,15 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	char		path[PATH_MAX];
 	bool		moved = false;
 	bool		changed = false;
+	bool		reuse = false;	/* --delta into a directory that is not empty */
+	RvxReusePlan reuse_plan;
 	struct stat st;
 	double		started = rvx_now_s();
 	int			rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&run, 0, sizeof(run));
+	memset(&reuse_plan, 0, sizeof(reuse_plan));
 	run.cfg = cfg;
 	run.opts = opts;
 	run.owner = (uid_t) -1;
@@ -1147,6 +1340,10 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 
 	if (opts->pgdata == NULL || opts->pgdata[0] == '\0')
 		return rvx_error(err, RVX_E_USAGE, "no data directory given (--pgdata)");
+	if (opts->delta && opts->force)
+		return rvx_error(err, RVX_E_USAGE,
+						 "--delta and --force exclude each other: --delta keeps what is right, "
+						 "--force deletes everything first");
 
 	/* 1. everything that can be checked before touching anything */
 	repo = rvx_repo_open(&cfg->repo, err);
@@ -1198,10 +1395,17 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 		empty = dir_is_empty(opts->pgdata, err);
 		if (empty < 0)
 			goto out;
-		if (!empty && !opts->force)
+		if (!empty && opts->delta)
+		{
+			if (check_same_cluster(opts->pgdata, ci.system_id, err) != 0)
+				goto out;
+			reuse = true;
+		}
+		else if (!empty && !opts->force)
 		{
 			rvx_error(err, RVX_E_USAGE,
 					  "data directory \"%s\" is not empty; restore into an empty or new directory, "
+					  "use --delta to keep what of it is the backup's already, "
 					  "or use --force to delete its contents first", opts->pgdata);
 			goto out;
 		}
@@ -1222,6 +1426,8 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 					  ts[i].oid, ts[i].location);
 			goto out;
 		}
+		if (reuse)
+			continue;			/* its contents are compared like the rest */
 		empty = dir_is_empty(ts[i].location, err);
 		if (empty < 0)
 			goto out;
@@ -1234,11 +1440,17 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			goto out;
 		}
 	}
+	if (opts->delta && !reuse)
+		rvx_info("--delta: \"%s\" is empty or missing, so this is a normal restore", opts->pgdata);
 	log_plan(&run, id, record);
 	log_recovery_plan(&run);
+	if (reuse && scan_existing(&run, record, ts, nts, &reuse_plan, err) != 0)
+		goto out;
 
 	/* 2. only now: change things */
 	changed = true;
+	if (reuse && prepare_existing(&run, id, &reuse_plan, err) != 0)
+		goto out;
 	if (opts->force)
 	{
 		if (clear_dir(opts->pgdata, err) != 0)
@@ -1291,11 +1503,28 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	if (path_join(path, sizeof(path), opts->pgdata, "global", err) != 0 ||
 		fsync_dir_path(path, err) != 0)
 		goto out;
+	if (reuse)
+	{
+		if (path_join(path, sizeof(path), opts->pgdata, RVX_REUSE_MARKER, err) != 0)
+			goto out;
+		if (unlink(path) != 0 && errno != ENOENT)
+		{
+			rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (fsync_dir_path(opts->pgdata, err) != 0)
+			goto out;
+	}
 	if (opts->progress)
 		show_progress(&run, id, started, true);
 
 	res->files = run.files_done;
 	res->bytes = run.total_bytes;
+	res->delta = reuse;
+	res->kept_files = reuse_plan.kept_files;
+	res->kept_bytes = reuse_plan.kept_bytes;
+	res->removed = reuse_plan.removed_entries;
+	res->removed_bytes = reuse_plan.removed_bytes;
 	res->seconds = rvx_now_s() - started;
 	if (geteuid() == 0 && run.owner == (uid_t) -1)
 		rvx_warn("the restored files belong to root; PostgreSQL will not start on them as another user "
@@ -1305,6 +1534,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 out:
 	if (rc != 0 && changed)
 		res->incomplete = true;
+	rvx_reuse_plan_free(&reuse_plan);
 	free(dirs);
 	free(ts);
 	free(run.files);

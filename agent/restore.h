@@ -27,6 +27,17 @@
  *	  once, by the thread that wrote it, when it is complete.
  *	- Memory is the backup record (one entry per file) plus a fixed buffer
  *	  per thread; no file is ever held in memory.
+ *	- delta (restore --delta) into a directory that is not empty: it must
+ *	  be a data directory of the repository's cluster (its pg_control's
+ *	  system identifier) with no server running.  A file the backup has
+ *	  that is already there with the recorded size and SHA-256 (read back
+ *	  from disk: restore_reuse.h) is kept, every other one is downloaded
+ *	  as above, and whatever is neither the backup's nor written by the
+ *	  restore itself is removed.  pg_control goes first (and is written
+ *	  last, as always), so the same holds: a delta restore that stopped
+ *	  half way leaves a directory PostgreSQL refuses, and running it again
+ *	  finishes the work.  The result is the directory a normal restore
+ *	  would have made.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +63,8 @@ typedef struct RvxRestoreOptions
 	const char *pgdata;			/* the data directory to create */
 	const char *backup_id;		/* NULL or "latest": the newest complete backup */
 	bool		force;			/* empty pgdata and the tablespace locations first */
+	bool		delta;			/* keep what of a non-empty pgdata is the backup's already */
+	int			hash_threads;	/* delta: threads reading files back (0: one per CPU) */
 	int			parallel;		/* transfers at once (>= 1) */
 	const RvxTablespaceMapping *tablespace_map;
 	int			n_tablespace_map;
@@ -89,6 +102,11 @@ typedef struct RvxRestoreResult
 	char		backup_id[RVX_BACKUP_ID_MAXLEN + 1];
 	uint64_t	files;			/* files written */
 	uint64_t	bytes;			/* their size */
+	bool		delta;			/* an existing directory was reused (--delta) */
+	uint64_t	kept_files;		/* delta: files left in place, each verified */
+	uint64_t	kept_bytes;
+	uint64_t	removed;		/* delta: files, links and directories removed */
+	uint64_t	removed_bytes;	/* the size of the files among them */
 	double		seconds;		/* from the first check to the last fsync */
 	bool		incomplete;		/* failed after changing pgdata (it has no pg_control) */
 	uint32_t	timeline;		/* the backup's timeline */

@@ -22,6 +22,9 @@
 #   INCR [1]            1 = also incremental backups, below
 #   INCR_LOAD_S [30]    seconds of pgbench between the full and the incremental backups
 #   SETTLE [on]         revrx.fingerprint_settle (off: how incrementals were before it)
+#   DELTA [1]           1 = also restore --delta, below
+#   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
+#                       the change made in the restored copy before the delta restore
 #
 # The cluster: initdb --data-checksums, shared_preload_libraries='revrx',
 # archive_mode=on. For the revrx and pg_basebackup tests archiving goes to revrx
@@ -36,6 +39,12 @@
 #   revrx backup    SELECT revrx_backup_now('bench', wait => true), end to end
 #                   (returns when revrx-agent committed backup.json in the repository)
 #   revrx restore   revrx-agent restore --pgdata <empty dir>
+#   revrx delta     that restored copy is started (port PORT+1; it replays the archive
+#                   and is promoted), DELTA_SQL changes one table's rows, it is stopped,
+#                   then revrx-agent restore --delta --backup <id> into it (timed): the
+#                   files still as backed up are read back and kept, the others
+#                   rewritten, the run's own files (WAL, statistics) removed.
+#                   pg_verifybackup -n after it, untimed. Ratio: against revrx restore.
 #   bb-tar-zstd1    pg_basebackup -Ft --compress=client-zstd:1 -X stream -c fast
 #   bb-plain        pg_basebackup -Fp -X stream -c fast
 #   pgbr backup     pgbackrest backup --type=full --compress-type=zst
@@ -82,6 +91,8 @@ DRILL=${DRILL:-1}
 INCR=${INCR:-1}
 INCR_LOAD_S=${INCR_LOAD_S:-30}
 SETTLE=${SETTLE:-on}
+DELTA=${DELTA:-1}
+DELTA_SQL=${DELTA_SQL:-UPDATE pgbench_branches SET bbalance = bbalance + 1}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -164,6 +175,9 @@ cleanup() {
   trap - EXIT INT TERM
   agent_stop
   pg_stop
+  # the restored copy the delta test starts, if it was left running
+  [[ -f $WORK/restore-revrx/postmaster.pid ]] &&
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restore-revrx" -m immediate -w stop >/dev/null 2>&1
   if [[ -d ${OUT:-/nonexistent} ]]; then
     mkdir -p "$OUT/logs"
     cp "$PGLOG" "$OUT/logs/" 2>/dev/null
@@ -195,7 +209,7 @@ write_env() {
     echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
     echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM"
+    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA"
     echo "loadavg at start: $(cat /proc/loadavg)"
   } > "$OUT/env.txt"
 }
@@ -437,7 +451,23 @@ t_revrx_restore() {
   # correctness check, untimed: the restored directory against its manifest
   if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the revrx restore: OK"
   else log "  pg_verifybackup -n of the revrx restore FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
+  [[ $DELTA == 1 ]] && t_revrx_delta "$r" "$dst"
   rm -rf "$dst"
+}
+copy_sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -p "$((PORT + 1))" -d pgbench -c "$1"; }
+t_revrx_delta() { # round dir: the restored copy runs, one table changes, then restore --delta onto it
+  local r=$1 dst=$2 report
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dst" -l "$WORK/log/delta-copy.log" -w -t 300 \
+    -o "-p $((PORT + 1)) -c unix_socket_directories=$SOCK -c listen_addresses=''" start >/dev/null
+  for _ in $(seq 1 600); do [[ $(copy_sql "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] && break; sleep 0.5; done
+  copy_sql "$DELTA_SQL"
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dst" -m fast -w -t 120 stop >/dev/null
+  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --delta --backup "$RVX_ID" >"$WORK/delta.out" 2>>"$WORK/log/revrx-restore.log"
+  report=$(grep -m1 '^delta restore' "$WORK/delta.out" | sed -E 's/.*: kept ([0-9]+) files \(([0-9]+) bytes\), rewrote ([0-9]+) files \(([0-9]+) bytes\), removed ([0-9]+) files and directories \(([0-9]+) bytes\).*/kept=\1;kept_bytes=\2;rewritten=\3;rewritten_bytes=\4;removed=\5;removed_bytes=\6/')
+  record "$r" revrx-delta-restore "$T" "$(payload_bytes "$dst")" "$HB" "$report"
+  grep -h -- '--delta: ".*" read in' "$WORK/log/revrx-restore.log" | tail -1 | sed 's/^/    /' >&2 || true
+  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the delta restore: OK"
+  else log "  pg_verifybackup -n of the delta restore FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
 }
 t_bb() { # round name args...
   local r=$1 name=$2 dst=$WORK/bb; shift 2
@@ -489,7 +519,7 @@ summarize() {
     echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
     echo
     awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
-      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
           for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
@@ -497,6 +527,10 @@ summarize() {
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
           if (pairs[p] !~ /restore|drill/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
+    echo
+    echo "Delta restores (revrx-agent restore --delta onto the restored copy after DELTA_SQL):"
+    echo
+    awk -F, 'NR>1 && $2 == "revrx-delta-restore" {printf "* round %s: %s s; %s\n", $1, $3, $7}' "$f"
     echo
     echo "Restore drills (revrx-agent verify; seconds = measured recovery time, restore + WAL replay;"
     echo "the checks come after it):"

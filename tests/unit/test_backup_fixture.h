@@ -10,8 +10,8 @@
  * directory, so a test can compare what restore wrote with what the
  * "server" backed up.  The fake backup has a compressible table, a file of
  * several MB (more than one read and one codec chunk), an empty file, a
- * postgresql.auto.conf without a final newline, an empty directory and a
- * tablespace.
+ * postgresql.auto.conf without a final newline, an empty directory, a
+ * tablespace, and a pg_control that names the cluster.
  *
  *-------------------------------------------------------------------------
  */
@@ -203,6 +203,12 @@ fx_setup(void **state)
 	big = malloc(3 * 1024 * 1024 + 123);
 	for (size_t i = 0; i < 8192; i++)
 		big[i] = (char) (i * 7 + 3);
+	{
+		/* pg_control opens with the system identifier (restore --delta reads it) */
+		uint64_t	sysid = SYSID;
+
+		memcpy(big, &sysid, sizeof(sysid));
+	}
 	fx_add_file(fx, "global/pg_control", big, 8192);
 	for (size_t i = 0; i < 300000; i++)
 		big[i] = (char) ('a' + (i / 100) % 26);

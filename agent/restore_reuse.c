@@ -1,0 +1,711 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_reuse.c
+ *	  What of an existing data directory `restore --delta` keeps (see
+ *	  restore_reuse.h).
+ *
+ * The walk is one pass over the data directory and the tablespace
+ * locations; the hashing is the cost, so it runs on every core: the
+ * candidates (files of the backup found with their recorded size) are
+ * taken largest first by `threads` threads, each reading its file once in
+ * 1 MiB pieces.  One SHA-256 cannot be split, so a 1 GB relation segment
+ * takes one core for its whole length while the others do the rest.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "restore_reuse.h"
+
+#define HASH_CHUNK		(1024 * 1024)
+
+/* Files every restore writes itself, never from the backup's list. */
+static const char *const own_files[] = {
+	"global/pg_control",		/* last, after everything else */
+	"backup_manifest",
+	"recovery.signal",
+	RVX_REUSE_MARKER,
+	NULL
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static bool
+sorted_has(const char *const *list, size_t n, const char *s)
+{
+	return n > 0 && bsearch(&s, list, n, sizeof(char *), cmp_str) != NULL;
+}
+
+/* "pg_tblspc/<oid>/<name>" with pg_tblspc/<oid> a tablespace of the backup */
+static bool
+tablespace_top(const RvxReuseSets *sets, const char *relpath)
+{
+	const char *slash;
+	char		link[64];
+
+	if (strncmp(relpath, "pg_tblspc/", 10) != 0)
+		return false;
+	slash = strchr(relpath + 10, '/');
+	if (slash == NULL || strchr(slash + 1, '/') != NULL ||
+		(size_t) (slash - relpath) >= sizeof(link))
+		return false;
+	memcpy(link, relpath, (size_t) (slash - relpath));
+	link[slash - relpath] = '\0';
+	return sorted_has(sets->tablespaces, sets->ntablespaces, link);
+}
+
+RvxReuseAction
+rvx_reuse_classify(const RvxReuseSets *sets, const char *relpath, RvxReuseType type)
+{
+	if (sorted_has(sets->leave, sets->nleave, relpath))
+		return RVX_REUSE_LEAVE;
+	for (int i = 0; own_files[i]; i++)
+		if (strcmp(relpath, own_files[i]) == 0)
+			return type == RVX_REUSE_T_FILE ? RVX_REUSE_OWN : RVX_REUSE_REMOVE;
+	if (sorted_has(sets->tablespaces, sets->ntablespaces, relpath))
+		return type == RVX_REUSE_T_LINK ? RVX_REUSE_TABLESPACE : RVX_REUSE_REMOVE;
+	if (sorted_has(sets->files, sets->nfiles, relpath))
+		return type == RVX_REUSE_T_FILE ? RVX_REUSE_CHECK : RVX_REUSE_REMOVE;
+	if (sorted_has(sets->dirs, sets->ndirs, relpath))
+	{
+		/* a WAL volume linked in stays linked; its contents are the restore's */
+		if (type == RVX_REUSE_T_DIR || (type == RVX_REUSE_T_LINK && strcmp(relpath, "pg_wal") == 0))
+			return RVX_REUSE_DESCEND;
+		return RVX_REUSE_REMOVE;
+	}
+	if (tablespace_top(sets, relpath))
+		return RVX_REUSE_LEAVE;
+	return RVX_REUSE_REMOVE;
+}
+
+/* ---------------------------------------------------------------- the walk */
+
+/* A file to read back: where the walk found it (a tablespace's: in its location). */
+typedef struct Candidate
+{
+	RvxReuseFile *file;
+	char	   *path;
+} Candidate;
+
+typedef struct Scan
+{
+	const RvxReuseInput *in;
+	RvxReuseSets sets;
+	RvxReuseFile **byname;		/* in->files sorted by path */
+	Candidate  *candidates;		/* to hash, largest first */
+	size_t		ncandidates;
+	RvxReusePlan *plan;
+
+	/* the hashing threads */
+	size_t		next;			/* atomic */
+	pthread_mutex_t lock;
+	bool		failed;
+	RvxError	error;
+} Scan;
+
+static int
+cmp_file_path(const void *a, const void *b)
+{
+	return strcmp((*(RvxReuseFile *const *) a)->path, (*(RvxReuseFile *const *) b)->path);
+}
+
+static int
+cmp_candidate_size_desc(const void *a, const void *b)
+{
+	const RvxReuseFile *x = ((const Candidate *) a)->file,
+			   *y = ((const Candidate *) b)->file;
+
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+static RvxReuseFile *
+find_file(Scan *s, const char *relpath)
+{
+	RvxReuseFile key = {.path = relpath};
+	RvxReuseFile *k = &key;
+	RvxReuseFile **hit = bsearch(&k, s->byname, s->in->nfiles, sizeof(RvxReuseFile *),
+								 cmp_file_path);
+
+	return hit ? *hit : NULL;
+}
+
+static int
+plan_add(RvxReusePlan *p, const char *path, RvxError *err)
+{
+	if (p->nremove == p->remove_cap)
+	{
+		size_t		cap = p->remove_cap ? p->remove_cap * 2 : 64;
+		char	  **r = realloc(p->remove, cap * sizeof(char *));
+
+		if (r == NULL)
+			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		p->remove = r;
+		p->remove_cap = cap;
+	}
+	if ((p->remove[p->nremove] = strdup(path)) == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	p->nremove++;
+	return 0;
+}
+
+/* nftw has no argument: the counts of the directory being measured */
+static __thread uint64_t count_entries;
+static __thread uint64_t count_bytes;
+
+static int
+count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	count_entries++;
+	if (flag == FTW_F && S_ISREG(st->st_mode))
+		count_bytes += (uint64_t) st->st_size;
+	return 0;
+}
+
+/* Lists path for removal, counting what goes with it. */
+static int
+mark_remove(Scan *s, const char *path, const struct stat *st, RvxError *err)
+{
+	if (S_ISDIR(st->st_mode))
+	{
+		count_entries = count_bytes = 0;
+		if (nftw(path, count_entry, 32, FTW_PHYS) != 0)
+			return rvx_error(err, RVX_E_IO, "could not read directory \"%s\": %s", path,
+							 strerror(errno));
+		s->plan->removed_entries += count_entries;
+		s->plan->removed_bytes += count_bytes;
+	}
+	else
+	{
+		s->plan->removed_entries++;
+		if (S_ISREG(st->st_mode))
+			s->plan->removed_bytes += (uint64_t) st->st_size;
+	}
+	rvx_debug("delta: \"%s\" is not the backup's: it will be removed", path);
+	return plan_add(s->plan, path, err);
+}
+
+static RvxReuseType
+type_of(const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return RVX_REUSE_T_FILE;
+	if (S_ISDIR(st->st_mode))
+		return RVX_REUSE_T_DIR;
+	if (S_ISLNK(st->st_mode))
+		return RVX_REUSE_T_LINK;
+	return RVX_REUSE_T_OTHER;
+}
+
+bool
+rvx_reuse_links_to(const char *link, const char *location)
+{
+	char		target[PATH_MAX];
+	ssize_t		n = readlink(link, target, sizeof(target) - 1);
+
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, location) == 0;
+}
+
+static const char *
+tablespace_location(Scan *s, const char *relpath)
+{
+	for (size_t i = 0; i < s->in->ntablespaces; i++)
+	{
+		char		name[32];
+
+		snprintf(name, sizeof(name), "pg_tblspc/%u", s->in->tablespaces[i].oid);
+		if (strcmp(name, relpath) == 0)
+			return s->in->tablespaces[i].location;
+	}
+	return NULL;
+}
+
+static int
+walk(Scan *s, const char *dir, const char *rel, RvxError *err)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	int			rc = 0;
+
+	if (d == NULL)
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", dir, strerror(errno));
+	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
+	{
+		char		path[PATH_MAX];
+		char		relpath[PATH_MAX];
+		struct stat st;
+		RvxReuseFile *f;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int) sizeof(path) ||
+			snprintf(relpath, sizeof(relpath), "%s%s%s", rel, rel[0] ? "/" : "",
+					 de->d_name) >= (int) sizeof(relpath))
+		{
+			rc = rvx_error(err, RVX_E_IO, "path \"%s/%s\" is too long", dir, de->d_name);
+			break;
+		}
+		if (lstat(path, &st) != 0)
+		{
+			if (errno == ENOENT)
+				continue;
+			rc = rvx_error(err, RVX_E_IO, "could not stat \"%s\": %s", path, strerror(errno));
+			break;
+		}
+		switch (rvx_reuse_classify(&s->sets, relpath, type_of(&st)))
+		{
+			case RVX_REUSE_CHECK:
+				f = find_file(s, relpath);
+				if (f != NULL && st.st_size == f->size && s->ncandidates < s->in->nfiles)
+				{
+					Candidate  *c = &s->candidates[s->ncandidates];
+
+					if ((c->path = strdup(path)) == NULL)
+					{
+						rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+						break;
+					}
+					c->file = f;
+					s->ncandidates++;
+				}
+				else
+					rvx_debug("delta: \"%s\" is %lld bytes, the backup's %lld: it will be rewritten",
+							  relpath, (long long) st.st_size, f ? (long long) f->size : -1LL);
+				break;
+			case RVX_REUSE_DESCEND:
+				rc = walk(s, path, relpath, err);
+				break;
+			case RVX_REUSE_TABLESPACE:
+				/* its location is walked on its own; a link elsewhere is remade */
+				if (!rvx_reuse_links_to(path, tablespace_location(s, relpath)))
+					rc = mark_remove(s, path, &st, err);
+				break;
+			case RVX_REUSE_OWN:
+			case RVX_REUSE_LEAVE:
+				break;
+			case RVX_REUSE_REMOVE:
+				rc = mark_remove(s, path, &st, err);
+				if (strncmp(relpath, "pg_wal/archive_status/", 22) == 0 &&
+					strlen(relpath) > 6 && strcmp(relpath + strlen(relpath) - 6, ".ready") == 0)
+					s->plan->unarchived_wal++;
+				break;
+		}
+	}
+	if (rc == 0 && errno != 0)
+		rc = rvx_error(err, RVX_E_IO, "could not read directory \"%s\": %s", dir, strerror(errno));
+	closedir(d);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- hashing */
+
+static void
+scan_failed(Scan *s, const RvxError *err)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->failed)
+	{
+		s->failed = true;
+		s->error = *err;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Reads f and sets f->keep when it is, byte for byte, the backup's file
+ * (and durable).  A file that vanished is simply not kept.
+ */
+static int
+check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *err)
+{
+	RvxReuseFile *f = c->file;
+	const char *path = c->path;
+	uint8_t		digest[RVX_SHA256_LEN];
+	uint64_t	done = 0;
+	struct stat st;
+	int			fd;
+	int			rc = -1;
+
+	/* without an access time to write back, the fdatasync below has nothing to do for a clean file */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return 0;
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	}
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (rvx_sha256_init(sha) != 0)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
+		goto out;
+	}
+	for (;;)
+	{
+		ssize_t		n;
+
+		if ((s->in->cancel && *s->in->cancel) || rvx_interrupt_pending() ||
+			__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
+		{
+			rvx_error(err, RVX_E_INTERNAL, "the restore was interrupted");
+			goto out;
+		}
+		n = read(fd, buf, HASH_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			rvx_error(err, RVX_E_IO, "could not read \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (rvx_sha256_update(sha, buf, (size_t) n) != 0)
+		{
+			rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
+			goto out;
+		}
+		done += (uint64_t) n;
+	}
+	if (rvx_sha256_final(sha, digest) != 0)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
+		goto out;
+	}
+	if (done != (uint64_t) f->size || memcmp(digest, f->sha256, RVX_SHA256_LEN) != 0)
+	{
+		rvx_debug("delta: \"%s\" differs from the backup's: it will be rewritten", f->path);
+		rc = 0;
+		goto out;
+	}
+	/* kept: as durable and as owned as a file the restore wrote */
+	if (fdatasync(fd) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	if (s->in->owner != (uid_t) -1 && fstat(fd, &st) == 0 &&
+		(st.st_uid != s->in->owner || st.st_gid != s->in->group) &&
+		fchown(fd, s->in->owner, s->in->group) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	f->keep = true;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static void *
+hash_thread(void *arg)
+{
+	Scan	   *s = arg;
+	RvxSha256  *sha = rvx_sha256_new();
+	uint8_t    *buf = malloc(HASH_CHUNK);
+	RvxError	err;
+
+	if (sha == NULL || buf == NULL)
+	{
+		rvx_error(&err, RVX_E_INTERNAL, "out of memory");
+		scan_failed(s, &err);
+	}
+	while (sha && buf && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
+	{
+		size_t		i = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+
+		if (i >= s->ncandidates)
+			break;
+		if (check_file(s, &s->candidates[i], sha, buf, &err) != 0)
+		{
+			scan_failed(s, &err);
+			break;
+		}
+	}
+	rvx_sha256_free(sha);
+	free(buf);
+	return NULL;
+}
+
+static int
+hash_candidates(Scan *s, RvxError *err)
+{
+	int			n = s->in->threads > 0 ? s->in->threads : 1;
+	pthread_t	threads[64];
+	int			started = 0;
+
+	if (n > 64)
+		n = 64;
+	if ((size_t) n > s->ncandidates)
+		n = (int) s->ncandidates;
+	qsort(s->candidates, s->ncandidates, sizeof(Candidate), cmp_candidate_size_desc);
+	for (int i = 0; i < n; i++)
+	{
+		if (pthread_create(&threads[i], NULL, hash_thread, s) != 0)
+		{
+			RvxError	terr;
+
+			rvx_error(&terr, RVX_E_INTERNAL, "could not start a thread: %s", strerror(errno));
+			scan_failed(s, &terr);
+			break;
+		}
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	if (s->failed)
+	{
+		*err = s->error;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int
+rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err)
+{
+	Scan		s;
+	const char **files = NULL;
+	const char **ts = NULL;
+	int			rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	memset(plan, 0, sizeof(*plan));
+	s.in = in;
+	s.plan = plan;
+	pthread_mutex_init(&s.lock, NULL);
+	s.byname = calloc(in->nfiles + 1, sizeof(RvxReuseFile *));
+	s.candidates = calloc(in->nfiles + 1, sizeof(Candidate));
+	files = calloc(in->nfiles + 1, sizeof(char *));
+	ts = calloc(in->ntablespaces + 1, sizeof(char *));
+	if (s.byname == NULL || s.candidates == NULL || files == NULL || ts == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < in->nfiles; i++)
+	{
+		in->files[i].keep = false;
+		s.byname[i] = &in->files[i];
+		files[i] = in->files[i].path;
+	}
+	qsort(s.byname, in->nfiles, sizeof(RvxReuseFile *), cmp_file_path);
+	qsort(files, in->nfiles, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < in->ntablespaces; i++)
+	{
+		char		name[32];
+
+		snprintf(name, sizeof(name), "pg_tblspc/%u", in->tablespaces[i].oid);
+		if ((ts[i] = strdup(name)) == NULL)
+		{
+			rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	qsort(ts, in->ntablespaces, sizeof(char *), cmp_str);
+	s.sets = (RvxReuseSets) {
+		.files = files, .nfiles = in->nfiles,
+		.dirs = in->dirs, .ndirs = in->ndirs,
+		.tablespaces = ts, .ntablespaces = in->ntablespaces,
+		.leave = in->leave, .nleave = in->nleave,
+	};
+
+	if (walk(&s, in->pgdata, "", err) != 0)
+		goto out;
+	for (size_t i = 0; i < in->ntablespaces; i++)
+	{
+		struct stat st;
+		char		rel[32];
+
+		if (stat(in->tablespaces[i].location, &st) != 0)
+		{
+			if (errno == ENOENT)
+				continue;
+			rvx_error(err, RVX_E_IO, "could not stat \"%s\": %s", in->tablespaces[i].location,
+					  strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode))
+		{
+			rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not a directory",
+					  in->tablespaces[i].oid, in->tablespaces[i].location);
+			goto out;
+		}
+		snprintf(rel, sizeof(rel), "pg_tblspc/%u", in->tablespaces[i].oid);
+		if (walk(&s, in->tablespaces[i].location, rel, err) != 0)
+			goto out;
+	}
+	if (hash_candidates(&s, err) != 0)
+		goto out;
+	for (size_t i = 0; i < in->nfiles; i++)
+		if (in->files[i].keep)
+		{
+			plan->kept_files++;
+			plan->kept_bytes += (uint64_t) in->files[i].size;
+		}
+	rc = 0;
+out:
+	if (ts)
+		for (size_t i = 0; i < in->ntablespaces; i++)
+			free((char *) ts[i]);
+	free(ts);
+	free(files);
+	free(s.byname);
+	for (size_t i = 0; s.candidates && i < s.ncandidates; i++)
+		free(s.candidates[i].path);
+	free(s.candidates);
+	pthread_mutex_destroy(&s.lock);
+	if (rc != 0)
+		rvx_reuse_plan_free(plan);
+	return rc;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
+	{
+		rvx_err("could not remove \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err)
+{
+	for (size_t i = 0; i < plan->nremove; i++)
+	{
+		const char *path = plan->remove[i];
+		struct stat st;
+
+		if (lstat(path, &st) != 0)
+		{
+			if (errno == ENOENT)
+				continue;
+			return rvx_error(err, RVX_E_IO, "could not stat \"%s\": %s", path, strerror(errno));
+		}
+		if (S_ISDIR(st.st_mode))
+		{
+			if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0)
+				return rvx_error(err, RVX_E_IO, "could not remove \"%s\" and its contents", path);
+		}
+		else if (unlink(path) != 0 && errno != ENOENT)
+			return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+void
+rvx_reuse_plan_free(RvxReusePlan *plan)
+{
+	for (size_t i = 0; i < plan->nremove; i++)
+		free(plan->remove[i]);
+	free(plan->remove);
+	plan->remove = NULL;
+	plan->nremove = plan->remove_cap = 0;
+}
+
+/* ---------------------------------------------------------------- identity */
+
+int
+rvx_reuse_system_id(const char *pgdata, uint64_t *sysid, const char **from, RvxError *err)
+{
+	char		path[PATH_MAX];
+	uint8_t		buf[8];
+	FILE	   *f;
+
+	/* ControlFileData opens with the system identifier, in the machine's byte order */
+	snprintf(path, sizeof(path), "%s/global/pg_control", pgdata);
+	f = fopen(path, "rb");
+	if (f != NULL)
+	{
+		size_t		n = fread(buf, 1, sizeof(buf), f);
+
+		fclose(f);
+		if (n != sizeof(buf))
+			return rvx_error(err, RVX_E_CORRUPT, "\"%s\" is too short to be a pg_control file", path);
+		memcpy(sysid, buf, sizeof(*sysid));
+		*from = "global/pg_control";
+		return 1;
+	}
+	if (errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+
+	snprintf(path, sizeof(path), "%s/%s", pgdata, RVX_REUSE_MARKER);
+	f = fopen(path, "r");
+	if (f != NULL)
+	{
+		char		line[256];
+		unsigned long long v = 0;
+		bool		found = false;
+
+		while (!found && fgets(line, sizeof(line), f) != NULL)
+			found = sscanf(line, "system_identifier = %llu", &v) == 1;
+		fclose(f);
+		if (!found)
+			return rvx_error(err, RVX_E_CORRUPT, "\"%s\" names no system identifier", path);
+		*sysid = (uint64_t) v;
+		*from = RVX_REUSE_MARKER;
+		return 1;
+	}
+	if (errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+int
+rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id, uid_t owner,
+					   gid_t group, RvxError *err)
+{
+	char		path[PATH_MAX];
+	char		text[512];
+	int			fd;
+	int			len;
+
+	snprintf(path, sizeof(path), "%s/%s", pgdata, RVX_REUSE_MARKER);
+	len = snprintf(text, sizeof(text),
+				   "# revrx-agent restore --delta of backup %s is under way here, or was interrupted:\n"
+				   "# PostgreSQL will not start on this directory (it has no global/pg_control).\n"
+				   "# Run the restore again; it removes this file when it is done.\n"
+				   "system_identifier = %" PRIu64 "\n", backup_id, sysid);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", path, strerror(errno));
+	if (write(fd, text, (size_t) len) != len ||
+		(owner != (uid_t) -1 && fchown(fd, owner, group) != 0) || fsync(fd) != 0)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", path, strerror(save));
+	}
+	if (close(fd) != 0)
+		return rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", path, strerror(errno));
+	return 0;
+}

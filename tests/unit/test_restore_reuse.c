@@ -1,0 +1,508 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_restore_reuse.c
+ *	  Unit tests for `restore --delta` (agent/restore_reuse.c and its use
+ *	  in agent/restore.c), from a posix repository in a temporary
+ *	  directory (test_backup_fixture.h).
+ *
+ * What would make them fail: an entry classified wrongly (a file of the
+ * backup removed, an extra one kept, a directory of the backup found as a
+ * file kept, what the backup left out on purpose or another server's
+ * directory in a shared tablespace location touched, a WAL volume link
+ * replaced); a kept file that was rewritten (new inode) or a changed one
+ * (same size, other bytes) kept; a deleted file not restored, an extra
+ * file, directory, WAL segment, stale postmaster.pid or wrong tablespace
+ * link left; wrong kept / rewritten / removed counts; a directory of
+ * another cluster, one that cannot be identified, or one a server runs in
+ * changed at all, or refused with another exit code; --delta with --force
+ * accepted; an interrupted delta restore that cannot be run again, or
+ * whose marker stays behind.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "restore.h"
+#include "restore_reuse.h"
+#include "test_backup_fixture.h"
+
+#define ID		"20261126T084500Z"
+#define TS_VER	"pg_tblspc/16390/PG_15_202209061"
+
+/* ---------------------------------------------------------------- classify */
+
+static void
+test_classify(void **state)
+{
+	static const char *const files[] = {"PG_VERSION", "base/1/1259", TS_VER "/1/16391"};
+	static const char *const dirs[] = {"base", "base/1", "pg_tblspc", TS_VER, TS_VER "/1", "pg_wal"};
+	static const char *const ts[] = {"pg_tblspc/16390"};
+	static const char *const leave[] = {"spool"};
+	const RvxReuseSets sets = {files, 3, dirs, 6, ts, 1, leave, 1};
+	static const struct
+	{
+		const char *path;
+		RvxReuseType type;
+		RvxReuseAction want;
+	}			cases[] = {
+		{"base/1/1259", RVX_REUSE_T_FILE, RVX_REUSE_CHECK},
+		{"base/1/1259", RVX_REUSE_T_DIR, RVX_REUSE_REMOVE},		/* wrong type: remade */
+		{"base/1/1259", RVX_REUSE_T_LINK, RVX_REUSE_REMOVE},
+		{"base/1/99999", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"base/1", RVX_REUSE_T_DIR, RVX_REUSE_DESCEND},
+		{"base/1", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"base/77", RVX_REUSE_T_DIR, RVX_REUSE_REMOVE},
+		{"pg_wal", RVX_REUSE_T_DIR, RVX_REUSE_DESCEND},
+		{"pg_wal", RVX_REUSE_T_LINK, RVX_REUSE_DESCEND},		/* a WAL volume stays linked */
+		{"base", RVX_REUSE_T_LINK, RVX_REUSE_REMOVE},
+		{"pg_wal/000000010000000000000003", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"postmaster.pid", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"postmaster.opts", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"backup_label.old", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"global/pg_control", RVX_REUSE_T_FILE, RVX_REUSE_OWN},
+		{"backup_manifest", RVX_REUSE_T_FILE, RVX_REUSE_OWN},
+		{"backup_manifest", RVX_REUSE_T_DIR, RVX_REUSE_REMOVE},
+		{"recovery.signal", RVX_REUSE_T_FILE, RVX_REUSE_OWN},
+		{RVX_REUSE_MARKER, RVX_REUSE_T_FILE, RVX_REUSE_OWN},
+		{"spool", RVX_REUSE_T_DIR, RVX_REUSE_LEAVE},
+		{"spool/wal", RVX_REUSE_T_DIR, RVX_REUSE_REMOVE},		/* never reached: spool is not descended */
+		{"pg_tblspc/16390", RVX_REUSE_T_LINK, RVX_REUSE_TABLESPACE},
+		{"pg_tblspc/16390", RVX_REUSE_T_DIR, RVX_REUSE_REMOVE},
+		{"pg_tblspc/16399", RVX_REUSE_T_LINK, RVX_REUSE_REMOVE},
+		{TS_VER, RVX_REUSE_T_DIR, RVX_REUSE_DESCEND},
+		{"pg_tblspc/16390/PG_16_202307071", RVX_REUSE_T_DIR, RVX_REUSE_LEAVE},	/* another server's */
+		{TS_VER "/1/16391", RVX_REUSE_T_FILE, RVX_REUSE_CHECK},
+		{TS_VER "/1/16392", RVX_REUSE_T_FILE, RVX_REUSE_REMOVE},
+		{"PG_VERSION", RVX_REUSE_T_OTHER, RVX_REUSE_REMOVE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		RvxReuseAction got = rvx_reuse_classify(&sets, cases[i].path, cases[i].type);
+
+		if (got != cases[i].want)
+			fail_msg("\"%s\" (type %d): action %d, expected %d", cases[i].path, cases[i].type,
+					 got, cases[i].want);
+	}
+}
+
+/* ---------------------------------------------------------------- with a repository */
+
+static int
+do_restore(Fixture *fx, const char *pgdata, bool delta, bool force, RvxRestoreResult *res,
+		   RvxError *err)
+{
+	RvxRestoreOptions opts = {0};
+
+	opts.pgdata = pgdata;
+	opts.backup_id = ID;
+	opts.delta = delta;
+	opts.force = force;
+	opts.parallel = 3;
+	opts.hash_threads = 2;
+	opts.agent_path = "/usr/bin/revrx-agent";
+	return rvx_restore(&fx->cfg, &opts, res, err);
+}
+
+static void
+restored(Fixture *fx, const char *pgdata, bool delta, RvxRestoreResult *res)
+{
+	RvxError	err;
+
+	if (do_restore(fx, pgdata, delta, false, res, &err) != 0)
+		fail_msg("restore%s failed: %s", delta ? " --delta" : "", err.msg);
+}
+
+static void
+put_file(const char *path, const char *text)
+{
+	FILE	   *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+typedef struct Snapshot
+{
+	ino_t		ino[MAX_FILES];
+	struct timespec mtime[MAX_FILES];
+} Snapshot;
+
+/* Where file i of the fixture is on disk (the tablespace's in its location). */
+static void
+file_path(Fixture *fx, const char *pgdata, int i, char *out, size_t cap)
+{
+	const char *p = fx->files[i].path;
+
+	if (strncmp(p, "pg_tblspc/16390/", 16) == 0)
+		snprintf(out, cap, "%s/%s", fx->tsdir, p + 16);
+	else
+		snprintf(out, cap, "%s/%s", pgdata, p);
+}
+
+static void
+snapshot(Fixture *fx, const char *pgdata, Snapshot *s)
+{
+	for (int i = 0; i < fx->nfiles; i++)
+	{
+		char		path[PATH_MAX];
+		struct stat st;
+
+		file_path(fx, pgdata, i, path, sizeof(path));
+		s->ino[i] = lstat(path, &st) == 0 ? st.st_ino : 0;
+		s->mtime[i] = st.st_mtim;
+	}
+}
+
+/*
+ * After a delta restore: every file as backed up (postgresql.auto.conf
+ * with the recovery settings after it), and untouched exactly where the
+ * snapshot's file is not named in rewritten.
+ */
+static void
+assert_delta_result(Fixture *fx, const char *pgdata, const Snapshot *before,
+					const char *const *rewritten)
+{
+	Snapshot	after;
+
+	snapshot(fx, pgdata, &after);
+	for (int i = 0; i < fx->nfiles; i++)
+	{
+		char		path[PATH_MAX];
+		bool		was_rewritten = false;
+		size_t		len;
+		char	   *data;
+
+		for (int r = 0; rewritten[r]; r++)
+			was_rewritten |= strcmp(rewritten[r], fx->files[i].path) == 0;
+		file_path(fx, pgdata, i, path, sizeof(path));
+		data = fx_slurp(path, &len);
+		assert_non_null(data);
+		if (strcmp(fx->files[i].path, "postgresql.auto.conf") == 0)
+			assert_memory_equal(data, fx->files[i].data, fx->files[i].len);
+		else
+		{
+			assert_int_equal(len, fx->files[i].len);
+			assert_memory_equal(data, fx->files[i].data, len);
+		}
+		free(data);
+		if (was_rewritten)
+		{
+			if (before->ino[i] == after.ino[i])
+				fail_msg("\"%s\" was not rewritten", fx->files[i].path);
+		}
+		else if (before->ino[i] != after.ino[i] ||
+				 before->mtime[i].tv_sec != after.mtime[i].tv_sec ||
+				 before->mtime[i].tv_nsec != after.mtime[i].tv_nsec)
+			fail_msg("\"%s\" was rewritten, but it was the backup's already", fx->files[i].path);
+	}
+	assert_false(fx_exists("%s/%s", pgdata, RVX_REUSE_MARKER));
+	assert_true(fx_exists("%s/%s", pgdata, "recovery.signal"));
+	assert_true(fx_exists("%s/%s", pgdata, "backup_manifest"));
+}
+
+static void
+test_delta_keeps_what_is_right(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	char		path[PATH_MAX];
+	RvxRestoreResult res;
+	Snapshot	before;
+	uint64_t	total = 0;
+	int			nfiles = fx->nfiles;
+	pid_t		child;
+	FILE	   *f;
+
+	for (int i = 0; i < fx->nfiles; i++)
+		total += fx->files[i].len;
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
+	restored(fx, pgdata, false, &res);
+	assert_false(res.delta);
+
+	/*
+	 * Right after a restore everything is the backup's but pg_control
+	 * (always written last) and postgresql.auto.conf (the restore added to it).
+	 */
+	snapshot(fx, pgdata, &before);
+	restored(fx, pgdata, true, &res);
+	assert_true(res.delta);
+	assert_int_equal(res.kept_files, nfiles - 2);
+	assert_int_equal(res.files, 2);
+	assert_int_equal(res.removed, 0);
+	assert_delta_result(fx, pgdata, &before,
+						(const char *const[]) {"global/pg_control", "postgresql.auto.conf", NULL});
+	{
+		/* the recovery settings once, not once per restore */
+		char	   *conf;
+
+		snprintf(path, sizeof(path), "%s/postgresql.auto.conf", pgdata);
+		conf = fx_slurp(path, NULL);
+		assert_non_null(strstr(conf, "restore_command"));
+		assert_null(strstr(strstr(conf, "restore_command") + 1, "restore_command"));
+		free(conf);
+	}
+
+	/* (a) a flipped byte, same size: read back, found different, rewritten */
+	snprintf(path, sizeof(path), "%s/base/1/16384", pgdata);
+	f = fopen(path, "r+b");
+	fseek(f, 2 * 1024 * 1024, SEEK_SET);
+	fputc(fx_file(fx, "base/1/16384")->data[2 * 1024 * 1024] ^ 0x01, f);
+	fclose(f);
+	snapshot(fx, pgdata, &before);
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.kept_files, nfiles - 3);
+	assert_int_equal(res.kept_bytes, total - fx_file(fx, "base/1/16384")->len -
+					 fx_file(fx, "postgresql.auto.conf")->len - 8192);
+	assert_int_equal(res.files, 3);
+	assert_int_equal(res.removed, 0);
+	assert_delta_result(fx, pgdata, &before,
+						(const char *const[]) {"global/pg_control", "postgresql.auto.conf",
+						"base/1/16384", NULL});
+
+	/* (b) a file deleted, another cut short (in the tablespace) */
+	snprintf(path, sizeof(path), "%s/base/1/1259", pgdata);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/PG_15_202209061/1/16391", fx->tsdir);
+	assert_int_equal(truncate(path, 8192), 0);
+	snapshot(fx, pgdata, &before);
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.kept_files, nfiles - 4);
+	assert_int_equal(res.files, 4);
+	assert_int_equal(res.removed, 0);
+	assert_delta_result(fx, pgdata, &before,
+						(const char *const[]) {"global/pg_control", "postgresql.auto.conf",
+						"base/1/1259", TS_VER "/1/16391", NULL});
+
+	/*
+	 * (c) what is not the backup's: a file, a directory with a file in it,
+	 * WAL, a stale postmaster.pid (its server is gone), a file in the
+	 * tablespace; but another server's directory in the tablespace
+	 * location is not the restore's.
+	 */
+	snprintf(path, sizeof(path), "%s/base/1/99999", pgdata);
+	put_file(path, "extra");
+	snprintf(path, sizeof(path), "%s/base/77", pgdata);
+	fx_mkdir_p(path);
+	snprintf(path, sizeof(path), "%s/base/77/1", pgdata);
+	put_file(path, "extra, in an extra directory");
+	snprintf(path, sizeof(path), "%s/pg_wal/000000020000000000000009", pgdata);
+	put_file(path, "WAL of the restored server's own timeline");
+	snprintf(path, sizeof(path), "%s/PG_15_202209061/1/16392", fx->tsdir);
+	put_file(path, "extra in the tablespace");
+	snprintf(path, sizeof(path), "%s/PG_16_202307071/5", fx->tsdir);
+	fx_mkdir_p(path);
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
+	f = fopen(path, "w");
+	fprintf(f, "%d\n%s\n", (int) child, pgdata);
+	fclose(f);
+	snapshot(fx, pgdata, &before);
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.kept_files, nfiles - 2);
+	assert_int_equal(res.files, 2);
+	assert_int_equal(res.removed, 6);
+	assert_int_equal(res.removed_bytes, strlen("extra") + strlen("extra, in an extra directory") +
+					 strlen("WAL of the restored server's own timeline") +
+					 strlen("extra in the tablespace") + strlen(pgdata) + 1 +
+					 snprintf(NULL, 0, "%d\n", (int) child));
+	assert_delta_result(fx, pgdata, &before,
+						(const char *const[]) {"global/pg_control", "postgresql.auto.conf", NULL});
+	assert_false(fx_exists("%s/%s", pgdata, "base/1/99999"));
+	assert_false(fx_exists("%s/%s", pgdata, "base/77"));
+	assert_false(fx_exists("%s/%s", pgdata, "pg_wal/000000020000000000000009"));
+	assert_true(fx_exists("%s/%s", pgdata, "pg_wal/archive_status"));
+	assert_false(fx_exists("%s/%s", pgdata, "postmaster.pid"));
+	assert_false(fx_exists("%s/%s", fx->tsdir, "PG_15_202209061/1/16392"));
+	assert_true(fx_exists("%s/%s", fx->tsdir, "PG_16_202307071/5"));
+}
+
+static void
+test_delta_links(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	char		path[PATH_MAX];
+	char		other[PATH_MAX];
+	char		walvol[PATH_MAX];
+	char		target[PATH_MAX];
+	RvxRestoreResult res;
+	struct stat st;
+	ssize_t		n;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
+	restored(fx, pgdata, false, &res);
+
+	/* pg_wal on a volume of its own: the link stays, its contents go */
+	snprintf(walvol, sizeof(walvol), "%s/walvol", fx->root);
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(rename(path, walvol), 0);
+	assert_int_equal(symlink(walvol, path), 0);
+	snprintf(path, sizeof(path), "%s/000000010000000000000004", walvol);
+	put_file(path, "old WAL");
+
+	/* the tablespace link pointing elsewhere: remade */
+	snprintf(other, sizeof(other), "%s/elsewhere", fx->root);
+	fx_mkdir_p(other);
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(other, path), 0);
+
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.removed, 2);	/* the WAL file, the wrong link */
+	assert_int_equal(res.kept_files, fx->nfiles - 2);
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_false(fx_exists("%s/%s", walvol, "000000010000000000000004"));
+	assert_true(fx_exists("%s/%s", walvol, "archive_status"));
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	n = readlink(path, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, fx->tsdir);
+	assert_true(fx_exists("%s%s", other, ""));	/* only the link was removed */
+}
+
+/* Every byte of every file under dir, as one string, to see that nothing changed. */
+static char *
+tree_state(const char *dir)
+{
+	char		cmd[PATH_MAX + 128];
+	char	   *out = malloc(1 << 20);
+	size_t		len;
+	FILE	   *p;
+
+	snprintf(cmd, sizeof(cmd),
+			 "cd '%s' && find . -printf '%%p %%y %%s %%i %%T@\\n' | sort && "
+			 "find . -type f -exec sha256sum {} + | sort", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	len = fread(out, 1, (1 << 20) - 1, p);
+	out[len] = '\0';
+	pclose(p);
+	return out;
+}
+
+static void
+test_delta_refusals(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	char		path[PATH_MAX];
+	RvxRestoreResult res;
+	RvxError	err;
+	char	   *was;
+	char	   *now;
+	FILE	   *f;
+	uint64_t	other = SYSID + 1;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
+	restored(fx, pgdata, false, &res);
+	snprintf(path, sizeof(path), "%s/base/1/1259", pgdata);
+	(void) truncate(path, 10);	/* something a delta restore would repair */
+
+	/* --delta with --force */
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, true, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_USAGE);
+	assert_non_null(strstr(err.msg, "--force"));
+
+	/* a server running in it (this process, as far as kill(pid, 0) can tell) */
+	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
+	f = fopen(path, "w");
+	fprintf(f, "%d\n%s\n", (int) getpid(), pgdata);
+	fclose(f);
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_RUNNING);
+	assert_int_equal(RVX_E_RUNNING, 14);		/* an exit code: stable */
+	assert_non_null(strstr(err.msg, "running"));
+	assert_false(res.incomplete);
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	unlink(path);
+
+	/* another cluster's pg_control */
+	snprintf(path, sizeof(path), "%s/global/pg_control", pgdata);
+	f = fopen(path, "r+b");
+	fwrite(&other, sizeof(other), 1, f);
+	fclose(f);
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_FOREIGN_PGDATA);
+	assert_int_equal(RVX_E_FOREIGN_PGDATA, 15);
+	assert_non_null(strstr(err.msg, "7312345678901234568"));
+	assert_non_null(strstr(err.msg, "7312345678901234567"));
+	assert_false(res.incomplete);
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+
+	/* no pg_control at all: whose it is cannot be told */
+	unlink(path);
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_FOREIGN_PGDATA);
+	assert_non_null(strstr(err.msg, "no global/pg_control"));
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	free(was);
+
+	/* ... unless a delta restore of this cluster left its marker there */
+	assert_int_equal(rvx_reuse_write_marker(pgdata, SYSID, ID, (uid_t) -1, (gid_t) -1, &err), 0);
+	restored(fx, pgdata, true, &res);
+	assert_true(res.delta);
+	assert_int_equal(res.kept_files, fx->nfiles - 3);	/* pg_control, auto.conf, 1259 */
+	assert_false(fx_exists("%s/%s", pgdata, RVX_REUSE_MARKER));
+	assert_true(fx_exists("%s/%s", pgdata, "global/pg_control"));
+}
+
+static void
+test_delta_into_nothing(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	RvxRestoreResult res;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/new", fx->root);
+	restored(fx, pgdata, true, &res);
+	assert_false(res.delta);
+	assert_int_equal(res.files, fx->nfiles);
+	assert_int_equal(res.kept_files, 0);
+	assert_true(fx_exists("%s/%s", pgdata, "global/pg_control"));
+	assert_false(fx_exists("%s/%s", pgdata, RVX_REUSE_MARKER));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test_setup_teardown(test_delta_keeps_what_is_right, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_delta_links, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_delta_refusals, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_delta_into_nothing, fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
