@@ -608,6 +608,22 @@ load_chain(RestoreRun *run, RvxRepo *repo, json_t *record, const char *id, RvxEr
 	}
 }
 
+/* The tablespace locations sound (rvx_reuse_check_locations). */
+static int
+check_locations(const char *pgdata, const Tablespace *ts, size_t nts, RvxError *err)
+{
+	RvxReuseTablespace *rts = calloc(nts + 1, sizeof(RvxReuseTablespace));
+	int			rc;
+
+	if (rts == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < nts; i++)
+		rts[i] = (RvxReuseTablespace) {.oid = ts[i].oid, .location = ts[i].location};
+	rc = rvx_reuse_check_locations(pgdata, rts, nts, err);
+	free(rts);
+	return rc;
+}
+
 /* A server running in dir would be destroyed: never touch it. */
 static int
 check_no_server(const char *dir, RvxError *err)
@@ -1416,27 +1432,35 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			run.group = st.st_gid;
 		}
 	}
+	if (check_locations(opts->pgdata, ts, nts, err) != 0)
+		goto out;
 	for (size_t i = 0; i < nts; i++)
 	{
 		int			empty;
 
-		if (ts[i].location[0] != '/')
-		{
-			rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not an absolute path",
-					  ts[i].oid, ts[i].location);
-			goto out;
-		}
+		/*
+		 * --delta compares the contents of a location only when this data
+		 * directory links to it already: anything else may be another
+		 * cluster's tablespace, refused as a normal restore refuses it.
+		 */
 		if (reuse)
-			continue;			/* its contents are compared like the rest */
+		{
+			snprintf(path, sizeof(path), "%s/pg_tblspc/%u", opts->pgdata, ts[i].oid);
+			if (rvx_reuse_links_to(path, ts[i].location))
+				continue;
+		}
 		empty = dir_is_empty(ts[i].location, err);
 		if (empty < 0)
 			goto out;
 		if (!empty && !opts->force)
 		{
 			rvx_error(err, RVX_E_USAGE,
-					  "tablespace %u: location \"%s\" is not empty; empty it, restore it elsewhere "
+					  "tablespace %u: location \"%s\" is not empty%s; empty it, restore it elsewhere "
 					  "with --tablespace-map %u=DIR, or use --force to delete its contents",
-					  ts[i].oid, ts[i].location, ts[i].oid);
+					  ts[i].oid, ts[i].location,
+					  reuse ? " and pg_tblspc of the data directory does not link to it "
+					  "(--delta reuses only a location the data directory links to)" : "",
+					  ts[i].oid);
 			goto out;
 		}
 	}

@@ -226,6 +226,64 @@ rvx_reuse_links_to(const char *link, const char *location)
 	return strcmp(target, location) == 0;
 }
 
+/* path, with symbolic links resolved if it exists, without a trailing slash */
+static void
+canonical_path(const char *path, char *out, size_t cap)
+{
+	char		real[PATH_MAX];
+	size_t		len;
+
+	snprintf(out, cap, "%s", realpath(path, real) != NULL ? real : path);
+	len = strlen(out);
+	while (len > 1 && out[len - 1] == '/')
+		out[--len] = '\0';
+}
+
+/* whether path is dir or lies inside it (both canonical) */
+static bool
+path_within(const char *path, const char *dir)
+{
+	size_t		len = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return true;
+	return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
+int
+rvx_reuse_check_locations(const char *pgdata, const RvxReuseTablespace *ts, size_t n,
+						  RvxError *err)
+{
+	char		data[PATH_MAX];
+	char		a[PATH_MAX];
+	char		b[PATH_MAX];
+
+	canonical_path(pgdata, data, sizeof(data));
+	for (size_t i = 0; i < n; i++)
+	{
+		if (ts[i].location == NULL || ts[i].location[0] != '/')
+			return rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not an absolute path",
+							 ts[i].oid, ts[i].location ? ts[i].location : "");
+		canonical_path(ts[i].location, a, sizeof(a));
+		if (path_within(a, data) || path_within(data, a))
+			return rvx_error(err, RVX_E_USAGE,
+							 "tablespace %u: location \"%s\" %s the data directory \"%s\"; restore "
+							 "it elsewhere with --tablespace-map %u=DIR",
+							 ts[i].oid, ts[i].location,
+							 path_within(a, data) ? "is inside" : "contains", pgdata, ts[i].oid);
+		for (size_t j = 0; j < i; j++)
+		{
+			canonical_path(ts[j].location, b, sizeof(b));
+			if (strcmp(a, b) == 0)
+				return rvx_error(err, RVX_E_USAGE,
+								 "tablespaces %u and %u would be restored to the same place (\"%s\", "
+								 "\"%s\"); give one another location with --tablespace-map OID=DIR",
+								 ts[j].oid, ts[i].oid, ts[j].location, ts[i].location);
+		}
+	}
+	return 0;
+}
+
 static const char *
 tablespace_location(Scan *s, const char *relpath)
 {
@@ -541,6 +599,7 @@ rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err)
 	{
 		struct stat st;
 		char		rel[32];
+		char		link[PATH_MAX];
 
 		if (stat(in->tablespaces[i].location, &st) != 0)
 		{
@@ -557,6 +616,23 @@ rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err)
 			goto out;
 		}
 		snprintf(rel, sizeof(rel), "pg_tblspc/%u", in->tablespaces[i].oid);
+		if (snprintf(link, sizeof(link), "%s/%s", in->pgdata, rel) >= (int) sizeof(link))
+		{
+			rvx_error(err, RVX_E_USAGE, "path \"%s/%s\" is too long", in->pgdata, rel);
+			goto out;
+		}
+		/*
+		 * Only a location this data directory links to already is its own:
+		 * anything else may be another cluster's tablespace, so nothing in
+		 * it is compared, kept or removed (the caller refused it unless it
+		 * is empty).
+		 */
+		if (!rvx_reuse_links_to(link, in->tablespaces[i].location))
+		{
+			rvx_debug("delta: \"%s\" does not link to \"%s\": that location is not read",
+					  link, in->tablespaces[i].location);
+			continue;
+		}
 		if (walk(&s, in->tablespaces[i].location, rel, err) != 0)
 			goto out;
 	}

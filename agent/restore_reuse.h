@@ -12,7 +12,10 @@
  *	- rvx_reuse_scan() only reads.  It walks the data directory and each
  *	  tablespace location without following links (but pg_wal, which may
  *	  be a link to a WAL volume, and the tablespace locations, which are
- *	  walked at their own path), classifies every entry with
+ *	  walked at their own path, but only when <pgdata>/pg_tblspc/<oid>
+ *	  already links to them: a location it does not link to may be
+ *	  another cluster's and is not read; the caller must have checked
+ *	  that it is empty or missing), classifies every entry with
  *	  rvx_reuse_classify(), and hashes every candidate file with
  *	  `threads` threads, largest first (fsyncing it too: it is kept
  *	  because it is durable as well as right).  A file is kept only when
@@ -161,6 +164,15 @@ extern int	rvx_reuse_system_id(const char *pgdata, uint64_t *sysid, const char *
 
 /* Whether the symbolic link link points to exactly location. */
 extern bool rvx_reuse_links_to(const char *link, const char *location);
+
+/*
+ * Whether the tablespace locations a restore (any restore, not only
+ * --delta) would write are sound: each an absolute path, no two the same,
+ * none inside pgdata and pgdata inside none (symbolic links resolved where
+ * the paths exist).  Checked before anything is changed; RVX_E_USAGE.
+ */
+extern int	rvx_reuse_check_locations(const char *pgdata, const RvxReuseTablespace *ts,
+									  size_t n, RvxError *err);
 
 /* Writes RVX_REUSE_MARKER durably (owner: as the other files). */
 extern int	rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id,

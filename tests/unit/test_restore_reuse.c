@@ -328,54 +328,6 @@ test_delta_keeps_what_is_right(void **state)
 	assert_true(fx_exists("%s/%s", fx->tsdir, "PG_16_202307071/5"));
 }
 
-static void
-test_delta_links(void **state)
-{
-	Fixture    *fx = *state;
-	char		pgdata[PATH_MAX];
-	char		path[PATH_MAX];
-	char		other[PATH_MAX];
-	char		walvol[PATH_MAX];
-	char		target[PATH_MAX];
-	RvxRestoreResult res;
-	struct stat st;
-	ssize_t		n;
-
-	fx_make_stored_backup(fx, ID, NULL);
-	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
-	restored(fx, pgdata, false, &res);
-
-	/* pg_wal on a volume of its own: the link stays, its contents go */
-	snprintf(walvol, sizeof(walvol), "%s/walvol", fx->root);
-	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
-	assert_int_equal(rename(path, walvol), 0);
-	assert_int_equal(symlink(walvol, path), 0);
-	snprintf(path, sizeof(path), "%s/000000010000000000000004", walvol);
-	put_file(path, "old WAL");
-
-	/* the tablespace link pointing elsewhere: remade */
-	snprintf(other, sizeof(other), "%s/elsewhere", fx->root);
-	fx_mkdir_p(other);
-	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(symlink(other, path), 0);
-
-	restored(fx, pgdata, true, &res);
-	assert_int_equal(res.removed, 2);	/* the WAL file, the wrong link */
-	assert_int_equal(res.kept_files, fx->nfiles - 2);
-	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISLNK(st.st_mode));
-	assert_false(fx_exists("%s/%s", walvol, "000000010000000000000004"));
-	assert_true(fx_exists("%s/%s", walvol, "archive_status"));
-	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
-	n = readlink(path, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
-	assert_string_equal(target, fx->tsdir);
-	assert_true(fx_exists("%s%s", other, ""));	/* only the link was removed */
-}
-
 /* Every byte of every file under dir, as one string, to see that nothing changed. */
 static char *
 tree_state(const char *dir)
@@ -394,6 +346,113 @@ tree_state(const char *dir)
 	out[len] = '\0';
 	pclose(p);
 	return out;
+}
+
+static void
+test_delta_links(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	char		path[PATH_MAX];
+	char		other[PATH_MAX];
+	char		walvol[PATH_MAX];
+	char		target[PATH_MAX];
+	RvxRestoreResult res;
+	RvxError	err;
+	struct stat st;
+	ssize_t		n;
+	char	   *was;
+	char	   *now;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
+	restored(fx, pgdata, false, &res);
+
+	/* pg_wal on a volume of its own: the link stays, its contents go */
+	snprintf(walvol, sizeof(walvol), "%s/walvol", fx->root);
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(rename(path, walvol), 0);
+	assert_int_equal(symlink(walvol, path), 0);
+	snprintf(path, sizeof(path), "%s/000000010000000000000004", walvol);
+	put_file(path, "old WAL");
+
+	/*
+	 * the tablespace link pointing elsewhere, the record's location full:
+	 * that location may be another cluster's tablespace, so the restore
+	 * refuses it as a normal restore would, changing nothing
+	 */
+	snprintf(other, sizeof(other), "%s/elsewhere", fx->root);
+	fx_mkdir_p(other);
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(other, path), 0);
+	was = tree_state(fx->root);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_USAGE);
+	assert_non_null(strstr(err.msg, "is not empty"));
+	assert_non_null(strstr(err.msg, fx->tsdir));
+	assert_false(res.incomplete);
+	now = tree_state(fx->root);
+	assert_string_equal(now, was);
+	free(now);
+	free(was);
+
+	/* ... the record's location empty (moved away): used, and the link remade */
+	snprintf(path, sizeof(path), "%s.away", fx->tsdir);
+	assert_int_equal(rename(fx->tsdir, path), 0);
+	snprintf(path, sizeof(path), "%s/mine", other);
+	put_file(path, "not the restore's");
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.removed, 2);	/* the WAL file, the wrong link */
+	assert_int_equal(res.kept_files, fx->nfiles - 3);	/* pg_control, auto.conf, the tablespace's */
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_false(fx_exists("%s/%s", walvol, "000000010000000000000004"));
+	assert_true(fx_exists("%s/%s", walvol, "archive_status"));
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	n = readlink(path, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, fx->tsdir);
+	assert_true(fx_exists("%s/%s", fx->tsdir, TS_VER + strlen("pg_tblspc/16390/") ));
+	assert_true(fx_exists("%s/%s", other, "mine"));	/* only the link was removed */
+}
+
+/* Tablespace locations that would overlap the data directory or each other. */
+static void
+test_check_locations(void **state)
+{
+	static const struct
+	{
+		RvxReuseTablespace ts[2];
+		size_t		n;
+		const char *want;		/* NULL: accepted */
+	}			cases[] = {
+		{{{1, "/srv/ts1"}, {2, "/srv/ts2"}}, 2, NULL},
+		{{{1, "/srv/pgdata-ts"}}, 1, NULL},		/* a prefix of the name is not inside */
+		{{{1, "/srv/ts1"}, {2, "/srv/ts1/"}}, 2, "same place"},
+		{{{1, "/srv/pgdata/ts"}}, 1, "is inside"},
+		{{{1, "/srv/pgdata"}}, 1, "is inside"},
+		{{{1, "/srv"}}, 1, "contains"},
+		{{{1, "srv/ts1"}}, 1, "absolute"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		RvxError	err;
+		int			rc = rvx_reuse_check_locations("/srv/pgdata/", cases[i].ts, cases[i].n, &err);
+
+		if (cases[i].want == NULL)
+			assert_int_equal(rc, 0);
+		else
+		{
+			assert_int_equal(rc, -1);
+			assert_int_equal(err.code, RVX_E_USAGE);
+			if (strstr(err.msg, cases[i].want) == NULL)
+				fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err.msg, cases[i].want);
+		}
+	}
 }
 
 static void
@@ -500,6 +559,7 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test_setup_teardown(test_delta_keeps_what_is_right, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_links, fx_setup, fx_teardown),
+		cmocka_unit_test(test_check_locations),
 		cmocka_unit_test_setup_teardown(test_delta_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_into_nothing, fx_setup, fx_teardown),
 	};
