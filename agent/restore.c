@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -624,25 +625,68 @@ check_locations(const char *pgdata, const Tablespace *ts, size_t nts, RvxError *
 	return rc;
 }
 
-/* A server running in dir would be destroyed: never touch it. */
+/*
+ * A server running in dir would be destroyed: never touch it.  As
+ * PostgreSQL itself decides whether a postmaster.pid is stale: the
+ * postmaster's pid alive (kill 0), or the shared memory segment line 7
+ * names still attached by some process; the second is what sees a server
+ * from a sidecar, whose PID namespace is its own while the pod shares
+ * the IPC namespace.  An empty or garbled postmaster.pid may be a server
+ * starting: refused too.  Called before the work and again right before
+ * the first change, since the scan of --delta can take long.
+ */
 static int
 check_no_server(const char *dir, RvxError *err)
 {
 	char		path[PATH_MAX];
+	char		text[1024];
 	FILE	   *f;
-	long		pid = 0;
+	size_t		n;
+	RvxPidFile	pf;
+	struct shmid_ds ds;
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
+	{
+		if (errno == ENOENT)
+			return 0;
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	if (pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+	text[n] = '\0';
+	if (!rvx_reuse_parse_pidfile(text, &pf))
+		return rvx_error(err, RVX_E_RUNNING,
+						 "\"%s\" is %s: a PostgreSQL server may be starting in \"%s\"; stop it "
+						 "first (or remove postmaster.pid if no server runs there)",
+						 path, n == 0 ? "empty" : "not a postmaster.pid PostgreSQL wrote", dir);
+	if (kill((pid_t) pf.pid, 0) == 0 || errno == EPERM)
 		return rvx_error(err, RVX_E_RUNNING,
 						 "a PostgreSQL server (pid %ld) seems to be running in \"%s\"; stop it first "
-						 "(or remove postmaster.pid if no server runs there)", pid, dir);
+						 "(or remove postmaster.pid if no server runs there)", pf.pid, dir);
+	if (pf.has_shmem && pf.shmem_id != 0)
+	{
+		if (shmctl((int) pf.shmem_id, IPC_STAT, &ds) == 0)
+		{
+			if (ds.shm_nattch > 0)
+				return rvx_error(err, RVX_E_RUNNING,
+								 "the shared memory segment of the PostgreSQL server in \"%s\" "
+								 "(key %lu, id %lu, from postmaster.pid) is still in use by %lu "
+								 "process(es): its server (pid %ld in its own PID namespace) or "
+								 "its backends still run; stop it first (or remove postmaster.pid "
+								 "if no server runs there)",
+								 dir, pf.shmem_key, pf.shmem_id, (unsigned long) ds.shm_nattch,
+								 pf.pid);
+		}
+		else if (errno != EINVAL && errno != EIDRM)
+			return rvx_error(err, RVX_E_RUNNING,
+							 "cannot tell whether the shared memory segment (key %lu, id %lu) "
+							 "that postmaster.pid of \"%s\" names is in use (%s), so a PostgreSQL "
+							 "server may be running there; stop it first (or remove postmaster.pid "
+							 "if no server runs there)",
+							 pf.shmem_key, pf.shmem_id, dir, strerror(errno));
+	}
 	return 0;
 }
 
@@ -1471,7 +1515,9 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	if (reuse && scan_existing(&run, record, ts, nts, &reuse_plan, err) != 0)
 		goto out;
 
-	/* 2. only now: change things */
+	/* 2. only now: change things (a server may have started while we read) */
+	if (stat(opts->pgdata, &st) == 0 && check_no_server(opts->pgdata, err) != 0)
+		goto out;
 	changed = true;
 	if (reuse && prepare_existing(&run, id, &reuse_plan, err) != 0)
 		goto out;

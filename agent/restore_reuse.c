@@ -755,6 +755,27 @@ rvx_reuse_system_id(const char *pgdata, uint64_t *sysid, const char **from, RvxE
 	return 0;
 }
 
+bool
+rvx_reuse_parse_pidfile(const char *text, RvxPidFile *out)
+{
+	const char *line = text;
+	char	   *end;
+
+	memset(out, 0, sizeof(*out));
+	errno = 0;
+	out->pid = strtol(text, &end, 10);
+	if (errno != 0 || end == text || out->pid <= 0 || (*end != '\n' && *end != '\0'))
+		return false;
+	/* line 7: "<key> <id>", each right-aligned in 9 columns */
+	for (int n = 1; n < 7 && line != NULL; n++)
+		if ((line = strchr(line, '\n')) != NULL)
+			line++;
+	if (line != NULL &&
+		sscanf(line, "%lu %lu", &out->shmem_key, &out->shmem_id) == 2)
+		out->has_shmem = true;
+	return true;
+}
+
 int
 rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id, uid_t owner,
 					   gid_t group, RvxError *err)

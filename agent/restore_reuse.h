@@ -174,6 +174,24 @@ extern bool rvx_reuse_links_to(const char *link, const char *location);
 extern int	rvx_reuse_check_locations(const char *pgdata, const RvxReuseTablespace *ts,
 									  size_t n, RvxError *err);
 
+/*
+ * What postmaster.pid says, as PostgreSQL reads it when it starts: the
+ * postmaster's pid (line 1) and, from line 7, the key and id of the
+ * System V shared memory segment every backend stays attached to.  The
+ * segment is what tells a running server from another PID namespace (a
+ * sidecar), where the pid means nothing but the IPC namespace is shared.
+ */
+typedef struct RvxPidFile
+{
+	long		pid;
+	bool		has_shmem;		/* line 7 present and well formed */
+	unsigned long shmem_key;
+	unsigned long shmem_id;
+} RvxPidFile;
+
+/* Returns true when text is a postmaster.pid (pid > 0), false if empty or garbled. */
+extern bool rvx_reuse_parse_pidfile(const char *text, RvxPidFile *out);
+
 /* Writes RVX_REUSE_MARKER durably (owner: as the other files). */
 extern int	rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id,
 								   uid_t owner, gid_t group, RvxError *err);

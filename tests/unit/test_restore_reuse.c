@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -419,6 +420,34 @@ test_delta_links(void **state)
 	assert_true(fx_exists("%s/%s", other, "mine"));	/* only the link was removed */
 }
 
+/* postmaster.pid read as PostgreSQL reads it */
+static void
+test_parse_pidfile(void **state)
+{
+	RvxPidFile	pf;
+
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n1764000000\n5432\n/tmp\n*\n"
+										"  5432001     32769\nready   \n", &pf));
+	assert_int_equal(pf.pid, 4242);
+	assert_true(pf.has_shmem);
+	assert_int_equal(pf.shmem_key, 5432001);
+	assert_int_equal(pf.shmem_id, 32769);
+	/* a server still starting has not written line 7 yet: the pid alone */
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n", &pf));
+	assert_int_equal(pf.pid, 4242);
+	assert_false(pf.has_shmem);
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n1\n5432\n/tmp\n*\n\n", &pf));
+	assert_false(pf.has_shmem);
+	assert_true(rvx_reuse_parse_pidfile("4242", &pf));
+	/* empty or garbled: not a file PostgreSQL wrote */
+	assert_false(rvx_reuse_parse_pidfile("", &pf));
+	assert_false(rvx_reuse_parse_pidfile("\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("0\n/data\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("-7\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("42x\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("\x01\x02garbage", &pf));
+}
+
 /* Tablespace locations that would overlap the data directory or each other. */
 static void
 test_check_locations(void **state)
@@ -497,6 +526,51 @@ test_delta_refusals(void **state)
 	free(now);
 	unlink(path);
 
+	/*
+	 * a server in another PID namespace (a sidecar): its pid means nothing
+	 * here, but its shared memory segment, named on line 7, is attached
+	 */
+	{
+		int			shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		void	   *at;
+		pid_t		gone = fork();
+
+		assert_true(shmid >= 0);
+		at = shmat(shmid, NULL, 0);
+		assert_true(at != (void *) -1);
+		if (gone == 0)
+			_exit(0);
+		waitpid(gone, NULL, 0);
+		f = fopen(path, "w");
+		fprintf(f, "%d\n%s\n1764000000\n5432\n/tmp\n*\n%9lu %9lu\nready   \n", (int) gone,
+				pgdata, 5432001UL, (unsigned long) shmid);
+		fclose(f);
+		free(was);
+		was = tree_state(pgdata);
+		assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+		assert_int_equal(err.code, RVX_E_RUNNING);
+		assert_non_null(strstr(err.msg, "shared memory"));
+		assert_false(res.incomplete);
+		now = tree_state(pgdata);
+		assert_string_equal(now, was);
+		free(now);
+		shmdt(at);
+		shmctl(shmid, IPC_RMID, NULL);
+	}
+
+	/* an empty postmaster.pid: a server may be starting */
+	f = fopen(path, "w");
+	fclose(f);
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_RUNNING);
+	assert_non_null(strstr(err.msg, "empty"));
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	unlink(path);
+
 	/* another cluster's pg_control */
 	snprintf(path, sizeof(path), "%s/global/pg_control", pgdata);
 	f = fopen(path, "r+b");
@@ -560,6 +634,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delta_keeps_what_is_right, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_links, fx_setup, fx_teardown),
 		cmocka_unit_test(test_check_locations),
+		cmocka_unit_test(test_parse_pidfile),
 		cmocka_unit_test_setup_teardown(test_delta_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_into_nothing, fx_setup, fx_teardown),
 	};
