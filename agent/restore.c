@@ -690,6 +690,57 @@ check_no_server(const char *dir, RvxError *err)
 	return 0;
 }
 
+/*
+ * WAL the server of dir wrote but had not archived yet (a .ready file in
+ * pg_wal/archive_status, the archiver's to-do list): a delta restore
+ * would delete it, and with it perhaps the only copy of the last commits.
+ * Refused unless the operator said to discard it.
+ */
+static int
+check_unarchived_wal(const char *dir, bool discard, RvxError *err)
+{
+	char		path[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	uint64_t	ready = 0;
+	size_t		len;
+
+	snprintf(path, sizeof(path), "%s/pg_wal/archive_status", dir);
+	d = opendir(path);
+	if (d == NULL)
+	{
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", path, strerror(errno));
+	}
+	while ((errno = 0, de = readdir(d)) != NULL)
+		if ((len = strlen(de->d_name)) > 6 && strcmp(de->d_name + len - 6, ".ready") == 0)
+			ready++;
+	if (errno != 0)
+	{
+		int			save = errno;
+
+		closedir(d);
+		return rvx_error(err, RVX_E_IO, "could not read directory \"%s\": %s", path, strerror(save));
+	}
+	closedir(d);
+	if (ready == 0)
+		return 0;
+	if (discard)
+	{
+		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not "
+				 "archived yet; they are removed with the rest of pg_wal "
+				 "(--discard-unarchived-wal)", dir, ready);
+		return 0;
+	}
+	return rvx_error(err, RVX_E_UNARCHIVED_WAL,
+					 "pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
+					 "yet (.ready in pg_wal/archive_status); --delta would delete them, and with "
+					 "them transactions that may be nowhere else.  Start the server and let it "
+					 "archive them (or copy them away), or, if they are not needed, run again "
+					 "with --discard-unarchived-wal", dir, ready);
+}
+
 /* ---------------------------------------------------------------- download */
 
 static void
@@ -1298,10 +1349,6 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
 			 plan->kept_bytes / 1048576.0, run->nfiles + 1, run->total_bytes / 1048576.0,
 			 plan->removed_entries, plan->removed_bytes / 1048576.0);
-	if (plan->unarchived_wal > 0)
-		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
-				 "yet (.ready in pg_wal/archive_status); they are removed with the rest of pg_wal",
-				 run->opts->pgdata, plan->unarchived_wal);
 	rc = 0;
 out:
 	json_decref(dirset);
@@ -1457,7 +1504,8 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			goto out;
 		if (!empty && opts->delta)
 		{
-			if (check_same_cluster(opts->pgdata, ci.system_id, err) != 0)
+			if (check_same_cluster(opts->pgdata, ci.system_id, err) != 0 ||
+				check_unarchived_wal(opts->pgdata, opts->discard_unarchived_wal, err) != 0)
 				goto out;
 			reuse = true;
 		}

@@ -363,9 +363,6 @@ walk(Scan *s, const char *dir, const char *rel, RvxError *err)
 				break;
 			case RVX_REUSE_REMOVE:
 				rc = mark_remove(s, path, &st, err);
-				if (strncmp(relpath, "pg_wal/archive_status/", 22) == 0 &&
-					strlen(relpath) > 6 && strcmp(relpath + strlen(relpath) - 6, ".ready") == 0)
-					s->plan->unarchived_wal++;
 				break;
 		}
 	}

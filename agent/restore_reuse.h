@@ -144,7 +144,6 @@ typedef struct RvxReusePlan
 	uint64_t	removed_entries;	/* files, links and directories, those
 									 * inside a removed directory included */
 	uint64_t	removed_bytes;	/* of the regular files among them */
-	uint64_t	unarchived_wal; /* pg_wal/archive_status/\*.ready among them */
 } RvxReusePlan;
 
 /* Fills plan and sets files[].keep; changes nothing on disk. */

@@ -571,6 +571,26 @@ test_delta_refusals(void **state)
 	free(now);
 	unlink(path);
 
+	/* WAL its server had not archived: refused (exit code 16), nothing changed */
+	snprintf(path, sizeof(path), "%s/pg_wal/000000010000000000000007", pgdata);
+	put_file(path, "WAL not archived yet");
+	snprintf(path, sizeof(path), "%s/pg_wal/archive_status/000000010000000000000007.ready", pgdata);
+	put_file(path, "");
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_UNARCHIVED_WAL);
+	assert_int_equal(RVX_E_UNARCHIVED_WAL, 16);
+	assert_non_null(strstr(err.msg, "holds 1 WAL file(s)"));
+	assert_non_null(strstr(err.msg, "--discard-unarchived-wal"));
+	assert_false(res.incomplete);
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pg_wal/000000010000000000000007", pgdata);
+	unlink(path);
+
 	/* another cluster's pg_control */
 	snprintf(path, sizeof(path), "%s/global/pg_control", pgdata);
 	f = fopen(path, "r+b");
