@@ -1324,7 +1324,6 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 		.tablespaces = rts, .ntablespaces = nts,
 		.leave = leave, .nleave = nleave,
 		.threads = (int) threads,
-		.owner = run->owner, .group = run->group,
 		.cancel = &run->cancel,
 	};
 	if (rvx_reuse_scan(&in, plan, err) != 0)
@@ -1381,7 +1380,10 @@ prepare_existing(RestoreRun *run, const char *id, const RvxReusePlan *plan, RvxE
 		return -1;
 	if (access(path, F_OK) == 0 && fsync_dir_path(path, err) != 0)
 		return -1;
-	return rvx_reuse_remove(plan, err);
+	if (rvx_reuse_remove(plan, err) != 0)
+		return -1;
+	/* kept files: durable and owned as written ones, now that the directory changes anyway */
+	return rvx_reuse_settle(plan, run->owner, run->group, err);
 }
 
 /*

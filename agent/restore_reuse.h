@@ -17,12 +17,12 @@
  *	  another cluster's and is not read; the caller must have checked
  *	  that it is empty or missing), classifies every entry with
  *	  rvx_reuse_classify(), and hashes every candidate file with
- *	  `threads` threads, largest first (fsyncing it too: it is kept
- *	  because it is durable as well as right).  A file is kept only when
- *	  its SHA-256 equals the record's: there is no shortcut by size or
- *	  mtime.
+ *	  `threads` threads, largest first.  A file is kept only when its
+ *	  SHA-256 equals the record's: there is no shortcut by size or mtime;
+ *	  one that cannot be read (EIO, EACCES) is logged and not kept.
  *	- rvx_reuse_remove() then deletes what the scan listed, deepest first
- *	  within each entry, never following a link.
+ *	  within each entry, never following a link, and rvx_reuse_settle()
+ *	  fsyncs the kept files and gives them the restore's owner.
  *	- Nothing here writes a file of the backup; restore.c downloads the
  *	  files that were not kept, exactly as a normal restore does.
  *
@@ -129,8 +129,6 @@ typedef struct RvxReuseInput
 	const char *const *leave;
 	size_t		nleave;
 	int			threads;		/* hashing threads (>= 1) */
-	uid_t		owner;			/* (uid_t) -1, or given the kept files */
-	gid_t		group;
 	const volatile int *cancel; /* non-zero: stop (an interrupt) */
 } RvxReuseInput;
 
@@ -144,12 +142,21 @@ typedef struct RvxReusePlan
 	uint64_t	removed_entries;	/* files, links and directories, those
 									 * inside a removed directory included */
 	uint64_t	removed_bytes;	/* of the regular files among them */
+	char	  **kept;			/* absolute paths of the kept files */
+	size_t		nkept;
+	size_t		kept_cap;
 } RvxReusePlan;
 
 /* Fills plan and sets files[].keep; changes nothing on disk. */
 extern int	rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err);
 /* Deletes plan->remove. */
 extern int	rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err);
+/*
+ * Makes the kept files as durable and as owned (owner (uid_t) -1: left
+ * as is) as a file the restore wrote: only once the restore changes the
+ * directory anyway, never by a restore that is refused after its scan.
+ */
+extern int	rvx_reuse_settle(const RvxReusePlan *plan, uid_t owner, gid_t group, RvxError *err);
 extern void rvx_reuse_plan_free(RvxReusePlan *plan);
 
 /*
