@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cmd_restore.c
- *	  `revrx-agent restore --pgdata DIR [--backup ID|latest] [--force | --delta]
- *	  [--tablespace-map OID=DIR]... [--agent-path PATH]
+ *	  `revrx-agent restore --pgdata DIR [--backup ID|latest] [--force | --delta
+ *	  [--discard-unarchived-wal]] [--tablespace-map OID=DIR]... [--agent-path PATH]
  *	  [--target-time TS | --target-lsn LSN | --target-name NAME |
  *	   --target-xid XID | --target immediate] [--target-action A]
  *	  [--target-exclusive] [--target-timeline T] [--archive]`
@@ -16,8 +16,8 @@
  * (files, bytes, seconds, MB/s) is logged at the end either way.  The exit
  * code is the error's code (error.h): 1 for a missing backup or object, 2
  * for a refused target, 7 for corrupt data, 14 for a server running in
- * the directory, 15 (--delta) for a directory of another cluster, and so
- * on.  --delta also prints what it kept, rewrote and removed on stdout
+ * the directory, 15 (--delta) for a directory of another cluster, 16
+ * (--delta) for one whose pg_wal holds WAL not archived yet, and so on.  --delta also prints what it kept, rewrote and removed on stdout
  * (one line, for scripts and for the operator).  Every restore that
  * got past its arguments is recorded in the audit trail, done or failed
  * (audit.h): a restore that worked but could not be recorded keeps its
@@ -52,6 +52,9 @@ const char	rvx_restore_options[] =
 "                            is not in the backup is removed, pg_wal's contents\n"
 "                            too; the tablespace locations likewise.  An empty or\n"
 "                            missing DIR is a normal restore.  Not with --force\n"
+"  --discard-unarchived-wal  with --delta: remove WAL segments DIR's server had\n"
+"                            not archived yet (.ready in pg_wal/archive_status);\n"
+"                            without it such a DIR is refused (exit code 16)\n"
 "  --tablespace-map OID=DIR  restore tablespace OID into DIR instead of its\n"
 "                            original location (repeatable)\n"
 "  --agent-path PATH         revrx-agent that restore_command runs (default: this one)\n"
@@ -79,13 +82,14 @@ const char	rvx_restore_options[] =
 "arguments, a target the repository cannot reach or a target directory that is\n"
 "not empty, 7 corrupt data, 9 another cluster's repository, 14 a server runs in\n"
 "DIR, 15 (--delta) DIR is another cluster's data directory (or has no\n"
-"pg_control to tell).\n";
+"pg_control to tell), 16 (--delta) DIR's pg_wal holds WAL not archived yet.\n";
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"usage: revrx-agent restore --pgdata DIR [--backup ID|latest] [--force | --delta]\n"
+			"usage: revrx-agent restore --pgdata DIR [--backup ID|latest]\n"
+			"                           [--force | --delta [--discard-unarchived-wal]]\n"
 			"                           [--tablespace-map OID=DIR]... [--agent-path PATH]\n"
 			"                           [--target-time TS | --target-lsn LSN | --target-name NAME |\n"
 			"                            --target-xid XID | --target immediate]\n"
@@ -171,6 +175,11 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 			opts.delta = true;
 			continue;
 		}
+		if (strcmp(argv[i], "--discard-unarchived-wal") == 0)
+		{
+			opts.discard_unarchived_wal = true;
+			continue;
+		}
 		if ((rc = rvx_target_option(&opts.target, argc, argv, &i, &err)) != 0)
 		{
 			if (rc < 0)
@@ -227,6 +236,11 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 	{
 		fprintf(stderr, "revrx-agent restore: --delta and --force exclude each other "
 				"(--delta keeps what is right, --force deletes everything first)\n");
+		return RVX_E_USAGE;
+	}
+	if (opts.discard_unarchived_wal && !opts.delta)
+	{
+		fprintf(stderr, "revrx-agent restore: --discard-unarchived-wal is an option of --delta\n");
 		return RVX_E_USAGE;
 	}
 	if (opts.backup_id && strcmp(opts.backup_id, "latest") != 0 &&

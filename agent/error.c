@@ -96,6 +96,8 @@ rvx_error_code_name(RvxErrorCode code)
 			return "server_running";
 		case RVX_E_FOREIGN_PGDATA:
 			return "foreign_data_directory";
+		case RVX_E_UNARCHIVED_WAL:
+			return "unarchived_wal";
 	}
 	return "unknown";
 }

@@ -38,6 +38,7 @@ typedef enum RvxErrorCode
 	RVX_E_AUDIT = 13,			/* the action succeeded, its audit record was not written */
 	RVX_E_RUNNING = 14,			/* a PostgreSQL server runs in the data directory */
 	RVX_E_FOREIGN_PGDATA = 15,	/* the data directory is another cluster's */
+	RVX_E_UNARCHIVED_WAL = 16,	/* restore would delete WAL not archived yet */
 } RvxErrorCode;
 
 typedef struct RvxError

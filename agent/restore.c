@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -608,26 +609,136 @@ load_chain(RestoreRun *run, RvxRepo *repo, json_t *record, const char *id, RvxEr
 	}
 }
 
-/* A server running in dir would be destroyed: never touch it. */
+/* The tablespace locations sound (rvx_reuse_check_locations). */
+static int
+check_locations(const char *pgdata, const Tablespace *ts, size_t nts, RvxError *err)
+{
+	RvxReuseTablespace *rts = calloc(nts + 1, sizeof(RvxReuseTablespace));
+	int			rc;
+
+	if (rts == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < nts; i++)
+		rts[i] = (RvxReuseTablespace) {.oid = ts[i].oid, .location = ts[i].location};
+	rc = rvx_reuse_check_locations(pgdata, rts, nts, err);
+	free(rts);
+	return rc;
+}
+
+/*
+ * A server running in dir would be destroyed: never touch it.  As
+ * PostgreSQL itself decides whether a postmaster.pid is stale: the
+ * postmaster's pid alive (kill 0), or the shared memory segment line 7
+ * names still attached by some process; the second is what sees a server
+ * from a sidecar, whose PID namespace is its own while the pod shares
+ * the IPC namespace.  An empty or garbled postmaster.pid may be a server
+ * starting: refused too.  Called before the work and again right before
+ * the first change, since the scan of --delta can take long.
+ */
 static int
 check_no_server(const char *dir, RvxError *err)
 {
 	char		path[PATH_MAX];
+	char		text[1024];
 	FILE	   *f;
-	long		pid = 0;
+	size_t		n;
+	RvxPidFile	pf;
+	struct shmid_ds ds;
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
+	{
+		if (errno == ENOENT)
+			return 0;
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	if (pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+	text[n] = '\0';
+	if (!rvx_reuse_parse_pidfile(text, &pf))
+		return rvx_error(err, RVX_E_RUNNING,
+						 "\"%s\" is %s: a PostgreSQL server may be starting in \"%s\"; stop it "
+						 "first (or remove postmaster.pid if no server runs there)",
+						 path, n == 0 ? "empty" : "not a postmaster.pid PostgreSQL wrote", dir);
+	if (kill((pid_t) pf.pid, 0) == 0 || errno == EPERM)
 		return rvx_error(err, RVX_E_RUNNING,
 						 "a PostgreSQL server (pid %ld) seems to be running in \"%s\"; stop it first "
-						 "(or remove postmaster.pid if no server runs there)", pid, dir);
+						 "(or remove postmaster.pid if no server runs there)", pf.pid, dir);
+	if (pf.has_shmem && pf.shmem_id != 0)
+	{
+		if (shmctl((int) pf.shmem_id, IPC_STAT, &ds) == 0)
+		{
+			if (ds.shm_nattch > 0)
+				return rvx_error(err, RVX_E_RUNNING,
+								 "the shared memory segment of the PostgreSQL server in \"%s\" "
+								 "(key %lu, id %lu, from postmaster.pid) is still in use by %lu "
+								 "process(es): its server (pid %ld in its own PID namespace) or "
+								 "its backends still run; stop it first (or remove postmaster.pid "
+								 "if no server runs there)",
+								 dir, pf.shmem_key, pf.shmem_id, (unsigned long) ds.shm_nattch,
+								 pf.pid);
+		}
+		else if (errno != EINVAL && errno != EIDRM)
+			return rvx_error(err, RVX_E_RUNNING,
+							 "cannot tell whether the shared memory segment (key %lu, id %lu) "
+							 "that postmaster.pid of \"%s\" names is in use (%s), so a PostgreSQL "
+							 "server may be running there; stop it first (or remove postmaster.pid "
+							 "if no server runs there)",
+							 pf.shmem_key, pf.shmem_id, dir, strerror(errno));
+	}
 	return 0;
+}
+
+/*
+ * WAL the server of dir wrote but had not archived yet (a .ready file in
+ * pg_wal/archive_status, the archiver's to-do list): a delta restore
+ * would delete it, and with it perhaps the only copy of the last commits.
+ * Refused unless the operator said to discard it.
+ */
+static int
+check_unarchived_wal(const char *dir, bool discard, RvxError *err)
+{
+	char		path[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	uint64_t	ready = 0;
+	size_t		len;
+
+	snprintf(path, sizeof(path), "%s/pg_wal/archive_status", dir);
+	d = opendir(path);
+	if (d == NULL)
+	{
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", path, strerror(errno));
+	}
+	while ((errno = 0, de = readdir(d)) != NULL)
+		if ((len = strlen(de->d_name)) > 6 && strcmp(de->d_name + len - 6, ".ready") == 0)
+			ready++;
+	if (errno != 0)
+	{
+		int			save = errno;
+
+		closedir(d);
+		return rvx_error(err, RVX_E_IO, "could not read directory \"%s\": %s", path, strerror(save));
+	}
+	closedir(d);
+	if (ready == 0)
+		return 0;
+	if (discard)
+	{
+		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not "
+				 "archived yet; they are removed with the rest of pg_wal "
+				 "(--discard-unarchived-wal)", dir, ready);
+		return 0;
+	}
+	return rvx_error(err, RVX_E_UNARCHIVED_WAL,
+					 "pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
+					 "yet (.ready in pg_wal/archive_status); --delta would delete them, and with "
+					 "them transactions that may be nowhere else.  Start the server and let it "
+					 "archive them (or copy them away), or, if they are not needed, run again "
+					 "with --discard-unarchived-wal", dir, ready);
 }
 
 /* ---------------------------------------------------------------- download */
@@ -1213,7 +1324,6 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 		.tablespaces = rts, .ntablespaces = nts,
 		.leave = leave, .nleave = nleave,
 		.threads = (int) threads,
-		.owner = run->owner, .group = run->group,
 		.cancel = &run->cancel,
 	};
 	if (rvx_reuse_scan(&in, plan, err) != 0)
@@ -1238,10 +1348,6 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
 			 plan->kept_bytes / 1048576.0, run->nfiles + 1, run->total_bytes / 1048576.0,
 			 plan->removed_entries, plan->removed_bytes / 1048576.0);
-	if (plan->unarchived_wal > 0)
-		rvx_warn("--delta: pg_wal of \"%s\" holds %" PRIu64 " WAL file(s) its server had not archived "
-				 "yet (.ready in pg_wal/archive_status); they are removed with the rest of pg_wal",
-				 run->opts->pgdata, plan->unarchived_wal);
 	rc = 0;
 out:
 	json_decref(dirset);
@@ -1274,7 +1380,10 @@ prepare_existing(RestoreRun *run, const char *id, const RvxReusePlan *plan, RvxE
 		return -1;
 	if (access(path, F_OK) == 0 && fsync_dir_path(path, err) != 0)
 		return -1;
-	return rvx_reuse_remove(plan, err);
+	if (rvx_reuse_remove(plan, err) != 0)
+		return -1;
+	/* kept files: durable and owned as written ones, now that the directory changes anyway */
+	return rvx_reuse_settle(plan, run->owner, run->group, err);
 }
 
 /*
@@ -1397,7 +1506,8 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			goto out;
 		if (!empty && opts->delta)
 		{
-			if (check_same_cluster(opts->pgdata, ci.system_id, err) != 0)
+			if (check_same_cluster(opts->pgdata, ci.system_id, err) != 0 ||
+				check_unarchived_wal(opts->pgdata, opts->discard_unarchived_wal, err) != 0)
 				goto out;
 			reuse = true;
 		}
@@ -1416,27 +1526,35 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			run.group = st.st_gid;
 		}
 	}
+	if (check_locations(opts->pgdata, ts, nts, err) != 0)
+		goto out;
 	for (size_t i = 0; i < nts; i++)
 	{
 		int			empty;
 
-		if (ts[i].location[0] != '/')
-		{
-			rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not an absolute path",
-					  ts[i].oid, ts[i].location);
-			goto out;
-		}
+		/*
+		 * --delta compares the contents of a location only when this data
+		 * directory links to it already: anything else may be another
+		 * cluster's tablespace, refused as a normal restore refuses it.
+		 */
 		if (reuse)
-			continue;			/* its contents are compared like the rest */
+		{
+			snprintf(path, sizeof(path), "%s/pg_tblspc/%u", opts->pgdata, ts[i].oid);
+			if (rvx_reuse_links_to(path, ts[i].location))
+				continue;
+		}
 		empty = dir_is_empty(ts[i].location, err);
 		if (empty < 0)
 			goto out;
 		if (!empty && !opts->force)
 		{
 			rvx_error(err, RVX_E_USAGE,
-					  "tablespace %u: location \"%s\" is not empty; empty it, restore it elsewhere "
+					  "tablespace %u: location \"%s\" is not empty%s; empty it, restore it elsewhere "
 					  "with --tablespace-map %u=DIR, or use --force to delete its contents",
-					  ts[i].oid, ts[i].location, ts[i].oid);
+					  ts[i].oid, ts[i].location,
+					  reuse ? " and pg_tblspc of the data directory does not link to it "
+					  "(--delta reuses only a location the data directory links to)" : "",
+					  ts[i].oid);
 			goto out;
 		}
 	}
@@ -1447,7 +1565,9 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	if (reuse && scan_existing(&run, record, ts, nts, &reuse_plan, err) != 0)
 		goto out;
 
-	/* 2. only now: change things */
+	/* 2. only now: change things (a server may have started while we read) */
+	if (stat(opts->pgdata, &st) == 0 && check_no_server(opts->pgdata, err) != 0)
+		goto out;
 	changed = true;
 	if (reuse && prepare_existing(&run, id, &reuse_plan, err) != 0)
 		goto out;

@@ -64,6 +64,8 @@ typedef struct RvxRestoreOptions
 	const char *backup_id;		/* NULL or "latest": the newest complete backup */
 	bool		force;			/* empty pgdata and the tablespace locations first */
 	bool		delta;			/* keep what of a non-empty pgdata is the backup's already */
+	bool		discard_unarchived_wal; /* delta: remove WAL its server had not
+										 * archived yet (else refused) */
 	int			hash_threads;	/* delta: threads reading files back (0: one per CPU) */
 	int			parallel;		/* transfers at once (>= 1) */
 	const RvxTablespaceMapping *tablespace_map;

@@ -147,23 +147,30 @@ find_file(Scan *s, const char *relpath)
 	return hit ? *hit : NULL;
 }
 
+/* Appends a copy of path to a growing list of paths. */
 static int
-plan_add(RvxReusePlan *p, const char *path, RvxError *err)
+strvec_push_path(char ***list, size_t *n, size_t *cap, const char *path, RvxError *err)
 {
-	if (p->nremove == p->remove_cap)
+	if (*n == *cap)
 	{
-		size_t		cap = p->remove_cap ? p->remove_cap * 2 : 64;
-		char	  **r = realloc(p->remove, cap * sizeof(char *));
+		size_t		c = *cap ? *cap * 2 : 64;
+		char	  **r = realloc(*list, c * sizeof(char *));
 
 		if (r == NULL)
 			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-		p->remove = r;
-		p->remove_cap = cap;
+		*list = r;
+		*cap = c;
 	}
-	if ((p->remove[p->nremove] = strdup(path)) == NULL)
+	if (((*list)[*n] = strdup(path)) == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	p->nremove++;
+	(*n)++;
 	return 0;
+}
+
+static int
+plan_add(RvxReusePlan *p, const char *path, RvxError *err)
+{
+	return strvec_push_path(&p->remove, &p->nremove, &p->remove_cap, path, err);
 }
 
 /* nftw has no argument: the counts of the directory being measured */
@@ -224,6 +231,64 @@ rvx_reuse_links_to(const char *link, const char *location)
 		return false;
 	target[n] = '\0';
 	return strcmp(target, location) == 0;
+}
+
+/* path, with symbolic links resolved if it exists, without a trailing slash */
+static void
+canonical_path(const char *path, char *out, size_t cap)
+{
+	char		real[PATH_MAX];
+	size_t		len;
+
+	snprintf(out, cap, "%s", realpath(path, real) != NULL ? real : path);
+	len = strlen(out);
+	while (len > 1 && out[len - 1] == '/')
+		out[--len] = '\0';
+}
+
+/* whether path is dir or lies inside it (both canonical) */
+static bool
+path_within(const char *path, const char *dir)
+{
+	size_t		len = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return true;
+	return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
+int
+rvx_reuse_check_locations(const char *pgdata, const RvxReuseTablespace *ts, size_t n,
+						  RvxError *err)
+{
+	char		data[PATH_MAX];
+	char		a[PATH_MAX];
+	char		b[PATH_MAX];
+
+	canonical_path(pgdata, data, sizeof(data));
+	for (size_t i = 0; i < n; i++)
+	{
+		if (ts[i].location == NULL || ts[i].location[0] != '/')
+			return rvx_error(err, RVX_E_USAGE, "tablespace %u: location \"%s\" is not an absolute path",
+							 ts[i].oid, ts[i].location ? ts[i].location : "");
+		canonical_path(ts[i].location, a, sizeof(a));
+		if (path_within(a, data) || path_within(data, a))
+			return rvx_error(err, RVX_E_USAGE,
+							 "tablespace %u: location \"%s\" %s the data directory \"%s\"; restore "
+							 "it elsewhere with --tablespace-map %u=DIR",
+							 ts[i].oid, ts[i].location,
+							 path_within(a, data) ? "is inside" : "contains", pgdata, ts[i].oid);
+		for (size_t j = 0; j < i; j++)
+		{
+			canonical_path(ts[j].location, b, sizeof(b));
+			if (strcmp(a, b) == 0)
+				return rvx_error(err, RVX_E_USAGE,
+								 "tablespaces %u and %u would be restored to the same place (\"%s\", "
+								 "\"%s\"); give one another location with --tablespace-map OID=DIR",
+								 ts[j].oid, ts[i].oid, ts[j].location, ts[i].location);
+		}
+	}
+	return 0;
 }
 
 static const char *
@@ -305,9 +370,6 @@ walk(Scan *s, const char *dir, const char *rel, RvxError *err)
 				break;
 			case RVX_REUSE_REMOVE:
 				rc = mark_remove(s, path, &st, err);
-				if (strncmp(relpath, "pg_wal/archive_status/", 22) == 0 &&
-					strlen(relpath) > 6 && strcmp(relpath + strlen(relpath) - 6, ".ready") == 0)
-					s->plan->unarchived_wal++;
 				break;
 		}
 	}
@@ -332,8 +394,12 @@ scan_failed(Scan *s, const RvxError *err)
 }
 
 /*
- * Reads f and sets f->keep when it is, byte for byte, the backup's file
- * (and durable).  A file that vanished is simply not kept.
+ * Reads f and sets f->keep when it is, byte for byte, the backup's file.
+ * A file that vanished, or that cannot be opened or read (EIO on a bad
+ * block, EACCES), is simply not kept: the restore rewrites it, which is
+ * the repair --delta is for.  Nothing is changed here (not even the
+ * owner, nor an fsync): rvx_reuse_settle() does that once the restore
+ * has decided to change the directory.
  */
 static int
 check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *err)
@@ -342,19 +408,19 @@ check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *
 	const char *path = c->path;
 	uint8_t		digest[RVX_SHA256_LEN];
 	uint64_t	done = 0;
-	struct stat st;
 	int			fd;
 	int			rc = -1;
 
-	/* without an access time to write back, the fdatasync below has nothing to do for a clean file */
+	/* without an access time to write back, the later fdatasync has nothing to do for a clean file */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 	{
-		if (errno == ENOENT)
-			return 0;
-		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+		if (errno != ENOENT)
+			rvx_warn("delta: could not open \"%s\" (%s): it will be rewritten", path,
+					 strerror(errno));
+		return 0;
 	}
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (rvx_sha256_init(sha) != 0)
@@ -377,7 +443,9 @@ check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *
 			continue;
 		if (n < 0)
 		{
-			rvx_error(err, RVX_E_IO, "could not read \"%s\": %s", path, strerror(errno));
+			rvx_warn("delta: could not read \"%s\" (%s): it will be rewritten", path,
+					 strerror(errno));
+			rc = 0;
 			goto out;
 		}
 		if (n == 0)
@@ -398,19 +466,6 @@ check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *
 	{
 		rvx_debug("delta: \"%s\" differs from the backup's: it will be rewritten", f->path);
 		rc = 0;
-		goto out;
-	}
-	/* kept: as durable and as owned as a file the restore wrote */
-	if (fdatasync(fd) != 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", path, strerror(errno));
-		goto out;
-	}
-	if (s->in->owner != (uid_t) -1 && fstat(fd, &st) == 0 &&
-		(st.st_uid != s->in->owner || st.st_gid != s->in->group) &&
-		fchown(fd, s->in->owner, s->in->group) != 0)
-	{
-		rvx_error(err, RVX_E_IO, "could not change the owner of \"%s\": %s", path, strerror(errno));
 		goto out;
 	}
 	f->keep = true;
@@ -464,11 +519,14 @@ hash_candidates(Scan *s, RvxError *err)
 	qsort(s->candidates, s->ncandidates, sizeof(Candidate), cmp_candidate_size_desc);
 	for (int i = 0; i < n; i++)
 	{
-		if (pthread_create(&threads[i], NULL, hash_thread, s) != 0)
+		int			prc = pthread_create(&threads[i], NULL, hash_thread, s);
+
+		if (prc != 0)
 		{
 			RvxError	terr;
 
-			rvx_error(&terr, RVX_E_INTERNAL, "could not start a thread: %s", strerror(errno));
+			/* pthread_create returns its error; errno is not set */
+			rvx_error(&terr, RVX_E_INTERNAL, "could not start a thread: %s", strerror(prc));
 			scan_failed(s, &terr);
 			break;
 		}
@@ -541,6 +599,7 @@ rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err)
 	{
 		struct stat st;
 		char		rel[32];
+		char		link[PATH_MAX];
 
 		if (stat(in->tablespaces[i].location, &st) != 0)
 		{
@@ -557,16 +616,37 @@ rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err)
 			goto out;
 		}
 		snprintf(rel, sizeof(rel), "pg_tblspc/%u", in->tablespaces[i].oid);
+		if (snprintf(link, sizeof(link), "%s/%s", in->pgdata, rel) >= (int) sizeof(link))
+		{
+			rvx_error(err, RVX_E_USAGE, "path \"%s/%s\" is too long", in->pgdata, rel);
+			goto out;
+		}
+		/*
+		 * Only a location this data directory links to already is its own:
+		 * anything else may be another cluster's tablespace, so nothing in
+		 * it is compared, kept or removed (the caller refused it unless it
+		 * is empty).
+		 */
+		if (!rvx_reuse_links_to(link, in->tablespaces[i].location))
+		{
+			rvx_debug("delta: \"%s\" does not link to \"%s\": that location is not read",
+					  link, in->tablespaces[i].location);
+			continue;
+		}
 		if (walk(&s, in->tablespaces[i].location, rel, err) != 0)
 			goto out;
 	}
 	if (hash_candidates(&s, err) != 0)
 		goto out;
-	for (size_t i = 0; i < in->nfiles; i++)
-		if (in->files[i].keep)
+	for (size_t i = 0; i < s.ncandidates; i++)
+		if (s.candidates[i].file->keep)
 		{
 			plan->kept_files++;
-			plan->kept_bytes += (uint64_t) in->files[i].size;
+			plan->kept_bytes += (uint64_t) s.candidates[i].file->size;
+			/* the path as walked (a tablespace's: in its location), for rvx_reuse_settle */
+			if (strvec_push_path(&plan->kept, &plan->nkept, &plan->kept_cap,
+								 s.candidates[i].path, err) != 0)
+				goto out;
 		}
 	rc = 0;
 out:
@@ -621,6 +701,32 @@ rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err)
 	return 0;
 }
 
+int
+rvx_reuse_settle(const RvxReusePlan *plan, uid_t owner, gid_t group, RvxError *err)
+{
+	for (size_t i = 0; i < plan->nkept; i++)
+	{
+		const char *path = plan->kept[i];
+		struct stat st;
+		int			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		if (fd < 0)
+			return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+		if (fdatasync(fd) != 0 ||
+			(owner != (uid_t) -1 && fstat(fd, &st) == 0 &&
+			 (st.st_uid != owner || st.st_gid != group) && fchown(fd, owner, group) != 0))
+		{
+			int			save = errno;
+
+			close(fd);
+			return rvx_error(err, RVX_E_IO, "could not fsync or change the owner of \"%s\": %s",
+							 path, strerror(save));
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 void
 rvx_reuse_plan_free(RvxReusePlan *plan)
 {
@@ -629,6 +735,11 @@ rvx_reuse_plan_free(RvxReusePlan *plan)
 	free(plan->remove);
 	plan->remove = NULL;
 	plan->nremove = plan->remove_cap = 0;
+	for (size_t i = 0; i < plan->nkept; i++)
+		free(plan->kept[i]);
+	free(plan->kept);
+	plan->kept = NULL;
+	plan->nkept = plan->kept_cap = 0;
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -677,6 +788,27 @@ rvx_reuse_system_id(const char *pgdata, uint64_t *sysid, const char **from, RvxE
 	if (errno != ENOENT)
 		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
 	return 0;
+}
+
+bool
+rvx_reuse_parse_pidfile(const char *text, RvxPidFile *out)
+{
+	const char *line = text;
+	char	   *end;
+
+	memset(out, 0, sizeof(*out));
+	errno = 0;
+	out->pid = strtol(text, &end, 10);
+	if (errno != 0 || end == text || out->pid <= 0 || (*end != '\n' && *end != '\0'))
+		return false;
+	/* line 7: "<key> <id>", each right-aligned in 9 columns */
+	for (int n = 1; n < 7 && line != NULL; n++)
+		if ((line = strchr(line, '\n')) != NULL)
+			line++;
+	if (line != NULL &&
+		sscanf(line, "%lu %lu", &out->shmem_key, &out->shmem_id) == 2)
+		out->has_shmem = true;
+	return true;
 }
 
 int

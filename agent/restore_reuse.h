@@ -12,14 +12,17 @@
  *	- rvx_reuse_scan() only reads.  It walks the data directory and each
  *	  tablespace location without following links (but pg_wal, which may
  *	  be a link to a WAL volume, and the tablespace locations, which are
- *	  walked at their own path), classifies every entry with
+ *	  walked at their own path, but only when <pgdata>/pg_tblspc/<oid>
+ *	  already links to them: a location it does not link to may be
+ *	  another cluster's and is not read; the caller must have checked
+ *	  that it is empty or missing), classifies every entry with
  *	  rvx_reuse_classify(), and hashes every candidate file with
- *	  `threads` threads, largest first (fsyncing it too: it is kept
- *	  because it is durable as well as right).  A file is kept only when
- *	  its SHA-256 equals the record's: there is no shortcut by size or
- *	  mtime.
+ *	  `threads` threads, largest first.  A file is kept only when its
+ *	  SHA-256 equals the record's: there is no shortcut by size or mtime;
+ *	  one that cannot be read (EIO, EACCES) is logged and not kept.
  *	- rvx_reuse_remove() then deletes what the scan listed, deepest first
- *	  within each entry, never following a link.
+ *	  within each entry, never following a link, and rvx_reuse_settle()
+ *	  fsyncs the kept files and gives them the restore's owner.
  *	- Nothing here writes a file of the backup; restore.c downloads the
  *	  files that were not kept, exactly as a normal restore does.
  *
@@ -126,8 +129,6 @@ typedef struct RvxReuseInput
 	const char *const *leave;
 	size_t		nleave;
 	int			threads;		/* hashing threads (>= 1) */
-	uid_t		owner;			/* (uid_t) -1, or given the kept files */
-	gid_t		group;
 	const volatile int *cancel; /* non-zero: stop (an interrupt) */
 } RvxReuseInput;
 
@@ -141,13 +142,21 @@ typedef struct RvxReusePlan
 	uint64_t	removed_entries;	/* files, links and directories, those
 									 * inside a removed directory included */
 	uint64_t	removed_bytes;	/* of the regular files among them */
-	uint64_t	unarchived_wal; /* pg_wal/archive_status/\*.ready among them */
+	char	  **kept;			/* absolute paths of the kept files */
+	size_t		nkept;
+	size_t		kept_cap;
 } RvxReusePlan;
 
 /* Fills plan and sets files[].keep; changes nothing on disk. */
 extern int	rvx_reuse_scan(const RvxReuseInput *in, RvxReusePlan *plan, RvxError *err);
 /* Deletes plan->remove. */
 extern int	rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err);
+/*
+ * Makes the kept files as durable and as owned (owner (uid_t) -1: left
+ * as is) as a file the restore wrote: only once the restore changes the
+ * directory anyway, never by a restore that is refused after its scan.
+ */
+extern int	rvx_reuse_settle(const RvxReusePlan *plan, uid_t owner, gid_t group, RvxError *err);
 extern void rvx_reuse_plan_free(RvxReusePlan *plan);
 
 /*
@@ -161,6 +170,33 @@ extern int	rvx_reuse_system_id(const char *pgdata, uint64_t *sysid, const char *
 
 /* Whether the symbolic link link points to exactly location. */
 extern bool rvx_reuse_links_to(const char *link, const char *location);
+
+/*
+ * Whether the tablespace locations a restore (any restore, not only
+ * --delta) would write are sound: each an absolute path, no two the same,
+ * none inside pgdata and pgdata inside none (symbolic links resolved where
+ * the paths exist).  Checked before anything is changed; RVX_E_USAGE.
+ */
+extern int	rvx_reuse_check_locations(const char *pgdata, const RvxReuseTablespace *ts,
+									  size_t n, RvxError *err);
+
+/*
+ * What postmaster.pid says, as PostgreSQL reads it when it starts: the
+ * postmaster's pid (line 1) and, from line 7, the key and id of the
+ * System V shared memory segment every backend stays attached to.  The
+ * segment is what tells a running server from another PID namespace (a
+ * sidecar), where the pid means nothing but the IPC namespace is shared.
+ */
+typedef struct RvxPidFile
+{
+	long		pid;
+	bool		has_shmem;		/* line 7 present and well formed */
+	unsigned long shmem_key;
+	unsigned long shmem_id;
+} RvxPidFile;
+
+/* Returns true when text is a postmaster.pid (pid > 0), false if empty or garbled. */
+extern bool rvx_reuse_parse_pidfile(const char *text, RvxPidFile *out);
 
 /* Writes RVX_REUSE_MARKER durably (owner: as the other files). */
 extern int	rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id,

@@ -21,7 +21,10 @@
 # primary's data, or the rows before the restore point.  The audit record
 # says mode=delta with the counts.  Refused, changing nothing in D: a
 # running server in D (exit 14), a data directory of another initdb
-# (exit 15), --delta with --force (exit 2).  The same on S3, shorter.
+# (exit 15), --delta with --force (exit 2), D's tablespace link pointing
+# elsewhere while the record's location holds files (exit 2, the location
+# unchanged too), WAL not archived yet in pg_wal (exit 16; with
+# --discard-unarchived-wal it proceeds).  The same on S3, shorter.
 
 use strict;
 use warnings FATAL => 'all';
@@ -346,6 +349,42 @@ my $before = tree_state($pgdata);
 is($rc, 14, 'a live postmaster.pid: exit 14');
 is(tree_state($pgdata), $before, 'a live postmaster.pid: nothing changed');
 unlink "$pgdata/postmaster.pid";
+
+# pg_tblspc/<oid> linked elsewhere while the record's location holds files
+# (another cluster's tablespace, as far as the restore can tell): refused
+# as a normal restore refuses a location that is not empty
+my $link = "$pgdata/pg_tblspc/$tsoid";
+my $elsewhere = PostgreSQL::Test::Utils::tempdir('elsewhere');
+append_to_file("$elsewhere/mine", 'not the restore\'s');
+unlink $link or die $!;
+symlink $elsewhere, $link or die $!;
+$before = tree_state($pgdata) . "\n" . tree_state($tsdir);
+($rc, $out, $err) = RevrxTest::run_agent($env, 'restore', '--pgdata', $pgdata, '--delta');
+is($rc, 2, 'a tablespace link elsewhere: exit 2');
+like($err, qr/tablespace $tsoid: location "\Q$tsdir\E" is not empty and pg_tblspc of the data directory does not link to it/,
+	'a tablespace link elsewhere: the message');
+is(tree_state($pgdata) . "\n" . tree_state($tsdir), $before,
+	'a tablespace link elsewhere: nothing changed, in D or in the location');
+unlink $link or die $!;
+symlink $tsdir, $link or die $!;
+
+# WAL the server had not archived (a .ready file with its segment): a
+# delta restore would delete it, so it is refused unless told to discard it
+my $seg = '00000009000000000000000A';
+append_to_file("$pgdata/pg_wal/$seg", 'WAL not archived yet' x 1000);
+append_to_file("$pgdata/pg_wal/archive_status/$seg.ready", '');
+my $seg_sha = sha_of("$pgdata/pg_wal/$seg");
+$before = tree_state($pgdata);
+($rc, $out, $err) = RevrxTest::run_agent($env, 'restore', '--pgdata', $pgdata, '--delta');
+is($rc, 16, 'unarchived WAL: exit 16');
+like($err, qr/pg_wal of "\Q$pgdata\E" holds 1 WAL file\(s\) its server had not archived yet.*--discard-unarchived-wal/,
+	'unarchived WAL: the message names the count and the option');
+is(sha_of("$pgdata/pg_wal/$seg"), $seg_sha, 'unarchived WAL: the segment is intact');
+is(tree_state($pgdata), $before, 'unarchived WAL: nothing changed');
+($k, $w, $r) = delta_restore('--discard-unarchived-wal', $env, $pgdata, $man2, $dirs2, '--backup', $b2,
+	'--discard-unarchived-wal');
+ok(!-e "$pgdata/pg_wal/$seg" && !-e "$pgdata/pg_wal/archive_status/$seg.ready",
+	'--discard-unarchived-wal: the segment and its .ready removed');
 
 $before = tree_state($pgdata);
 ($rc, $out, $err) = RevrxTest::run_agent($env, 'restore', '--pgdata', $pgdata, '--delta', '--force');

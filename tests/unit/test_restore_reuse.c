@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -328,54 +329,6 @@ test_delta_keeps_what_is_right(void **state)
 	assert_true(fx_exists("%s/%s", fx->tsdir, "PG_16_202307071/5"));
 }
 
-static void
-test_delta_links(void **state)
-{
-	Fixture    *fx = *state;
-	char		pgdata[PATH_MAX];
-	char		path[PATH_MAX];
-	char		other[PATH_MAX];
-	char		walvol[PATH_MAX];
-	char		target[PATH_MAX];
-	RvxRestoreResult res;
-	struct stat st;
-	ssize_t		n;
-
-	fx_make_stored_backup(fx, ID, NULL);
-	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
-	restored(fx, pgdata, false, &res);
-
-	/* pg_wal on a volume of its own: the link stays, its contents go */
-	snprintf(walvol, sizeof(walvol), "%s/walvol", fx->root);
-	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
-	assert_int_equal(rename(path, walvol), 0);
-	assert_int_equal(symlink(walvol, path), 0);
-	snprintf(path, sizeof(path), "%s/000000010000000000000004", walvol);
-	put_file(path, "old WAL");
-
-	/* the tablespace link pointing elsewhere: remade */
-	snprintf(other, sizeof(other), "%s/elsewhere", fx->root);
-	fx_mkdir_p(other);
-	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(symlink(other, path), 0);
-
-	restored(fx, pgdata, true, &res);
-	assert_int_equal(res.removed, 2);	/* the WAL file, the wrong link */
-	assert_int_equal(res.kept_files, fx->nfiles - 2);
-	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISLNK(st.st_mode));
-	assert_false(fx_exists("%s/%s", walvol, "000000010000000000000004"));
-	assert_true(fx_exists("%s/%s", walvol, "archive_status"));
-	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
-	n = readlink(path, target, sizeof(target) - 1);
-	assert_true(n > 0);
-	target[n] = '\0';
-	assert_string_equal(target, fx->tsdir);
-	assert_true(fx_exists("%s%s", other, ""));	/* only the link was removed */
-}
-
 /* Every byte of every file under dir, as one string, to see that nothing changed. */
 static char *
 tree_state(const char *dir)
@@ -394,6 +347,141 @@ tree_state(const char *dir)
 	out[len] = '\0';
 	pclose(p);
 	return out;
+}
+
+static void
+test_delta_links(void **state)
+{
+	Fixture    *fx = *state;
+	char		pgdata[PATH_MAX];
+	char		path[PATH_MAX];
+	char		other[PATH_MAX];
+	char		walvol[PATH_MAX];
+	char		target[PATH_MAX];
+	RvxRestoreResult res;
+	RvxError	err;
+	struct stat st;
+	ssize_t		n;
+	char	   *was;
+	char	   *now;
+
+	fx_make_stored_backup(fx, ID, NULL);
+	snprintf(pgdata, sizeof(pgdata), "%s/restored", fx->root);
+	restored(fx, pgdata, false, &res);
+
+	/* pg_wal on a volume of its own: the link stays, its contents go */
+	snprintf(walvol, sizeof(walvol), "%s/walvol", fx->root);
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(rename(path, walvol), 0);
+	assert_int_equal(symlink(walvol, path), 0);
+	snprintf(path, sizeof(path), "%s/000000010000000000000004", walvol);
+	put_file(path, "old WAL");
+
+	/*
+	 * the tablespace link pointing elsewhere, the record's location full:
+	 * that location may be another cluster's tablespace, so the restore
+	 * refuses it as a normal restore would, changing nothing
+	 */
+	snprintf(other, sizeof(other), "%s/elsewhere", fx->root);
+	fx_mkdir_p(other);
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(other, path), 0);
+	was = tree_state(fx->root);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_USAGE);
+	assert_non_null(strstr(err.msg, "is not empty"));
+	assert_non_null(strstr(err.msg, fx->tsdir));
+	assert_false(res.incomplete);
+	now = tree_state(fx->root);
+	assert_string_equal(now, was);
+	free(now);
+	free(was);
+
+	/* ... the record's location empty (moved away): used, and the link remade */
+	snprintf(path, sizeof(path), "%s.away", fx->tsdir);
+	assert_int_equal(rename(fx->tsdir, path), 0);
+	snprintf(path, sizeof(path), "%s/mine", other);
+	put_file(path, "not the restore's");
+	restored(fx, pgdata, true, &res);
+	assert_int_equal(res.removed, 2);	/* the WAL file, the wrong link */
+	assert_int_equal(res.kept_files, fx->nfiles - 3);	/* pg_control, auto.conf, the tablespace's */
+	snprintf(path, sizeof(path), "%s/pg_wal", pgdata);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_false(fx_exists("%s/%s", walvol, "000000010000000000000004"));
+	assert_true(fx_exists("%s/%s", walvol, "archive_status"));
+	snprintf(path, sizeof(path), "%s/pg_tblspc/16390", pgdata);
+	n = readlink(path, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, fx->tsdir);
+	assert_true(fx_exists("%s/%s", fx->tsdir, TS_VER + strlen("pg_tblspc/16390/") ));
+	assert_true(fx_exists("%s/%s", other, "mine"));	/* only the link was removed */
+}
+
+/* postmaster.pid read as PostgreSQL reads it */
+static void
+test_parse_pidfile(void **state)
+{
+	RvxPidFile	pf;
+
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n1764000000\n5432\n/tmp\n*\n"
+										"  5432001     32769\nready   \n", &pf));
+	assert_int_equal(pf.pid, 4242);
+	assert_true(pf.has_shmem);
+	assert_int_equal(pf.shmem_key, 5432001);
+	assert_int_equal(pf.shmem_id, 32769);
+	/* a server still starting has not written line 7 yet: the pid alone */
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n", &pf));
+	assert_int_equal(pf.pid, 4242);
+	assert_false(pf.has_shmem);
+	assert_true(rvx_reuse_parse_pidfile("4242\n/data\n1\n5432\n/tmp\n*\n\n", &pf));
+	assert_false(pf.has_shmem);
+	assert_true(rvx_reuse_parse_pidfile("4242", &pf));
+	/* empty or garbled: not a file PostgreSQL wrote */
+	assert_false(rvx_reuse_parse_pidfile("", &pf));
+	assert_false(rvx_reuse_parse_pidfile("\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("0\n/data\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("-7\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("42x\n", &pf));
+	assert_false(rvx_reuse_parse_pidfile("\x01\x02garbage", &pf));
+}
+
+/* Tablespace locations that would overlap the data directory or each other. */
+static void
+test_check_locations(void **state)
+{
+	static const struct
+	{
+		RvxReuseTablespace ts[2];
+		size_t		n;
+		const char *want;		/* NULL: accepted */
+	}			cases[] = {
+		{{{1, "/srv/ts1"}, {2, "/srv/ts2"}}, 2, NULL},
+		{{{1, "/srv/pgdata-ts"}}, 1, NULL},		/* a prefix of the name is not inside */
+		{{{1, "/srv/ts1"}, {2, "/srv/ts1/"}}, 2, "same place"},
+		{{{1, "/srv/pgdata/ts"}}, 1, "is inside"},
+		{{{1, "/srv/pgdata"}}, 1, "is inside"},
+		{{{1, "/srv"}}, 1, "contains"},
+		{{{1, "srv/ts1"}}, 1, "absolute"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		RvxError	err;
+		int			rc = rvx_reuse_check_locations("/srv/pgdata/", cases[i].ts, cases[i].n, &err);
+
+		if (cases[i].want == NULL)
+			assert_int_equal(rc, 0);
+		else
+		{
+			assert_int_equal(rc, -1);
+			assert_int_equal(err.code, RVX_E_USAGE);
+			if (strstr(err.msg, cases[i].want) == NULL)
+				fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err.msg, cases[i].want);
+		}
+	}
 }
 
 static void
@@ -436,6 +524,71 @@ test_delta_refusals(void **state)
 	now = tree_state(pgdata);
 	assert_string_equal(now, was);
 	free(now);
+	unlink(path);
+
+	/*
+	 * a server in another PID namespace (a sidecar): its pid means nothing
+	 * here, but its shared memory segment, named on line 7, is attached
+	 */
+	{
+		int			shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		void	   *at;
+		pid_t		gone = fork();
+
+		assert_true(shmid >= 0);
+		at = shmat(shmid, NULL, 0);
+		assert_true(at != (void *) -1);
+		if (gone == 0)
+			_exit(0);
+		waitpid(gone, NULL, 0);
+		f = fopen(path, "w");
+		fprintf(f, "%d\n%s\n1764000000\n5432\n/tmp\n*\n%9lu %9lu\nready   \n", (int) gone,
+				pgdata, 5432001UL, (unsigned long) shmid);
+		fclose(f);
+		free(was);
+		was = tree_state(pgdata);
+		assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+		assert_int_equal(err.code, RVX_E_RUNNING);
+		assert_non_null(strstr(err.msg, "shared memory"));
+		assert_false(res.incomplete);
+		now = tree_state(pgdata);
+		assert_string_equal(now, was);
+		free(now);
+		shmdt(at);
+		shmctl(shmid, IPC_RMID, NULL);
+	}
+
+	/* an empty postmaster.pid: a server may be starting */
+	f = fopen(path, "w");
+	fclose(f);
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_RUNNING);
+	assert_non_null(strstr(err.msg, "empty"));
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	unlink(path);
+
+	/* WAL its server had not archived: refused (exit code 16), nothing changed */
+	snprintf(path, sizeof(path), "%s/pg_wal/000000010000000000000007", pgdata);
+	put_file(path, "WAL not archived yet");
+	snprintf(path, sizeof(path), "%s/pg_wal/archive_status/000000010000000000000007.ready", pgdata);
+	put_file(path, "");
+	free(was);
+	was = tree_state(pgdata);
+	assert_int_equal(do_restore(fx, pgdata, true, false, &res, &err), -1);
+	assert_int_equal(err.code, RVX_E_UNARCHIVED_WAL);
+	assert_int_equal(RVX_E_UNARCHIVED_WAL, 16);
+	assert_non_null(strstr(err.msg, "holds 1 WAL file(s)"));
+	assert_non_null(strstr(err.msg, "--discard-unarchived-wal"));
+	assert_false(res.incomplete);
+	now = tree_state(pgdata);
+	assert_string_equal(now, was);
+	free(now);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pg_wal/000000010000000000000007", pgdata);
 	unlink(path);
 
 	/* another cluster's pg_control */
@@ -500,6 +653,8 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test_setup_teardown(test_delta_keeps_what_is_right, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_links, fx_setup, fx_teardown),
+		cmocka_unit_test(test_check_locations),
+		cmocka_unit_test(test_parse_pidfile),
 		cmocka_unit_test_setup_teardown(test_delta_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_into_nothing, fx_setup, fx_teardown),
 	};
