@@ -125,7 +125,6 @@ static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 static bool cluster_file_checked = false;
 static pg_time_t last_sweep = 0;
 
-
 /*
  * Whether this attempt reset the process latch after it had been set.  The
  * latch belongs to the archiver, which relies on it to learn that it must
@@ -189,7 +188,6 @@ static bool lookahead_step(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
 pg_noreturn static void report_timeout(ArchiveAttempt *a);
 static bool server_is_stopping(void);
-static bool has_suffix(const char *name, const char *suffix);
 
 RVX_DEFINE_ARCHIVE_MODULE(revrx_archive_startup,
 						  revrx_archive_configured,
@@ -1302,7 +1300,7 @@ scan_spool(const char *wal_dir, bool sweep)
 
 		snprintf(path, MAXPGPATH, "%s/%s", wal_dir, name);
 
-		if (has_suffix(name, RVX_SPOOL_READY_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX))
 		{
 			if (stat(path, &st) == 0)
 				total += st.st_size;
@@ -1311,7 +1309,7 @@ scan_spool(const char *wal_dir, bool sweep)
 		if (!sweep)
 			continue;
 
-		if (has_suffix(name, RVX_SPOOL_READY_SUFFIX RVX_SPOOL_TMP_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX RVX_SPOOL_TMP_SUFFIX))
 		{
 			/*
 			 * Left by a process that died while writing it; one being
@@ -1323,9 +1321,9 @@ scan_spool(const char *wal_dir, bool sweep)
 				revrx_unlink_if_exists(path);
 			continue;
 		}
-		if (has_suffix(name, RVX_SPOOL_OK_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_OK_SUFFIX))
 			suffix = RVX_SPOOL_OK_SUFFIX;
-		else if (has_suffix(name, RVX_SPOOL_ERROR_SUFFIX))
+		else if (revrx_has_suffix(name, RVX_SPOOL_ERROR_SUFFIX))
 			suffix = RVX_SPOOL_ERROR_SUFFIX;
 		if (suffix != NULL)
 		{
@@ -1357,15 +1355,4 @@ int64
 revrx_spool_wal_bytes(const char *wal_dir)
 {
 	return scan_spool(wal_dir, false);
-}
-
-/* ---------------------------------------------------------------- helpers */
-
-static bool
-has_suffix(const char *name, const char *suffix)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
 }

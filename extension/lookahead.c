@@ -323,13 +323,19 @@ revrx_ahead_claim(const char *name)
 		ok = false;
 		break;
 	}
+	/* every slot taken: only by claims whose process is gone, if at all */
+	for (int i = 0; ok && free_slot == -1 && i < RVX_AHEAD_CLAIMS; i++)
+	{
+		if (kill(s->claims[i].pid, 0) != 0 && errno == ESRCH)
+			free_slot = i;
+	}
 	if (ok && free_slot >= 0)
 	{
 		strlcpy(s->claims[free_slot].name, name, REVRX_NAME_LEN);
 		s->claims[free_slot].pid = MyProcPid;
 	}
-	else if (ok && free_slot == -1)
-		ok = false;				/* every slot taken: cannot happen, see RVX_AHEAD_CLAIMS */
+	else if (free_slot == -1)
+		ok = false;
 	ahead_unlock(s);
 	return ok;
 }
@@ -461,15 +467,6 @@ revrx_ahead_recall(const char *name, const char *path, uint8 sha[RVX_SHA256_LEN]
 
 /* ------------------------------------------------------------ the window */
 
-static bool
-has_suffix(const char *name, const char *suffix)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
-}
-
 static int
 name_cmp(const void *a, const void *b)
 {
@@ -499,7 +496,7 @@ revrx_ahead_collect(RevrxAheadList *list, const char *after)
 		char		name[REVRX_NAME_LEN];
 		size_t		len = strlen(de->d_name);
 
-		if (!has_suffix(de->d_name, ".ready") || len - 6 >= sizeof(name))
+		if (!revrx_has_suffix(de->d_name, ".ready") || len - 6 >= sizeof(name))
 			continue;
 		memcpy(name, de->d_name, len - 6);
 		name[len - 6] = '\0';

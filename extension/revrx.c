@@ -814,6 +814,15 @@ revrx_object_writer(RevrxWriterCache *cache, int workers, int elevel)
 }
 
 bool
+revrx_has_suffix(const char *name, const char *suffix)
+{
+	size_t		len = strlen(name);
+	size_t		slen = strlen(suffix);
+
+	return len > slen && strcmp(name + len - slen, suffix) == 0;
+}
+
+bool
 revrx_file_exists(const char *path)
 {
 	struct stat st;

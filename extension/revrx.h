@@ -245,6 +245,9 @@ extern void revrx_write_file_durably(const char *path, const void *data, size_t 
  */
 extern void revrx_spool_claim(void);
 
+/* Whether name ends with suffix (and is longer than it). */
+extern bool revrx_has_suffix(const char *name, const char *suffix);
+
 /* Whether path exists; ERROR for anything but ENOENT. */
 extern bool revrx_file_exists(const char *path);
 /* unlink(2) that is fine with a missing file; ERROR otherwise. */
