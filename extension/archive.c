@@ -1272,7 +1272,7 @@ lookahead_step(ArchiveAttempt *a)
 		a->ahead_scanned = true;
 		revrx_ahead_collect(&a->ahead, a->file);
 	}
-	return revrx_ahead_step(&a->ahead, LOG);
+	return revrx_ahead_step(&a->ahead, LOG) != 0;
 }
 
 /*

@@ -542,11 +542,12 @@ in_spool(const char *wal_dir, const char *name)
  * revrx_ahead_step
  *
  * Spools the next segment of the list that nobody has spooled and nobody
- * is spooling.  Returns true if it did some work.  Failures are reported
- * at elevel (below ERROR) and end the list: the segment is left to whoever
- * comes next, in the end to the archiver's attempt for it.
+ * is spooling: 1 if it did, 0 if there was none, -1 if spooling failed.
+ * Failures are reported at elevel (below ERROR) and end the list: the
+ * segment is left to whoever comes next, in the end to the archiver's
+ * attempt for it.
  */
-bool
+int
 revrx_ahead_step(RevrxAheadList *list, int elevel)
 {
 	int64		max_bytes = (int64) revrx_spool_max_size * 1024 * 1024;
@@ -566,7 +567,7 @@ revrx_ahead_step(RevrxAheadList *list, int elevel)
 					(errmsg_internal("revrx lookahead stops: spool holds " INT64_FORMAT " bytes",
 									 list->spool_bytes)));
 			list->next = list->n;
-			return false;
+			return 0;
 		}
 		if (!revrx_ahead_claim(name))
 			continue;			/* another process is spooling it */
@@ -588,9 +589,9 @@ revrx_ahead_step(RevrxAheadList *list, int elevel)
 		else
 			list->next = list->n;
 		revrx_ahead_release(name);
-		return true;
+		return ok ? 1 : -1;
 	}
-	return false;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -613,7 +614,9 @@ revrx_ahead_register(void)
  * worker_round
  *
  * Spools one segment ahead of the archiver if there is one to spool.
- * Returns true if it did some work (the caller looks again at once).
+ * Returns true if it did (the caller looks again at once); after a failure
+ * the worker waits for the archiver's next attempt, so a lasting one (a
+ * full disk) is neither retried nor reported in a loop.
  */
 static bool
 worker_round(void)
@@ -633,8 +636,10 @@ worker_round(void)
 								   RVX_AHEAD_ACTIVE_SECS * 1000))
 		return false;
 
+	/* like everything that writes into the spool (revrx.h) */
+	revrx_spool_claim();
 	revrx_ahead_collect(&list, current);
-	return revrx_ahead_step(&list, LOG);
+	return revrx_ahead_step(&list, LOG) > 0;
 }
 
 void

@@ -572,7 +572,7 @@ typedef struct RevrxAheadList
 } RevrxAheadList;
 
 extern void revrx_ahead_collect(RevrxAheadList *list, const char *after);
-/* Spools the next one nobody has spooled or is spooling; true if it worked. */
-extern bool revrx_ahead_step(RevrxAheadList *list, int elevel);
+/* Spools the next one nobody has spooled or is spooling: 1, 0 (none), -1 (failed). */
+extern int	revrx_ahead_step(RevrxAheadList *list, int elevel);
 
 #endif							/* REVRX_H */
