@@ -1036,7 +1036,9 @@ revrx_spool_segment_cleanup(void)
  *
  * Takes the claim on the file asked for (lookahead.c), waiting while a
  * spooler worker is spooling it: that takes a fraction of a second, and
- * what it spools is what this attempt would have written.
+ * what it spools is what this attempt would have written.  Meanwhile the
+ * archiver spools later segments itself, so that both keep working while
+ * a backlog drains.
  */
 static void
 claim_file(ArchiveAttempt *a)
@@ -1059,6 +1061,9 @@ claim_file(ArchiveAttempt *a)
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
 							a->file)));
+		revrx_ahead_keepalive();
+		if (lookahead_step(a))
+			continue;
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   RVX_POLL_MS, PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
