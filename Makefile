@@ -17,6 +17,7 @@ MODULE_big = revrx
 OBJS = \
 	extension/revrx.o \
 	extension/archive.o \
+	extension/lookahead.o \
 	extension/status.o \
 	extension/declaration.o \
 	extension/backup.o \

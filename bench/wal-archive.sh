@@ -14,6 +14,9 @@
 #   FILL_DURATION [30]  seconds of load that fill the backlog (capacity test)
 #   MODES [revrx,pgbr-sync-zst,pgbr-async-zst,pgbr-sync-lz4,pgbr-async-lz4]
 #                       (also revrx-lz4: revrx with revrx.compression = lz4;
+#                       revrx-workers0: revrx with revrx.archive_lookahead_workers
+#                       = 0, the archiver spooling ahead alone, as before the
+#                       spooler workers existed;
 #                       revrx-pollN: revrx with REVRX_POLL_INTERVAL_MS=N, a
 #                       diagnostic; ratio tables are for `revrx` and `revrx-lz4`)
 #   OUT [bench/results/<timestamp>]  results directory (gitignored)
@@ -64,7 +67,9 @@ REPO=$WORK/repo
 PGBR_CONF=$WORK/pgbackrest.conf
 STANZA=bench
 CG_ROOT=/sys/fs/cgroup/cpuacct
-CG=$CG_ROOT/revrx-walbench
+# one cgroup tree per scratch directory, so that two runs with different
+# WORK (two developers on one machine) never count or end each other's processes
+CG=$CG_ROOT/$(basename "$WORK")
 
 [[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
 case $WORK in /tmp/?*|/var/tmp/?*|/work/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
@@ -144,14 +149,25 @@ archiver_pid() {
   done
   return 1
 }
+# revrx's spooler workers (they spool ahead of the archiver: archiving work)
+spooler_pids() {
+  local pm p; pm=$(pm_pid) || return 0
+  for p in $(pgrep -P "$pm" 2>/dev/null); do
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q '^postgres: revrx wal spooler'; then echo "$p"; fi
+  done
+}
 # the archiver into $CG/arch, so that it, its archive_command children and
-# pgBackRest's async process are counted as "archiving CPU"
+# pgBackRest's async process are counted as "archiving CPU"; so are revrx's
+# spooler workers
 move_archiver() {
   ((CG_OK)) || return 0
   local p _
   for _ in $(seq 1 50); do
     if p=$(archiver_pid); then
       grep -qx "$p" "$CG/arch/cgroup.procs" || echo "$p" > "$CG/arch/cgroup.procs"
+      for p in $(spooler_pids); do
+        grep -qx "$p" "$CG/arch/cgroup.procs" || echo "$p" > "$CG/arch/cgroup.procs"
+      done
       return 0
     fi
     sleep 0.1
@@ -338,7 +354,8 @@ mode_conf() {
         echo "shared_preload_libraries = 'revrx'"
         echo "archive_library = 'revrx'"
         echo "revrx.spool_dir = '$SPOOL'"
-        if [[ $mode == revrx-lz4 ]]; then echo "revrx.compression = 'lz4'"; fi ;;
+        if [[ $mode == revrx-lz4 ]]; then echo "revrx.compression = 'lz4'"; fi
+        if [[ $mode == revrx-workers0 ]]; then echo "revrx.archive_lookahead_workers = 0"; fi ;;
       pgbr-*)
         echo "archive_command = '$(archive_cmd "$mode")'" ;;
       *) log "unknown mode $mode"; return 1 ;;
@@ -544,6 +561,11 @@ one_run() { # round mode
     extra+=";repo_objects=$objs;repo_MB=$(awk -v b="$rbytes" 'BEGIN{printf "%.1f", b/1e6}')"
     extra+=";repo_kb_per_seg=$(div "$(awk -v b="$rbytes" 'BEGIN{print b/1000}')" "$objs" 0)"
     extra+=";archived_total=$(sql "SELECT archived_count FROM pg_stat_archiver")"
+    # the agent's peak resident memory since it started (sustained load and
+    # drain): VmHWM, in MiB
+    if [[ -n $AGENT_PID && -r /proc/$AGENT_PID/status ]]; then
+      extra+=";agent_rss_MiB=$(awk '/^VmHWM:/{printf "%.1f", $2/1024}' "/proc/$AGENT_PID/status")"
+    fi
     record "$r" "$mode" drain "$ds" "$extra"
   else
     record "$r" "$mode" drain NA "error=archiving_not_working"

@@ -278,8 +278,9 @@ def analyze(path, t0, t1, tend):
 
 # ---------------------------------------------------------------- summarize
 MODE_LABEL = {
-    "revrx": "revrx (zstd 3, ack=repository, lookahead 8, parallel 4)",
+    "revrx": "revrx (zstd 3, ack=repository, lookahead 8, 1 spooler worker, parallel 4)",
     "revrx-lz4": "revrx (lz4 1, otherwise as above)",
+    "revrx-workers0": "revrx without spooler workers (archive_lookahead_workers = 0)",
     "revrx-poll10": "revrx, agent poll 10 ms (diagnostic)",
     "pgbr-sync-zst": "pgBackRest sync, zst 3",
     "pgbr-async-zst": "pgBackRest async, zst 3, process-max=2",
@@ -366,6 +367,7 @@ def summarize(raw, outmd):
         ("of which revrx-agent", "agent_cpu_per_seg", 3),
         ("server+archiving CPU-s/segment", "cg_cpu_per_seg", 3),
         ("repo bytes/segment (KB)", "repo_kb_per_seg", 0),
+        ("revrx-agent peak RSS MiB", "agent_rss_MiB", 1),
         ("failed", "failed", 0),
     ]
     for title, phase, cols in (("Sustained load", "sustained", sus_cols),
@@ -434,7 +436,7 @@ def summarize(raw, outmd):
             # size, figures that are 0 for every mode, revrx-only figures
             cols2 = [c for c in cols if c[1] not in (
                 "failed", "segments", "seconds", "ready_end", "backlog_gt2_pct",
-                "agent_cpu_per_seg")]
+                "agent_cpu_per_seg", "agent_rss_MiB")]
             w("| vs | " + " | ".join(c[0] for c in cols2) + " |")
             w("|---" * (len(cols2) + 1) + "|")
             for m in modes:

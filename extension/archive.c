@@ -42,7 +42,12 @@
  * - While waiting, up to revrx.archive_lookahead further .ready segments
  *	 are spooled (unless the spool already holds revrx.spool_max_size), so
  *	 the agent ships them in parallel and the archiver's later calls for
- *	 them usually find them confirmed already.
+ *	 them usually find them confirmed already.  The revrx wal spooler
+ *	 workers spool the same segments at the same time, in their own
+ *	 processes (lookahead.c): that is what lets a backlog drain on more
+ *	 than one core.  A claim in shared memory keeps two processes from
+ *	 spooling one segment; the archiver holds the claim on the file it is
+ *	 archiving for the whole attempt.
  *
  * - An ERROR never escapes to the archiver, where it would become FATAL
  *	 and restart the process: revrx_archive_file() catches it, reports it
@@ -62,9 +67,11 @@
  *
  * Memory: everything an attempt allocates goes into archive_context, which
  * is reset after every attempt, successful or not.  The SHA-256 context,
- * the object writer and the I/O buffer live for the life of the archiver
+ * the object writer and the I/O buffer live for the life of the process
  * (allocated once, outside any per-call context), so an error in the middle
- * of a segment cannot leak the compression library's state.
+ * of a segment cannot leak the compression library's state.  The spool
+ * writer (revrx_spool_segment) is also what the spooler workers run, each
+ * with its own writer and buffer.
  *
  *-------------------------------------------------------------------------
  */
@@ -119,38 +126,6 @@ static bool cluster_file_checked = false;
 static pg_time_t last_sweep = 0;
 
 /*
- * Digests of the segments this archiver spooled ahead.  When the archiver
- * later asks for one of them, its digest is needed to recognise the
- * agent's answer; reading and hashing the 16 MB segment again for it cost
- * about a fifth of a segment's CPU while a backlog drains.  Remembering it
- * is safe because a segment's content is final once it is marked .ready,
- * and PostgreSQL neither removes nor recycles a segment before it is
- * archived; a crash restarts the archiver, and with it this memory.
- *
- * Because of that invariant the memory is also a promise that the file did
- * not change, so it is only kept when nothing suggests otherwise: the
- * file's identity (device, inode, size, modification and change times)
- * must be the same before and after it was read, its last modification
- * must be at least RVX_AHEAD_SETTLED_SECS older than the read (a write in
- * the same clock tick would not move the times: git's "racy" rule), and
- * the identity must still be the same when the digest is recalled.
- * Otherwise the digest is computed again from the file, as for any other
- * segment, and a changed file is then spooled again.
- */
-typedef struct SpooledAhead
-{
-	char		name[REVRX_NAME_LEN];	/* "" = unused */
-	uint8		sha[RVX_SHA256_LEN];
-	struct stat source;			/* its identity when it was spooled */
-} SpooledAhead;
-
-#define RVX_AHEAD_MEMORY 64		/* the largest revrx.archive_lookahead */
-#define RVX_AHEAD_SETTLED_SECS 2
-
-static SpooledAhead spooled_ahead[RVX_AHEAD_MEMORY];
-static int	spooled_ahead_next = 0;
-
-/*
  * Whether this attempt reset the process latch after it had been set.  The
  * latch belongs to the archiver, which relies on it to learn that it must
  * stop (SIGUSR2) or that new files are ready; a wakeup swallowed here would
@@ -190,10 +165,7 @@ typedef struct ArchiveAttempt
 
 	/* lookahead */
 	bool		ahead_scanned;
-	char	  **ahead;
-	int			nahead;
-	int			next_ahead;
-	int64		spool_bytes;
+	RevrxAheadList ahead;
 } ArchiveAttempt;
 
 static void revrx_archive_startup(void);
@@ -209,29 +181,13 @@ static void hash_file(const char *path, uint8 sha[RVX_SHA256_LEN]);
 static bool consume_ack(ArchiveAttempt *a);
 static void check_agent_error(ArchiveAttempt *a);
 static bool spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN]);
-/* What spool_object() spooled. */
-typedef struct SpoolResult
-{
-	uint8		sha[RVX_SHA256_LEN];	/* of the source file's content */
-	int64		written;		/* bytes of the object */
-	bool		settled;		/* the source did not change around the read */
-	struct stat source;			/* the source file, after the read */
-} SpoolResult;
-
-static bool spool_object(const char *file, const char *path,
-						 const uint8 *expected_sha, int elevel,
-						 SpoolResult *result);
-static bool same_identity(const struct stat *a, const struct stat *b);
-static void remember_spooled(const char *file, const SpoolResult *result);
-static bool recall_spooled(const char *file, const char *path,
-						   uint8 sha[RVX_SHA256_LEN]);
+static void claim_file(ArchiveAttempt *a);
+static bool still_ready(void *arg);
 static void wait_for_ack(ArchiveAttempt *a);
 static bool lookahead_step(ArchiveAttempt *a);
-static void collect_lookahead(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
 pg_noreturn static void report_timeout(ArchiveAttempt *a);
 static bool server_is_stopping(void);
-static bool has_suffix(const char *name, const char *suffix);
 
 RVX_DEFINE_ARCHIVE_MODULE(revrx_archive_startup,
 						  revrx_archive_configured,
@@ -251,12 +207,16 @@ revrx_archive_startup(void)
 	archive_context = AllocSetContextCreate(TopMemoryContext,
 											"revrx archive",
 											ALLOCSET_DEFAULT_SIZES);
-	io_buf = MemoryContextAlloc(TopMemoryContext, RVX_IO_CHUNK);
+	if (io_buf == NULL)
+		io_buf = MemoryContextAlloc(TopMemoryContext, RVX_IO_CHUNK);
 	file_sha = rvx_sha256_new();
 	if (file_sha == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
+
+	/* a claim must not outlive the archiver (lookahead.c) */
+	revrx_ahead_on_exit_register();
 
 	if (!revrx_shared_available())
 		ereport(LOG,
@@ -284,9 +244,7 @@ revrx_archive_configured(void)
 static void
 revrx_archive_shutdown(void)
 {
-	if (writer_cache.writer != NULL)
-		rvx_object_writer_free(writer_cache.writer);
-	writer_cache.writer = NULL;
+	revrx_spool_segment_cleanup();
 	if (file_sha != NULL)
 		rvx_sha256_free(file_sha);
 	file_sha = NULL;
@@ -330,6 +288,7 @@ revrx_archive_file(const char *file, const char *path)
 
 		PG_exception_stack = NULL;
 
+		revrx_ahead_release_all();
 		revrx_archive_record_failure(file, edata->message);
 
 		/*
@@ -358,6 +317,7 @@ revrx_archive_file(const char *file, const char *path)
 
 	PG_exception_stack = NULL;
 
+	revrx_ahead_release_all();
 	revrx_archive_record_success(file);
 
 	MemoryContextSwitchTo(oldcontext);
@@ -407,6 +367,14 @@ archive_one(ArchiveAttempt *a)
 	}
 
 	/*
+	 * The spooler workers move on to the segments after this one; this
+	 * one is ours until the attempt ends (if a worker is spooling it right
+	 * now, we wait for it to finish, and find its work below).
+	 */
+	revrx_ahead_archiving(a->file);
+	claim_file(a);
+
+	/*
 	 * The digest identifies the content in every answer from the agent.
 	 * When the spool holds nothing for this name yet (the common case), it
 	 * is computed while the file is spooled, in one pass; otherwise it is
@@ -414,15 +382,15 @@ archive_one(ArchiveAttempt *a)
 	 */
 	if (!revrx_file_exists(a->ok_path) && !revrx_file_exists(a->rvx_path))
 	{
-		SpoolResult spooled;
+		RevrxSpooled spooled;
 
 		revrx_unlink_if_exists(a->error_path);
-		(void) spool_object(a->file, a->path, NULL, ERROR, &spooled);
+		(void) revrx_spool_segment(a->file, a->path, NULL, false, ERROR, &spooled);
 		memcpy(a->sha, spooled.sha, RVX_SHA256_LEN);
 	}
 	else
 	{
-		if (!recall_spooled(a->file, a->path, a->sha))
+		if (!revrx_ahead_recall(a->file, a->path, a->sha))
 			hash_file(a->path, a->sha);
 
 		/* Already stored by the agent (e.g. spooled ahead, or a retry)? */
@@ -443,7 +411,7 @@ archive_one(ArchiveAttempt *a)
 			(void) fsync_fname_ext(a->wal_dir, true, false, ERROR);
 		}
 		else
-			(void) spool_object(a->file, a->path, a->sha, ERROR, NULL);
+			(void) revrx_spool_segment(a->file, a->path, a->sha, false, ERROR, NULL);
 	}
 
 	if (revrx_archive_ack == REVRX_ACK_SPOOL)
@@ -912,21 +880,15 @@ fail:
 }
 
 /*
- * spool_object
+ * revrx_spool_segment
  *
- * Writes pg_wal/NAME into the spool as NAME.rvx, through NAME.rvx.tmp
- * (revrx_spool_write_object).
- *
- * With elevel ERROR (the file asked for) any failure throws.  With a lower
- * elevel (segments spooled ahead) failures are reported at that level,
- * cleaned up, and false is returned; a source file that has disappeared is
- * not worth a report.  If expected_sha is given, the content must have that
- * digest (the file must not have changed since it was hashed); if result
- * is given, it receives the digest and size of what was spooled.
+ * See revrx.h.  Writes pg_wal/NAME into the spool as NAME.rvx, through
+ * NAME.rvx.tmp (revrx_spool_write_object); the caller holds NAME's claim
+ * (lookahead.c), so no other process writes the same temporary file.
  */
-static bool
-spool_object(const char *file, const char *path, const uint8 *expected_sha,
-			 int elevel, SpoolResult *result)
+bool
+revrx_spool_segment(const char *file, const char *path, const uint8 *expected_sha,
+					bool ahead, int elevel, RevrxSpooled *result)
 {
 	char		tmp[MAXPGPATH];
 	char		final[MAXPGPATH];
@@ -941,6 +903,8 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	snprintf(tmp, MAXPGPATH, "%s%s", final, RVX_SPOOL_TMP_SUFFIX);
 
 	memset(&sw, 0, sizeof(sw));
+	if (io_buf == NULL)
+		io_buf = MemoryContextAlloc(TopMemoryContext, RVX_IO_CHUNK);
 
 	/*
 	 * Compress in this process.  A zstd helper thread (as the backup
@@ -966,7 +930,7 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 		return false;
 	}
 
-	/* the source's identity before the read (see SpooledAhead) */
+	/* the source's identity before the read ("Digests" in lookahead.c) */
 	if (result != NULL && fstat(src, &before) != 0)
 	{
 		ereport(elevel,
@@ -983,6 +947,11 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 	sw.tmp_path = tmp;
 	sw.final_path = final;
 	sw.expected_sha = expected_sha;
+	if (ahead)
+	{
+		sw.still_valid = still_ready;
+		sw.arg = unconstify(char *, file);
+	}
 	sw.elevel = elevel;
 	if (!revrx_spool_write_object(&sw, &hdr))
 		goto fail;
@@ -998,8 +967,7 @@ spool_object(const char *file, const char *path, const uint8 *expected_sha,
 					 errmsg("could not stat file \"%s\": %m", path)));
 			goto fail;
 		}
-		result->settled = same_identity(&before, &result->source) &&
-			read_started - result->source.st_mtim.tv_sec >= RVX_AHEAD_SETTLED_SECS;
+		result->settled = revrx_ahead_settled(&before, &result->source, read_started);
 	}
 
 	if (CloseTransientFile(src) != 0)
@@ -1024,56 +992,87 @@ fail:
 }
 
 /*
- * remember_spooled, recall_spooled
+ * still_ready
  *
- * The memory of digests of segments spooled ahead (see spooled_ahead).
- * recall_spooled() forgets what it returns: one recall per spooling.
+ * Whether a segment read ahead may be published: its .ready file is still
+ * there, so the archiver has not finished with it, and PostgreSQL cannot
+ * have recycled it while it was read (a segment is recycled only once
+ * archived).  Otherwise the object is thrown away: the segment is stored
+ * already.
  */
 static bool
-same_identity(const struct stat *a, const struct stat *b)
+still_ready(void *arg)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-		a->st_size == b->st_size &&
-		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-		a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-		a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
+	const char *file = (const char *) arg;
+	char		path[MAXPGPATH];
+	struct stat st;
 
-static void
-remember_spooled(const char *file, const SpoolResult *result)
-{
-	SpooledAhead *e = &spooled_ahead[spooled_ahead_next];
-
-	if (!result->settled || strlen(file) >= sizeof(e->name))
-		return;
-	spooled_ahead_next = (spooled_ahead_next + 1) % RVX_AHEAD_MEMORY;
-	strlcpy(e->name, file, sizeof(e->name));
-	memcpy(e->sha, result->sha, RVX_SHA256_LEN);
-	e->source = result->source;
-}
-
-static bool
-recall_spooled(const char *file, const char *path, uint8 sha[RVX_SHA256_LEN])
-{
-	for (int i = 0; i < RVX_AHEAD_MEMORY; i++)
-	{
-		SpooledAhead *e = &spooled_ahead[i];
-		struct stat st;
-		bool		same;
-
-		if (strcmp(e->name, file) != 0)
-			continue;
-		same = stat(path, &st) == 0 && same_identity(&st, &e->source);
-		if (same)
-			memcpy(sha, e->sha, RVX_SHA256_LEN);
-		e->name[0] = '\0';
-		return same;
-	}
+	snprintf(path, MAXPGPATH, XLOGDIR "/archive_status/%s.ready", file);
+	if (stat(path, &st) == 0)
+		return true;
+	ereport(DEBUG1,
+			(errmsg_internal("revrx did not spool \"%s\" ahead: it was archived meanwhile",
+							 file)));
 	return false;
 }
 
+/*
+ * revrx_spool_segment_cleanup
+ *
+ * Frees the compression library's state of this process's writer.
+ */
+void
+revrx_spool_segment_cleanup(void)
+{
+	if (writer_cache.writer != NULL)
+		rvx_object_writer_free(writer_cache.writer);
+	writer_cache.writer = NULL;
+}
+
 /* ---------------------------------------------------------------- waiting */
+
+/*
+ * claim_file
+ *
+ * Takes the claim on the file asked for (lookahead.c), waiting while a
+ * spooler worker is spooling it: that takes a fraction of a second, and
+ * what it spools is what this attempt would have written.  Meanwhile the
+ * archiver spools later segments itself, so that both keep working while
+ * a backlog drains.
+ */
+static void
+claim_file(ArchiveAttempt *a)
+{
+	TimestampTz deadline;
+
+	deadline = TimestampTzPlusMilliseconds(a->start,
+										   (int64) revrx_archive_timeout * 1000);
+	while (!revrx_ahead_claim(a->file))
+	{
+		int			rc;
+
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("revrx could not archive \"%s\" within %d s: a revrx wal spooler worker is still writing it",
+							a->file, revrx_archive_timeout)));
+		if (ShutdownRequestPending)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
+							a->file)));
+		revrx_ahead_keepalive();
+		if (lookahead_step(a))
+			continue;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   RVX_POLL_MS, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			latch_consumed = true;
+		}
+	}
+}
 
 /*
  * wait_for_ack
@@ -1110,7 +1109,7 @@ wait_for_ack(ArchiveAttempt *a)
 			ereport(LOG,
 					(errmsg("revrx is spooling \"%s\" again: \"%s\" disappeared without an acknowledgement",
 							a->file, a->rvx_path)));
-			(void) spool_object(a->file, a->path, a->sha, ERROR, NULL);
+			(void) revrx_spool_segment(a->file, a->path, a->sha, false, ERROR, NULL);
 			busy = true;
 		}
 
@@ -1150,6 +1149,7 @@ wait_for_ack(ArchiveAttempt *a)
 					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
 							a->file)));
 
+		revrx_ahead_keepalive();
 		if (!busy)
 			busy = lookahead_step(a);
 
@@ -1257,118 +1257,27 @@ server_is_stopping(void)
 
 /* -------------------------------------------------------------- lookahead */
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/*
- * collect_lookahead
- *
- * The first revrx.archive_lookahead WAL segments that are .ready and come
- * after the file being archived, in the order the archiver will ask for
- * them (by name).  History, partial and backup history files are left to
- * the archiver.
- */
-static void
-collect_lookahead(ArchiveAttempt *a)
-{
-	DIR		   *dir;
-	struct dirent *de;
-	int			cap = 64;
-	int			n = 0;
-	char	  **names = palloc(cap * sizeof(char *));
-
-	dir = AllocateDir(XLOGDIR "/archive_status");
-	while ((de = ReadDirExtended(dir, XLOGDIR "/archive_status", LOG)) != NULL)
-	{
-		char		name[REVRX_NAME_LEN];
-		size_t		len = strlen(de->d_name);
-
-		if (!has_suffix(de->d_name, ".ready") || len - 6 >= sizeof(name))
-			continue;
-		memcpy(name, de->d_name, len - 6);
-		name[len - 6] = '\0';
-		if (rvx_walname_kind(name) != RVX_WAL_SEGMENT ||
-			strcmp(name, a->file) <= 0)
-			continue;
-		if (n == cap)
-		{
-			cap *= 2;
-			names = repalloc(names, cap * sizeof(char *));
-		}
-		names[n++] = pstrdup(name);
-	}
-	FreeDir(dir);
-
-	qsort(names, n, sizeof(char *), name_cmp);
-	a->ahead = names;
-	a->nahead = Min(n, revrx_archive_lookahead);
-	a->next_ahead = 0;
-}
-
 /*
  * lookahead_step
  *
- * Spools the next segment ahead that is not in the spool yet.  Returns true
- * if it did some work (so the caller polls again without sleeping).
- * Failures are logged and end the lookahead for this attempt; they never
- * fail the attempt itself.
+ * Spools the next segment ahead that is not in the spool yet and that no
+ * spooler worker is spooling (lookahead.c).  Returns true if it did some
+ * work (so the caller polls again without sleeping).  Failures are logged
+ * and end the lookahead for this attempt; they never fail the attempt
+ * itself.
  */
 static bool
 lookahead_step(ArchiveAttempt *a)
 {
-	int64		max_bytes = (int64) revrx_spool_max_size * 1024 * 1024;
-
 	if (revrx_archive_lookahead <= 0)
 		return false;
 
 	if (!a->ahead_scanned)
 	{
 		a->ahead_scanned = true;
-		collect_lookahead(a);
-		if (a->nahead > 0)
-			a->spool_bytes = scan_spool(a->wal_dir, false);
+		revrx_ahead_collect(&a->ahead, a->file);
 	}
-
-	while (a->next_ahead < a->nahead)
-	{
-		const char *name = a->ahead[a->next_ahead++];
-		char		path[MAXPGPATH];
-		char		src[MAXPGPATH];
-		SpoolResult spooled;
-
-		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_READY_SUFFIX);
-		if (revrx_file_exists(path))
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_OK_SUFFIX);
-		if (revrx_file_exists(path))
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s%s", a->wal_dir, name, RVX_SPOOL_ERROR_SUFFIX);
-		if (revrx_file_exists(path))
-			continue;			/* left to the attempt for that file */
-
-		if (a->spool_bytes >= max_bytes)
-		{
-			ereport(DEBUG1,
-					(errmsg_internal("revrx lookahead stops: spool holds " INT64_FORMAT " bytes",
-									 a->spool_bytes)));
-			a->next_ahead = a->nahead;
-			return false;
-		}
-
-		snprintf(src, MAXPGPATH, XLOGDIR "/%s", name);
-		if (spool_object(name, src, NULL, LOG, &spooled))
-		{
-			a->spool_bytes += spooled.written;
-			remember_spooled(name, &spooled);
-		}
-		else
-			a->next_ahead = a->nahead;
-		return true;
-	}
-	return false;
+	return revrx_ahead_step(&a->ahead, LOG) != 0;
 }
 
 /*
@@ -1377,7 +1286,7 @@ lookahead_step(ArchiveAttempt *a)
  * Returns the total size of the objects (*.rvx) in the spool's wal/.  With
  * sweep, also removes what nobody will look at any more: NAME.ok and
  * NAME.error of files no longer waiting to be archived (no .ready), and
- * temporary objects left by an archiver that died while writing them.
+ * temporary objects left by a process that died while writing them.
  */
 static int64
 scan_spool(const char *wal_dir, bool sweep)
@@ -1396,7 +1305,7 @@ scan_spool(const char *wal_dir, bool sweep)
 
 		snprintf(path, MAXPGPATH, "%s/%s", wal_dir, name);
 
-		if (has_suffix(name, RVX_SPOOL_READY_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX))
 		{
 			if (stat(path, &st) == 0)
 				total += st.st_size;
@@ -1405,14 +1314,21 @@ scan_spool(const char *wal_dir, bool sweep)
 		if (!sweep)
 			continue;
 
-		if (has_suffix(name, RVX_SPOOL_READY_SUFFIX RVX_SPOOL_TMP_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX RVX_SPOOL_TMP_SUFFIX))
 		{
-			revrx_unlink_if_exists(path);
+			/*
+			 * Left by a process that died while writing it; one being
+			 * written now (a spooler worker's) is younger than a sweep
+			 * interval.
+			 */
+			if (stat(path, &st) == 0 &&
+				time(NULL) - st.st_mtime >= RVX_SWEEP_INTERVAL_SECS)
+				revrx_unlink_if_exists(path);
 			continue;
 		}
-		if (has_suffix(name, RVX_SPOOL_OK_SUFFIX))
+		if (revrx_has_suffix(name, RVX_SPOOL_OK_SUFFIX))
 			suffix = RVX_SPOOL_OK_SUFFIX;
-		else if (has_suffix(name, RVX_SPOOL_ERROR_SUFFIX))
+		else if (revrx_has_suffix(name, RVX_SPOOL_ERROR_SUFFIX))
 			suffix = RVX_SPOOL_ERROR_SUFFIX;
 		if (suffix != NULL)
 		{
@@ -1435,13 +1351,13 @@ scan_spool(const char *wal_dir, bool sweep)
 	return total;
 }
 
-/* ---------------------------------------------------------------- helpers */
-
-static bool
-has_suffix(const char *name, const char *suffix)
+/*
+ * revrx_spool_wal_bytes
+ *
+ * See revrx.h.
+ */
+int64
+revrx_spool_wal_bytes(const char *wal_dir)
 {
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
+	return scan_spool(wal_dir, false);
 }

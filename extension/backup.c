@@ -313,15 +313,6 @@ name_matches(const char *name, const ExcludeItem *list)
 	return false;
 }
 
-static bool
-has_suffix(const char *name, const char *suffix)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
-}
-
 static const char *
 join_path(const char *dir, const char *name)
 {
@@ -1140,7 +1131,7 @@ spool_bytes(const char *dir)
 			continue;
 		if (S_ISDIR(sb.st_mode))
 			subdirs = lappend(subdirs, pstrdup(path));
-		else if (has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
+		else if (revrx_has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
 			total += sb.st_size;
 	}
 	FreeDir(d);

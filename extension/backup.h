@@ -56,7 +56,7 @@ extern PGDLLEXPORT void revrx_worker_main(Datum main_arg);
 
 /* Registers a revrx background worker (while preloading). */
 extern void revrx_register_worker(const char *function, const char *name, const char *type,
-								  int flags, int restart_secs);
+								  int flags, int restart_secs, Datum main_arg);
 
 /* The last error a worker logged, to log a repeated one once a minute. */
 typedef struct RevrxErrorRepeat

@@ -111,15 +111,6 @@ revrx_backup_id_valid(const char *s)
 	return true;
 }
 
-static bool
-has_suffix(const char *name, const char *suffix)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
-}
-
 /*
  * Ids that exist outside our table: in the agent's catalog and in the
  * spool's backup/ directory (backups being shipped or cleaned up, and
@@ -154,7 +145,7 @@ taken_ids(const char *spool_dir)
 		strlcpy(name, de->d_name, sizeof(name));
 		for (int i = 0; i < lengthof(suffixes); i++)
 		{
-			while (has_suffix(name, suffixes[i]))
+			while (revrx_has_suffix(name, suffixes[i]))
 				name[strlen(name) - strlen(suffixes[i])] = '\0';
 		}
 		if (revrx_backup_id_valid(name))

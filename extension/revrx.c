@@ -64,6 +64,7 @@ int			revrx_compression_level = 0;
 int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
+int			revrx_archive_lookahead_workers = 1;
 int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
@@ -178,6 +179,17 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("revrx.archive_lookahead_workers",
+							"How many background workers spool ready WAL segments ahead of the archiver.",
+							"Each compresses in its own process, in parallel with the archiver, so a "
+							"backlog of WAL drains on that many more cores; 0 leaves it to the archiver alone.",
+							&revrx_archive_lookahead_workers,
+							1,
+							0, RVX_AHEAD_WORKERS_MAX,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("revrx.spool_max_size",
 							"Spool size above which no segment is spooled ahead of time and backups wait.",
 							"The segment the archiver asks for is always spooled; a backup waits "
@@ -271,6 +283,7 @@ _PG_init(void)
 
 	revrx_worker_register();
 	revrx_wal_export_register();
+	revrx_ahead_register();
 }
 
 /*
@@ -406,6 +419,7 @@ revrx_shmem_request(void)
 
 	RequestAddinShmemSpace(MAXALIGN(sizeof(RevrxSharedState)));
 	revrx_backup_shmem_request();
+	revrx_ahead_shmem_request();
 }
 
 /*
@@ -429,6 +443,7 @@ revrx_shmem_startup(void)
 		SpinLockInit(&revrx_shared->mutex);
 	}
 	revrx_backup_shmem_init();
+	revrx_ahead_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -808,6 +823,15 @@ revrx_object_writer(RevrxWriterCache *cache, int workers, int elevel)
 		cache->level = level;
 	}
 	return cache->writer;
+}
+
+bool
+revrx_has_suffix(const char *name, const char *suffix)
+{
+	size_t		len = strlen(name);
+	size_t		slen = strlen(suffix);
+
+	return len > slen && strcmp(name + len - slen, suffix) == 0;
 }
 
 bool

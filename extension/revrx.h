@@ -11,7 +11,7 @@
  *
  * Shared state and its lock rules
  * -------------------------------
- * Two fixed-size structs live in the main shared memory segment, allocated
+ * Three fixed-size structs live in the main shared memory segment, allocated
  * only when the library is in shared_preload_libraries.
  *
  * Archiving (RevrxSharedState, revrx.c).  Its one writer is the archiver
@@ -46,6 +46,14 @@
  *	  start, including the reinitialization after a crash; the spool and
  *	  the agent's catalog (status/backups.json) are the durable record.
  *
+ * Spooling ahead (RevrxAheadShared, lookahead.c): the archiver's current
+ * file, the spooler workers' latches, the claims on segments being spooled
+ * and the digests of segments spooled ahead.  Every field is read and
+ * written only while holding the LWLock of the "revrx lookahead" tranche,
+ * only through the functions of lookahead.c, which copy in and out; no
+ * I/O, allocation or ereport happens while it is held (SetLatch comes
+ * after the release).
+ *
  * When the library was not preloaded (archive_library = 'revrx' alone is
  * enough to archive), there is no shared state: the archive module still
  * works, the accessors that record do nothing, and revrx_status() refuses
@@ -55,6 +63,9 @@
  */
 #ifndef REVRX_H
 #define REVRX_H
+
+#include <sys/stat.h>
+#include <time.h>
 
 #include "access/tupdesc.h"
 #include "access/xlogdefs.h"
@@ -92,6 +103,7 @@ extern int	revrx_compression_level;	/* revrx.compression_level; 0 = default */
 extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
+extern int	revrx_archive_lookahead_workers;	/* revrx.archive_lookahead_workers */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
@@ -233,6 +245,9 @@ extern void revrx_write_file_durably(const char *path, const void *data, size_t 
  * first.
  */
 extern void revrx_spool_claim(void);
+
+/* Whether name ends with suffix (and is longer than it). */
+extern bool revrx_has_suffix(const char *name, const char *suffix);
 
 /* Whether path exists; ERROR for anything but ENOENT. */
 extern bool revrx_file_exists(const char *path);
@@ -488,5 +503,84 @@ extern void revrx_fingerprint_settle_before(const char *backup_id);
 
 /* Writes a restore point, and with record its record for the repository. */
 extern XLogRecPtr revrx_restore_point_create(const char *name, bool record);
+
+/* ------------------------------------------------------ spooling segments */
+
+/* What revrx_spool_segment() spooled. */
+typedef struct RevrxSpooled
+{
+	uint8		sha[RVX_SHA256_LEN];	/* of the source file's content */
+	int64		written;		/* bytes of the object */
+	bool		settled;		/* the source did not change around the read */
+	struct stat source;			/* the source file, after the read */
+} RevrxSpooled;
+
+/*
+ * Writes the WAL file at path (relative to the data directory) into the
+ * spool as file's object (archive.c), durably and atomically.  With elevel
+ * ERROR any failure throws; with a lower elevel failures are reported at
+ * that level, cleaned up, and false is returned (a source file that has
+ * disappeared is not worth a report).  If expected_sha is given, the
+ * content must have that digest; ahead says the segment is spooled ahead
+ * of the archiver, and is then published only if it is still .ready after
+ * the read.  result, if given, receives what was spooled.  The caller
+ * holds file's claim (revrx_ahead_claim).
+ */
+extern bool revrx_spool_segment(const char *file, const char *path,
+								const uint8 *expected_sha, bool ahead, int elevel,
+								RevrxSpooled *result);
+/* Frees this process's object writer. */
+extern void revrx_spool_segment_cleanup(void);
+/* Bytes the objects (*.rvx) in the spool's wal/ directory take. */
+extern int64 revrx_spool_wal_bytes(const char *wal_dir);
+
+/* ---------------------------------------------- spooling ahead (lookahead.c) */
+
+/* The largest revrx.archive_lookahead_workers. */
+#define RVX_AHEAD_WORKERS_MAX 8
+
+extern void revrx_ahead_shmem_request(void);
+extern void revrx_ahead_shmem_init(void);
+extern void revrx_ahead_register(void);
+extern PGDLLEXPORT void revrx_ahead_main(Datum main_arg);
+
+/* The archiver starts an attempt for file / is still in it. */
+extern void revrx_ahead_archiving(const char *file);
+extern void revrx_ahead_keepalive(void);
+
+/*
+ * Claims: a process spools a segment only while it holds the segment's
+ * claim.  revrx_ahead_claim() is false when another process holds it.
+ * Claims are released by the process that holds them, and at its exit
+ * once revrx_ahead_on_exit_register() was called.
+ */
+extern bool revrx_ahead_claim(const char *name);
+extern void revrx_ahead_release(const char *name);
+extern void revrx_ahead_release_all(void);
+extern void revrx_ahead_on_exit_register(void);
+
+/*
+ * Digests of segments spooled ahead, for the archiver (see "Digests" in
+ * lookahead.c): whether a read may be remembered, remembering, recalling.
+ */
+extern bool revrx_ahead_settled(const struct stat *before, const struct stat *after,
+								time_t read_started);
+extern void revrx_ahead_remember(const char *name, const RevrxSpooled *spooled);
+extern bool revrx_ahead_recall(const char *name, const char *path,
+							   uint8 sha[RVX_SHA256_LEN]);
+
+/* The segments to spool ahead of a file (revrx_ahead_collect). */
+typedef struct RevrxAheadList
+{
+	char		wal_dir[MAXPGPATH];
+	char	  **names;
+	int			n;
+	int			next;			/* the next one to look at */
+	int64		spool_bytes;	/* the spool's objects, as last known */
+} RevrxAheadList;
+
+extern void revrx_ahead_collect(RevrxAheadList *list, const char *after);
+/* Spools the next one nobody has spooled or is spooling: 1, 0 (none), -1 (failed). */
+extern int	revrx_ahead_step(RevrxAheadList *list, int elevel);
 
 #endif							/* REVRX_H */

@@ -107,8 +107,6 @@ static const Oid status_types[REVRX_STATUS_COLS] = {
 	[COL_LAST_GOOD_VERIFICATION_TIME] = TIMESTAMPTZOID,
 };
 
-static bool has_suffix(const char *name, const char *suffix);
-
 /*
  * revrx_agent_status_read
  *
@@ -198,7 +196,7 @@ revrx_wal_ready_count(int64 *count, int64 *bytes)
 		struct stat st;
 		size_t		len = strlen(de->d_name);
 
-		if (!has_suffix(de->d_name, ".ready"))
+		if (!revrx_has_suffix(de->d_name, ".ready"))
 			continue;
 		(*count)++;
 		snprintf(path, MAXPGPATH, XLOGDIR "/%.*s", (int) (len - 6), de->d_name);
@@ -235,7 +233,7 @@ count_spooled(const char *spool_dir, int64 *count, int64 *bytes)
 		char		path[MAXPGPATH];
 		struct stat st;
 
-		if (!has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
+		if (!revrx_has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
 			continue;
 		snprintf(path, MAXPGPATH, "%s/%s", wal_dir, de->d_name);
 		if (stat(path, &st) != 0)
@@ -511,13 +509,4 @@ protection_columns(const RevrxArchiveStats *stats, const RevrxAgentStatus *agent
 			nulls[COL_LAST_GOOD_VERIFICATION_TIME] = false;
 		}
 	}
-}
-
-static bool
-has_suffix(const char *name, const char *suffix)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(suffix);
-
-	return len > slen && strcmp(name + len - slen, suffix) == 0;
 }

@@ -148,7 +148,7 @@ void
 revrx_wal_export_register(void)
 {
 	revrx_register_worker("revrx_wal_export_main", "revrx wal exporter", "revrx wal exporter",
-						  BGWORKER_SHMEM_ACCESS, EXPORT_RESTART_SECS);
+						  BGWORKER_SHMEM_ACCESS, EXPORT_RESTART_SECS, (Datum) 0);
 }
 
 /*

@@ -136,7 +136,7 @@ revrx_worker_register(void)
 {
 	revrx_register_worker("revrx_worker_main", "revrx backup worker", "revrx",
 						  BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
-						  REVRX_WORKER_RESTART_SECS);
+						  REVRX_WORKER_RESTART_SECS, (Datum) 0);
 }
 
 /*
@@ -148,7 +148,7 @@ revrx_worker_register(void)
  */
 void
 revrx_register_worker(const char *function, const char *name, const char *type,
-					  int flags, int restart_secs)
+					  int flags, int restart_secs, Datum main_arg)
 {
 	BackgroundWorker worker;
 
@@ -160,7 +160,7 @@ revrx_register_worker(const char *function, const char *name, const char *type,
 	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
 	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
 	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_main_arg = main_arg;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
 }

@@ -603,7 +603,7 @@ package RevrxTest::Agent;
 Starts `revrx-agent run` for the node's spool, logging to a file in the
 test's log directory.  ->kill(signal), ->stop (SIGTERM and wait),
 ->restart, ->log (its output so far), ->env (its whole revrx/AWS
-environment, for one-shot commands such as wal-fetch).
+environment, for one-shot commands such as wal-fetch), ->pid.
 
 =cut
 
@@ -642,6 +642,9 @@ sub _launch
 }
 
 sub env { return $_[0]->{env}; }
+
+# (IPC::Run has no accessor for it; KIDS is where it keeps its children)
+sub pid { return $_[0]->{handle}->{KIDS}[0]{PID}; }
 
 sub kill
 {
