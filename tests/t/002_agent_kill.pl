@@ -44,7 +44,7 @@ is($different, 0, 'every segment byte-identical to the original');
 
 my $log = $agent->log;
 unlike($log, qr/different content|conflict/i, 'no duplicate conflict after restarts');
-ok(RevrxTest::wait_for(sub { !glob(RevrxTest::spool_dir($node) . '/wal/*.rvx') }, 30, 'empty spool'),
+ok(RevrxTest::wait_for(sub { my @left = glob(RevrxTest::spool_dir($node) . '/wal/*.rvx'); !@left }, 30, 'empty spool'),
 	'nothing left in the spool');
 is(RevrxTest::status($node)->{backlog_segments}, 0, 'revrx_status() shows no backlog');
 
