@@ -73,10 +73,11 @@
  *	  the segment uploads).  Nothing the repository could have stored is
  *	  lost, and a stalled repository does not fill the spool with ranges of
  *	  every segment.
- *	- While EXPORT_MAX_UNSHIPPED ranges of the current segment wait in the
- *	  spool (the agent is stalled), no round writes another; the next one
- *	  after the agent took them covers everything since.  The agent
- *	  removes what it stored.
+ *	- While EXPORT_MAX_UNSHIPPED ranges of the current segment, of its
+ *	  generation, wait in the spool (the agent is stalled), no round
+ *	  writes another; the next one after the agent took them covers
+ *	  everything since.  (An older generation's go with the first range
+ *	  of ours.)  The agent removes what it stored.
  *	- Partials are optional: while the spool's WAL files take more than
  *	  revrx.spool_max_size, no round writes one (logged at most once a
  *	  minute); complete segments, which are not optional, keep the room.
@@ -134,7 +135,7 @@
 #define EXPORT_TIDY_MS			1000
 /* Ranges of one segment after which a round writes its whole prefix. */
 #define EXPORT_PREFIX_EVERY		32
-/* Unshipped ranges of the current segment in the spool that stop the rounds. */
+/* Unshipped ranges of ours of the current segment in the spool that stop the rounds. */
 #define EXPORT_MAX_UNSHIPPED	8
 #define EXPORT_IO_CHUNK			(256 * 1024)
 #define EXPORT_TMP_SUFFIX		".tmp"
@@ -553,7 +554,8 @@ typedef struct SpoolPartial
  * (".ok"), and those of a segment spooled complete (".rvx", published
  * only once durable) before the one the flush just left (current - 1).
  * Fills state: the bytes the spool's WAL files take, the remaining
- * partials included, and how many ranges of segment current remain.
+ * partials included, and how many ranges of segment current of this
+ * exporter's generation remain.
  */
 static void
 tidy_spool(const char *dir, XLogSegNo current, SpoolState *state)
@@ -620,7 +622,8 @@ tidy_spool(const char *dir, XLogSegNo current, SpoolState *state)
 		}
 		if (!redundant)
 		{
-			if (p->segno == current)
+			/* ours: an older generation's go with our first range of the segment */
+			if (p->segno == current && p->range.generation == export_gen)
 				state->unshipped++;
 			continue;
 		}
