@@ -399,9 +399,13 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 
 int
 rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
-					   const RvxObjectHeader *hdr, const char *tmp_dir, int put_flags,
+					   const RvxObjectHeader *hdr, const char *tmp_dir, int put_flags_in,
 					   RvxShipResult *res, RvxError *err)
 {
+	int			put_flags = put_flags_in & ~RVX_STORE_SAME_NAME_SAME_DATA;
+	/* the first put never replaces, unless the name fixes the content */
+	int			first_flags = (put_flags_in & RVX_STORE_SAME_NAME_SAME_DATA) ?
+		put_flags : put_flags | RVX_PUT_NO_OVERWRITE;
 	RvxObjectHeader stored;
 	RvxObjectHeader enc;
 	RvxObjectInfo info;
@@ -414,10 +418,7 @@ rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
 		return -1;
 	src = rvx_put_source_fd(upfd, size);
 
-	if ((put_flags & RVX_STORE_SAME_NAME_SAME_DATA) == 0)
-		put_flags |= RVX_PUT_NO_OVERWRITE;
-	put_flags &= ~RVX_STORE_SAME_NAME_SAME_DATA;
-	if (rvx_repo_put(repo, key, &src, put_flags, err) != 0)
+	if (rvx_repo_put(repo, key, &src, first_flags, err) != 0)
 	{
 		StoredState state;
 		int			found;

@@ -154,7 +154,7 @@ static XLogSegNo last_segno = 0;
 static uint32 last_end = 0;
 static int	since_prefix = 0;
 
-/* When the last round that exported began, and when the spool was tidied. */
+/* When the last round began, and when the spool was tidied. */
 static TimestampTz last_round_at = 0;
 static TimestampTz last_tidy_at = 0;
 
@@ -368,8 +368,13 @@ export_round(void)
 	if (export_gen == 0)
 		export_gen = (uint64) GetRedoRecPtr();
 
-	/* the time first: every byte read was flushed by then */
+	/*
+	 * The time first: every byte read was flushed by then.  It is also when
+	 * this round began, exported or not (skipped, failed): the next one is
+	 * an interval later, not a tick.
+	 */
 	read_at = GetCurrentTimestamp();
+	last_round_at = read_at;
 	flush = GetFlushRecPtr(&tli);
 	XLByteToSeg(flush, segno, wal_segment_size);
 	offset = (uint32) XLogSegmentOffset(flush, wal_segment_size);
@@ -403,7 +408,6 @@ export_round(void)
 								 state.unshipped)));
 		return;
 	}
-	last_round_at = read_at;
 
 	/* the flush left the segment before: its last bytes, so that its ranges hold all of it */
 	if (tli == last_tli && segno == last_segno + 1 && last_end > 0 &&
