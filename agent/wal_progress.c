@@ -246,8 +246,6 @@ rvx_wal_progress_blocks(const RvxWalProgress *p, const char *pending, const char
 {
 	RvxWalKind	pk = rvx_walname_kind(pending);
 	RvxWalKind	sk = rvx_walname_kind(stored);
-	uint32_t	tli;
-	uint64_t	segno;
 
 	if ((pk != RVX_WAL_SEGMENT && pk != RVX_WAL_PARTIAL) ||
 		(sk != RVX_WAL_SEGMENT && sk != RVX_WAL_PARTIAL && sk != RVX_WAL_STREAMED))
@@ -256,10 +254,7 @@ rvx_wal_progress_blocks(const RvxWalProgress *p, const char *pending, const char
 	if (strncmp(pending, stored, 8) != 0 || strncmp(pending, stored, RVX_WALNAME_SEGLEN) >= 0)
 		return false;
 	/* already behind the recovery point (its partials got there first) */
-	if (name_segno(p, pending, &tli, &segno) && p->has_point &&
-		p->end >= (segno + 1) * p->segsize)
-		return false;
-	return true;
+	return !rvx_wal_progress_covers(p, pending);
 }
 
 bool
