@@ -67,7 +67,8 @@
 #include "ship_backup.h"
 #include "ship_meta.h"
 #include "spool.h"
-#include "wal_partial.h"
+#include "fetch.h"
+#include "wal_progress.h"
 #include "walname.h"
 
 /* An acknowledgement nobody picked up is removed after this long. */
@@ -158,10 +159,12 @@ typedef struct RunState
 	double		started_at;
 	char		last_stored[RVX_WALNAME_MAXLEN + 1];
 	double		last_stored_at;
-	/* the newest WAL stored, by where it ends (segment or partial) */
+	/* the recovery point: the end of the stored WAL recovery can reach */
+	RvxWalProgress *progress;
 	char		newest_wal[RVX_WALNAME_MAXLEN + 1];
 	uint64_t	newest_wal_end;
 	double		newest_wal_written_at;
+	bool		status_dirty;	/* it moved: status/agent.json is rewritten at once */
 	uint64_t	stored_total;
 	uint64_t	stored_bytes;
 	uint64_t	errors_total;
@@ -232,6 +235,7 @@ write_status(RunState *rs)
 	RvxError	err;
 
 	pthread_mutex_lock(&rs->lock);
+	rs->status_dirty = false;
 	o = json_pack("{s:i, s:i, s:s, s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:b}",
 				  "format", 1,
 				  "pid", (int) getpid(),
@@ -545,48 +549,76 @@ worker_repo_failed(Worker *w, const RvxError *err)
 }
 
 /*
- * Where the WAL in an archived file ends: a segment (or PostgreSQL's own
- * .partial) at the segment's end, a streamed partial at its end offset.
- */
-static bool
-wal_end_lsn(const char *name, uint64_t segsize, uint64_t *end)
-{
-	unsigned int tli,
-				log,
-				seg;
-	char		segment[RVX_WALNAME_SEGLEN + 1];
-	uint32_t	off;
-	uint64_t	segno;
-	RvxWalKind	kind = rvx_walname_kind(name);
-
-	if (segsize == 0 || (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL &&
-						 kind != RVX_WAL_STREAMED) ||
-		sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
-		return false;
-	segno = (uint64_t) log * (UINT64_C(0x100000000) / segsize) + seg;
-	if (kind == RVX_WAL_STREAMED)
-	{
-		if (rvx_walname_streamed_parse(name, segment, NULL, &off) != 0)
-			return false;
-		*end = segno * segsize + off;
-	}
-	else
-		*end = (segno + 1) * segsize;
-	return true;
-}
-
-/*
  * Whether a WAL item in the spool, not stored yet, leaves a gap before
- * stored (rvx_wal_pending_blocks).  Called with the lock held.
+ * stored, a complete segment just stored (rvx_wal_progress_blocks).
+ * Called with the lock held.
  */
 static bool
 earlier_wal_pending(RunState *rs, const char *stored)
 {
 	for (size_t i = 0; i < rs->nitems; i++)
 		if (strcmp(rs->items[i].name, stored) != 0 &&
-			rvx_wal_pending_blocks(rs->items[i].name, stored))
+			rvx_wal_progress_blocks(rs->progress, rs->items[i].name, stored))
 			return true;
 	return false;
+}
+
+/* Whether some WAL of segment waits in the spool.  Called with the lock held. */
+static bool
+segment_pending(RunState *rs, const char *segment)
+{
+	for (size_t i = 0; i < rs->nitems; i++)
+		if (strncmp(rs->items[i].name, segment, RVX_WALNAME_SEGLEN) == 0)
+			return true;
+	return false;
+}
+
+/* The recovery point moved: metrics now, status/agent.json at the next turn. */
+static void
+publish_point(RunState *rs)
+{
+	if (!rvx_wal_progress_point(rs->progress, rs->newest_wal, sizeof(rs->newest_wal),
+								&rs->newest_wal_end, &rs->newest_wal_written_at))
+		return;
+	rvx_metrics_wal_newest(rs->newest_wal_end, rs->newest_wal_written_at);
+	rs->status_dirty = true;
+}
+
+/*
+ * WAL file name is stored: move the recovery point (wal_progress.h).  A
+ * streamed partial of a segment whose start it has not reached may need
+ * to know whether the segment before is stored complete (an agent started
+ * in the middle of the WAL): asked once per segment, unless WAL of that
+ * segment waits in the spool (its store will tell).  Called and returns
+ * with the lock held; unlocks for the question.
+ */
+static void
+note_stored(Worker *w, const char *name, double written_at)
+{
+	RunState   *rs = w->rs;
+	char		prev[RVX_WALNAME_MAXLEN + 1];
+	bool		counts = rvx_walname_kind(name) != RVX_WAL_STREAMED &&
+		!earlier_wal_pending(rs, name);
+
+	if (rvx_wal_progress_stored(rs->progress, name, written_at, counts))
+		publish_point(rs);
+	else if (rvx_wal_progress_needs_base(rs->progress, name, prev, sizeof(prev)) &&
+			 !segment_pending(rs, prev))
+	{
+		char		key[256];
+		RvxObjectInfo info;
+		RvxError	err;
+		int			found;
+
+		pthread_mutex_unlock(&rs->lock);
+		rvx_error_clear(&err);
+		found = rvx_wal_find(w->repo, prev, RVX_COMPRESS_ZSTD, key, sizeof(key), &info, &err);
+		if (found < 0)
+			rvx_debug("could not look for \"%s\": %s", prev, err.msg);
+		pthread_mutex_lock(&rs->lock);
+		if (found == 1 && rvx_wal_progress_base(rs->progress, name, true))
+			publish_point(rs);
+	}
 }
 
 /* Ships one WAL item.  Called and returns with the lock held. */
@@ -600,16 +632,21 @@ run_wal(Worker *w, Pending *p)
 	RvxRepo    *repo;
 	int			rc;
 	double		written_at = p->written_at;
-	uint64_t	end;
+	int			flags = 0;
 
 	p->inflight = true;
 	p->queued = false;
 	snprintf(name, sizeof(name), "%s", p->name);
+	/* a streamed partial: whether this agent stored its segment complete */
+	if (rvx_walname_kind(name) == RVX_WAL_STREAMED)
+		flags = rvx_wal_progress_stored_complete(rs->progress, name) ?
+			RVX_SHIP_SEGMENT_STORED : RVX_SHIP_SEGMENT_NOT_KNOWN;
 	pthread_mutex_unlock(&rs->lock);
 
 	rvx_error_clear(&err);
 	repo = worker_repo(w, &err);
-	rc = repo ? rvx_ship_wal(repo, rs->cfg->spool_dir, name, &rs->cluster, &res, &err) : -1;
+	rc = repo ? rvx_ship_wal_flags(repo, rs->cfg->spool_dir, name, &rs->cluster, flags, &res,
+								   &err) : -1;
 	if (rc == 0)
 		rvx_debug("stored \"%s\" (%" PRIu64 " bytes)", name, res.stored_bytes);
 	else if (err.code != RVX_E_NOTFOUND)
@@ -631,20 +668,8 @@ run_wal(Worker *w, Pending *p)
 			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
-		/*
-		 * The recovery point: the end of the stored WAL recovery can reach,
-		 * and its age.  Not past an earlier segment still waiting (in
-		 * backoff after a failure, or in another worker): recovery stops
-		 * there, so the stored WAL after it does not count yet.
-		 */
-		if (wal_end_lsn(name, rs->cluster.wal_segment_size, &end) &&
-			end > rs->newest_wal_end && !earlier_wal_pending(rs, name))
-		{
-			snprintf(rs->newest_wal, sizeof(rs->newest_wal), "%s", name);
-			rs->newest_wal_end = end;
-			rs->newest_wal_written_at = written_at;
-			rvx_metrics_wal_newest(end, written_at);
-		}
+		note_stored(w, name, written_at);
+		p = find_item(rs, name);	/* the lock was dropped in between */
 		rs->stored_total++;
 		rs->stored_bytes += res.stored_bytes;
 		rs->repo_ok = true;
@@ -1483,7 +1508,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	if (cfg->repo.s3_object_lock_days > 0 && !check_object_lock(&rs))
 		return RVX_E_CONFIG;
 	rs.catalog = rvx_catalog_new(cfg->spool_dir, rs.cluster.system_id);
-	if (rs.catalog == NULL)
+	rs.progress = rvx_wal_progress_new(rs.cluster.wal_segment_size);
+	if (rs.catalog == NULL || rs.progress == NULL)
 	{
 		rvx_err("out of memory");
 		return RVX_E_INTERNAL;
@@ -1541,7 +1567,8 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 				rs.audit_next_try = now + AUDIT_LOOK_S;
 			pthread_mutex_unlock(&rs.lock);
 		}
-		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS)
+		/* the recovery point moved: revrx_status() should see it now, not in a second */
+		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || rs.status_dirty)
 		{
 			write_status(&rs);
 			last_status = now;
@@ -1566,6 +1593,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		free(pop_job(&rs.ctl_head, &rs.ctl_tail));
 	free(rs.backups);
 	rvx_catalog_free(rs.catalog);
+	rvx_wal_progress_free(rs.progress);
 	rvx_http_server_stop(http);
 	rvx_info("stopped");
 	return 0;

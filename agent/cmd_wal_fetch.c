@@ -13,29 +13,33 @@
  * verified against the SHA-256 recorded when the file was archived.
  *
  * A segment that is not stored complete may have streamed partials
- * (wal_partial.h): the newest one of the requested timeline is used, its
- * content zero-padded to the segment size, the way pg_receivewal's
- * ".partial" file is used.  PostgreSQL's replay stops at the end of the
- * valid WAL in it, so recovery ends there, with every commit whose WAL the
- * partial holds.  A partial is never used when the complete segment
- * exists, nor for another timeline than the one in its name.
+ * (wal_partial.h): the chain of them from the segment's start, of the
+ * newest generation that has one, is written one after the other and
+ * zero-padded to the segment size, the way pg_receivewal's ".partial"
+ * file is used.  PostgreSQL's replay stops at the end of the valid WAL in
+ * it, so recovery ends there, with every commit whose WAL the chain holds.
+ * A chain that reaches the segment's end is the segment, exactly.  A
+ * partial is never used when the complete segment exists, nor for another
+ * timeline than the one in its name.
  *
- * Nor when the repository holds later WAL of the same timeline (a later
- * segment, or a later partial of the same or a newer generation): the
- * segment's complete copy is then missing (an upload that has not
- * succeeded yet, a lost object), and recovery would end at the partial,
- * promote, and silently leave the later WAL behind.  wal-fetch then fails
- * with exit code 126, which PostgreSQL does not take for "not available"
- * but as a failed command: recovery stops with a FATAL naming the file,
- * instead of ending early.  When the segment is lost for good, the
- * operator adds --accept-gap to restore_command: the partial is then
- * served, with a warning, and recovery ends with what it holds.  Not
- * checked: a child timeline that branched
- * off before the end of the segment (target_plan reports the range).
+ * Nor when the repository holds later WAL of the same timeline that the
+ * chain does not reach: a later segment, a later partial of the same or a
+ * newer generation, or a partial of this segment after a gap in the chain
+ * (a range that was never stored).  The missing WAL may still arrive (an
+ * upload that has not succeeded yet) or be lost, and recovery would end
+ * at the gap, promote, and silently leave the later WAL behind.  wal-fetch
+ * then fails with exit code 126, which PostgreSQL does not take for "not
+ * available" but as a failed command: recovery stops with a FATAL naming
+ * the file, instead of ending early.  When the WAL is lost for good, the
+ * operator adds --accept-gap to restore_command: the chain up to the gap
+ * is then served, with a warning, and recovery ends with what it holds;
+ * never past the gap.  Not checked: a child timeline that branched off
+ * before the end of the segment (target_plan reports the range).
  *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -51,6 +55,123 @@
  * startup process stops with FATAL rather than end recovery.
  */
 #define RVX_WAL_FETCH_STOP_RECOVERY 126
+
+/*
+ * Serves segment name from its streamed partials (see the header): 1 when
+ * dest was written, 0 when there is nothing to serve,
+ * RVX_WAL_FETCH_STOP_RECOVERY when later WAL exists that the partials do
+ * not reach (unless accept_gap), -1 on error.
+ */
+static int
+fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const char *dest,
+			   bool accept_gap, RvxError *err)
+{
+	RvxPartialSet set;
+	RvxPartialChain chain;
+	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+	size_t	   *links = NULL;
+	RvxFetchPart *parts = NULL;
+	char		later[256] = "";
+	char		last[256] = "";
+	uint32_t	pos = 0;
+	int			rc = -1;
+
+	if (rvx_partial_list(repo, name, &set, err) != 0)
+		return -1;
+	if (set.keys.n == 0)
+	{
+		rvx_partial_set_free(&set);
+		return 0;
+	}
+	for (size_t i = 0; i < set.keys.n; i++)
+		if (set.ranges[i].end > ci->wal_segment_size)
+		{
+			rvx_error(err, RVX_E_CORRUPT, "partial \"%s\" reaches past the end of a segment",
+					  set.keys.s[i]);
+			goto out;
+		}
+	links = malloc(set.keys.n * sizeof(size_t));
+	parts = malloc(set.keys.n * sizeof(RvxFetchPart));
+	if (links == NULL || parts == NULL)
+	{
+		rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	rvx_partial_chain(set.ranges, set.keys.n, links, &chain);
+	if (chain.found)
+		snprintf(last, sizeof(last), "%s", set.keys.s[links[chain.nlinks - 1]]);
+
+	/* a chain that is the whole segment leaves nothing out */
+	if (!chain.found || chain.end < ci->wal_segment_size)
+	{
+		if (!chain.found || chain.gap_after)
+		{
+			/* the first partial the chain does not reach */
+			for (size_t i = 0; i < set.keys.n; i++)
+				if (!chain.found || set.ranges[i].generation > chain.generation ||
+					(set.ranges[i].generation == chain.generation && set.ranges[i].end > chain.end))
+				{
+					snprintf(later, sizeof(later), "%s", set.keys.s[i]);
+					break;
+				}
+		}
+		else
+		{
+			rc = rvx_partial_later_wal(repo, name, chain.generation, later, sizeof(later), err);
+			if (rc < 0)
+				goto out;
+			if (rc == 0)
+				later[0] = '\0';
+			rc = -1;
+		}
+		if (later[0] && accept_gap)
+			rvx_warn("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
+					 "recovery ends at partial \"%s\", offset %X (--accept-gap)",
+					 name, repo->display, later, chain.found ? last : "(none)",
+					 (unsigned int) chain.end);
+		else if (later[0])
+		{
+			rvx_err("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
+					"refusing to end recovery at partial \"%s\", offset %X",
+					name, repo->display, later, chain.found ? last : "(none)",
+					(unsigned int) chain.end);
+			rvx_err("hint: ship the missing WAL (is revrx-agent run still retrying it?); "
+					"if it is lost, \"wal-fetch --accept-gap\" in restore_command ends recovery "
+					"at the last WAL before the gap, leaving the later WAL unused");
+			rc = RVX_WAL_FETCH_STOP_RECOVERY;
+			goto out;
+		}
+	}
+	if (!chain.found)
+	{
+		rc = 0;
+		goto out;
+	}
+
+	for (size_t i = 0; i < chain.nlinks; i++)
+	{
+		const RvxStreamedName *r = &set.ranges[links[i]];
+
+		parts[i].key = set.keys.s[links[i]];
+		parts[i].expect_size = (int64_t) (r->end - r->start);
+		parts[i].skip = pos - r->start;
+		pos = r->end;
+	}
+	opts.expect_system_id = ci->system_id;
+	opts.pad_to = ci->wal_segment_size;
+	if (rvx_fetch_parts_to_file(repo, parts, chain.nlinks, &opts, dest, err) != 0)
+		goto out;
+	rvx_info("restored \"%s\" from %zu partial(s) up to \"%s\" (%u bytes of WAL%s)",
+			 name, chain.nlinks, last, (unsigned int) chain.end,
+			 chain.end == ci->wal_segment_size ? ", the whole segment" : "");
+	rc = 1;
+
+out:
+	free(links);
+	free(parts);
+	rvx_partial_set_free(&set);
+	return rc;
+}
 
 int
 rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
@@ -97,46 +218,16 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 		goto fail;
 	if (rc == 0 && rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 	{
-		RvxPartialPick pick;
-		RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
-
-		rc = rvx_partial_find_newest(repo, name, &pick, &err);
+		rc = fetch_partials(repo, &ci, name, dest, accept_gap, &err);
 		if (rc < 0)
 			goto fail;
+		if (rc == RVX_WAL_FETCH_STOP_RECOVERY)
+		{
+			rvx_repo_close(repo);
+			return rc;
+		}
 		if (rc == 1)
 		{
-			char		later[256];
-
-			if (pick.end_offset >= ci.wal_segment_size)
-			{
-				rvx_error(&err, RVX_E_CORRUPT, "partial \"%s\" is longer than a segment", pick.key);
-				goto fail;
-			}
-			rc = rvx_partial_later_wal(repo, name, pick.generation, later, sizeof(later), &err);
-			if (rc < 0)
-				goto fail;
-			if (rc == 1 && accept_gap)
-				rvx_warn("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
-						 "recovery ends at partial \"%s\" (--accept-gap)",
-						 name, repo->display, later, pick.key);
-			else if (rc == 1)
-			{
-				rvx_err("segment \"%s\" is missing from %s but later WAL of its timeline exists (\"%s\"); "
-						"refusing to end recovery at partial \"%s\"",
-						name, repo->display, later, pick.key);
-				rvx_err("hint: ship the missing segment (is revrx-agent run still retrying it?); "
-						"if it is lost, \"wal-fetch --accept-gap\" in restore_command ends recovery "
-						"at the partial, leaving the later WAL unused");
-				rvx_repo_close(repo);
-				return RVX_WAL_FETCH_STOP_RECOVERY;
-			}
-			opts.expect_system_id = ci.system_id;
-			opts.expect_size = pick.end_offset;
-			opts.pad_to = ci.wal_segment_size;
-			if (rvx_fetch_to_file_opts(repo, pick.key, &opts, dest, &err) != 0)
-				goto fail;
-			rvx_info("restored \"%s\" from partial \"%s\" (%u bytes of WAL)",
-					 name, pick.key, (unsigned int) pick.end_offset);
 			rvx_repo_close(repo);
 			return 0;
 		}

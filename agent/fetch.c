@@ -148,6 +148,8 @@ typedef struct FetchState
 	RvxObjectReader *reader;
 	const RvxKey *key;			/* the repository's: objects may be encrypted */
 	const RvxFetchOptions *opts;
+	int64_t		expect_size;	/* of the object being read: -1 any */
+	uint64_t	skip;			/* content bytes of it still to leave out */
 	uint64_t	offset;			/* of the next content byte */
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
@@ -194,12 +196,12 @@ check_header(FetchState *st)
 				 hdr->system_id, o->expect_system_id);
 		return -1;
 	}
-	if (o->expect_size >= 0 && hdr->raw_size != (uint64_t) o->expect_size)
+	if (st->expect_size >= 0 && hdr->raw_size != (uint64_t) st->expect_size)
 	{
 		st->fail_code = RVX_E_CORRUPT;
 		snprintf(st->fail_msg, sizeof(st->fail_msg),
 				 "holds %" PRIu64 " bytes of content where %" PRId64 " were expected",
-				 hdr->raw_size, o->expect_size);
+				 hdr->raw_size, st->expect_size);
 		return -1;
 	}
 	if (o->expect_sha256 && !rvx_object_digest_matches(hdr, st->key, o->expect_sha256))
@@ -234,6 +236,18 @@ content_sink(void *arg, const void *data, size_t len)
 	{
 		st->cancelled = true;
 		return -1;
+	}
+	if (st->skip > 0)
+	{
+		/* bytes an earlier part of the file already held (still hashed) */
+		size_t		n = st->skip < len ? (size_t) st->skip : len;
+
+		st->skip -= n;
+		p += n;
+		len -= n;
+		data = p;
+		if (len == 0)
+			return 0;
 	}
 	if (st->fd < 0)
 	{
@@ -364,6 +378,15 @@ int
 rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
 					   const char *dest, RvxError *err)
 {
+	RvxFetchPart part = {key, opts->expect_size, 0};
+
+	return rvx_fetch_parts_to_file(repo, &part, 1, opts, dest, err);
+}
+
+int
+rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
+						const RvxFetchOptions *opts, const char *dest, RvxError *err)
+{
 	char		tmp[PATH_MAX];
 	FetchState	st = {0};
 	bool		owned;
@@ -383,17 +406,30 @@ rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *op
 			rvx_object_reader_free(st.reader);
 		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
 	}
-	rvx_object_reader_begin(st.reader, content_sink, &st);
-	rvx_object_reader_set_key(st.reader, repo->key);
 	st.key = repo->key;
 
-	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
+	for (size_t i = 0; i < nparts; i++)
 	{
-		stream_error(&st, key, repo->display, tmp, &gerr, err);
-		goto out;
+		/* each part is a whole object, checked as one */
+		rvx_object_reader_begin(st.reader, content_sink, &st);
+		rvx_object_reader_set_key(st.reader, repo->key);
+		st.checked = false;
+		st.expect_size = parts[i].expect_size;
+		st.skip = parts[i].skip;
+		if (rvx_repo_get(repo, parts[i].key, 0, 0, stored_sink, &st, &gerr) != 0)
+		{
+			stream_error(&st, parts[i].key, repo->display, tmp, &gerr, err);
+			goto out;
+		}
+		if (stream_finish(&st, parts[i].key, repo->display, err) != 0)
+			goto out;
+		if (st.skip > 0)
+		{
+			rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is shorter than the part of it expected",
+					  parts[i].key, repo->display);
+			goto out;
+		}
 	}
-	if (stream_finish(&st, key, repo->display, err) != 0)
-		goto out;
 	if (opts->pad_to > 0 && ftruncate(st.fd, (off_t) opts->pad_to) != 0)
 	{
 		rvx_error(err, RVX_E_IO, "could not extend \"%s\": %s", tmp, strerror(errno));
@@ -457,6 +493,7 @@ rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 	*out = NULL;
 	opts.expect_system_id = expect_system_id;
 	st.opts = &opts;
+	st.expect_size = -1;
 	st.fd = -1;
 	st.max_len = max_len;
 	st.reader = rvx_object_reader_new();
@@ -506,6 +543,7 @@ rvx_object_load_file(const char *path, uint64_t expect_system_id, size_t max_len
 						 "could not open \"%s\": %s", path, strerror(errno));
 	opts.expect_system_id = expect_system_id;
 	st.opts = &opts;
+	st.expect_size = -1;
 	st.fd = -1;
 	st.max_len = max_len;
 	st.reader = rvx_object_reader_new();

@@ -399,9 +399,13 @@ rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t size,
 
 int
 rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
-					   const RvxObjectHeader *hdr, const char *tmp_dir, int put_flags,
+					   const RvxObjectHeader *hdr, const char *tmp_dir, int put_flags_in,
 					   RvxShipResult *res, RvxError *err)
 {
+	int			put_flags = put_flags_in & ~RVX_STORE_SAME_NAME_SAME_DATA;
+	/* the first put never replaces, unless the name fixes the content */
+	int			first_flags = (put_flags_in & RVX_STORE_SAME_NAME_SAME_DATA) ?
+		put_flags : put_flags | RVX_PUT_NO_OVERWRITE;
 	RvxObjectHeader stored;
 	RvxObjectHeader enc;
 	RvxObjectInfo info;
@@ -414,7 +418,7 @@ rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
 		return -1;
 	src = rvx_put_source_fd(upfd, size);
 
-	if (rvx_repo_put(repo, key, &src, RVX_PUT_NO_OVERWRITE | put_flags, err) != 0)
+	if (rvx_repo_put(repo, key, &src, first_flags, err) != 0)
 	{
 		StoredState state;
 		int			found;
@@ -482,68 +486,89 @@ out:
 /*
  * Ships a streamed partial (wal_partial.h): no NAME.ok (nobody waits for
  * one: the exporter does not ask), and nothing stored when the complete
- * segment already is.  Once it is confirmed, the spooled file goes, and
- * then the older partials of its segment in the repository.
+ * segment already is: as the caller knows (flags, ship.h), acknowledged
+ * in the spool (the exporter removes such partials from the spool too, if
+ * it sees them first), or, unless the caller says it does not know, in
+ * the repository under the compression of the partial (a codec change in
+ * between leaves, at worst, a partial beside its complete segment, which
+ * readers never use and expire removes).  A
+ * complete segment still waiting in the spool does not stop it: it is
+ * 16 MB to upload, and the partial, often the segment's last few bytes,
+ * lets the recovery point pass the segment before it is stored.  A
+ * partial's name says which WAL it holds (segment, generation, range), so
+ * whatever is under its key is that WAL: it is stored without asking
+ * first, and then confirmed like every object.  Once it is, the spooled
+ * file goes; and when it starts at the segment's start, the stored
+ * partials it supersedes.
  */
 static int
 ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *name,
-			 int fd, uint64_t size, const RvxObjectHeader *hdr, uint64_t segsize,
+			 int fd, uint64_t size, const RvxObjectHeader *hdr, uint64_t segsize, int flags,
 			 RvxShipResult *res, RvxError *err)
 {
-	char		segment[RVX_WALNAME_SEGLEN + 1];
+	RvxStreamedName r;
 	char		key[256];
-	uint64_t	gen;
-	uint32_t	off;
+	char		spooled[PATH_MAX];
 	RvxObjectInfo info;
 	int			removed;
 	RvxError	rerr;
-	int			rc;
+	int			rc = 0;
 
-	if (rvx_walname_streamed_parse(name, segment, &gen, &off) != 0)
+	if (rvx_walname_streamed_parse(name, &r) != 0)
 		return rvx_error(err, RVX_E_INTERNAL, "\"%s\" is not a partial", name);
-	if (segsize != 0 && off >= segsize)
+	if (segsize != 0 && r.end > segsize)
 		return rvx_error(err, RVX_E_CORRUPT,
-						 "spool file \"%s\" claims %u bytes of WAL, more than a segment",
-						 path, (unsigned int) off);
-	if (hdr->raw_size != off)
+						 "spool file \"%s\" claims WAL up to offset %u, past the end of a segment",
+						 path, (unsigned int) r.end);
+	if (hdr->raw_size != r.end - r.start)
 		return rvx_error(err, RVX_E_CORRUPT,
 						 "spool file \"%s\" holds %" PRIu64 " bytes of WAL, its name says %u",
-						 path, hdr->raw_size, (unsigned int) off);
+						 path, hdr->raw_size, (unsigned int) (r.end - r.start));
 
-	/*
-	 * The complete segment under any codec (revrx.compression may have
-	 * changed): a partial stored beside it would never be removed.
-	 */
-	rc = rvx_wal_find(repo, segment, (RvxCompression) hdr->compression, key, sizeof(key),
-					  &info, err);
-	if (rc < 0)
+	snprintf(spooled, sizeof(spooled), "%s/%s%s", waldir, r.segment, RVX_SPOOL_OK_SUFFIX);
+	if ((flags & RVX_SHIP_SEGMENT_STORED) || access(spooled, F_OK) == 0)
+		rc = 1;
+	else if (flags & RVX_SHIP_SEGMENT_NOT_KNOWN)
+		rc = 0;
+	else if (rvx_wal_object_key(r.segment, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", r.segment);
+	else if ((rc = rvx_repo_head(repo, key, &info, err)) < 0)
 		return -1;
 	if (rc == 1)
 	{
 		/* superseded by the complete segment: nothing to add */
 		res->already_stored = true;
-		rvx_debug("\"%s\" is already stored complete; dropping partial \"%s\"", segment, name);
+		rvx_debug("\"%s\" is stored complete; dropping partial \"%s\"", r.segment, name);
 	}
 	else
 	{
 		if (rvx_wal_object_key(name, (RvxCompression) hdr->compression, key, sizeof(key)) != 0)
 			return rvx_error(err, RVX_E_INTERNAL, "no repository key for \"%s\"", name);
-		if (rvx_store_object(repo, key, fd, size, hdr, waldir, res, err) != 0)
+		if (rvx_store_object_flags(repo, key, fd, size, hdr, waldir, RVX_STORE_SAME_NAME_SAME_DATA,
+								   res, err) != 0)
 			return -1;
 	}
 
 	/* the exporter may have removed it already, superseded */
 	if (unlink(path) != 0 && errno != ENOENT)
 		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
-	if (rc == 0 && rvx_partial_remove_older(repo, segment, gen, off, &removed, &rerr) != 0)
-		rvx_warn("could not remove partials of \"%s\" older than \"%s\": %s",
-				 segment, name, rerr.msg);
+	if (rc == 0 && r.start == 0 &&
+		rvx_partial_remove_superseded(repo, r.segment, &r, &removed, &rerr) != 0)
+		rvx_warn("could not remove the partials of \"%s\" that \"%s\" supersedes: %s",
+				 r.segment, name, rerr.msg);
 	return 0;
 }
 
 int
 rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 			 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err)
+{
+	return rvx_ship_wal_flags(repo, spool_dir, name, cluster, 0, res, err);
+}
+
+int
+rvx_ship_wal_flags(RvxRepo *repo, const char *spool_dir, const char *name,
+				   const RvxClusterInfo *cluster, int flags, RvxShipResult *res, RvxError *err)
 {
 	char		path[PATH_MAX];
 	char		okpath[PATH_MAX];
@@ -570,12 +595,10 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 	if (rvx_walname_kind(name) == RVX_WAL_STREAMED)
 	{
 		rc = ship_partial(repo, waldir, path, name, fd, size, &hdr,
-						  cluster->wal_segment_size, res, err);
+						  cluster->wal_segment_size, flags, res, err);
+		/* no fsync of the directory: a removal an OS crash undoes only ships it again */
 		if (rc == 0)
-		{
 			(void) unlink(errpath);
-			rc = rvx_fsync_dir(waldir, err);
-		}
 		goto out;
 	}
 
@@ -620,7 +643,7 @@ rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 		RvxError	rerr;
 		int			removed;
 
-		if (rvx_partial_remove_older(repo, name, UINT64_MAX, UINT64_MAX, &removed, &rerr) != 0)
+		if (rvx_partial_remove_superseded(repo, name, NULL, &removed, &rerr) != 0)
 			rvx_warn("could not remove the partials of \"%s\": %s", name, rerr.msg);
 		else if (removed > 0)
 			rvx_debug("removed %d partial(s) of \"%s\"", removed, name);

@@ -9,10 +9,10 @@
  * confirms the stored object, writes NAME.ok durably and only then removes
  * NAME.rvx.  A repository that holds different content under the name is
  * never overwritten (RVX_E_CONFLICT).  A streamed partial
- * (SEG.OFFSET.partial, wal_partial.h) gets no NAME.ok and is not stored
- * when SEG already is complete; once it is confirmed, the older partials
- * of SEG are removed from the repository, and once a complete SEG is
- * confirmed, all of them.
+ * (SEG.GEN.START-END.partial, wal_partial.h) gets no NAME.ok and is not
+ * stored when SEG already is complete; once one from SEG's start is
+ * confirmed, the partials of SEG it supersedes are removed from the
+ * repository, and once a complete SEG is confirmed, all of them.
  *
  * The two steps every spooled object goes through, WAL or backup
  * (ship_backup.c), are exported so that they are written once: checking a
@@ -36,6 +36,22 @@ typedef struct RvxShipResult
 
 extern int	rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 						 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err);
+
+/*
+ * The same, with what the caller knows of a streamed partial's segment
+ * (`run` remembers the complete segments it stored): with
+ * RVX_SHIP_SEGMENT_STORED the partial is dropped without a request; with
+ * RVX_SHIP_SEGMENT_NOT_KNOWN it is stored without asking the repository
+ * for the complete segment first (one request less per partial; a partial
+ * that lands beside its complete segment after all is never read, and
+ * expire removes it with its segment).  0: rvx_ship_wal.
+ */
+#define RVX_SHIP_SEGMENT_STORED		0x01
+#define RVX_SHIP_SEGMENT_NOT_KNOWN	0x02
+
+extern int	rvx_ship_wal_flags(RvxRepo *repo, const char *spool_dir, const char *name,
+							   const RvxClusterInfo *cluster, int flags, RvxShipResult *res,
+							   RvxError *err);
 
 /* Records a failure for NAME in the spool (NAME.error), for the server to read. */
 extern void rvx_ship_record_error(const char *spool_dir, const char *name,
@@ -64,7 +80,15 @@ extern int	rvx_store_object(RvxRepo *repo, const char *key, int fd, uint64_t siz
 							 const RvxObjectHeader *hdr, const char *tmp_dir,
 							 RvxShipResult *res, RvxError *err);
 
-/* The same, with more flags for the put (RVX_PUT_OBJECT_LOCK). */
+/*
+ * The same, with more flags for the put (RVX_PUT_OBJECT_LOCK), and
+ * RVX_STORE_SAME_NAME_SAME_DATA: for keys whose name fixes their content
+ * (a streamed WAL partial: segment, generation and range), the object is
+ * put without looking for an existing one first (one request less); what
+ * it replaces can only be the same data.  It is confirmed all the same.
+ */
+#define RVX_STORE_SAME_NAME_SAME_DATA	0x100
+
 extern int	rvx_store_object_flags(RvxRepo *repo, const char *key, int fd, uint64_t size,
 								   const RvxObjectHeader *hdr, const char *tmp_dir,
 								   int put_flags, RvxShipResult *res, RvxError *err);

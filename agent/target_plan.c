@@ -9,10 +9,10 @@
  * and of the backups it considers, newest first, until one ends before the
  * target (for a time target, backups whose id says they started after it
  * are passed over unread); one listing of wal/ and a HEAD of the last
- * segment of each timeline (the end of the range: the end of the newest
- * complete segment, or of the newest streamed partial after it, whose end
- * offset is in its name; partials of one segment rank by generation first,
- * wal_partial.h); and for a restore
+ * object of each timeline (the end of the range: the end of the newest
+ * complete segment, or of the chain of streamed partials after it, which
+ * wal-fetch would serve (wal_partial.h): the ranges are in the names, and
+ * a chain that fills a segment continues into the next); and for a restore
  * point its record, restore_points/<name>.json[.zst|.gz|.lz4].
  *
  *-------------------------------------------------------------------------
@@ -32,14 +32,24 @@
 #define USECS_PER_SEC	INT64_C(1000000)
 #define RESTORE_POINT_MAX_BYTES (64 * 1024)
 
-/* The last WAL stored for one timeline: segment, .partial or streamed. */
+/* A streamed partial seen in the listing. */
+typedef struct WalRange
+{
+	uint64_t	segno;
+	RvxStreamedName r;
+	char		key[256];
+} WalRange;
+
+/* The last WAL stored for one timeline: segment (or .partial), and the streamed partials. */
 typedef struct WalTimeline
 {
 	uint32_t	tli;
-	uint64_t	last_end;		/* LSN where its WAL ends */
-	uint64_t	last_gen;		/* generation, when it is a streamed partial */
-	bool		last_streamed;
-	char		key[256];
+	bool		has_complete;
+	uint64_t	complete_segno; /* the newest complete segment (or .partial) */
+	char		key[256];		/* its key */
+	WalRange   *ranges;
+	size_t		nranges;
+	size_t		cap;
 } WalTimeline;
 
 typedef struct WalScan
@@ -62,11 +72,7 @@ wal_key(void *arg, const char *key, uint64_t size)
 				log,
 				seg;
 	uint64_t	segno;
-	uint64_t	end;
-	char		segment[RVX_WALNAME_SEGLEN + 1];
-	uint64_t	gen = 0;
-	uint32_t	off;
-	bool		streamed;
+	RvxStreamedName r;
 	WalTimeline *t = NULL;
 
 	if (rvx_wal_key_name(key, name, NULL) != 0)
@@ -74,19 +80,15 @@ wal_key(void *arg, const char *key, uint64_t size)
 	kind = rvx_walname_kind(name);
 	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED)
 		return 0;
-	streamed = kind == RVX_WAL_STREAMED;
 	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
 		return 0;
 	if (ws->max_tli != 0 && tli > ws->max_tli)
 		return 0;
 	segno = (uint64_t) log * (UINT64_C(0x100000000) / ws->segsize) + seg;
 	if (kind == RVX_WAL_STREAMED &&
-		rvx_walname_streamed_parse(name, segment, &gen, &off) == 0 && off < ws->segsize)
-		end = segno * ws->segsize + off;
-	else if (kind == RVX_WAL_STREAMED)
+		(rvx_walname_streamed_parse(name, &r) != 0 || r.end > ws->segsize ||
+		 !rvx_partial_key_parse(r.segment, key, &r)))
 		return 0;
-	else
-		end = (segno + 1) * ws->segsize;
 	for (size_t i = 0; i < ws->ntl; i++)
 		if (ws->tl[i].tli == tli)
 			t = &ws->tl[i];
@@ -103,24 +105,98 @@ wal_key(void *arg, const char *key, uint64_t size)
 			ws->cap = ncap;
 		}
 		t = &ws->tl[ws->ntl++];
+		memset(t, 0, sizeof(*t));
 		t->tli = tli;
-		t->last_end = end;
-		t->last_gen = gen;
-		t->last_streamed = streamed;
-		snprintf(t->key, sizeof(t->key), "%s", key);
 	}
-	else if (streamed && t->last_streamed &&
-			 (end - 1) / ws->segsize == (t->last_end - 1) / ws->segsize ?
-			 rvx_partial_older(t->last_gen, t->last_end, gen, end) :
-			 end >= t->last_end)
+	if (kind != RVX_WAL_STREAMED)
 	{
-		/* two partials of one segment rank by generation first (wal_partial.h) */
-		t->last_end = end;
-		t->last_gen = gen;
-		t->last_streamed = streamed;
-		snprintf(t->key, sizeof(t->key), "%s", key);
+		if (!t->has_complete || segno >= t->complete_segno)
+		{
+			t->has_complete = true;
+			t->complete_segno = segno;
+			snprintf(t->key, sizeof(t->key), "%s", key);
+		}
+		return 0;
 	}
+	if (t->nranges == t->cap)
+	{
+		size_t		ncap = t->cap ? t->cap * 2 : 16;
+		WalRange   *n = realloc(t->ranges, ncap * sizeof(WalRange));
+
+		if (n == NULL)
+			return rvx_error(ws->err, RVX_E_INTERNAL, "out of memory");
+		t->ranges = n;
+		t->cap = ncap;
+	}
+	t->ranges[t->nranges].segno = segno;
+	t->ranges[t->nranges].r = r;
+	snprintf(t->ranges[t->nranges].key, sizeof(t->ranges[t->nranges].key), "%s", key);
+	t->nranges++;
 	return 0;
+}
+
+/*
+ * Where the WAL of timeline t that recovery can replay ends, and the key
+ * of the object that holds its last byte: after the newest complete
+ * segment, the chains of streamed partials (rvx_partial_chain) as long as
+ * each fills its segment; false when t holds none of either.
+ */
+static bool
+timeline_end(const WalTimeline *t, uint64_t segsize, uint64_t *end, char *key, size_t cap)
+{
+	uint64_t	segno;
+	bool		found = false;
+	RvxStreamedName *rs = malloc((t->nranges ? t->nranges : 1) * sizeof(RvxStreamedName));
+	size_t	   *links = malloc((t->nranges ? t->nranges : 1) * sizeof(size_t));
+	size_t	   *idx = malloc((t->nranges ? t->nranges : 1) * sizeof(size_t));
+
+	if (rs == NULL || links == NULL || idx == NULL)
+	{
+		free(rs);
+		free(links);
+		free(idx);
+		return false;
+	}
+	if (t->has_complete)
+	{
+		found = true;
+		segno = t->complete_segno + 1;
+		*end = segno * segsize;
+		snprintf(key, cap, "%s", t->key);
+	}
+	else
+	{
+		/* no complete segment: from the first segment with partials */
+		segno = UINT64_MAX;
+		for (size_t i = 0; i < t->nranges; i++)
+			if (t->ranges[i].segno < segno)
+				segno = t->ranges[i].segno;
+	}
+	for (;;)
+	{
+		size_t		n = 0;
+		RvxPartialChain chain;
+
+		for (size_t i = 0; i < t->nranges; i++)
+			if (t->ranges[i].segno == segno)
+			{
+				idx[n] = i;
+				rs[n++] = t->ranges[i].r;
+			}
+		rvx_partial_chain(rs, n, links, &chain);
+		if (!chain.found)
+			break;
+		found = true;
+		*end = segno * segsize + chain.end;
+		snprintf(key, cap, "%s", t->ranges[idx[links[chain.nlinks - 1]]].key);
+		if (chain.end < segsize)
+			break;
+		segno++;
+	}
+	free(rs);
+	free(links);
+	free(idx);
+	return found;
 }
 
 /*
@@ -144,9 +220,13 @@ scan_wal(RvxRepo *repo, const RvxClusterInfo *ci, uint32_t max_tli, RvxReach *r,
 	for (size_t i = 0; i < ws.ntl; i++)
 	{
 		RvxObjectInfo info = {0};
-		uint64_t	end = ws.tl[i].last_end;
-		int			found = rvx_repo_head(repo, ws.tl[i].key, &info, err);
+		uint64_t	end;
+		char		key[256];
+		int			found;
 
+		if (!timeline_end(&ws.tl[i], ws.segsize, &end, key, sizeof(key)))
+			continue;
+		found = rvx_repo_head(repo, key, &info, err);
 		if (found < 0)
 			goto out;
 		if (!r->has_wal || end > r->last_lsn)
@@ -158,6 +238,8 @@ scan_wal(RvxRepo *repo, const RvxClusterInfo *ci, uint32_t max_tli, RvxReach *r,
 	}
 	rc = 0;
 out:
+	for (size_t i = 0; i < ws.ntl; i++)
+		free(ws.tl[i].ranges);
 	free(ws.tl);
 	return rc;
 }

@@ -9,54 +9,81 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strvec.h"
 #include "wal_partial.h"
 
+/* The ranges of generation gen from offset 0 on, without a gap. */
+static size_t
+chain_of(const RvxStreamedName *r, size_t n, uint64_t gen, size_t *links, uint32_t *end)
+{
+	size_t		nlinks = 0;
+	uint32_t	pos = 0;
+
+	for (;;)
+	{
+		size_t		best = n;
+
+		for (size_t i = 0; i < n; i++)
+			if (r[i].generation == gen && r[i].start <= pos && r[i].end > pos &&
+				(best == n || r[i].end > r[best].end))
+				best = i;
+		if (best == n)
+			break;
+		links[nlinks++] = best;
+		pos = r[best].end;		/* grows each turn: the loop ends */
+	}
+	*end = pos;
+	return nlinks;
+}
+
 void
-rvx_partial_pick_init(RvxPartialPick *pick, const char *segment)
+rvx_partial_chain(const RvxStreamedName *ranges, size_t n, size_t *links,
+				  RvxPartialChain *chain)
 {
-	memset(pick, 0, sizeof(*pick));
-	snprintf(pick->segment, sizeof(pick->segment), "%s", segment);
+	bool		have_bound = false;
+	uint64_t	bound = 0;		/* generations below it are still to try */
+
+	memset(chain, 0, sizeof(*chain));
+	for (;;)
+	{
+		bool		any = false;
+		uint64_t	gen = 0;
+
+		/* the newest generation not tried yet */
+		for (size_t i = 0; i < n; i++)
+			if ((!have_bound || ranges[i].generation < bound) &&
+				(!any || ranges[i].generation > gen))
+			{
+				gen = ranges[i].generation;
+				any = true;
+			}
+		if (!any)
+			return;
+		chain->nlinks = chain_of(ranges, n, gen, links, &chain->end);
+		if (chain->nlinks > 0)
+			break;
+		have_bound = true;
+		bound = gen;
+	}
+	chain->found = true;
+	chain->generation = ranges[links[0]].generation;
+	for (size_t i = 0; i < n; i++)
+		if (ranges[i].generation > chain->generation ||
+			(ranges[i].generation == chain->generation && ranges[i].end > chain->end))
+			chain->gap_after = true;
 }
 
 bool
-rvx_partial_older(uint64_t a, uint64_t a_off, uint64_t b, uint64_t b_off)
-{
-	return a < b || (a == b && a_off < b_off);
-}
-
-bool
-rvx_partial_pick_key(RvxPartialPick *pick, const char *key)
+rvx_partial_key_parse(const char *segment, const char *key, RvxStreamedName *range)
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	char		segment[RVX_WALNAME_SEGLEN + 1];
-	uint64_t	gen;
-	uint32_t	off;
 
 	if (strncmp(key, "wal/", 4) != 0 ||
 		rvx_wal_key_name(key, name, NULL) != 0 ||
-		rvx_walname_streamed_parse(name, segment, &gen, &off) != 0 ||
-		strcmp(segment, pick->segment) != 0)
+		rvx_walname_streamed_parse(name, range) != 0 ||
+		strcmp(range->segment, segment) != 0)
 		return false;
 	/* wal/<timeline>/ must be the segment's own timeline */
-	if (strlen(key) < 13 || strncmp(key + 4, segment, 8) != 0 || key[12] != '/')
-		return false;
-	if (pick->found && !rvx_partial_older(pick->generation, pick->end_offset, gen, off))
-		return false;
-	if (strlen(key) >= sizeof(pick->key))
-		return false;
-	pick->found = true;
-	pick->generation = gen;
-	pick->end_offset = off;
-	snprintf(pick->key, sizeof(pick->key), "%s", key);
-	return true;
-}
-
-static int
-pick_cb(void *arg, const char *key, uint64_t size)
-{
-	(void) rvx_partial_pick_key((RvxPartialPick *) arg, key);
-	return 0;
+	return strlen(key) >= 13 && strncmp(key + 4, segment, 8) == 0 && key[12] == '/';
 }
 
 /* "wal/<timeline>/<segment>.": every partial of segment, nothing else. */
@@ -70,67 +97,83 @@ partial_stem(const char *segment, char *out, size_t cap, RvxError *err)
 	return 0;
 }
 
+void
+rvx_partial_set_free(RvxPartialSet *set)
+{
+	free(set->ranges);
+	rvx_strvec_free(&set->keys);
+	memset(set, 0, sizeof(*set));
+}
+
 int
-rvx_partial_find_newest(RvxRepo *repo, const char *segment, RvxPartialPick *pick,
-						RvxError *err)
+rvx_partial_list(RvxRepo *repo, const char *segment, RvxPartialSet *set, RvxError *err)
 {
 	char		stem[256];
+	RvxStrVec	keys = {0};
+	int			rc = 0;
 
-	rvx_partial_pick_init(pick, segment);
+	memset(set, 0, sizeof(*set));
 	if (partial_stem(segment, stem, sizeof(stem), err) != 0)
 		return -1;
-	if (rvx_repo_list(repo, stem, pick_cb, pick, err) != 0)
+	/* list first, parse after: the listing's callback only keeps keys */
+	if (rvx_repo_list(repo, stem, rvx_strvec_collect_key, &keys, err) != 0)
+	{
+		rvx_strvec_free(&keys);
 		return -1;
-	return pick->found ? 1 : 0;
-}
+	}
+	for (size_t i = 0; i < keys.n && rc == 0; i++)
+	{
+		RvxStreamedName r;
 
-typedef struct Doomed
-{
-	const char *segment;
-	uint64_t	below_gen;
-	uint64_t	below;
-	RvxStrVec	keys;
-} Doomed;
+		if (!rvx_partial_key_parse(segment, keys.s[i], &r))
+			continue;
+		if (set->keys.n == set->cap)
+		{
+			size_t		cap = set->cap ? set->cap * 2 : 16;
+			RvxStreamedName *n = realloc(set->ranges, cap * sizeof(RvxStreamedName));
 
-static int
-doomed_cb(void *arg, const char *key, uint64_t size)
-{
-	Doomed	   *d = arg;
-	RvxPartialPick one;
-
-	rvx_partial_pick_init(&one, d->segment);
-	if (!rvx_partial_pick_key(&one, key) ||
-		!rvx_partial_older(one.generation, one.end_offset, d->below_gen, d->below))
-		return 0;
-	return rvx_strvec_add(&d->keys, key);
+			if (n == NULL)
+			{
+				rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+				break;
+			}
+			set->ranges = n;
+			set->cap = cap;
+		}
+		if (rvx_strvec_add(&set->keys, keys.s[i]) != 0)
+		{
+			rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			break;
+		}
+		set->ranges[set->keys.n - 1] = r;
+	}
+	rvx_strvec_free(&keys);
+	if (rc != 0)
+		rvx_partial_set_free(set);
+	return rc;
 }
 
 int
-rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation,
-						 uint64_t end_offset, int *removed, RvxError *err)
+rvx_partial_remove_superseded(RvxRepo *repo, const char *segment, const RvxStreamedName *stored,
+							  int *removed, RvxError *err)
 {
-	char		stem[256];
-	Doomed		d = {0};
+	RvxPartialSet set;
 	int			rc = 0;
 
 	if (removed)
 		*removed = 0;
-	if (partial_stem(segment, stem, sizeof(stem), err) != 0)
+	if (rvx_partial_list(repo, segment, &set, err) != 0)
 		return -1;
-	d.segment = segment;
-	d.below_gen = generation;
-	d.below = end_offset;
-	/* list first, remove after: a listing is not changed under its feet */
-	if (rvx_repo_list(repo, stem, doomed_cb, &d, err) != 0)
-		rc = -1;
-	for (size_t i = 0; rc == 0 && i < d.keys.n; i++)
+	for (size_t i = 0; rc == 0 && i < set.keys.n; i++)
 	{
-		if (rvx_repo_remove(repo, d.keys.s[i], err) != 0)
+		if (stored != NULL && !rvx_streamed_supersedes(stored, &set.ranges[i]))
+			continue;
+		if (rvx_repo_remove(repo, set.keys.s[i], err) != 0)
 			rc = -1;
 		else if (removed)
 			(*removed)++;
 	}
-	rvx_strvec_free(&d.keys);
+	rvx_partial_set_free(&set);
 	return rc;
 }
 
@@ -138,9 +181,7 @@ bool
 rvx_partial_key_is_later(const char *segment, uint64_t generation, const char *key)
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	char		seg[RVX_WALNAME_SEGLEN + 1];
-	uint64_t	gen;
-	uint32_t	off;
+	RvxStreamedName r;
 	RvxWalKind	kind;
 
 	if (strncmp(key, "wal/", 4) != 0 || rvx_wal_key_name(key, name, NULL) != 0)
@@ -155,9 +196,8 @@ rvx_partial_key_is_later(const char *segment, uint64_t generation, const char *k
 	kind = rvx_walname_kind(name);
 	if (kind == RVX_WAL_SEGMENT || kind == RVX_WAL_PARTIAL)
 		return true;
-	if (kind == RVX_WAL_STREAMED &&
-		rvx_walname_streamed_parse(name, seg, &gen, &off) == 0)
-		return gen >= generation;
+	if (kind == RVX_WAL_STREAMED && rvx_walname_streamed_parse(name, &r) == 0)
+		return r.generation >= generation;
 	return false;
 }
 
@@ -195,18 +235,4 @@ rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 	if (rvx_repo_list(repo, prefix, later_cb, &l, err) != 0 && !l.any)
 		return -1;
 	return l.any ? 1 : 0;
-}
-
-bool
-rvx_wal_pending_blocks(const char *pending, const char *stored)
-{
-	RvxWalKind	pk = rvx_walname_kind(pending);
-	RvxWalKind	sk = rvx_walname_kind(stored);
-
-	if ((pk != RVX_WAL_SEGMENT && pk != RVX_WAL_PARTIAL) ||
-		(sk != RVX_WAL_SEGMENT && sk != RVX_WAL_PARTIAL && sk != RVX_WAL_STREAMED))
-		return false;
-	/* the same timeline; then fixed-width hex sorts as the segments do */
-	return strncmp(pending, stored, 8) == 0 &&
-		strncmp(pending, stored, RVX_WALNAME_SEGLEN) < 0;
 }

@@ -1,28 +1,34 @@
 /*-------------------------------------------------------------------------
  *
  * wal_partial.h
- *	  Streamed WAL partials in the repository: which one to use, and
- *	  removing those that are superseded.
+ *	  Streamed WAL partials in the repository: which of them recovery can
+ *	  use, and removing those that are superseded.
  *
  * The server's WAL exporter (extension/wal_export.c) writes the flushed
- * prefix of the current segment as
- * <segment>.<generation>.<end offset>.partial (common/walname.h); the
- * agent stores each under wal/<timeline>/<that name><compression suffix>.
- * For a segment, the newest partial is the one with the largest
- * (generation, end offset): within a generation each is a prefix of the
- * same bytes, so it holds every byte of the others; a newer generation
- * (the server restarted after a crash) may have rewritten the WAL past the
- * end of crash recovery, so its partials supersede every partial of an
- * older one, however long.  A partial is
- * only ever looked for by its segment's full name, which starts with the
- * timeline, and under that timeline's prefix: a partial of one timeline is
- * never used for another.
+ * WAL of the current segment as ranges, <segment>.<generation>.<start>-
+ * <end>.partial (common/walname.h), each holding only the bytes flushed
+ * since the one before; the agent stores each under wal/<timeline>/<that
+ * name><compression suffix>.  A reader assembles a segment's ranges into
+ * a chain from the segment's start: within one generation each range is
+ * the same WAL (a restart of the exporter alone may repeat some of it, so
+ * ranges may overlap, and then hold the same bytes), and the chain is as
+ * long as the ranges reach without a gap.  A missing range ends the chain
+ * where it begins: recovery stops there, it never skips a hole.  A newer
+ * generation (the server restarted after a crash) may have rewritten the
+ * WAL past the end of crash recovery, so the chain is taken from the
+ * newest generation that has one; ranges of two generations are never
+ * joined.  A partial is only ever looked for by its segment's full name,
+ * which starts with the timeline, and under that timeline's prefix: a
+ * partial of one timeline is never used for another.
  *
- * Removal follows storage, never precedes it: older partials of a segment
- * go once a newer one is confirmed, all of them once the complete segment
- * is confirmed.  A partial left behind (a removal that failed, a slow
- * upload that finished after the complete segment) is harmless: the
- * complete segment always wins (rvx_wal_find never returns a partial).
+ * Removal follows storage, never precedes it: after a range that starts
+ * at the segment's start is confirmed, the ranges it makes redundant go
+ * (rvx_streamed_supersedes: older generations, and ranges of its own it
+ * contains); all of them once the complete segment is confirmed.  A
+ * partial left behind (a removal that failed, a slow upload that finished
+ * after the complete segment) is harmless: the complete segment always
+ * wins (rvx_wal_find never returns a partial), and expire removes it with
+ * its segment.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,44 +36,65 @@
 #define RVX_AGENT_WAL_PARTIAL_H
 
 #include "repo.h"
+#include "strvec.h"
 #include "walname.h"
 
-/* The newest partial of one segment seen in a listing so far. */
-typedef struct RvxPartialPick
+/* What the partials of one segment give recovery (rvx_partial_chain). */
+typedef struct RvxPartialChain
 {
-	char		segment[RVX_WALNAME_SEGLEN + 1];	/* the segment wanted */
-	bool		found;
-	uint64_t	generation;
-	uint32_t	end_offset;
-	char		key[256];
-} RvxPartialPick;
-
-extern void rvx_partial_pick_init(RvxPartialPick *pick, const char *segment);
-
-/*
- * Considers one repository key: kept when it is a partial of pick's
- * segment that ranks above the one kept so far (generation, then end
- * offset).  Pure; returns
- * whether it was kept.
- */
-extern bool rvx_partial_pick_key(RvxPartialPick *pick, const char *key);
+	bool		found;			/* WAL from the segment's start, in one generation */
+	uint64_t	generation;		/* the chain's, when found */
+	uint32_t	end;			/* the chain holds [0, end) of the segment */
+	size_t		nlinks;			/* the ranges it is made of, in links[] */
+	/*
+	 * Some partial of the segment holds WAL the chain does not reach: one of
+	 * its generation after a gap, or one of a newer generation whose start
+	 * is missing.  That WAL is stored but cannot be replayed: the chain's
+	 * end is then not the end of the stored WAL.
+	 */
+	bool		gap_after;
+} RvxPartialChain;
 
 /*
- * The newest stored partial of segment (a segment name): 1 and pick
- * filled, 0 when there is none, -1 on error.  One listing of the
- * segment's key stem.
+ * The chain recovery can use from the n ranges of one segment (any order):
+ * from the newest generation that has a range starting at 0, the ranges
+ * that continue one another without a gap, each the one reaching furthest.
+ * links (room for n) receives their indexes in order; link i is used from
+ * the previous link's end (overlapping bytes are the same WAL).  Pure.
  */
-extern int	rvx_partial_find_newest(RvxRepo *repo, const char *segment,
-									RvxPartialPick *pick, RvxError *err);
+extern void rvx_partial_chain(const RvxStreamedName *ranges, size_t n, size_t *links,
+							  RvxPartialChain *chain);
+
+/* The stored partials of one segment, as listed. */
+typedef struct RvxPartialSet
+{
+	RvxStreamedName *ranges;
+	RvxStrVec	keys;			/* keys.s[i] stores ranges[i] */
+	size_t		cap;
+} RvxPartialSet;
 
 /*
- * Removes the stored partials of segment that rank below (generation,
- * end_offset): every one of an older generation, and those of the same
- * generation that end before end_offset (UINT64_MAX, UINT64_MAX: all of
- * them).  *removed (if not NULL) counts them.
+ * Whether repository key is a partial of segment (a segment name), under
+ * the segment's own timeline; if so, *range is filled.  Pure.
  */
-extern int	rvx_partial_remove_older(RvxRepo *repo, const char *segment, uint64_t generation,
-									 uint64_t end_offset, int *removed, RvxError *err);
+extern bool rvx_partial_key_parse(const char *segment, const char *key, RvxStreamedName *range);
+
+/*
+ * Every stored partial of segment (one listing of its key stem): 0 and set
+ * filled (set->keys.n of them, free with rvx_partial_set_free), or -1.
+ */
+extern int	rvx_partial_list(RvxRepo *repo, const char *segment, RvxPartialSet *set,
+							 RvxError *err);
+extern void rvx_partial_set_free(RvxPartialSet *set);
+
+/*
+ * Removes the stored partials of segment that stored makes redundant
+ * (rvx_streamed_supersedes), or every one when stored is NULL (the
+ * complete segment is stored).  *removed (if not NULL) counts them.
+ */
+extern int	rvx_partial_remove_superseded(RvxRepo *repo, const char *segment,
+										  const RvxStreamedName *stored, int *removed,
+										  RvxError *err);
 
 /*
  * Whether repository key shows WAL of segment's timeline after segment: a
@@ -81,24 +108,11 @@ extern bool rvx_partial_key_is_later(const char *segment, uint64_t generation, c
 /*
  * Whether the repository holds WAL of segment's timeline after segment
  * (rvx_partial_key_is_later; one listing of wal/<timeline>/): 1 and the
- * first such key in found, 0 when not, -1 on error.  A partial of segment
- * is the end of the WAL only when this is 0: otherwise the segment's
- * complete copy is missing, and recovery must not end at the partial.
+ * first such key in found, 0 when not, -1 on error.  A chain that ends
+ * inside segment is the end of the WAL only when this is 0: otherwise the
+ * rest of segment is missing, and recovery must not end at the chain.
  */
 extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 								  char *found, size_t cap, RvxError *err);
-
-/*
- * Whether WAL file pending (in the spool, not stored yet) keeps the end of
- * the stored WAL from advancing to the end of stored, a WAL file just
- * stored: a complete segment (or PostgreSQL's .partial) of stored's
- * timeline and of an earlier segment is a gap before it, which recovery
- * cannot pass.  A pending streamed partial never is: its segment's
- * complete file is the one that counts.  Pure.
- */
-extern bool rvx_wal_pending_blocks(const char *pending, const char *stored);
-
-/* Whether partial (generation a, offset a_off) ranks below (b, b_off). */
-extern bool rvx_partial_older(uint64_t a, uint64_t a_off, uint64_t b, uint64_t b_off);
 
 #endif							/* RVX_AGENT_WAL_PARTIAL_H */

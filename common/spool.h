@@ -15,11 +15,11 @@
  *						content's SHA-256 and the object key (RVX_SPOOL_OK_FMT)
  *	 wal/NAME.error		agent: NAME could not be stored; first line says
  *						whether retrying can help ("transient"/"permanent")
- *	 wal/SEG.OFFSET.partial.rvx	server (WAL exporter): the first OFFSET
- *						bytes of segment SEG (common/walname.h), written like
- *						NAME.rvx; the agent stores it and removes it, with no
- *						NAME.ok (nobody waits); the exporter removes it
- *						unshipped once a newer partial of SEG is durable
+ *	 wal/SEG.GEN.START-END.partial.rvx	server (WAL exporter): bytes
+ *						[START, END) of segment SEG (common/walname.h), written
+ *						like NAME.rvx; the agent stores it and removes it, with
+ *						no NAME.ok (nobody waits); the exporter removes it
+ *						unshipped once it is redundant (extension/wal_export.c)
  *	 status/agent.json	agent: heartbeat and counters for revrx_status()
  *	 server.json		server: PostgreSQL's own archive backlog (pg_wal .ready
  *						files), every RVX_SERVER_STATUS_SECS, for /metrics

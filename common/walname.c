@@ -38,10 +38,18 @@ rvx_walname_kind(const char *name)
 	if (len == 40 && is_upper_hex(name, 24) && name[24] == '.' &&
 		is_upper_hex(name + 25, 8) && strcmp(name + 33, ".backup") == 0)
 		return RVX_WAL_BACKUP_HISTORY;
+	/* the previous build's streamed partial: the first <end> bytes */
 	if (len == 58 && is_upper_hex(name, 24) && name[24] == '.' &&
 		is_upper_hex(name + 25, 16) && name[41] == '.' &&
 		is_upper_hex(name + 42, 8) && strcmp(name + 50, ".partial") == 0 &&
 		strncmp(name + 42, "00000000", 8) != 0)
+		return RVX_WAL_STREAMED;
+	/* a streamed partial: bytes [start, end), start < end */
+	if (len == 67 && is_upper_hex(name, 24) && name[24] == '.' &&
+		is_upper_hex(name + 25, 16) && name[41] == '.' &&
+		is_upper_hex(name + 42, 8) && name[50] == '-' &&
+		is_upper_hex(name + 51, 8) && strcmp(name + 59, ".partial") == 0 &&
+		strncmp(name + 42, name + 51, 8) < 0)
 		return RVX_WAL_STREAMED;
 	return RVX_WAL_INVALID;
 }
@@ -74,16 +82,16 @@ rvx_wal_object_key(const char *name, RvxCompression alg, char *out, size_t cap)
 }
 
 int
-rvx_walname_streamed(const char *segment, uint64_t generation, uint32_t end_offset,
+rvx_walname_streamed(const char *segment, uint64_t generation, uint32_t start, uint32_t end,
 					 char *out, size_t cap)
 {
 	int			n;
 
-	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT || end_offset == 0)
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT || end <= start)
 		return -1;
-	n = snprintf(out, cap, "%s.%08X%08X.%08X.partial", segment,
+	n = snprintf(out, cap, "%s.%08X%08X.%08X-%08X.partial", segment,
 				 (unsigned int) (generation >> 32), (unsigned int) generation,
-				 (unsigned int) end_offset);
+				 (unsigned int) start, (unsigned int) end);
 	return (n < 0 || (size_t) n >= cap) ? -1 : 0;
 }
 
@@ -99,17 +107,36 @@ hex_value(const char *s, int n)
 }
 
 int
-rvx_walname_streamed_parse(const char *name, char *segment, uint64_t *generation,
-						   uint32_t *end_offset)
+rvx_walname_streamed_parse(const char *name, RvxStreamedName *out)
 {
 	if (rvx_walname_kind(name) != RVX_WAL_STREAMED)
 		return -1;
-	memcpy(segment, name, RVX_WALNAME_SEGLEN);
-	segment[RVX_WALNAME_SEGLEN] = '\0';
-	if (generation)
-		*generation = hex_value(name + 25, 16);
-	*end_offset = (uint32_t) hex_value(name + 42, 8);
+	memcpy(out->segment, name, RVX_WALNAME_SEGLEN);
+	out->segment[RVX_WALNAME_SEGLEN] = '\0';
+	out->generation = hex_value(name + 25, 16);
+	if (name[50] == '-')
+	{
+		out->start = (uint32_t) hex_value(name + 42, 8);
+		out->end = (uint32_t) hex_value(name + 51, 8);
+	}
+	else
+	{
+		out->start = 0;
+		out->end = (uint32_t) hex_value(name + 42, 8);
+	}
 	return 0;
+}
+
+bool
+rvx_streamed_supersedes(const RvxStreamedName *a, const RvxStreamedName *b)
+{
+	if (strcmp(a->segment, b->segment) != 0)
+		return false;
+	if (a->generation != b->generation)
+		return a->generation > b->generation && a->start == 0;
+	if (a->start == b->start && a->end == b->end)
+		return false;
+	return a->start <= b->start && b->end <= a->end;
 }
 
 int

@@ -10,24 +10,26 @@
  *	 00000002.history					 timeline history
  *	 000000010000000000000001.00000028.backup	 backup history
  * and revrx's WAL exporter (extension/wal_export.c) adds a fifth:
- *	 000000010000000000000001.0000000001A2B3C8.00A3F000.partial
- *					 streamed partial: the segment's first 0x00A3F000
- *					 bytes, written before the segment was complete, by the
- *					 server generation 0x1A2B3C8
+ *	 000000010000000000000001.0000000001A2B3C8.00A3F000-00A51000.partial
+ *					 streamed partial: bytes [0x00A3F000, 0x00A51000) of the
+ *					 segment, written before the segment was complete, by
+ *					 the server generation 0x1A2B3C8
  * A streamed partial's name differs from PostgreSQL's own ".partial" (the
  * one archived at promotion), so the two can never collide in the
  * repository, and neither is ever taken for the complete segment: the
  * segment's key is "<segment><compression suffix>", nothing between.
  * The name carries everything a reader needs to trust it for the right
  * WAL: the timeline and segment (its first 24 characters), the
- * generation and the end offset, which must equal the object's raw size.
- * The generation grows with each start of the server (the exporter uses
- * the redo LSN it sees once recovery is over, which is past every byte
- * written before a crash): after crash recovery the WAL past the end of
- * recovery is written anew, so an older generation's partial, however
- * long, may hold bytes that are no longer the server's WAL.  Partials of a
- * segment therefore rank by (generation, end offset), and the fixed-width
- * hex makes that the names' sort order too.
+ * generation, and the range of the segment it holds, whose length must
+ * equal the object's raw size.  The generation grows with each start of
+ * the server (the exporter uses the redo LSN it sees once recovery is
+ * over, which is past every byte written before a crash): after crash
+ * recovery the WAL past the end of recovery is written anew, so an older
+ * generation's partials may hold bytes that are no longer the server's
+ * WAL, and a reader never mixes generations (agent/wal_partial.h).  The
+ * fixed-width hex makes the names sort by segment, generation and start.
+ * Names of the previous build, "<segment>.<generation>.<end>.partial",
+ * are read as the range [0, end).
  * A name that is none of these is refused rather than stored, because a
  * name is used as part of a repository key and a path.
  *
@@ -50,8 +52,8 @@ typedef enum RvxWalKind
 	RVX_WAL_STREAMED,
 } RvxWalKind;
 
-/* Longest valid name ("<24 hex>.<16 hex>.<8 hex>.partial"), without the NUL. */
-#define RVX_WALNAME_MAXLEN	58
+/* Longest valid name ("<24 hex>.<16 hex>.<8 hex>-<8 hex>.partial"), without the NUL. */
+#define RVX_WALNAME_MAXLEN	67
 /* Length of a segment's name ("<8 hex timeline><16 hex segment>"). */
 #define RVX_WALNAME_SEGLEN	24
 
@@ -66,19 +68,38 @@ extern uint32_t rvx_walname_timeline(const char *name);
  */
 extern int	rvx_wal_object_key(const char *name, RvxCompression alg, char *out, size_t cap);
 
+/* A streamed partial's name, taken apart. */
+typedef struct RvxStreamedName
+{
+	char		segment[RVX_WALNAME_SEGLEN + 1];	/* the segment's name */
+	uint64_t	generation;
+	uint32_t	start;			/* first byte held, from the segment's start */
+	uint32_t	end;			/* one past the last; end > start */
+} RvxStreamedName;
+
 /*
- * Streamed partials.  rvx_walname_streamed() names the first end_offset
- * bytes of segment (a segment name) as written by server generation
- * generation; -1 if segment is not one or end_offset is 0.
- * rvx_walname_streamed_parse() is its inverse: 0 and the segment name
- * (RVX_WALNAME_SEGLEN + 1 bytes), generation (if not NULL) and offset for
- * a streamed partial's name, -1 for any other name (also the generation-
- * less "<segment>.<offset>.partial" of early builds, which is ignored).
+ * Streamed partials.  rvx_walname_streamed() names bytes [start, end) of
+ * segment (a segment name) as written by server generation generation;
+ * -1 if segment is not one, end <= start, or the name does not fit.
+ * rvx_walname_streamed_parse() is its inverse: 0 and *out filled for a
+ * streamed partial's name (also the previous build's "<segment>.
+ * <generation>.<end>.partial", start 0), -1 for any other name (also the
+ * generation-less "<segment>.<offset>.partial" of early builds, which is
+ * ignored).
  */
-extern int	rvx_walname_streamed(const char *segment, uint64_t generation,
-								 uint32_t end_offset, char *out, size_t cap);
-extern int	rvx_walname_streamed_parse(const char *name, char *segment,
-									   uint64_t *generation, uint32_t *end_offset);
+extern int	rvx_walname_streamed(const char *segment, uint64_t generation, uint32_t start,
+								 uint32_t end, char *out, size_t cap);
+extern int	rvx_walname_streamed_parse(const char *name, RvxStreamedName *out);
+
+/*
+ * Whether streamed partial a makes b redundant for every reader: both of
+ * the same segment, and a either starts at the segment's start and is of
+ * a newer generation (whose WAL then decides: readers never use an older
+ * generation beside it), or is of the same generation and holds every
+ * byte of b.  False for the same range.  Both the exporter (for the spool)
+ * and the agent (for the repository) remove a partial only for this.
+ */
+extern bool rvx_streamed_supersedes(const RvxStreamedName *a, const RvxStreamedName *b);
 
 /*
  * The archived file name of a WAL key "wal/<timeline>/<name><suffix>" (or

@@ -839,6 +839,23 @@ revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr)
 		sink.save_errno = errno ? errno : ENOSPC;
 		goto write_failed;
 	}
+	if (sw->mtime != 0)
+	{
+		/* TimestampTz counts from 2000-01-01, the file system from 1970 */
+		int64		usecs = sw->mtime +
+			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+		struct timespec times[2];
+
+		times[0].tv_sec = times[1].tv_sec = (time_t) (usecs / USECS_PER_SEC);
+		times[0].tv_nsec = times[1].tv_nsec = (long) (usecs % USECS_PER_SEC) * 1000;
+		if (futimens(sink.fd, times) != 0)
+		{
+			ereport(sw->elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not set the times of file \"%s\": %m", sw->tmp_path)));
+			goto fail;
+		}
+	}
 	if (CloseTransientFile(sink.fd) != 0)
 	{
 		sink.fd = -1;
@@ -850,8 +867,22 @@ revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr)
 	sink.fd = -1;
 
 	/* fsyncs the file, renames it, fsyncs the directory */
-	if (durable_rename(sw->tmp_path, sw->final_path, sw->elevel) != 0)
+	if (!sw->rename_not_durable)
+	{
+		if (durable_rename(sw->tmp_path, sw->final_path, sw->elevel) != 0)
+			goto fail;
+		return true;
+	}
+	if (fsync_fname_ext(sw->tmp_path, false, false, sw->elevel) != 0)
 		goto fail;
+	if (rename(sw->tmp_path, sw->final_path) != 0)
+	{
+		ereport(sw->elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m",
+						sw->tmp_path, sw->final_path)));
+		goto fail;
+	}
 	return true;
 
 write_failed:

@@ -69,7 +69,7 @@ int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
 bool		revrx_fingerprint_settle = true;
-int			revrx_partial_interval = 1000;
+int			revrx_partial_interval = 500;
 char	   *revrx_backup_schedule = NULL;
 const struct RevrxCron *revrx_backup_cron = NULL;
 char	   *revrx_backup_schedule_incremental = NULL;
@@ -257,11 +257,11 @@ _PG_init(void)
 
 	DefineCustomIntVariable("revrx.partial_interval",
 							"How often the WAL written since the last complete segment is exported.",
-							"The WAL exporter writes the flushed part of the current segment to the "
-							"spool this often while WAL is written, so the repository is at most "
-							"about this far behind; 0 turns it off.",
+							"While WAL is written, the WAL exporter writes the WAL flushed since its "
+							"last round to the spool this often, so the repository is about this far "
+							"behind plus one upload; 0 turns it off.",
 							&revrx_partial_interval,
-							1000,
+							500,
 							0, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
@@ -325,9 +325,10 @@ check_spool_dir(char **newval, void **extra, GucSource source)
 /*
  * check_partial_interval
  *
- * 0 (off) or at least RVX_PARTIAL_INTERVAL_MIN_MS: each round may compress
- * up to a whole segment again (extension/wal_export.c), so a shorter
- * interval would cost the server more CPU than it saves exposure.
+ * 0 (off) or at least RVX_PARTIAL_INTERVAL_MIN_MS: each round is an
+ * fsync in the spool and several requests to the repository
+ * (extension/wal_export.c), and the upload, not the interval, dominates
+ * the exposure below that.
  */
 #define RVX_PARTIAL_INTERVAL_MIN_MS 100
 
@@ -784,7 +785,9 @@ revrx_object_writer(RevrxWriterCache *cache, int workers, int elevel)
 	RvxCompression alg = (RvxCompression) revrx_compression;
 	int			level = revrx_compression_level;
 
-	if (level == 0 || alg == RVX_COMPRESS_NONE)
+	if (cache->fastest)
+		level = alg == RVX_COMPRESS_NONE ? 0 : 1;	/* zstd 1, gzip 1, lz4 fast mode */
+	else if (level == 0 || alg == RVX_COMPRESS_NONE)
 		level = rvx_compression_default_level(alg);
 	else if (!rvx_compression_level_valid(alg, level))
 	{

@@ -185,8 +185,11 @@ extern bool revrx_json_read_flat(char *text, size_t len,
  * an error in the middle of a file cannot leak the compression library's
  * state) and replaced when the settings change.  A level that is not valid
  * for the algorithm is reported once per setting and replaced by the
- * algorithm's default.  workers: zstd helper threads.  NULL (after a
- * report at elevel) when out of memory.
+ * algorithm's default.  A cache made with REVRX_WRITER_CACHE_FASTEST
+ * compresses at the algorithm's fastest level whatever
+ * revrx.compression_level says (the WAL exporter: its objects live until
+ * their segment is stored, and it runs beside the backends).  workers:
+ * zstd helper threads.  NULL (after a report at elevel) when out of memory.
  */
 typedef struct RevrxWriterCache
 {
@@ -195,9 +198,11 @@ typedef struct RevrxWriterCache
 	int			level;
 	int			warned_alg;		/* -1: nothing reported yet */
 	int			warned_level;
+	bool		fastest;
 } RevrxWriterCache;
 
-#define REVRX_WRITER_CACHE_INIT {NULL, -1, -1, -1, -1}
+#define REVRX_WRITER_CACHE_INIT {NULL, -1, -1, -1, -1, false}
+#define REVRX_WRITER_CACHE_FASTEST {NULL, -1, -1, -1, -1, true}
 
 extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers,
 												   int elevel);
@@ -209,9 +214,15 @@ extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers
  * sees a partial object.  If expected_sha is set the content must have
  * that digest; if still_valid is set it is asked, after the read and
  * before the rename, whether what was read may still be published (it
- * reports why not itself).  hdr receives the object's header.  Used by
- * the archive module for whole files and by the WAL exporter for the
- * flushed part of the current segment.
+ * reports why not itself).  src is read from its current position.  With
+ * mtime set, the file carries it as its modification time (the agent takes
+ * a file's mtime for when the server wrote its WAL).  With
+ * rename_not_durable the content is fsynced before the rename, as always,
+ * but the directory is not after it: an OS crash may then lose the name
+ * (for optional files, the WAL exporter's, which are then simply not
+ * there), never show it with other content.  hdr receives the
+ * object's header.  Used by the archive module for whole files and by the
+ * WAL exporter for ranges of the current segment.
  */
 typedef struct RevrxSpoolWrite
 {
@@ -227,6 +238,8 @@ typedef struct RevrxSpoolWrite
 	bool		(*still_valid) (void *arg);
 	void	   *arg;
 	int			elevel;
+	TimestampTz mtime;			/* 0: now; else the published file's mtime */
+	bool		rename_not_durable; /* see below */
 } RevrxSpoolWrite;
 
 extern bool revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr);

@@ -8,55 +8,76 @@
  *
  * A background worker (registered in _PG_init next to the backup worker;
  * contrib/pg_prewarm's autoprewarm is the model for the loop: latch,
- * WL_EXIT_ON_PM_DEATH, reload on SIGHUP).  Every revrx.partial_interval,
- * when WAL was flushed since its last round, it writes
+ * WL_EXIT_ON_PM_DEATH, reload on SIGHUP).  When WAL was flushed since its
+ * last round, and at least revrx.partial_interval after that round began,
+ * it writes the bytes flushed since, as a range of the segment:
  *
- *		$spool/wal/<segment>.<generation, 16 hex>.<end offset, 8 hex>.partial.rvx
+ *		$spool/wal/<segment>.<generation, 16 hex>.<start>-<end, 8 hex>.partial.rvx
  *
- * holding the segment's bytes [segment start, flush): a prefix of the
- * segment, read from pg_wal/<segment> (never beyond GetFlushRecPtr(): what
- * is flushed is what committed transactions were promised), as a revrx
- * object (common/object.h: compression, SHA-256, the agent encrypts when
- * the repository is encrypted), durably and atomically like the archive
- * module's files (temporary name, fsync, durable_rename).  The name
- * carries the timeline, the segment, the generation and the end offset
- * (common/walname.h);
- * the object's raw size equals the end offset, so a reader checks one
- * against the other.  revrx-agent stores it as the segment's streamed
- * partial in the repository, and wal-fetch uses the newest one for a
- * segment that is not stored complete (docs/architecture.md, "Partial
- * WAL").
+ * holding the segment's bytes [start, end), read from pg_wal/<segment>
+ * (never beyond GetFlushRecPtr(): what is flushed is what committed
+ * transactions were promised), as a revrx object (common/object.h:
+ * compression at the codec's fastest level, SHA-256, the agent encrypts
+ * when the repository is encrypted), atomically like the archive module's
+ * files (temporary name, fsync, rename; the directory is not fsynced: a
+ * name lost in an OS crash is only a partial less).  The name carries the timeline,
+ * the segment, the generation and the range (common/walname.h); the
+ * object's raw size equals the range's length, so a reader checks one
+ * against the other.  Its modification time is when the round read the
+ * flush position, which is no later than when its last byte was flushed:
+ * the agent reports the recovery point's age from it.  revrx-agent stores
+ * each range as it comes, and wal-fetch assembles a segment's ranges into
+ * the segment's flushed prefix, stopping at the first gap
+ * (agent/wal_partial.h, docs/architecture.md, "Partial WAL").
  *
- * Why a prefix and not increments: a prefix stands alone (a reader needs
- * one object, not a gap-free chain), it supersedes every older partial of
- * its segment whole (so a lost or late upload of an older one never
- * matters), and a restart of either side needs no memory of what was sent.
- * Its price is that a busy segment is compressed again each round: at most
- * one segment (16 MB) per round, on average half of that, in this one
- * process, away from the backends.  Under a load that fills a segment in
- * less than a round, each segment is exported at most once or not at all
- * (the archive module then stores it complete).
+ * Why ranges, each only the new bytes: a round then costs the WAL written
+ * since the round before, compressed once and uploaded once, whatever the
+ * segment's length so far; a prefix of the segment each round (the first
+ * design) compressed and uploaded the segment again and again, about 8 MB
+ * per round under load, which is what limited how often a round could run.
+ * The price is on the reader, who needs every range from the segment's
+ * start: a lost one ends recovery at the gap.  So that the chain stays
+ * short on a quiet server (a segment may take hours to fill), every
+ * EXPORT_PREFIX_EVERY ranges of a segment the round writes the whole
+ * prefix [0, flush) instead, and the agent then removes the ranges it
+ * contains.  When the flush moves on to the next segment, the round first
+ * writes the last bytes of the segment before: its ranges then hold all of
+ * it, and the recovery point does not have to wait for the archive module
+ * to compress and the agent to upload the 16 MB segment.
+ *
+ * The loop looks at the flush position every EXPORT_TICK_MS at most (less
+ * when the interval is shorter), so the first commit after a quiet spell
+ * is exported within that, and a busy server is exported every
+ * revrx.partial_interval.  Nothing is written while no WAL is flushed.
  *
  * The generation is the redo LSN the exporter sees first once recovery is
  * over.  After a crash, recovery ends at the last complete record and the
- * WAL after it is written anew; a partial exported before the crash may
- * hold a longer, now invalid tail.  The end-of-recovery checkpoint's redo
- * pointer is past every byte recovery kept, so it is larger than any
- * generation before the crash, and readers rank partials by (generation,
- * end offset), never by offset alone.  A restart of the exporter alone
- * may start a new generation of the same WAL: harmless, its partials are
- * just as current.
+ * WAL after it is written anew; a range exported before the crash may
+ * hold a now invalid tail.  The end-of-recovery checkpoint's redo pointer
+ * is past every byte recovery kept, so it is larger than any generation
+ * before the crash, and readers use the newest generation that has ranges
+ * from the segment's start, and never join two generations.  A restart of
+ * the exporter alone may start a new generation of the same WAL
+ * (harmless: its ranges are just as current), or keep the generation (no
+ * checkpoint in between): it then exports the segment from its start
+ * again, and the ranges overlap with the same bytes.
  *
  * Contract with the spool:
- *	- A partial is only ever published whole (rename after fsync).
- *	- The spool holds at most one partial per segment, and none for a
- *	  segment whose complete file the archive module spooled (or the agent
- *	  acknowledged): each round, and after each publication, the exporter
- *	  removes every spool partial that a higher-ranked one of its segment
- *	  or the complete segment supersedes, if the agent has not taken it
- *	  yet.  Nothing the repository could have
- *	  stored is lost, and a stalled repository cannot fill the spool with
- *	  one partial per round.  The agent removes what it stored.
+ *	- A range is only ever published whole (rename after fsync).
+ *	- Each round, and after each publication, the exporter removes the
+ *	  spool partials that are redundant, if the agent has not taken them
+ *	  yet: those another spooled one supersedes (rvx_streamed_supersedes),
+ *	  those of a segment the agent acknowledged complete, and those of a
+ *	  segment the archive module spooled complete unless it is the one the
+ *	  flush just left (its last bytes let the recovery point pass it while
+ *	  the segment uploads).  Nothing the repository could have stored is
+ *	  lost, and a stalled repository does not fill the spool with ranges of
+ *	  every segment.
+ *	- While EXPORT_MAX_UNSHIPPED ranges of the current segment, of its
+ *	  generation, wait in the spool (the agent is stalled), no round
+ *	  writes another; the next one after the agent took them covers
+ *	  everything since.  (An older generation's go with the first range
+ *	  of ours.)  The agent removes what it stored.
  *	- Partials are optional: while the spool's WAL files take more than
  *	  revrx.spool_max_size, no round writes one (logged at most once a
  *	  minute); complete segments, which are not optional, keep the room.
@@ -64,10 +85,10 @@
  *	  module's sweep removes); a round that fails removes its own, and the
  *	  exporter removes an earlier process's leftovers at start.
  *
- * A round reads at most one segment and is not interrupted: SIGTERM sets
- * ShutdownRequestPending (CHECK_FOR_INTERRUPTS would not see it), which
- * the loop checks between rounds, so a shutdown waits for at most one
- * round.
+ * A round reads at most about one segment and is not interrupted: SIGTERM
+ * sets ShutdownRequestPending (CHECK_FOR_INTERRUPTS would not see it),
+ * which the loop checks between rounds, so a shutdown waits for at most
+ * one round.
  *
  * It does not run during recovery (a standby has no WAL of its own to
  * protect: the bgworker starts once recovery finished, and checks again
@@ -108,17 +129,34 @@
 #define EXPORT_RESTART_SECS		5
 /* How long to sleep when exporting is off (a reload wakes it anyway). */
 #define EXPORT_IDLE_MS			60000
+/* How often the flush position is looked at while nothing is to export. */
+#define EXPORT_TICK_MS			100
+/* How often the spool is tidied while nothing is exported. */
+#define EXPORT_TIDY_MS			1000
+/* Ranges of one segment after which a round writes its whole prefix. */
+#define EXPORT_PREFIX_EVERY		32
+/* Unshipped ranges of ours of the current segment in the spool that stop the rounds. */
+#define EXPORT_MAX_UNSHIPPED	8
 #define EXPORT_IO_CHUNK			(256 * 1024)
 #define EXPORT_TMP_SUFFIX		".tmp"
 
 static MemoryContext export_context = NULL;
-static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
+static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_FASTEST;
 static char *io_buf = NULL;
 
-/* Where the flush was at the last round. */
+/*
+ * What has been exported: every byte of segment last_segno of timeline
+ * last_tli before last_end (from the exporter's first range of it on), and
+ * how many ranges of it since the last one from its start.
+ */
 static TimeLineID last_tli = 0;
 static XLogSegNo last_segno = 0;
-static uint32 last_offset = 0;
+static uint32 last_end = 0;
+static int	since_prefix = 0;
+
+/* When the last round began, and when the spool was tidied. */
+static TimestampTz last_round_at = 0;
+static TimestampTz last_tidy_at = 0;
 
 /* This exporter's generation (see the header); 0 until the first round. */
 static uint64 export_gen = 0;
@@ -139,8 +177,20 @@ typedef struct ExportSource
 	TimeLineID	tli;
 } ExportSource;
 
+/* What tidy_spool found. */
+typedef struct SpoolState
+{
+	int64		bytes;			/* the spool's WAL files, partials included */
+	int			unshipped;		/* ranges of the current segment */
+} SpoolState;
+
 static void export_round(void);
-static int64 tidy_spool(const char *dir);
+static void tidy_round(void);
+static bool flushed_since(void);
+static bool export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end,
+						 TimestampTz read_at, const char *dir);
+static void tidy_spool(const char *dir, XLogSegNo current, SpoolState *state);
+static void spool_wal_dir(char *dir);
 static void remove_leftovers(void);
 static bool segment_still_there(void *arg);
 
@@ -154,7 +204,7 @@ revrx_wal_export_register(void)
 /*
  * One round inside an error boundary: an ERROR is logged, its state
  * cleaned up, and the loop goes on (a restart would only lose the
- * settings' cache and the name of the last partial).
+ * settings' cache and the position of the last range).
  */
 static void
 guarded(void (*fn) (void))
@@ -202,7 +252,6 @@ revrx_wal_export_main(Datum main_arg)
 	while (!ShutdownRequestPending)
 	{
 		long		timeout = EXPORT_IDLE_MS;
-		TimestampTz started = GetCurrentTimestamp();
 
 		if (ConfigReloadPending)
 		{
@@ -213,6 +262,10 @@ revrx_wal_export_main(Datum main_arg)
 		if (revrx_partial_interval > 0 && revrx_spool_dir[0] != '\0' &&
 			XLogArchivingActive() && !RecoveryInProgress())
 		{
+			TimestampTz now = GetCurrentTimestamp();
+			long		tick = Min(EXPORT_TICK_MS, revrx_partial_interval);
+			TimestampTz due = TimestampTzPlusMilliseconds(last_round_at, revrx_partial_interval);
+
 			/* once per spool: the leftovers of an earlier exporter */
 			if (cleaned_spool == NULL || strcmp(cleaned_spool, revrx_spool_dir) != 0)
 			{
@@ -221,10 +274,22 @@ revrx_wal_export_main(Datum main_arg)
 				cleaned_spool = MemoryContextStrdup(TopMemoryContext, revrx_spool_dir);
 				guarded(remove_leftovers);
 			}
-			guarded(export_round);
-			timeout = revrx_partial_interval -
-				(long) ((GetCurrentTimestamp() - started) / 1000);
-			timeout = Max(timeout, 10);
+
+			timeout = tick;
+			if (flushed_since())
+			{
+				if (now >= due)
+				{
+					guarded(export_round);
+					due = TimestampTzPlusMilliseconds(last_round_at, revrx_partial_interval);
+					now = GetCurrentTimestamp();
+				}
+				/* WAL waits: wake up when it is due, not a tick later */
+				if (due > now)
+					timeout = Min(tick, (long) ((due - now) / 1000) + 1);
+			}
+			else if (TimestampDifferenceExceeds(last_tidy_at, now, EXPORT_TIDY_MS))
+				guarded(tidy_round);	/* a segment spooled complete supersedes its ranges */
 		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -239,11 +304,49 @@ revrx_wal_export_main(Datum main_arg)
 	proc_exit(0);
 }
 
+/* Whether WAL was flushed that no range holds yet. */
+static bool
+flushed_since(void)
+{
+	TimeLineID	tli;
+	XLogRecPtr	flush = GetFlushRecPtr(&tli);
+	XLogSegNo	segno;
+
+	XLByteToSeg(flush, segno, wal_segment_size);
+	return tli != last_tli || segno != last_segno ||
+		XLogSegmentOffset(flush, wal_segment_size) != last_end;
+}
+
+/* $spool/wal, created if missing, after making sure the spool is ours. */
+static void
+spool_wal_dir(char *dir)
+{
+	revrx_spool_claim();
+	snprintf(dir, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_WAL_DIR);
+	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+}
+
+/* A round with nothing to export: only the spool's redundant partials go. */
+static void
+tidy_round(void)
+{
+	char		dir[MAXPGPATH];
+	SpoolState	state;
+
+	last_tidy_at = GetCurrentTimestamp();
+	spool_wal_dir(dir);
+	tidy_spool(dir, last_segno, &state);
+}
+
 /*
  * export_round
  *
- * Writes the flushed part of the current segment as a partial, if WAL was
- * flushed since the last round.
+ * Exports what was flushed since the last round (see the header): the
+ * last bytes of the segment before, when the flush has just left it, and
+ * the current segment's bytes since the last range, or from its start.
  */
 static void
 export_round(void)
@@ -252,18 +355,9 @@ export_round(void)
 	XLogRecPtr	flush;
 	XLogSegNo	segno;
 	uint32		offset;
-	char		segment[MAXFNAMELEN];
-	char		name[RVX_WALNAME_MAXLEN + 1];
-	char		src_path[MAXPGPATH];
 	char		dir[MAXPGPATH];
-	char		final[MAXPGPATH];
-	char		tmp[MAXPGPATH];
-	RevrxSpoolWrite sw;
-	RvxObjectHeader hdr;
-	ExportSource source;
-	int64		spooled;
-	int			src;
-	bool		ok;
+	SpoolState	state;
+	TimestampTz read_at;
 
 	/*
 	 * Never during recovery (the caller checks): segment_still_there relies
@@ -274,58 +368,97 @@ export_round(void)
 	if (export_gen == 0)
 		export_gen = (uint64) GetRedoRecPtr();
 
+	/*
+	 * The time first: every byte read was flushed by then.  It is also when
+	 * this round began, exported or not (skipped, failed): the next one is
+	 * an interval later, not a tick.
+	 */
+	read_at = GetCurrentTimestamp();
+	last_round_at = read_at;
 	flush = GetFlushRecPtr(&tli);
 	XLByteToSeg(flush, segno, wal_segment_size);
 	offset = (uint32) XLogSegmentOffset(flush, wal_segment_size);
 
-	/*
-	 * Every round, even an idle one: the archive module may have spooled a
-	 * segment complete since the last, which supersedes its partial.
-	 */
-	revrx_spool_claim();
-	snprintf(dir, MAXPGPATH, "%s/%s", revrx_spool_dir, RVX_SPOOL_WAL_DIR);
-	if (MakePGDirectory(dir) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
-	spooled = tidy_spool(dir);
-
-	if (tli == last_tli && segno == last_segno && offset == last_offset)
-		return;					/* nothing flushed since the last round */
-
-	/*
-	 * At a segment boundary the segment before is complete (the archive
-	 * module stores it) and the new one holds nothing yet.
-	 */
-	if (offset == 0)
-	{
-		last_tli = tli;
-		last_segno = segno;
-		last_offset = offset;
-		return;
-	}
+	spool_wal_dir(dir);
+	last_tidy_at = read_at;
+	tidy_spool(dir, segno, &state);
 
 	/* partials are optional: the room is for complete segments */
-	if (spooled > (int64) revrx_spool_max_size * 1024 * 1024)
+	if (state.bytes > (int64) revrx_spool_max_size * 1024 * 1024)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-
 		if (spool_full_logged == 0 ||
-			TimestampDifferenceExceeds(spool_full_logged, now, EXPORT_SPOOL_FULL_LOG_MS))
+			TimestampDifferenceExceeds(spool_full_logged, read_at, EXPORT_SPOOL_FULL_LOG_MS))
 		{
 			ereport(LOG,
 					(errmsg("revrx wal exporter skips partial WAL: the spool holds " INT64_FORMAT " bytes of WAL",
-							spooled),
+							state.bytes),
 					 errdetail("revrx.spool_max_size is %d MB.", revrx_spool_max_size),
 					 errhint("Check that revrx-agent is running and can reach the repository.")));
-			spool_full_logged = now;
+			spool_full_logged = read_at;
 		}
 		return;
 	}
 	spool_full_logged = 0;
 
+	/* the agent has not taken the last ones: more would only pile up */
+	if (state.unshipped >= EXPORT_MAX_UNSHIPPED)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("revrx wal exporter waits: %d ranges of the current segment are not shipped",
+								 state.unshipped)));
+		return;
+	}
+
+	/* the flush left the segment before: its last bytes, so that its ranges hold all of it */
+	if (tli == last_tli && segno == last_segno + 1 && last_end > 0 &&
+		last_end < (uint32) wal_segment_size)
+		(void) export_range(tli, last_segno, last_end, (uint32) wal_segment_size, read_at, dir);
+
+	if (tli != last_tli || segno != last_segno)
+	{
+		/* a new segment (or the first, or a timeline switch): from its start */
+		last_tli = tli;
+		last_segno = segno;
+		last_end = 0;
+		since_prefix = 0;
+	}
+	if (offset > last_end)
+	{
+		/* now and then the whole prefix, which supersedes the ranges before */
+		uint32		start = since_prefix >= EXPORT_PREFIX_EVERY ? 0 : last_end;
+
+		if (export_range(tli, segno, start, offset, read_at, dir))
+		{
+			last_end = offset;
+			since_prefix = start == 0 ? 0 : since_prefix + 1;
+		}
+	}
+
+	/* superseded: every byte of them is in a newer one */
+	tidy_spool(dir, segno, &state);
+}
+
+/*
+ * Writes bytes [start, end) of the segment as a range.  False when the
+ * segment was recycled while it was read (nothing published).
+ */
+static bool
+export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end, TimestampTz read_at,
+			 const char *dir)
+{
+	char		segment[MAXFNAMELEN];
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		src_path[MAXPGPATH];
+	char		final[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	RevrxSpoolWrite sw;
+	RvxObjectHeader hdr;
+	ExportSource source;
+	int			src;
+	bool		ok;
+
 	XLogFileName(segment, tli, segno, wal_segment_size);
-	if (rvx_walname_streamed(segment, export_gen, offset, name, sizeof(name)) != 0)
+	if (rvx_walname_streamed(segment, export_gen, start, end, name, sizeof(name)) != 0)
 		elog(ERROR, "no partial name for segment \"%s\"", segment);
 	snprintf(final, MAXPGPATH, "%s/%s%s", dir, name, RVX_SPOOL_READY_SUFFIX);
 	snprintf(tmp, MAXPGPATH, "%s/%s%s", dir, name, EXPORT_TMP_SUFFIX);
@@ -333,15 +466,24 @@ export_round(void)
 
 	src = OpenTransientFile(src_path, O_RDONLY | PG_BINARY);
 	if (src < 0)
+	{
+		/* the segment before may be gone already: archived, checkpointed */
+		if (errno == ENOENT && segno != last_segno)
+			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", src_path)));
+	}
+	if (lseek(src, (off_t) start, SEEK_SET) != (off_t) start)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in file \"%s\": %m", src_path)));
 
 	memset(&sw, 0, sizeof(sw));
 	sw.writer = revrx_object_writer(&writer_cache, 0, ERROR);
 	sw.src = src;
 	sw.src_path = src_path;
-	sw.limit = offset;
+	sw.limit = end - start;
 	sw.buf = io_buf;
 	sw.bufsize = EXPORT_IO_CHUNK;
 	sw.tmp_path = tmp;
@@ -351,30 +493,25 @@ export_round(void)
 	sw.still_valid = segment_still_there;
 	sw.arg = &source;
 	sw.elevel = ERROR;
+	sw.mtime = read_at;
+	sw.rename_not_durable = true;	/* optional: an OS crash may lose it, never tear it */
 	strlcpy(export_tmp, tmp, sizeof(export_tmp));
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	ok = revrx_spool_write_object(&sw, &hdr);
 	pgstat_report_wait_end();
 	export_tmp[0] = '\0';
 	CloseTransientFile(src);
-	if (!ok)
-		return;
-
-	/* superseded: every byte of the older ones is in the new one */
-	(void) tidy_spool(dir);
-
-	ereport(DEBUG1,
-			(errmsg_internal("revrx exported partial WAL \"%s\": %u bytes as %llu",
-							 name, offset, (unsigned long long) hdr.payload_size)));
-	last_tli = tli;
-	last_segno = segno;
-	last_offset = offset;
+	if (ok)
+		ereport(DEBUG1,
+				(errmsg_internal("revrx exported partial WAL \"%s\": %u bytes as %llu",
+								 name, end - start, (unsigned long long) hdr.payload_size)));
+	return ok;
 }
 
 /*
  * PostgreSQL recycles a segment (renames it to a future one and
  * overwrites it) only after it was archived and a checkpoint passed.  A
- * partial read while that happened would hold other WAL, so it is not
+ * range read while that happened would hold other WAL, so it is not
  * published: recycling would have to have overtaken this read, which
  * started at most a round after the data was flushed.
  */
@@ -409,45 +546,48 @@ segment_still_there(void *arg)
 typedef struct SpoolPartial
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	char		segment[RVX_WALNAME_SEGLEN + 1];
-	uint64		gen;
-	uint32		offset;
+	RvxStreamedName range;
+	XLogSegNo	segno;
 } SpoolPartial;
 
 /*
  * tidy_spool
  *
- * Removes the spool partials that are superseded: by a partial of the same
- * segment that ranks above them (generation, then end offset), or by the
- * segment's complete file, spooled (".rvx", published only once durable)
- * or already acknowledged by the agent (".ok").  Returns the bytes the
- * spool's WAL files take, the remaining partials included.
+ * Removes the spool partials that are redundant (see the header): those
+ * another spooled one supersedes, those of a segment acknowledged complete
+ * (".ok"), and those of a segment spooled complete (".rvx", published
+ * only once durable) before the one the flush just left (current - 1).
+ * Fills state: the bytes the spool's WAL files take, the remaining
+ * partials included, and how many ranges of segment current of this
+ * exporter's generation remain.
  */
-static int64
-tidy_spool(const char *dir)
+static void
+tidy_spool(const char *dir, XLogSegNo current, SpoolState *state)
 {
 	DIR		   *d;
 	struct dirent *de;
-	int64		total = 0;
 	SpoolPartial *parts = NULL;
 	int			nparts = 0;
 	int			cap = 0;
 	char		path[MAXPGPATH];
 	size_t		slen = strlen(RVX_SPOOL_READY_SUFFIX);
 
+	state->bytes = 0;
+	state->unshipped = 0;
 	d = AllocateDir(dir);
 	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
 		size_t		len = strlen(de->d_name);
 		struct stat st;
 		SpoolPartial *p;
+		TimeLineID	tli;
 
 		if (len <= slen || strcmp(de->d_name + len - slen, RVX_SPOOL_READY_SUFFIX) != 0)
 			continue;
 		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
 		if (stat(path, &st) != 0)
 			continue;			/* taken by the agent meanwhile */
-		total += st.st_size;
+		state->bytes += st.st_size;
 		if (len - slen > RVX_WALNAME_MAXLEN)
 			continue;
 		if (nparts == cap)
@@ -459,8 +599,9 @@ tidy_spool(const char *dir)
 		p = &parts[nparts];
 		memcpy(p->name, de->d_name, len - slen);
 		p->name[len - slen] = '\0';
-		if (rvx_walname_streamed_parse(p->name, p->segment, &p->gen, &p->offset) != 0)
+		if (rvx_walname_streamed_parse(p->name, &p->range) != 0)
 			continue;
+		XLogFromFileName(p->range.segment, &tli, &p->segno, wal_segment_size);
 		nparts++;
 	}
 	FreeDir(d);
@@ -468,33 +609,36 @@ tidy_spool(const char *dir)
 	for (int i = 0; i < nparts; i++)
 	{
 		SpoolPartial *p = &parts[i];
-		bool		superseded = false;
+		bool		redundant = false;
 		struct stat st;
 
-		for (int j = 0; j < nparts && !superseded; j++)
-			superseded = j != i && strcmp(parts[j].segment, p->segment) == 0 &&
-				(parts[j].gen > p->gen ||
-				 (parts[j].gen == p->gen && parts[j].offset > p->offset));
-		if (!superseded)
+		for (int j = 0; j < nparts && !redundant; j++)
+			redundant = j != i && rvx_streamed_supersedes(&parts[j].range, &p->range);
+		if (!redundant)
 		{
-			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->segment, RVX_SPOOL_READY_SUFFIX);
-			superseded = revrx_file_exists(path);
+			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->range.segment, RVX_SPOOL_OK_SUFFIX);
+			redundant = revrx_file_exists(path);
 		}
-		if (!superseded)
+		if (!redundant && p->segno + 1 < current)
 		{
-			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->segment, RVX_SPOOL_OK_SUFFIX);
-			superseded = revrx_file_exists(path);
+			snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->range.segment, RVX_SPOOL_READY_SUFFIX);
+			redundant = revrx_file_exists(path);
 		}
-		if (!superseded)
+		if (!redundant)
+		{
+			/* ours: an older generation's go with our first range of the segment */
+			if (p->segno == current && p->range.generation == export_gen)
+				state->unshipped++;
 			continue;
+		}
 		snprintf(path, MAXPGPATH, "%s/%s%s", dir, p->name, RVX_SPOOL_READY_SUFFIX);
 		if (stat(path, &st) == 0)
-			total -= st.st_size;
+			state->bytes -= st.st_size;
 		revrx_unlink_if_exists(path);
+		/* a superseded one may supersede others: it is still compared with */
 	}
 	if (parts)
 		pfree(parts);
-	return total;
 }
 
 /* Removes temporary files an earlier exporter left in the spool. */

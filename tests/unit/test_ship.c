@@ -235,6 +235,52 @@ test_ship_and_fetch(void **state)
 	assert_false(exists("%s%s", dest, ""));
 }
 
+/*
+ * An incomplete copy of the same content in the repository (a store that
+ * kept what it got from a killed upload): replaced, then acknowledged.
+ */
+static void
+test_ship_replaces_incomplete_copy(void **state)
+{
+	Env		   *e = *state;
+	const char *name = "000000010000000000000006";
+	char		content[30000];
+	char		spooled[512];
+	char		stored[512];
+	char		dest[512];
+	char		whole[40000];
+	RvxShipResult res;
+	RvxError	err;
+	FILE	   *f;
+	size_t		n;
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(content); i++)
+		content[i] = (char) (i % 241);
+	spool_object(e, name, content, sizeof(content), SYSID);
+	snprintf(spooled, sizeof(spooled), "%s/wal/%s.rvx", e->spool, name);
+	f = fopen(spooled, "rb");
+	assert_non_null(f);
+	n = fread(whole, 1, sizeof(whole), f);
+	fclose(f);
+	snprintf(stored, sizeof(stored), "mkdir -p %s/wal/00000001", e->repodir);
+	assert_int_equal(system(stored), 0);
+	snprintf(stored, sizeof(stored), "%s/wal/00000001/%s.zst", e->repodir, name);
+	f = fopen(stored, "wb");
+	assert_non_null(f);
+	fwrite(whole, 1, n / 2, f);
+	fclose(f);
+
+	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
+	assert_false(res.already_stored);
+	assert_true(exists("%s/wal/%s.ok", e->spool, name));
+	assert_int_equal(stat(stored, &st), 0);
+	assert_int_equal(st.st_size, n);
+	snprintf(dest, sizeof(dest), "%s/fetched6", e->root);
+	assert_int_equal(rvx_fetch_to_file(e->repo, "wal/00000001/000000010000000000000006.zst",
+									   SYSID, dest, &err), 0);
+}
+
 static void
 test_ship_refuses_foreign_object(void **state)
 {
@@ -284,6 +330,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_posix_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ship_and_fetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ship_replaces_incomplete_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ship_refuses_foreign_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_object_is_refused_by_fetch, setup, teardown),
 	};

@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * test_wal_partial.c
- *	  Unit tests for streamed WAL partials: their names (common/walname.c),
- *	  the choice of the newest one (agent/wal_partial.c), and shipping them
- *	  (agent/ship.c) into the posix repository of test_backup_fixture.h:
- *	  older partials go once a newer one is stored, all of them once the
- *	  complete segment is, and the spool keeps no acknowledgement.
+ *	  Unit tests for streamed WAL partials: their names and which one makes
+ *	  another redundant (common/walname.c), the chain recovery assembles
+ *	  from a segment's ranges (agent/wal_partial.c), the agent's recovery
+ *	  point (agent/wal_progress.c), and shipping and fetching them
+ *	  (agent/ship.c, agent/fetch.c) with the posix repository of
+ *	  test_backup_fixture.h: ranges are stored as they come, a range from
+ *	  the segment's start removes those it supersedes, the complete
+ *	  segment removes all of them, and the spool keeps no acknowledgement.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +30,7 @@
 #include "test_backup_fixture.h"
 #pragma GCC diagnostic pop
 #include "wal_partial.h"
+#include "wal_progress.h"
 #include "walname.h"
 
 #define SEG "000000010000000000000003"
@@ -35,6 +39,20 @@
 #define G2 "0000000002000060"
 #define GEN1 UINT64_C(0x1000028)
 #define GEN2 UINT64_C(0x2000060)
+#define SEGSIZE (16 * 1024 * 1024)
+
+static RvxStreamedName
+range(uint64_t gen, uint32_t start, uint32_t end)
+{
+	RvxStreamedName r;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.segment, sizeof(r.segment), "%s", SEG);
+	r.generation = gen;
+	r.start = start;
+	r.end = end;
+	return r;
+}
 
 /* ------------------------------------------------------------- names */
 
@@ -42,35 +60,41 @@ static void
 test_names(void **state)
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	char		seg[RVX_WALNAME_SEGLEN + 1];
 	char		key[256];
-	uint32_t	off;
-	uint64_t	gen;
+	RvxStreamedName r;
 	RvxCompression alg;
 
-	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0xA3F000, name, sizeof(name)), 0);
-	assert_string_equal(name, SEG "." G1 ".00A3F000.partial");
+	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0xA3F000, 0xA51000, name, sizeof(name)), 0);
+	assert_string_equal(name, SEG "." G1 ".00A3F000-00A51000.partial");
 	assert_int_equal(strlen(name), RVX_WALNAME_MAXLEN);
 	assert_int_equal(rvx_walname_kind(name), RVX_WAL_STREAMED);
 	assert_int_equal(rvx_walname_timeline(name), 1);
-	assert_int_equal(rvx_walname_streamed_parse(name, seg, &gen, &off), 0);
-	assert_string_equal(seg, SEG);
-	assert_true(gen == GEN1);
-	assert_int_equal(off, 0xA3F000);
-	/* the whole 64 bits of a generation */
-	assert_int_equal(rvx_walname_streamed(SEG, UINT64_C(0xFEDCBA9876543210), 1, name, sizeof(name)), 0);
-	assert_string_equal(name, SEG ".FEDCBA9876543210.00000001.partial");
-	assert_int_equal(rvx_walname_streamed_parse(name, seg, NULL, &off), 0);
-	assert_int_equal(rvx_walname_streamed_parse(name, seg, &gen, &off), 0);
-	assert_true(gen == UINT64_C(0xFEDCBA9876543210));
+	assert_int_equal(rvx_walname_streamed_parse(name, &r), 0);
+	assert_string_equal(r.segment, SEG);
+	assert_true(r.generation == GEN1);
+	assert_int_equal(r.start, 0xA3F000);
+	assert_int_equal(r.end, 0xA51000);
+	/* the whole 64 bits of a generation; a range up to the segment's end */
+	assert_int_equal(rvx_walname_streamed(SEG, UINT64_C(0xFEDCBA9876543210), 0, SEGSIZE, name,
+										  sizeof(name)), 0);
+	assert_string_equal(name, SEG ".FEDCBA9876543210.00000000-01000000.partial");
+	assert_int_equal(rvx_walname_streamed_parse(name, &r), 0);
+	assert_true(r.generation == UINT64_C(0xFEDCBA9876543210));
+	assert_int_equal(r.end, SEGSIZE);
+
+	/* the previous build's names: the segment's first <end> bytes */
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00A3F000.partial"), RVX_WAL_STREAMED);
+	assert_int_equal(rvx_walname_streamed_parse(SEG "." G1 ".00A3F000.partial", &r), 0);
+	assert_int_equal(r.start, 0);
+	assert_int_equal(r.end, 0xA3F000);
+	assert_true(r.generation == GEN1);
 
 	/* the key: under the timeline, never the complete segment's key */
+	rvx_walname_streamed(SEG, GEN1, 0x1000, 0xA3F000, name, sizeof(name));
 	assert_int_equal(rvx_wal_object_key(name, RVX_COMPRESS_ZSTD, key, sizeof(key)), 0);
-	rvx_walname_streamed(SEG, GEN1, 0xA3F000, name, sizeof(name));
-	assert_int_equal(rvx_wal_object_key(name, RVX_COMPRESS_ZSTD, key, sizeof(key)), 0);
-	assert_string_equal(key, "wal/00000001/" SEG "." G1 ".00A3F000.partial.zst");
+	assert_string_equal(key, "wal/00000001/" SEG "." G1 ".00001000-00A3F000.partial.zst");
 	assert_int_equal(rvx_wal_key_name(key, name, &alg), 0);
-	assert_string_equal(name, SEG "." G1 ".00A3F000.partial");
+	assert_string_equal(name, SEG "." G1 ".00001000-00A3F000.partial");
 	assert_int_equal(alg, RVX_COMPRESS_ZSTD);
 	assert_int_equal(rvx_wal_key_name("wal/00000001/" SEG ".gz", name, &alg), 0);
 	assert_string_equal(name, SEG);
@@ -79,98 +103,250 @@ test_names(void **state)
 
 	/* PostgreSQL's own .partial is another kind, and not a streamed one */
 	assert_int_equal(rvx_walname_kind(SEG ".partial"), RVX_WAL_PARTIAL);
-	assert_int_equal(rvx_walname_streamed_parse(SEG ".partial", seg, &gen, &off), -1);
+	assert_int_equal(rvx_walname_streamed_parse(SEG ".partial", &r), -1);
 
-	/* refused: no offset, a bad offset, not a segment, a bad size */
-	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0, name, sizeof(name)), -1);
-	assert_int_equal(rvx_walname_streamed("00000002.history", GEN1, 10, name, sizeof(name)), -1);
-	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 1, name, 40), -1);
+	/* refused: an empty or reversed range, not a segment, no room */
+	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0, 0, name, sizeof(name)), -1);
+	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0x2000, 0x2000, name, sizeof(name)), -1);
+	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0x3000, 0x2000, name, sizeof(name)), -1);
+	assert_int_equal(rvx_walname_streamed("00000002.history", GEN1, 0, 10, name, sizeof(name)), -1);
+	assert_int_equal(rvx_walname_streamed(SEG, GEN1, 0, 1, name, 60), -1);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00002000-00002000.partial"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00003000-00002000.partial"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00000000-00a3f000.partial"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00000000+00A3F000.partial"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".0000000-00A3F000.partial"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00000000-00A3F000.partia"), RVX_WAL_INVALID);
+	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00000000-00A3F000.partialx"), RVX_WAL_INVALID);
 	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00000000.partial"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00a3f000.partial"), RVX_WAL_INVALID);
 	assert_int_equal(rvx_walname_kind(SEG ".000000000100002a.00A3F000.partial"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_kind(SEG "." G1 ".0A3F000.partial"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_kind(SEG ".000000001000028.00A3F000.partial"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00A3F000.partia"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_kind(SEG "." G1 ".00A3F000.partialx"), RVX_WAL_INVALID);
 	/* the generation-less names of early builds are nothing, so ignored */
 	assert_int_equal(rvx_walname_kind(SEG ".00A3F000.partial"), RVX_WAL_INVALID);
-	assert_int_equal(rvx_walname_streamed_parse(SEG ".00A3F000.partial", seg, &gen, &off), -1);
 	assert_int_equal(rvx_wal_key_name("wal/00000001/" SEG ".00A3F000.partial.zst", name, &alg), -1);
 }
 
-/* ------------------------------------------------------- newest partial */
+static void
+test_supersedes(void **state)
+{
+	RvxStreamedName a = range(GEN1, 0, 0x8000);
+	RvxStreamedName b = range(GEN1, 0x2000, 0x4000);
+	RvxStreamedName c = range(GEN1, 0x4000, 0x9000);
+	RvxStreamedName n = range(GEN2, 0, 0x1000);
+	RvxStreamedName m = range(GEN2, 0x1000, 0x2000);
+	RvxStreamedName other = a;
+
+	/* the same generation: only what it holds whole */
+	assert_true(rvx_streamed_supersedes(&a, &b));
+	assert_false(rvx_streamed_supersedes(&b, &a));
+	assert_false(rvx_streamed_supersedes(&a, &c));
+	assert_false(rvx_streamed_supersedes(&a, &a));
+	/* a newer generation from the segment's start: every older one, however long */
+	assert_true(rvx_streamed_supersedes(&n, &a));
+	assert_true(rvx_streamed_supersedes(&n, &c));
+	/* not without its start: its chain would not be used */
+	assert_false(rvx_streamed_supersedes(&m, &a));
+	assert_false(rvx_streamed_supersedes(&a, &n));
+	/* another segment: never */
+	snprintf(other.segment, sizeof(other.segment), "000000010000000000000004");
+	assert_false(rvx_streamed_supersedes(&a, &other));
+	assert_false(rvx_streamed_supersedes(&n, &other));
+}
+
+/* ---------------------------------------------------------------- chains */
 
 static void
-test_pick(void **state)
+test_chain(void **state)
 {
-	RvxPartialPick p;
+	RvxStreamedName r[8];
+	size_t		links[8];
+	RvxPartialChain c;
 
-	rvx_partial_pick_init(&p, SEG);
-	assert_false(p.found);
-	/* the complete segment, other segments, other timelines: never */
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG ".zst"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG ".partial.zst"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/000000010000000000000004." G1 ".00FFF000.partial.zst"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000002/000000020000000000000003." G1 ".00FFF000.partial.zst"));
-	/* a timeline-1 name misfiled under another timeline */
-	assert_false(rvx_partial_pick_key(&p, "wal/00000002/" SEG "." G1 ".00FFF000.partial.zst"));
-	assert_false(rvx_partial_pick_key(&p, "backup/x/" SEG "." G1 ".00FFF000.partial.zst"));
-	/* an early build's name */
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG ".00FFF000.partial.zst"));
-	assert_false(p.found);
+	memset(r, 0, sizeof(r));
+	/* nothing */
+	rvx_partial_chain(r, 0, links, &c);
+	assert_false(c.found);
 
-	/* the largest end offset wins, in any listing order, any codec */
-	assert_true(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G1 ".00002000.partial.zst"));
-	assert_true(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G1 ".00A00000.partial.gz"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G1 ".00004000.partial.zst"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G1 ".00A00000.partial.zst"));
-	assert_true(p.found);
-	assert_int_equal(p.end_offset, 0xA00000);
-	assert_string_equal(p.key, "wal/00000001/" SEG "." G1 ".00A00000.partial.gz");
+	/* contiguous ranges, in any order */
+	r[0] = range(GEN1, 0x3000, 0x5000);
+	r[1] = range(GEN1, 0, 0x1000);
+	r[2] = range(GEN1, 0x1000, 0x3000);
+	rvx_partial_chain(r, 3, links, &c);
+	assert_true(c.found);
+	assert_true(c.generation == GEN1);
+	assert_int_equal(c.end, 0x5000);
+	assert_int_equal(c.nlinks, 3);
+	assert_int_equal(links[0], 1);
+	assert_int_equal(links[1], 2);
+	assert_int_equal(links[2], 0);
+	assert_false(c.gap_after);
+
+	/* a missing middle range: the chain stops at the gap, and says so */
+	r[2] = range(GEN1, 0x1000, 0x2000);
+	rvx_partial_chain(r, 3, links, &c);
+	assert_true(c.found);
+	assert_int_equal(c.end, 0x2000);
+	assert_int_equal(c.nlinks, 2);
+	assert_true(c.gap_after);
+
+	/* overlaps (an exporter restarted in the same generation): the longest reach */
+	r[0] = range(GEN1, 0, 0x2000);
+	r[1] = range(GEN1, 0x1000, 0x3000);
+	r[2] = range(GEN1, 0, 0x1800);
+	r[3] = range(GEN1, 0x2800, 0x6000);
+	r[4] = range(GEN1, 0x3000, 0x4000);
+	rvx_partial_chain(r, 5, links, &c);
+	assert_int_equal(c.end, 0x6000);
+	assert_int_equal(c.nlinks, 3);
+	assert_int_equal(links[0], 0);
+	assert_int_equal(links[1], 1);
+	assert_int_equal(links[2], 3);
+	assert_false(c.gap_after);
+
+	/* no range from the start: nothing, and what there is lies after a gap */
+	r[0] = range(GEN1, 0x1000, 0x2000);
+	rvx_partial_chain(r, 1, links, &c);
+	assert_false(c.found);
 
 	/*
-	 * A newer generation wins over a longer partial of an older one: after
-	 * a crash-restart the older one's tail may no longer be the server's WAL.
+	 * A newer generation decides, however short, and never borrows from an
+	 * older one: after a crash the older one's tail may not be the WAL.
 	 */
-	assert_true(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G2 ".00003000.partial.zst"));
-	assert_false(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G1 ".00F00000.partial.zst"));
-	assert_true(rvx_partial_pick_key(&p, "wal/00000001/" SEG "." G2 ".00004000.partial.zst"));
-	assert_true(p.generation == GEN2);
-	assert_int_equal(p.end_offset, 0x4000);
-	assert_string_equal(p.key, "wal/00000001/" SEG "." G2 ".00004000.partial.zst");
+	r[0] = range(GEN1, 0, 0x1000);
+	r[1] = range(GEN1, 0x1000, 0x9000);
+	r[2] = range(GEN2, 0, 0x2000);
+	r[3] = range(GEN2, 0x2000, 0x3000);
+	rvx_partial_chain(r, 4, links, &c);
+	assert_true(c.generation == GEN2);
+	assert_int_equal(c.end, 0x3000);
+	assert_int_equal(c.nlinks, 2);
+	assert_int_equal(links[0], 2);
+	assert_int_equal(links[1], 3);
+	assert_false(c.gap_after);
+	/* ...but a newer generation without its start does not hide the older chain */
+	r[2] = range(GEN2, 0x2000, 0x3000);
+	rvx_partial_chain(r, 3, links, &c);
+	assert_true(c.generation == GEN1);
+	assert_int_equal(c.end, 0x9000);
+	assert_true(c.gap_after);	/* the newer one's WAL is not reachable */
 
-	/* later WAL of the timeline: complete, or of this generation or newer */
-	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.zst"));
-	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000100000000"));
-	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.partial.gz"));
-	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G1 ".00001000.partial.zst"));
-	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G2 ".00001000.partial.zst"));
-	/* not: an older generation's leftover, earlier WAL, the segment itself, other timelines */
-	assert_false(rvx_partial_key_is_later(SEG, GEN2, "wal/00000001/000000010000000000000004." G1 ".00001000.partial.zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000002.zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG ".zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG "." G2 ".00001000.partial.zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000020000000000000004.zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000010000000000000004.zst"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/00000002.history"));
-	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.00000028.backup"));
+	/* a chain that fills the segment */
+	r[0] = range(GEN1, 0, 0x800000);
+	r[1] = range(GEN1, 0x800000, SEGSIZE);
+	rvx_partial_chain(r, 2, links, &c);
+	assert_int_equal(c.end, SEGSIZE);
+	assert_false(c.gap_after);
+}
 
-	/* the recovery point does not pass an earlier segment still waiting */
-	assert_true(rvx_wal_pending_blocks("000000010000000000000002", SEG));
-	assert_true(rvx_wal_pending_blocks("000000010000000000000002", SEG "." G1 ".00001000.partial"));
-	assert_true(rvx_wal_pending_blocks("000000010000000000000002.partial", SEG));
-	assert_false(rvx_wal_pending_blocks(SEG, SEG "." G1 ".00001000.partial"));
-	assert_false(rvx_wal_pending_blocks("000000010000000000000004", SEG));
-	assert_false(rvx_wal_pending_blocks("000000010000000000000002." G1 ".00001000.partial", SEG));
-	assert_false(rvx_wal_pending_blocks("000000020000000000000002", "000000010000000000000003"));
-	assert_false(rvx_wal_pending_blocks("00000002.history", SEG));
-	assert_false(rvx_wal_pending_blocks("000000010000000000000002.00000028.backup", SEG));
+/* ------------------------------------------------------- recovery point */
 
-	/* the order */
-	assert_true(rvx_partial_older(1, 0xFFFFFF, 2, 1));
-	assert_true(rvx_partial_older(2, 1, 2, 2));
-	assert_false(rvx_partial_older(2, 2, 2, 2));
-	assert_false(rvx_partial_older(3, 1, 2, 0xFFFFFF));
+static void
+stored_range(RvxWalProgress *p, const char *seg, uint64_t gen, uint32_t start, uint32_t end,
+			 double at, bool moves)
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+
+	assert_int_equal(rvx_walname_streamed(seg, gen, start, end, name, sizeof(name)), 0);
+	assert_int_equal(rvx_wal_progress_stored(p, name, at, true), moves);
+}
+
+static void
+assert_point(RvxWalProgress *p, uint64_t end, double at)
+{
+	uint64_t	e;
+	double		a;
+
+	assert_true(rvx_wal_progress_point(p, NULL, 0, &e, &a));
+	assert_true(e == end);
+	assert_true(a == at);
+}
+
+#define S2 "000000010000000000000002"
+#define S4 "000000010000000000000004"
+#define S5 "000000010000000000000005"
+
+static void
+test_progress(void **state)
+{
+	RvxWalProgress *p = rvx_wal_progress_new(SEGSIZE);
+	char		prev[RVX_WALNAME_MAXLEN + 1];
+	char		name[RVX_WALNAME_MAXLEN + 1];
+
+	assert_non_null(p);
+	assert_false(rvx_wal_progress_point(p, NULL, 0, NULL, NULL));
+
+	/* ranges of a segment whose start is not reached: nothing yet */
+	stored_range(p, SEG, GEN1, 0, 0x1000, 10.0, false);
+	assert_false(rvx_wal_progress_point(p, NULL, 0, NULL, NULL));
+	/* the agent asks once whether the segment before is stored */
+	rvx_walname_streamed(SEG, GEN1, 0, 0x1000, name, sizeof(name));
+	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_string_equal(prev, S2);
+	assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	/* it is: the chain counts, with the time its last range was read */
+	assert_true(rvx_wal_progress_base(p, name, true));
+	assert_point(p, 3 * (uint64_t) SEGSIZE + 0x1000, 10.0);
+
+	/* out of order: the range after a gap waits for the gap */
+	stored_range(p, SEG, GEN1, 0x2000, 0x3000, 12.0, false);
+	assert_point(p, 3 * (uint64_t) SEGSIZE + 0x1000, 10.0);
+	stored_range(p, SEG, GEN1, 0x1000, 0x2000, 11.0, true);
+	assert_point(p, 3 * (uint64_t) SEGSIZE + 0x3000, 12.0);
+
+	/*
+	 * The next segment's ranges wait for this one's last bytes (or the
+	 * complete segment); a complete earlier segment still in the spool
+	 * does not block once the ranges passed it.
+	 */
+	stored_range(p, S4, GEN1, 0, 0x4000, 14.0, false);
+	assert_true(rvx_wal_progress_blocks(p, SEG, S4));
+	stored_range(p, SEG, GEN1, 0x3000, SEGSIZE, 13.0, true);
+	assert_point(p, 4 * (uint64_t) SEGSIZE + 0x4000, 14.0);
+	assert_true(rvx_wal_progress_covers(p, SEG));
+	assert_false(rvx_wal_progress_covers(p, S4));
+	assert_false(rvx_wal_progress_stored_complete(p, SEG));	/* covered by ranges only */
+	assert_false(rvx_wal_progress_blocks(p, SEG, S5));
+	/* ...nor do partials, or other timelines, or later segments */
+	assert_false(rvx_wal_progress_blocks(p, S4 "." G1 ".00000000-00001000.partial", S5));
+	assert_false(rvx_wal_progress_blocks(p, "000000020000000000000004", S5));
+	assert_false(rvx_wal_progress_blocks(p, S5, S4));
+	assert_false(rvx_wal_progress_blocks(p, "00000002.history", S5));
+	/* an earlier complete segment beyond the point does */
+	assert_true(rvx_wal_progress_blocks(p, S4, S5));
+	assert_true(rvx_wal_progress_blocks(p, S4 ".partial", S5));
+
+	/* the complete segment after the point, blocked: it counts once the point reaches it */
+	assert_false(rvx_wal_progress_stored(p, S5, 20.0, false));
+	assert_point(p, 4 * (uint64_t) SEGSIZE + 0x4000, 14.0);
+	assert_true(rvx_wal_progress_stored(p, S4, 18.0, false));
+	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
+	assert_true(rvx_wal_progress_stored_complete(p, S4));
+	assert_true(rvx_wal_progress_stored_complete(p, S4 "." G1 ".00000000-00001000.partial"));
+	assert_true(rvx_wal_progress_point(p, name, sizeof(name), NULL, NULL));
+	assert_string_equal(name, S5);
+
+	/* never back */
+	assert_false(rvx_wal_progress_stored(p, SEG, 30.0, true));
+	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
+
+	/* a complete segment nothing blocks counts at once, wherever it is */
+	assert_true(rvx_wal_progress_stored(p, "000000010000000000000009", 40.0, true));
+	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
+	/* ...and a segment not reached whose predecessor is not stored: asked, not found */
+	stored_range(p, "00000001000000000000000B", GEN1, 0, 0x100, 41.0, false);
+	rvx_walname_streamed("00000001000000000000000B", GEN1, 0, 0x100, name, sizeof(name));
+	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_string_equal(prev, "00000001000000000000000A");
+	assert_false(rvx_wal_progress_base(p, name, false));
+	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
+	/* the predecessor arrives: both count */
+	assert_true(rvx_wal_progress_stored(p, "00000001000000000000000A", 42.0, true));
+	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x100, 41.0);
+
+	/* a newer generation decides within its segment */
+	stored_range(p, "00000001000000000000000B", GEN2, 0, 0x80, 43.0, false);
+	stored_range(p, "00000001000000000000000B", GEN2, 0x80, 0x200, 44.0, true);
+	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x200, 44.0);
+	rvx_wal_progress_free(p);
 }
 
 /* ------------------------------------------------ shipping, with a repository */
@@ -185,10 +361,63 @@ spool_object(Fixture *fx, const char *name, const char *content, size_t len)
 	fx_write_object(path, content, len, SYSID, NULL);
 }
 
+/* Spools and ships bytes [start, end) of content as a range of seg. */
+static int
+ship_range(Fixture *e, const char *seg, uint64_t gen, uint32_t start, uint32_t end,
+		   const char *content, RvxShipResult *res, RvxError *err)
+{
+	char		name[RVX_WALNAME_MAXLEN + 1];
+
+	assert_int_equal(rvx_walname_streamed(seg, gen, start, end, name, sizeof(name)), 0);
+	spool_object(e, name, content + start, end - start);
+	return rvx_ship_wal(e->repo, e->spool, name, &e->ci, res, err);
+}
+
 static bool
 exists(const char *dir, const char *name)
 {
 	return fx_exists("%s/%s", dir, name);
+}
+
+/* Fetches seg's chain into e->root/fetched the way wal-fetch does; its length. */
+static uint32_t
+fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
+{
+	RvxPartialSet set;
+	RvxPartialChain c;
+	size_t		links[64];
+	RvxFetchPart parts[64];
+	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+	char		dest[512];
+	uint32_t	pos = 0;
+	FILE	   *f;
+	int			rc;
+
+	assert_int_equal(rvx_partial_list(e->repo, seg, &set, err), 0);
+	assert_true(set.keys.n <= 64);
+	rvx_partial_chain(set.ranges, set.keys.n, links, &c);
+	if (!c.found)
+	{
+		rvx_partial_set_free(&set);
+		return 0;
+	}
+	for (size_t i = 0; i < c.nlinks; i++)
+	{
+		parts[i].key = set.keys.s[links[i]];
+		parts[i].expect_size = set.ranges[links[i]].end - set.ranges[links[i]].start;
+		parts[i].skip = pos - set.ranges[links[i]].start;
+		pos = set.ranges[links[i]].end;
+	}
+	opts.pad_to = cap;
+	snprintf(dest, sizeof(dest), "%s/fetched", e->root);
+	rc = rvx_fetch_parts_to_file(e->repo, parts, c.nlinks, &opts, dest, err);
+	rvx_partial_set_free(&set);
+	if (rc != 0)
+		return UINT32_MAX;
+	f = fopen(dest, "rb");
+	assert_int_equal(fread(back, 1, cap, f), cap);
+	fclose(f);
+	return c.end;
 }
 
 static void
@@ -196,141 +425,194 @@ test_ship_partials(void **state)
 {
 	Fixture    *e = *state;
 	static char content[64 * 1024];
+	static char back[64 * 1024];
 	char		name[RVX_WALNAME_MAXLEN + 1];
 	char		waldir[400];
 	char		repowal[400];
-	RvxShipResult res;
-	RvxPartialPick pick;
-	RvxError	err;
 	char		dest[512];
-	struct stat st;
+	RvxShipResult res;
+	RvxPartialSet set;
+	RvxError	err;
 	FILE	   *f;
-	static char back[64 * 1024];
 
 	for (size_t i = 0; i < sizeof(content); i++)
 		content[i] = (char) (i % 253);
 	snprintf(waldir, sizeof(waldir), "%s/wal", e->spool);
 	snprintf(repowal, sizeof(repowal), "%s/wal/00000001", e->repodir);
 
-	/* the first partial: stored, spool file gone, no .ok */
-	rvx_walname_streamed(SEG, GEN1, 0x4000, name, sizeof(name));
-	spool_object(e, name, content, 0x4000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	assert_true(exists(repowal, SEG "." G1 ".00004000.partial.zst"));
-	assert_false(exists(waldir, SEG "." G1 ".00004000.partial.rvx"));
-	assert_false(exists(waldir, SEG "." G1 ".00004000.partial.ok"));
-	assert_int_equal(rvx_partial_find_newest(e->repo, SEG, &pick, &err), 1);
-	assert_int_equal(pick.end_offset, 0x4000);
+	/* the first ranges: stored as they come, spool files gone, no .ok */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0, 0x4000, content, &res, &err), 0);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x4000, 0x6000, content, &res, &err), 0);
+	assert_true(exists(repowal, SEG "." G1 ".00000000-00004000.partial.zst"));
+	assert_true(exists(repowal, SEG "." G1 ".00004000-00006000.partial.zst"));
+	assert_false(exists(waldir, SEG "." G1 ".00004000-00006000.partial.rvx"));
+	assert_false(exists(waldir, SEG "." G1 ".00004000-00006000.partial.ok"));
+	/* stored again (an agent killed before it removed the spool file): fine */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x4000, 0x6000, content, &res, &err), 0);
 
-	/* a newer one replaces it, after it is stored */
-	rvx_walname_streamed(SEG, GEN1, 0xC000, name, sizeof(name));
-	spool_object(e, name, content, 0xC000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	assert_true(exists(repowal, SEG "." G1 ".0000C000.partial.zst"));
-	assert_false(exists(repowal, SEG "." G1 ".00004000.partial.zst"));
+	/* fetched as the segment: the chain's bytes, then zeros */
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), 0x6000);
+	assert_memory_equal(back, content, 0x6000);
+	for (size_t i = 0x6000; i < 0x10000; i++)
+		assert_int_equal(back[i], 0);
 
-	/* fetched as the segment: the partial's bytes, then zeros */
+	/* a missing middle range: the fetch stops at the gap, and holds no hole */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x8000, 0x9000, content, &res, &err), 0);
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), 0x6000);
+	for (size_t i = 0x6000; i < 0x10000; i++)
+		assert_int_equal(back[i], 0);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x6000, 0x8000, content, &res, &err), 0);
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), 0x9000);
+	assert_memory_equal(back, content, 0x9000);
+
+	/* a range overlapping the ones before (an exporter restart) is served once */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x8800, 0xA000, content, &res, &err), 0);
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), 0xA000);
+	assert_memory_equal(back, content, 0xA000);
+
+	/* a part whose content is not as long as its name says fails the fetch */
+	snprintf(dest, sizeof(dest), "%s/" SEG "." G1 ".00008800-0000A000.partial.zst", repowal);
+	rvx_walname_streamed(SEG, GEN1, 0x8800, 0xA000, name, sizeof(name));
+	spool_object(e, name, content + 0x8800, 0x100);
 	{
-		RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
+		char		from[512];
 
-		assert_int_equal(rvx_partial_find_newest(e->repo, SEG, &pick, &err), 1);
-		opts.expect_size = pick.end_offset;
-		opts.pad_to = 0x10000;
-		snprintf(dest, sizeof(dest), "%s/fetched", e->root);
-		assert_int_equal(rvx_fetch_to_file_opts(e->repo, pick.key, &opts, dest, &err), 0);
-		assert_int_equal(stat(dest, &st), 0);
-		assert_int_equal(st.st_size, 0x10000);
-		f = fopen(dest, "rb");
-		assert_int_equal(fread(back, 1, sizeof(back), f), 0x10000);
-		fclose(f);
-		assert_memory_equal(back, content, 0xC000);
-		for (size_t i = 0xC000; i < 0x10000; i++)
-			assert_int_equal(back[i], 0);
-		/* a partial whose size is not the one its name says is refused */
-		opts.expect_size = 0x4000;
-		assert_int_equal(rvx_fetch_to_file_opts(e->repo, pick.key, &opts, dest, &err), -1);
-		assert_int_equal(err.code, RVX_E_CORRUPT);
+		snprintf(from, sizeof(from), "%s/%s.rvx", waldir, name);
+		assert_int_equal(rename(from, dest), 0);
 	}
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x8800, 0xA000, content, &res, &err), 0);
 
-	/* a spooled partial whose content does not match its name is refused */
-	rvx_walname_streamed(SEG, GEN1, 0xD000, name, sizeof(name));
+	/* a spooled range whose content does not match its name is refused */
+	rvx_walname_streamed(SEG, GEN1, 0xA000, 0xB000, name, sizeof(name));
 	spool_object(e, name, content, 0x100);
 	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
-	unlink(strcat(strcpy(dest, waldir), "/" SEG "." G1 ".0000D000.partial.rvx"));
-
-	/* the complete segment: stored, acknowledged, and its partials go */
-	spool_object(e, SEG, content, sizeof(content));
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, SEG, &e->ci, &res, &err), 0);
-	assert_true(exists(repowal, SEG ".zst"));
-	assert_true(exists(waldir, SEG ".ok"));
-	assert_false(exists(repowal, SEG "." G1 ".0000C000.partial.zst"));
-	assert_int_equal(rvx_partial_find_newest(e->repo, SEG, &pick, &err), 0);
-
-	/* a late partial of a stored segment is dropped, not stored */
-	rvx_walname_streamed(SEG, GEN1, 0xE000, name, sizeof(name));
-	spool_object(e, name, content, 0xE000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	assert_true(res.already_stored);
-	assert_false(exists(repowal, SEG "." G1 ".0000E000.partial.zst"));
-	assert_false(exists(waldir, SEG "." G1 ".0000E000.partial.rvx"));
-
-	/*
-	 * A crash-restart: the partial of the new generation is shorter than
-	 * the one stored before the crash, and still wins; once it is stored,
-	 * the older generation's go, however long.
-	 */
-#define SEG5 "000000010000000000000005"
-	rvx_walname_streamed(SEG5, GEN1, 0xC000, name, sizeof(name));
-	spool_object(e, name, content, 0xC000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	rvx_walname_streamed(SEG5, GEN2, 0x8000, name, sizeof(name));
-	spool_object(e, name, content + 1, 0x8000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	assert_int_equal(rvx_partial_find_newest(e->repo, SEG5, &pick, &err), 1);
-	assert_true(pick.generation == GEN2);
-	assert_int_equal(pick.end_offset, 0x8000);
-	assert_false(exists(repowal, SEG5 "." G1 ".0000C000.partial.zst"));
-	assert_true(exists(repowal, SEG5 "." G2 ".00008000.partial.zst"));
-	/* a late upload of the old generation does not remove the new one */
-	rvx_walname_streamed(SEG5, GEN1, 0xD000, name, sizeof(name));
-	spool_object(e, name, content, 0xD000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
-	assert_true(exists(repowal, SEG5 "." G2 ".00008000.partial.zst"));
-	assert_int_equal(rvx_partial_find_newest(e->repo, SEG5, &pick, &err), 1);
-	assert_true(pick.generation == GEN2);
-
-	/* a partial as long as a segment, or longer, is refused as corrupt */
-	rvx_walname_streamed(SEG5, GEN2, 16 * 1024 * 1024, name, sizeof(name));
+	snprintf(dest, sizeof(dest), "%s/%s.rvx", waldir, name);
+	unlink(dest);
+	/* so is one that reaches past the end of a segment */
+	rvx_walname_streamed(SEG, GEN1, 0xA000, SEGSIZE + 1, name, sizeof(name));
 	spool_object(e, name, content, 0x100);
 	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
 	snprintf(dest, sizeof(dest), "%s/%s.rvx", waldir, name);
 	unlink(dest);
 
-	/* the complete segment stored with another codec also supersedes */
+	/* a range from the start removes the ranges it holds, after it is stored */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0, 0x9000, content, &res, &err), 0);
+	assert_int_equal(rvx_partial_list(e->repo, SEG, &set, &err), 0);
+	assert_int_equal(set.keys.n, 2);
+	assert_string_equal(set.keys.s[0], "wal/00000001/" SEG "." G1 ".00000000-00009000.partial.zst");
+	assert_string_equal(set.keys.s[1], "wal/00000001/" SEG "." G1 ".00008800-0000A000.partial.zst");
+	rvx_partial_set_free(&set);
+	assert_int_equal(fetch_chain(e, SEG, back, 0x10000, &err), 0xA000);
+	assert_memory_equal(back, content, 0xA000);
+
+	/* the complete segment: stored, acknowledged, and its partials go */
+	spool_object(e, SEG, content, sizeof(content));
+	assert_int_equal(rvx_ship_wal(e->repo, e->spool, SEG, &e->ci, &res, &err), 0);
+	assert_true(exists(repowal, SEG ".zst"));
+	assert_true(exists(waldir, SEG ".ok"));
+	assert_int_equal(rvx_partial_list(e->repo, SEG, &set, &err), 0);
+	assert_int_equal(set.keys.n, 0);
+	rvx_partial_set_free(&set);
+
+	/* a late range of an acknowledged segment is dropped, not stored */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0xA000, 0xC000, content, &res, &err), 0);
+	assert_true(res.already_stored);
+	assert_false(exists(repowal, SEG "." G1 ".0000A000-0000C000.partial.zst"));
+	assert_false(exists(waldir, SEG "." G1 ".0000A000-0000C000.partial.rvx"));
+	/* ...and so is one of a segment stored complete, once the .ok is gone */
+	snprintf(dest, sizeof(dest), "%s/" SEG ".ok", waldir);
+	unlink(dest);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0xC000, 0xD000, content, &res, &err), 0);
+	assert_true(res.already_stored);
+	assert_false(exists(repowal, SEG "." G1 ".0000C000-0000D000.partial.zst"));
+
+	/*
+	 * A crash-restart: the new generation's first range is shorter than the
+	 * chain stored before the crash, and still wins; once it is stored, the
+	 * older generation's ranges go, however long.
+	 */
+	assert_int_equal(ship_range(e, S5, GEN1, 0, 0x8000, content, &res, &err), 0);
+	assert_int_equal(ship_range(e, S5, GEN1, 0x8000, 0xC000, content, &res, &err), 0);
+	assert_int_equal(ship_range(e, S5, GEN2, 0x0, 0x6000, content + 1, &res, &err), 0);
+	assert_false(exists(repowal, S5 "." G1 ".00000000-00008000.partial.zst"));
+	assert_false(exists(repowal, S5 "." G1 ".00008000-0000C000.partial.zst"));
+	assert_true(exists(repowal, S5 "." G2 ".00000000-00006000.partial.zst"));
+	/* a late upload of the old generation does not remove the new one, nor is it used */
+	assert_int_equal(ship_range(e, S5, GEN1, 0xC000, 0xD000, content, &res, &err), 0);
+	assert_true(exists(repowal, S5 "." G2 ".00000000-00006000.partial.zst"));
+	assert_int_equal(fetch_chain(e, S5, back, 0x10000, &err), 0x6000);
+	assert_memory_equal(back, content + 1, 0x6000);
+
+	/*
+	 * The complete segment in the repository supersedes (looked up under
+	 * the partial's codec); `run` tells what it knows instead of asking.
+	 */
 #define SEG6 "000000010000000000000006"
-	snprintf(dest, sizeof(dest), "%s/" SEG6 ".gz", repowal);
+	snprintf(dest, sizeof(dest), "%s/" SEG6 ".zst", repowal);
 	f = fopen(dest, "wb");
 	assert_non_null(f);
 	fputs("stored complete", f);
 	fclose(f);
-	rvx_walname_streamed(SEG6, GEN2, 0x4000, name, sizeof(name));
-	spool_object(e, name, content, 0x4000);
-	assert_int_equal(rvx_ship_wal(e->repo, e->spool, name, &e->ci, &res, &err), 0);
+	assert_int_equal(ship_range(e, SEG6, GEN2, 0, 0x4000, content, &res, &err), 0);
 	assert_true(res.already_stored);
-	assert_false(exists(repowal, SEG6 "." G2 ".00004000.partial.zst"));
+	assert_false(exists(repowal, SEG6 "." G2 ".00000000-00004000.partial.zst"));
+	rvx_walname_streamed(SEG6, GEN2, 0x4000, 0x5000, name, sizeof(name));
+	spool_object(e, name, content + 0x4000, 0x1000);
+	assert_int_equal(rvx_ship_wal_flags(e->repo, e->spool, name, &e->ci, RVX_SHIP_SEGMENT_STORED,
+										&res, &err), 0);
+	assert_true(res.already_stored);
+	assert_false(exists(repowal, SEG6 "." G2 ".00004000-00005000.partial.zst"));
+	assert_false(exists(waldir, SEG6 "." G2 ".00004000-00005000.partial.rvx"));
+	/* not known: stored without asking (a leftover readers never use) */
+	spool_object(e, name, content + 0x4000, 0x1000);
+	assert_int_equal(rvx_ship_wal_flags(e->repo, e->spool, name, &e->ci, RVX_SHIP_SEGMENT_NOT_KNOWN,
+										&res, &err), 0);
+	assert_false(res.already_stored);
+	assert_true(exists(repowal, SEG6 "." G2 ".00004000-00005000.partial.zst"));
 
 	/*
-	 * wal-fetch's check: a partial of SEG5 is not the end of the WAL while
+	 * wal-fetch's check: the chain of S5 is not the end of the WAL while
 	 * SEG6 is stored; nothing is stored after SEG6.
 	 */
 	{
 		char		later[256];
 
-		assert_int_equal(rvx_partial_later_wal(e->repo, SEG5, GEN2, later, sizeof(later), &err), 1);
-		assert_string_equal(later, "wal/00000001/" SEG6 ".gz");
+		assert_int_equal(rvx_partial_later_wal(e->repo, S5, GEN2, later, sizeof(later), &err), 1);
+		assert_memory_equal(later, "wal/00000001/" SEG6, strlen("wal/00000001/" SEG6));
 		assert_int_equal(rvx_partial_later_wal(e->repo, SEG6, GEN2, later, sizeof(later), &err), 0);
+	}
+
+	/* later WAL of the timeline: complete, or of this generation or newer */
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.zst"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000100000000"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.partial.gz"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G1 ".00001000-00002000.partial.zst"));
+	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004." G2 ".00001000.partial.zst"));
+	/* not: an older generation's leftover, earlier WAL, the segment itself, other timelines */
+	assert_false(rvx_partial_key_is_later(SEG, GEN2, "wal/00000001/000000010000000000000004." G1 ".00000000-00001000.partial.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000002.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG ".zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/" SEG "." G2 ".00000000-00001000.partial.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000020000000000000004.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000002/000000010000000000000004.zst"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/00000002.history"));
+	assert_false(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.00000028.backup"));
+
+	/* a partial is only ever one of its own segment, under its own timeline */
+	{
+		RvxStreamedName r;
+
+		assert_true(rvx_partial_key_parse(SEG, "wal/00000001/" SEG "." G1 ".00000000-00001000.partial.gz", &r));
+		assert_false(rvx_partial_key_parse(SEG, "wal/00000001/" SEG ".zst", &r));
+		assert_false(rvx_partial_key_parse(SEG, "wal/00000001/" SEG ".partial.zst", &r));
+		assert_false(rvx_partial_key_parse(SEG, "wal/00000001/" S4 "." G1 ".00000000-00001000.partial.zst", &r));
+		assert_false(rvx_partial_key_parse(SEG, "wal/00000002/" SEG "." G1 ".00000000-00001000.partial.zst", &r));
+		assert_false(rvx_partial_key_parse(SEG, "backup/x/" SEG "." G1 ".00000000-00001000.partial.zst", &r));
+		assert_false(rvx_partial_key_parse(SEG, "wal/00000001/" SEG ".00FFF000.partial.zst", &r));
 	}
 }
 
@@ -339,7 +621,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_pick),
+		cmocka_unit_test(test_supersedes),
+		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_progress),
 		cmocka_unit_test_setup_teardown(test_ship_partials, fx_setup, fx_teardown),
 	};
 
