@@ -14,7 +14,8 @@
 #   - a cluster without data checksums gets a "no_data_checksums" entry
 #     (pages could not be verified, incrementals are full), a tablespace
 #     outside the data directory one that says where it will be restored,
-#     and a file the backup skips (a named pipe) one with the reason.
+#     and a file the backup skips (a named pipe) one with the reason; in
+#     the record, `list` and revrx_backups().
 
 use strict;
 use warnings FATAL => 'all';
@@ -130,6 +131,19 @@ is($sk->{path} // '', 'a_pipe', 'a named pipe in the data directory: skipped, an
 like($sk->{note} // '', qr/neither a regular file nor a directory/, 'with the reason');
 ($rc, $out, $err) = RevrxTest::run_agent($env, 'list');
 like($out, qr/1 file skipped; 1 tablespace restored at its own location; no data checksums/, 'list shows them');
+# and SQL, where a DBA looks first: the catalog refreshes on its own schedule
+my $kinds = '';
+RevrxTest::wait_for(
+	sub {
+		$kinds = $node->safe_psql('postgres', qq{
+			SELECT string_agg(e->>'kind' || ':' || coalesce(e->>'path', ''), ' ' ORDER BY e->>'kind')
+			  FROM revrx_backups(), jsonb_array_elements(not_included) e
+			 WHERE id = '$id2' AND e->>'kind' <> 'unlogged_relation'});
+		return $kinds ne '';
+	},
+	60, "revrx_backups() to list $id2");
+is($kinds, "no_data_checksums: skipped_file:a_pipe tablespace_outside_data_directory:$tsdir",
+	'revrx_backups().not_included shows the three');
 
 $agent->stop;
 $node->stop;
