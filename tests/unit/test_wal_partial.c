@@ -246,7 +246,7 @@ stored_range(RvxWalProgress *p, const char *seg, uint64_t gen, uint32_t start, u
 	char		name[RVX_WALNAME_MAXLEN + 1];
 
 	assert_int_equal(rvx_walname_streamed(seg, gen, start, end, name, sizeof(name)), 0);
-	assert_int_equal(rvx_wal_progress_stored(p, name, at, true), moves);
+	assert_int_equal(rvx_wal_progress_stored(p, name, at), moves);
 }
 
 static void
@@ -263,6 +263,9 @@ assert_point(RvxWalProgress *p, uint64_t end, double at)
 #define S2 "000000010000000000000002"
 #define S4 "000000010000000000000004"
 #define S5 "000000010000000000000005"
+#define S6 "000000010000000000000006"
+#define S7 "000000010000000000000007"
+#define S8 "000000010000000000000008"
 
 static void
 test_progress(void **state)
@@ -315,9 +318,9 @@ test_progress(void **state)
 	assert_true(rvx_wal_progress_blocks(p, S4 ".partial", S5));
 
 	/* the complete segment after the point, blocked: it counts once the point reaches it */
-	assert_false(rvx_wal_progress_stored(p, S5, 20.0, false));
+	assert_false(rvx_wal_progress_stored(p, S5, 20.0));
 	assert_point(p, 4 * (uint64_t) SEGSIZE + 0x4000, 14.0);
-	assert_true(rvx_wal_progress_stored(p, S4, 18.0, false));
+	assert_true(rvx_wal_progress_stored(p, S4, 18.0));
 	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
 	assert_true(rvx_wal_progress_stored_complete(p, S4));
 	assert_true(rvx_wal_progress_stored_complete(p, S4 "." G1 ".00000000-00001000.partial"));
@@ -325,27 +328,68 @@ test_progress(void **state)
 	assert_string_equal(name, S5);
 
 	/* never back */
-	assert_false(rvx_wal_progress_stored(p, SEG, 30.0, true));
+	assert_false(rvx_wal_progress_stored(p, SEG, 30.0));
 	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
 
-	/* a complete segment nothing blocks counts at once, wherever it is */
-	assert_true(rvx_wal_progress_stored(p, "000000010000000000000009", 40.0, true));
-	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
-	/* ...and a segment not reached whose predecessor is not stored: asked, not found */
-	stored_range(p, "00000001000000000000000B", GEN1, 0, 0x100, 41.0, false);
-	rvx_walname_streamed("00000001000000000000000B", GEN1, 0, 0x100, name, sizeof(name));
-	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
-	assert_string_equal(prev, "00000001000000000000000A");
-	assert_false(rvx_wal_progress_base(p, name, false));
-	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
-	/* the predecessor arrives: both count */
-	assert_true(rvx_wal_progress_stored(p, "00000001000000000000000A", 42.0, true));
-	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x100, 41.0);
+	/*
+	 * Segment N (S6) not stored yet: in flight in another worker, or not
+	 * even spooled while the look-ahead workers spooled N+1 ahead of the
+	 * archiver.  N+1 stored complete and ranges of N+2 stored do not move
+	 * the point past N, and with a point no question about the segment
+	 * before is asked (N+1 stored says nothing about N).
+	 */
+	assert_false(rvx_wal_progress_stored(p, S7, 40.0));
+	stored_range(p, S8, GEN1, 0, 0x100, 41.0, false);
+	rvx_walname_streamed(S8, GEN1, 0, 0x100, name, sizeof(name));
+	assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_false(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
+	assert_false(rvx_wal_progress_covers(p, S6));
+	/* N waiting in the spool is WAL missing before both (the caller asks nothing then) */
+	assert_true(rvx_wal_progress_blocks(p, S6, name));
+	assert_true(rvx_wal_progress_blocks(p, S6, S7));
+	/* N arrives: all of it counts */
+	assert_true(rvx_wal_progress_stored(p, S6, 42.0));
+	assert_point(p, 8 * (uint64_t) SEGSIZE + 0x100, 41.0);
 
 	/* a newer generation decides within its segment */
-	stored_range(p, "00000001000000000000000B", GEN2, 0, 0x80, 43.0, false);
-	stored_range(p, "00000001000000000000000B", GEN2, 0x80, 0x200, 44.0, true);
-	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x200, 44.0);
+	stored_range(p, S8, GEN2, 0, 0x80, 43.0, false);
+	stored_range(p, S8, GEN2, 0x80, 0x200, 44.0, true);
+	assert_point(p, 8 * (uint64_t) SEGSIZE + 0x200, 44.0);
+	rvx_wal_progress_free(p);
+
+	/*
+	 * The anchor of an agent started in the middle of the WAL: a complete
+	 * segment counts only when the one before is found stored; asked once.
+	 */
+	p = rvx_wal_progress_new(SEGSIZE);
+	assert_false(rvx_wal_progress_stored(p, S7, 50.0));
+	assert_true(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_string_equal(prev, S6);
+	assert_false(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_true(rvx_wal_progress_base(p, S7, true));
+	assert_point(p, 8 * (uint64_t) SEGSIZE, 50.0);
+	rvx_wal_progress_free(p);
+
+	/* the first segment of timeline 1 has nothing before it */
+	p = rvx_wal_progress_new(SEGSIZE);
+	assert_true(rvx_wal_progress_stored(p, "000000010000000000000001", 1.0));
+	assert_point(p, 2 * (uint64_t) SEGSIZE, 1.0);
+
+	/*
+	 * Segment 2 missing while more segments after it are stored than are
+	 * remembered: once one beyond the point is forgotten, the anchor
+	 * question may be asked again (once).
+	 */
+	for (int i = 3; i <= 3 + RVX_WAL_PROGRESS_SEGMENTS; i++)
+	{
+		snprintf(name, sizeof(name), "0000000100000000%08X", i);
+		assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+		assert_false(rvx_wal_progress_stored(p, name, 2.0 + i));
+	}
+	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_point(p, 2 * (uint64_t) SEGSIZE, 1.0);
 	rvx_wal_progress_free(p);
 }
 
