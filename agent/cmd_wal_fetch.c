@@ -71,6 +71,11 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	size_t	   *links = NULL;
 	RvxFetchPart *parts = NULL;
+	RvxWalPageCheck *pages = NULL;
+	unsigned int tli,
+				log,
+				seg;
+	uint64_t	segno;
 	char		later[256] = "";
 	char		last[256] = "";
 	uint32_t	pos = 0;
@@ -92,7 +97,8 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		}
 	links = malloc(set.keys.n * sizeof(size_t));
 	parts = malloc(set.keys.n * sizeof(RvxFetchPart));
-	if (links == NULL || parts == NULL)
+	pages = malloc(set.keys.n * sizeof(RvxWalPageCheck));
+	if (links == NULL || parts == NULL || pages == NULL)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		goto out;
@@ -148,6 +154,13 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		goto out;
 	}
 
+	/* each range's WAL pages must say what its name says (wal_partial.h) */
+	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+	{
+		rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", name);
+		goto out;
+	}
+	segno = (uint64_t) log * (UINT64_C(0x100000000) / ci->wal_segment_size) + seg;
 	for (size_t i = 0; i < chain.nlinks; i++)
 	{
 		const RvxStreamedName *r = &set.ranges[links[i]];
@@ -155,6 +168,8 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		parts[i].key = set.keys.s[links[i]];
 		parts[i].expect_size = (int64_t) (r->end - r->start);
 		parts[i].skip = pos - r->start;
+		rvx_wal_page_check_begin(&pages[i], ci->wal_segment_size, tli, segno, r->start);
+		parts[i].wal_pages = &pages[i];
 		pos = r->end;
 	}
 	opts.expect_system_id = ci->system_id;
@@ -169,6 +184,7 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 out:
 	free(links);
 	free(parts);
+	free(pages);
 	rvx_partial_set_free(&set);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fetch.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 /* What a listing of a WAL file's key stem found, per codec. */
@@ -151,6 +152,8 @@ typedef struct FetchState
 	int64_t		expect_size;	/* of the object being read: -1 any */
 	uint64_t	skip;			/* content bytes of it still to leave out */
 	uint64_t	offset;			/* of the next content byte */
+	bool		check_pages;	/* the part is WAL checked against its name */
+	RvxWalPageCheck pages;
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
@@ -236,6 +239,17 @@ content_sink(void *arg, const void *data, size_t len)
 	{
 		st->cancelled = true;
 		return -1;
+	}
+	if (st->check_pages)
+	{
+		char		why[200];
+
+		if (rvx_wal_page_check_feed(&st->pages, data, len, why, sizeof(why)) != 0)
+		{
+			st->fail_code = RVX_E_CORRUPT;
+			snprintf(st->fail_msg, sizeof(st->fail_msg), "is not the WAL its name says: %s", why);
+			return -1;
+		}
 	}
 	if (st->skip > 0)
 	{
@@ -378,7 +392,7 @@ int
 rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
 					   const char *dest, RvxError *err)
 {
-	RvxFetchPart part = {key, opts->expect_size, 0};
+	RvxFetchPart part = {key, opts->expect_size, 0, NULL};
 
 	return rvx_fetch_parts_to_file(repo, &part, 1, opts, dest, err);
 }
@@ -416,6 +430,9 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 		st.checked = false;
 		st.expect_size = parts[i].expect_size;
 		st.skip = parts[i].skip;
+		st.check_pages = parts[i].wal_pages != NULL;
+		if (st.check_pages)
+			st.pages = *parts[i].wal_pages;
 		if (rvx_repo_get(repo, parts[i].key, 0, 0, stored_sink, &st, &gerr) != 0)
 		{
 			stream_error(&st, parts[i].key, repo->display, tmp, &gerr, err);

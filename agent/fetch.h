@@ -82,17 +82,25 @@ extern int	rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetch
 /*
  * The same for a file made of several objects, one after the other: part
  * i's content, without its first skip bytes (which the parts before already
- * wrote), is appended; each object is checked whole (header, cluster,
- * expect_size when >= 0, SHA-256 of all its content) before the next is
- * read, and dest appears only when every part was.  opts->expect_size is
- * not used; pad_to applies to the whole file.  Streamed WAL partials are
+ * wrote), is appended; each object is checked whole (header,
+ * cluster, expect_size when >= 0, SHA-256 of all its content, and its WAL
+ * pages when wal_pages is set) before the next is read, and dest appears
+ * only when every part was.  opts->expect_size is not used; pad_to applies
+ * to the whole file.  Streamed WAL partials are
  * read this way (cmd_wal_fetch.c).
  */
+struct RvxWalPageCheck;
+
 typedef struct RvxFetchPart
 {
 	const char *key;
 	int64_t		expect_size;	/* content length of the object; -1: any */
 	uint64_t	skip;			/* leading content bytes not written */
+	/*
+	 * NULL, or the content is WAL whose page headers must match its name
+	 * (wal_partial.h, rvx_wal_page_check_begin): a copy is fed every byte.
+	 */
+	const struct RvxWalPageCheck *wal_pages;
 } RvxFetchPart;
 
 extern int	rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,

@@ -115,4 +115,43 @@ extern bool rvx_partial_key_is_later(const char *segment, uint64_t generation, c
 extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 								  char *found, size_t cap, RvxError *err);
 
+/*
+ * Checking a range's WAL against its name.  The name (the repository key)
+ * is the only place that says which timeline, segment and offsets a
+ * partial holds: the object header has no such fields.  A range misfiled
+ * under another name (copied, renamed) would be spliced into a segment at
+ * the wrong place without a word.  WAL says where it belongs itself: each
+ * page (XLOG_BLCKSZ, 8192 bytes in every PostgreSQL build revrx supports)
+ * starts with a header whose xlp_tli (4 bytes, little-endian, at offset 4)
+ * is the timeline that wrote it and whose xlp_pageaddr (8 bytes at offset
+ * 8) is the page's own LSN.  So at every page boundary inside the range,
+ * xlp_pageaddr must be the segment's start LSN plus the offset, and
+ * xlp_tli nonzero and not above the segment's timeline (a segment of a
+ * new timeline begins with its parent's pages).  A header cut by the
+ * range's start or end is checked as far as its bytes are there.
+ * Streaming: the bytes are fed in the order of the range, in any pieces.
+ */
+#define RVX_WAL_PAGE_SIZE	8192
+
+typedef struct RvxWalPageCheck
+{
+	uint64_t	segment_lsn;	/* LSN of the segment's first byte */
+	uint32_t	tli;			/* the segment's timeline, from the name */
+	uint64_t	pos;			/* segment offset of the next byte fed */
+	uint8_t		hdr[16];		/* the page header being read */
+	uint32_t	hdr_lo;			/* hdr[hdr_lo, hdr_hi) hold its bytes so far */
+	uint32_t	hdr_hi;
+} RvxWalPageCheck;
+
+/* Starts checking bytes [start, ...) of segment segno of timeline tli. */
+extern void rvx_wal_page_check_begin(RvxWalPageCheck *c, uint64_t segment_size, uint32_t tli,
+									 uint64_t segno, uint32_t start);
+
+/*
+ * The next len bytes of the range: 0, or -1 with why (cap bytes) saying
+ * which page disagrees with the name and how.  Pure.
+ */
+extern int	rvx_wal_page_check_feed(RvxWalPageCheck *c, const void *data, size_t len,
+									char *why, size_t cap);
+
 #endif							/* RVX_AGENT_WAL_PARTIAL_H */

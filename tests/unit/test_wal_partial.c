@@ -423,14 +423,20 @@ exists(const char *dir, const char *name)
 	return fx_exists("%s/%s", dir, name);
 }
 
-/* Fetches seg's chain into e->root/fetched the way wal-fetch does; its length. */
+/*
+ * Fetches seg's chain into e->root/fetched the way wal-fetch does; its
+ * length.  With check_pages each range's WAL page headers are checked
+ * against its name, as wal-fetch does.
+ */
 static uint32_t
-fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
+fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool check_pages,
+				  RvxError *err)
 {
 	RvxPartialSet set;
 	RvxPartialChain c;
 	size_t		links[64];
 	RvxFetchPart parts[64];
+	RvxWalPageCheck pages[64];
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	char		dest[512];
 	uint32_t	pos = 0;
@@ -450,6 +456,13 @@ fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
 		parts[i].key = set.keys.s[links[i]];
 		parts[i].expect_size = set.ranges[links[i]].end - set.ranges[links[i]].start;
 		parts[i].skip = pos - set.ranges[links[i]].start;
+		parts[i].wal_pages = NULL;
+		if (check_pages)
+		{
+			rvx_wal_page_check_begin(&pages[i], SEGSIZE, rvx_walname_timeline(seg),
+									 strtoull(seg + 16, NULL, 16), set.ranges[links[i]].start);
+			parts[i].wal_pages = &pages[i];
+		}
 		pos = set.ranges[links[i]].end;
 	}
 	opts.pad_to = cap;
@@ -462,6 +475,12 @@ fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
 	assert_int_equal(fread(back, 1, cap, f), cap);
 	fclose(f);
 	return c.end;
+}
+
+static uint32_t
+fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
+{
+	return fetch_chain_pages(e, seg, back, cap, false, err);
 }
 
 static void
@@ -660,6 +679,131 @@ test_ship_partials(void **state)
 	}
 }
 
+
+/* ----------------------------------------- a range's WAL against its name */
+
+/* Fills buf (segment bytes [0, len)) with WAL pages of segment segno, timeline tli. */
+static void
+make_wal(uint8_t *buf, size_t len, uint64_t segno, uint32_t tli)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t) (i * 7 + 3);
+	for (size_t page = 0; page < len; page += RVX_WAL_PAGE_SIZE)
+	{
+		uint64_t	addr = segno * SEGSIZE + page;
+
+		for (int b = 0; b < 4; b++)
+			buf[page + 4 + b] = (uint8_t) (tli >> (8 * b));
+		for (int b = 0; b < 8; b++)
+			buf[page + 8 + b] = (uint8_t) (addr >> (8 * b));
+	}
+}
+
+/* Checks segment bytes [start, end) of buf as a range of segment segno, fed in pieces of step. */
+static int
+check_range(const uint8_t *buf, uint32_t start, uint32_t end, uint64_t segno, uint32_t tli,
+			size_t step, char *why)
+{
+	RvxWalPageCheck c;
+
+	rvx_wal_page_check_begin(&c, SEGSIZE, tli, segno, start);
+	for (uint32_t pos = start; pos < end; pos += step)
+		if (rvx_wal_page_check_feed(&c, buf + pos, pos + step > end ? end - pos : step,
+									why, 200) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+test_page_check(void **state)
+{
+	static uint8_t wal[4 * RVX_WAL_PAGE_SIZE];
+	char		why[200];
+
+	make_wal(wal, sizeof(wal), 3, 1);
+	/* a good range, fed whole or a byte at a time */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, sizeof(wal), why), 0);
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, 1, why), 0);
+	/* a range not starting at a page boundary: the next page's header is checked */
+	assert_int_equal(check_range(wal, 100, 3 * RVX_WAL_PAGE_SIZE + 5, 3, 1, 333, why), 0);
+	assert_int_equal(check_range(wal, 10, 3 * RVX_WAL_PAGE_SIZE + 12, 3, 1, 7, why), 0);
+	/* ...and pages of a parent timeline are fine in a child's segment */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 2, 5000, why), 0);
+
+	/* misfiled: the same WAL under another segment's name */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 4, 1, sizeof(wal), why), -1);
+	assert_non_null(strstr(why, "offset 0 has address 0/3000000, where its name says 0/4000000"));
+	/* ...or at another offset (a range renamed) */
+	assert_int_equal(check_range(wal + RVX_WAL_PAGE_SIZE, 0, 2 * RVX_WAL_PAGE_SIZE, 3, 1, 999, why), -1);
+	assert_non_null(strstr(why, "where its name says 0/3000000"));
+
+	/* a wrong page address in the middle, seen from a range starting mid-page */
+	wal[2 * RVX_WAL_PAGE_SIZE + 9] ^= 0x40;
+	assert_int_equal(check_range(wal, 100, sizeof(wal), 3, 1, 4096, why), -1);
+	assert_non_null(strstr(why, "offset 4000 has address"));
+	wal[2 * RVX_WAL_PAGE_SIZE + 9] ^= 0x40;
+
+	/* a wrong timeline: a later one, or none */
+	wal[RVX_WAL_PAGE_SIZE + 4] = 2;
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, 3, why), -1);
+	assert_non_null(strstr(why, "offset 2000 was written by timeline 2"));
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 2, 3, why), 0);
+	wal[RVX_WAL_PAGE_SIZE + 4] = 0;
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, sizeof(wal), why), -1);
+	assert_non_null(strstr(why, "timeline 0"));
+	wal[RVX_WAL_PAGE_SIZE + 4] = 1;
+
+	/* a header cut by the range's start is checked as far as it is there */
+	wal[14] ^= 1;
+	assert_int_equal(check_range(wal, 10, sizeof(wal), 3, 1, 1, why), -1);
+	assert_non_null(strstr(why, "(in part)"));
+	assert_int_equal(check_range(wal, 15, sizeof(wal), 3, 1, 1, why), 0);
+	wal[14] ^= 1;
+}
+
+/*
+ * wal-fetch's chain with the checks on: a misfiled range (another range's
+ * WAL under its name) is refused as corrupt, naming the object; nothing is
+ * written.
+ */
+static void
+test_fetch_checks(void **state)
+{
+	Fixture    *e = *state;
+	static uint8_t wal[8 * RVX_WAL_PAGE_SIZE];
+	static char back[0x10000];
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		from[512];
+	char		to[512];
+	char		dest[512];
+	RvxShipResult res;
+	RvxError	err;
+
+	make_wal(wal, sizeof(wal), 3, 1);
+	snprintf(dest, sizeof(dest), "%s/fetched", e->root);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0, 0x3000, (char *) wal, &res, &err), 0);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x2000, 0x5000, (char *) wal, &res, &err), 0);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), 0x5000);
+	assert_memory_equal(back, wal, 0x5000);
+
+	/* misfiled: the WAL of [0x1000, 0x4000) stored as [0x5000, 0x8000) */
+	rvx_walname_streamed(SEG, GEN1, 0x5000, 0x8000, name, sizeof(name));
+	spool_object(e, name, (char *) wal + 0x1000, 0x3000);
+	snprintf(from, sizeof(from), "%s/wal/%s.rvx", e->spool, name);
+	snprintf(to, sizeof(to), "%s/wal/00000001/%s.zst", e->repodir, name);
+	assert_int_equal(rename(from, to), 0);
+	unlink(dest);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_non_null(strstr(err.msg, "is not the WAL its name says: the WAL page at offset 6000 "
+						   "has address 0/3002000, where its name says 0/3006000"));
+	assert_false(exists(e->root, "fetched"));
+	/* without the check (the old reader) it would have been spliced in */
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), 0x8000);
+	/* a segment of timeline 2 does not take it either: its pages say another segment */
+}
+
 int
 main(void)
 {
@@ -669,6 +813,8 @@ main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test_setup_teardown(test_ship_partials, fx_setup, fx_teardown),
+		cmocka_unit_test(test_page_check),
+		cmocka_unit_test_setup_teardown(test_fetch_checks, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
