@@ -82,11 +82,13 @@ extern int	rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetch
 /*
  * The same for a file made of several objects, one after the other: part
  * i's content, without its first skip bytes (which the parts before already
- * wrote), is appended; each object is checked whole (header,
+ * wrote, and which must be the same bytes: a part that disagrees fails the
+ * fetch, RVX_E_CORRUPT), is appended; each object is checked whole (header,
  * cluster, expect_size when >= 0, SHA-256 of all its content, and its WAL
  * pages when wal_pages is set) before the next is read, and dest appears
  * only when every part was.  opts->expect_size is not used; pad_to applies
- * to the whole file.  Streamed WAL partials are
+ * to the whole file; with opts->filter the overlapping bytes are not
+ * compared (what was written is the filter's).  Streamed WAL partials are
  * read this way (cmd_wal_fetch.c).
  */
 struct RvxWalPageCheck;

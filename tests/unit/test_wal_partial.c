@@ -763,7 +763,8 @@ test_page_check(void **state)
 
 /*
  * wal-fetch's chain with the checks on: a misfiled range (another range's
- * WAL under its name) is refused as corrupt, naming the object; nothing is
+ * WAL under its name) and a range whose overlap with the one before holds
+ * other bytes are refused as corrupt, naming the object; nothing is
  * written.
  */
 static void
@@ -771,6 +772,7 @@ test_fetch_checks(void **state)
 {
 	Fixture    *e = *state;
 	static uint8_t wal[8 * RVX_WAL_PAGE_SIZE];
+	static char other[8 * RVX_WAL_PAGE_SIZE];
 	static char back[0x10000];
 	char		name[RVX_WALNAME_MAXLEN + 1];
 	char		from[512];
@@ -785,6 +787,24 @@ test_fetch_checks(void **state)
 	assert_int_equal(ship_range(e, SEG, GEN1, 0x2000, 0x5000, (char *) wal, &res, &err), 0);
 	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), 0x5000);
 	assert_memory_equal(back, wal, 0x5000);
+
+	/* the second range's overlap holds other bytes (its pages are fine) */
+	memcpy(other, wal, sizeof(other));
+	other[0x2800] ^= 0x55;
+	rvx_walname_streamed(SEG, GEN1, 0x2000, 0x5000, name, sizeof(name));
+	spool_object(e, name, other + 0x2000, 0x3000);
+	snprintf(from, sizeof(from), "%s/wal/%s.rvx", e->spool, name);
+	snprintf(to, sizeof(to), "%s/wal/00000001/%s.zst", e->repodir, name);
+	assert_int_equal(rename(from, to), 0);
+	unlink(dest);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_non_null(strstr(err.msg, "holds other bytes at offset 10240 than the part before it"));
+	assert_false(exists(e->root, "fetched"));
+	/* the same bytes where they do not overlap are only WAL: served */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x2000, 0x5000, (char *) wal, &res, &err), 0);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), 0x5000);
 
 	/* misfiled: the WAL of [0x1000, 0x4000) stored as [0x5000, 0x8000) */
 	rvx_walname_streamed(SEG, GEN1, 0x5000, 0x8000, name, sizeof(name));
