@@ -498,6 +498,11 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 			goto out;
 		}
 	}
+	if (opts->cut_at > 0 && opts->cut_at < st.offset && ftruncate(st.fd, (off_t) opts->cut_at) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not cut \"%s\": %s", tmp, strerror(errno));
+		goto out;
+	}
 	if (opts->pad_to > 0 && ftruncate(st.fd, (off_t) opts->pad_to) != 0)
 	{
 		rvx_error(err, RVX_E_IO, "could not extend \"%s\": %s", tmp, strerror(errno));

@@ -64,9 +64,16 @@ typedef struct RvxFetchOptions
 	 * replay stops at the end of the valid WAL in it).
 	 */
 	uint64_t	pad_to;
+
+	/*
+	 * 0: keep all the content.  Else the file is cut to this length before
+	 * pad_to extends it (the parts are still verified whole): the WAL of a
+	 * timeline after a later timeline branched off is not served.
+	 */
+	uint64_t	cut_at;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0, 0}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside

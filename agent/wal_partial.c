@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fetch.h"
 #include "wal_partial.h"
 
 /* The ranges of generation gen from offset 0 on, without a gap. */
@@ -324,4 +325,79 @@ rvx_wal_page_check_feed(RvxWalPageCheck *c, const void *data, size_t len, char *
 		len -= n;
 	}
 	return 0;
+}
+
+bool
+rvx_history_branch_in(const char *text, uint32_t tli, uint64_t from, uint64_t to, uint64_t *lsn)
+{
+	bool		found = false;
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	{
+		unsigned int parent,
+					hi,
+					lo;
+		uint64_t	at;
+
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '#' || sscanf(line, "%u %X/%X", &parent, &hi, &lo) != 3 || parent != tli)
+			continue;
+		at = (uint64_t) hi << 32 | lo;
+		if (at >= from && at < to && (!found || at < *lsn))
+		{
+			*lsn = at;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* History files are small: PostgreSQL's own are a line per timeline. */
+#define HISTORY_MAX_BYTES	(1024 * 1024)
+/* A bound on the probe, far above any real number of timelines after one. */
+#define HISTORY_MAX_PROBE	10000
+
+int
+rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
+						 uint64_t segment_size, uint64_t *lsn, char *history, size_t cap,
+						 RvxError *err)
+{
+	unsigned int tli,
+				log,
+				seg;
+	uint64_t	from;
+	int			found = 0;
+
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT ||
+		sscanf(segment, "%8X%8X%8X", &tli, &log, &seg) != 3 || segment_size == 0)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
+	from = ((uint64_t) log * (UINT64_C(0x100000000) / segment_size) + seg) * segment_size;
+	for (uint64_t t = (uint64_t) tli + 1; t <= UINT32_MAX && t <= (uint64_t) tli + HISTORY_MAX_PROBE; t++)
+	{
+		char		name[32];
+		char		key[256];
+		RvxObjectInfo info;
+		char	   *text = NULL;
+		uint64_t	at;
+		int			rc;
+
+		snprintf(name, sizeof(name), "%08X.history", (unsigned int) t);
+		rc = rvx_wal_find(repo, name, RVX_COMPRESS_ZSTD, key, sizeof(key), &info, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			break;
+		if (rvx_fetch_to_buffer(repo, key, system_id, HISTORY_MAX_BYTES, &text, NULL, NULL, err) != 0)
+			return -1;
+		if (rvx_history_branch_in(text, tli, from, from + segment_size, &at) &&
+			(!found || at < *lsn))
+		{
+			*lsn = at;
+			snprintf(history, cap, "%s", name);
+			found = 1;
+		}
+		free(text);
+	}
+	return found;
 }

@@ -116,6 +116,28 @@ extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t ge
 								  char *found, size_t cap, RvxError *err);
 
 /*
+ * Where a later timeline branched off timeline tli inside [from, to): the
+ * earliest switch point of tli in history file text (lines "<parent
+ * timeline> <switch LSN X/X> <reason>", PostgreSQL's format; comments and
+ * blank lines skipped).  True and *lsn when one is.  Pure.
+ */
+extern bool rvx_history_branch_in(const char *text, uint32_t tli, uint64_t from, uint64_t to,
+								  uint64_t *lsn);
+
+/*
+ * Whether a later timeline branched off segment's timeline inside segment
+ * (a segment name): reads the history files of the timelines after it in
+ * the repository, probing tli+1, tli+2, ... until one is missing, as
+ * PostgreSQL's findNewestTimeLine does.  1 with the earliest switch point
+ * in *lsn and the history file's name in history (cap bytes); 0 when none
+ * did; -1 on error (an unreadable history file is an error: a switch point
+ * must not be missed).
+ */
+extern int	rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
+									 uint64_t segment_size, uint64_t *lsn, char *history,
+									 size_t cap, RvxError *err);
+
+/*
  * Checking a range's WAL against its name.  The name (the repository key)
  * is the only place that says which timeline, segment and offsets a
  * partial holds: the object header has no such fields.  A range misfiled

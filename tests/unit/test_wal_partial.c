@@ -680,6 +680,30 @@ test_ship_partials(void **state)
 }
 
 
+/* --------------------------------------------------- timelines' switch points */
+
+static void
+test_history_branch(void **state)
+{
+	const char *h3 = "1\t0/3000158\tno recovery target specified\n"
+		"\n# a comment\n"
+		"2\t0/5000000\tbefore 2026-12-07\n";
+	uint64_t	lsn = 0;
+
+	/* timeline 1 ended inside segment 3 (of 16 MB) in this history */
+	assert_true(rvx_history_branch_in(h3, 1, 3 * (uint64_t) SEGSIZE, 4 * (uint64_t) SEGSIZE, &lsn));
+	assert_true(lsn == UINT64_C(0x3000158));
+	assert_false(rvx_history_branch_in(h3, 1, 4 * (uint64_t) SEGSIZE, 5 * (uint64_t) SEGSIZE, &lsn));
+	/* timeline 2 at the start of segment 5: in it */
+	assert_true(rvx_history_branch_in(h3, 2, 5 * (uint64_t) SEGSIZE, 6 * (uint64_t) SEGSIZE, &lsn));
+	assert_true(lsn == UINT64_C(0x5000000));
+	assert_false(rvx_history_branch_in(h3, 2, 4 * (uint64_t) SEGSIZE, 5 * (uint64_t) SEGSIZE, &lsn));
+	/* other timelines, garbage */
+	assert_false(rvx_history_branch_in(h3, 3, 0, UINT64_MAX, &lsn));
+	assert_false(rvx_history_branch_in("not a history\n", 1, 0, UINT64_MAX, &lsn));
+	assert_false(rvx_history_branch_in("", 1, 0, UINT64_MAX, &lsn));
+}
+
 /* ----------------------------------------- a range's WAL against its name */
 
 /* Fills buf (segment bytes [0, len)) with WAL pages of segment segno, timeline tli. */
@@ -834,6 +858,7 @@ main(void)
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test_setup_teardown(test_ship_partials, fx_setup, fx_teardown),
 		cmocka_unit_test(test_page_check),
+		cmocka_unit_test(test_history_branch),
 		cmocka_unit_test_setup_teardown(test_fetch_checks, fx_setup, fx_teardown),
 	};
 
