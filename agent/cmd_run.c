@@ -1535,6 +1535,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	while (!stop_requested)
 	{
 		double		now;
+		bool		dirty;
 
 		rvx_metrics_heartbeat();
 		scan_spool(&rs);
@@ -1569,7 +1570,10 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 			pthread_mutex_unlock(&rs.lock);
 		}
 		/* the recovery point moved: revrx_status() should see it now, not in a second */
-		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || rs.status_dirty)
+		pthread_mutex_lock(&rs.lock);
+		dirty = rs.status_dirty;
+		pthread_mutex_unlock(&rs.lock);
+		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || dirty)
 		{
 			write_status(&rs);
 			last_status = now;
