@@ -649,7 +649,8 @@ tidy_spool(const char *dir, XLogSegNo current, SpoolState *state)
 	state->bytes = 0;
 	state->unshipped = 0;
 	d = AllocateDir(dir);
-	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	/* ERROR, not LOG: an unreadable directory must not count as an empty spool */
+	while ((de = ReadDirExtended(d, dir, ERROR)) != NULL)
 	{
 		size_t		len = strlen(de->d_name);
 		struct stat st;
