@@ -550,8 +550,8 @@ worker_repo_failed(Worker *w, const RvxError *err)
 
 /*
  * Whether a WAL item in the spool, not stored yet, leaves a gap before
- * stored, a complete segment just stored (rvx_wal_progress_blocks).
- * Called with the lock held.
+ * stored, a WAL file just stored (rvx_wal_progress_blocks).  Called with
+ * the lock held.
  */
 static bool
 earlier_wal_pending(RunState *rs, const char *stored)
@@ -585,24 +585,25 @@ publish_point(RunState *rs)
 }
 
 /*
- * WAL file name is stored: move the recovery point (wal_progress.h).  A
- * streamed partial of a segment whose start it has not reached may need
- * to know whether the segment before is stored complete (an agent started
- * in the middle of the WAL): asked once per segment, unless WAL of that
- * segment waits in the spool (its store will tell).  Called and returns
- * with the lock held; unlocks for the question.
+ * WAL file name is stored: move the recovery point (wal_progress.h).
+ * Before the agent has a recovery point (it started in the middle of the
+ * WAL), it needs an anchor: whether the segment before the one stored is
+ * stored complete.  Asked once per segment, and only while no earlier WAL
+ * waits in the spool (in flight in another worker, or not taken yet): its
+ * store will tell, and an answer about the segment before says nothing
+ * about one still on its way before that.  Called and returns with the
+ * lock held; unlocks for the question.
  */
 static void
 note_stored(Worker *w, const char *name, double written_at)
 {
 	RunState   *rs = w->rs;
 	char		prev[RVX_WALNAME_MAXLEN + 1];
-	bool		counts = rvx_walname_kind(name) != RVX_WAL_STREAMED &&
-		!earlier_wal_pending(rs, name);
 
-	if (rvx_wal_progress_stored(rs->progress, name, written_at, counts))
+	if (rvx_wal_progress_stored(rs->progress, name, written_at))
 		publish_point(rs);
-	else if (rvx_wal_progress_needs_base(rs->progress, name, prev, sizeof(prev)) &&
+	else if (!earlier_wal_pending(rs, name) &&
+			 rvx_wal_progress_needs_base(rs->progress, name, prev, sizeof(prev)) &&
 			 !segment_pending(rs, prev))
 	{
 		char		key[256];
@@ -1534,6 +1535,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	while (!stop_requested)
 	{
 		double		now;
+		bool		dirty;
 
 		rvx_metrics_heartbeat();
 		scan_spool(&rs);
@@ -1568,7 +1570,10 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 			pthread_mutex_unlock(&rs.lock);
 		}
 		/* the recovery point moved: revrx_status() should see it now, not in a second */
-		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || rs.status_dirty)
+		pthread_mutex_lock(&rs.lock);
+		dirty = rs.status_dirty;
+		pthread_mutex_unlock(&rs.lock);
+		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || dirty)
 		{
 			write_status(&rs);
 			last_status = now;

@@ -33,8 +33,25 @@
  * the file, instead of ending early.  When the WAL is lost for good, the
  * operator adds --accept-gap to restore_command: the chain up to the gap
  * is then served, with a warning, and recovery ends with what it holds;
- * never past the gap.  Not checked: a child timeline that branched off
- * before the end of the segment (target_plan reports the range).
+ * never past the gap.  A segment with no object and no partial at all
+ * while later WAL of its timeline is stored is such a gap too (exit 126):
+ * answering "not found" would make PostgreSQL (XLogFileReadAnyTLI) fall
+ * back to the parent timeline's segment of the same number, whose WAL after
+ * the switch point is not this timeline's.
+ *
+ * And that parent's segment is served only up to the switch point: when
+ * the history file of a later timeline in the repository says it branched
+ * off the chain's timeline inside the segment, the chain is cut there and
+ * zeros follow (the WAL after it was written by the old primary after the
+ * failover, or by a server recovered to an earlier point: another history).
+ * Recovery along the child then ends at the switch point when the child's
+ * own segment is not stored, rather than replaying the other history.
+ * Recovery along the parent itself (recovery_target_timeline set to it)
+ * also stops there: wal-fetch is not told the target, and serving WAL that
+ * may belong to another history is the worse mistake.  A complete segment
+ * is served as it is (PostgreSQL itself archives a parent's last segment as
+ * SEG.partial at promotion, and a complete one was archived by a server on
+ * that timeline).
  *
  *-------------------------------------------------------------------------
  */
@@ -59,8 +76,9 @@
 /*
  * Serves segment name from its streamed partials (see the header): 1 when
  * dest was written, 0 when there is nothing to serve,
- * RVX_WAL_FETCH_STOP_RECOVERY when later WAL exists that the partials do
- * not reach (unless accept_gap), -1 on error.
+ * RVX_WAL_FETCH_STOP_RECOVERY when later WAL of its timeline exists that
+ * the partials do not reach (or, with no partial at all, that the segment
+ * is missing from), unless accept_gap; -1 on error.
  */
 static int
 fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const char *dest,
@@ -71,18 +89,25 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	size_t	   *links = NULL;
 	RvxFetchPart *parts = NULL;
+	RvxWalPageCheck *pages = NULL;
 	char		later[256] = "";
 	char		last[256] = "";
+	char		history[32] = "";
+	unsigned int tli,
+				log,
+				seg;
+	uint64_t	segno;
+	uint64_t	branch = 0;
+	uint32_t	limit;			/* the chain is not used past it */
+	size_t		nlinks;
 	uint32_t	pos = 0;
 	int			rc = -1;
 
+	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", name);
+	segno = (uint64_t) log * (UINT64_C(0x100000000) / ci->wal_segment_size) + seg;
 	if (rvx_partial_list(repo, name, &set, err) != 0)
 		return -1;
-	if (set.keys.n == 0)
-	{
-		rvx_partial_set_free(&set);
-		return 0;
-	}
 	for (size_t i = 0; i < set.keys.n; i++)
 		if (set.ranges[i].end > ci->wal_segment_size)
 		{
@@ -90,9 +115,10 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 					  set.keys.s[i]);
 			goto out;
 		}
-	links = malloc(set.keys.n * sizeof(size_t));
-	parts = malloc(set.keys.n * sizeof(RvxFetchPart));
-	if (links == NULL || parts == NULL)
+	links = malloc((set.keys.n ? set.keys.n : 1) * sizeof(size_t));
+	parts = malloc((set.keys.n ? set.keys.n : 1) * sizeof(RvxFetchPart));
+	pages = malloc((set.keys.n ? set.keys.n : 1) * sizeof(RvxWalPageCheck));
+	if (links == NULL || parts == NULL || pages == NULL)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		goto out;
@@ -101,10 +127,35 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	if (chain.found)
 		snprintf(last, sizeof(last), "%s", set.keys.s[links[chain.nlinks - 1]]);
 
-	/* a chain that is the whole segment leaves nothing out */
-	if (!chain.found || chain.end < ci->wal_segment_size)
+	/*
+	 * A later timeline that branched off inside the segment: its WAL after
+	 * the switch point is another server's (the old primary's, after the
+	 * failover), and PostgreSQL asks for this segment when the child's own
+	 * is not stored.  So the chain is never used past that point.
+	 */
+	limit = ci->wal_segment_size;
+	if (chain.found)
 	{
-		if (!chain.found || chain.gap_after)
+		rc = rvx_partial_branch_point(repo, ci->system_id, name, ci->wal_segment_size, &branch,
+									  history, sizeof(history), err);
+		if (rc < 0)
+			goto out;
+		if (rc == 1)
+			limit = (uint32_t) (branch - segno * ci->wal_segment_size);
+		rc = -1;
+		if (limit == 0)
+		{
+			rvx_info("\"%s\": timeline %.8s branched off at its start (%s); its partials are not used",
+					 name, history, history);
+			rc = 0;
+			goto out;
+		}
+	}
+
+	/* a chain that reaches the segment's end (or the branch) leaves nothing out */
+	if (!chain.found || chain.end < limit)
+	{
+		if (chain.gap_after || (!chain.found && set.keys.n > 0))
 		{
 			/* the first partial the chain does not reach */
 			for (size_t i = 0; i < set.keys.n; i++)
@@ -117,7 +168,13 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		}
 		else
 		{
-			rc = rvx_partial_later_wal(repo, name, chain.generation, later, sizeof(later), err);
+			/*
+			 * Later WAL of the timeline: with no partial at all, too, the
+			 * segment is then missing, not the end of the WAL (PostgreSQL
+			 * would fall back to the parent timeline's segment).
+			 */
+			rc = rvx_partial_later_wal(repo, name, chain.found ? chain.generation : 0, later,
+									   sizeof(later), err);
 			if (rc < 0)
 				goto out;
 			if (rc == 0)
@@ -148,27 +205,41 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		goto out;
 	}
 
-	for (size_t i = 0; i < chain.nlinks; i++)
+	/* each range's WAL pages must say what its name says (wal_partial.h) */
+	nlinks = 0;
+	for (size_t i = 0; i < chain.nlinks && pos < limit; i++)
 	{
 		const RvxStreamedName *r = &set.ranges[links[i]];
 
 		parts[i].key = set.keys.s[links[i]];
 		parts[i].expect_size = (int64_t) (r->end - r->start);
 		parts[i].skip = pos - r->start;
+		rvx_wal_page_check_begin(&pages[i], ci->wal_segment_size, tli, segno, r->start);
+		parts[i].wal_pages = &pages[i];
 		pos = r->end;
+		nlinks++;
 	}
 	opts.expect_system_id = ci->system_id;
 	opts.pad_to = ci->wal_segment_size;
-	if (rvx_fetch_parts_to_file(repo, parts, chain.nlinks, &opts, dest, err) != 0)
+	if (limit < chain.end)
+		opts.cut_at = limit;
+	if (rvx_fetch_parts_to_file(repo, parts, nlinks, &opts, dest, err) != 0)
 		goto out;
-	rvx_info("restored \"%s\" from %zu partial(s) up to \"%s\" (%u bytes of WAL%s)",
-			 name, chain.nlinks, last, (unsigned int) chain.end,
-			 chain.end == ci->wal_segment_size ? ", the whole segment" : "");
+	if (limit < chain.end)
+		rvx_info("restored \"%s\" from %zu partial(s) up to %X/%X, where timeline %.8s branched off "
+				 "(%s): the WAL of timeline %.8s after it is not served",
+				 name, nlinks, (unsigned int) (branch >> 32), (unsigned int) branch, history,
+				 history, name);
+	else
+		rvx_info("restored \"%s\" from %zu partial(s) up to \"%s\" (%u bytes of WAL%s)",
+				 name, chain.nlinks, last, (unsigned int) chain.end,
+				 chain.end == ci->wal_segment_size ? ", the whole segment" : "");
 	rc = 1;
 
 out:
 	free(links);
 	free(parts);
+	free(pages);
 	rvx_partial_set_free(&set);
 	return rc;
 }

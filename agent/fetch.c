@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fetch.h"
+#include "wal_partial.h"
 #include "walname.h"
 
 /* What a listing of a WAL file's key stem found, per codec. */
@@ -150,7 +151,10 @@ typedef struct FetchState
 	const RvxFetchOptions *opts;
 	int64_t		expect_size;	/* of the object being read: -1 any */
 	uint64_t	skip;			/* content bytes of it still to leave out */
+	uint64_t	skip_at;		/* file offset those bytes must already hold */
 	uint64_t	offset;			/* of the next content byte */
+	bool		check_pages;	/* the part is WAL checked against its name */
+	RvxWalPageCheck pages;
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
@@ -223,6 +227,46 @@ check_header(FetchState *st)
 	return 0;
 }
 
+/*
+ * Bytes of a part that an earlier part already wrote (two ranges of a WAL
+ * chain overlap) must be the same WAL: compares them with the file's.
+ */
+static int
+same_as_written(FetchState *st, const char *data, size_t len)
+{
+	char		buf[16 * 1024];
+
+	while (len > 0)
+	{
+		size_t		n = len < sizeof(buf) ? len : sizeof(buf);
+		ssize_t		got = pread(st->fd, buf, n, (off_t) st->skip_at);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+		{
+			st->write_errno = errno;
+			return -1;
+		}
+		if ((size_t) got != n || memcmp(buf, data, n) != 0)
+		{
+			size_t		at = 0;
+
+			while (at < (size_t) got && buf[at] == data[at])
+				at++;
+			st->fail_code = RVX_E_CORRUPT;
+			snprintf(st->fail_msg, sizeof(st->fail_msg),
+					 "holds other bytes at offset %" PRIu64 " than the part before it, "
+					 "which it overlaps", st->skip_at + at);
+			return -1;
+		}
+		st->skip_at += n;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Receives verified-so-far content from the reader and writes it. */
 static int
 content_sink(void *arg, const void *data, size_t len)
@@ -237,11 +281,24 @@ content_sink(void *arg, const void *data, size_t len)
 		st->cancelled = true;
 		return -1;
 	}
+	if (st->check_pages)
+	{
+		char		why[200];
+
+		if (rvx_wal_page_check_feed(&st->pages, data, len, why, sizeof(why)) != 0)
+		{
+			st->fail_code = RVX_E_CORRUPT;
+			snprintf(st->fail_msg, sizeof(st->fail_msg), "is not the WAL its name says: %s", why);
+			return -1;
+		}
+	}
 	if (st->skip > 0)
 	{
 		/* bytes an earlier part of the file already held (still hashed) */
 		size_t		n = st->skip < len ? (size_t) st->skip : len;
 
+		if (st->fd >= 0 && !st->opts->filter && same_as_written(st, p, n) != 0)
+			return -1;
 		st->skip -= n;
 		p += n;
 		len -= n;
@@ -378,7 +435,7 @@ int
 rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
 					   const char *dest, RvxError *err)
 {
-	RvxFetchPart part = {key, opts->expect_size, 0};
+	RvxFetchPart part = {key, opts->expect_size, 0, NULL};
 
 	return rvx_fetch_parts_to_file(repo, &part, 1, opts, dest, err);
 }
@@ -399,7 +456,8 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 	st.reader = reader_for(opts, &owned);
 	if (st.reader == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	st.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, opts->mode ? opts->mode : 0600);
+	/* read too: the bytes where parts overlap are compared (same_as_written) */
+	st.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, opts->mode ? opts->mode : 0600);
 	if (st.fd < 0)
 	{
 		if (owned)
@@ -416,6 +474,16 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 		st.checked = false;
 		st.expect_size = parts[i].expect_size;
 		st.skip = parts[i].skip;
+		if (st.offset < parts[i].skip)
+		{
+			rvx_error(err, RVX_E_INTERNAL, "part \"%s\" overlaps more than was written before it",
+					  parts[i].key);
+			goto out;
+		}
+		st.skip_at = st.offset - parts[i].skip;
+		st.check_pages = parts[i].wal_pages != NULL;
+		if (st.check_pages)
+			st.pages = *parts[i].wal_pages;
 		if (rvx_repo_get(repo, parts[i].key, 0, 0, stored_sink, &st, &gerr) != 0)
 		{
 			stream_error(&st, parts[i].key, repo->display, tmp, &gerr, err);
@@ -429,6 +497,11 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 					  parts[i].key, repo->display);
 			goto out;
 		}
+	}
+	if (opts->cut_at > 0 && opts->cut_at < st.offset && ftruncate(st.fd, (off_t) opts->cut_at) != 0)
+	{
+		rvx_error(err, RVX_E_IO, "could not cut \"%s\": %s", tmp, strerror(errno));
+		goto out;
 	}
 	if (opts->pad_to > 0 && ftruncate(st.fd, (off_t) opts->pad_to) != 0)
 	{

@@ -64,9 +64,16 @@ typedef struct RvxFetchOptions
 	 * replay stops at the end of the valid WAL in it).
 	 */
 	uint64_t	pad_to;
+
+	/*
+	 * 0: keep all the content.  Else the file is cut to this length before
+	 * pad_to extends it (the parts are still verified whole): the WAL of a
+	 * timeline after a later timeline branched off is not served.
+	 */
+	uint64_t	cut_at;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0, 0}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside
@@ -82,17 +89,27 @@ extern int	rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetch
 /*
  * The same for a file made of several objects, one after the other: part
  * i's content, without its first skip bytes (which the parts before already
- * wrote), is appended; each object is checked whole (header, cluster,
- * expect_size when >= 0, SHA-256 of all its content) before the next is
- * read, and dest appears only when every part was.  opts->expect_size is
- * not used; pad_to applies to the whole file.  Streamed WAL partials are
+ * wrote, and which must be the same bytes: a part that disagrees fails the
+ * fetch, RVX_E_CORRUPT), is appended; each object is checked whole (header,
+ * cluster, expect_size when >= 0, SHA-256 of all its content, and its WAL
+ * pages when wal_pages is set) before the next is read, and dest appears
+ * only when every part was.  opts->expect_size is not used; pad_to applies
+ * to the whole file; with opts->filter the overlapping bytes are not
+ * compared (what was written is the filter's).  Streamed WAL partials are
  * read this way (cmd_wal_fetch.c).
  */
+struct RvxWalPageCheck;
+
 typedef struct RvxFetchPart
 {
 	const char *key;
 	int64_t		expect_size;	/* content length of the object; -1: any */
 	uint64_t	skip;			/* leading content bytes not written */
+	/*
+	 * NULL, or the content is WAL whose page headers must match its name
+	 * (wal_partial.h, rvx_wal_page_check_begin): a copy is fed every byte.
+	 */
+	const struct RvxWalPageCheck *wal_pages;
 } RvxFetchPart;
 
 extern int	rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,

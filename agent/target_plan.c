@@ -139,10 +139,13 @@ wal_key(void *arg, const char *key, uint64_t size)
  * Where the WAL of timeline t that recovery can replay ends, and the key
  * of the object that holds its last byte: after the newest complete
  * segment, the chains of streamed partials (rvx_partial_chain) as long as
- * each fills its segment; false when t holds none of either.
+ * each fills its segment.  1 when found, 0 when t holds none of either,
+ * -1 when out of memory (a timeline left out would put the end of the
+ * archive too early).
  */
-static bool
-timeline_end(const WalTimeline *t, uint64_t segsize, uint64_t *end, char *key, size_t cap)
+static int
+timeline_end(const WalTimeline *t, uint64_t segsize, uint64_t *end, char *key, size_t cap,
+			 RvxError *err)
 {
 	uint64_t	segno;
 	bool		found = false;
@@ -155,7 +158,7 @@ timeline_end(const WalTimeline *t, uint64_t segsize, uint64_t *end, char *key, s
 		free(rs);
 		free(links);
 		free(idx);
-		return false;
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	}
 	if (t->has_complete)
 	{
@@ -196,7 +199,7 @@ timeline_end(const WalTimeline *t, uint64_t segsize, uint64_t *end, char *key, s
 	free(rs);
 	free(links);
 	free(idx);
-	return found;
+	return found ? 1 : 0;
 }
 
 /*
@@ -224,7 +227,10 @@ scan_wal(RvxRepo *repo, const RvxClusterInfo *ci, uint32_t max_tli, RvxReach *r,
 		char		key[256];
 		int			found;
 
-		if (!timeline_end(&ws.tl[i], ws.segsize, &end, key, sizeof(key)))
+		found = timeline_end(&ws.tl[i], ws.segsize, &end, key, sizeof(key), err);
+		if (found < 0)
+			goto out;
+		if (found == 0)
 			continue;
 		found = rvx_repo_head(repo, key, &info, err);
 		if (found < 0)

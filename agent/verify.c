@@ -507,30 +507,37 @@ target_settings(Drill *d, const char **set, int n, char bufs[][1024])
 	return n;
 }
 
-/* The segment wal-fetch last reported missing in the server log, or "". */
+/*
+ * The segment wal-fetch last reported missing in the server log, or "":
+ * "SEG" is not in <repository> (not found: recovery ended there), or
+ * segment "SEG" is missing from <repository> but later WAL ... (a gap:
+ * wal-fetch stopped recovery, exit 126).
+ */
 static void
 missing_segment(const char *log, char *out, size_t cap)
 {
-	const char *p = log;
+	static const char *const says[] = {"\" is not in ", "\" is missing from ", NULL};
+	const char *last = NULL;
 
 	out[0] = '\0';
-	while ((p = strstr(p, "\" is not in ")) != NULL)
-	{
-		const char *q = p;
-
-		while (q > log && q[-1] != '"')
-			q--;
-		if (p - q == 24)
+	for (int i = 0; says[i]; i++)
+		for (const char *p = log; (p = strstr(p, says[i])) != NULL; p++)
 		{
+			const char *q = p;
 			char		name[25];
 
+			while (q > log && q[-1] != '"')
+				q--;
+			if (p - q != 24 || (last != NULL && p < last))
+				continue;
 			memcpy(name, q, 24);
 			name[24] = '\0';
 			if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
+			{
 				snprintf(out, cap, "%s", name);
+				last = p;
+			}
 		}
-		p++;
-	}
 }
 
 static bool

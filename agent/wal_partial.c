@@ -5,10 +5,12 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fetch.h"
 #include "wal_partial.h"
 
 /* The ranges of generation gen from offset 0 on, without a gap. */
@@ -235,4 +237,167 @@ rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 	if (rvx_repo_list(repo, prefix, later_cb, &l, err) != 0 && !l.any)
 		return -1;
 	return l.any ? 1 : 0;
+}
+
+void
+rvx_wal_page_check_begin(RvxWalPageCheck *c, uint64_t segment_size, uint32_t tli,
+						 uint64_t segno, uint32_t start)
+{
+	memset(c, 0, sizeof(*c));
+	c->segment_lsn = segno * segment_size;
+	c->tli = tli;
+	c->pos = start;
+	/* a range starting inside a header has only its later bytes */
+	c->hdr_lo = c->hdr_hi = start % RVX_WAL_PAGE_SIZE < sizeof(c->hdr) ?
+		start % RVX_WAL_PAGE_SIZE : 0;
+}
+
+/* Compares the header bytes read so far with what the name says. */
+static int
+check_header_bytes(const RvxWalPageCheck *c, uint64_t page, char *why, size_t cap)
+{
+	uint64_t	want = c->segment_lsn + page;
+
+	/* xlp_tli: only whole (a "not above" check needs every byte) */
+	if (c->hdr_lo <= 4 && c->hdr_hi >= 8)
+	{
+		uint32_t	tli = (uint32_t) c->hdr[4] | (uint32_t) c->hdr[5] << 8 |
+			(uint32_t) c->hdr[6] << 16 | (uint32_t) c->hdr[7] << 24;
+
+		if (tli == 0 || tli > c->tli)
+		{
+			snprintf(why, cap, "the WAL page at offset %" PRIX64 " was written by timeline %u, "
+					 "not by timeline %u or one of its parents as its name says",
+					 page, (unsigned int) tli, (unsigned int) c->tli);
+			return -1;
+		}
+	}
+	/* xlp_pageaddr: byte by byte, as far as it is there */
+	for (uint32_t i = c->hdr_lo > 8 ? c->hdr_lo : 8; i < c->hdr_hi; i++)
+		if (c->hdr[i] != (uint8_t) (want >> (8 * (i - 8))))
+		{
+			uint64_t	have = 0;
+
+			for (uint32_t j = 8; j < 16; j++)
+				have |= (uint64_t) c->hdr[j] << (8 * (j - 8));
+			snprintf(why, cap, "the WAL page at offset %" PRIX64 " has address %X/%X%s, "
+					 "where its name says %X/%X",
+					 page, (unsigned int) (have >> 32), (unsigned int) have,
+					 c->hdr_lo > 8 || c->hdr_hi < 16 ? " (in part)" : "",
+					 (unsigned int) (want >> 32), (unsigned int) want);
+			return -1;
+		}
+	return 0;
+}
+
+int
+rvx_wal_page_check_feed(RvxWalPageCheck *c, const void *data, size_t len, char *why, size_t cap)
+{
+	const uint8_t *p = data;
+
+	while (len > 0)
+	{
+		uint64_t	in_page = c->pos % RVX_WAL_PAGE_SIZE;
+		size_t		n;
+
+		if (in_page < sizeof(c->hdr))
+		{
+			/* header bytes: collect them, and check what is there */
+			n = sizeof(c->hdr) - (size_t) in_page;
+			if (n > len)
+				n = len;
+			if (in_page == 0)
+				c->hdr_lo = c->hdr_hi = 0;
+			memcpy(c->hdr + in_page, p, n);
+			c->hdr_hi = (uint32_t) (in_page + n);
+			if (check_header_bytes(c, c->pos - in_page, why, cap) != 0)
+				return -1;
+		}
+		else
+		{
+			/* the rest of the page */
+			n = RVX_WAL_PAGE_SIZE - (size_t) in_page;
+			if (n > len)
+				n = len;
+		}
+		c->pos += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+bool
+rvx_history_branch_in(const char *text, uint32_t tli, uint64_t from, uint64_t to, uint64_t *lsn)
+{
+	bool		found = false;
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	{
+		unsigned int parent,
+					hi,
+					lo;
+		uint64_t	at;
+
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '#' || sscanf(line, "%u %X/%X", &parent, &hi, &lo) != 3 || parent != tli)
+			continue;
+		at = (uint64_t) hi << 32 | lo;
+		if (at >= from && at < to && (!found || at < *lsn))
+		{
+			*lsn = at;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* History files are small: PostgreSQL's own are a line per timeline. */
+#define HISTORY_MAX_BYTES	(1024 * 1024)
+/* A bound on the probe, far above any real number of timelines after one. */
+#define HISTORY_MAX_PROBE	10000
+
+int
+rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
+						 uint64_t segment_size, uint64_t *lsn, char *history, size_t cap,
+						 RvxError *err)
+{
+	unsigned int tli,
+				log,
+				seg;
+	uint64_t	from;
+	int			found = 0;
+
+	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT ||
+		sscanf(segment, "%8X%8X%8X", &tli, &log, &seg) != 3 || segment_size == 0)
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
+	from = ((uint64_t) log * (UINT64_C(0x100000000) / segment_size) + seg) * segment_size;
+	for (uint64_t t = (uint64_t) tli + 1; t <= UINT32_MAX && t <= (uint64_t) tli + HISTORY_MAX_PROBE; t++)
+	{
+		char		name[32];
+		char		key[256];
+		RvxObjectInfo info;
+		char	   *text = NULL;
+		uint64_t	at;
+		int			rc;
+
+		snprintf(name, sizeof(name), "%08X.history", (unsigned int) t);
+		rc = rvx_wal_find(repo, name, RVX_COMPRESS_ZSTD, key, sizeof(key), &info, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			break;
+		if (rvx_fetch_to_buffer(repo, key, system_id, HISTORY_MAX_BYTES, &text, NULL, NULL, err) != 0)
+			return -1;
+		if (rvx_history_branch_in(text, tli, from, from + segment_size, &at) &&
+			(!found || at < *lsn))
+		{
+			*lsn = at;
+			snprintf(history, cap, "%s", name);
+			found = 1;
+		}
+		free(text);
+	}
+	return found;
 }

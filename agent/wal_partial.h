@@ -115,4 +115,65 @@ extern bool rvx_partial_key_is_later(const char *segment, uint64_t generation, c
 extern int	rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 								  char *found, size_t cap, RvxError *err);
 
+/*
+ * Where a later timeline branched off timeline tli inside [from, to): the
+ * earliest switch point of tli in history file text (lines "<parent
+ * timeline> <switch LSN X/X> <reason>", PostgreSQL's format; comments and
+ * blank lines skipped).  True and *lsn when one is.  Pure.
+ */
+extern bool rvx_history_branch_in(const char *text, uint32_t tli, uint64_t from, uint64_t to,
+								  uint64_t *lsn);
+
+/*
+ * Whether a later timeline branched off segment's timeline inside segment
+ * (a segment name): reads the history files of the timelines after it in
+ * the repository, probing tli+1, tli+2, ... until one is missing, as
+ * PostgreSQL's findNewestTimeLine does.  1 with the earliest switch point
+ * in *lsn and the history file's name in history (cap bytes); 0 when none
+ * did; -1 on error (an unreadable history file is an error: a switch point
+ * must not be missed).
+ */
+extern int	rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
+									 uint64_t segment_size, uint64_t *lsn, char *history,
+									 size_t cap, RvxError *err);
+
+/*
+ * Checking a range's WAL against its name.  The name (the repository key)
+ * is the only place that says which timeline, segment and offsets a
+ * partial holds: the object header has no such fields.  A range misfiled
+ * under another name (copied, renamed) would be spliced into a segment at
+ * the wrong place without a word.  WAL says where it belongs itself: each
+ * page (XLOG_BLCKSZ, 8192 bytes in every PostgreSQL build revrx supports)
+ * starts with a header whose xlp_tli (4 bytes, little-endian, at offset 4)
+ * is the timeline that wrote it and whose xlp_pageaddr (8 bytes at offset
+ * 8) is the page's own LSN.  So at every page boundary inside the range,
+ * xlp_pageaddr must be the segment's start LSN plus the offset, and
+ * xlp_tli nonzero and not above the segment's timeline (a segment of a
+ * new timeline begins with its parent's pages).  A header cut by the
+ * range's start or end is checked as far as its bytes are there.
+ * Streaming: the bytes are fed in the order of the range, in any pieces.
+ */
+#define RVX_WAL_PAGE_SIZE	8192
+
+typedef struct RvxWalPageCheck
+{
+	uint64_t	segment_lsn;	/* LSN of the segment's first byte */
+	uint32_t	tli;			/* the segment's timeline, from the name */
+	uint64_t	pos;			/* segment offset of the next byte fed */
+	uint8_t		hdr[16];		/* the page header being read */
+	uint32_t	hdr_lo;			/* hdr[hdr_lo, hdr_hi) hold its bytes so far */
+	uint32_t	hdr_hi;
+} RvxWalPageCheck;
+
+/* Starts checking bytes [start, ...) of segment segno of timeline tli. */
+extern void rvx_wal_page_check_begin(RvxWalPageCheck *c, uint64_t segment_size, uint32_t tli,
+									 uint64_t segno, uint32_t start);
+
+/*
+ * The next len bytes of the range: 0, or -1 with why (cap bytes) saying
+ * which page disagrees with the name and how.  Pure.
+ */
+extern int	rvx_wal_page_check_feed(RvxWalPageCheck *c, const void *data, size_t len,
+									char *why, size_t cap);
+
 #endif							/* RVX_AGENT_WAL_PARTIAL_H */

@@ -34,6 +34,12 @@ struct RvxWalProgress
 	uint64_t	segsize;
 	Seg			segs[RVX_WAL_PROGRESS_SEGMENTS];
 	bool		has_point;
+	/*
+	 * A segment beyond the recovery point was forgotten (evicted for a newer
+	 * one): the point may be stuck where it was, so the anchor question may
+	 * be asked again (rvx_wal_progress_needs_base).
+	 */
+	bool		lost;
 	uint64_t	end;
 	double		written_at;
 	char		name[RVX_WALNAME_MAXLEN + 1];
@@ -111,6 +117,8 @@ find_seg(RvxWalProgress *p, uint32_t tli, uint64_t segno, bool create)
 	}
 	if (!create)
 		return NULL;
+	if (victim->used && !(p->has_point && p->end >= (victim->segno + 1) * p->segsize))
+		p->lost = true;
 	seg_clear(victim);
 	victim->used = true;
 	victim->tli = tli;
@@ -194,7 +202,7 @@ settle(RvxWalProgress *p)
 }
 
 bool
-rvx_wal_progress_stored(RvxWalProgress *p, const char *name, double written_at, bool counts)
+rvx_wal_progress_stored(RvxWalProgress *p, const char *name, double written_at)
 {
 	RvxWalKind	kind = rvx_walname_kind(name);
 	uint32_t	tli;
@@ -234,10 +242,16 @@ rvx_wal_progress_stored(RvxWalProgress *p, const char *name, double written_at, 
 		s->complete = true;
 		s->complete_at = written_at;
 		snprintf(s->complete_name, sizeof(s->complete_name), "%s", name);
-		/* nothing earlier waits in the spool: the server handed it all over */
-		if (counts)
-			s->base = true;
+
+		/*
+		 * Not a base for anything by itself: the segments before it may still
+		 * be on their way (stored in parallel, or spooled ahead of the
+		 * archiver's by the look-ahead workers).
+		 */
 	}
+	/* the first segment of the first timeline: no WAL before it */
+	if (tli == 1 && segno == 1)
+		s->base = true;
 	return settle(p);
 }
 
@@ -263,13 +277,19 @@ rvx_wal_progress_needs_base(RvxWalProgress *p, const char *stored, char *prev, s
 	uint32_t	tli;
 	uint64_t	segno;
 	Seg		   *s;
+	RvxWalKind	kind = rvx_walname_kind(stored);
 
-	if (rvx_walname_kind(stored) != RVX_WAL_STREAMED || !name_segno(p, stored, &tli, &segno) ||
-		segno == 0 || (s = find_seg(p, tli, segno, false)) == NULL)
+	if ((kind != RVX_WAL_STREAMED && kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL) ||
+		!name_segno(p, stored, &tli, &segno) || segno == 0 ||
+		(s = find_seg(p, tli, segno, false)) == NULL)
+		return false;
+	/* only for the anchor: once there is a point, the WAL after it counts in order */
+	if (p->has_point && !p->lost)
 		return false;
 	if (s->base || s->base_asked || (p->has_point && p->end >= segno * p->segsize))
 		return false;
 	s->base_asked = true;
+	p->lost = false;
 	segment_name(p, tli, segno - 1, prev, cap);
 	return true;
 }

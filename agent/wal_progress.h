@@ -10,26 +10,32 @@
  * from the archive module, and ranges of the segment being written from
  * the WAL exporter (wal_partial.h).  What counts:
  *
- *	- A complete segment (or PostgreSQL's .partial) counts when no earlier
- *	  one still waits in the spool beyond the recovery point (the caller
- *	  asks rvx_wal_progress_blocks for each waiting file): the server hands
- *	  segments over in order, so an earlier one that left the spool is
- *	  stored.  One that waited counts as soon as the recovery point reaches
- *	  its start (it is remembered).
+ *	- A complete segment (or PostgreSQL's .partial) counts once the recovery
+ *	  point reaches its start.  Nothing else makes it count: the segments
+ *	  before it may still be on their way (stored in parallel and finishing
+ *	  out of order, or not even spooled yet while the look-ahead workers
+ *	  spooled this one ahead of the archiver's).
  *	- A range counts as far as the chain of its segment's ranges stored by
  *	  this agent reaches (rvx_partial_chain, as wal-fetch would assemble
- *	  it), once the recovery point is at the segment's start, or the
- *	  segment before is known stored complete (the caller looks it up in
- *	  the repository when rvx_wal_progress_needs_base says so, once per
- *	  segment; an agent that starts in the middle of the WAL knows nothing
- *	  before).  A chain that fills its segment counts like the complete
- *	  segment: the exporter sends a segment's last bytes when the next one
- *	  begins, so the recovery point does not wait for the 16 MB upload.
+ *	  it), once the recovery point is at the segment's start.  A chain that
+ *	  fills its segment counts like the complete segment: the exporter sends
+ *	  a segment's last bytes when the next one begins, so the recovery point
+ *	  does not wait for the 16 MB upload.
+ *	- The anchor: an agent that starts in the middle of the WAL knows
+ *	  nothing before, so until it has a recovery point, the segment before
+ *	  a stored one is looked up in the repository (the caller asks when
+ *	  rvx_wal_progress_needs_base says so, once per segment, and only while
+ *	  no earlier WAL waits in the spool); stored complete, it makes the
+ *	  segment's start the point's start.  Once there is a point no question
+ *	  is asked: knowing that segment N+1 is stored says nothing about N.
+ *	  (Again only if a segment beyond the point had to be forgotten, below.)
+ *	  The first segment of timeline 1 needs no question: no WAL is before it.
  *	- Nothing moves it back; a new agent starts from nothing.
  *
  * Only the newest RVX_WAL_PROGRESS_SEGMENTS segments are remembered: older
- * ones are behind the recovery point or long stuck, and a segment stuck
- * that long holds it back through the spool check anyway.  Pure: no I/O,
+ * ones are behind the recovery point or long stuck.  When one beyond the
+ * point has to be forgotten, the point could stay stuck once the gap
+ * fills, so the anchor question may be asked once more.  Pure: no I/O,
  * no locking (the caller holds its lock).
  *
  *-------------------------------------------------------------------------
@@ -54,25 +60,24 @@ extern void rvx_wal_progress_free(RvxWalProgress *p);
 /*
  * WAL file name (a segment, PostgreSQL's .partial, or a streamed partial)
  * is stored, written by the server at written_at (epoch seconds).
- * counts: for a complete segment, that no earlier file waiting in the
- * spool blocks it (ignored for streamed partials).  Returns whether the
- * recovery point moved.
+ * Returns whether the recovery point moved.
  */
-extern bool rvx_wal_progress_stored(RvxWalProgress *p, const char *name, double written_at,
-									bool counts);
+extern bool rvx_wal_progress_stored(RvxWalProgress *p, const char *name, double written_at);
 
 /*
- * Whether file pending, waiting in the spool, keeps complete segment
- * stored from counting: a complete segment of the same timeline, earlier,
- * and not behind the recovery point already.
+ * Whether file pending, waiting in the spool, is WAL missing before stored
+ * (a WAL file just stored): a complete segment of the same timeline,
+ * earlier, and not behind the recovery point already.  While one is, the
+ * anchor question is not asked for stored.
  */
 extern bool rvx_wal_progress_blocks(const RvxWalProgress *p, const char *pending,
 									const char *stored);
 
 /*
- * After streamed partial stored did not count: whether the repository
- * should be asked if the segment before its segment is stored complete
- * (true once per segment, with that segment's name in prev).
+ * After WAL file stored (a segment or a range) did not count: whether the
+ * repository should be asked if the segment before its segment is stored
+ * complete (the anchor, see above: only without a recovery point, once per
+ * segment, with that segment's name in prev).
  */
 extern bool rvx_wal_progress_needs_base(RvxWalProgress *p, const char *stored, char *prev,
 										size_t cap);

@@ -43,7 +43,13 @@
  * contains.  When the flush moves on to the next segment, the round first
  * writes the last bytes of the segment before: its ranges then hold all of
  * it, and the recovery point does not have to wait for the archive module
- * to compress and the agent to upload the 16 MB segment.
+ * to compress and the agent to upload the 16 MB segment.  Those last bytes
+ * are optional (the complete segment comes anyway): when the segment is
+ * gone already (archived and removed by a checkpoint, on a quiet server)
+ * they are skipped, and when writing them fails the current segment is
+ * exported all the same.  When exporting is turned off, or the spool
+ * changes, the exporter forgets where it was: the next round starts the
+ * current segment from its start.
  *
  * The loop looks at the flush position every EXPORT_TICK_MS at most (less
  * when the interval is shorter), so the first commit after a quiet spell
@@ -188,7 +194,9 @@ static void export_round(void);
 static void tidy_round(void);
 static bool flushed_since(void);
 static bool export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end,
-						 TimestampTz read_at, const char *dir);
+						 TimestampTz read_at, const char *dir, bool optional);
+static void export_tail(TimeLineID tli, XLogSegNo segno, uint32 start, TimestampTz read_at,
+						const char *dir);
 static void tidy_spool(const char *dir, XLogSegNo current, SpoolState *state);
 static void spool_wal_dir(char *dir);
 static void remove_leftovers(void);
@@ -199,6 +207,29 @@ revrx_wal_export_register(void)
 {
 	revrx_register_worker("revrx_wal_export_main", "revrx wal exporter", "revrx wal exporter",
 						  BGWORKER_SHMEM_ACCESS, EXPORT_RESTART_SECS, (Datum) 0);
+}
+
+/*
+ * After an ERROR was caught: logs it (rate limited by repeat), closes the
+ * files the failed step had open and removes its temporary file (a failed
+ * write, ENOSPC typically, must not leave it).  Called in the PG_CATCH
+ * block; returns in TopMemoryContext.
+ */
+static void
+caught_error(RevrxErrorRepeat *repeat, const char *what)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AtEOXact_Files(false);
+	pgstat_report_wait_end();
+	if (export_tmp[0] != '\0')
+		(void) unlink(export_tmp);
+	export_tmp[0] = '\0';
+	revrx_log_caught_error(repeat, "revrx wal exporter", what, edata);
+	FreeErrorData(edata);
 }
 
 /*
@@ -217,23 +248,26 @@ guarded(void (*fn) (void))
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(TopMemoryContext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AtEOXact_Files(false);
-		pgstat_report_wait_end();
-		/* a failed write (ENOSPC, typically) must not leave its file */
-		if (export_tmp[0] != '\0')
-			(void) unlink(export_tmp);
-		export_tmp[0] = '\0';
-		revrx_log_caught_error(&round_errors, "revrx wal exporter", "export partial WAL", edata);
-		FreeErrorData(edata);
+		caught_error(&round_errors, "export partial WAL");
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(export_context);
+}
+
+/*
+ * Forgets what was exported: the next round starts the current segment
+ * from its start and exports no tail.  For when exporting was off (the
+ * segment exported last may be long gone, and the WAL written meanwhile
+ * is in no range) or the spool changed (the ranges went to the other one).
+ */
+static void
+forget_position(void)
+{
+	last_tli = 0;
+	last_segno = 0;
+	last_end = 0;
+	since_prefix = 0;
 }
 
 void
@@ -272,6 +306,7 @@ revrx_wal_export_main(Datum main_arg)
 				if (cleaned_spool)
 					pfree(cleaned_spool);
 				cleaned_spool = MemoryContextStrdup(TopMemoryContext, revrx_spool_dir);
+				forget_position();
 				guarded(remove_leftovers);
 			}
 
@@ -291,6 +326,9 @@ revrx_wal_export_main(Datum main_arg)
 			else if (TimestampDifferenceExceeds(last_tidy_at, now, EXPORT_TIDY_MS))
 				guarded(tidy_round);	/* a segment spooled complete supersedes its ranges */
 		}
+
+		else
+			forget_position();	/* off: what it exported last says nothing when it is on again */
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
@@ -412,7 +450,7 @@ export_round(void)
 	/* the flush left the segment before: its last bytes, so that its ranges hold all of it */
 	if (tli == last_tli && segno == last_segno + 1 && last_end > 0 &&
 		last_end < (uint32) wal_segment_size)
-		(void) export_range(tli, last_segno, last_end, (uint32) wal_segment_size, read_at, dir);
+		export_tail(tli, last_segno, last_end, read_at, dir);
 
 	if (tli != last_tli || segno != last_segno)
 	{
@@ -427,7 +465,7 @@ export_round(void)
 		/* now and then the whole prefix, which supersedes the ranges before */
 		uint32		start = since_prefix >= EXPORT_PREFIX_EVERY ? 0 : last_end;
 
-		if (export_range(tli, segno, start, offset, read_at, dir))
+		if (export_range(tli, segno, start, offset, read_at, dir, false))
 		{
 			last_end = offset;
 			since_prefix = start == 0 ? 0 : since_prefix + 1;
@@ -439,12 +477,40 @@ export_round(void)
 }
 
 /*
+ * The last bytes [start, segment end) of the segment the flush just left.
+ * Optional: they only let the recovery point pass the segment before its
+ * complete copy is stored, and the archive module stores that anyway.  So
+ * a segment already archived and removed (a quiet server switches,
+ * archives and checkpoints within a round) is skipped quietly, and any
+ * other failure is logged (rate limited) without taking the current
+ * segment's range down with it: an ERROR here must not end the round.
+ */
+static void
+export_tail(TimeLineID tli, XLogSegNo segno, uint32 start, TimestampTz read_at, const char *dir)
+{
+	static RevrxErrorRepeat tail_errors = {NULL, 0};
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		(void) export_range(tli, segno, start, (uint32) wal_segment_size, read_at, dir, true);
+	}
+	PG_CATCH();
+	{
+		caught_error(&tail_errors, "export the end of the previous WAL segment");
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * Writes bytes [start, end) of the segment as a range.  False when the
- * segment was recycled while it was read (nothing published).
+ * segment was recycled while it was read (nothing published), or when
+ * optional and the segment is gone already (removed, or about to be).
  */
 static bool
 export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end, TimestampTz read_at,
-			 const char *dir)
+			 const char *dir, bool optional)
 {
 	char		segment[MAXFNAMELEN];
 	char		name[RVX_WALNAME_MAXLEN + 1];
@@ -464,11 +530,19 @@ export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end, Timestam
 	snprintf(tmp, MAXPGPATH, "%s/%s%s", dir, name, EXPORT_TMP_SUFFIX);
 	snprintf(src_path, MAXPGPATH, XLOGDIR "/%s", segment);
 
+	/* a segment PostgreSQL removed (or recycled: another segment's WAL) */
+	if (optional && XLogGetLastRemovedSegno() >= segno)
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("revrx: segment \"%s\" was removed before its end was exported",
+								 segment)));
+		return false;
+	}
 	src = OpenTransientFile(src_path, O_RDONLY | PG_BINARY);
 	if (src < 0)
 	{
-		/* the segment before may be gone already: archived, checkpointed */
-		if (errno == ENOENT && segno != last_segno)
+		/* archived and checkpointed since the check above */
+		if (optional && errno == ENOENT)
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -575,7 +649,8 @@ tidy_spool(const char *dir, XLogSegNo current, SpoolState *state)
 	state->bytes = 0;
 	state->unshipped = 0;
 	d = AllocateDir(dir);
-	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	/* ERROR, not LOG: an unreadable directory must not count as an empty spool */
+	while ((de = ReadDirExtended(d, dir, ERROR)) != NULL)
 	{
 		size_t		len = strlen(de->d_name);
 		struct stat st;

@@ -239,6 +239,32 @@ sub slurp_bin
 
 =pod
 
+=head2 write_object(path, content, sysid)
+
+Writes content as a plain (uncompressed, unencrypted) revrx object of
+cluster sysid at path, as the server would (common/object.h): for objects a
+test makes by hand in a file:// repository.
+
+=cut
+
+sub write_object
+{
+	my ($path, $content, $sysid) = @_;
+	require Compress::Zlib;
+	require Digest::SHA;
+	my $len = length($content);
+	my $h = 'RVXO' . pack('n', 1) . pack('C', 0) . pack('C', 0)
+	  . pack('Q>', $sysid) . pack('Q>', $len) . pack('Q>', $len)
+	  . Digest::SHA::sha256($content) . pack('N', Compress::Zlib::crc32($content));
+	$h .= pack('N', Compress::Zlib::crc32($h));
+	open my $fh, '>:raw', $path or croak "$path: $!";
+	print $fh $h, $content;
+	close $fh;
+	return;
+}
+
+=pod
+
 =head2 backup_record(repodir, id)
 
 A backup's record (backup.json) read straight from a file:// repository

@@ -29,8 +29,6 @@
 use strict;
 use warnings FATAL => 'all';
 
-use Compress::Zlib ();
-use Digest::SHA ();
 use File::Copy;
 use File::Path qw(rmtree);
 use POSIX ();
@@ -206,21 +204,8 @@ sub range_of
 	return ($seg, $gen, hex($start), hex($end));
 }
 
-# Writes content as a plain (uncompressed) revrx object of cluster sysid,
-# as the server would (common/object.h): for ranges made from real WAL.
-sub write_object
-{
-	my ($path, $content, $sysid) = @_;
-	my $len = length($content);
-	my $h = 'RVXO' . pack('n', 1) . pack('C', 0) . pack('C', 0)
-	  . pack('Q>', $sysid) . pack('Q>', $len) . pack('Q>', $len)
-	  . Digest::SHA::sha256($content) . pack('N', Compress::Zlib::crc32($content));
-	$h .= pack('N', Compress::Zlib::crc32($h));
-	open my $fh, '>:raw', $path or die "$path: $!";
-	print $fh $h, $content;
-	close $fh;
-	return;
-}
+# ranges made from real WAL are written as the server would (RevrxTest::write_object)
+sub write_object { return RevrxTest::write_object(@_); }
 
 my %keys = map { $_ => 1 } wal_keys('00000001');
 my @ranges = grep { /$RANGE/ } sort keys %keys;

@@ -246,7 +246,7 @@ stored_range(RvxWalProgress *p, const char *seg, uint64_t gen, uint32_t start, u
 	char		name[RVX_WALNAME_MAXLEN + 1];
 
 	assert_int_equal(rvx_walname_streamed(seg, gen, start, end, name, sizeof(name)), 0);
-	assert_int_equal(rvx_wal_progress_stored(p, name, at, true), moves);
+	assert_int_equal(rvx_wal_progress_stored(p, name, at), moves);
 }
 
 static void
@@ -263,6 +263,9 @@ assert_point(RvxWalProgress *p, uint64_t end, double at)
 #define S2 "000000010000000000000002"
 #define S4 "000000010000000000000004"
 #define S5 "000000010000000000000005"
+#define S6 "000000010000000000000006"
+#define S7 "000000010000000000000007"
+#define S8 "000000010000000000000008"
 
 static void
 test_progress(void **state)
@@ -315,9 +318,9 @@ test_progress(void **state)
 	assert_true(rvx_wal_progress_blocks(p, S4 ".partial", S5));
 
 	/* the complete segment after the point, blocked: it counts once the point reaches it */
-	assert_false(rvx_wal_progress_stored(p, S5, 20.0, false));
+	assert_false(rvx_wal_progress_stored(p, S5, 20.0));
 	assert_point(p, 4 * (uint64_t) SEGSIZE + 0x4000, 14.0);
-	assert_true(rvx_wal_progress_stored(p, S4, 18.0, false));
+	assert_true(rvx_wal_progress_stored(p, S4, 18.0));
 	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
 	assert_true(rvx_wal_progress_stored_complete(p, S4));
 	assert_true(rvx_wal_progress_stored_complete(p, S4 "." G1 ".00000000-00001000.partial"));
@@ -325,27 +328,68 @@ test_progress(void **state)
 	assert_string_equal(name, S5);
 
 	/* never back */
-	assert_false(rvx_wal_progress_stored(p, SEG, 30.0, true));
+	assert_false(rvx_wal_progress_stored(p, SEG, 30.0));
 	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
 
-	/* a complete segment nothing blocks counts at once, wherever it is */
-	assert_true(rvx_wal_progress_stored(p, "000000010000000000000009", 40.0, true));
-	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
-	/* ...and a segment not reached whose predecessor is not stored: asked, not found */
-	stored_range(p, "00000001000000000000000B", GEN1, 0, 0x100, 41.0, false);
-	rvx_walname_streamed("00000001000000000000000B", GEN1, 0, 0x100, name, sizeof(name));
-	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
-	assert_string_equal(prev, "00000001000000000000000A");
-	assert_false(rvx_wal_progress_base(p, name, false));
-	assert_point(p, 10 * (uint64_t) SEGSIZE, 40.0);
-	/* the predecessor arrives: both count */
-	assert_true(rvx_wal_progress_stored(p, "00000001000000000000000A", 42.0, true));
-	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x100, 41.0);
+	/*
+	 * Segment N (S6) not stored yet: in flight in another worker, or not
+	 * even spooled while the look-ahead workers spooled N+1 ahead of the
+	 * archiver.  N+1 stored complete and ranges of N+2 stored do not move
+	 * the point past N, and with a point no question about the segment
+	 * before is asked (N+1 stored says nothing about N).
+	 */
+	assert_false(rvx_wal_progress_stored(p, S7, 40.0));
+	stored_range(p, S8, GEN1, 0, 0x100, 41.0, false);
+	rvx_walname_streamed(S8, GEN1, 0, 0x100, name, sizeof(name));
+	assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_false(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
+	assert_false(rvx_wal_progress_covers(p, S6));
+	/* N waiting in the spool is WAL missing before both (the caller asks nothing then) */
+	assert_true(rvx_wal_progress_blocks(p, S6, name));
+	assert_true(rvx_wal_progress_blocks(p, S6, S7));
+	/* N arrives: all of it counts */
+	assert_true(rvx_wal_progress_stored(p, S6, 42.0));
+	assert_point(p, 8 * (uint64_t) SEGSIZE + 0x100, 41.0);
 
 	/* a newer generation decides within its segment */
-	stored_range(p, "00000001000000000000000B", GEN2, 0, 0x80, 43.0, false);
-	stored_range(p, "00000001000000000000000B", GEN2, 0x80, 0x200, 44.0, true);
-	assert_point(p, 11 * (uint64_t) SEGSIZE + 0x200, 44.0);
+	stored_range(p, S8, GEN2, 0, 0x80, 43.0, false);
+	stored_range(p, S8, GEN2, 0x80, 0x200, 44.0, true);
+	assert_point(p, 8 * (uint64_t) SEGSIZE + 0x200, 44.0);
+	rvx_wal_progress_free(p);
+
+	/*
+	 * The anchor of an agent started in the middle of the WAL: a complete
+	 * segment counts only when the one before is found stored; asked once.
+	 */
+	p = rvx_wal_progress_new(SEGSIZE);
+	assert_false(rvx_wal_progress_stored(p, S7, 50.0));
+	assert_true(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_string_equal(prev, S6);
+	assert_false(rvx_wal_progress_needs_base(p, S7, prev, sizeof(prev)));
+	assert_true(rvx_wal_progress_base(p, S7, true));
+	assert_point(p, 8 * (uint64_t) SEGSIZE, 50.0);
+	rvx_wal_progress_free(p);
+
+	/* the first segment of timeline 1 has nothing before it */
+	p = rvx_wal_progress_new(SEGSIZE);
+	assert_true(rvx_wal_progress_stored(p, "000000010000000000000001", 1.0));
+	assert_point(p, 2 * (uint64_t) SEGSIZE, 1.0);
+
+	/*
+	 * Segment 2 missing while more segments after it are stored than are
+	 * remembered: once one beyond the point is forgotten, the anchor
+	 * question may be asked again (once).
+	 */
+	for (int i = 3; i <= 3 + RVX_WAL_PROGRESS_SEGMENTS; i++)
+	{
+		snprintf(name, sizeof(name), "0000000100000000%08X", i);
+		assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+		assert_false(rvx_wal_progress_stored(p, name, 2.0 + i));
+	}
+	assert_true(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_false(rvx_wal_progress_needs_base(p, name, prev, sizeof(prev)));
+	assert_point(p, 2 * (uint64_t) SEGSIZE, 1.0);
 	rvx_wal_progress_free(p);
 }
 
@@ -379,14 +423,20 @@ exists(const char *dir, const char *name)
 	return fx_exists("%s/%s", dir, name);
 }
 
-/* Fetches seg's chain into e->root/fetched the way wal-fetch does; its length. */
+/*
+ * Fetches seg's chain into e->root/fetched the way wal-fetch does; its
+ * length.  With check_pages each range's WAL page headers are checked
+ * against its name, as wal-fetch does.
+ */
 static uint32_t
-fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
+fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool check_pages,
+				  RvxError *err)
 {
 	RvxPartialSet set;
 	RvxPartialChain c;
 	size_t		links[64];
 	RvxFetchPart parts[64];
+	RvxWalPageCheck pages[64];
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	char		dest[512];
 	uint32_t	pos = 0;
@@ -406,6 +456,13 @@ fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
 		parts[i].key = set.keys.s[links[i]];
 		parts[i].expect_size = set.ranges[links[i]].end - set.ranges[links[i]].start;
 		parts[i].skip = pos - set.ranges[links[i]].start;
+		parts[i].wal_pages = NULL;
+		if (check_pages)
+		{
+			rvx_wal_page_check_begin(&pages[i], SEGSIZE, rvx_walname_timeline(seg),
+									 strtoull(seg + 16, NULL, 16), set.ranges[links[i]].start);
+			parts[i].wal_pages = &pages[i];
+		}
 		pos = set.ranges[links[i]].end;
 	}
 	opts.pad_to = cap;
@@ -418,6 +475,12 @@ fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
 	assert_int_equal(fread(back, 1, cap, f), cap);
 	fclose(f);
 	return c.end;
+}
+
+static uint32_t
+fetch_chain(Fixture *e, const char *seg, char *back, size_t cap, RvxError *err)
+{
+	return fetch_chain_pages(e, seg, back, cap, false, err);
 }
 
 static void
@@ -616,6 +679,175 @@ test_ship_partials(void **state)
 	}
 }
 
+
+/* --------------------------------------------------- timelines' switch points */
+
+static void
+test_history_branch(void **state)
+{
+	const char *h3 = "1\t0/3000158\tno recovery target specified\n"
+		"\n# a comment\n"
+		"2\t0/5000000\tbefore 2026-12-07\n";
+	uint64_t	lsn = 0;
+
+	/* timeline 1 ended inside segment 3 (of 16 MB) in this history */
+	assert_true(rvx_history_branch_in(h3, 1, 3 * (uint64_t) SEGSIZE, 4 * (uint64_t) SEGSIZE, &lsn));
+	assert_true(lsn == UINT64_C(0x3000158));
+	assert_false(rvx_history_branch_in(h3, 1, 4 * (uint64_t) SEGSIZE, 5 * (uint64_t) SEGSIZE, &lsn));
+	/* timeline 2 at the start of segment 5: in it */
+	assert_true(rvx_history_branch_in(h3, 2, 5 * (uint64_t) SEGSIZE, 6 * (uint64_t) SEGSIZE, &lsn));
+	assert_true(lsn == UINT64_C(0x5000000));
+	assert_false(rvx_history_branch_in(h3, 2, 4 * (uint64_t) SEGSIZE, 5 * (uint64_t) SEGSIZE, &lsn));
+	/* other timelines, garbage */
+	assert_false(rvx_history_branch_in(h3, 3, 0, UINT64_MAX, &lsn));
+	assert_false(rvx_history_branch_in("not a history\n", 1, 0, UINT64_MAX, &lsn));
+	assert_false(rvx_history_branch_in("", 1, 0, UINT64_MAX, &lsn));
+}
+
+/* ----------------------------------------- a range's WAL against its name */
+
+/* Fills buf (segment bytes [0, len)) with WAL pages of segment segno, timeline tli. */
+static void
+make_wal(uint8_t *buf, size_t len, uint64_t segno, uint32_t tli)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t) (i * 7 + 3);
+	for (size_t page = 0; page < len; page += RVX_WAL_PAGE_SIZE)
+	{
+		uint64_t	addr = segno * SEGSIZE + page;
+
+		for (int b = 0; b < 4; b++)
+			buf[page + 4 + b] = (uint8_t) (tli >> (8 * b));
+		for (int b = 0; b < 8; b++)
+			buf[page + 8 + b] = (uint8_t) (addr >> (8 * b));
+	}
+}
+
+/* Checks segment bytes [start, end) of buf as a range of segment segno, fed in pieces of step. */
+static int
+check_range(const uint8_t *buf, uint32_t start, uint32_t end, uint64_t segno, uint32_t tli,
+			size_t step, char *why)
+{
+	RvxWalPageCheck c;
+
+	rvx_wal_page_check_begin(&c, SEGSIZE, tli, segno, start);
+	for (uint32_t pos = start; pos < end; pos += step)
+		if (rvx_wal_page_check_feed(&c, buf + pos, pos + step > end ? end - pos : step,
+									why, 200) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+test_page_check(void **state)
+{
+	static uint8_t wal[4 * RVX_WAL_PAGE_SIZE];
+	char		why[200];
+
+	make_wal(wal, sizeof(wal), 3, 1);
+	/* a good range, fed whole or a byte at a time */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, sizeof(wal), why), 0);
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, 1, why), 0);
+	/* a range not starting at a page boundary: the next page's header is checked */
+	assert_int_equal(check_range(wal, 100, 3 * RVX_WAL_PAGE_SIZE + 5, 3, 1, 333, why), 0);
+	assert_int_equal(check_range(wal, 10, 3 * RVX_WAL_PAGE_SIZE + 12, 3, 1, 7, why), 0);
+	/* ...and pages of a parent timeline are fine in a child's segment */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 2, 5000, why), 0);
+
+	/* misfiled: the same WAL under another segment's name */
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 4, 1, sizeof(wal), why), -1);
+	assert_non_null(strstr(why, "offset 0 has address 0/3000000, where its name says 0/4000000"));
+	/* ...or at another offset (a range renamed) */
+	assert_int_equal(check_range(wal + RVX_WAL_PAGE_SIZE, 0, 2 * RVX_WAL_PAGE_SIZE, 3, 1, 999, why), -1);
+	assert_non_null(strstr(why, "where its name says 0/3000000"));
+
+	/* a wrong page address in the middle, seen from a range starting mid-page */
+	wal[2 * RVX_WAL_PAGE_SIZE + 9] ^= 0x40;
+	assert_int_equal(check_range(wal, 100, sizeof(wal), 3, 1, 4096, why), -1);
+	assert_non_null(strstr(why, "offset 4000 has address"));
+	wal[2 * RVX_WAL_PAGE_SIZE + 9] ^= 0x40;
+
+	/* a wrong timeline: a later one, or none */
+	wal[RVX_WAL_PAGE_SIZE + 4] = 2;
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, 3, why), -1);
+	assert_non_null(strstr(why, "offset 2000 was written by timeline 2"));
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 2, 3, why), 0);
+	wal[RVX_WAL_PAGE_SIZE + 4] = 0;
+	assert_int_equal(check_range(wal, 0, sizeof(wal), 3, 1, sizeof(wal), why), -1);
+	assert_non_null(strstr(why, "timeline 0"));
+	wal[RVX_WAL_PAGE_SIZE + 4] = 1;
+
+	/* a header cut by the range's start is checked as far as it is there */
+	wal[14] ^= 1;
+	assert_int_equal(check_range(wal, 10, sizeof(wal), 3, 1, 1, why), -1);
+	assert_non_null(strstr(why, "(in part)"));
+	assert_int_equal(check_range(wal, 15, sizeof(wal), 3, 1, 1, why), 0);
+	wal[14] ^= 1;
+}
+
+/*
+ * wal-fetch's chain with the checks on: a misfiled range (another range's
+ * WAL under its name) and a range whose overlap with the one before holds
+ * other bytes are refused as corrupt, naming the object; nothing is
+ * written.
+ */
+static void
+test_fetch_checks(void **state)
+{
+	Fixture    *e = *state;
+	static uint8_t wal[8 * RVX_WAL_PAGE_SIZE];
+	static char other[8 * RVX_WAL_PAGE_SIZE];
+	static char back[0x10000];
+	char		name[RVX_WALNAME_MAXLEN + 1];
+	char		from[512];
+	char		to[512];
+	char		dest[512];
+	RvxShipResult res;
+	RvxError	err;
+
+	make_wal(wal, sizeof(wal), 3, 1);
+	snprintf(dest, sizeof(dest), "%s/fetched", e->root);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0, 0x3000, (char *) wal, &res, &err), 0);
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x2000, 0x5000, (char *) wal, &res, &err), 0);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), 0x5000);
+	assert_memory_equal(back, wal, 0x5000);
+
+	/* the second range's overlap holds other bytes (its pages are fine) */
+	memcpy(other, wal, sizeof(other));
+	other[0x2800] ^= 0x55;
+	rvx_walname_streamed(SEG, GEN1, 0x2000, 0x5000, name, sizeof(name));
+	spool_object(e, name, other + 0x2000, 0x3000);
+	snprintf(from, sizeof(from), "%s/wal/%s.rvx", e->spool, name);
+	snprintf(to, sizeof(to), "%s/wal/00000001/%s.zst", e->repodir, name);
+	assert_int_equal(rename(from, to), 0);
+	unlink(dest);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_non_null(strstr(err.msg, "holds other bytes at offset 10240 than the part before it"));
+	assert_false(exists(e->root, "fetched"));
+	/* the same bytes where they do not overlap are only WAL: served */
+	assert_int_equal(ship_range(e, SEG, GEN1, 0x2000, 0x5000, (char *) wal, &res, &err), 0);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), 0x5000);
+
+	/* misfiled: the WAL of [0x1000, 0x4000) stored as [0x5000, 0x8000) */
+	rvx_walname_streamed(SEG, GEN1, 0x5000, 0x8000, name, sizeof(name));
+	spool_object(e, name, (char *) wal + 0x1000, 0x3000);
+	snprintf(from, sizeof(from), "%s/wal/%s.rvx", e->spool, name);
+	snprintf(to, sizeof(to), "%s/wal/00000001/%s.zst", e->repodir, name);
+	assert_int_equal(rename(from, to), 0);
+	unlink(dest);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), true, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_non_null(strstr(err.msg, "is not the WAL its name says: the WAL page at offset 6000 "
+						   "has address 0/3002000, where its name says 0/3006000"));
+	assert_false(exists(e->root, "fetched"));
+	/* without the check (the old reader) it would have been spliced in */
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), 0x8000);
+	/* a segment of timeline 2 does not take it either: its pages say another segment */
+}
+
 int
 main(void)
 {
@@ -625,6 +857,9 @@ main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test_setup_teardown(test_ship_partials, fx_setup, fx_teardown),
+		cmocka_unit_test(test_page_check),
+		cmocka_unit_test(test_history_branch),
+		cmocka_unit_test_setup_teardown(test_fetch_checks, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
