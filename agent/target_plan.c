@@ -223,7 +223,7 @@ scan_wal(RvxRepo *repo, const RvxClusterInfo *ci, uint32_t max_tli, RvxReach *r,
 	for (size_t i = 0; i < ws.ntl; i++)
 	{
 		RvxObjectInfo info = {0};
-		uint64_t	end;
+		uint64_t	end = 0;
 		char		key[256];
 		int			found;
 
