@@ -533,7 +533,7 @@ summarize() {
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
           m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
-          if (pairs[p] !~ /restore|drill/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
+          if (pairs[p] !~ /restore|drill/ && s[ab[1]] > 0 && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
     echo
     echo "Delta restores (revrx-agent restore --delta onto the restored copy after DELTA_SQL):"
