@@ -22,6 +22,10 @@
 #   INCR [1]            1 = also incremental backups, below
 #   INCR_LOAD_S [30]    seconds of pgbench between the full and the incremental backups
 #   SETTLE [on]         revrx.fingerprint_settle (off: how incrementals were before it)
+#   COMPRESS_WORKERS [] revrx.backup_compress_workers for every revrx backup (empty: its default)
+#   ALT_WORKERS []      also, in every round right after the revrx backup, a revrx backup
+#                       with revrx.backup_compress_workers = ALT_WORKERS (set by reload),
+#                       recorded as revrx-backup-alt; ratios against pgBackRest and revrx-backup
 #   DELTA [1]           1 = also restore --delta, below
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
 #                       the change made in the restored copy before the delta restore
@@ -91,6 +95,8 @@ DRILL=${DRILL:-1}
 INCR=${INCR:-1}
 INCR_LOAD_S=${INCR_LOAD_S:-30}
 SETTLE=${SETTLE:-on}
+COMPRESS_WORKERS=${COMPRESS_WORKERS:-}
+ALT_WORKERS=${ALT_WORKERS:-}
 DELTA=${DELTA:-1}
 DELTA_SQL=${DELTA_SQL:-UPDATE pgbench_branches SET bbalance = bbalance + 1}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
@@ -209,7 +215,7 @@ write_env() {
     echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
     echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA"
+    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
     echo "loadavg at start: $(cat /proc/loadavg)"
   } > "$OUT/env.txt"
 }
@@ -238,6 +244,7 @@ revrx.spool_dir = '$SPOOL'
 revrx.fingerprint_database = 'pgbench'
 revrx.fingerprint_settle = $SETTLE
 EOF
+  [[ -n $COMPRESS_WORKERS ]] && echo "revrx.backup_compress_workers = $COMPRESS_WORKERS" >> "$PGDATA/postgresql.conf"
   cat > "$PGBR_CONF" <<EOF
 [global]
 repo1-path=$PGBR_REPO
@@ -313,8 +320,8 @@ logts() { # ms epoch of the first server-log line matching $1
   [[ -n $l ]] && date -d "$l" +%s.%N || echo NA
 }
 
-t_revrx_backup() { # round
-  local r=$1 id out extra ob sb
+t_revrx_backup() { # round [test name]
+  local r=$1 name=${2:-revrx-backup} id out extra ob sb
   sql "CHECKPOINT"
   timed sql "SELECT revrx_backup_now('bench', wait => true)" > "$WORK/id.txt"
   id=$(tail -1 "$WORK/id.txt")
@@ -329,7 +336,8 @@ t_revrx_backup() { # round
   [[ $tq != NA && $ts != NA ]] && extra+=";log_request_to_start_s=$(sub "$tq" "$ts")"
   [[ $ts != NA && $te != NA ]] && extra+=";log_start_to_exported_s=$(sub "$ts" "$te")"
   [[ $te != NA && $tc != NA ]] && extra+=";log_exported_to_complete_s=$(sub "$te" "$tc")"
-  record "$r" revrx-backup "$T" "$out" "$HB" "$extra"
+  extra+=";threads=$(grep -A1 -- "revrx backup $id exported" "$PGLOG" | sed -n 's/.*(zstd, \([0-9]*\) compression threads).*/\1/p')"
+  record "$r" "$name" "$T" "$out" "$HB" "$extra"
   { echo "== round $r backup $id"; grep -A1 -- "revrx backup $id" "$PGLOG"; } >> "$OUT/revrx-phases.txt"
   grep -A1 -- "revrx backup $id exported" "$PGLOG" | sed 's/^/    /' >&2 || true
   # the fingerprints follow the backup in a worker of their own: wait (untimed)
@@ -519,13 +527,13 @@ summarize() {
     echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
     echo
     awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
-      END{ split("revrx-backup/pgbr-backup revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
           for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
           m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
-          if (pairs[p] !~ /restore|drill/ && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
+          if (pairs[p] !~ /restore|drill/ && s[ab[1]] > 0 && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
     echo
     echo "Delta restores (revrx-agent restore --delta onto the restored copy after DELTA_SQL):"
@@ -568,6 +576,13 @@ for ((r = 1; r <= RUNS; r++)); do
   log "== round $r (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
   use_revrx_archiving
   t_revrx_backup "$r"
+  if [[ -n $ALT_WORKERS ]]; then
+    saved_id=$RVX_ID
+    sql "ALTER SYSTEM SET revrx.backup_compress_workers = $ALT_WORKERS"; sql "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+    t_revrx_backup "$r" revrx-backup-alt
+    sql "ALTER SYSTEM RESET revrx.backup_compress_workers"; sql "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+    RVX_ID=$saved_id
+  fi
   t_revrx_restore "$r"
   if [[ $DRILL == 1 ]]; then
     t_revrx_drill "$r"

@@ -23,7 +23,8 @@ struct RvxCodec
 	RvxCompression alg;
 	bool		compress;
 	int			level;
-	int			workers;
+	int			workers;		/* asked for */
+	int			workers_used;	/* in the stream begun by the last reset */
 	bool		ended;
 	const char *error;
 	ZSTD_CCtx  *zc;
@@ -173,9 +174,11 @@ rvx_codec_reset(RvxCodec *codec)
 					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_compressionLevel, codec->level)) ||
 					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_checksumFlag, 1)))
 					return -1;
+				/* without thread support the library refuses: compress inline */
+				codec->workers_used = 0;
 				if (codec->workers > 0 &&
-					ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_nbWorkers, codec->workers)))
-					codec->workers = 0;	/* no thread support: compress inline */
+					!ZSTD_isError(ZSTD_CCtx_setParameter(codec->zc, ZSTD_c_nbWorkers, codec->workers)))
+					codec->workers_used = codec->workers;
 			}
 			else if (ZSTD_isError(ZSTD_DCtx_reset(codec->zd, ZSTD_reset_session_only)))
 				return -1;
@@ -423,6 +426,20 @@ void
 rvx_codec_set_workers(RvxCodec *codec, int workers)
 {
 	codec->workers = workers;
+}
+
+int
+rvx_codec_workers(const RvxCodec *codec)
+{
+	return codec->workers_used;
+}
+
+int
+rvx_zstd_max_workers(void)
+{
+	ZSTD_bounds b = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
+
+	return ZSTD_isError(b.error) ? 0 : b.upperBound;
 }
 
 RvxCodecStatus

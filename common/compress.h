@@ -52,6 +52,13 @@ extern RvxCodec *rvx_codec_new(RvxCompression alg, bool compress, int level);
  * the next reset; falls back to 0 where libzstd has no thread support.
  */
 extern void rvx_codec_set_workers(RvxCodec *codec, int workers);
+/*
+ * The helper threads compressing the stream begun by the last reset: the
+ * number set, or 0 (not zstd, none set, or the library refused them).
+ */
+extern int	rvx_codec_workers(const RvxCodec *codec);
+/* The most helper threads this libzstd takes; 0 when it has no threads. */
+extern int	rvx_zstd_max_workers(void);
 /* Start a new stream with the same settings; -1 on failure. */
 extern int	rvx_codec_reset(RvxCodec *codec);
 extern RvxCodecStatus rvx_codec_run(RvxCodec *codec,

@@ -264,6 +264,12 @@ rvx_object_writer_set_workers(RvxObjectWriter *w, int workers)
 }
 
 int
+rvx_object_writer_workers(const RvxObjectWriter *w)
+{
+	return rvx_codec_workers(w->codec);
+}
+
+int
 rvx_object_writer_begin(RvxObjectWriter *w, uint64_t system_id, RvxSinkFn sink, void *arg)
 {
 	w->sink = sink;

@@ -91,6 +91,8 @@ typedef struct RvxObjectWriter RvxObjectWriter;
 extern RvxObjectWriter *rvx_object_writer_new(RvxCompression alg, int level);
 /* Helper threads for compression (see rvx_codec_set_workers). */
 extern void rvx_object_writer_set_workers(RvxObjectWriter *w, int workers);
+/* Helper threads of the object begun last (see rvx_codec_workers). */
+extern int	rvx_object_writer_workers(const RvxObjectWriter *w);
 extern int	rvx_object_writer_begin(RvxObjectWriter *w, uint64_t system_id,
 									RvxSinkFn sink, void *arg);
 extern int	rvx_object_writer_write(RvxObjectWriter *w, const void *data, size_t len);

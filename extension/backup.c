@@ -119,8 +119,6 @@
 #define MAX_LISTED_PROBLEMS	1000
 /* Checksum failures logged one by one per file, as basebackup.c does. */
 #define MAX_REPORTED_FAILURES	5
-/* zstd helper threads compressing beside the exporter (see below). */
-#define BACKUP_COMPRESS_WORKERS	1
 /* Progress is published at least this often (files or bytes). */
 #define PROGRESS_BYTES		(64 * 1024 * 1024)
 /* How long an incremental waits for the WAL summarizer to reach its start. */
@@ -201,6 +199,7 @@ typedef struct ExportState
 	char		data_dir[MAXPGPATH];	/* <backup_dir>/data */
 	char	   *spool_rel;		/* the spool, if inside the data directory */
 	RvxObjectWriter *writer;
+	int			compress_workers;	/* zstd threads asked of it */
 	XLogRecPtr	start_lsn;
 	RevrxBackupRecord rec;
 	int			files_cap;
@@ -871,12 +870,35 @@ prepare_spool(ExportState *st)
 
 	/*
 	 * The compression of every object of this backup (keys depend on it),
-	 * with one compression thread beside this process: compression is
-	 * about two thirds of the export's CPU (SHA-256 most of the rest, done
-	 * here), so this keeps both cores of a small machine busy.  Only zstd
-	 * has threads; lz4 and gzip compress here.
+	 * with revrx.backup_compress_workers zstd threads beside this process.
+	 * Compression is a little over half of the export's CPU and SHA-256
+	 * most of the rest, done here; with one thread, compression could use
+	 * only one core while this process hashes on the other, so the larger
+	 * of the two set the pace.  With two, the compression jobs (8 MB of
+	 * one file each at level 3: libzstd's default job size, the overlap
+	 * between jobs costs no measurable ratio) fill whatever the hashing
+	 * leaves of both cores, also inside one large relation file.  The
+	 * threads are libzstd's own and call no PostgreSQL code (as in
+	 * PostgreSQL's server-side zstd base backup, basebackup_zstd.c).  Only
+	 * zstd has threads; lz4 and gzip compress here.
 	 */
-	st->writer = revrx_object_writer(&writer_cache, BACKUP_COMPRESS_WORKERS, ERROR);
+	st->writer = revrx_object_writer(&writer_cache, 0, ERROR);
+	st->compress_workers = 0;
+	if ((RvxCompression) revrx_compression == RVX_COMPRESS_ZSTD &&
+		revrx_backup_compress_workers > 0)
+	{
+		int			max = rvx_zstd_max_workers();
+
+		st->compress_workers = Min(revrx_backup_compress_workers, max);
+		if (st->compress_workers < revrx_backup_compress_workers)
+			ereport(LOG,
+					(errmsg("revrx backup %s compresses with %d instead of %d zstd threads",
+							st->job->id, st->compress_workers, revrx_backup_compress_workers),
+					 max == 0 ?
+					 errdetail("This server's libzstd was built without multithreading.") :
+					 errdetail("This server's libzstd takes at most %d.", max)));
+	}
+	rvx_object_writer_set_workers(st->writer, st->compress_workers);
 	if (io_buf == NULL)
 		io_buf = MemoryContextAlloc(TopMemoryContext, IO_CHUNK);
 	st->rec.compression = (RvxCompression) revrx_compression;
@@ -2202,8 +2224,10 @@ log_summary(ExportState *st)
 											  st->rec.delta_pages * (double) BLCKSZ / 1048576.0,
 											  st->rec.delta_files_unread,
 											  st->rec.delta_blocks_read * (double) BLCKSZ / 1048576.0) : ""),
-			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
+			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing (%s, %d compression threads) %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
 					   secs(st->t_read), secs(st->t_verify),
+					   rvx_compression_name(st->rec.compression),
+					   rvx_object_writer_workers(st->writer),
 					   secs(st->t_object) - secs(st->t_write), secs(st->t_write),
 					   secs(st->t_spool_wait), secs(st->t_stop), secs(st->t_sync))));
 }

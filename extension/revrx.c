@@ -65,6 +65,7 @@ int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
 int			revrx_archive_lookahead_workers = 1;
+int			revrx_backup_compress_workers = 2;
 int			revrx_spool_max_size = 1024;
 char	   *revrx_fingerprint_database = NULL;
 int			revrx_fingerprint_lock_timeout = 5000;
@@ -105,6 +106,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool check_spool_dir(char **newval, void **extra, GucSource source);
 static bool check_backup_schedule(char **newval, void **extra, GucSource source);
 static bool check_partial_interval(int *newval, void **extra, GucSource source);
+static bool check_backup_compress_workers(int *newval, void **extra, GucSource source);
 static void assign_backup_schedule(const char *newval, void *extra);
 static void assign_backup_schedule_incremental(const char *newval, void *extra);
 static void revrx_shmem_request(void);
@@ -189,6 +191,18 @@ _PG_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.backup_compress_workers",
+							"How many zstd threads compress a backup beside the exporter.",
+							"The exporter reads, checks and hashes each file while these threads "
+							"compress it, so one large file is compressed on that many cores; "
+							"0 compresses in the exporter itself.  zstd only.",
+							&revrx_backup_compress_workers,
+							2,
+							0, RVX_COMPRESS_WORKERS_MAX,
+							PGC_SIGHUP,
+							0,
+							check_backup_compress_workers, NULL, NULL);
 
 	DefineCustomIntVariable("revrx.spool_max_size",
 							"Spool size above which no segment is spooled ahead of time and backups wait.",
@@ -339,6 +353,27 @@ check_partial_interval(int *newval, void **extra, GucSource source)
 	{
 		GUC_check_errdetail("revrx.partial_interval must be 0 (off) or at least %d ms.",
 							RVX_PARTIAL_INTERVAL_MIN_MS);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * check_backup_compress_workers
+ *
+ * A libzstd built without threads compresses in the calling thread only:
+ * a value set on purpose is refused there, so the setting does not claim
+ * what cannot happen.  The default is let through (the server must
+ * start), and the exporter says in the log that it compresses without
+ * threads.
+ */
+static bool
+check_backup_compress_workers(int *newval, void **extra, GucSource source)
+{
+	if (*newval > 0 && source > PGC_S_DEFAULT && rvx_zstd_max_workers() == 0)
+	{
+		GUC_check_errdetail("This server's libzstd was built without multithreading.");
+		GUC_check_errhint("Set revrx.backup_compress_workers to 0.");
 		return false;
 	}
 	return true;

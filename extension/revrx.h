@@ -104,6 +104,7 @@ extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
 extern int	revrx_archive_lookahead_workers;	/* revrx.archive_lookahead_workers */
+extern int	revrx_backup_compress_workers;	/* revrx.backup_compress_workers */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */
 extern char *revrx_backup_schedule;	/* revrx.backup_schedule; "" = none */
 extern char *revrx_fingerprint_database;	/* revrx.fingerprint_database; "" = none */
@@ -551,6 +552,8 @@ extern int64 revrx_spool_wal_bytes(const char *wal_dir);
 
 /* The largest revrx.archive_lookahead_workers. */
 #define RVX_AHEAD_WORKERS_MAX 8
+/* Most zstd helper threads a backup may compress with. */
+#define RVX_COMPRESS_WORKERS_MAX 16
 
 extern void revrx_ahead_shmem_request(void);
 extern void revrx_ahead_shmem_init(void);

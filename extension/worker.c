@@ -77,8 +77,13 @@
 
 /* Seconds before the postmaster restarts a worker that exited. */
 #define REVRX_WORKER_RESTART_SECS	5
-/* How often the spool is looked at while a backup is being shipped. */
-#define SHIPPING_POLL_MS			250
+/*
+ * How often the spool is looked at while a backup is being shipped: the
+ * agent's acknowledgement is a file, and revrx_backup_now(wait => true)
+ * returns only once this worker has seen it, so every millisecond of this
+ * interval is waited for half the time.  A look is two failing open()s.
+ */
+#define SHIPPING_POLL_MS			50
 /* Longest sleep (the schedule is checked at least this often). */
 #define MAX_SLEEP_MS				60000
 /* An error of the worker's housekeeping is logged again after this. */

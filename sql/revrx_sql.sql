@@ -38,6 +38,7 @@ ALTER SYSTEM SET revrx.spool_max_size = '1MB';
 ALTER SYSTEM SET revrx.spool_dir = 'relative/path';
 ALTER SYSTEM SET revrx.archive_ack = 'maybe';
 ALTER SYSTEM SET revrx.partial_interval = '50ms';
+ALTER SYSTEM SET revrx.backup_compress_workers = 17;
 -- reloadable settings cannot be changed in a session
 SET revrx.compression = 'gzip';
 -- the prefix is reserved

@@ -3,7 +3,12 @@
 # cluster and its spool are destroyed; restore from the repository alone
 # into a new directory passes pg_verifybackup before start, and once
 # started (replaying the archive to its end) holds exactly the data the
-# original had when its last WAL was archived.
+# original had when its last WAL was archived.  The file repository's
+# backup compresses with zstd helper threads (revrx.backup_compress_workers,
+# default 2), the S3 one's without (0): each restore is checked byte for
+# byte (pg_verifybackup against the SHA-256 the exporter took of what it
+# read, pgbench_accounts being a 60 MB relation file), and the exporter's
+# log line must say it compressed with the threads it was given.
 
 use strict;
 use warnings FATAL => 'all';
@@ -17,16 +22,17 @@ use RevrxTest;
 my $s3 = RevrxTest::S3->start;
 
 my @repos = (
-	[ 'file', 'file://' . PostgreSQL::Test::Utils::tempdir('repo'), {} ],
-	[ 's3', $s3->repo_url('backup-test'), $s3->env ],
+	[ 'file', 'file://' . PostgreSQL::Test::Utils::tempdir('repo'), {}, undef ],
+	[ 's3', $s3->repo_url('backup-test'), $s3->env, 0 ],
 );
 
 for my $r (@repos)
 {
-	my ($kind, $repo, $env) = @$r;
+	my ($kind, $repo, $env, $threads) = @$r;
 	note "repository: $kind ($repo)";
 
-	my $node = RevrxTest::new_node("backup_$kind", timeout => 30);
+	my $node = RevrxTest::new_node("backup_$kind", timeout => 30,
+		extra => defined $threads ? "revrx.backup_compress_workers = $threads\n" : '');
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 	my $agent = RevrxTest::Agent->start($node, repo => $repo, env => $env);
@@ -37,6 +43,10 @@ for my $r (@repos)
 	my $id = $node->safe_psql('postgres', "SELECT revrx_backup_now('during load', wait => true)");
 	like($id, qr/^\d{8}T\d{6}Z/, "$kind: backup $id taken during load");
 	$bench->finish;
+	my $expect_threads = $threads // 2;
+	like(slurp_file($node->logfile),
+		qr/revrx backup \Q$id\E exported: .*\n.*DETAIL:.*hashing and compressing \(zstd, $expect_threads compression threads\)/,
+		"$kind: the exporter compressed with $expect_threads zstd threads");
 
 	my $b = $node->safe_psql('postgres',
 		"SELECT status || ' ' || label || ' ' || (stop_lsn > start_lsn) || ' ' || (original_bytes > 50000000) FROM revrx_backups() WHERE id = '$id'");

@@ -9,7 +9,9 @@
 # With the settle pass (revrx.fingerprint_settle, the default) the hints are
 # set before the backup starts, and an incremental after a change of three
 # rows stores the pages those rows were on and moved to, and no others,
-# while the backup's fingerprints are still taken.
+# while the backup's fingerprints are still taken.  The settle pass reads
+# only the pages the visibility map does not mark all-visible: none after
+# VACUUM, the few a change touched after it.
 
 use strict;
 use warnings FATAL => 'all';
@@ -100,6 +102,39 @@ like(slurp_file($node->logfile),
 my $fp = stored_json("backup/$full2/fingerprints.json");
 my ($t) = grep { $_->{table} eq 'settled' } @{ $fp->{tables} };
 is($t->{rows}, 20000, 'the fingerprints after that backup are still taken, with every row');
+
+# --- the settle pass reads only pages that are not all-visible: after
+# VACUUM none (a sequential scan would change nothing on them), after a
+# change of three rows only the pages it touched
+sub no_fingerprint_worker
+{
+	my ($before) = @_;
+	ok(RevrxTest::wait_for(sub {
+		$node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'revrx fingerprint'") eq '0' },
+		120, 'fingerprint workers'), "no fingerprint worker runs before $before");
+}
+sub settle_pages
+{
+	my ($label) = @_;
+	no_fingerprint_worker("the $label backup");
+	my $id = $node->safe_psql('postgres', "SELECT revrx_backup_now('$label', wait => true)");
+	my ($read, $total) = slurp_file($node->logfile) =~
+	  /revrx settle pass read \d+ of \d+ relations of database "postgres" before backup \Q$id\E in \d+ ms\n.*DETAIL:  (\d+) of their (\d+) pages read, the others all-visible/;
+	return ($read, $total);
+}
+# no fingerprint scan holds a snapshot that VACUUM would have to respect
+no_fingerprint_worker('VACUUM');
+# (INDEX_CLEANUP on: for a few dead rows VACUUM would otherwise leave their
+# line pointers, and their pages not all-visible, until a later VACUUM)
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP on) plain, settled');
+my ($read3, $total3) = settle_pages('after vacuum');
+cmp_ok($total3, '>=', $pages1 + $pages2, "the settle pass looked at both tables' $total3 pages");
+is($read3, 0, 'after VACUUM it read none of them: all are all-visible');
+$node->safe_psql('postgres', "UPDATE settled SET pad = repeat('z', 200) WHERE id IN (1, 10000, 19990)");
+my ($read4) = settle_pages('after a change');
+cmp_ok($read4, '>=', 1, "after a change of three rows it read $read4 pages");
+cmp_ok($read4, '<=', 6, 'only those the change touched');
 
 $agent->stop;
 $node->stop;
