@@ -19,6 +19,9 @@
  *	  object got a 206 announcing one byte and sending none (S3: 416).
  *	- ListObjects with a delimiter forgot a common prefix whose objects all
  *	  sit two or more levels deeper.
+ *	- ListObjects listed keys in the order of the files that hold them, so
+ *	  "X.1" came before "X" (S3: binary order of the keys); the agent
+ *	  refuses a listing out of order.
  *	- Requests without any signature were served with full rights; real S3
  *	  refuses them (403 AccessDenied) and so do we, unless
  *	  S3RVER_ALLOW_ANONYMOUS=1.
@@ -139,6 +142,31 @@ const CORRECTIONS = {
           ),
         };
       }`,
+		},
+		{
+			why: 'a listing was in the order of the stored file names, not of the keys ("X.1" before "X", since X.1._S3rver_object sorts before X._S3rver_object)',
+			find: `      if (keys.length < maxKeys) {
+        keys.push(key);
+      } else {
+        isTruncated = true;
+        break;
+      }
+    }
+`,
+			replace: `      keys.push(key);
+    }
+    // S3 lists keys in UTF-8 binary order; the page ends after maxKeys of
+    // them, and a common prefix past its last key is for a later page
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    if (keys.length > maxKeys) {
+      keys.length = maxKeys;
+      isTruncated = true;
+      const last = Buffer.from(keys.length ? keys[keys.length - 1] : '');
+      for (const p of [...commonPrefixes])
+        if (Buffer.compare(Buffer.from(p), last) > 0)
+          commonPrefixes.delete(p);
+    }
+`,
 		},
 		{
 			why: 'delimiter listing skipped directories below a common prefix',
