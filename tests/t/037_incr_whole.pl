@@ -17,11 +17,15 @@
 # full backup's copy would not give the recorded SHA-256: restore checks
 # every rebuilt file), pg_verifybackup accepts the directory, and started,
 # it has the source's row counts and contents.  The first incremental
-# alone (A a delta over the full backup) restores too.
+# alone (A a delta over the full backup) restores too.  Objects are zstd
+# (the default), so a switch half way restarts the compressor mid-frame;
+# a whole object is checked by its content: every byte of the file, with
+# the recorded SHA-256.
 
 use strict;
 use warnings FATAL => 'all';
 
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -29,14 +33,24 @@ use Test::More;
 use RevrxTest;
 
 my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
-my $node = RevrxTest::new_node('whole', timeout => 30, compression => 'none',
+my $node = RevrxTest::new_node('whole', timeout => 30, compression => 'zstd',
 	extra => "autovacuum = off\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
 my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
 my $env = $agent->env;
 
-sub record { return RevrxTest::backup_record($repodir, @_); }
+# an object's content: after its 72-byte header, a zstd frame
+sub content
+{
+	my ($key) = @_;
+	my $frame = substr(RevrxTest::slurp_bin("$repodir/$key"), 72);
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'zstd', '-dc' ], '<', \$frame, '>', \$out, '2>', \$err)
+	  or die "zstd -d of $key: $err";
+	return $out;
+}
+sub record { return decode_json(content("backup/$_[0]/backup.json.zst")); }
 sub path_of { return $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_[0]')"); }
 sub pages_of { return $node->safe_psql('postgres', "SELECT pg_relation_size('$_[0]') / 8192"); }
 
@@ -44,7 +58,7 @@ sub pages_of { return $node->safe_psql('postgres', "SELECT pg_relation_size('$_[
 sub delta_blocks
 {
 	my ($entry) = @_;
-	my $bytes = substr(RevrxTest::slurp_bin("$repodir/$entry->{key}"), 72);
+	my $bytes = content($entry->{key});
 	my $trailer = substr($bytes, -20);
 	is(substr($trailer, 16, 4), 'RVXD', "$entry->{path}'s object is a page delta");
 	my $n = unpack('N', substr($trailer, 8, 4));
@@ -103,7 +117,9 @@ is(join(',', delta_blocks($a1)), join(',', sort { $a <=> $b } keys %a_touched),
 my $b1 = RevrxTest::file_entry($r1, $path_b);
 ok(!$b1->{delta}, "$path_b (b, every row changed) is stored whole in it");
 is($b1->{size}, $pages_b1 * 8192, '... at its full size');
-is($b1->{stored}, 72 + $b1->{size}, '... as the whole file (its object holds every byte)');
+my $b1_content = content($b1->{key});
+ok(length($b1_content) == $b1->{size} && sha256_hex($b1_content) eq $b1->{sha256},
+	'... as the whole file: its object holds every byte, with the recorded SHA-256');
 cmp_ok($r1->{delta}{files_whole}, '>=', 1, "backup.json counts $r1->{delta}{files_whole} relation file(s) stored whole");
 cmp_ok($r1->{delta}{blocks_reread}, '>=', 128,
 	"b was known mostly changed only after its first reads: $r1->{delta}{blocks_reread} blocks read again");
@@ -120,7 +136,9 @@ my $r2 = record($incr2);
 is($r2->{parent}, $incr1, "backup $incr2 builds on $incr1");
 my $a2 = RevrxTest::file_entry($r2, $path_a);
 ok(!$a2->{delta}, "$path_a (every row changed) is whole in it, after a delta in $incr1");
-is($a2->{stored}, 72 + $a2->{size}, '... as the whole file');
+my $a2_content = content($a2->{key});
+ok(length($a2_content) == $a2->{size} && sha256_hex($a2_content) eq $a2->{sha256},
+	'... as the whole file, with the recorded SHA-256');
 is($r2->{delta}{blocks_reread}, 0, 'a was known mostly changed in its first read: nothing read twice');
 my $b2 = RevrxTest::file_entry($r2, $path_b);
 ok($b2->{delta}, "$path_b (3 rows changed) is a delta in it, over the whole copy in $incr1");
