@@ -1034,16 +1034,32 @@ object_failed(ExportState *st, SpoolObject *o)
 }
 
 /*
+ * object_begin
+ *
+ * Room for the header at the start of o's (empty) file, then the writer
+ * is ready for the content.
+ */
+static void
+object_begin(ExportState *st, SpoolObject *o)
+{
+	uint8		zeros[RVX_OBJECT_HEADER_LEN];
+
+	memset(zeros, 0, sizeof(zeros));
+	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
+		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
+								object_sink, o) != 0)
+		object_failed(st, o);
+}
+
+/*
  * object_open
  *
  * Starts the object final_path (as final_path.tmp): room for the header,
- * then the writer is ready for the content.
+ * then the writer is ready for the content (object_begin).
  */
 static void
 object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_data)
 {
-	uint8		zeros[RVX_OBJECT_HEADER_LEN];
-
 	strlcpy(o->final, final_path, MAXPGPATH);
 	if (snprintf(o->tmp, MAXPGPATH, "%s.tmp", final_path) >= MAXPGPATH)
 		ereport(ERROR,
@@ -1079,12 +1095,7 @@ object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_dat
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", o->tmp)));
-
-	memset(zeros, 0, sizeof(zeros));
-	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
-		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
-								object_sink, o) != 0)
-		object_failed(st, o);
+	object_begin(st, o);
 }
 
 /* Starts the object of the data directory's file rel: <backup>/data/<rel>.rvx */
@@ -1837,7 +1848,6 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 static void
 switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64 done)
 {
-	uint8		zeros[RVX_OBJECT_HEADER_LEN];
 	instr_time	start,
 				end;
 
@@ -1847,11 +1857,7 @@ switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not truncate file \"%s\": %m", o->tmp)));
-	memset(zeros, 0, sizeof(zeros));
-	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
-		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
-								object_sink, o) != 0)
-		object_failed(st, o);
+	object_begin(st, o);
 
 	for (uint64 pos = 0; pos < done;)
 	{
