@@ -188,8 +188,8 @@ part_fractions() {
   pg_start; agent_start
   sql "CREATE EXTENSION revrx"
   sql "CREATE TABLE t (id int, v int, pad text) WITH (fillfactor = 50, autovacuum_enabled = off)"
-  # hex digits: compressed to about half, like much real data (not the runs of one letter that zstd erases)
-  sql "INSERT INTO t SELECT g, 0, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) || md5((g + 3)::text) || md5((g + 4)::text) || md5((g + 5)::text) FROM generate_series(1, $((TABLE_MB * 128 * 18))) g"
+  # random hex digits: zstd keeps about half of them (not the runs of one letter it erases)
+  sql "INSERT INTO t SELECT g, 0, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, $((TABLE_MB * 128 * 18))) g"
   sql "VACUUM t"
   rel=$(sql "SELECT pg_relation_filepath('t')")
   log "  table t: $(sql "SELECT pg_size_pretty(pg_relation_size('t'))"), $(sql "SELECT pg_relation_size('t') / 8192") pages ($rel)"
