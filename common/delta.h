@@ -18,6 +18,11 @@
  * then write each page at block number * block size.  The result is
  * checked against the SHA-256 the backup records for the whole file.
  *
+ * A file with more than RVX_DELTA_WHOLE_NUM / RVX_DELTA_WHOLE_DEN of its
+ * pages changed is not stored as a delta but whole
+ * (rvx_delta_store_whole): its restore then needs no parent and downloads
+ * and writes the file once.
+ *
  * Which pages, and why that is safe: docs/incremental.md.
  *
  *-------------------------------------------------------------------------
@@ -75,6 +80,32 @@ rvx_delta_trailer_decode(const uint8_t in[RVX_DELTA_TRAILER_LEN], uint64_t len,
 	if ((uint64_t) t->nblocks * (t->block_size + 4) + RVX_DELTA_TRAILER_LEN != len)
 		return -1;
 	return 0;
+}
+
+/*
+ * The fraction of a file's pages above which it is stored whole: one half.
+ * Restoring a delta of c of n pages downloads the parent's copy (n pages)
+ * and the delta (c pages), writes the delta to a scratch file and the
+ * rebuilt file; restoring the file stored whole downloads and writes n
+ * pages.  Past one half, the whole copy costs at most twice the delta's
+ * storage and restores in at most 1/1.5 of the delta's bytes, without the
+ * parent (measured: docs/incremental.md, "Files stored whole").
+ */
+#define RVX_DELTA_WHOLE_NUM		1
+#define RVX_DELTA_WHOLE_DEN		2
+
+/*
+ * Whether a relation file of file_pages pages, of which changed_pages go
+ * into its delta (pages past the parent's end count as changed), is
+ * stored whole instead: strictly more than the threshold fraction.  An
+ * empty file never is.  Monotone in changed_pages, so the exporter, which
+ * counts the pages as it reads them, knows the answer as soon as the
+ * count so far makes it true.
+ */
+static inline bool
+rvx_delta_store_whole(uint64_t changed_pages, uint64_t file_pages)
+{
+	return changed_pages * RVX_DELTA_WHOLE_DEN > file_pages * RVX_DELTA_WHOLE_NUM;
 }
 
 static inline uint32_t

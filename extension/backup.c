@@ -62,6 +62,20 @@
  *
  * - A spool directory inside the data directory is not backed up.
  *
+ * - Incremental backups store a relation file the parent has as a delta
+ *	 of its changed pages (common/delta.h), unless more than half of its
+ *	 pages changed (rvx_delta_store_whole): then it is stored whole, so
+ *	 that its restore needs no parent and writes it once.  The file is
+ *	 read once, as a stream, and the number of its changed pages is only
+ *	 known at the end; but the decision is monotone, so it is taken as soon
+ *	 as it is certain: with WAL summaries, before reading (they name the
+ *	 blocks); otherwise at the chunk whose changed pages take the count
+ *	 over the threshold, before that chunk is written.  The object then
+ *	 starts again as a whole file: the bytes already read are read a
+ *	 second time (just read, so mostly from the page cache), and the rest
+ *	 of the file streams on.  Only files stored whole are read twice, and
+ *	 at most up to the point where the count crossed (docs/incremental.md).
+ *
  * Memory: everything goes into the caller's (per-backup) memory context,
  * except the object writer and the read buffer, which live as long as the
  * worker (allocated once, so an error cannot leak the compression
@@ -175,6 +189,8 @@ static const ExcludeItem no_checksum_files[] = {
 
 static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 static char *io_buf = NULL;
+/* Re-reading what a delta had read, to store the file whole (switch_to_whole). */
+static char *reread_buf = NULL;
 
 /* ------------------------------------------------ state of one backup */
 
@@ -232,6 +248,7 @@ typedef struct ExportState
 	RvxSha256  *file_sha;		/* the whole file, as read, for a delta's record */
 	uint32	   *blocks;			/* a delta's block numbers */
 	bool		page_failed[IO_CHUNK / BLCKSZ];	/* of the chunk verify_chunk checked */
+	bool		chunk_in_delta[IO_CHUNK / BLCKSZ];	/* of the chunk delta_chunk looks at */
 	int			blocks_cap;
 
 	/* the unlogged relations met so far, by path of their first file */
@@ -718,22 +735,56 @@ page_in_delta(ExportState *st, const RelFileInfo *ri, char *page, int i,
 	return changed;
 }
 
-/* Writes the pages of a chunk that go into the delta, and notes which. */
-static void
-delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
-			size_t len, uint64 offset, bool verified, int *nblocks)
+/*
+ * How many of the first npages blocks of the file being read the
+ * summaries put into its delta (page_in_delta without the page LSN test,
+ * which needs the pages): known before the file is read.
+ */
+static uint64
+summarized_pages(ExportState *st, uint32 npages)
 {
+	uint64		n = 0;
+
+	for (uint32 b = 0; b < npages; b++)
+		if (rvx_block_named(st->named, b) || b >= st->file_limit ||
+			b >= st->file_parent_blocks)
+			n++;
+	return n;
+}
+
+/*
+ * A chunk of a file being stored as a delta: which of its pages go into the
+ * delta is decided first; if with them the file has more changed pages
+ * than a delta is worth (rvx_delta_store_whole of the file's npages), false
+ * and nothing written: the caller stores the file whole.  Otherwise the
+ * chunk is hashed (the record's digest is the whole file's) and those
+ * pages written, their numbers noted.
+ */
+static bool
+delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
+			size_t len, uint64 offset, bool verified, uint64 npages, int *nblocks)
+{
+	int			nchunk = (int) (len / BLCKSZ);
+	int			nchanged = 0;
+
+	for (int i = 0; i < nchunk; i++)
+	{
+		st->chunk_in_delta[i] = page_in_delta(st, ri, buf + (size_t) i * BLCKSZ, i, verified,
+											 (uint32) (offset / BLCKSZ) + i);
+		nchanged += st->chunk_in_delta[i] ? 1 : 0;
+	}
+	if (rvx_delta_store_whole((uint64) *nblocks + nchanged, npages))
+		return false;
+
 	if (rvx_sha256_update(st->file_sha, buf, len) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
-	for (size_t p = 0; p + BLCKSZ <= len; p += BLCKSZ)
+	for (int i = 0; i < nchunk; i++)
 	{
-		uint32		fblock = (uint32) ((offset + p) / BLCKSZ);
-
-		if (!page_in_delta(st, ri, buf + p, (int) (p / BLCKSZ), verified, fblock))
+		if (!st->chunk_in_delta[i])
 			continue;
-		object_write(st, o, buf + p, BLCKSZ);
+		object_write(st, o, buf + (size_t) i * BLCKSZ, BLCKSZ);
 		if (*nblocks == st->blocks_cap)
 		{
 			st->blocks_cap = st->blocks_cap ? st->blocks_cap * 2 : 1024;
@@ -741,8 +792,9 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 				repalloc_huge(st->blocks, st->blocks_cap * sizeof(uint32)) :
 				MemoryContextAllocHuge(CurrentMemoryContext, st->blocks_cap * sizeof(uint32));
 		}
-		st->blocks[(*nblocks)++] = fblock;
+		st->blocks[(*nblocks)++] = (uint32) (offset / BLCKSZ) + i;
 	}
+	return true;
 }
 
 /* The block numbers and the trailer (common/delta.h). */
@@ -1004,16 +1056,32 @@ object_failed(ExportState *st, SpoolObject *o)
 }
 
 /*
+ * object_begin
+ *
+ * Room for the header at the start of o's (empty) file, then the writer
+ * is ready for the content.
+ */
+static void
+object_begin(ExportState *st, SpoolObject *o)
+{
+	uint8		zeros[RVX_OBJECT_HEADER_LEN];
+
+	memset(zeros, 0, sizeof(zeros));
+	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
+		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
+								object_sink, o) != 0)
+		object_failed(st, o);
+}
+
+/*
  * object_open
  *
  * Starts the object final_path (as final_path.tmp): room for the header,
- * then the writer is ready for the content.
+ * then the writer is ready for the content (object_begin).
  */
 static void
 object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_data)
 {
-	uint8		zeros[RVX_OBJECT_HEADER_LEN];
-
 	strlcpy(o->final, final_path, MAXPGPATH);
 	if (snprintf(o->tmp, MAXPGPATH, "%s.tmp", final_path) >= MAXPGPATH)
 		ereport(ERROR,
@@ -1049,12 +1117,7 @@ object_open(ExportState *st, SpoolObject *o, const char *final_path, bool in_dat
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", o->tmp)));
-
-	memset(zeros, 0, sizeof(zeros));
-	if (object_sink(o, zeros, sizeof(zeros)) != 0 ||
-		rvx_object_writer_begin(st->writer, st->rec.system_identifier,
-								object_sink, o) != 0)
-		object_failed(st, o);
+	object_begin(st, o);
 }
 
 /* Starts the object of the data directory's file rel: <backup>/data/<rel>.rvx */
@@ -1792,6 +1855,68 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 }
 
 /*
+ * switch_to_whole
+ *
+ * A file being stored as a delta turned out to have more changed pages
+ * than a delta is worth (delta_chunk said so before writing the chunk that
+ * showed it): its object starts again as the whole file.  The first done
+ * bytes, read already, are read again (they were read a moment ago, so
+ * mostly from the page cache; nothing is read twice for files that stay
+ * deltas), then the caller goes on with the chunk in hand as for any file.
+ * The record's digest is then the object's own, of the whole file as
+ * read, as for every file stored whole.  A page changed between the two
+ * reads is as any page changed during the backup: WAL replay rewrites it.
+ */
+static void
+switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64 done)
+{
+	instr_time	start,
+				end;
+
+	if (reread_buf == NULL)
+		reread_buf = MemoryContextAlloc(TopMemoryContext, IO_CHUNK);
+	if (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not truncate file \"%s\": %m", o->tmp)));
+	object_begin(st, o);
+
+	for (uint64 pos = 0; pos < done;)
+	{
+		size_t		want = (size_t) Min((uint64) IO_CHUNK, done - pos);
+		size_t		got = 0;
+
+		INSTR_TIME_SET_CURRENT(start);
+		while (got < want)
+		{
+			ssize_t		n;
+
+			pgstat_report_wait_start(WAIT_EVENT_BASEBACKUP_READ);
+			n = pg_pread(fd, reread_buf + got, want - got, (off_t) (pos + got));
+			pgstat_report_wait_end();
+			if (n < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", src)));
+			if (n == 0)
+			{
+				/* truncated meanwhile: zeros, as export_file pads; WAL replay fixes it */
+				memset(reread_buf + got, 0, want - got);
+				break;
+			}
+			got += (size_t) n;
+		}
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_ACCUM_DIFF(st->t_read, end, start);
+		object_write(st, o, reread_buf, want);
+		pos += want;
+		CHECK_FOR_INTERRUPTS();
+	}
+	st->rec.whole_files++;
+	st->rec.whole_blocks_reread += done / BLCKSZ;
+}
+
+/*
  * export_unchanged
  *
  * A segment of a relation that the WAL summaries say no WAL touched since
@@ -1842,6 +1967,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 	RvxObjectHeader hdr;
 	bool		delta;
 	int			nblocks = 0;
+	uint64		blocks_read = 0;	/* for the record's count, if a delta */
 	ParentFile *pf = NULL;
 
 	wait_for_spool_room(st);
@@ -1878,6 +2004,14 @@ export_file(ExportState *st, const char *src, const char *rel,
 			st->file_summarized = true;
 			st->file_limit = ch.limit;
 			st->file_parent_blocks = pf->known ? (uint32) (pf->size / BLCKSZ) : RELSEG_SIZE;
+			/* known before reading: mostly changed, so read it as a whole file */
+			if (rvx_delta_store_whole(summarized_pages(st, (uint32) (size / BLCKSZ)),
+									  size / BLCKSZ))
+			{
+				delta = false;
+				st->file_summarized = false;
+				st->rec.whole_files++;
+			}
 		}
 	}
 	if (delta && rvx_sha256_init(st->file_sha) != 0)
@@ -1939,12 +2073,17 @@ export_file(ExportState *st, const char *src, const char *rel,
 
 		if (delta)
 		{
-			delta_chunk(st, &o, ri, io_buf, (size_t) n, done, verify, &nblocks);
-			st->rec.delta_blocks_read += n / BLCKSZ;
+			if (!delta_chunk(st, &o, ri, io_buf, (size_t) n, done, verify, size / BLCKSZ,
+							 &nblocks))
+			{
+				switch_to_whole(st, &o, fd, src, done);
+				delta = false;
+			}
 		}
-		else
+		if (!delta)
 			object_write(st, &o, io_buf, n);
 		done += n;
+		blocks_read += n / BLCKSZ;
 
 		/*
 		 * Without a postmaster there is no server to back up, and a new one
@@ -1969,15 +2108,22 @@ export_file(ExportState *st, const char *src, const char *rel,
 		{
 			size_t		n = (size_t) Min((uint64) IO_CHUNK, size - done);
 
-			if (delta)
-				delta_chunk(st, &o, ri, io_buf, n, done, false, &nblocks);
-			else
+			if (delta &&
+				!delta_chunk(st, &o, ri, io_buf, n, done, false, size / BLCKSZ, &nblocks))
+			{
+				switch_to_whole(st, &o, fd, src, done);
+				delta = false;
+			}
+			if (!delta)
 				object_write(st, &o, io_buf, n);
 			done += n;
 		}
 	}
 	if (delta)
+	{
 		delta_finish(st, &o, nblocks, size);
+		st->rec.delta_blocks_read += blocks_read;
+	}
 
 	if (CloseTransientFile(fd) != 0)
 		ereport(ERROR,
@@ -2217,13 +2363,15 @@ log_summary(ExportState *st)
 					elapsed, elapsed > 0 ? st->original_bytes / 1048576.0 / elapsed : 0.0,
 					st->rec.problem_count > 0 ? psprintf(", %lld damaged pages",
 														 (long long) st->rec.problem_count) : "",
-					st->rec.parent ? psprintf("; incremental to %s (%s): %d relation files as %lld changed pages (%.1f MB), %d of them unread, %.1f MB of them read",
+					st->rec.parent ? psprintf("; incremental to %s (%s): %d relation files as %lld changed pages (%.1f MB), %d of them unread, %.1f MB of them read; %d mostly changed relation files stored whole, %.1f MB of them read twice",
 											  st->rec.parent, st->rec.block_source,
 											  st->rec.delta_files,
 											  (long long) st->rec.delta_pages,
 											  st->rec.delta_pages * (double) BLCKSZ / 1048576.0,
 											  st->rec.delta_files_unread,
-											  st->rec.delta_blocks_read * (double) BLCKSZ / 1048576.0) : ""),
+											  st->rec.delta_blocks_read * (double) BLCKSZ / 1048576.0,
+											  st->rec.whole_files,
+											  st->rec.whole_blocks_reread * (double) BLCKSZ / 1048576.0) : ""),
 			 errdetail("Reading %.1f s, page checks %.1f s, hashing and compressing (%s, %d compression threads) %.1f s, writing the spool %.1f s, waiting for room in the spool %.1f s, waiting for WAL archiving %.1f s, fsync %.1f s.",
 					   secs(st->t_read), secs(st->t_verify),
 					   rvx_compression_name(st->rec.compression),

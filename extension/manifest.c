@@ -349,9 +349,11 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 			appendStringInfoString(&w.buf, "null");
 		appendStringInfo(&w.buf, ",\n\"delta\": {\"files\": %d, \"files_unread\": %d, "
 						 "\"blocks_read\": " INT64_FORMAT ", \"pages_stored\": " INT64_FORMAT
-						 ", \"pages_missed_by_summaries\": " INT64_FORMAT "}",
+						 ", \"pages_missed_by_summaries\": " INT64_FORMAT
+						 ", \"files_whole\": %d, \"blocks_reread\": " INT64_FORMAT "}",
 						 rec->delta_files, rec->delta_files_unread, rec->delta_blocks_read,
-						 rec->delta_pages, rec->summary_missed);
+						 rec->delta_pages, rec->summary_missed,
+						 rec->whole_files, rec->whole_blocks_reread);
 	}
 	appendStringInfo(&w.buf, ",\n\"scheduled\": %s", rec->scheduled ? "true" : "false");
 	/* who asked, for the audit trail (agent/audit.h) */

@@ -105,6 +105,9 @@ typedef struct RevrxBackupRecord
 	int			delta_files_unread; /* of which unchanged by the summaries: not read */
 	int64		delta_blocks_read;	/* blocks read of the files stored as deltas */
 	int64		delta_pages;	/* pages stored in the deltas */
+	int			whole_files;	/* relation files the parent has, stored whole:
+								 * mostly changed (rvx_delta_store_whole) */
+	int64		whole_blocks_reread;	/* blocks read twice to switch to whole */
 	int64		summary_missed; /* pages changed (page LSN) that no summary named */
 	bool		scheduled;
 	const char *requested_by;	/* the role that asked (audit); NULL if scheduled */

@@ -76,14 +76,14 @@ sub full_change_incremental
 	my $rec = RevrxTest::backup_record($repodir, $incr);
 	is($rec->{kind}, 'incremental', "backup $incr is incremental");
 	my $entry = RevrxTest::file_entry($rec, $path);
-	ok($entry->{delta}, "$path is a delta in it");
-	return (int($entry->{stored} / 8192), scalar(keys %touched), $full);
+	return (int($entry->{stored} / 8192), scalar(keys %touched), $full, $entry);
 }
 
 # --- without the settle pass: the fingerprint scan's hints are stored again
 my ($path1, $pages1) = load_table('plain');
 cmp_ok($pages1, '>', 500, "the table has $pages1 pages");
-my ($stored1, $touched1) = full_change_incremental('plain', $path1);
+my ($stored1, $touched1, undef, $entry1) = full_change_incremental('plain', $path1);
+ok(!$entry1->{delta}, "$path1 is stored whole: the hints changed most of its pages");
 cmp_ok($stored1, '>', $pages1 * 0.9,
 	"without the settle pass the incremental stores $stored1 of $pages1 pages for $touched1 changed");
 
@@ -91,7 +91,8 @@ cmp_ok($stored1, '>', $pages1 * 0.9,
 $node->safe_psql('postgres', 'ALTER SYSTEM SET revrx.fingerprint_settle = on');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 my ($path2, $pages2) = load_table('settled');
-my ($stored2, $touched2, $full2) = full_change_incremental('settled', $path2);
+my ($stored2, $touched2, $full2, $entry2) = full_change_incremental('settled', $path2);
+ok($entry2->{delta}, "$path2 is a delta");
 cmp_ok($touched2, '<=', 6, "the change touched $touched2 pages");
 cmp_ok($stored2, '<=', $touched2,
 	"with the settle pass the incremental stores $stored2 of $pages2 pages: those the change touched ($touched2)");

@@ -6,6 +6,10 @@
  *	  uneven pieces with two deltas over it (one that grows the file, one
  *	  that shrinks it again) gives exactly the expected bytes and their
  *	  SHA-256; a newer delta's page wins; malformed deltas are refused.
+ *	  And the decision to store a mostly changed file whole
+ *	  (rvx_delta_store_whole) at its boundaries, and that deciding it chunk
+ *	  by chunk while reading, as the exporter does, gives the same answer
+ *	  as deciding at the end.
  *
  *-------------------------------------------------------------------------
  */
@@ -202,6 +206,104 @@ test_malformed(void **state)
 	rvx_delta_merge_free(m);
 }
 
+/* Unchanged and empty files stay deltas. */
+static void
+test_whole_none_changed(void **state)
+{
+	assert_false(rvx_delta_store_whole(0, 0));
+	assert_false(rvx_delta_store_whole(0, 1));
+	assert_false(rvx_delta_store_whole(0, 131072));
+}
+
+/* Exactly at the threshold is still a delta; one page more is whole. */
+static void
+test_whole_threshold(void **state)
+{
+	assert_int_equal(RVX_DELTA_WHOLE_NUM * 2, RVX_DELTA_WHOLE_DEN);	/* the documented half */
+	assert_false(rvx_delta_store_whole(1, 2));
+	assert_true(rvx_delta_store_whole(2, 2));
+	assert_false(rvx_delta_store_whole(65536, 131072));	/* a 1 GB segment, half changed */
+	assert_true(rvx_delta_store_whole(65537, 131072));
+	/* odd sizes: half is not a whole page */
+	assert_false(rvx_delta_store_whole(1, 3));
+	assert_true(rvx_delta_store_whole(2, 3));
+	assert_false(rvx_delta_store_whole(50, 101));
+	assert_true(rvx_delta_store_whole(51, 101));
+}
+
+/* Every page changed: whole, whatever the size, without overflow. */
+static void
+test_whole_all_changed(void **state)
+{
+	assert_true(rvx_delta_store_whole(1, 1));
+	assert_true(rvx_delta_store_whole(131072, 131072));
+	assert_true(rvx_delta_store_whole(UINT32_MAX, UINT32_MAX));
+	assert_false(rvx_delta_store_whole(UINT32_MAX / 2, UINT32_MAX));
+}
+
+/*
+ * A file that grew: the pages past the parent's end are in the delta, so
+ * they count as changed.  10 pages grown to 30: 20 new pages are more than
+ * half.  100 pages grown to 101 with 49 of the old ones changed: 50 of 101,
+ * a delta; one more changed page makes it whole.
+ */
+static void
+test_whole_grown(void **state)
+{
+	uint64_t	parent = 10, now = 30;
+
+	assert_true(rvx_delta_store_whole(0 + (now - parent), now));
+	parent = 100;
+	now = 101;
+	assert_false(rvx_delta_store_whole(49 + (now - parent), now));
+	assert_true(rvx_delta_store_whole(50 + (now - parent), now));
+}
+
+/*
+ * The exporter decides chunk by chunk, before writing the chunk that takes
+ * the count over (extension/backup.c delta_chunk): for any pattern of
+ * changed pages that gives the answer of deciding once at the end, since
+ * the decision only turns from delta to whole as the count grows.
+ */
+static void
+test_whole_decided_while_reading(void **state)
+{
+	const int	chunk = 128;		/* pages in the exporter's 1 MB reads */
+
+	srandom(10);
+	for (int round = 0; round < 2000; round++)
+	{
+		uint64_t	npages = (uint64_t) (random() % 1000);
+		int			density = (int) (random() % 101);	/* percent of pages changed */
+		bool		changed_page[1000];
+		uint64_t	total = 0;
+		uint64_t	counted = 0;
+		bool		switched = false;
+
+		for (uint64_t p = 0; p < npages; p++)
+		{
+			changed_page[p] = (random() % 100) < density;
+			total += changed_page[p] ? 1 : 0;
+		}
+		for (uint64_t first = 0; first < npages && !switched; first += chunk)
+		{
+			uint64_t	in_chunk = 0;
+
+			for (uint64_t p = first; p < first + chunk && p < npages; p++)
+				in_chunk += changed_page[p] ? 1 : 0;
+			if (rvx_delta_store_whole(counted + in_chunk, npages))
+				switched = true;
+			else
+				counted += in_chunk;
+		}
+		assert_int_equal(switched, rvx_delta_store_whole(total, npages));
+		/* once whole, more changed pages never make it a delta again */
+		for (uint64_t c = 0; c < npages; c++)
+			if (rvx_delta_store_whole(c, npages))
+				assert_true(rvx_delta_store_whole(c + 1, npages));
+	}
+}
+
 int
 main(void)
 {
@@ -209,6 +311,11 @@ main(void)
 		cmocka_unit_test(test_rebuild_grow),
 		cmocka_unit_test(test_rebuild_shrink),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_whole_none_changed),
+		cmocka_unit_test(test_whole_threshold),
+		cmocka_unit_test(test_whole_all_changed),
+		cmocka_unit_test(test_whole_grown),
+		cmocka_unit_test(test_whole_decided_while_reading),
 	};
 	int			rc;
 
