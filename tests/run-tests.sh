@@ -31,7 +31,7 @@ suites=${SUITES:-"unit fuzz regress tap matrix"}
 matrix_tap="tests/t/001_archive.pl tests/t/010_backup_restore.pl tests/t/015_pitr.pl
 	tests/t/017_verify.pl tests/t/024_incremental.pl tests/t/028_partial_wal.pl
 	tests/t/031_walsummary.pl tests/t/035_fingerprint_settle.pl
-	tests/t/036_partial_mid_record.pl tests/t/039_partial_review.pl"
+	tests/t/036_partial_mid_record.pl tests/t/037_incr_whole.pl tests/t/039_partial_review.pl"
 matrix_tap=$(echo $matrix_tap)
 pg_config=${PG_CONFIG:-pg_config}
 bindir=$($pg_config --bindir)
