@@ -90,6 +90,7 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	size_t	   *links = NULL;
 	RvxFetchPart *parts = NULL;
 	RvxWalPageCheck *pages = NULL;
+	uint8_t		(*heads)[RVX_RANGE_HEADER_LEN] = NULL;
 	char		later[256] = "";
 	char		last[256] = "";
 	char		history[32] = "";
@@ -116,9 +117,10 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 			goto out;
 		}
 	links = malloc((set.keys.n ? set.keys.n : 1) * sizeof(size_t));
-	parts = malloc((set.keys.n ? set.keys.n : 1) * sizeof(RvxFetchPart));
+	parts = calloc(set.keys.n ? set.keys.n : 1, sizeof(RvxFetchPart));
 	pages = malloc((set.keys.n ? set.keys.n : 1) * sizeof(RvxWalPageCheck));
-	if (links == NULL || parts == NULL || pages == NULL)
+	heads = malloc((set.keys.n ? set.keys.n : 1) * sizeof(*heads));
+	if (links == NULL || parts == NULL || pages == NULL || heads == NULL)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		goto out;
@@ -214,6 +216,15 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 		parts[i].key = set.keys.s[links[i]];
 		parts[i].expect_size = (int64_t) (r->end - r->start);
 		parts[i].skip = pos - r->start;
+		if (r->has_range_header)
+		{
+			/* the range says itself which WAL it holds; it must be what its name says */
+			rvx_range_header_encode(tli, segno * ci->wal_segment_size + r->start,
+									segno * ci->wal_segment_size + r->end, heads[i]);
+			parts[i].head = heads[i];
+			parts[i].head_len = RVX_RANGE_HEADER_LEN;
+			parts[i].expect_size += RVX_RANGE_HEADER_LEN;
+		}
 		rvx_wal_page_check_begin(&pages[i], ci->wal_segment_size, tli, segno, r->start);
 		parts[i].wal_pages = &pages[i];
 		pos = r->end;
@@ -240,6 +251,7 @@ out:
 	free(links);
 	free(parts);
 	free(pages);
+	free(heads);
 	rvx_partial_set_free(&set);
 	return rc;
 }

@@ -155,6 +155,9 @@ typedef struct FetchState
 	uint64_t	offset;			/* of the next content byte */
 	bool		check_pages;	/* the part is WAL checked against its name */
 	RvxWalPageCheck pages;
+	const uint8_t *head;		/* the part's content must open with it */
+	size_t		head_len;
+	size_t		head_seen;		/* of it, compared so far */
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
@@ -280,6 +283,26 @@ content_sink(void *arg, const void *data, size_t len)
 	{
 		st->cancelled = true;
 		return -1;
+	}
+	if (st->head_seen < st->head_len)
+	{
+		/* the part's identity, not the file's: compared, never written */
+		size_t		n = st->head_len - st->head_seen < len ? st->head_len - st->head_seen : len;
+
+		if (memcmp(p, st->head + st->head_seen, n) != 0)
+		{
+			st->fail_code = RVX_E_CORRUPT;
+			snprintf(st->fail_msg, sizeof(st->fail_msg),
+					 "does not carry the range its name says (timeline and LSNs in its first %zu bytes)",
+					 st->head_len);
+			return -1;
+		}
+		st->head_seen += n;
+		p += n;
+		len -= n;
+		data = p;
+		if (len == 0)
+			return 0;
 	}
 	if (st->check_pages)
 	{
@@ -435,7 +458,7 @@ int
 rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
 					   const char *dest, RvxError *err)
 {
-	RvxFetchPart part = {key, opts->expect_size, 0, NULL};
+	RvxFetchPart part = {key, opts->expect_size, 0, NULL, NULL, 0};
 
 	return rvx_fetch_parts_to_file(repo, &part, 1, opts, dest, err);
 }
@@ -481,6 +504,9 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 			goto out;
 		}
 		st.skip_at = st.offset - parts[i].skip;
+		st.head = parts[i].head;
+		st.head_len = parts[i].head ? parts[i].head_len : 0;
+		st.head_seen = 0;
 		st.check_pages = parts[i].wal_pages != NULL;
 		if (st.check_pages)
 			st.pages = *parts[i].wal_pages;

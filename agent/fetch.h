@@ -88,7 +88,8 @@ extern int	rvx_fetch_to_file_opts(RvxRepo *repo, const char *key, const RvxFetch
 
 /*
  * The same for a file made of several objects, one after the other: part
- * i's content, without its first skip bytes (which the parts before already
+ * i's content (after its head, when it has one), without its first skip
+ * bytes (which the parts before already
  * wrote, and which must be the same bytes: a part that disagrees fails the
  * fetch, RVX_E_CORRUPT), is appended; each object is checked whole (header,
  * cluster, expect_size when >= 0, SHA-256 of all its content, and its WAL
@@ -110,7 +111,17 @@ typedef struct RvxFetchPart
 	 * (wal_partial.h, rvx_wal_page_check_begin): a copy is fed every byte.
 	 */
 	const struct RvxWalPageCheck *wal_pages;
+	/*
+	 * NULL, or the content opens with these head_len bytes (at most
+	 * RVX_FETCH_HEAD_MAX), which are not part of the file: a streamed
+	 * range's identity (walname.h).  Anything else is RVX_E_CORRUPT.
+	 * expect_size and skip count them; wal_pages does not see them.
+	 */
+	const uint8_t *head;
+	size_t		head_len;
 } RvxFetchPart;
+
+#define RVX_FETCH_HEAD_MAX	64
 
 extern int	rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 									const RvxFetchOptions *opts, const char *dest,

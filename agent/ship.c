@@ -520,10 +520,12 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 		return rvx_error(err, RVX_E_CORRUPT,
 						 "spool file \"%s\" claims WAL up to offset %u, past the end of a segment",
 						 path, (unsigned int) r.end);
-	if (hdr->raw_size != r.end - r.start)
+	/* a range's content is its identity (walname.h), then its WAL */
+	if (hdr->raw_size != (uint64_t) (r.end - r.start) + (r.has_range_header ? RVX_RANGE_HEADER_LEN : 0))
 		return rvx_error(err, RVX_E_CORRUPT,
-						 "spool file \"%s\" holds %" PRIu64 " bytes of WAL, its name says %u",
-						 path, hdr->raw_size, (unsigned int) (r.end - r.start));
+						 "spool file \"%s\" holds %" PRIu64 " bytes, its name says %u of WAL%s",
+						 path, hdr->raw_size, (unsigned int) (r.end - r.start),
+						 r.has_range_header ? " after its range's identity" : "");
 
 	snprintf(spooled, sizeof(spooled), "%s/%s%s", waldir, r.segment, RVX_SPOOL_OK_SUFFIX);
 	if ((flags & RVX_SHIP_SEGMENT_STORED) || access(spooled, F_OK) == 0)

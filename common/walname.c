@@ -118,12 +118,53 @@ rvx_walname_streamed_parse(const char *name, RvxStreamedName *out)
 	{
 		out->start = (uint32_t) hex_value(name + 42, 8);
 		out->end = (uint32_t) hex_value(name + 51, 8);
+		out->has_range_header = true;
 	}
 	else
 	{
 		out->start = 0;
 		out->end = (uint32_t) hex_value(name + 42, 8);
+		out->has_range_header = false;
 	}
+	return 0;
+}
+
+static void
+put_be(uint8_t *p, uint64_t v, int len)
+{
+	for (int i = len - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t) v;
+}
+
+static uint64_t
+get_be(const uint8_t *p, int len)
+{
+	uint64_t	v = 0;
+
+	for (int i = 0; i < len; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void
+rvx_range_header_encode(uint32_t timeline, uint64_t start_lsn, uint64_t end_lsn,
+						uint8_t out[RVX_RANGE_HEADER_LEN])
+{
+	memcpy(out, RVX_RANGE_MAGIC, 4);
+	put_be(out + 4, timeline, 4);
+	put_be(out + 8, start_lsn, 8);
+	put_be(out + 16, end_lsn, 8);
+}
+
+int
+rvx_range_header_decode(const uint8_t in[RVX_RANGE_HEADER_LEN], uint32_t *timeline,
+						uint64_t *start_lsn, uint64_t *end_lsn)
+{
+	if (memcmp(in, RVX_RANGE_MAGIC, 4) != 0)
+		return -1;
+	*timeline = (uint32_t) get_be(in + 4, 4);
+	*start_lsn = get_be(in + 8, 8);
+	*end_lsn = get_be(in + 16, 8);
 	return 0;
 }
 

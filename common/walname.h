@@ -75,6 +75,8 @@ typedef struct RvxStreamedName
 	uint64_t	generation;
 	uint32_t	start;			/* first byte held, from the segment's start */
 	uint32_t	end;			/* one past the last; end > start */
+	bool		has_range_header;	/* "START-END" names: the content opens
+									 * with RVX_RANGE_HEADER_LEN bytes */
 } RvxStreamedName;
 
 /*
@@ -90,6 +92,30 @@ typedef struct RvxStreamedName
 extern int	rvx_walname_streamed(const char *segment, uint64_t generation, uint32_t start,
 								 uint32_t end, char *out, size_t cap);
 extern int	rvx_walname_streamed_parse(const char *name, RvxStreamedName *out);
+
+/*
+ * A range's identity: the first RVX_RANGE_HEADER_LEN bytes of its content,
+ * before the WAL, so that the object says itself which WAL it holds (under
+ * its SHA-256 and, encrypted, its MAC), not only its name does.
+ *
+ *	 offset	size  field (big-endian, as in common/object.h)
+ *	 0		4	  magic "RVXR"
+ *	 4		4	  timeline
+ *	 8		8	  LSN of the range's first byte
+ *	 16		8	  LSN one past its last byte
+ *
+ * The exporter writes it; wal-fetch refuses a range that does not carry
+ * the one its name says.  The previous build's "<segment>.<generation>.
+ * <end>.partial" objects have none (has_range_header false).
+ */
+#define RVX_RANGE_MAGIC			"RVXR"
+#define RVX_RANGE_HEADER_LEN	24
+
+extern void rvx_range_header_encode(uint32_t timeline, uint64_t start_lsn, uint64_t end_lsn,
+									uint8_t out[RVX_RANGE_HEADER_LEN]);
+/* 0 and the fields, or -1 when in does not start with the magic. */
+extern int	rvx_range_header_decode(const uint8_t in[RVX_RANGE_HEADER_LEN], uint32_t *timeline,
+									uint64_t *start_lsn, uint64_t *end_lsn);
 
 /*
  * Whether streamed partial a makes b redundant for every reader: both of

@@ -780,7 +780,9 @@ revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr)
 	memset(hdrbuf, 0, sizeof(hdrbuf));
 	if (spool_sink_write(&sink, hdrbuf, sizeof(hdrbuf)) != 0 ||
 		rvx_object_writer_begin(sw->writer, GetSystemIdentifier(),
-								spool_sink_write, &sink) != 0)
+								spool_sink_write, &sink) != 0 ||
+		(sw->prefix_len > 0 &&
+		 rvx_object_writer_write(sw->writer, sw->prefix, sw->prefix_len) != 0))
 		goto write_failed;
 
 	for (;;)

@@ -221,7 +221,9 @@ extern RvxObjectWriter *revrx_object_writer(RevrxWriterCache *cache, int workers
  * rename_not_durable the content is fsynced before the rename, as always,
  * but the directory is not after it: an OS crash may then lose the name
  * (for optional files, the WAL exporter's, which are then simply not
- * there), never show it with other content.  hdr receives the
+ * there), never show it with other content.  With prefix set, the
+ * content opens with those bytes, then src's (a range's identity, for the
+ * WAL exporter; expected_sha then covers both).  hdr receives the
  * object's header.  Used by the archive module for whole files and by the
  * WAL exporter for ranges of the current segment.
  */
@@ -241,6 +243,8 @@ typedef struct RevrxSpoolWrite
 	int			elevel;
 	TimestampTz mtime;			/* 0: now; else the published file's mtime */
 	bool		rename_not_durable; /* see below */
+	const uint8 *prefix;		/* prefix_len bytes of content before src's */
+	size_t		prefix_len;
 } RevrxSpoolWrite;
 
 extern bool revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr);

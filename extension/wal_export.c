@@ -21,9 +21,11 @@
  * when the repository is encrypted), atomically like the archive module's
  * files (temporary name, fsync, rename; the directory is not fsynced: a
  * name lost in an OS crash is only a partial less).  The name carries the timeline,
- * the segment, the generation and the range (common/walname.h); the
- * object's raw size equals the range's length, so a reader checks one
- * against the other.  Its modification time is when the round read the
+ * the segment, the generation and the range (common/walname.h), and so
+ * does the object: its content opens with the range's identity (timeline,
+ * start and end LSN: rvx_range_header_encode()), then the WAL, so the
+ * object's raw size is that identity's length plus the range's, and a
+ * reader checks both against the name.  Its modification time is when the round read the
  * flush position, which is no later than when its last byte was flushed:
  * the agent reports the recovery point's age from it.  revrx-agent stores
  * each range as it comes, and wal-fetch assembles a segment's ranges into
@@ -520,6 +522,9 @@ export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end, Timestam
 	RevrxSpoolWrite sw;
 	RvxObjectHeader hdr;
 	ExportSource source;
+	uint8		range_header[RVX_RANGE_HEADER_LEN];
+	XLogRecPtr	start_lsn;
+	XLogRecPtr	end_lsn;
 	int			src;
 	bool		ok;
 
@@ -569,6 +574,12 @@ export_range(TimeLineID tli, XLogSegNo segno, uint32 start, uint32 end, Timestam
 	sw.elevel = ERROR;
 	sw.mtime = read_at;
 	sw.rename_not_durable = true;	/* optional: an OS crash may lose it, never tear it */
+	/* the range says itself which WAL it holds (common/walname.h) */
+	XLogSegNoOffsetToRecPtr(segno, start, wal_segment_size, start_lsn);
+	XLogSegNoOffsetToRecPtr(segno, end, wal_segment_size, end_lsn);
+	rvx_range_header_encode(tli, start_lsn, end_lsn, range_header);
+	sw.prefix = range_header;
+	sw.prefix_len = sizeof(range_header);
 	strlcpy(export_tmp, tmp, sizeof(export_tmp));
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	ok = revrx_spool_write_object(&sw, &hdr);

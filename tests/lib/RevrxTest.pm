@@ -265,6 +265,31 @@ sub write_object
 
 =pod
 
+=head2 write_range(dir, segment, generation, start, end, wal, sysid)
+
+Writes bytes [start, end) of segment (wal holds exactly them) as the
+exporter would, a plain range object named
+SEGMENT.GENERATION.START-END.partial in dir: its identity (common/
+walname.h: "RVXR", timeline, start and end LSN, big-endian) before the WAL.
+generation is 16 hex digits.
+
+=cut
+
+sub write_range
+{
+	my ($dir, $segment, $generation, $start, $end, $wal, $sysid) = @_;
+	my $segsize = 16 * 1024 * 1024;
+	my $segno = hex(substr($segment, 8, 8)) * (2**32 / $segsize) + hex(substr($segment, 16, 8));
+	my $head = 'RVXR' . pack('N', hex(substr($segment, 0, 8)))
+	  . pack('Q>', $segno * $segsize + $start) . pack('Q>', $segno * $segsize + $end);
+	croak 'write_range: the WAL is not end - start bytes' if length($wal) != $end - $start;
+	write_object(sprintf('%s/%s.%s.%08X-%08X.partial', $dir, $segment, $generation, $start, $end),
+		$head . $wal, $sysid);
+	return;
+}
+
+=pod
+
 =head2 backup_record(repodir, id)
 
 A backup's record (backup.json) read straight from a file:// repository

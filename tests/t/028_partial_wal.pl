@@ -204,9 +204,6 @@ sub range_of
 	return ($seg, $gen, hex($start), hex($end));
 }
 
-# ranges made from real WAL are written as the server would (RevrxTest::write_object)
-sub write_object { return RevrxTest::write_object(@_); }
-
 my %keys = map { $_ => 1 } wal_keys('00000001');
 my @ranges = grep { /$RANGE/ } sort keys %keys;
 ok(@ranges >= 1, 'the posix repository holds partials: ' . scalar(@ranges));
@@ -265,16 +262,16 @@ $complete =~ s/\.zst$//;
 is($rc, 0, "wal-fetch $complete") or diag($err);
 my $cbytes = RevrxTest::slurp_bin("$fdir/c1");
 my $g = '00000000000000A0';
-write_object("$repodir/wal/00000001/$complete.$g.00000000-00800000.partial", "\0" x 0x800000, $sysid);
+RevrxTest::write_range("$repodir/wal/00000001", $complete, $g, 0, 0x800000, "\0" x 0x800000, $sysid);
 ($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c2");
 is($rc, 0, "wal-fetch $complete with a partial beside it");
 ok(RevrxTest::slurp_bin("$fdir/c2") eq $cbytes,
 	'a segment stored complete is fetched complete, never from a partial');
 unlink "$repodir/wal/00000001/$complete.$g.00000000-00800000.partial";
 rename("$repodir/wal/00000001/$complete.zst", "$fdir/$complete.zst") or die $!;
-write_object("$repodir/wal/00000001/$complete.$g.00000000-00800000.partial",
+RevrxTest::write_range("$repodir/wal/00000001", $complete, $g, 0, 0x800000,
 	substr($cbytes, 0, 0x800000), $sysid);
-write_object("$repodir/wal/00000001/$complete.$g.00800000-01000000.partial",
+RevrxTest::write_range("$repodir/wal/00000001", $complete, $g, 0x800000, 0x1000000,
 	substr($cbytes, 0x800000), $sysid);
 ($rc, $out, $err) = RevrxTest::run_agent($penv, 'wal-fetch', $complete, "$fdir/c3");
 is($rc, 0, "wal-fetch $complete from two ranges that fill it, $pseg stored after it") or diag($err);

@@ -8,6 +8,7 @@
 #    points at a segment recycled long ago: partials of the current
 #    segment reach the spool within seconds, and the log has no such ERROR.
 #    Both the next segment (the case that failed) and several segments on.
+#    While it is off (0), no partial is written.
 # 3. wal-fetch and timelines (PostgreSQL's XLogFileReadAnyTLI falls back to
 #    the parent timeline's segment when the child's is not found): a child
 #    timeline's segment with no object and no partial while later WAL of
@@ -95,6 +96,10 @@ sub off_and_on
 	ok(!-e $node->data_dir . "/pg_wal/$seg", "$switches: $seg is archived and removed from pg_wal");
 	my $cur = current_segment();
 	isnt($cur, $seg, "$switches: the flush moved on to $cur");
+	# off means off: WAL written meanwhile is in no partial (the exporter
+	# would have written one within its 100 ms tick)
+	sleep 1;
+	is(scalar(spooled_partials($cur)), 0, "$switches: while revrx.partial_interval = 0, no partial of $cur");
 
 	my $log_offset = -s $node->logfile;
 	set_interval('200ms');

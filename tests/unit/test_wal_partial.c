@@ -74,6 +74,26 @@ test_names(void **state)
 	assert_true(r.generation == GEN1);
 	assert_int_equal(r.start, 0xA3F000);
 	assert_int_equal(r.end, 0xA51000);
+	assert_true(r.has_range_header);
+	/* its identity, big-endian, and back */
+	{
+		uint8_t		h[RVX_RANGE_HEADER_LEN];
+		static const uint8_t want[RVX_RANGE_HEADER_LEN] = {
+			'R', 'V', 'X', 'R', 0, 0, 0, 1,
+			0, 0, 0, 0, 0x03, 0xA3, 0xF0, 0x00,
+			0, 0, 0, 0, 0x03, 0xA5, 0x10, 0x00};
+		uint32_t	tli;
+		uint64_t	a,
+					b;
+
+		rvx_range_header_encode(1, UINT64_C(0x3A3F000), UINT64_C(0x3A51000), h);
+		assert_memory_equal(h, want, sizeof(want));
+		assert_int_equal(rvx_range_header_decode(h, &tli, &a, &b), 0);
+		assert_int_equal(tli, 1);
+		assert_true(a == UINT64_C(0x3A3F000) && b == UINT64_C(0x3A51000));
+		h[0] = 'X';
+		assert_int_equal(rvx_range_header_decode(h, &tli, &a, &b), -1);
+	}
 	/* the whole 64 bits of a generation; a range up to the segment's end */
 	assert_int_equal(rvx_walname_streamed(SEG, UINT64_C(0xFEDCBA9876543210), 0, SEGSIZE, name,
 										  sizeof(name)), 0);
@@ -88,6 +108,7 @@ test_names(void **state)
 	assert_int_equal(r.start, 0);
 	assert_int_equal(r.end, 0xA3F000);
 	assert_true(r.generation == GEN1);
+	assert_false(r.has_range_header);
 
 	/* the key: under the timeline, never the complete segment's key */
 	rvx_walname_streamed(SEG, GEN1, 0x1000, 0xA3F000, name, sizeof(name));
@@ -395,14 +416,31 @@ test_progress(void **state)
 
 /* ------------------------------------------------ shipping, with a repository */
 
-/* Spools the first len bytes of content as NAME.rvx, as the server would. */
+/*
+ * Spools the first len bytes of content as NAME.rvx, as the server would:
+ * a range's after its identity (the one its name says).
+ */
 static void
 spool_object(Fixture *fx, const char *name, const char *content, size_t len)
 {
 	char		path[PATH_MAX];
+	RvxStreamedName r;
+	char	   *buf;
 
 	snprintf(path, sizeof(path), "%s/wal/%s.rvx", fx->spool, name);
-	fx_write_object(path, content, len, SYSID, NULL);
+	if (rvx_walname_streamed_parse(name, &r) != 0 || !r.has_range_header)
+	{
+		fx_write_object(path, content, len, SYSID, NULL);
+		return;
+	}
+	buf = malloc(RVX_RANGE_HEADER_LEN + len);
+	assert_non_null(buf);
+	rvx_range_header_encode(rvx_walname_timeline(name),
+							strtoull(name + 16, NULL, 16) * SEGSIZE + r.start,
+							strtoull(name + 16, NULL, 16) * SEGSIZE + r.end, (uint8_t *) buf);
+	memcpy(buf + RVX_RANGE_HEADER_LEN, content, len);
+	fx_write_object(path, buf, RVX_RANGE_HEADER_LEN + len, SYSID, NULL);
+	free(buf);
 }
 
 /* Spools and ships bytes [start, end) of content as a range of seg. */
@@ -437,6 +475,7 @@ fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool chec
 	size_t		links[64];
 	RvxFetchPart parts[64];
 	RvxWalPageCheck pages[64];
+	uint8_t		heads[64][RVX_RANGE_HEADER_LEN];
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	char		dest[512];
 	uint32_t	pos = 0;
@@ -457,6 +496,19 @@ fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool chec
 		parts[i].expect_size = set.ranges[links[i]].end - set.ranges[links[i]].start;
 		parts[i].skip = pos - set.ranges[links[i]].start;
 		parts[i].wal_pages = NULL;
+		parts[i].head = NULL;
+		parts[i].head_len = 0;
+		if (set.ranges[links[i]].has_range_header)
+		{
+			/* as cmd_wal_fetch.c: the range's identity must be its name's */
+			uint64_t	seglsn = strtoull(seg + 16, NULL, 16) * SEGSIZE;
+
+			rvx_range_header_encode(rvx_walname_timeline(seg), seglsn + set.ranges[links[i]].start,
+									seglsn + set.ranges[links[i]].end, heads[i]);
+			parts[i].head = heads[i];
+			parts[i].head_len = RVX_RANGE_HEADER_LEN;
+			parts[i].expect_size += RVX_RANGE_HEADER_LEN;
+		}
 		if (check_pages)
 		{
 			rvx_wal_page_check_begin(&pages[i], SEGSIZE, rvx_walname_timeline(seg),
@@ -845,6 +897,24 @@ test_fetch_checks(void **state)
 	assert_false(exists(e->root, "fetched"));
 	/* without the check (the old reader) it would have been spliced in */
 	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), 0x8000);
+
+	/*
+	 * Renamed: a range of [0x1000, 0x4000) stored under the name of
+	 * [0x5000, 0x8000).  Its identity says where its WAL belongs, whatever
+	 * its pages hold: refused before a byte is used, pages checked or not.
+	 */
+	rvx_walname_streamed(SEG, GEN1, 0x1000, 0x4000, name, sizeof(name));
+	spool_object(e, name, (char *) wal + 0x1000, 0x3000);
+	snprintf(from, sizeof(from), "%s/wal/%s.rvx", e->spool, name);
+	rvx_walname_streamed(SEG, GEN1, 0x5000, 0x8000, name, sizeof(name));
+	snprintf(to, sizeof(to), "%s/wal/00000001/%s.zst", e->repodir, name);
+	assert_int_equal(rename(from, to), 0);
+	unlink(dest);
+	assert_int_equal(fetch_chain_pages(e, SEG, back, sizeof(back), false, &err), UINT32_MAX);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_non_null(strstr(err.msg, "does not carry the range its name says"));
+	assert_false(exists(e->root, "fetched"));
 	/* a segment of timeline 2 does not take it either: its pages say another segment */
 }
 
