@@ -20,8 +20,8 @@
 
 #include <curl/curl.h>
 
-#include "commands.h"
-#include "log.h"
+#include "command/commands.h"
+#include "base/log.h"
 #include "rvx_port.h"
 
 typedef struct Command

@@ -4,7 +4,7 @@
  *	  The content of an incremental backup's object for a relation file:
  *	  the pages that changed since the parent backup, written by the
  *	  exporter (extension/backup.c) and applied by restore
- *	  (agent/restore_delta.c).
+ *	  (agent/restore/restore_delta.c).
  *
  *	 page images	nblocks * block_size bytes, in block order
  *	 block numbers	nblocks * 4 bytes (big-endian), ascending, in the file

@@ -4,7 +4,7 @@
  *	  Table fingerprints: the row count and an order-independent hash of
  *	  every row of a table, computed by SQL so that the primary (at backup
  *	  time, extension/fingerprint.c) and a restored instance (during a
- *	  drill, agent/verify.c) compute exactly the same thing.
+ *	  drill, agent/verify/verify.c) compute exactly the same thing.
  *
  * The hash of a row is hashtextextended(row::text, 0), a 64-bit hash of its
  * text form, which is the same on any instance of the same major version

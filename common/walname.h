@@ -26,7 +26,7 @@
  * over, which is past every byte written before a crash): after crash
  * recovery the WAL past the end of recovery is written anew, so an older
  * generation's partials may hold bytes that are no longer the server's
- * WAL, and a reader never mixes generations (agent/wal_partial.h).  The
+ * WAL, and a reader never mixes generations (agent/info/wal_partial.h).  The
  * fixed-width hex makes the names sort by segment, generation and start.
  * Names of the previous build, "<segment>.<generation>.<end>.partial",
  * are read as the range [0, end).

@@ -486,7 +486,7 @@ revrx_fingerprint_main(Datum main_arg)
 	 * may not be one: with the database's own search_path an unqualified
 	 * name in the fingerprint queries could resolve to the owner's function.
 	 * Only pg_catalog, as the drill that compares these fingerprints does
-	 * (agent/pginstance.c), so both print every row the same way.
+	 * (agent/verify/pginstance.c), so both print every row the same way.
 	 */
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 

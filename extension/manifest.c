@@ -356,7 +356,7 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 						 rec->whole_files, rec->whole_blocks_reread);
 	}
 	appendStringInfo(&w.buf, ",\n\"scheduled\": %s", rec->scheduled ? "true" : "false");
-	/* who asked, for the audit trail (agent/audit.h) */
+	/* who asked, for the audit trail (agent/info/audit.h) */
 	appendStringInfoString(&w.buf, ",\n\"requested_by\": ");
 	if (rec->requested_by != NULL)
 		escape_json(&w.buf, rec->requested_by);

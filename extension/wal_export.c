@@ -30,7 +30,7 @@
  * the agent reports the recovery point's age from it.  revrx-agent stores
  * each range as it comes, and wal-fetch assembles a segment's ranges into
  * the segment's flushed prefix, stopping at the first gap
- * (agent/wal_partial.h, docs/architecture.md, "Partial WAL").
+ * (agent/info/wal_partial.h, docs/architecture.md, "Partial WAL").
  *
  * Why ranges, each only the new bytes: a round then costs the WAL written
  * since the round before, compressed once and uploaded once, whatever the

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 
 int
 rvx_error(RvxError *err, RvxErrorCode code, const char *fmt,...)

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "log.h"
+#include "base/log.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *log_command = "agent";

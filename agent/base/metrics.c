@@ -25,10 +25,10 @@
 
 #include <jansson.h>
 
-#include "metrics.h"
+#include "base/metrics.h"
 #include "spool.h"
 #include "walname.h"
-#include "log.h"
+#include "base/log.h"
 
 /* The catalog files are small; anything bigger is not ours to parse. */
 #define CATALOG_FILE_MAX	((off_t) 16 * 1024 * 1024)

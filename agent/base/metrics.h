@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define RVX_SPOOL_VERIFICATIONS_FILE	"status/verifications.json"
 

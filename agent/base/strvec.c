@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strvec.h"
+#include "base/strvec.h"
 
 int
 rvx_strvec_add(RvxStrVec *v, const char *s)

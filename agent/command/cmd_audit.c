@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "commands.h"
-#include "log.h"
-#include "target.h"
+#include "info/audit.h"
+#include "command/commands.h"
+#include "base/log.h"
+#include "restore/target.h"
 
 const char	rvx_audit_options[] =
 "Options:\n"

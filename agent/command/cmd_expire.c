@@ -26,11 +26,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
-#include "commands.h"
-#include "expire.h"
-#include "log.h"
-#include "target.h"
+#include "info/audit.h"
+#include "command/commands.h"
+#include "retention/expire.h"
+#include "base/log.h"
+#include "restore/target.h"
 
 const char	rvx_expire_options[] =
 "Options:\n"

@@ -33,11 +33,11 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
-#include "commands.h"
-#include "expire.h"
-#include "log.h"
-#include "repo_meta.h"
+#include "info/catalog.h"
+#include "command/commands.h"
+#include "retention/expire.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
 
 static const char *
 human_size(char *buf, size_t cap, json_int_t bytes)

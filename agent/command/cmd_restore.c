@@ -31,10 +31,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "commands.h"
-#include "log.h"
-#include "restore.h"
+#include "info/audit.h"
+#include "command/commands.h"
+#include "base/log.h"
+#include "restore/restore.h"
 
 #define MAX_TABLESPACE_MAP 256
 

@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "catalog.h"
-#include "commands.h"
-#include "log.h"
-#include "verify.h"
+#include "info/audit.h"
+#include "info/catalog.h"
+#include "command/commands.h"
+#include "base/log.h"
+#include "verify/verify.h"
 
 const char	rvx_verify_options[] =
 "Options:\n"

@@ -59,11 +59,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "fetch.h"
-#include "log.h"
-#include "repo_meta.h"
-#include "wal_partial.h"
+#include "command/commands.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
+#include "info/wal_partial.h"
 #include "walname.h"
 
 /*

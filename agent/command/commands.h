@@ -10,7 +10,7 @@
 #ifndef RVX_AGENT_COMMANDS_H
 #define RVX_AGENT_COMMANDS_H
 
-#include "config.h"
+#include "config/config.h"
 
 extern int	rvx_cmd_run(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg);

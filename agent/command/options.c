@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
-#include "log.h"
+#include "command/commands.h"
+#include "base/log.h"
 
 const char *
 rvx_option_value(int argc, char **argv, int *i, const char *name, const char *alias,

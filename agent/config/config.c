@@ -18,8 +18,8 @@
 
 #include <openssl/crypto.h>
 
-#include "config.h"
-#include "credentials.h"
+#include "config/config.h"
+#include "storage/credentials.h"
 
 typedef struct Setting
 {

@@ -15,9 +15,9 @@
 #ifndef RVX_AGENT_CONFIG_H
 #define RVX_AGENT_CONFIG_H
 
-#include "error.h"
-#include "log.h"
-#include "repo.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "storage/repo.h"
 
 typedef struct RvxConfig
 {

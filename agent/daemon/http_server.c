@@ -24,11 +24,11 @@
 
 #include <microhttpd.h>
 
-#include "http_server.h"
-#include "log.h"
-#include "metrics.h"
-#include "repo.h"
-#include "repo_meta.h"
+#include "daemon/http_server.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
 #include "spool.h"
 
 struct RvxHttpServer

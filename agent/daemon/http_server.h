@@ -30,8 +30,8 @@
 #ifndef RVX_AGENT_HTTP_SERVER_H
 #define RVX_AGENT_HTTP_SERVER_H
 
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "base/error.h"
 
 #define RVX_HEALTH_STALL_S	60
 #define RVX_READY_PROBE_S	5

@@ -5,7 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "schedule.h"
+#include "daemon/schedule.h"
 
 RvxWorkKind
 rvx_schedule_next(RvxScheduleState *s)

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wal_partial.h"
-#include "wal_progress.h"
+#include "info/wal_partial.h"
+#include "daemon/wal_progress.h"
 
 /* What is known of one segment of one timeline. */
 typedef struct Seg

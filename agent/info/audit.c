@@ -5,7 +5,7 @@
  *
  * The pure parts (record, key, the time in a key, the retention rule) are
  * separate from the I/O so that the unit tests pin them down
- * (tests/unit/test_audit.c).  Records are small JSON texts stored with
+ * (tests/unit/info/test_audit.c).  Records are small JSON texts stored with
  * rvx_store_text_object(), the path of leases and pins, so they get the
  * object header, encryption and the "never replace" rule of every object.
  *
@@ -21,13 +21,13 @@
 
 #include <openssl/rand.h>
 
-#include "audit.h"
-#include "fetch.h"
-#include "log.h"
-#include "repo_meta.h"
+#include "info/audit.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
 #include "rvx_port.h"
-#include "ship.h"
-#include "strvec.h"
+#include "ship/ship.h"
+#include "base/strvec.h"
 
 #define US_PER_S	INT64_C(1000000)
 

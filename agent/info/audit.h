@@ -42,8 +42,8 @@
 
 #include <jansson.h>
 
-#include "repo.h"
-#include "strvec.h"
+#include "storage/repo.h"
+#include "base/strvec.h"
 
 #define RVX_AUDIT_PREFIX		"audit/"
 #define RVX_AUDIT_FORMAT		1

@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "catalog.h"
-#include "fetch.h"
-#include "log.h"
+#include "info/catalog.h"
+#include "info/fetch.h"
+#include "base/log.h"
 #include "sha256.h"
-#include "ship.h"
+#include "ship/ship.h"
 #include "walname.h"
 
 /* ---------------------------------------------------------------- names */

@@ -38,7 +38,7 @@
 
 #include <jansson.h>
 
-#include "repo.h"
+#include "storage/repo.h"
 #include "spool.h"
 
 /* Repository and spool names of the backup contract (docs/backup-format.md). */

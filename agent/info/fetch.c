@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fetch.h"
-#include "wal_partial.h"
+#include "info/fetch.h"
+#include "info/wal_partial.h"
 #include "walname.h"
 
 /* What a listing of a WAL file's key stem found, per codec. */

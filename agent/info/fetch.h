@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "object.h"
-#include "repo.h"
+#include "storage/repo.h"
 
 /*
  * Which key holds archived file NAME.  The writer's compression may have

@@ -14,8 +14,8 @@
 
 #include <jansson.h>
 
-#include "log.h"
-#include "repo_meta.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
 #include "spool.h"
 
 #define META_MAX_LEN (64 * 1024)

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "repo.h"
+#include "storage/repo.h"
 
 #define RVX_REPO_FORMAT		1
 #define RVX_REPO_META_KEY	"repo.json"

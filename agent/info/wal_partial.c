@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch.h"
-#include "wal_partial.h"
+#include "info/fetch.h"
+#include "info/wal_partial.h"
 
 /* The ranges of generation gen from offset 0 on, without a gap. */
 static size_t

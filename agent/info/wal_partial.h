@@ -35,8 +35,8 @@
 #ifndef RVX_AGENT_WAL_PARTIAL_H
 #define RVX_AGENT_WAL_PARTIAL_H
 
-#include "repo.h"
-#include "strvec.h"
+#include "storage/repo.h"
+#include "base/strvec.h"
 #include "walname.h"
 
 /* What the partials of one segment give recovery (rvx_partial_chain). */

@@ -50,12 +50,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
-#include "log.h"
-#include "repo_meta.h"
-#include "restore.h"
-#include "restore_delta.h"
-#include "restore_reuse.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
+#include "restore/restore.h"
+#include "restore/restore_delta.h"
+#include "restore/restore_reuse.h"
 #include "sha256.h"
 
 #define PG_CONTROL_PATH		"global/pg_control"

@@ -47,9 +47,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "catalog.h"
-#include "config.h"
-#include "target.h"
+#include "info/catalog.h"
+#include "config/config.h"
+#include "restore/target.h"
 
 /* Restore tablespace oid into path instead of its original location. */
 typedef struct RvxTablespaceMapping

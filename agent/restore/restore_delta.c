@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "delta.h"
-#include "restore_delta.h"
+#include "restore/restore_delta.h"
 
 #define MAX_DELTAS		64		/* restore.c's longest chain */
 #define INDEX_CHUNK		4096	/* block numbers read at a time */

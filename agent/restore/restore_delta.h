@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "sha256.h"
 
 typedef struct RvxDeltaMerge RvxDeltaMerge;

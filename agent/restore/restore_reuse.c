@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "restore_reuse.h"
+#include "base/log.h"
+#include "restore/restore_reuse.h"
 
 #define HASH_CHUNK		(1024 * 1024)
 

@@ -28,8 +28,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "commands.h"
-#include "target.h"
+#include "command/commands.h"
+#include "restore/target.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
 #define FIRST_NORMAL_XID 3		/* PostgreSQL's FirstNormalTransactionId */

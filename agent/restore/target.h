@@ -39,10 +39,10 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
-#include "error.h"
-#include "repo.h"
-#include "repo_meta.h"
+#include "info/catalog.h"
+#include "base/error.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
 #include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
 
 typedef enum RvxTargetKind

@@ -34,15 +34,15 @@
 
 #include <jansson.h>
 
-#include "audit.h"
-#include "catalog.h"
-#include "expire.h"
-#include "fetch.h"
-#include "log.h"
-#include "repo_meta.h"
-#include "ship.h"
-#include "strvec.h"
-#include "target.h"
+#include "info/audit.h"
+#include "info/catalog.h"
+#include "retention/expire.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "info/repo_meta.h"
+#include "ship/ship.h"
+#include "base/strvec.h"
+#include "restore/target.h"
 #include "walname.h"
 
 #define LEASE_MAX_LEN	65536

@@ -45,9 +45,9 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "config.h"
-#include "repo.h"
-#include "retention.h"
+#include "config/config.h"
+#include "storage/repo.h"
+#include "retention/retention.h"
 
 #define RVX_LEASE_PREFIX		"locks/backup-"
 /* A lease this old is reported (and still honoured). */

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "retention.h"
+#include "retention/retention.h"
 #include "walname.h"
 
 int

@@ -7,7 +7,7 @@
  * No I/O happens here: expire.c reads the repository, describes every
  * complete backup with an RvxRetainBackup, asks this module, and deletes
  * what it says.  That keeps the rules (docs/retention.md) testable with
- * plain arrays (tests/unit/test_retention.c).
+ * plain arrays (tests/unit/retention/test_retention.c).
  *
  * A backup is retained when any of these holds, checked in this order so
  * that the reason reported is the strongest one:

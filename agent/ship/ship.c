@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
-#include "log.h"
-#include "ship.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "ship/ship.h"
 #include "spool.h"
 #include "walname.h"
-#include "wal_partial.h"
+#include "info/wal_partial.h"
 
 int
 rvx_fsync_dir(const char *dir, RvxError *err)

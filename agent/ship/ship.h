@@ -25,8 +25,8 @@
 #define RVX_AGENT_SHIP_H
 
 #include "object.h"
-#include "repo.h"
-#include "repo_meta.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
 
 typedef struct RvxShipResult
 {

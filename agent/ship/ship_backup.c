@@ -41,13 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "expire.h"
-#include "fetch.h"
-#include "log.h"
-#include "ship_backup.h"
+#include "info/audit.h"
+#include "retention/expire.h"
+#include "info/fetch.h"
+#include "base/log.h"
+#include "ship/ship_backup.h"
 #include "spool.h"
-#include "strvec.h"
+#include "base/strvec.h"
 
 #define RECORD_SPOOL_NAME	RVX_BACKUP_RECORD RVX_SPOOL_READY_SUFFIX
 

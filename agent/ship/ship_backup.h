@@ -41,10 +41,10 @@
 #ifndef RVX_AGENT_SHIP_BACKUP_H
 #define RVX_AGENT_SHIP_BACKUP_H
 
-#include "catalog.h"
-#include "repo.h"
-#include "repo_meta.h"
-#include "ship.h"
+#include "info/catalog.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
+#include "ship/ship.h"
 #include "walname.h"
 
 /* What is left of one backup in the spool. */

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "catalog.h"
-#include "log.h"
-#include "ship.h"
-#include "ship_meta.h"
+#include "info/catalog.h"
+#include "base/log.h"
+#include "ship/ship.h"
+#include "ship/ship_meta.h"
 #include "spool.h"
 
 /* Deep enough for restore_points/<name> and backup/<id>/<name>. */

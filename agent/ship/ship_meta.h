@@ -19,8 +19,8 @@
 
 #include <stdbool.h>
 
-#include "repo.h"
-#include "repo_meta.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
 
 /* Is any document waiting in the spool (and not refused)? */
 extern bool rvx_meta_pending(const char *spool_dir);

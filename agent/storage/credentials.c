@@ -64,12 +64,12 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "credentials.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "s3_xml.h"
-#include "sigv4.h"
+#include "storage/credentials.h"
+#include "storage/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "storage/s3_xml.h"
+#include "storage/sigv4.h"
 
 #define TOKEN_FILE_MAX		(64 * 1024)
 #define ANSWER_MAX			(64 * 1024)

@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* The settings (config.c fills them from the AWS_* variables). */
 typedef struct RvxCredConfig
@@ -141,7 +141,7 @@ extern bool rvx_credentials_expired(RvxCredentials *prov, uint64_t generation);
 extern bool rvx_credentials_maybe_expired(RvxCredentials *prov, uint64_t generation);
 
 /* ------------------------------------------------------------------
- * The pieces, exposed for the unit tests (tests/unit/test_credentials.c).
+ * The pieces, exposed for the unit tests (tests/unit/storage/test_credentials.c).
  */
 
 /* A new set with refs = 1; NULL when out of memory. token may be NULL. */

@@ -30,7 +30,7 @@
 
 #include <curl/curl.h>
 
-#include "http.h"
+#include "storage/http.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS		60000
 #define HTTP_DEFAULT_MAX_BUFFER		(1024 * 1024)

@@ -35,8 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "repo.h"
+#include "base/error.h"
+#include "storage/repo.h"
 
 typedef struct RvxHttpOptions
 {

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metrics.h"
-#include "repo.h"
+#include "base/metrics.h"
+#include "storage/repo.h"
 
 static RvxRepo *open_driver(const RvxRepoConfig *cfg, RvxError *err);
 

@@ -36,7 +36,7 @@
 #include <sys/types.h>
 
 #include "crypto.h"
-#include "error.h"
+#include "base/error.h"
 
 /* Where the bytes of a put come from; the driver may read them twice. */
 typedef struct RvxPutSource

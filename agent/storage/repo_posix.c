@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "repo.h"
+#include "storage/repo.h"
 
 #define POSIX_CHUNK (1024 * 1024)
 

@@ -84,13 +84,13 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "credentials.h"
-#include "http.h"
-#include "log.h"
-#include "repo.h"
-#include "s3_xml.h"
+#include "storage/credentials.h"
+#include "storage/http.h"
+#include "base/log.h"
+#include "storage/repo.h"
+#include "storage/s3_xml.h"
 #include "sha256.h"
-#include "sigv4.h"
+#include "storage/sigv4.h"
 
 #define MiB					((uint64_t) 1024 * 1024)
 #define S3_SINGLE_PUT_MAX	(64 * MiB)

@@ -26,7 +26,7 @@
 #include <libxml/xmlerror.h>
 #include <openssl/crypto.h>
 
-#include "s3_xml.h"
+#include "storage/s3_xml.h"
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 

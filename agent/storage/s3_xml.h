@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Code and message of an <Error> document, truncated to fit. */
 typedef struct RvxS3Error

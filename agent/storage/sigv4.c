@@ -33,7 +33,7 @@
 #include <openssl/hmac.h>
 
 #include "sha256.h"
-#include "sigv4.h"
+#include "storage/sigv4.h"
 
 #define SIGV4_ALGORITHM		"AWS4-HMAC-SHA256"
 #define SIGV4_TERMINATOR	"aws4_request"

@@ -10,7 +10,7 @@
  * kept between segments), never normalized or encoded twice.
  *
  * Nothing here does I/O or reads the clock: the request time comes in as
- * the x-amz-date string, so fixed vectors (tests/unit/test_sigv4.c) test
+ * the x-amz-date string, so fixed vectors (tests/unit/storage/test_sigv4.c) test
  * the whole computation.  The signing key depends only on the secret, the
  * date, the region and the service; a signer caches it for the last date
  * it saw, so a long-lived repository handle derives it once a day instead

@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pginstance.h"
+#include "base/log.h"
+#include "verify/pginstance.h"
 
 extern char **environ;
 

@@ -31,7 +31,7 @@
 
 #include <libpq-fe.h>
 
-#include "error.h"
+#include "base/error.h"
 
 typedef struct RvxPgInstance
 {

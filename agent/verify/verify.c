@@ -46,15 +46,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "catalog.h"
-#include "fetch.h"
+#include "info/catalog.h"
+#include "info/fetch.h"
 #include "fingerprint.h"
-#include "log.h"
+#include "base/log.h"
 #include "object.h"
-#include "pginstance.h"
-#include "repo_meta.h"
-#include "restore.h"
-#include "verify_int.h"
+#include "verify/pginstance.h"
+#include "info/repo_meta.h"
+#include "restore/restore.h"
+#include "verify/verify_int.h"
 #include "walname.h"
 
 /* Largest fingerprints object we accept (one entry per table). */

@@ -40,8 +40,8 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "target.h"
+#include "config/config.h"
+#include "restore/target.h"
 
 #define RVX_VERIFY_REPORT_FORMAT	1
 /* Reports are stored as backup/<id>/verify/<stamp>.json + suffix */

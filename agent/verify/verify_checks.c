@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 
 #include "fingerprint.h"
-#include "log.h"
-#include "verify_int.h"
+#include "base/log.h"
+#include "verify/verify_int.h"
 
 /* Table row counts listed per database in the report; beyond, only totals. */
 #define ROW_COUNTS_LISTED	1000

@@ -12,10 +12,10 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
-#include "pginstance.h"
-#include "repo_meta.h"
-#include "verify.h"
+#include "info/catalog.h"
+#include "verify/pginstance.h"
+#include "info/repo_meta.h"
+#include "verify/verify.h"
 
 /* Lines of a tool's output, or of the server log, quoted in the report. */
 #define QUOTED_LINES		20

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_backup_record.c
- *	  libFuzzer target: backup.json records (agent/catalog.c).
+ *	  libFuzzer target: backup.json records (agent/info/catalog.c).
  *
  * A record comes from the repository, which may be damaged or hostile, and
  * restore acts on every path and key in it.  rvx_backup_record_parse() must
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "catalog.h"
+#include "info/catalog.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_config.c
- *	  libFuzzer target: the agent's configuration file (agent/config.c).
+ *	  libFuzzer target: the agent's configuration file (agent/config/config.c).
  *
  * The file is written by people and by deploy tooling; whatever it says,
  * loading it must end either in a configuration or in one clear error,
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int			LLVMFuzzerInitialize(int *argc, char ***argv);
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_s3_xml.c
- *	  libFuzzer target: S3's XML answers (agent/s3_xml.c).
+ *	  libFuzzer target: S3's XML answers (agent/storage/s3_xml.c).
  *
  * The same bytes are given to each reader of S3 documents (error, listing,
  * multipart initiate and complete) and to the readers of the credentials
- * answers (agent/credentials.c: STS XML, container and instance metadata
+ * answers (agent/storage/credentials.c: STS XML, container and instance metadata
  * JSON), as a misbehaving endpoint could send any of them in answer to any
  * request.  Every reader must refuse or
  * accept cleanly; keys handed to the listing callback must be
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "credentials.h"
-#include "s3_xml.h"
+#include "storage/credentials.h"
+#include "storage/s3_xml.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-# The audit trail (agent/audit.h, docs/audit.md), with the real server and
+# The audit trail (agent/info/audit.h, docs/audit.md), with the real server and
 # agent:
 #  - a backup by revrx_backup_now() under a named role, pin, unpin, a
 #    restore, a failed restore (non-empty directory), a restore drill and

@@ -28,15 +28,15 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
-#include "config.h"
-#include "fetch.h"
-#include "log.h"
+#include "info/catalog.h"
+#include "config/config.h"
+#include "info/fetch.h"
+#include "base/log.h"
 #include "object.h"
-#include "repo.h"
-#include "repo_meta.h"
-#include "ship.h"
-#include "ship_backup.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
+#include "ship/ship.h"
+#include "ship/ship_backup.h"
 #include "spool.h"
 
 #define SYSID		7312345678901234567ULL

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * test_metrics.c
- *	  Unit tests of agent/metrics.c (what /metrics and /readyz report) and
- *	  of the REVRX_LISTEN parser in agent/config.c.
+ *	  Unit tests of agent/base/metrics.c (what /metrics and /readyz report) and
+ *	  of the REVRX_LISTEN parser in agent/config/config.c.
  *
  * The exposition text is checked line by line: every sample belongs to a
  * metric announced by # HELP and # TYPE, label values are escaped, the
@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "base/metrics.h"
 #include "spool.h"
 
 static char spool[] = "/tmp/revrx-test-metrics.XXXXXX";

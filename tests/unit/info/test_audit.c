@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_audit.c
- *	  Unit tests for the audit trail (agent/audit.c): the record's fields,
+ *	  Unit tests for the audit trail (agent/info/audit.c): the record's fields,
  *	  the key's shape and that key order is time order, reading the time
  *	  back from a key (and refusing what is not a record's key), the
  *	  retention rule at its boundary, and a round trip through a posix
@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
+#include "info/audit.h"
 #include "crypto.h"
 #include "object.h"
 #include "rvx_port.h"

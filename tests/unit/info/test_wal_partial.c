@@ -3,9 +3,9 @@
  * test_wal_partial.c
  *	  Unit tests for streamed WAL partials: their names and which one makes
  *	  another redundant (common/walname.c), the chain recovery assembles
- *	  from a segment's ranges (agent/wal_partial.c), the agent's recovery
- *	  point (agent/wal_progress.c), and shipping and fetching them
- *	  (agent/ship.c, agent/fetch.c) with the posix repository of
+ *	  from a segment's ranges (agent/info/wal_partial.c), the agent's recovery
+ *	  point (agent/daemon/wal_progress.c), and shipping and fetching them
+ *	  (agent/ship/ship.c, agent/info/fetch.c) with the posix repository of
  *	  test_backup_fixture.h: ranges are stored as they come, a range from
  *	  the segment's start removes those it supersedes, the complete
  *	  segment removes all of them, and the spool keeps no acknowledgement.
@@ -29,8 +29,8 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test_backup_fixture.h"
 #pragma GCC diagnostic pop
-#include "wal_partial.h"
-#include "wal_progress.h"
+#include "info/wal_partial.h"
+#include "daemon/wal_progress.h"
 #include "walname.h"
 
 #define SEG "000000010000000000000003"

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_backup_restore.c
- *	  Unit tests for restoring a base backup (agent/restore.c, and
+ *	  Unit tests for restoring a base backup (agent/restore/restore.c, and
  *	  `revrx-agent list` through catalog.c), from a posix repository in a
  *	  temporary directory.
  *
@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "restore.h"
+#include "restore/restore.h"
 #include "test_backup_fixture.h"
 
 #define ID		"20261126T084500Z"

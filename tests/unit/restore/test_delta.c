@@ -2,7 +2,7 @@
  *
  * test_delta.c
  *	  Unit tests for rebuilding incremental backups' files
- *	  (agent/restore_delta.c, common/delta.h): a whole copy streamed in
+ *	  (agent/restore/restore_delta.c, common/delta.h): a whole copy streamed in
  *	  uneven pieces with two deltas over it (one that grows the file, one
  *	  that shrinks it again) gives exactly the expected bytes and their
  *	  SHA-256; a newer delta's page wins; malformed deltas are refused.
@@ -25,7 +25,7 @@
 #include <cmocka.h>
 
 #include "delta.h"
-#include "restore_delta.h"
+#include "restore/restore_delta.h"
 
 #define BS	8192
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * test_restore_reuse.c
- *	  Unit tests for `restore --delta` (agent/restore_reuse.c and its use
- *	  in agent/restore.c), from a posix repository in a temporary
+ *	  Unit tests for `restore --delta` (agent/restore/restore_reuse.c and its use
+ *	  in agent/restore/restore.c), from a posix repository in a temporary
  *	  directory (test_backup_fixture.h).
  *
  * What would make them fail: an entry classified wrongly (a file of the
@@ -31,8 +31,8 @@
 
 #include <cmocka.h>
 
-#include "restore.h"
-#include "restore_reuse.h"
+#include "restore/restore.h"
+#include "restore/restore_reuse.h"
 #include "test_backup_fixture.h"
 
 #define ID		"20261126T084500Z"

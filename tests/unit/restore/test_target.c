@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_target.c
- *	  Unit tests for recovery targets (agent/target.c): the values an
+ *	  Unit tests for recovery targets (agent/restore/target.c): the values an
  *	  operator types are parsed exactly or refused, written back in a form
  *	  PostgreSQL accepts, and compared with where backups end and with what
  *	  the repository reaches.  (The repository side is exercised by
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "target.h"
+#include "restore/target.h"
 
 /* 2026-11-26 10:00:00 UTC */
 #define T0	(INT64_C(1795687200) * 1000000)

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_retention.c
- *	  Unit tests for the retention policy (agent/retention.c): given
+ *	  Unit tests for the retention policy (agent/retention/retention.c): given
  *	  backups (id, kind, parent, scheduled, label, stop_time, pinned), the
  *	  settings and now, exactly the expected set is retained, for the
  *	  expected reason, and WAL is kept from the right segment.  (The
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "retention.h"
+#include "retention/retention.h"
 
 #define DAY		RVX_SECONDS_PER_DAY
 /* 2026-11-26 10:00:00 UTC */

@@ -2,7 +2,7 @@
  *
  * test_backup_ship.c
  *	  Unit tests for shipping base backups from the spool
- *	  (agent/ship_backup.c, catalog.c, and the scheduler in cmd_run.c), on
+ *	  (agent/ship/ship_backup.c, catalog.c, and the scheduler in cmd_run.c), on
  *	  a posix repository in a temporary directory.
  *
  * What would make them fail: a backup.json stored while an object of the
@@ -28,9 +28,9 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
-#include "commands.h"
-#include "schedule.h"
+#include "info/audit.h"
+#include "command/commands.h"
+#include "daemon/schedule.h"
 #include "test_backup_fixture.h"
 
 #define ID	"20261126T084500Z"

@@ -2,7 +2,7 @@
  *
  * test_ship.c
  *	  Unit tests for the posix repository driver, repository binding, and
- *	  shipping one spooled object (agent/repo_posix.c, repo_meta.c,
+ *	  shipping one spooled object (agent/storage/repo_posix.c, repo_meta.c,
  *	  ship.c, fetch.c), on real files in a temporary directory.
  *
  *-------------------------------------------------------------------------
@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "fetch.h"
+#include "info/fetch.h"
 #include "object.h"
-#include "repo.h"
-#include "repo_meta.h"
-#include "ship.h"
+#include "storage/repo.h"
+#include "info/repo_meta.h"
+#include "ship/ship.h"
 #include "spool.h"
 
 #define SYSID 7312345678901234567ULL

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_credentials.c
- *	  The S3 credentials provider (agent/credentials.c): parsing the STS,
+ *	  The S3 credentials provider (agent/storage/credentials.c): parsing the STS,
  *	  container and instance metadata answers, refresh timing, the endpoint
  *	  rules, and each source against a scripted server that asserts the
  *	  requests (scripted_server.h), down to the S3 request signed with what
@@ -27,12 +27,12 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "credentials.h"
-#include "error.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "repo.h"
+#include "storage/credentials.h"
+#include "base/error.h"
+#include "storage/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "storage/repo.h"
 #include "scripted_server.h"
 
 #define AKID		"ASIAEXAMPLEKEY1"

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_s3_http.c
- *	  The S3 driver (agent/repo_s3.c over http.c) against a scripted HTTP
+ *	  The S3 driver (agent/storage/repo_s3.c over http.c) against a scripted HTTP
  *	  server: retries, error mapping and the checks on what comes back.
  *
  * The server (scripted_server.h) plays a script of expected requests and
@@ -33,11 +33,11 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "error.h"
-#include "fetch.h"
-#include "http.h"
-#include "log.h"
-#include "repo.h"
+#include "base/error.h"
+#include "info/fetch.h"
+#include "storage/http.h"
+#include "base/log.h"
+#include "storage/repo.h"
 #include "scripted_server.h"
 
 #define SECRET		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_s3_xml.c
- *	  Unit tests of agent/s3_xml.c: S3's answers, and what a broken or
+ *	  Unit tests of agent/storage/s3_xml.c: S3's answers, and what a broken or
  *	  hostile server might send instead.
  *
  * The documents are shaped like AWS's examples in the S3 API reference
@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "s3_xml.h"
+#include "base/error.h"
+#include "storage/s3_xml.h"
 
 #define XMLDECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 #define S3NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_sigv4.c
- *	  Unit tests of agent/sigv4.c against AWS's published vectors.
+ *	  Unit tests of agent/storage/sigv4.c against AWS's published vectors.
  *
  * Two sources, both public and fixed:
  *	- the "aws-sig-v4-test-suite" (service "service", region us-east-1,
@@ -26,7 +26,7 @@
 #include <cmocka.h>
 
 #include "sha256.h"
-#include "sigv4.h"
+#include "storage/sigv4.h"
 
 #define SUITE_KEY		"AKIDEXAMPLE"
 #define SUITE_SECRET	"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

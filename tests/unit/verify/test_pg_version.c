@@ -2,7 +2,7 @@
  *
  * test_pg_version.c
  *	  Unit tests for the PostgreSQL major version checks of the agent
- *	  (agent/pginstance.c, agent/catalog.c): the version line of the
+ *	  (agent/verify/pginstance.c, agent/info/catalog.c): the version line of the
  *	  programs is read right, programs of another major than the backup's
  *	  are refused with their own exit code and a message naming both, and a
  *	  backup record's major is found in old and new records.
@@ -23,8 +23,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "catalog.h"
-#include "pginstance.h"
+#include "info/catalog.h"
+#include "verify/pginstance.h"
 
 static void
 test_version_major(void **state)
