@@ -26,7 +26,7 @@
 #include "base/log.h"
 #include "info/repo_meta.h"
 #include "rvx_port.h"
-#include "ship/ship.h"
+#include "info/store.h"
 #include "base/strvec.h"
 
 #define US_PER_S	INT64_C(1000000)

@@ -21,7 +21,7 @@
 #include "info/fetch.h"
 #include "base/log.h"
 #include "sha256.h"
-#include "ship/ship.h"
+#include "base/file_utils.h"
 #include "walname.h"
 
 /* ---------------------------------------------------------------- names */

@@ -40,7 +40,7 @@
 #include "info/fetch.h"
 #include "base/log.h"
 #include "info/repo_meta.h"
-#include "ship/ship.h"
+#include "info/store.h"
 #include "base/strvec.h"
 #include "restore/target.h"
 #include "walname.h"
