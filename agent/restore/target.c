@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "command/commands.h"
+#include "base/options.h"
 #include "restore/target.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
