@@ -39,11 +39,12 @@
 
 #include <jansson.h>
 
-#include "info/catalog.h"
-#include "base/error.h"
-#include "storage/repo.h"
-#include "info/repo_meta.h"
 #include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
+#include "base/error.h"
+#include "base/timefmt.h"		/* rvx_target_parse_time, rvx_target_format_time */
+#include "info/catalog.h"
+#include "info/repo_meta.h"
+#include "storage/repo.h"
 
 typedef enum RvxTargetKind
 {
@@ -84,8 +85,7 @@ typedef struct RvxRecoveryTarget
 
 #define RVX_TARGET_INIT {RVX_TARGET_NONE, NULL, 0, 0, 0, false, RVX_TARGET_ACTION_PROMOTE, NULL}
 
-/* --target-time / --target-lsn / ... values.  Each returns 0 or -1 (RVX_E_USAGE). */
-extern int	rvx_target_parse_time(const char *text, int64_t *us, RvxError *err);
+/* --target-lsn / --target-xid values (--target-time: timefmt.h).  Each returns 0 or -1 (RVX_E_USAGE). */
 extern int	rvx_target_parse_lsn(const char *text, uint64_t *lsn, RvxError *err);
 extern int	rvx_target_parse_xid(const char *text, uint64_t *xid, RvxError *err);
 
@@ -112,10 +112,6 @@ extern int	rvx_target_check(const RvxRecoveryTarget *t, RvxError *err);
 extern int	rvx_target_option(RvxRecoveryTarget *t, int argc, char **argv, int *i,
 							  RvxError *err);
 
-/* "2026-11-26 10:00:00.000000+00" (cap >= 32) */
-extern void rvx_target_format_time(int64_t us, char *out, size_t cap);
-/* The same for messages: "2026-11-26 10:00:00+00" when there is no fraction. */
-extern void rvx_target_format_time_short(int64_t us, char *out, size_t cap);
 /* "0/3000028" (cap >= 20) */
 extern void rvx_target_format_lsn(uint64_t lsn, char *out, size_t cap);
 /* The target for messages: "time 2026-11-26 10:00:00.000000+00", "xid 1234"... */

@@ -42,7 +42,7 @@
 #include "info/repo_meta.h"
 #include "info/store.h"
 #include "base/strvec.h"
-#include "restore/target.h"
+#include "base/timefmt.h"
 #include "walname.h"
 
 #define LEASE_MAX_LEN	65536
