@@ -66,11 +66,10 @@ days_in_month(int y, int m)
 }
 
 static int
-bad_time(const char *text, const char *why, RvxError *err)
+bad_time(const char *reason, const char **why)
 {
-	return rvx_error(err, RVX_E_USAGE,
-					 "invalid recovery target time \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
-					 "or \"2026-11-26T10:00:00.5Z\")", text, why);
+	*why = reason;
+	return -1;
 }
 
 /*
@@ -78,7 +77,7 @@ bad_time(const char *text, const char *why, RvxError *err)
  * then, maybe after a space, "Z", "UTC", "GMT" or "+HH", "+HH:MM", "+HHMM".
  */
 int
-rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
+rvx_time_parse(const char *text, int64_t *us, const char **why)
 {
 	const char *p = text;
 	int			y,
@@ -94,17 +93,17 @@ rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 
 	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
 		digits(&p, 2, &d))
-		return bad_time(text, "no date YYYY-MM-DD", err);
+		return bad_time("no date YYYY-MM-DD", why);
 	if (*p != ' ' && *p != 'T' && *p != 't')
-		return bad_time(text, "no time of day", err);
+		return bad_time("no time of day", why);
 	p++;
 	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-		return bad_time(text, "no time of day HH:MM[:SS]", err);
+		return bad_time("no time of day HH:MM[:SS]", why);
 	if (*p == ':')
 	{
 		p++;
 		if (digits(&p, 2, &s))
-			return bad_time(text, "bad seconds", err);
+			return bad_time("bad seconds", why);
 		if (*p == '.')
 		{
 			int			n = 0;
@@ -113,19 +112,19 @@ rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 			while (*p >= '0' && *p <= '9')
 			{
 				if (++n > 6)
-					return bad_time(text, "more than 6 fractional digits", err);
+					return bad_time("more than 6 fractional digits", why);
 				frac = frac * 10 + (*p++ - '0');
 			}
 			if (n == 0)
-				return bad_time(text, "no digits after the decimal point", err);
+				return bad_time("no digits after the decimal point", why);
 			for (; n < 6; n++)
 				frac *= 10;
 		}
 	}
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-		return bad_time(text, "a field is out of range", err);
+		return bad_time("a field is out of range", why);
 	if (y < 1970)
-		return bad_time(text, "before 1970", err);
+		return bad_time("before 1970", why);
 	while (*p == ' ')
 		p++;
 	if (strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcmp(p, "UTC") == 0 ||
@@ -135,18 +134,18 @@ rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 	{
 		sign = *p++ == '-' ? -1 : 1;
 		if (digits(&p, 2, &oh))
-			return bad_time(text, "bad time zone offset", err);
+			return bad_time("bad time zone offset", why);
 		if (*p == ':')
 			p++;
 		if (*p != '\0' && digits(&p, 2, &om))
-			return bad_time(text, "bad time zone offset", err);
+			return bad_time("bad time zone offset", why);
 		if (oh > 15 || om > 59)
-			return bad_time(text, "time zone offset out of range", err);
+			return bad_time("time zone offset out of range", why);
 	}
 	else if (*p == '\0')
-		return bad_time(text, "no time zone (add +00, Z or the offset meant)", err);
+		return bad_time("no time zone (add +00, Z or the offset meant)", why);
 	if (*p != '\0')
-		return bad_time(text, "unexpected text after the time", err);
+		return bad_time("unexpected text after the time", why);
 
 	*us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) -
 		   (int64_t) sign * (oh * 3600 + om * 60)) * USECS_PER_SEC + frac;
@@ -156,7 +155,7 @@ rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 /* ---------------------------------------------------------------- formatting */
 
 void
-rvx_target_format_time(int64_t us, char *out, size_t cap)
+rvx_time_format(int64_t us, char *out, size_t cap)
 {
 	int64_t		secs = us >= 0 ? us / USECS_PER_SEC : (us - USECS_PER_SEC + 1) / USECS_PER_SEC;
 	int64_t		frac = us - secs * USECS_PER_SEC;
@@ -170,9 +169,9 @@ rvx_target_format_time(int64_t us, char *out, size_t cap)
 }
 
 void
-rvx_target_format_time_short(int64_t us, char *out, size_t cap)
+rvx_time_format_short(int64_t us, char *out, size_t cap)
 {
-	rvx_target_format_time(us, out, cap);
+	rvx_time_format(us, out, cap);
 	if (us % USECS_PER_SEC == 0)
 	{
 		char	   *dot = strchr(out, '.');

@@ -14,17 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/error.h"
-
 /*
  * "YYYY-MM-DD{ |T}HH:MM[:SS[.f]]" then, maybe after a space, "Z", "UTC",
- * "GMT" or "+HH", "+HH:MM", "+HHMM".  Returns 0, or -1 (RVX_E_USAGE).
+ * "GMT" or "+HH", "+HH:MM", "+HHMM".  Returns 0, or -1 with *why saying
+ * what is wrong (a static string).
  */
-extern int	rvx_target_parse_time(const char *text, int64_t *us, RvxError *err);
+extern int	rvx_time_parse(const char *text, int64_t *us, const char **why);
 
 /* "2026-11-26 10:00:00.000000+00" (cap >= 32) */
-extern void rvx_target_format_time(int64_t us, char *out, size_t cap);
+extern void rvx_time_format(int64_t us, char *out, size_t cap);
 /* The same for messages: "2026-11-26 10:00:00+00" when there is no fraction. */
-extern void rvx_target_format_time_short(int64_t us, char *out, size_t cap);
+extern void rvx_time_format_short(int64_t us, char *out, size_t cap);
 
 #endif							/* RVX_AGENT_TIMEFMT_H */

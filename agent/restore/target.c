@@ -34,6 +34,18 @@
 /* ---------------------------------------------------------------- parsing */
 
 int
+rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
+{
+	const char *why;
+
+	if (rvx_time_parse(text, us, &why) != 0)
+		return rvx_error(err, RVX_E_USAGE,
+						 "invalid recovery target time \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
+						 "or \"2026-11-26T10:00:00.5Z\")", text, why);
+	return 0;
+}
+
+int
 rvx_target_parse_lsn(const char *text, uint64_t *lsn, RvxError *err)
 {
 	const char *slash = strchr(text, '/');
@@ -204,7 +216,7 @@ rvx_target_describe(const RvxRecoveryTarget *t, char *out, size_t cap)
 	switch (t->kind)
 	{
 		case RVX_TARGET_TIME:
-			rvx_target_format_time_short(t->time_us, buf, sizeof(buf));
+			rvx_time_format_short(t->time_us, buf, sizeof(buf));
 			snprintf(out, cap, "time %s", buf);
 			break;
 		case RVX_TARGET_LSN:
@@ -280,7 +292,7 @@ rvx_target_conf(const RvxRecoveryTarget *t, char *out, size_t cap)
 			switch (t->kind)
 			{
 				case RVX_TARGET_TIME:
-					rvx_target_format_time(t->time_us, value, sizeof(value));
+					rvx_time_format(t->time_us, value, sizeof(value));
 					break;
 				case RVX_TARGET_LSN:
 					rvx_target_format_lsn(t->lsn, value, sizeof(value));
@@ -392,9 +404,9 @@ format_range(const RvxRecoveryTarget *t, const RvxReach *r, char *out, size_t ca
 	if (t->kind == RVX_TARGET_TIME)
 	{
 		if (r->has_backup)
-			rvx_target_format_time_short(r->first_time_us, a, sizeof(a));
+			rvx_time_format_short(r->first_time_us, a, sizeof(a));
 		if (r->has_wal && r->last_time_us != 0)
-			rvx_target_format_time_short(r->last_time_us, b, sizeof(b));
+			rvx_time_format_short(r->last_time_us, b, sizeof(b));
 	}
 	else
 	{

@@ -41,7 +41,7 @@
 
 #include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
 #include "base/error.h"
-#include "base/timefmt.h"		/* rvx_target_parse_time, rvx_target_format_time */
+#include "base/timefmt.h"
 #include "info/catalog.h"
 #include "info/repo_meta.h"
 #include "storage/repo.h"
@@ -85,7 +85,8 @@ typedef struct RvxRecoveryTarget
 
 #define RVX_TARGET_INIT {RVX_TARGET_NONE, NULL, 0, 0, 0, false, RVX_TARGET_ACTION_PROMOTE, NULL}
 
-/* --target-lsn / --target-xid values (--target-time: timefmt.h).  Each returns 0 or -1 (RVX_E_USAGE). */
+/* --target-time / --target-lsn / ... values.  Each returns 0 or -1 (RVX_E_USAGE). */
+extern int	rvx_target_parse_time(const char *text, int64_t *us, RvxError *err);
 extern int	rvx_target_parse_lsn(const char *text, uint64_t *lsn, RvxError *err);
 extern int	rvx_target_parse_xid(const char *text, uint64_t *xid, RvxError *err);
 
