@@ -200,6 +200,15 @@ rvx_target_check(const RvxRecoveryTarget *t, RvxError *err)
 	return 0;
 }
 
+int
+rvx_target_check_backup(const char *backup_id, const RvxRecoveryTarget *t, RvxError *err)
+{
+	if (backup_id && strcmp(backup_id, "latest") != 0 && !rvx_backup_id_valid(backup_id))
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not a backup id (see revrx-agent list)",
+						 backup_id);
+	return rvx_target_check(t, err);
+}
+
 /* ---------------------------------------------------------------- formatting */
 
 void

@@ -103,6 +103,14 @@ extern int	rvx_target_set_timeline(RvxRecoveryTarget *t, const char *value, RvxE
 extern int	rvx_target_check(const RvxRecoveryTarget *t, RvxError *err);
 
 /*
+ * The checks restore and verify make once their options are read: the
+ * --backup value (NULL, "latest" or a backup id) and rvx_target_check.
+ * Returns 0, or -1 with RVX_E_USAGE.
+ */
+extern int	rvx_target_check_backup(const char *backup_id, const RvxRecoveryTarget *t,
+									RvxError *err);
+
+/*
  * The target options restore and verify share: --target-time, --target-lsn,
  * --target-name, --target-xid, --target immediate, --target-action,
  * --target-timeline and --target-exclusive (as "--opt value" or
