@@ -31,9 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "info/audit.h"
-#include "command/commands.h"
 #include "base/log.h"
+#include "command/commands.h"
+#include "info/audit.h"
 #include "restore/restore.h"
 
 #define MAX_TABLESPACE_MAP 256

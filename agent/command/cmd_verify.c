@@ -27,10 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "command/commands.h"
 #include "info/audit.h"
 #include "info/catalog.h"
-#include "command/commands.h"
-#include "base/log.h"
 #include "verify/verify.h"
 
 const char	rvx_verify_options[] =

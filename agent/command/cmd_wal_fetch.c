@@ -59,9 +59,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "command/commands.h"
 #include "info/fetch.h"
-#include "base/log.h"
 #include "info/repo_meta.h"
 #include "info/wal_partial.h"
 #include "walname.h"

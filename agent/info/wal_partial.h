@@ -35,10 +35,10 @@
 #ifndef RVX_AGENT_WAL_PARTIAL_H
 #define RVX_AGENT_WAL_PARTIAL_H
 
-#include "walname.h"
 #include "base/strvec.h"
 #include "info/fetch.h"
 #include "storage/repo.h"
+#include "walname.h"
 
 /* What the partials of one segment give recovery (rvx_partial_chain). */
 typedef struct RvxPartialChain

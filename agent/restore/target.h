@@ -39,11 +39,11 @@
 
 #include <jansson.h>
 
-#include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
 #include "base/error.h"
 #include "base/timefmt.h"
 #include "info/catalog.h"
 #include "info/repo_meta.h"
+#include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
 #include "storage/repo.h"
 
 typedef enum RvxTargetKind

@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "info/fetch.h"
 #include "base/log.h"
-#include "restore/target.h"
+#include "info/fetch.h"
 #include "info/wal_partial.h"
+#include "restore/target.h"
 #include "walname.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)

@@ -34,15 +34,15 @@
 
 #include <jansson.h>
 
-#include "info/audit.h"
-#include "info/catalog.h"
-#include "retention/expire.h"
-#include "info/fetch.h"
 #include "base/log.h"
-#include "info/repo_meta.h"
-#include "info/store.h"
 #include "base/strvec.h"
 #include "base/timefmt.h"
+#include "info/audit.h"
+#include "info/catalog.h"
+#include "info/fetch.h"
+#include "info/repo_meta.h"
+#include "info/store.h"
+#include "retention/expire.h"
 #include "walname.h"
 
 #define LEASE_MAX_LEN	65536

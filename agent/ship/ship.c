@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spool.h"
-#include "walname.h"
 #include "base/file_utils.h"
 #include "base/log.h"
 #include "info/fetch.h"
 #include "info/store.h"
 #include "info/wal_partial.h"
 #include "ship/ship.h"
+#include "spool.h"
+#include "walname.h"
 
 void
 rvx_ship_record_error(const char *spool_dir, const char *name, const RvxError *error)

@@ -24,10 +24,10 @@
 #ifndef RVX_AGENT_SHIP_H
 #define RVX_AGENT_SHIP_H
 
-#include "object.h"
 #include "base/file_utils.h"
 #include "info/repo_meta.h"
 #include "info/store.h"
+#include "object.h"
 #include "storage/repo.h"
 
 /* what rvx_ship_wal reports: what it stored */

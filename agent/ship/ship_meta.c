@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "info/catalog.h"
 #include "base/file_utils.h"
 #include "base/log.h"
+#include "info/catalog.h"
 #include "info/store.h"
 #include "ship/ship.h"
 #include "ship/ship_meta.h"

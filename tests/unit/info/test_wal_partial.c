@@ -29,8 +29,8 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test_backup_fixture.h"
 #pragma GCC diagnostic pop
-#include "info/wal_partial.h"
 #include "daemon/wal_progress.h"
+#include "info/wal_partial.h"
 #include "walname.h"
 
 #define SEG "000000010000000000000003"
