@@ -3,7 +3,8 @@
 # run-tests.sh: run every revrx test against the installed build.
 #
 # `make test` calls this after `make install`.  Suites:
-#   unit     agent and format unit tests (cmocka), no PostgreSQL needed
+#   unit     the include layering (scripts/check-includes.sh), then the
+#            agent and format unit tests (cmocka), no PostgreSQL needed
 #   fuzz     libFuzzer targets of the parsers of untrusted input, each for
 #            FUZZ_SECONDS (default 12) seconds (tests/fuzz/run-fuzz.sh)
 #   regress  pg_regress on the SQL surface, in a throwaway instance
@@ -77,8 +78,11 @@ for suite in $suites; do
 	echo "=== suite: $suite"
 	case $suite in
 		unit)
-			make -s -C "$src/agent" check
-			record unit $?
+			# an include that breaks the layering fails the suite too
+			rc=0
+			"$src/scripts/check-includes.sh" "$src" || rc=1
+			make -s -C "$src/agent" check || rc=1
+			record unit $rc
 			;;
 		fuzz)
 			"$src/tests/fuzz/run-fuzz.sh"

@@ -31,9 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "info/audit.h"
-#include "command/commands.h"
 #include "base/log.h"
+#include "command/commands.h"
+#include "info/audit.h"
 #include "restore/restore.h"
 
 #define MAX_TABLESPACE_MAP 256
@@ -243,14 +243,7 @@ rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg)
 		fprintf(stderr, "revrx-agent restore: --discard-unarchived-wal is an option of --delta\n");
 		return RVX_E_USAGE;
 	}
-	if (opts.backup_id && strcmp(opts.backup_id, "latest") != 0 &&
-		!rvx_backup_id_valid(opts.backup_id))
-	{
-		fprintf(stderr, "revrx-agent restore: \"%s\" is not a backup id (see revrx-agent list)\n",
-				opts.backup_id);
-		return RVX_E_USAGE;
-	}
-	if (rvx_target_check(&opts.target, &err) != 0)
+	if (rvx_target_check_backup(opts.backup_id, &opts.target, &err) != 0)
 	{
 		fprintf(stderr, "revrx-agent restore: %s\n", err.msg);
 		return RVX_E_USAGE;

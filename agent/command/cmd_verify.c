@@ -27,10 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "command/commands.h"
 #include "info/audit.h"
 #include "info/catalog.h"
-#include "command/commands.h"
-#include "base/log.h"
 #include "verify/verify.h"
 
 const char	rvx_verify_options[] =
@@ -173,14 +173,7 @@ rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg)
 			return RVX_E_USAGE;
 		}
 	}
-	if (opts.backup_id && strcmp(opts.backup_id, "latest") != 0 &&
-		!rvx_backup_id_valid(opts.backup_id))
-	{
-		fprintf(stderr, "revrx-agent verify: \"%s\" is not a backup id (see revrx-agent list)\n",
-				opts.backup_id);
-		return RVX_E_USAGE;
-	}
-	if (rvx_target_check(&opts.target, &err) != 0)
+	if (rvx_target_check_backup(opts.backup_id, &opts.target, &err) != 0)
 	{
 		fprintf(stderr, "revrx-agent verify: %s\n", err.msg);
 		return RVX_E_USAGE;

@@ -59,9 +59,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "command/commands.h"
 #include "info/fetch.h"
-#include "base/log.h"
 #include "info/repo_meta.h"
 #include "info/wal_partial.h"
 #include "walname.h"
@@ -101,7 +101,6 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	uint64_t	branch = 0;
 	uint32_t	limit;			/* the chain is not used past it */
 	size_t		nlinks;
-	uint32_t	pos = 0;
 	int			rc = -1;
 
 	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
@@ -208,28 +207,8 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	}
 
 	/* each range's WAL pages must say what its name says (wal_partial.h) */
-	nlinks = 0;
-	for (size_t i = 0; i < chain.nlinks && pos < limit; i++)
-	{
-		const RvxStreamedName *r = &set.ranges[links[i]];
-
-		parts[i].key = set.keys.s[links[i]];
-		parts[i].expect_size = (int64_t) (r->end - r->start);
-		parts[i].skip = pos - r->start;
-		if (r->has_range_header)
-		{
-			/* the range says itself which WAL it holds; it must be what its name says */
-			rvx_range_header_encode(tli, segno * ci->wal_segment_size + r->start,
-									segno * ci->wal_segment_size + r->end, heads[i]);
-			parts[i].head = heads[i];
-			parts[i].head_len = RVX_RANGE_HEADER_LEN;
-			parts[i].expect_size += RVX_RANGE_HEADER_LEN;
-		}
-		rvx_wal_page_check_begin(&pages[i], ci->wal_segment_size, tli, segno, r->start);
-		parts[i].wal_pages = &pages[i];
-		pos = r->end;
-		nlinks++;
-	}
+	nlinks = rvx_partial_chain_parts(&set, links, chain.nlinks, tli, segno, ci->wal_segment_size,
+									 limit, parts, pages, heads);
 	opts.expect_system_id = ci->system_id;
 	opts.pad_to = ci->wal_segment_size;
 	if (limit < chain.end)

@@ -10,6 +10,7 @@
 #ifndef RVX_AGENT_COMMANDS_H
 #define RVX_AGENT_COMMANDS_H
 
+#include "base/options.h"		/* every command's option loop */
 #include "config/config.h"
 
 extern int	rvx_cmd_run(int argc, char **argv, RvxConfig *cfg);
@@ -21,21 +22,6 @@ extern int	rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_pin(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_unpin(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_audit(int argc, char **argv, RvxConfig *cfg);
-
-/*
- * The value of "--name VALUE" or "--name=VALUE" (or "ALIAS VALUE") at
- * argv[*i], advancing *i past a separate value; NULL if argv[*i] is not the
- * option, or (with *missing set) if its value is missing.  Shared by every
- * command's option loop.
- */
-extern const char *rvx_option_value(int argc, char **argv, int *i, const char *name,
-									const char *alias, bool *missing);
-
-/*
- * Says on stderr that argv[i] of command is not an option it knows, or
- * (missing) that its value is missing; the caller prints its usage.
- */
-extern void rvx_option_refuse(const char *command, const char *arg, bool missing);
 
 /*
  * Opens the configured repository; on failure logs why and sets *exit_code

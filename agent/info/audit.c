@@ -21,13 +21,13 @@
 
 #include <openssl/rand.h>
 
+#include "base/log.h"
+#include "base/strvec.h"
 #include "info/audit.h"
 #include "info/fetch.h"
-#include "base/log.h"
 #include "info/repo_meta.h"
+#include "info/store.h"
 #include "rvx_port.h"
-#include "ship/ship.h"
-#include "base/strvec.h"
 
 #define US_PER_S	INT64_C(1000000)
 

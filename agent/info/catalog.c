@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/file_utils.h"
+#include "base/log.h"
 #include "info/catalog.h"
 #include "info/fetch.h"
-#include "base/log.h"
 #include "sha256.h"
-#include "ship/ship.h"
 #include "walname.h"
 
 /* ---------------------------------------------------------------- names */

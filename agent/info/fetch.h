@@ -112,16 +112,14 @@ typedef struct RvxFetchPart
 	 */
 	const struct RvxWalPageCheck *wal_pages;
 	/*
-	 * NULL, or the content opens with these head_len bytes (at most
-	 * RVX_FETCH_HEAD_MAX), which are not part of the file: a streamed
-	 * range's identity (walname.h).  Anything else is RVX_E_CORRUPT.
+	 * NULL, or the content opens with these head_len bytes, which are not
+	 * part of the file: a streamed range's identity (walname.h).  Anything
+	 * else is RVX_E_CORRUPT.
 	 * expect_size and skip count them; wal_pages does not see them.
 	 */
 	const uint8_t *head;
 	size_t		head_len;
 } RvxFetchPart;
-
-#define RVX_FETCH_HEAD_MAX	64
 
 extern int	rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 									const RvxFetchOptions *opts, const char *dest,

@@ -401,3 +401,40 @@ rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
 	}
 	return found;
 }
+
+size_t
+rvx_partial_chain_parts(const RvxPartialSet *set, const size_t *links, size_t nlinks,
+						uint32_t tli, uint64_t segno, uint64_t segment_size, uint32_t limit,
+						RvxFetchPart *parts, RvxWalPageCheck *pages,
+						uint8_t (*heads)[RVX_RANGE_HEADER_LEN])
+{
+	uint32_t	pos = 0;
+	size_t		n = 0;
+
+	for (size_t i = 0; i < nlinks && pos < limit; i++)
+	{
+		const RvxStreamedName *r = &set->ranges[links[i]];
+
+		memset(&parts[i], 0, sizeof(parts[i]));
+		parts[i].key = set->keys.s[links[i]];
+		parts[i].expect_size = (int64_t) (r->end - r->start);
+		parts[i].skip = pos - r->start;
+		if (r->has_range_header)
+		{
+			/* the range says itself which WAL it holds; it must be what its name says */
+			rvx_range_header_encode(tli, segno * segment_size + r->start,
+									segno * segment_size + r->end, heads[i]);
+			parts[i].head = heads[i];
+			parts[i].head_len = RVX_RANGE_HEADER_LEN;
+			parts[i].expect_size += RVX_RANGE_HEADER_LEN;
+		}
+		if (pages != NULL)
+		{
+			rvx_wal_page_check_begin(&pages[i], segment_size, tli, segno, r->start);
+			parts[i].wal_pages = &pages[i];
+		}
+		pos = r->end;
+		n++;
+	}
+	return n;
+}

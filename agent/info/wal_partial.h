@@ -35,8 +35,9 @@
 #ifndef RVX_AGENT_WAL_PARTIAL_H
 #define RVX_AGENT_WAL_PARTIAL_H
 
-#include "storage/repo.h"
 #include "base/strvec.h"
+#include "info/fetch.h"
+#include "storage/repo.h"
 #include "walname.h"
 
 /* What the partials of one segment give recovery (rvx_partial_chain). */
@@ -175,5 +176,20 @@ extern void rvx_wal_page_check_begin(RvxWalPageCheck *c, uint64_t segment_size, 
  */
 extern int	rvx_wal_page_check_feed(RvxWalPageCheck *c, const void *data, size_t len,
 									char *why, size_t cap);
+
+/*
+ * The parts (rvx_fetch_parts_to_file) that read a chain of set's partials
+ * (links[0..nlinks), from rvx_partial_chain) of segment segno of timeline
+ * tli as one stretch of WAL, stopping before the first link that starts at
+ * or after limit: each link read from where the previous one ends, its
+ * range's identity (walname.h) expected when its name says it has one,
+ * and, when pages is not NULL, its WAL pages checked against its name.
+ * parts, pages and heads have room for nlinks.  Returns how many parts.
+ */
+extern size_t rvx_partial_chain_parts(const RvxPartialSet *set, const size_t *links,
+									  size_t nlinks, uint32_t tli, uint64_t segno,
+									  uint64_t segment_size, uint32_t limit,
+									  RvxFetchPart *parts, RvxWalPageCheck *pages,
+									  uint8_t (*heads)[RVX_RANGE_HEADER_LEN]);
 
 #endif							/* RVX_AGENT_WAL_PARTIAL_H */

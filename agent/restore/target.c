@@ -5,11 +5,8 @@
  *	  backups end and with the reachable range (see target.h).  No I/O;
  *	  target_plan.c reads the repository.
  *
- * Times are kept as microseconds since the epoch in UTC, like
- * PostgreSQL's TimestampTz but from 1970, so parsing needs no time zone
- * database: every accepted text carries its own offset (a time without one
- * would mean the server's TimeZone, which the agent cannot know on a fresh
- * machine, so it is refused rather than guessed).
+ * Times are kept as microseconds since the epoch in UTC, parsed and
+ * formatted by base/timefmt.c.
  *
  * Backup records carry stop_time in whole seconds, written just after the
  * backup stopped, so the real end lies within that second: a record's end
@@ -28,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "command/commands.h"
+#include "base/options.h"
 #include "restore/target.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
@@ -36,134 +33,15 @@
 
 /* ---------------------------------------------------------------- parsing */
 
-static int
-digits(const char **p, int n, int *out)
-{
-	int			v = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		if ((*p)[i] < '0' || (*p)[i] > '9')
-			return -1;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t
-days_from_civil(int y, int m, int d)
-{
-	int64_t		era;
-	int			yoe,
-				doy,
-				doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (int) (y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return dm[m - 1];
-}
-
-static int
-bad_time(const char *text, const char *why, RvxError *err)
-{
-	return rvx_error(err, RVX_E_USAGE,
-					 "invalid recovery target time \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
-					 "or \"2026-11-26T10:00:00.5Z\")", text, why);
-}
-
-/*
- * ISO 8601 / PostgreSQL timestamptz output: "YYYY-MM-DD{ |T}HH:MM[:SS[.f]]"
- * then, maybe after a space, "Z", "UTC", "GMT" or "+HH", "+HH:MM", "+HHMM".
- */
 int
 rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 {
-	const char *p = text;
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				s = 0,
-				oh = 0,
-				om = 0;
-	int64_t		frac = 0;
-	int			sign = 0;
+	const char *why;
 
-	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-		digits(&p, 2, &d))
-		return bad_time(text, "no date YYYY-MM-DD", err);
-	if (*p != ' ' && *p != 'T' && *p != 't')
-		return bad_time(text, "no time of day", err);
-	p++;
-	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-		return bad_time(text, "no time of day HH:MM[:SS]", err);
-	if (*p == ':')
-	{
-		p++;
-		if (digits(&p, 2, &s))
-			return bad_time(text, "bad seconds", err);
-		if (*p == '.')
-		{
-			int			n = 0;
-
-			p++;
-			while (*p >= '0' && *p <= '9')
-			{
-				if (++n > 6)
-					return bad_time(text, "more than 6 fractional digits", err);
-				frac = frac * 10 + (*p++ - '0');
-			}
-			if (n == 0)
-				return bad_time(text, "no digits after the decimal point", err);
-			for (; n < 6; n++)
-				frac *= 10;
-		}
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-		return bad_time(text, "a field is out of range", err);
-	if (y < 1970)
-		return bad_time(text, "before 1970", err);
-	while (*p == ' ')
-		p++;
-	if (strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcmp(p, "UTC") == 0 ||
-		strcmp(p, "GMT") == 0)
-		p += strlen(p);
-	else if (*p == '+' || *p == '-')
-	{
-		sign = *p++ == '-' ? -1 : 1;
-		if (digits(&p, 2, &oh))
-			return bad_time(text, "bad time zone offset", err);
-		if (*p == ':')
-			p++;
-		if (*p != '\0' && digits(&p, 2, &om))
-			return bad_time(text, "bad time zone offset", err);
-		if (oh > 15 || om > 59)
-			return bad_time(text, "time zone offset out of range", err);
-	}
-	else if (*p == '\0')
-		return bad_time(text, "no time zone (add +00, Z or the offset meant)", err);
-	if (*p != '\0')
-		return bad_time(text, "unexpected text after the time", err);
-
-	*us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) -
-		   (int64_t) sign * (oh * 3600 + om * 60)) * USECS_PER_SEC + frac;
+	if (rvx_time_parse(text, us, &why) != 0)
+		return rvx_error(err, RVX_E_USAGE,
+						 "invalid recovery target time \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
+						 "or \"2026-11-26T10:00:00.5Z\")", text, why);
 	return 0;
 }
 
@@ -322,34 +200,16 @@ rvx_target_check(const RvxRecoveryTarget *t, RvxError *err)
 	return 0;
 }
 
+int
+rvx_target_check_backup(const char *backup_id, const RvxRecoveryTarget *t, RvxError *err)
+{
+	if (backup_id && strcmp(backup_id, "latest") != 0 && !rvx_backup_id_valid(backup_id))
+		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not a backup id (see revrx-agent list)",
+						 backup_id);
+	return rvx_target_check(t, err);
+}
+
 /* ---------------------------------------------------------------- formatting */
-
-void
-rvx_target_format_time(int64_t us, char *out, size_t cap)
-{
-	int64_t		secs = us >= 0 ? us / USECS_PER_SEC : (us - USECS_PER_SEC + 1) / USECS_PER_SEC;
-	int64_t		frac = us - secs * USECS_PER_SEC;
-	time_t		tt = (time_t) secs;
-	struct tm	tm;
-
-	gmtime_r(&tt, &tm);
-	snprintf(out, cap, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64 "+00",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 frac);
-}
-
-void
-rvx_target_format_time_short(int64_t us, char *out, size_t cap)
-{
-	rvx_target_format_time(us, out, cap);
-	if (us % USECS_PER_SEC == 0)
-	{
-		char	   *dot = strchr(out, '.');
-
-		if (dot)
-			memmove(dot, dot + 7, strlen(dot + 7) + 1);
-	}
-}
 
 void
 rvx_target_format_lsn(uint64_t lsn, char *out, size_t cap)
@@ -365,7 +225,7 @@ rvx_target_describe(const RvxRecoveryTarget *t, char *out, size_t cap)
 	switch (t->kind)
 	{
 		case RVX_TARGET_TIME:
-			rvx_target_format_time_short(t->time_us, buf, sizeof(buf));
+			rvx_time_format_short(t->time_us, buf, sizeof(buf));
 			snprintf(out, cap, "time %s", buf);
 			break;
 		case RVX_TARGET_LSN:
@@ -441,7 +301,7 @@ rvx_target_conf(const RvxRecoveryTarget *t, char *out, size_t cap)
 			switch (t->kind)
 			{
 				case RVX_TARGET_TIME:
-					rvx_target_format_time(t->time_us, value, sizeof(value));
+					rvx_time_format(t->time_us, value, sizeof(value));
 					break;
 				case RVX_TARGET_LSN:
 					rvx_target_format_lsn(t->lsn, value, sizeof(value));
@@ -553,9 +413,9 @@ format_range(const RvxRecoveryTarget *t, const RvxReach *r, char *out, size_t ca
 	if (t->kind == RVX_TARGET_TIME)
 	{
 		if (r->has_backup)
-			rvx_target_format_time_short(r->first_time_us, a, sizeof(a));
+			rvx_time_format_short(r->first_time_us, a, sizeof(a));
 		if (r->has_wal && r->last_time_us != 0)
-			rvx_target_format_time_short(r->last_time_us, b, sizeof(b));
+			rvx_time_format_short(r->last_time_us, b, sizeof(b));
 	}
 	else
 	{

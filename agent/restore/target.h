@@ -39,11 +39,12 @@
 
 #include <jansson.h>
 
-#include "info/catalog.h"
 #include "base/error.h"
-#include "storage/repo.h"
+#include "base/timefmt.h"
+#include "info/catalog.h"
 #include "info/repo_meta.h"
 #include "spool.h"				/* RVX_RESTORE_POINT_PREFIX */
+#include "storage/repo.h"
 
 typedef enum RvxTargetKind
 {
@@ -102,6 +103,14 @@ extern int	rvx_target_set_timeline(RvxRecoveryTarget *t, const char *value, RvxE
 extern int	rvx_target_check(const RvxRecoveryTarget *t, RvxError *err);
 
 /*
+ * The checks restore and verify make once their options are read: the
+ * --backup value (NULL, "latest" or a backup id) and rvx_target_check.
+ * Returns 0, or -1 with RVX_E_USAGE.
+ */
+extern int	rvx_target_check_backup(const char *backup_id, const RvxRecoveryTarget *t,
+									RvxError *err);
+
+/*
  * The target options restore and verify share: --target-time, --target-lsn,
  * --target-name, --target-xid, --target immediate, --target-action,
  * --target-timeline and --target-exclusive (as "--opt value" or
@@ -112,10 +121,6 @@ extern int	rvx_target_check(const RvxRecoveryTarget *t, RvxError *err);
 extern int	rvx_target_option(RvxRecoveryTarget *t, int argc, char **argv, int *i,
 							  RvxError *err);
 
-/* "2026-11-26 10:00:00.000000+00" (cap >= 32) */
-extern void rvx_target_format_time(int64_t us, char *out, size_t cap);
-/* The same for messages: "2026-11-26 10:00:00+00" when there is no fraction. */
-extern void rvx_target_format_time_short(int64_t us, char *out, size_t cap);
 /* "0/3000028" (cap >= 20) */
 extern void rvx_target_format_lsn(uint64_t lsn, char *out, size_t cap);
 /* The target for messages: "time 2026-11-26 10:00:00.000000+00", "xid 1234"... */

@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "info/fetch.h"
 #include "base/log.h"
-#include "restore/target.h"
+#include "info/fetch.h"
 #include "info/wal_partial.h"
+#include "restore/target.h"
 #include "walname.h"
 
 #define USECS_PER_SEC	INT64_C(1000000)
@@ -341,7 +341,7 @@ refuse_backup(const RvxRecoveryTarget *t, const RvxTargetPlan *plan, const RvxBa
 	char		lsn[32];
 
 	rvx_target_describe(t, what, sizeof(what));
-	rvx_target_format_time_short(b->stop_time_us, when, sizeof(when));
+	rvx_time_format_short(b->stop_time_us, when, sizeof(when));
 	rvx_target_format_lsn(b->stop_lsn, lsn, sizeof(lsn));
 	if (t->kind == RVX_TARGET_XID)
 		return rvx_error(err, RVX_E_USAGE,

@@ -34,15 +34,15 @@
 
 #include <jansson.h>
 
+#include "base/log.h"
+#include "base/strvec.h"
+#include "base/timefmt.h"
 #include "info/audit.h"
 #include "info/catalog.h"
-#include "retention/expire.h"
 #include "info/fetch.h"
-#include "base/log.h"
 #include "info/repo_meta.h"
-#include "ship/ship.h"
-#include "base/strvec.h"
-#include "restore/target.h"
+#include "info/store.h"
+#include "retention/expire.h"
 #include "walname.h"
 
 #define LEASE_MAX_LEN	65536
@@ -83,9 +83,9 @@ record_time(const json_t *o, const char *field, int64_t *out)
 {
 	const char *s = json_string_value(json_object_get(o, field));
 	int64_t		us;
-	RvxError	ignore;
+	const char *ignore;
 
-	if (s == NULL || rvx_target_parse_time(s, &us, &ignore) != 0)
+	if (s == NULL || rvx_time_parse(s, &us, &ignore) != 0)
 		return false;
 	*out = us / 1000000;
 	return true;

@@ -41,13 +41,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "info/audit.h"
-#include "retention/expire.h"
-#include "info/fetch.h"
+#include "base/file_utils.h"
 #include "base/log.h"
+#include "base/strvec.h"
+#include "info/audit.h"
+#include "info/fetch.h"
+#include "info/store.h"
+#include "retention/expire.h"
 #include "ship/ship_backup.h"
 #include "spool.h"
-#include "base/strvec.h"
 
 #define RECORD_SPOOL_NAME	RVX_BACKUP_RECORD RVX_SPOOL_READY_SUFFIX
 

@@ -15,8 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "info/catalog.h"
+#include "base/file_utils.h"
 #include "base/log.h"
+#include "info/catalog.h"
+#include "info/store.h"
 #include "ship/ship.h"
 #include "ship/ship_meta.h"
 #include "spool.h"

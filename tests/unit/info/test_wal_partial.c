@@ -29,8 +29,8 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test_backup_fixture.h"
 #pragma GCC diagnostic pop
-#include "info/wal_partial.h"
 #include "daemon/wal_progress.h"
+#include "info/wal_partial.h"
 #include "walname.h"
 
 #define SEG "000000010000000000000003"
@@ -478,7 +478,6 @@ fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool chec
 	uint8_t		heads[64][RVX_RANGE_HEADER_LEN];
 	RvxFetchOptions opts = RVX_FETCH_OPTIONS_INIT;
 	char		dest[512];
-	uint32_t	pos = 0;
 	FILE	   *f;
 	int			rc;
 
@@ -490,33 +489,9 @@ fetch_chain_pages(Fixture *e, const char *seg, char *back, size_t cap, bool chec
 		rvx_partial_set_free(&set);
 		return 0;
 	}
-	for (size_t i = 0; i < c.nlinks; i++)
-	{
-		parts[i].key = set.keys.s[links[i]];
-		parts[i].expect_size = set.ranges[links[i]].end - set.ranges[links[i]].start;
-		parts[i].skip = pos - set.ranges[links[i]].start;
-		parts[i].wal_pages = NULL;
-		parts[i].head = NULL;
-		parts[i].head_len = 0;
-		if (set.ranges[links[i]].has_range_header)
-		{
-			/* as cmd_wal_fetch.c: the range's identity must be its name's */
-			uint64_t	seglsn = strtoull(seg + 16, NULL, 16) * SEGSIZE;
-
-			rvx_range_header_encode(rvx_walname_timeline(seg), seglsn + set.ranges[links[i]].start,
-									seglsn + set.ranges[links[i]].end, heads[i]);
-			parts[i].head = heads[i];
-			parts[i].head_len = RVX_RANGE_HEADER_LEN;
-			parts[i].expect_size += RVX_RANGE_HEADER_LEN;
-		}
-		if (check_pages)
-		{
-			rvx_wal_page_check_begin(&pages[i], SEGSIZE, rvx_walname_timeline(seg),
-									 strtoull(seg + 16, NULL, 16), set.ranges[links[i]].start);
-			parts[i].wal_pages = &pages[i];
-		}
-		pos = set.ranges[links[i]].end;
-	}
+	rvx_partial_chain_parts(&set, links, c.nlinks, rvx_walname_timeline(seg),
+							strtoull(seg + 16, NULL, 16), SEGSIZE, SEGSIZE, parts,
+							check_pages ? pages : NULL, heads);
 	opts.pad_to = cap;
 	snprintf(dest, sizeof(dest), "%s/fetched", e->root);
 	rc = rvx_fetch_parts_to_file(e->repo, parts, c.nlinks, &opts, dest, err);

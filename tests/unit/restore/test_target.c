@@ -81,9 +81,9 @@ test_format_time(void **state)
 {
 	char		buf[64];
 
-	rvx_target_format_time(T0, buf, sizeof(buf));
+	rvx_time_format(T0, buf, sizeof(buf));
 	assert_string_equal(buf, "2026-11-26 10:00:00.000000+00");
-	rvx_target_format_time(T0 + 123456, buf, sizeof(buf));
+	rvx_time_format(T0 + 123456, buf, sizeof(buf));
 	assert_string_equal(buf, "2026-11-26 10:00:00.123456+00");
 }
 

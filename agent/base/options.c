@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * options.c
- *	  Command-line helpers shared by the commands (commands.h).
+ *	  Command-line helpers shared by every option loop (see options.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -9,8 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "command/commands.h"
-#include "base/log.h"
+#include "base/options.h"
 
 const char *
 rvx_option_value(int argc, char **argv, int *i, const char *name, const char *alias,
@@ -40,18 +39,4 @@ rvx_option_refuse(const char *command, const char *arg, bool missing)
 		fprintf(stderr, "revrx-agent %s: option \"%s\" needs a value\n", command, arg);
 	else
 		fprintf(stderr, "revrx-agent %s: unexpected argument \"%s\"\n", command, arg);
-}
-
-RvxRepo *
-rvx_command_open_repo(const RvxConfig *cfg, int *exit_code)
-{
-	RvxError	err;
-	RvxRepo    *repo = rvx_repo_open(&cfg->repo, &err);
-
-	if (repo == NULL)
-	{
-		rvx_err("%s", err.msg);
-		*exit_code = err.code;
-	}
-	return repo;
 }

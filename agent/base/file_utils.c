@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * file_utils.c
+ *	  Durable local files (see file_utils.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/file_utils.h"
+#include "spool.h"
+
+int
+rvx_fsync_dir(const char *dir, RvxError *err)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s",
+						 dir, strerror(errno));
+	if (fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not fsync directory \"%s\": %s",
+						 dir, strerror(save));
+	}
+	close(fd);
+	return 0;
+}
+
+int
+rvx_write_file_durable(const char *path, const void *data, size_t len, bool sync,
+					   RvxError *err)
+{
+	static int	counter;
+	char		tmp[PATH_MAX];
+	char		dir[PATH_MAX];
+	char	   *slash;
+	int			fd;
+
+	/* unique per call: several threads may write the same file at once */
+	snprintf(tmp, sizeof(tmp), "%s%s.%d.%d", path, RVX_SPOOL_TMP_SUFFIX, (int) getpid(),
+			 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+	if (write(fd, data, len) != (ssize_t) len)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		close(fd);
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", tmp, strerror(save));
+	}
+	if (sync && fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", tmp, strerror(save));
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+	{
+		int			save = errno;
+
+		unlink(tmp);
+		return rvx_error(err, RVX_E_IO, "could not rename \"%s\" to \"%s\": %s",
+						 tmp, path, strerror(save));
+	}
+	if (!sync)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	return rvx_fsync_dir(dir, err);
+}
