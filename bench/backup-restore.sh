@@ -117,10 +117,8 @@ PGLOG=$WORK/log/postgres.log
 REVRX_REPO_URL=file://$RVX_REPO
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
-bench_require_root
-bench_check_work /tmp /var/tmp /work
+bench_init /tmp /var/tmp /work
 
-div() { awk -v a="$1" -v b="$2" -v n="${3:-2}" 'BEGIN{ if (a != "NA" && b != "NA" && b+0 != 0) printf "%.*f", n, a/b; else print "NA"}'; }
 mb() { awk -v a="$1" 'BEGIN{ if (a == "NA") print "NA"; else printf "%.1f", a/1e6}'; }
 
 # ---------------------------------------------------------------- exit

@@ -3,9 +3,9 @@
 # incremental-summaries.sh.
 #
 # Provides:
-#   checks     bench_require_root, bench_check_work PREFIX... (WORK must lie
-#              below one of them: the exit trap removes it)
-#   helpers    now, sub, log (stderr, and $OUT/run.log once $OUT exists),
+#   checks     bench_init PREFIX...: run as root, WORK below one of the
+#              prefixes (the exit trap removes it)
+#   helpers    now, sub, div A B [DECIMALS], log (stderr, and $OUT/run.log once $OUT exists),
 #              host_busy, dsize, payload_bytes, timed (sets T and HB)
 #   SQL        aspg CMD... (as postgres, PATH=$PGBIN, PGHOST=$SOCK, PGPORT=$PORT),
 #              sql QUERY [DB]
@@ -42,11 +42,9 @@ REVRX_PARALLEL=${REVRX_PARALLEL:-4}
 AGENT_PID=""
 
 # ---------------------------------------------------------------- checks
-bench_require_root() {
-  [[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
-}
-bench_check_work() { # allowed prefixes: WORK is wiped, so never somewhere else
+bench_init() { # allowed prefixes of WORK: it is wiped, so never somewhere else
   local p
+  [[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
   for p in "$@"; do [[ $WORK == "$p"/?* ]] && return 0; done
   echo "refusing WORK=$WORK" >&2; exit 1
 }
@@ -54,6 +52,7 @@ bench_check_work() { # allowed prefixes: WORK is wiped, so never somewhere else
 # ---------------------------------------------------------------- helpers
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
+div() { awk -v a="$1" -v b="$2" -v n="${3:-2}" 'BEGIN{ if (a != "NA" && b != "NA" && b+0 != 0) printf "%.*f", n, a/b; else print "NA"}'; }
 log() { local m; m="[$(date +%H:%M:%S)] $*"; echo "$m" >&2; [[ -d ${OUT:-/nonexistent} ]] && echo "$m" >> "$OUT/run.log"; return 0; }
 # machine-wide busy core-seconds (all tenants) from /proc/stat
 host_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.3f", ($2+$3+$4+$7+$8+$9)/hz }' /proc/stat; }
