@@ -157,12 +157,9 @@ make_cluster() {
   log "cluster: initdb --data-checksums, revrx preloaded, pgbench -i -s $SCALE"
   aspg "$PGBIN/initdb" -D "$PGDATA" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
   pg_conf "$PGDATA"
+  pg_conf_revrx "$PGDATA"
   cat >> "$PGDATA/postgresql.conf" <<EOF
 wal_keep_size = 16GB
-shared_preload_libraries = 'revrx'
-archive_mode = on
-archive_library = 'revrx'
-revrx.spool_dir = '$SPOOL'
 revrx.fingerprint_database = 'pgbench'
 revrx.fingerprint_settle = $SETTLE
 EOF

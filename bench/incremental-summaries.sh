@@ -158,13 +158,10 @@ shared_buffers = 512MB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 summarize_wal = on
-shared_preload_libraries = 'revrx'
-archive_mode = on
-archive_library = 'revrx'
-revrx.spool_dir = '$SPOOL'
 revrx.compression = 'none'
 revrx.fingerprint_database = ''
 EOF
+pg_conf_revrx "$PGDATA"
 pg_start
 agent_start "$WORK/agent.log"
 sql "CREATE EXTENSION revrx"

@@ -10,6 +10,7 @@
 #   SQL        aspg CMD... (as postgres, PATH=$PGBIN, PGHOST=$SOCK, PGPORT=$PORT),
 #              sql QUERY [DB]
 #   server     pg_conf_head DIR / pg_conf DIR (the bench's postgresql.conf lines),
+#              pg_conf_revrx DIR [SPOOL] (revrx preloaded, archiving into its spool),
 #              pg_start, pm_pid, pg_stop, wait_archived SECONDS [drained]
 #   agent      agent_env CMD..., agent_start LOG [VAR=VALUE...], agent_stop
 #              (AGENT_PID), stop_pid PID SIGNAL
@@ -94,6 +95,14 @@ checkpoint_timeout = 15min
 max_wal_size = 4GB
 log_line_prefix = '%m [%p] %b '
 log_checkpoints = on
+EOF
+}
+pg_conf_revrx() { # datadir [spool dir, default $SPOOL]: revrx preloaded, archiving with it
+  cat >> "$1/postgresql.conf" <<EOF
+shared_preload_libraries = 'revrx'
+archive_mode = on
+archive_library = 'revrx'
+revrx.spool_dir = '${2:-$SPOOL}'
 EOF
 }
 pg_start() { cg_exec pg runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 300 start >/dev/null; }

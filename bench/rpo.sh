@@ -204,11 +204,8 @@ start_mode()
 		revrx|revrx-archive)
 			local interval=$PARTIAL_INTERVAL
 			[ "$mode" = revrx-archive ] && interval=0
+			pg_conf_revrx "$WORK/data" "$dir/spool"
 			cat >>"$WORK/data/postgresql.conf" <<EOF
-archive_mode = on
-shared_preload_libraries = 'revrx'
-archive_library = 'revrx'
-revrx.spool_dir = '$dir/spool'
 revrx.partial_interval = '$interval'
 EOF
 			prefix=$tag
