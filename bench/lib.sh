@@ -29,8 +29,8 @@
 # bench_before_stop and bench_after_stop (they run in bench_exit).
 #
 # On exit (after bench_traps), bench_exit: bench_before_stop, stops the agent
-# (AGENT_PID) and the server of $PGDATA, bench_after_stop (keep logs), ends
-# what is left in the cgroups and removes them, removes $WORK unless
+# (AGENT_PID) and the server of $PGDATA, bench_after_stop (keep logs), moves
+# what is left in its cgroups to the root group and removes them, removes $WORK unless
 # KEEP_DATA=1, and logs "ABORTED rc=..." if the script failed.  It stops
 # processes by PID only: other benchmarks may run on the same machine.
 # shellcheck shell=bash
