@@ -114,74 +114,15 @@ PGBR_CONF=$WORK/pgbackrest.conf
 STANZA=bench
 PGLOG=$WORK/log/postgres.log
 
-[[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
-case $WORK in /tmp/?*|/var/tmp/?*|/work/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
+REVRX_REPO_URL=file://$RVX_REPO
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_init /tmp /var/tmp /work
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-div() { awk -v a="$1" -v b="$2" -v n="${3:-2}" 'BEGIN{ if (a != "NA" && b != "NA" && b+0 != 0) printf "%.*f", n, a/b; else print "NA"}'; }
 mb() { awk -v a="$1" 'BEGIN{ if (a == "NA") print "NA"; else printf "%.1f", a/1e6}'; }
-log() { local m; m="[$(date +%H:%M:%S)] $*"; echo "$m" >&2; [[ -d ${OUT:-/nonexistent} ]] && echo "$m" >> "$OUT/run.log"; return 0; }
-aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"); }
-sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
-host_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.3f", ($2+$3+$4+$7+$8+$9)/hz }' /proc/stat; }
-dsize() { du --apparent-size -sb "$1" 2>/dev/null | awk '{print $1}'; }
-payload_bytes() { # data directory without pg_wal
-  find "$1" -path "$1/pg_wal" -prune -o -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d", s}'
-}
 
-# ---------------------------------------------------------------- processes
-AGENT_PID=""
-pm_pid() {
-  [[ -f $PGDATA/postmaster.pid ]] || return 1
-  local pid; pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$PGDATA" || return 1
-  echo "$pid"
-}
-pg_start() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 300 start >/dev/null; }
-pg_stop() {
-  local pid
-  pid=$(pm_pid) || return 0
-  if ! aspg pg_ctl -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1; then
-    log "pg_ctl stop failed; signalling postmaster $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -0 "$pid" 2>/dev/null && kill -QUIT "$pid" 2>/dev/null || true
-  fi
-}
-agent_env() {
-  setpriv --reuid=postgres --regid=postgres --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$RVX_REPO" REVRX_SPOOL="$SPOOL" \
-    REVRX_PARALLEL="$REVRX_PARALLEL" "$@"
-}
-agent_start() { # log-file
-  # a simple command in the background whose every step execs (setpriv, env):
-  # $! is the agent itself (a shell function here would put a subshell in between)
-  setpriv --reuid=postgres --regid=postgres --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$RVX_REPO" REVRX_SPOOL="$SPOOL" \
-    REVRX_PARALLEL="$REVRX_PARALLEL" "$REVRX_AGENT" run >>"$1" 2>&1 &
-  AGENT_PID=$!
-  sleep 0.3
-  [[ $(readlink "/proc/$AGENT_PID/exe" 2>/dev/null) == "$(readlink -f "$REVRX_AGENT")" ]] || log "WARNING: \$! = $AGENT_PID is not revrx-agent"
-  kill -0 "$AGENT_PID" 2>/dev/null || { log "revrx-agent exited at once: $(tail -5 "$1")"; AGENT_PID=""; return 1; }
-}
-agent_stop() {
-  [[ -n $AGENT_PID ]] || return 0
-  kill -TERM "$AGENT_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$AGENT_PID" 2>/dev/null; then log "revrx-agent $AGENT_PID ignored SIGTERM for 10 s; SIGKILL"; kill -KILL "$AGENT_PID" 2>/dev/null || true; fi
-  wait "$AGENT_PID" 2>/dev/null || true
-  AGENT_PID=""
-}
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  agent_stop
-  pg_stop
-  # the restored copy the delta test starts, if it was left running
+# ---------------------------------------------------------------- exit
+bench_after_stop() { # (bench_exit) the restored copy, if the delta test left it running; the logs
   [[ -f $WORK/restore-revrx/postmaster.pid ]] &&
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restore-revrx" -m immediate -w stop >/dev/null 2>&1
   if [[ -d ${OUT:-/nonexistent} ]]; then
@@ -190,9 +131,6 @@ cleanup() {
     cp "$WORK"/log/*.log "$OUT/logs/" 2>/dev/null
     [[ -d $WORK/pgbr-log ]] && cp -r "$WORK/pgbr-log" "$OUT/logs/pgbackrest" 2>/dev/null
   fi
-  if [[ $KEEP_DATA != 1 && -n ${WORK:-} && -d $WORK ]]; then rm -rf "$WORK"; fi
-  ((rc != 0)) && log "ABORTED rc=$rc (see $OUT/run.log)"
-  exit "$rc"
 }
 
 # ---------------------------------------------------------------- setup
@@ -206,12 +144,7 @@ preflight() {
 
 write_env() {
   {
-    echo "date: $(date -Is)"
-    echo "host: $(uname -srm); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
-    echo "mem: $(free -g | awk '/Mem:/{print $2" GB total, "$7" GB available"}')"
-    echo "disk: $(df -h --output=source,fstype,size,avail "$WORK" | tail -1)"
-    echo "postgres: $($PGBIN/postgres --version)"
-    echo "pgbackrest: $(pgbackrest version)"
+    env_head
     echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
     echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
@@ -223,46 +156,16 @@ write_env() {
 make_cluster() {
   log "cluster: initdb --data-checksums, revrx preloaded, pgbench -i -s $SCALE"
   aspg "$PGBIN/initdb" -D "$PGDATA" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
+  pg_conf "$PGDATA"
+  pg_conf_revrx "$PGDATA"
   cat >> "$PGDATA/postgresql.conf" <<EOF
-
-# ---- bench/backup-restore.sh
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-wal_level = replica
-max_wal_senders = 4
-shared_buffers = 512MB
-checkpoint_timeout = 15min
-max_wal_size = 4GB
 wal_keep_size = 16GB
-log_line_prefix = '%m [%p] %b '
-log_checkpoints = on
-shared_preload_libraries = 'revrx'
-archive_mode = on
-archive_library = 'revrx'
-revrx.spool_dir = '$SPOOL'
 revrx.fingerprint_database = 'pgbench'
 revrx.fingerprint_settle = $SETTLE
 EOF
   [[ -n $COMPRESS_WORKERS ]] && echo "revrx.backup_compress_workers = $COMPRESS_WORKERS" >> "$PGDATA/postgresql.conf"
-  cat > "$PGBR_CONF" <<EOF
-[global]
-repo1-path=$PGBR_REPO
-repo1-retention-full=1000
-log-path=$WORK/pgbr-log
-lock-path=$WORK/pgbr-lock
-spool-path=$WORK/pgbr-spool
-log-level-console=warn
-log-level-file=info
-start-fast=y
-
-[$STANZA]
-pg1-path=$PGDATA
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-pg1-user=postgres
-EOF
-  chown postgres:postgres "$PGBR_CONF"
+  pgbr_conf "$PGBR_CONF" repo1-path="$PGBR_REPO" repo1-retention-full=1000 log-path="$WORK/pgbr-log" \
+    lock-path="$WORK/pgbr-lock" spool-path="$WORK/pgbr-spool" log-level-console=warn log-level-file=info start-fast=y
   pg_start
   agent_start "$WORK/log/agent.log"
   sql "CREATE EXTENSION revrx"
@@ -274,30 +177,19 @@ EOF
   aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" stanza-create >"$WORK/log/stanza-create.log" 2>&1
 }
 
-wait_archived() { # every segment up to the current one archived (timeout 600 s)
-  local seg last
-  seg=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
-  for _ in $(seq 1 6000); do
-    last=$(sql "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-    [[ -n $last && ! $last < $seg && -z $(find "$PGDATA/pg_wal/archive_status" -name '*.ready' | head -1) ]] && return 0
-    sleep 0.1
-  done
-  log "archiving does not work: $seg not archived within 600 s (last_archived_wal='$last')"
-  return 1
-}
 use_revrx_archiving() {
   sql "ALTER SYSTEM RESET archive_library"; sql "ALTER SYSTEM RESET archive_command"
   sql "SELECT pg_reload_conf()" >/dev/null
   [[ -n $AGENT_PID ]] || agent_start "$WORK/log/agent.log"
-  sleep 0.5; wait_archived
+  sleep 0.5; wait_archived 600 drained
 }
 use_pgbr_archiving() {
-  wait_archived
+  wait_archived 600 drained
   agent_stop
   sql "ALTER SYSTEM SET archive_library = ''"
   sql "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$PGBR_CONF --stanza=$STANZA --compress-type=zst --compress-level=3 archive-push %p'"
   sql "SELECT pg_reload_conf()" >/dev/null
-  sleep 0.5; wait_archived
+  sleep 0.5; wait_archived 600 drained
 }
 
 # ---------------------------------------------------------------- tests
@@ -306,14 +198,6 @@ record() { # round test seconds stored_bytes host_busy extra
   local mbps; mbps=$(div "$PAYLOAD" "$(awk -v s="$3" 'BEGIN{print s*1e6}')" 0)
   echo "$1,$2,$3,$4,$mbps,$5,$6" >> "$OUT/raw.csv"
   log "  $2 round $1: $3 s, stored $(mb "$4") MB, $mbps MB/s, host busy $5 core-s ${6:+($6)}"
-}
-T=0; HB=0
-timed() { # command...: sets T (seconds) and HB (busy core-seconds)
-  local t0 t1 h0 h1
-  h0=$(host_busy); t0=$(now)
-  "$@"
-  t1=$(now); h1=$(host_busy)
-  T=$(sub "$t0" "$t1"); HB=$(sub "$h0" "$h1")
 }
 logts() { # ms epoch of the first server-log line matching $1
   local l; l=$(grep -m1 -- "$1" "$PGLOG" | awk '{print $1" "$2" "$3}') || true
@@ -443,7 +327,7 @@ t_revrx_pitr_drill() { # round: the WAL of PITR_LOAD_S s of pgbench, replayed
   target=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
   # recovery to a time stops at the first commit after it: there must be one
   sql "CREATE TABLE IF NOT EXISTS bench_tick(t timestamptz); INSERT INTO bench_tick VALUES (clock_timestamp())"
-  wait_archived
+  wait_archived 600 drained
   rm -rf "$WORK/drill"
   agent_env REVRX_PG_BINDIR="$PGBIN" TMPDIR="$WORK" "$REVRX_AGENT" verify --backup "$RVX_ID" \
     --target-time "$target" --report "$rep" --scratch "$WORK/drill" >>"$WORK/log/revrx-drill.log" 2>&1 ||
@@ -563,9 +447,7 @@ mkdir -p "$WORK/log" "$SOCK" "$SPOOL" "$RVX_REPO" "$PGBR_REPO" "$WORK/pgbr-log" 
 chown -R postgres:postgres "$WORK"; chmod 700 "$SOCK" "$SPOOL"
 mkdir -p "$OUT"
 echo "round,test,seconds,stored_bytes,MBps,host_busy_core_s,extra" > "$OUT/raw.csv"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 write_env
 make_cluster
 PAYLOAD=$(payload_bytes "$PGDATA")

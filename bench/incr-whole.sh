@@ -58,63 +58,25 @@ REPO=$WORK/repo
 PGBR_CONF=$WORK/pgbackrest.conf
 PGLOG=$WORK/log/postgres.log
 
-[[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
-case $WORK in /tmp/?*|/var/tmp/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
-
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-log() { local m; m="[$(date +%H:%M:%S)] $*"; echo "$m" >&2; echo "$m" >> "$OUT/run.log"; }
 PGBIN=$NEW_PGBIN
-aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"); }
-sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
-dsize() { du --apparent-size -sb "$1" 2>/dev/null | awk '{print $1}'; }
-bin_of() { case $1 in old) echo "$OLD_PGBIN";; *) echo "$NEW_PGBIN";; esac; }
+REVRX_AGENT=$PGBIN/revrx-agent
+REVRX_REPO_URL=file://$REPO
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_init /tmp /var/tmp
 
-AGENT_PID=""
-agent_env() {
-  setpriv --reuid=postgres --regid=postgres --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$REPO" REVRX_SPOOL="$SPOOL" \
-    REVRX_PARALLEL="$REVRX_PARALLEL" "$@"
+bin_of() { case $1 in old) echo "$OLD_PGBIN";; *) echo "$NEW_PGBIN";; esac; }
+use_build() { # old|new: the PostgreSQL bin directory, revrx.so and revrx-agent of that build
+  PGBIN=$(bin_of "$1")
+  REVRX_AGENT=$PGBIN/revrx-agent
 }
-agent_start() {
-  setpriv --reuid=postgres --regid=postgres --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$REPO" REVRX_SPOOL="$SPOOL" \
-    REVRX_PARALLEL="$REVRX_PARALLEL" "$PGBIN/revrx-agent" run >>"$WORK/log/agent.log" 2>&1 &
-  AGENT_PID=$!
-}
-agent_stop() {
-  [[ -n $AGENT_PID ]] || return 0
-  kill -TERM "$AGENT_PID" 2>/dev/null || true
-  wait "$AGENT_PID" 2>/dev/null || true
-  AGENT_PID=""
-}
-pg_start() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 300 start >/dev/null; }
-pg_stop() {
-  [[ -f $PGDATA/postmaster.pid ]] || return 0
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 stop >/dev/null 2>&1 || true
-}
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  agent_stop
-  pg_stop
+bench_after_stop() { # (bench_exit) the logs
   [[ -d $WORK ]] && cp "$PGLOG" "$WORK"/log/*.log "$OUT/" 2>/dev/null
-  rm -rf "$WORK"
-  ((rc != 0)) && log "ABORTED rc=$rc"
-  exit "$rc"
 }
 
 conf() { # archiving (revrx | pgbr), fingerprinted database
+  pg_conf "$PGDATA"
   cat >> "$PGDATA/postgresql.conf" <<EOF
-
-# ---- bench/incr-whole.sh
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-shared_buffers = 512MB
-checkpoint_timeout = 15min
-max_wal_size = 4GB
 shared_preload_libraries = 'revrx'
 archive_mode = on
 revrx.spool_dir = '$SPOOL'
@@ -129,26 +91,9 @@ EOF
 fresh_repos() {
   rm -rf "$SPOOL" "$REPO" "$WORK/pgbr-repo" "$WORK/pgbr-spool"
   install -d -o postgres -g postgres -m 700 "$SPOOL" "$REPO" "$WORK/pgbr-repo"
-  cat > "$PGBR_CONF" <<EOF
-[global]
-repo1-path=$WORK/pgbr-repo
-repo1-retention-full=1000
-log-path=$WORK/log
-lock-path=$WORK/pgbr-lock
-spool-path=$WORK/pgbr-spool
-log-level-console=warn
-start-fast=y
-
-[bench]
-pg1-path=$PGDATA
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-pg1-user=postgres
-EOF
-  chown postgres: "$PGBR_CONF"
+  pgbr_conf "$PGBR_CONF" repo1-path="$WORK/pgbr-repo" repo1-retention-full=1000 log-path="$WORK/log" \
+    lock-path="$WORK/pgbr-lock" spool-path="$WORK/pgbr-spool" log-level-console=warn start-fast=y
 }
-T=0
-timed() { local t0; t0=$(now); "$@"; T=$(sub "$t0" "$(now)"); }
 record() { echo "$*" | tr ' ' ',' >> "$OUT/raw.csv"; log "  $*"; }
 revrx_backup() { # incremental?: prints the id
   sql "CHECKPOINT"
@@ -160,7 +105,7 @@ wait_fingerprints() { # after a backup the fingerprint worker runs: not under a 
 revrx_restore() { # id: sets T
   local dst=$WORK/restored
   rm -rf "$dst"
-  timed agent_env "$PGBIN/revrx-agent" restore --pgdata "$dst" --backup "$1" >>"$WORK/log/restore.log" 2>&1
+  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$1" >>"$WORK/log/restore.log" 2>&1
   aspg pg_verifybackup -n -q "$dst" >>"$WORK/log/verify.log" 2>&1 || log "  pg_verifybackup FAILED for $1"
   rm -rf "$dst"
 }
@@ -181,11 +126,11 @@ PY
 part_fractions() {
   local f mode r id_full id_incr path rel t_chain t_full stored
   log "== part 1: a table of $TABLE_MB MB, fractions $FRACTIONS, $ROUNDS round(s)"
-  PGBIN=$NEW_PGBIN
+  use_build new
   rm -rf "$PGDATA"; fresh_repos
   aspg "$PGBIN/initdb" -D "$PGDATA" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
   conf revrx
-  pg_start; agent_start
+  pg_start; agent_start "$WORK/log/agent.log"
   sql "CREATE EXTENSION revrx"
   sql "CREATE TABLE t (id int, v int, pad text) WITH (fillfactor = 50, autovacuum_enabled = off)"
   # random hex digits: zstd keeps about half of them (not the runs of one letter it erases)
@@ -197,8 +142,8 @@ part_fractions() {
     for f in $FRACTIONS; do
       for mode in old new; do
         agent_stop; pg_stop
-        PGBIN=$(bin_of $mode)
-        pg_start; agent_start
+        use_build "$mode"
+        pg_start; agent_start "$WORK/log/agent.log"
         id_full=$(revrx_backup false); wait_fingerprints "$id_full"
         sql "UPDATE t SET v = v + 1 WHERE ctid IN (SELECT min(ctid) FROM t WHERE (ctid::text::point)[0]::int % 100 < $f * 100 GROUP BY (ctid::text::point)[0]::int)"
         id_incr=$(revrx_backup true); wait_fingerprints "$id_incr"
@@ -218,7 +163,7 @@ part_fractions() {
 part_pgbench() {
   local r mode modes i id_full id_incr label dst t_incr
   log "== part 2: pgbench scale $SCALE, $TX transactions per client, $RUNS round(s)"
-  PGBIN=$NEW_PGBIN
+  use_build new
   rm -rf "$WORK/template" "$PGDATA"
   aspg "$PGBIN/initdb" -D "$WORK/template" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
   mv "$WORK/template" "$PGDATA"; conf none
@@ -235,14 +180,14 @@ part_pgbench() {
       rm -rf "$PGDATA"; cp -a "$WORK/template" "$PGDATA"
       sed -i '/^# ---- bench\/incr-whole.sh/,$d' "$PGDATA/postgresql.conf"
       fresh_repos
-      PGBIN=$(bin_of "$mode")
+      use_build "$mode"
       if [[ $mode == pgbr ]]; then
         conf pgbr pgbench; pg_start
         aspg pgbackrest --config="$PGBR_CONF" --stanza=bench stanza-create >>"$WORK/log/pgbr.log" 2>&1
         sql "CHECKPOINT"
         aspg pgbackrest --config="$PGBR_CONF" --stanza=bench --type=full --compress-type=zst --compress-level=3 --process-max=2 backup
       else
-        conf revrx pgbench; pg_start; agent_start
+        conf revrx pgbench; pg_start; agent_start "$WORK/log/agent.log"
         sql "CREATE EXTENSION IF NOT EXISTS revrx"
         id_full=$(revrx_backup false); wait_fingerprints "$id_full"
       fi
@@ -272,9 +217,7 @@ part_pgbench() {
 
 mkdir -p "$OUT"
 rm -rf "$WORK"; install -d -o postgres -g postgres -m 755 "$WORK" "$SOCK" "$WORK/log"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 {
   echo "date: $(date -Is); host: $(uname -srm); cpus: $(nproc)"
   echo "OLD_PGBIN=$OLD_PGBIN revrx.so sha256 $(sha256sum "$($OLD_PGBIN/pg_config --pkglibdir)/revrx.so" | cut -c1-16)"

@@ -9,7 +9,7 @@
 #   REVRX_ROOTS=/var/cache/revrx/roots-walsummary scripts/matrix.sh trixie   # builds, installs
 #   R=/var/cache/revrx/roots-walsummary/trixie
 #   chroot $R apt-get install -y pgbackrest          # (inside the namespace below)
-#   cp bench/incremental-summaries.sh $R/revrx/bench/
+#   cp bench/incremental-summaries.sh bench/lib.sh $R/revrx/bench/
 #   unshare --mount --propagation private bash -c "mount --rbind /dev $R/dev;
 #     mount -t tmpfs shm $R/dev/shm; mount -t proc proc $R/proc;
 #     chroot $R env SCALE=100 /revrx/bench/incremental-summaries.sh"
@@ -61,28 +61,23 @@ RVX_REPO=$WORK/repo-revrx
 PGBR_REPO=$WORK/repo-pgbr
 BB=$WORK/basebackup
 
-[[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL runs as postgres)" >&2; exit 1; }
-case $WORK in /tmp/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
+SOCK=$WORK
+PGLOG=$WORK/startup.log
+REVRX_AGENT=$PGBIN/revrx-agent
+REVRX_REPO_URL=file://$RVX_REPO
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_init /tmp
 for c in pgbackrest runuser setpriv perl; do command -v "$c" >/dev/null || { echo "missing: $c" >&2; exit 1; }; done
-[[ -x $PGBIN/revrx-agent ]] || { echo "revrx is not installed into $PGBIN" >&2; exit 1; }
+[[ -x $REVRX_AGENT ]] || { echo "revrx is not installed into $PGBIN" >&2; exit 1; }
 
-say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
-aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$WORK" PGPORT="$PORT" "$@"); }
-q() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
-clock() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(clock)" 'BEGIN{printf "%.1f", b-a}'; }
-apparent() { du --apparent-size -sb "$1" | awk '{print $1}'; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 rchar() { awk '/^rchar/{print $2}' "/proc/$1/io"; }
 
-AGENT=""
-teardown() {
-	set +e
-	[[ -n $AGENT ]] && kill -TERM "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
-	[[ -f $PGDATA/postmaster.pid ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+bench_after_stop() { # (bench_exit) the server log
 	[[ -f $PGDATA/log/postgres.log ]] && cp "$PGDATA/log/postgres.log" "$OUT/" 2>/dev/null
-	rm -rf "$WORK"
 }
-trap teardown EXIT
+bench_traps
 
 # Samples, every 0.1 s until the file $1.stop appears, the rchar of the
 # processes that `pick` prints (one pid a line) and writes into $1 the sum
@@ -134,7 +129,7 @@ sampled() {
 	shift 2
 	sample_rchar "$f" "$pick" "$only" &
 	local sampler=$!
-	t0=$(clock)
+	t0=$(now)
 	"$@" >>"$OUT/run.log" 2>&1
 	SECS=$(elapsed "$t0")
 	touch "$f.stop"
@@ -145,19 +140,17 @@ sampled() {
 ROWS=()
 row() { # tool, read bytes, stored bytes, seconds, note
 	ROWS+=("$1|$2|$3|$4|$5")
-	say "$1: read $(awk -v b="$2" 'BEGIN{printf "%.1f", b/1e6}') MB, stored $(awk -v b="$3" 'BEGIN{printf "%.1f", b/1e6}') MB, $4 s ${5:+($5)}"
+	log "$1: read $(awk -v b="$2" 'BEGIN{printf "%.1f", b/1e6}') MB, stored $(awk -v b="$3" 'BEGIN{printf "%.1f", b/1e6}') MB, $4 s ${5:+($5)}"
 }
 
 # ------------------------------------------------------------ the cluster
 rm -rf "$WORK"
 mkdir -p "$WORK" "$SPOOL" "$RVX_REPO" "$PGBR_REPO" "$OUT"
 chown -R postgres: "$WORK"
-say "initdb, pgbench -i -s $SCALE ($(${PGBIN}/postgres --version), $(pgbackrest version))"
+log "initdb, pgbench -i -s $SCALE ($(${PGBIN}/postgres --version), $(pgbackrest version))"
 aspg "$PGBIN/initdb" -D "$PGDATA" --data-checksums --auth=trust -U postgres >/dev/null
+pg_conf_head "$PGDATA"
 cat >> "$PGDATA/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORK'
 logging_collector = on
 log_directory = 'log'
 log_filename = 'postgres.log'
@@ -165,44 +158,39 @@ shared_buffers = 512MB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 summarize_wal = on
-shared_preload_libraries = 'revrx'
-archive_mode = on
-archive_library = 'revrx'
-revrx.spool_dir = '$SPOOL'
 revrx.compression = 'none'
 revrx.fingerprint_database = ''
 EOF
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -w -l "$WORK/startup.log" start >/dev/null
-setpriv --reuid=postgres --regid=postgres --init-groups env -i PATH=/usr/bin:/bin \
-	REVRX_REPO="file://$RVX_REPO" REVRX_SPOOL="$SPOOL" "$PGBIN/revrx-agent" run >>"$WORK/agent.log" 2>&1 &
-AGENT=$!
-q "CREATE EXTENSION revrx"
-q "CREATE DATABASE bench"
+pg_conf_revrx "$PGDATA"
+pg_start
+agent_start "$WORK/agent.log"
+sql "CREATE EXTENSION revrx"
+sql "CREATE DATABASE bench"
 aspg pgbench -i -q -s "$SCALE" bench >>"$OUT/run.log" 2>&1
 if ((COLD_MB > 0)); then
 	# rows of about 540 bytes on disk: 15 to an 8 kB page
-	q "CREATE TABLE cold AS SELECT g AS id, repeat('c', 500) AS pad FROM generate_series(1, $((COLD_MB * 1000000 / 540))) g" bench
-	q "VACUUM cold" bench
+	sql "CREATE TABLE cold AS SELECT g AS id, repeat('c', 500) AS pad FROM generate_series(1, $((COLD_MB * 1000000 / 540))) g" bench
+	sql "VACUUM cold" bench
 fi
 pgbr stanza-create >>"$OUT/run.log" 2>&1
-DBSIZE=$(q "SELECT pg_database_size('bench')")
-say "database bench: $(q "SELECT pg_size_pretty($DBSIZE::bigint)")"
+DBSIZE=$(sql "SELECT pg_database_size('bench')")
+log "database bench: $(sql "SELECT pg_size_pretty($DBSIZE::bigint)")"
 
 WORKER_PID=""
 revrx_backup() { # label incremental(true|false): sets ID, SECS, READ
 	local t0 r0
-	q "CHECKPOINT"
-	WORKER_PID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'revrx'")
+	sql "CHECKPOINT"
+	WORKER_PID=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'revrx'")
 	r0=$(rchar "$WORKER_PID")
-	t0=$(clock)
-	ID=$(q "SELECT revrx_backup_now('$1', wait => true, incremental => $2)")
+	t0=$(now)
+	ID=$(sql "SELECT revrx_backup_now('$1', wait => true, incremental => $2)")
 	SECS=$(elapsed "$t0")
 	READ=$(( $(rchar "$WORKER_PID") - r0 ))
 }
 # the exporter's own line about backup $1, and a field of its record
 exported() { grep -h "revrx backup $1 exported" "$PGDATA/log/postgres.log" | sed 's/.*exported: //'; }
 record_field() {
-	aspg env REVRX_REPO="file://$RVX_REPO" "$PGBIN/revrx-agent" list --json |
+	agent_env "$REVRX_AGENT" list --json |
 		perl -MJSON::PP -0e '$d = decode_json(<STDIN>); for (@{$d->{backups}}) { next unless $_->{id} eq $ARGV[0]; $v = $_; $v = $v->{$_} for split /\./, $ARGV[1]; print $v // "" }' "$1" "$2"
 }
 load() { # pgbench options: prints "<transactions> <tps>"
@@ -211,42 +199,42 @@ load() { # pgbench options: prints "<transactions> <tps>"
 }
 
 # ------------------------------------------------------------ round 1
-say "round 1: full backups"
+log "round 1: full backups"
 revrx_backup full1 false
-say "revrx full $ID: $SECS s, worker read $READ bytes"
-q "CHECKPOINT"
+log "revrx full $ID: $SECS s, worker read $READ bytes"
+sql "CHECKPOINT"
 pgbr --type=full backup >>"$OUT/run.log" 2>&1
-q "CHECKPOINT"
+sql "CHECKPOINT"
 aspg pg_basebackup -D "$BB/full" -Fp -X none -c fast >>"$OUT/run.log" 2>&1
 read -r TX TPS1 <<<"$(load -T "$LOAD_S")"
-say "round 1: $LOAD_S s of pgbench, $TX transactions at $TPS1 tps"
+log "round 1: $LOAD_S s of pgbench, $TX transactions at $TPS1 tps"
 
 revrx_backup incr1 true
-row "revrx, WAL summaries" "$READ" "$(apparent "$RVX_REPO/backup/$ID")" "$SECS" \
+row "revrx, WAL summaries" "$READ" "$(dsize "$RVX_REPO/backup/$ID")" "$SECS" \
 	"$(record_field "$ID" block_source); $(record_field "$ID" delta.files_unread) of $(record_field "$ID" delta.files) relation files unread; exporter: $(exported "$ID")"
 
-q "CHECKPOINT"
+sql "CHECKPOINT"
 sampled pick_pgbackrest "$PGBR_LOCAL" pgbr --type=incr backup
 PGBR_LABEL=$(cd "$PGBR_REPO/backup/bench" && ls -d *I | sort | tail -1)
 PGBR_COPIED=$(pgbr info --output=json | perl -MJSON::PP -0e '$i = decode_json(<STDIN>); print $i->[0]{backup}[-1]{info}{delta}')
-row "pgBackRest --type=incr" "$READ" "$(apparent "$PGBR_REPO/backup/bench/$PGBR_LABEL")" "$SECS" \
+row "pgBackRest --type=incr" "$READ" "$(dsize "$PGBR_REPO/backup/bench/$PGBR_LABEL")" "$SECS" \
 	"copies changed files whole: $(awk -v b="$PGBR_COPIED" 'BEGIN{printf "%.1f", b/1e6}') MB by its own count"
 
-q "CHECKPOINT"
+sql "CHECKPOINT"
 sampled pick_walsender "" aspg pg_basebackup -D "$BB/incr" -Fp -X none -c fast \
 	--incremental="$BB/full/backup_manifest"
-row "pg_basebackup --incremental" "$READ" "$(apparent "$BB/incr")" "$SECS" "plain format, no WAL"
+row "pg_basebackup --incremental" "$READ" "$(dsize "$BB/incr")" "$SECS" "plain format, no WAL"
 
 # ------------------------------------------------------------ round 2
-say "round 2: a new revrx full backup, the same load, summarize_wal off"
+log "round 2: a new revrx full backup, the same load, summarize_wal off"
 revrx_backup full2 false
 read -r TX2 TPS2 <<<"$(load -t $((TX / 2)))"
-say "round 2: the same $TX2 transactions of pgbench at $TPS2 tps"
-q "ALTER SYSTEM SET summarize_wal = off"
-q "SELECT pg_reload_conf()" >/dev/null
+log "round 2: the same $TX2 transactions of pgbench at $TPS2 tps"
+sql "ALTER SYSTEM SET summarize_wal = off"
+sql "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 revrx_backup incr2 true
-row "revrx, page LSN scan" "$READ" "$(apparent "$RVX_REPO/backup/$ID")" "$SECS" \
+row "revrx, page LSN scan" "$READ" "$(dsize "$RVX_REPO/backup/$ID")" "$SECS" \
 	"$(record_field "$ID" block_source) ($(record_field "$ID" block_source_reason)); exporter: $(exported "$ID")"
 
 # ------------------------------------------------------------ summary

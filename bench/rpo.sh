@@ -52,7 +52,8 @@
 # Knobs: RUNS (3), DURATION (seconds of load per run, 60), WARMUP (5),
 # SCALE (pgbench scale, 10), CLIENTS ("-c 4 -j 2"), MODES (the four above),
 # PARTIAL_INTERVAL (500ms), OVERHEAD_PAIRS (10; 0: none), OVERHEAD_PHASE
-# (15 s), WORK, OUT, PORT.
+# (15 s), WORK, OUT, PORT, KEEP_DATA (1: WORK stays after the run; 0:
+# removed).  The shared pieces are in bench/lib.sh.
 #
 #-------------------------------------------------------------------------
 set -u
@@ -74,98 +75,66 @@ SEGSIZE=16777216
 bindir=$(pg_config --bindir)
 agent=$bindir/revrx-agent
 [ -x "$agent" ] || agent=$(command -v revrx-agent)
-CG_ROOT=/sys/fs/cgroup/cpuacct
-CG=$CG_ROOT/revrx-rpobench-$$
-
-[ "$(id -u)" = 0 ] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
-case $WORK in /tmp/?*|/var/tmp/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
+CG=/sys/fs/cgroup/cpuacct/revrx-rpobench-$$
+PGBIN=$bindir
+SOCK=$WORK
+PGDATA=$WORK/data
+KEEP_DATA=${KEEP_DATA:-1}
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
+bench_init /tmp /var/tmp
 for c in pgbackrest perl python3 openssl node setpriv; do
 	command -v "$c" >/dev/null || { echo "missing: $c" >&2; exit 1; }
 done
 
-as_pg() { (cd "$WORK" && runuser -u postgres -- "$@"); }
-psql_pg() { as_pg "$bindir/psql" -X -qAt -h "$WORK" -p "$PORT" -v ON_ERROR_STOP=1 -d postgres "$@"; }
-now() { date +%s.%N; }
-log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
+psql_pg() { aspg "$bindir/psql" -X -qAt -h "$WORK" -p "$PORT" -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 # ------------------------------------------------------------ processes we start
 pids=()			# stopped by PID on exit
 TOOL_PID=""
-cg_ok=0
-if mkdir -p "$CG/pg" "$CG/tool" 2>/dev/null && [ -f "$CG/pg/cpuacct.usage" ]; then
-	cg_ok=1
-fi
-# cg_exec GROUP CMD...: CMD (and what it forks) counted in GROUP
-cg_exec()
-{
-	local g=$1
-	shift
-	if [ $cg_ok = 1 ]; then
-		bash -c 'echo $$ > "$0" && exec "$@"' "$CG/$g/cgroup.procs" "$@"
-	else
-		"$@"
-	fi
-}
+cg_setup pg tool
 # start_tool LOG CMD...: CMD as postgres in the background, counted in
 # "tool"; a simple command whose every step execs (bash -c, setpriv, env),
 # so that $! is CMD itself and stop_tool signals it, not a wrapper
 start_tool()
 {
-	local logf=$1 pre=()
+	local logf=$1
 	shift
-	[ $cg_ok = 1 ] && pre=(bash -c 'echo $$ > "$0" && exec "$@"' "$CG/tool/cgroup.procs")
-	"${pre[@]}" setpriv --reuid=postgres --regid=postgres --init-groups env HOME="$WORK" "$@" \
+	cg_pre tool
+	"${CG_PRE[@]}" setpriv --reuid=postgres --regid=postgres --init-groups env HOME="$WORK" "$@" \
 		>"$logf" 2>&1 </dev/null &
 	TOOL_PID=$!
 }
-cg_seconds() { [ $cg_ok = 1 ] && awk '{ printf "%.3f", $1 / 1e9 }' "$CG/$1/cpuacct.usage" || echo NA; }
 
 stop_tool()
 {
 	[ -n "$TOOL_PID" ] || return 0
-	kill -INT "$TOOL_PID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$TOOL_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$TOOL_PID" 2>/dev/null
-	wait "$TOOL_PID" 2>/dev/null
+	stop_pid "$TOOL_PID" INT
 	TOOL_PID=""
 }
 
+# the server, then pgBackRest's async process when it has finished its queue
 stop_server()
 {
-	[ -f "$WORK/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$WORK/data" -m fast -w -t 60 stop >/dev/null 2>&1
-	[ -f "$WORK/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1
-	# pgBackRest's async process finishes its queue on its own; then it goes
-	if [ $cg_ok = 1 ]; then
-		for _ in $(seq 1 60); do [ -s "$CG/pg/cgroup.procs" ] || break; sleep 0.5; done
-		for p in $(cat "$CG/pg/cgroup.procs" 2>/dev/null); do
-			log "ending leftover process $p: $(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | cut -c1-80)"
-			kill -TERM "$p" 2>/dev/null
-		done
-	fi
+	pg_stop
+	wait_leftovers pg
 }
 
-cleanup()
+# (bench_exit) the sidecar first; after the server, the S3 server and its log reader
+bench_before_stop() { stop_tool; }
+bench_after_stop()
 {
-	stop_tool
-	stop_server
+	wait_leftovers pg
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	[ -f "$WORK/s3/s3.pid" ] && kill "$(cat "$WORK/s3/s3.pid")" 2>/dev/null
 	wait 2>/dev/null
-	if [ $cg_ok = 1 ]; then
-		for g in pg tool; do
-			for p in $(cat "$CG/$g/cgroup.procs" 2>/dev/null); do echo "$p" >"$CG_ROOT/cgroup.procs" 2>/dev/null; done
-			rmdir "$CG/$g" 2>/dev/null
-		done
-		rmdir "$CG" 2>/dev/null
-	fi
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+bench_traps
 
 rm -rf "$WORK"
 mkdir -p "$WORK/tls" "$OUT/runs"
 chown postgres: "$WORK"
-[ $cg_ok = 1 ] || log "cpuacct cgroups not available: CPU figures are NA"
+[ "$CG_OK" = 1 ] || log "cpuacct cgroups not available: CPU figures are NA"
 
 # ------------------------------------------------------------ the S3 server, over TLS
 # a self-signed certificate for 127.0.0.1, which both clients are given as
@@ -175,7 +144,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 	-addext subjectAltName=IP:127.0.0.1,DNS:127.0.0.1 >/dev/null 2>&1 || exit 1
 chown -R postgres: "$WORK/tls"
 S3RVER_VERBOSE=1 S3RVER_TLS_KEY="$WORK/tls/key.pem" S3RVER_TLS_CERT="$WORK/tls/cert.pem" \
-	as_pg "$here/tests/s3/start-s3.sh" "$WORK/s3" "$WORK/s3/port" >/dev/null || exit 1
+	aspg "$here/tests/s3/start-s3.sh" "$WORK/s3" "$WORK/s3/port" >/dev/null || exit 1
 s3port=$(cat "$WORK/s3/port")
 # every line of its log with the time it arrived: the log has none
 perl -MTime::HiRes=time -e 'open(my $f, "-|", "tail", "-F", "-n", "+1", $ARGV[0]) or die "tail: $!";
@@ -185,18 +154,16 @@ sleep 0.5
 for p in $(pgrep -P "${pids[-1]}"); do pids+=("$p"); done
 
 # ------------------------------------------------------------ the template cluster
-as_pg "$bindir/initdb" --data-checksums -D "$WORK/template" >/dev/null || exit 1
+aspg "$bindir/initdb" --data-checksums -D "$WORK/template" >/dev/null || exit 1
+pg_conf_head "$WORK/template"
 cat >>"$WORK/template/postgresql.conf" <<EOF
-port = $PORT
-unix_socket_directories = '$WORK'
-listen_addresses = ''
 shared_buffers = 256MB
 max_wal_size = 4GB
 checkpoint_timeout = 15min
 EOF
-as_pg "$bindir/pg_ctl" -D "$WORK/template" -l "$WORK/template.log" -w start >/dev/null || exit 1
-as_pg "$bindir/pgbench" -h "$WORK" -p "$PORT" -i -q -s "$SCALE" postgres >/dev/null 2>&1
-as_pg "$bindir/pg_ctl" -D "$WORK/template" -w stop >/dev/null
+aspg "$bindir/pg_ctl" -D "$WORK/template" -l "$WORK/template.log" -w start >/dev/null || exit 1
+aspg "$bindir/pgbench" -h "$WORK" -p "$PORT" -i -q -s "$SCALE" postgres >/dev/null 2>&1
+aspg "$bindir/pg_ctl" -D "$WORK/template" -w stop >/dev/null
 
 {
 	echo "# rpo.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -206,37 +173,14 @@ as_pg "$bindir/pg_ctl" -D "$WORK/template" -w stop >/dev/null
 echo "round,mode,valid,tps,transactions,exp_p50,exp_p99,exp_max,samples,rpo_p50,rpo_p99,rpo_max,s3_req_per_min,server_cpu_s,tool_cpu_s,exporter_cpu_s,cpu_us_per_txn,load_before,load_after" >"$OUT/raw.csv"
 
 # ------------------------------------------------------------ one run
-pgbr_conf()
+pgbr_s3_conf()
 {
-	local tag=$1
-	cat >"$WORK/pgbackrest.conf" <<EOF
-[global]
-repo1-type=s3
-repo1-path=/pgbr-$tag
-repo1-s3-bucket=testbkt
-repo1-s3-endpoint=127.0.0.1
-repo1-storage-port=$s3port
-repo1-s3-region=us-east-1
-repo1-s3-key=S3RVER
-repo1-s3-key-secret=S3RVER
-repo1-s3-uri-style=path
-repo1-storage-ca-file=$WORK/tls/cert.pem
-compress-type=zst
-compress-level=3
-archive-async=y
-process-max=2
-spool-path=$WORK/run/pgbr-spool
-log-path=$WORK/run/pgbr-log
-lock-path=$WORK/run/pgbr-lock
-log-level-console=warn
-log-level-file=info
-
-[bench]
-pg1-path=$WORK/data
-pg1-port=$PORT
-pg1-socket-path=$WORK
-EOF
-	chown postgres: "$WORK/pgbackrest.conf"
+	pgbr_conf "$WORK/pgbackrest.conf" repo1-type=s3 repo1-path="/pgbr-$1" repo1-s3-bucket=testbkt \
+		repo1-s3-endpoint=127.0.0.1 repo1-storage-port="$s3port" repo1-s3-region=us-east-1 \
+		repo1-s3-key=S3RVER repo1-s3-key-secret=S3RVER repo1-s3-uri-style=path \
+		repo1-storage-ca-file="$WORK/tls/cert.pem" compress-type=zst compress-level=3 archive-async=y \
+		process-max=2 spool-path="$WORK/run/pgbr-spool" log-path="$WORK/run/pgbr-log" \
+		lock-path="$WORK/run/pgbr-lock" log-level-console=warn log-level-file=info
 }
 
 # start_mode TAG MODE: a fresh copy of the template archiving as MODE, its
@@ -260,18 +204,15 @@ start_mode()
 		revrx|revrx-archive)
 			local interval=$PARTIAL_INTERVAL
 			[ "$mode" = revrx-archive ] && interval=0
+			pg_conf_revrx "$WORK/data" "$dir/spool"
 			cat >>"$WORK/data/postgresql.conf" <<EOF
-archive_mode = on
-shared_preload_libraries = 'revrx'
-archive_library = 'revrx'
-revrx.spool_dir = '$dir/spool'
 revrx.partial_interval = '$interval'
 EOF
 			prefix=$tag
 			rpo_col="(SELECT rpo_seconds FROM revrx_status())"
 			;;
 		pgbr-async)
-			pgbr_conf "$tag"
+			pgbr_s3_conf "$tag"
 			cat >>"$WORK/data/postgresql.conf" <<EOF
 archive_mode = on
 archive_command = 'pgbackrest --config=$WORK/pgbackrest.conf --stanza=bench archive-push %p'
@@ -299,11 +240,11 @@ EOF
 				REVRX_LOG_LEVEL=debug "$agent" run
 			;;
 		pgbr-async)
-			as_pg pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench stanza-create >"$dir/stanza.log" 2>&1 ||
+			aspg pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench stanza-create >"$dir/stanza.log" 2>&1 ||
 				{ log "stanza-create failed: $(tail -3 "$dir/stanza.log")"; valid=no; }
 			;;
 		receivewal)
-			as_pg "$bindir/pg_receivewal" -h "$WORK" -p "$PORT" -S rpobench --create-slot >/dev/null 2>&1
+			aspg "$bindir/pg_receivewal" -h "$WORK" -p "$PORT" -S rpobench --create-slot >/dev/null 2>&1
 			start_tool "$dir/receivewal.log" "$bindir/pg_receivewal" -h "$WORK" -p "$PORT" -S rpobench \
 				-D "$dir/rx" --synchronous --no-loop
 			;;
@@ -349,7 +290,7 @@ run_one()
 	# the sampler: one session, a query every 100 ms, until $dir/stop exists
 	local q="SELECT extract(epoch FROM clock_timestamp()), pg_current_wal_flush_lsn() - '0/0'::pg_lsn, (SELECT flush_lsn - '0/0'::pg_lsn FROM pg_stat_replication WHERE application_name = 'pg_receivewal' LIMIT 1), $rpo_col;"
 	(while [ ! -e "$dir/stop" ]; do echo "$q"; sleep 0.1; done |
-		as_pg "$bindir/psql" -X -qAt -F, -h "$WORK" -p "$PORT" postgres >"$dir/samples.csv" 2>"$dir/sampler.err") &
+		aspg "$bindir/psql" -X -qAt -F, -h "$WORK" -p "$PORT" postgres >"$dir/samples.csv" 2>"$dir/sampler.err") &
 	local sampler=$!
 	sleep 0.5
 
@@ -359,7 +300,7 @@ run_one()
 	ex0=$(exporter_ticks)
 	t0=$(now)
 	# shellcheck disable=SC2086
-	as_pg "$bindir/pgbench" -h "$WORK" -p "$PORT" -n $CLIENTS -T "$DURATION" postgres >"$dir/pgbench.txt" 2>&1
+	aspg "$bindir/pgbench" -h "$WORK" -p "$PORT" -n $CLIENTS -T "$DURATION" postgres >"$dir/pgbench.txt" 2>&1
 	t1=$(now)
 	pg1=$(cg_seconds pg)
 	tool1=$(cg_seconds tool)
@@ -420,7 +361,7 @@ ab_overhead()
 			tool0=$(cg_seconds tool)
 			ex0=$(exporter_ticks)
 			# shellcheck disable=SC2086
-			as_pg "$bindir/pgbench" -h "$WORK" -p "$PORT" -n $CLIENTS -T "$OVERHEAD_PHASE" postgres >"$dir/pgbench.txt" 2>&1
+			aspg "$bindir/pgbench" -h "$WORK" -p "$PORT" -n $CLIENTS -T "$OVERHEAD_PHASE" postgres >"$dir/pgbench.txt" 2>&1
 			pg1=$(cg_seconds pg)
 			tool1=$(cg_seconds tool)
 			ex1=$(exporter_ticks)

@@ -71,77 +71,31 @@ CG_ROOT=/sys/fs/cgroup/cpuacct
 # WORK (two developers on one machine) never count or end each other's processes
 CG=$CG_ROOT/$(basename "$WORK")
 
-[[ $EUID -eq 0 ]] || { echo "run as root (PostgreSQL itself runs as postgres)" >&2; exit 1; }
-case $WORK in /tmp/?*|/var/tmp/?*|/work/?*) ;; *) echo "refusing WORK=$WORK" >&2; exit 1;; esac
-
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-div() { awk -v a="$1" -v b="$2" -v n="${3:-3}" 'BEGIN{ if (b+0 != 0) printf "%.*f", n, a/b; else print "NA"}'; }
-log() { local m; m="[$(date +%H:%M:%S)] $*"; echo "$m" >&2; [[ -d ${OUT:-/nonexistent} ]] && echo "$m" >> "$OUT/run.log"; return 0; }
-aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"); }
-sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
+PGLOG=$WORK/log/postgres.log
+REVRX_REPO_URL=file://$REPO
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+bench_init /tmp /var/tmp /work
 
 # ---------------------------------------------------------------- CPU accounting
-# host: machine-wide busy core-seconds (all tenants) from /proc/stat.
-host_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.3f", ($2+$3+$4+$7+$8+$9)/hz }' /proc/stat; }
+# host: machine-wide busy core-seconds (all tenants), host_busy (lib.sh).
 # cgroups (cpuacct, v1): $CG/pg holds the postmaster and its children,
 # $CG/arch the archiver process (moved there after every start) with whatever
 # it forks (archive_command, pgBackRest's async process), $CG/agent
 # revrx-agent.  "Archiving CPU" is arch + agent; the agent's share is also
 # reported on its own.  cpuacct only counts; it changes nothing about
 # scheduling.
-CG_OK=0
-cg_setup() {
-  if [[ -w $CG_ROOT ]] && mkdir -p "$CG/pg" "$CG/arch" "$CG/agent" "$CG/tools" 2>/dev/null && [[ -f $CG/arch/cpuacct.usage ]]; then
-    CG_OK=1
-  else
-    CG_OK=0; log "cpuacct cgroup not available: per-process-group CPU figures will be NA"
-  fi
-}
 cg_usage() { # seconds of CPU of cgroup $1 (pg|arch|agent|all); arch includes the agent
-  if ((CG_OK == 0)); then echo NA; return; fi
-  if [[ $1 == all ]]; then
-    awk '{s+=$1} END{printf "%.3f", s/1e9}' "$CG/pg/cpuacct.usage" "$CG/arch/cpuacct.usage" "$CG/agent/cpuacct.usage"
-  elif [[ $1 == arch ]]; then
-    awk '{s+=$1} END{printf "%.3f", s/1e9}' "$CG/arch/cpuacct.usage" "$CG/agent/cpuacct.usage"
-  else
-    awk '{printf "%.3f", $1/1e9}' "$CG/$1/cpuacct.usage"
-  fi
-}
-cg_pids() { ((CG_OK)) || return 0; cat "$CG/pg/cgroup.procs" "$CG/arch/cgroup.procs" "$CG/agent/cgroup.procs" 2>/dev/null || true; }
-cg_tool_pids() { ((CG_OK)) || return 0; cat "$CG/tools/cgroup.procs" 2>/dev/null || true; }
-# cg_exec GROUP CMD...: runs CMD inside the cgroup (children inherit it)
-cg_exec() {
-  local g=$1; shift
-  if ((CG_OK)); then
-    bash -c 'echo $$ > "$0" && exec "$@"' "$CG/$g/cgroup.procs" "$@"
-  else
-    "$@"
-  fi
-}
-cg_teardown() {
-  ((CG_OK)) || return 0
-  local g p
-  for g in arch agent pg tools; do
-    [[ -d $CG/$g ]] || continue
-    for p in $(cat "$CG/$g/cgroup.procs" 2>/dev/null); do echo "$p" > "$CG_ROOT/cgroup.procs" 2>/dev/null || true; done
-    rmdir "$CG/$g" 2>/dev/null || true
-  done
-  rmdir "$CG" 2>/dev/null || true
+  case $1 in
+    all) cg_seconds pg arch agent ;;
+    arch) cg_seconds arch agent ;;
+    *) cg_seconds "$1" ;;
+  esac
 }
 csub() { [[ $1 == NA || $2 == NA ]] && { echo NA; return; }; sub "$1" "$2"; }
 
 # ---------------------------------------------------------------- processes
 POLLER_PID=""
-AGENT_PID=""
-pm_pid() { # postmaster PID of $PGDATA if it is alive and really ours
-  [[ -f $PGDATA/postmaster.pid ]] || return 1
-  local pid; pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$PGDATA" || return 1
-  echo "$pid"
-}
 archiver_pid() {
   local pm p; pm=$(pm_pid) || return 1
   for p in $(pgrep -P "$pm" 2>/dev/null); do
@@ -174,45 +128,15 @@ move_archiver() {
   done
   log "WARNING: no archiver process found"
 }
-pg_start() { # [noarchiver]
-  cg_exec pg runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/log/postgres.log" -w -t 300 start >/dev/null
-  [[ ${1:-} == noarchiver ]] || move_archiver
-}
-pg_stop() {
-  local pid
-  pid=$(pm_pid) || return 0
-  if ! aspg pg_ctl -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1; then
-    log "pg_ctl stop failed; signalling postmaster $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -0 "$pid" 2>/dev/null && kill -QUIT "$pid" 2>/dev/null || true
-  fi
-}
-agent_start() { # log-file [mode]; mode revrx-pollN: REVRX_POLL_INTERVAL_MS=N (diagnostic)
-  # a simple command put in the background, and every step execs (bash -c,
-  # setpriv, env): $! is the agent itself
-  local pre=() extra=()
-  [[ ${2:-} =~ ^revrx-poll([0-9]+)$ ]] && extra=("REVRX_POLL_INTERVAL_MS=${BASH_REMATCH[1]}")
-  ((CG_OK)) && pre=(bash -c 'echo $$ > "$0" && exec "$@"' "$CG/agent/cgroup.procs")
-  "${pre[@]}" setpriv --reuid=postgres --regid=postgres --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$WORK" REVRX_REPO="file://$REPO" REVRX_SPOOL="$SPOOL" \
-    REVRX_PARALLEL="$REVRX_PARALLEL" "${extra[@]}" "$REVRX_BIN/revrx-agent" run >"$1" 2>&1 &
-  AGENT_PID=$!
-  sleep 0.3
-  kill -0 "$AGENT_PID" 2>/dev/null || { log "revrx-agent exited at once: $(tail -5 "$1")"; AGENT_PID=""; return 1; }
-}
-agent_stop() {
-  [[ -n $AGENT_PID ]] || return 0
-  kill -TERM "$AGENT_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$AGENT_PID" 2>/dev/null; then log "revrx-agent $AGENT_PID ignored SIGTERM for 10 s; SIGKILL"; kill -KILL "$AGENT_PID" 2>/dev/null || true; fi
-  wait "$AGENT_PID" 2>/dev/null || true
-  AGENT_PID=""
+agent_start_mode() { # log-file mode; mode revrx-pollN: REVRX_POLL_INTERVAL_MS=N (diagnostic)
+  local extra=()
+  [[ $2 =~ ^revrx-poll([0-9]+)$ ]] && extra=("REVRX_POLL_INTERVAL_MS=${BASH_REMATCH[1]}")
+  REVRX_AGENT=$REVRX_BIN/revrx-agent agent_start "$1" "${extra[@]}"
 }
 poller_start() { # events file [spool dirs...]
-  local ev=$1 pre=(); shift
-  ((CG_OK)) && pre=(bash -c 'echo $$ > "$0" && exec "$@"' "$CG/tools/cgroup.procs")
-  "${pre[@]}" python3 "$HERE/walwatch.py" watch "$PGDATA/pg_wal/archive_status" "$ev" "$POLL_MS" "$@" &
+  local ev=$1; shift
+  cg_pre tools
+  "${CG_PRE[@]}" python3 "$HERE/walwatch.py" watch "$PGDATA/pg_wal/archive_status" "$ev" "$POLL_MS" "$@" &
   POLLER_PID=$!
 }
 poller_stop() {
@@ -221,34 +145,19 @@ poller_stop() {
   wait "$POLLER_PID" 2>/dev/null || true
   POLLER_PID=""
 }
-# what is left in our cgroups after the server stopped: pgBackRest's async
-# process finishing its queue; wait for it, then end it by PID
-wait_leftovers() {
-  local pids _ p
-  for _ in $(seq 1 60); do
-    pids=$(cg_pids); [[ -z $pids ]] && return 0; sleep 0.5
-  done
-  for p in $pids; do log "ending leftover process $p ($(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | cut -c1-80))"; kill -TERM "$p" 2>/dev/null || true; done
-  sleep 1
-}
-cleanup() {
-  local rc=$? p
-  set +e
-  trap - EXIT
+# (bench_exit) a run still going is ended first: stopping the server ends its load
+bench_before_stop() {
   if [[ -n ${RUN_PID:-} ]]; then
     kill -TERM "$RUN_PID" 2>/dev/null
     pg_stop                     # ends the load at once; the run then cleans up
     wait "$RUN_PID" 2>/dev/null
   fi
   poller_stop
-  agent_stop
-  pg_stop
-  wait_leftovers
-  for p in $(cg_tool_pids); do kill -TERM "$p" 2>/dev/null; done
-  cg_teardown
-  if [[ $KEEP_DATA != 1 && -n ${WORK:-} && -d $WORK ]]; then rm -rf "$WORK"; fi
-  [[ $rc -ne 0 ]] && log "ABORTED rc=$rc (see $OUT/run.log)"
-  exit "$rc"
+}
+bench_after_stop() {
+  local p
+  wait_leftovers pg arch agent
+  for p in $(cg_pids tools); do kill -TERM "$p" 2>/dev/null; done
 }
 
 # ---------------------------------------------------------------- setup
@@ -285,12 +194,7 @@ prepare_dirs() {
 
 write_env() {
   {
-    echo "date: $(date -Is)"
-    echo "host: $(uname -srm); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
-    echo "mem: $(free -g | awk '/Mem:/{print $2" GB total, "$7" GB available"}')"
-    echo "disk: $(df -h --output=source,fstype,size,avail "$WORK" | tail -1)"
-    echo "postgres: $($PGBIN/postgres --version)"
-    echo "pgbackrest: $(pgbackrest version)"
+    env_head
     if [[ -x $REVRX_BIN/revrx-agent ]]; then
       echo "revrx-agent: copy of $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_BIN/revrx-agent" | cut -c1-16))"
       echo "revrx.so: copy of $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"), sha256 $(sha256sum "$REVRX_BIN/revrx.so" | cut -c1-16))"
@@ -301,31 +205,14 @@ write_env() {
   } > "$OUT/env.txt"
 }
 
-base_conf() { # datadir
-  cat >> "$1/postgresql.conf" <<EOF
-
-# ---- bench/wal-archive.sh
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-wal_level = replica
-max_wal_senders = 4
-shared_buffers = 512MB
-checkpoint_timeout = 15min
-max_wal_size = 4GB
-log_line_prefix = '%m [%p] %b '
-log_checkpoints = on
-EOF
-}
-
 make_template() {
   log "template cluster: initdb --data-checksums, pgbench -i -s $SCALE (archive_mode off)"
   local t0; t0=$(now)
   aspg "$PGBIN/initdb" -D "$TEMPLATE" --data-checksums --auth=trust -U postgres -E UTF8 --locale=C >"$WORK/log/initdb.log"
-  base_conf "$TEMPLATE"
+  pg_conf "$TEMPLATE"
   echo "archive_mode = off" >> "$TEMPLATE/postgresql.conf"
   PGDATA_SAVE=$PGDATA; PGDATA=$TEMPLATE
-  pg_start noarchiver
+  pg_start
   sql "CREATE DATABASE pgbench"
   aspg pgbench -i -q -s "$SCALE" pgbench >"$WORK/log/pgbench-init.log" 2>&1
   sql "CHECKPOINT"
@@ -361,24 +248,6 @@ mode_conf() {
       *) log "unknown mode $mode"; return 1 ;;
     esac
   } >> "$PGDATA/postgresql.conf"
-}
-pgbr_conf() {
-  cat > "$PGBR_CONF" <<EOF
-[global]
-repo1-path=$REPO
-log-path=$WORK/pgbr-log
-lock-path=$WORK/pgbr-lock
-spool-path=$WORK/pgbr-spool
-log-level-console=warn
-log-level-file=info
-
-[$STANZA]
-pg1-path=$PGDATA
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-pg1-user=postgres
-EOF
-  chown postgres:postgres "$PGBR_CONF"
 }
 pause_archiving() { # mode
   case $1 in
@@ -419,16 +288,8 @@ record() { # round mode phase seconds extra
 
 # sanity: one switched segment must reach the repository within 60 s
 check_archiving() {
-  local seg last _
   sql "CREATE TABLE IF NOT EXISTS walbench_probe(i int); INSERT INTO walbench_probe VALUES (1)" >/dev/null
-  seg=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
-  for _ in $(seq 1 600); do
-    last=$(sql "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-    [[ -n $last && ! $last < $seg ]] && return 0
-    sleep 0.1
-  done
-  log "archiving does not work: $seg not archived within 60 s (last_archived_wal='$last')"
-  return 1
+  wait_archived 60
 }
 
 # stops what one run started and keeps its logs, also when it failed
@@ -439,7 +300,7 @@ run_cleanup() {
   poller_stop
   agent_stop
   pg_stop
-  wait_leftovers
+  wait_leftovers pg arch agent
   [[ -n $rd ]] || exit "$rc"
   cp "$WORK/log/postgres.log" "$rd/" 2>/dev/null || true
   [[ -n $(ls -A "$WORK/pgbr-log" 2>/dev/null) ]] && cp -r "$WORK/pgbr-log" "$rd/pgbackrest-log" 2>/dev/null || true
@@ -473,15 +334,16 @@ one_run() { # round mode
   install -d -o postgres -g postgres -m 700 "$SPOOL" "$REPO" "$WORK/pgbr-log" "$WORK/pgbr-lock" "$WORK/pgbr-spool"
   mode_conf "$mode"
   sync
-  pg_start
+  pg_start; move_archiver
   if [[ $mode == revrx* ]]; then
     # (no CREATE EXTENSION: archiving does not need the SQL functions, and
     # they would load the installed library rather than the snapshot)
     local ap; ap=$(archiver_pid) || true
     grep -q "$REVRX_BIN/revrx.so" "/proc/$ap/maps" 2>/dev/null || { log "the archiver did not load $REVRX_BIN/revrx.so"; return 1; }
-    agent_start "$rd/agent.log" "$mode"
+    agent_start_mode "$rd/agent.log" "$mode"
   else
-    pgbr_conf
+    pgbr_conf "$PGBR_CONF" repo1-path="$REPO" log-path="$WORK/pgbr-log" lock-path="$WORK/pgbr-lock" \
+      spool-path="$WORK/pgbr-spool" log-level-console=warn log-level-file=info
     aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" stanza-create >"$rd/stanza-create.log" 2>&1
   fi
   local ok=1
@@ -509,7 +371,7 @@ one_run() { # round mode
     extra="wal_MB=$(awk -v a="$l0" -v b="$l1" 'BEGIN{printf "%.1f",(b-a)/1e6}')"
     extra+=";wal_MBps=$(awk -v a="$l0" -v b="$l1" -v d="$dur" 'BEGIN{printf "%.2f",(b-a)/1e6/d}')"
     extra+=";seg_generated=$(awk -v a="$l0" -v b="$l1" -v s=$SEG 'BEGIN{printf "%.1f",(b-a)/s}')"
-    extra+=";seg_archived=$((a1 - a0));seg_per_s=$(div $((a1 - a0)) "$dur")"
+    extra+=";seg_archived=$((a1 - a0));seg_per_s=$(div $((a1 - a0)) "$dur" 3)"
     extra+=";tps=$TPS;ready_end=$ready_end;drain_s=$drain_s;failed=$((f2 - f0))"
     extra+=";host_busy_pct=$(awk -v a="$h0" -v b="$h1" -v d="$dur" -v n="$(nproc)" 'BEGIN{printf "%.1f", 100*(b-a)/(d*n)}')"
     extra+=";arch_cpu_s=$(csub "$g0" "$g2");arch_cpu_per_seg=$( [[ $g0 == NA ]] && echo NA || div "$(sub "$g0" "$g2")" $((a2 - a0)) 4)"
@@ -580,12 +442,12 @@ check_revrx() {
   OUT=$WORK/check; prepare_dirs; snapshot_revrx
   log "check: tiny cluster with archive_library = 'revrx' and revrx-agent run"
   aspg "$PGBIN/initdb" -D "$PGDATA" --auth=trust -U postgres >/dev/null
-  base_conf "$PGDATA"
+  pg_conf "$PGDATA"
   sed -i 's/^shared_buffers = 512MB/shared_buffers = 128MB/' "$PGDATA/postgresql.conf"
   install -d -o postgres -g postgres -m 700 "$SPOOL" "$REPO"
   mode_conf revrx
-  pg_start
-  agent_start "$WORK/agent.log" revrx
+  pg_start; move_archiver
+  agent_start_mode "$WORK/agent.log" revrx
   local rc=0 t0
   t0=$(now)
   if check_archiving && check_archiving; then
@@ -599,10 +461,8 @@ check_revrx() {
 }
 
 # ---------------------------------------------------------------- main
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-cg_setup
+bench_traps
+cg_setup pg arch agent tools || log "cpuacct cgroup not available: per-process-group CPU figures will be NA"
 
 if [[ ${1:-} == --check-revrx ]]; then
   OUT=$WORK/check
