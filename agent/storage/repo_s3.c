@@ -84,12 +84,13 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "sha256.h"
 #include "storage/credentials.h"
 #include "storage/http.h"
-#include "base/log.h"
 #include "storage/repo.h"
 #include "storage/s3_xml.h"
-#include "sha256.h"
 #include "storage/sigv4.h"
 
 #define MiB					((uint64_t) 1024 * 1024)
@@ -181,42 +182,6 @@ static char *
 dup_or_null(const char *s)
 {
 	return (s && s[0]) ? strdup(s) : NULL;
-}
-
-/* A growable string for request documents. */
-typedef struct StrBuf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	bool		broken;
-} StrBuf;
-
-static void
-sb_append(StrBuf *sb, const char *s)
-{
-	size_t		n = strlen(s);
-
-	if (sb->broken)
-		return;
-	if (sb->len + n + 1 > sb->cap)
-	{
-		size_t		cap = sb->cap ? sb->cap : 1024;
-		char	   *p;
-
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		p = realloc(sb->data, cap);
-		if (p == NULL)
-		{
-			sb->broken = true;
-			return;
-		}
-		sb->data = p;
-		sb->cap = cap;
-	}
-	memcpy(sb->data + sb->len, s, n + 1);
-	sb->len += n;
 }
 
 /*
@@ -976,7 +941,7 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 	uint64_t	nparts;
 	char	  **etags = NULL;
 	char	   *upload_id = NULL;
-	StrBuf		doc = {0};
+	RvxStrBuf	doc = {0};
 	RvxHttpResponse resp;
 	S3Call		call;
 	int			rc = -1;
@@ -1049,7 +1014,7 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 	}
 
 	/* CompleteMultipartUpload */
-	sb_append(&doc, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	rvx_strbuf_puts(&doc, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (uint64_t i = 0; i < nparts; i++)
 	{
 		char		part[700];
@@ -1062,9 +1027,9 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 		}
 		snprintf(part, sizeof(part), "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>%s</ETag></Part>",
 				 i + 1, etag);
-		sb_append(&doc, part);
+		rvx_strbuf_puts(&doc, part);
 	}
-	sb_append(&doc, "</CompleteMultipartUpload>");
+	rvx_strbuf_puts(&doc, "</CompleteMultipartUpload>");
 	if (doc.broken)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
