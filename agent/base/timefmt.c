@@ -152,6 +152,18 @@ rvx_time_parse(const char *text, int64_t *us, const char **why)
 	return 0;
 }
 
+int
+rvx_time_parse_arg(const char *what, const char *text, int64_t *us, RvxError *err)
+{
+	const char *why;
+
+	if (rvx_time_parse(text, us, &why) != 0)
+		return rvx_error(err, RVX_E_USAGE,
+						 "invalid %s \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
+						 "or \"2026-11-26T10:00:00.5Z\")", what, text, why);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- formatting */
 
 void

@@ -14,12 +14,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 /*
  * "YYYY-MM-DD{ |T}HH:MM[:SS[.f]]" then, maybe after a space, "Z", "UTC",
  * "GMT" or "+HH", "+HH:MM", "+HHMM".  Returns 0, or -1 with *why saying
  * what is wrong (a static string).
  */
 extern int	rvx_time_parse(const char *text, int64_t *us, const char **why);
+
+/*
+ * rvx_time_parse for a time given on the command line: on failure fills err
+ * (RVX_E_USAGE) with "invalid <what> \"<text>\": <why> (expected e.g. ...)",
+ * what naming the option, e.g. "recovery target time" or "--since time".
+ */
+extern int	rvx_time_parse_arg(const char *what, const char *text, int64_t *us, RvxError *err);
 
 /* "2026-11-26 10:00:00.000000+00" (cap >= 32) */
 extern void rvx_time_format(int64_t us, char *out, size_t cap);

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "info/audit.h"
-#include "command/commands.h"
 #include "base/log.h"
-#include "restore/target.h"
+#include "base/timefmt.h"
+#include "command/commands.h"
+#include "info/audit.h"
 
 const char	rvx_audit_options[] =
 "Options:\n"
@@ -89,9 +89,9 @@ rvx_cmd_audit(int argc, char **argv, RvxConfig *cfg)
 			as_json = true;
 		else if ((v = rvx_option_value(argc, argv, &i, "--since", NULL, &missing)) != NULL)
 		{
-			if (rvx_target_parse_time(v, &since_us, &err) != 0)
+			if (rvx_time_parse_arg("--since time", v, &since_us, &err) != 0)
 			{
-				fprintf(stderr, "revrx-agent audit: invalid --since \"%s\": %s\n", v, err.msg);
+				fprintf(stderr, "revrx-agent audit: %s\n", err.msg);
 				return RVX_E_USAGE;
 			}
 		}

@@ -579,6 +579,41 @@ rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 	return rvx_fetch_to_file_opts(repo, key, &opts, dest, err);
 }
 
+/*
+ * The start of a load into memory (rvx_fetch_to_buffer,
+ * rvx_object_load_file): st reads into its buffer, checked against opts'
+ * system id.  -1 (nothing to free) if out of memory.
+ */
+static int
+load_begin(FetchState *st, RvxFetchOptions *opts, uint64_t expect_system_id, size_t max_len)
+{
+	opts->expect_system_id = expect_system_id;
+	st->opts = opts;
+	st->expect_size = -1;
+	st->fd = -1;
+	st->max_len = max_len;
+	st->reader = rvx_object_reader_new();
+	if (st->reader == NULL)
+		return -1;
+	rvx_object_reader_begin(st->reader, content_sink, st);
+	return 0;
+}
+
+/* The end of a good load: the buffer ("" when empty) handed to the caller. */
+static int
+load_hand_over(FetchState *st, char **out, size_t *out_len, RvxObjectHeader *hdr, RvxError *err)
+{
+	if (st->buf == NULL && (st->buf = calloc(1, 1)) == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	if (hdr)
+		*hdr = *rvx_object_reader_header(st->reader);
+	*out = st->buf;
+	st->buf = NULL;
+	if (out_len)
+		*out_len = st->len;
+	return 0;
+}
+
 int
 rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 					size_t max_len, char **out, size_t *out_len, RvxObjectHeader *hdr,
@@ -590,35 +625,14 @@ rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 	int			rc = -1;
 
 	*out = NULL;
-	opts.expect_system_id = expect_system_id;
-	st.opts = &opts;
-	st.expect_size = -1;
-	st.fd = -1;
-	st.max_len = max_len;
-	st.reader = rvx_object_reader_new();
-	if (st.reader == NULL)
+	if (load_begin(&st, &opts, expect_system_id, max_len) != 0)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
-	rvx_object_reader_begin(st.reader, content_sink, &st);
 	rvx_object_reader_set_key(st.reader, repo->key);
 	st.key = repo->key;
 	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
 		stream_error(&st, key, repo->display, "memory", &gerr, err);
 	else if (stream_finish(&st, key, repo->display, err) == 0)
-		rc = 0;
-	if (rc == 0)
-	{
-		if (st.buf == NULL && (st.buf = calloc(1, 1)) == NULL)
-			rc = rvx_error(err, RVX_E_INTERNAL, "out of memory");
-		else
-		{
-			if (hdr)
-				*hdr = *rvx_object_reader_header(st.reader);
-			*out = st.buf;
-			st.buf = NULL;
-			if (out_len)
-				*out_len = st.len;
-		}
-	}
+		rc = load_hand_over(&st, out, out_len, hdr, err);
 	free(st.buf);
 	rvx_object_reader_free(st.reader);
 	return rc;
@@ -640,19 +654,12 @@ rvx_object_load_file(const char *path, uint64_t expect_system_id, size_t max_len
 	if (fd < 0)
 		return rvx_error(err, errno == ENOENT ? RVX_E_NOTFOUND : RVX_E_IO,
 						 "could not open \"%s\": %s", path, strerror(errno));
-	opts.expect_system_id = expect_system_id;
-	st.opts = &opts;
-	st.expect_size = -1;
-	st.fd = -1;
-	st.max_len = max_len;
-	st.reader = rvx_object_reader_new();
-	if (st.reader == NULL)
+	if (load_begin(&st, &opts, expect_system_id, max_len) != 0)
 	{
 		close(fd);
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	}
 	snprintf(where, sizeof(where), "the spool");
-	rvx_object_reader_begin(st.reader, content_sink, &st);
 	for (;;)
 	{
 		ssize_t		n = read(fd, chunk, sizeof(chunk));
@@ -672,20 +679,8 @@ rvx_object_load_file(const char *path, uint64_t expect_system_id, size_t max_len
 			goto out;
 		}
 	}
-	if (stream_finish(&st, path, where, err) != 0)
-		goto out;
-	if (st.buf == NULL && (st.buf = calloc(1, 1)) == NULL)
-	{
-		rvx_error(err, RVX_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (hdr)
-		*hdr = *rvx_object_reader_header(st.reader);
-	*out = st.buf;
-	st.buf = NULL;
-	if (out_len)
-		*out_len = st.len;
-	rc = 0;
+	if (stream_finish(&st, path, where, err) == 0)
+		rc = load_hand_over(&st, out, out_len, hdr, err);
 
 out:
 	close(fd);

@@ -36,13 +36,7 @@
 int
 rvx_target_parse_time(const char *text, int64_t *us, RvxError *err)
 {
-	const char *why;
-
-	if (rvx_time_parse(text, us, &why) != 0)
-		return rvx_error(err, RVX_E_USAGE,
-						 "invalid recovery target time \"%s\": %s (expected e.g. \"2026-11-26 10:00:00+00\" "
-						 "or \"2026-11-26T10:00:00.5Z\")", text, why);
-	return 0;
+	return rvx_time_parse_arg("recovery target time", text, us, err);
 }
 
 int

@@ -64,10 +64,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "storage/credentials.h"
-#include "storage/http.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/timefmt.h"
+#include "storage/credentials.h"
+#include "storage/http.h"
 #include "storage/s3_xml.h"
 #include "storage/sigv4.h"
 
@@ -194,36 +195,12 @@ usable_until(const RvxCreds *c)
 time_t
 rvx_credentials_parse_time(const char *s)
 {
-	struct tm	tm;
-	const char *p;
-	time_t		t;
+	int64_t		us;
+	const char *why;
 
-	if (s == NULL)
+	if (s == NULL || rvx_time_parse(s, &us, &why) != 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (p == NULL)
-		return -1;
-	if (*p == '.')
-	{
-		p++;
-		if (!isdigit((unsigned char) *p))
-			return -1;
-		while (isdigit((unsigned char) *p))
-			p++;
-	}
-	t = timegm(&tm);
-	if (*p == 'Z' && p[1] == '\0')
-		return t;
-	if ((*p == '+' || *p == '-') && isdigit((unsigned char) p[1]) && isdigit((unsigned char) p[2]) &&
-		p[3] == ':' && isdigit((unsigned char) p[4]) && isdigit((unsigned char) p[5]) && p[6] == '\0')
-	{
-		int			off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
-			((p[4] - '0') * 10 + (p[5] - '0')) * 60;
-
-		return *p == '+' ? t - off : t + off;
-	}
-	return -1;
+	return (time_t) (us / 1000000);
 }
 
 /* Checks the four fields of an answer and makes the set; frees nothing. */

@@ -154,7 +154,11 @@ extern RvxCreds *rvx_creds_new(const char *access_key, const char *secret_key,
  */
 extern time_t rvx_credentials_refresh_at(time_t obtained, time_t expiration);
 
-/* An ISO 8601 UTC time ("2026-12-06T21:00:00Z", fraction or offset allowed); -1 if malformed. */
+/*
+ * An Expiration ("2026-12-06T21:00:00Z", fraction or offset allowed) in
+ * seconds since the epoch, read by base/timefmt.c's rvx_time_parse (the one
+ * ISO 8601 parser); -1 if malformed.
+ */
 extern time_t rvx_credentials_parse_time(const char *s);
 
 /*

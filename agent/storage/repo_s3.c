@@ -84,12 +84,13 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "sha256.h"
 #include "storage/credentials.h"
 #include "storage/http.h"
-#include "base/log.h"
 #include "storage/repo.h"
 #include "storage/s3_xml.h"
-#include "sha256.h"
 #include "storage/sigv4.h"
 
 #define MiB					((uint64_t) 1024 * 1024)
@@ -181,42 +182,6 @@ static char *
 dup_or_null(const char *s)
 {
 	return (s && s[0]) ? strdup(s) : NULL;
-}
-
-/* A growable string for request documents. */
-typedef struct StrBuf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	bool		broken;
-} StrBuf;
-
-static void
-sb_append(StrBuf *sb, const char *s)
-{
-	size_t		n = strlen(s);
-
-	if (sb->broken)
-		return;
-	if (sb->len + n + 1 > sb->cap)
-	{
-		size_t		cap = sb->cap ? sb->cap : 1024;
-		char	   *p;
-
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		p = realloc(sb->data, cap);
-		if (p == NULL)
-		{
-			sb->broken = true;
-			return;
-		}
-		sb->data = p;
-		sb->cap = cap;
-	}
-	memcpy(sb->data + sb->len, s, n + 1);
-	sb->len += n;
 }
 
 /*
@@ -812,6 +777,45 @@ s3_call(S3Repo *s3, const S3Call *call, S3Check check, void *check_arg,
 	}
 }
 
+/*
+ * The start of every operation on one key: the object's full name for
+ * s3_call, or NULL with err set when the key is refused, and what failing
+ * is called in its messages, "could not <doing> \"<key>\" <where>".  The
+ * caller frees the name.
+ */
+static char *
+s3_key_object(RvxRepo *repo, const char *key, const char *doing, const char *where,
+			char *what, size_t what_size, RvxError *err)
+{
+	char	   *object = s3_object_name(repo->priv, key, repo->display, err);
+
+	if (object)
+		snprintf(what, what_size, "could not %s \"%s\" %s %s", doing, key, where, repo->display);
+	return object;
+}
+
+/*
+ * Runs call; an answer that the object does not exist (RVX_E_NOTFOUND) is
+ * returned as 0 without touching err.  Otherwise as s3_call, with resp
+ * freed.  Returns 1 for a 2xx response, 0 for "not found", -1 on failure;
+ * on 1 the caller may read *resp and frees it.
+ */
+static int
+s3_call_or_missing(S3Repo *s3, const S3Call *call, const char *what, RvxHttpResponse *resp,
+				   RvxError *err)
+{
+	RvxError	local;
+
+	if (s3_call(s3, call, NULL, NULL, what, resp, NULL, &local) == 0)
+		return 1;
+	rvx_http_response_free(resp);
+	if (local.code == RVX_E_NOTFOUND)
+		return 0;
+	if (err)
+		*err = local;
+	return -1;
+}
+
 /* ---------------------------------------------------------------- head */
 
 static int
@@ -820,28 +824,18 @@ s3_head_internal(S3Repo *s3, const char *object, const char *what,
 {
 	S3Call		call = {.method = "HEAD", .object = object};
 	RvxHttpResponse resp;
-	RvxError	local;
 	int			rc;
 
-	rc = s3_call(s3, &call, NULL, NULL, what, &resp, NULL, &local);
-	if (rc == 0)
+	rc = s3_call_or_missing(s3, &call, what, &resp, err);
+	if (rc != 1)
+		return rc;
+	if (!resp.has_length)
+		rc = rvx_error(err, RVX_E_PROTOCOL, "%s: no Content-Length in the answer", what);
+	else if (info)
 	{
-		if (!resp.has_length)
-			rc = rvx_error(err, RVX_E_PROTOCOL, "%s: no Content-Length in the answer", what);
-		else
-		{
-			if (info)
-			{
-				info->size = resp.content_length;
-				info->mtime = resp.last_modified;
-			}
-			rc = 1;
-		}
+		info->size = resp.content_length;
+		info->mtime = resp.last_modified;
 	}
-	else if (local.code == RVX_E_NOTFOUND)
-		rc = 0;
-	else if (err)
-		*err = local;
 	rvx_http_response_free(&resp);
 	return rc;
 }
@@ -849,18 +843,13 @@ s3_head_internal(S3Repo *s3, const char *object, const char *what,
 static int
 s3_head(RvxRepo *repo, const char *key, RvxObjectInfo *info, RvxError *err)
 {
-	RvxError	dummy;
-	S3Repo	   *s3 = repo->priv;
 	char		what[768];
-	char	   *object = s3_object_name(s3, key, repo->display, err);
+	char	   *object = s3_key_object(repo, key, "look up", "in", what, sizeof(what), err);
 	int			rc;
 
-	if (err == NULL)
-		err = &dummy;
 	if (object == NULL)
 		return -1;
-	snprintf(what, sizeof(what), "could not look up \"%s\" in %s", key, repo->display);
-	rc = s3_head_internal(s3, object, what, info, err);
+	rc = s3_head_internal(repo->priv, object, what, info, err);
 	free(object);
 	return rc;
 }
@@ -976,7 +965,7 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 	uint64_t	nparts;
 	char	  **etags = NULL;
 	char	   *upload_id = NULL;
-	StrBuf		doc = {0};
+	RvxStrBuf	doc = {0};
 	RvxHttpResponse resp;
 	S3Call		call;
 	int			rc = -1;
@@ -1049,7 +1038,7 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 	}
 
 	/* CompleteMultipartUpload */
-	sb_append(&doc, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	rvx_strbuf_puts(&doc, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (uint64_t i = 0; i < nparts; i++)
 	{
 		char		part[700];
@@ -1062,9 +1051,9 @@ s3_put_multipart(S3Repo *s3, const char *object, const RvxPutSource *src,
 		}
 		snprintf(part, sizeof(part), "<Part><PartNumber>%" PRIu64 "</PartNumber><ETag>%s</ETag></Part>",
 				 i + 1, etag);
-		sb_append(&doc, part);
+		rvx_strbuf_puts(&doc, part);
 	}
-	sb_append(&doc, "</CompleteMultipartUpload>");
+	rvx_strbuf_puts(&doc, "</CompleteMultipartUpload>");
 	if (doc.broken)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "out of memory");
@@ -1133,7 +1122,7 @@ s3_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxEr
 	RvxError	dummy;
 	S3Repo	   *s3 = repo->priv;
 	char		what[768];
-	char	   *object = s3_object_name(s3, key, repo->display, err);
+	char	   *object = s3_key_object(repo, key, "store", "in", what, sizeof(what), err);
 	char		lock_until[32] = "";
 	int			rc;
 
@@ -1141,7 +1130,6 @@ s3_put(RvxRepo *repo, const char *key, const RvxPutSource *src, int flags, RvxEr
 		err = &dummy;
 	if (object == NULL)
 		return -1;
-	snprintf(what, sizeof(what), "could not store \"%s\" in %s", key, repo->display);
 
 	if (flags & RVX_PUT_NO_OVERWRITE)
 	{
@@ -1286,7 +1274,7 @@ s3_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 	RvxError	dummy;
 	S3Repo	   *s3 = repo->priv;
 	char		what[768];
-	char	   *object = s3_object_name(s3, key, repo->display, err);
+	char	   *object = s3_key_object(repo, key, "read", "from", what, sizeof(what), err);
 	GetState	g = {.sink = sink, .arg = arg};
 	uint64_t	done = 0;		/* bytes passed to the caller's sink */
 	int			rc = -1;
@@ -1295,7 +1283,6 @@ s3_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 		err = &dummy;
 	if (object == NULL)
 		return -1;
-	snprintf(what, sizeof(what), "could not read \"%s\" from %s", key, repo->display);
 	g.what = what;
 
 	for (int attempt = 0;; attempt++)
@@ -1533,33 +1520,20 @@ s3_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *er
 static int
 s3_remove(RvxRepo *repo, const char *key, RvxError *err)
 {
-	RvxError	dummy;
-	S3Repo	   *s3 = repo->priv;
 	char		what[768];
-	char	   *object = s3_object_name(s3, key, repo->display, err);
-	S3Call		call = {.method = "DELETE", .max_buffer = S3_SMALL_MAX_BODY};
+	char	   *object = s3_key_object(repo, key, "remove", "from", what, sizeof(what), err);
+	S3Call		call = {.method = "DELETE", .object = object, .max_buffer = S3_SMALL_MAX_BODY};
 	RvxHttpResponse resp;
-	RvxError	local;
 	int			rc;
 
-	if (err == NULL)
-		err = &dummy;
 	if (object == NULL)
 		return -1;
-	snprintf(what, sizeof(what), "could not remove \"%s\" from %s", key, repo->display);
-	call.object = object;
-	rc = s3_call(s3, &call, NULL, NULL, what, &resp, NULL, &local);
-	if (rc != 0)
-	{
-		/* already gone is what we wanted (S3 itself answers 204 for that) */
-		if (local.code == RVX_E_NOTFOUND)
-			rc = 0;
-		else if (err)
-			*err = local;
-	}
-	rvx_http_response_free(&resp);
+	/* already gone is what we wanted (S3 itself answers 204 for that) */
+	rc = s3_call_or_missing(repo->priv, &call, what, &resp, err);
+	if (rc == 1)
+		rvx_http_response_free(&resp);
 	free(object);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---------------------------------------------------------- open/close */

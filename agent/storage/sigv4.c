@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base/strbuf.h"
 #include "sha256.h"
 #include "storage/sigv4.h"
 
@@ -49,67 +50,6 @@ struct RvxSigV4
 	uint8_t		key[RVX_SHA256_LEN];
 };
 
-/* A growable string; on allocation failure it turns "broken" for good. */
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	bool		broken;
-} Buf;
-
-static void
-buf_putn(Buf *b, const char *s, size_t n)
-{
-	if (b->broken)
-		return;
-	if (b->len + n + 1 > b->cap)
-	{
-		size_t		cap = b->cap ? b->cap : 256;
-		char	   *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (p == NULL)
-		{
-			b->broken = true;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void
-buf_puts(Buf *b, const char *s)
-{
-	buf_putn(b, s, strlen(s));
-}
-
-static void
-buf_putc(Buf *b, char c)
-{
-	buf_putn(b, &c, 1);
-}
-
-/* The finished string, or NULL (and nothing to free) if anything failed. */
-static char *
-buf_finish(Buf *b)
-{
-	if (b->broken)
-	{
-		free(b->data);
-		return NULL;
-	}
-	if (b->data == NULL)
-		return strdup("");
-	return b->data;
-}
-
 static bool
 is_unreserved(unsigned char c)
 {
@@ -118,19 +58,19 @@ is_unreserved(unsigned char c)
 }
 
 static void
-buf_put_encoded(Buf *b, const char *in, bool keep_slash)
+buf_put_encoded(RvxStrBuf *b, const char *in, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
 	for (const unsigned char *p = (const unsigned char *) in; *p; p++)
 	{
 		if (is_unreserved(*p) || (keep_slash && *p == '/'))
-			buf_putc(b, (char) *p);
+			rvx_strbuf_putc(b, (char) *p);
 		else
 		{
 			char		esc[3] = {'%', hex[*p >> 4], hex[*p & 0x0f]};
 
-			buf_putn(b, esc, 3);
+			rvx_strbuf_putn(b, esc, 3);
 		}
 	}
 }
@@ -138,10 +78,10 @@ buf_put_encoded(Buf *b, const char *in, bool keep_slash)
 char *
 rvx_sigv4_uri_encode(const char *in, bool keep_slash)
 {
-	Buf			b = {0};
+	RvxStrBuf	b = {0};
 
 	buf_put_encoded(&b, in, keep_slash);
-	return buf_finish(&b);
+	return rvx_strbuf_finish(&b);
 }
 
 /* One query parameter, encoded, for sorting. */
@@ -165,7 +105,7 @@ char *
 rvx_sigv4_query_string(const RvxSigV4Param *query, int nquery, bool canonical)
 {
 	EncParam   *enc;
-	Buf			b = {0};
+	RvxStrBuf	b = {0};
 	bool		failed = false;
 
 	if (nquery <= 0)
@@ -186,12 +126,12 @@ rvx_sigv4_query_string(const RvxSigV4Param *query, int nquery, bool canonical)
 		for (int i = 0; i < nquery; i++)
 		{
 			if (i > 0)
-				buf_putc(&b, '&');
-			buf_puts(&b, enc[i].name);
+				rvx_strbuf_putc(&b, '&');
+			rvx_strbuf_puts(&b, enc[i].name);
 			if (canonical || enc[i].value[0] != '\0')
 			{
-				buf_putc(&b, '=');
-				buf_puts(&b, enc[i].value);
+				rvx_strbuf_putc(&b, '=');
+				rvx_strbuf_puts(&b, enc[i].value);
 			}
 		}
 	}
@@ -206,7 +146,7 @@ rvx_sigv4_query_string(const RvxSigV4Param *query, int nquery, bool canonical)
 		free(b.data);
 		return NULL;
 	}
-	return buf_finish(&b);
+	return rvx_strbuf_finish(&b);
 }
 
 /* A header in canonical form: lower-case name, trimmed value. */
@@ -273,7 +213,7 @@ trim_dup(const char *s)
  * a name given twice is signed once with its values joined by commas.
  */
 static int
-canonical_headers(const RvxSigV4Request *req, Buf *block, Buf *names)
+canonical_headers(const RvxSigV4Request *req, RvxStrBuf *block, RvxStrBuf *names)
 {
 	CanonHeader *h;
 	int			n = req->nheaders;
@@ -301,21 +241,21 @@ canonical_headers(const RvxSigV4Request *req, Buf *block, Buf *names)
 
 			if (same_as_prev)
 			{
-				buf_putc(block, ',');
-				buf_puts(block, h[i].value);
+				rvx_strbuf_putc(block, ',');
+				rvx_strbuf_puts(block, h[i].value);
 				continue;
 			}
 			if (i > 0)
 			{
-				buf_putc(block, '\n');
-				buf_putc(names, ';');
+				rvx_strbuf_putc(block, '\n');
+				rvx_strbuf_putc(names, ';');
 			}
-			buf_puts(block, h[i].name);
-			buf_putc(block, ':');
-			buf_puts(block, h[i].value);
-			buf_puts(names, h[i].name);
+			rvx_strbuf_puts(block, h[i].name);
+			rvx_strbuf_putc(block, ':');
+			rvx_strbuf_puts(block, h[i].value);
+			rvx_strbuf_puts(names, h[i].name);
 		}
-		buf_putc(block, '\n');
+		rvx_strbuf_putc(block, '\n');
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -330,9 +270,9 @@ canonical_headers(const RvxSigV4Request *req, Buf *block, Buf *names)
 static char *
 build_canonical_request(const RvxSigV4Request *req, char **signed_names)
 {
-	Buf			cr = {0};
-	Buf			block = {0};
-	Buf			names = {0};
+	RvxStrBuf	cr = {0};
+	RvxStrBuf	block = {0};
+	RvxStrBuf	names = {0};
 	char	   *query;
 
 	if (signed_names)
@@ -346,27 +286,27 @@ build_canonical_request(const RvxSigV4Request *req, char **signed_names)
 		return NULL;
 	}
 
-	buf_puts(&cr, req->method);
-	buf_putc(&cr, '\n');
+	rvx_strbuf_puts(&cr, req->method);
+	rvx_strbuf_putc(&cr, '\n');
 	buf_put_encoded(&cr, req->path && req->path[0] ? req->path : "/", true);
-	buf_putc(&cr, '\n');
-	buf_puts(&cr, query);
-	buf_putc(&cr, '\n');
+	rvx_strbuf_putc(&cr, '\n');
+	rvx_strbuf_puts(&cr, query);
+	rvx_strbuf_putc(&cr, '\n');
 	if (block.data)
-		buf_puts(&cr, block.data);
-	buf_putc(&cr, '\n');
+		rvx_strbuf_puts(&cr, block.data);
+	rvx_strbuf_putc(&cr, '\n');
 	if (names.data)
-		buf_puts(&cr, names.data);
-	buf_putc(&cr, '\n');
-	buf_puts(&cr, req->payload_hash ? req->payload_hash : RVX_SIGV4_EMPTY_SHA256);
+		rvx_strbuf_puts(&cr, names.data);
+	rvx_strbuf_putc(&cr, '\n');
+	rvx_strbuf_puts(&cr, req->payload_hash ? req->payload_hash : RVX_SIGV4_EMPTY_SHA256);
 
 	free(query);
 	free(block.data);
 	if (signed_names && !names.broken && !cr.broken)
-		*signed_names = buf_finish(&names);
+		*signed_names = rvx_strbuf_finish(&names);
 	else
 		free(names.data);
-	return buf_finish(&cr);
+	return rvx_strbuf_finish(&cr);
 }
 
 char *
@@ -392,23 +332,23 @@ build_string_to_sign(const RvxSigV4 *signer, const RvxSigV4Request *req,
 {
 	uint8_t		digest[RVX_SHA256_LEN];
 	char		hex[RVX_SHA256_HEXLEN + 1];
-	Buf			b = {0};
+	RvxStrBuf	b = {0};
 
 	if (rvx_sha256_buf(canonical, strlen(canonical), digest) != 0)
 		return NULL;
 	rvx_hex_encode(digest, sizeof(digest), hex);
 
-	buf_puts(&b, SIGV4_ALGORITHM "\n");
-	buf_puts(&b, req->amz_date);
-	buf_putc(&b, '\n');
-	buf_putn(&b, req->amz_date, 8);
-	buf_putc(&b, '/');
-	buf_puts(&b, signer->region);
-	buf_putc(&b, '/');
-	buf_puts(&b, signer->service);
-	buf_puts(&b, "/" SIGV4_TERMINATOR "\n");
-	buf_puts(&b, hex);
-	return buf_finish(&b);
+	rvx_strbuf_puts(&b, SIGV4_ALGORITHM "\n");
+	rvx_strbuf_puts(&b, req->amz_date);
+	rvx_strbuf_putc(&b, '\n');
+	rvx_strbuf_putn(&b, req->amz_date, 8);
+	rvx_strbuf_putc(&b, '/');
+	rvx_strbuf_puts(&b, signer->region);
+	rvx_strbuf_putc(&b, '/');
+	rvx_strbuf_puts(&b, signer->service);
+	rvx_strbuf_puts(&b, "/" SIGV4_TERMINATOR "\n");
+	rvx_strbuf_puts(&b, hex);
+	return rvx_strbuf_finish(&b);
 }
 
 char *
@@ -489,7 +429,7 @@ rvx_sigv4_authorization(RvxSigV4 *signer, const RvxSigV4Request *req)
 	char	   *sts = NULL;
 	uint8_t		sig[RVX_SHA256_LEN];
 	char		sighex[RVX_SHA256_HEXLEN + 1];
-	Buf			b = {0};
+	RvxStrBuf	b = {0};
 
 	if (!valid_amz_date(req->amz_date))
 		return NULL;
@@ -507,20 +447,20 @@ rvx_sigv4_authorization(RvxSigV4 *signer, const RvxSigV4Request *req)
 	free(sts);
 	rvx_hex_encode(sig, sizeof(sig), sighex);
 
-	buf_puts(&b, SIGV4_ALGORITHM " Credential=");
-	buf_puts(&b, signer->access_key);
-	buf_putc(&b, '/');
-	buf_putn(&b, req->amz_date, 8);
-	buf_putc(&b, '/');
-	buf_puts(&b, signer->region);
-	buf_putc(&b, '/');
-	buf_puts(&b, signer->service);
-	buf_puts(&b, "/" SIGV4_TERMINATOR ", SignedHeaders=");
-	buf_puts(&b, names);
-	buf_puts(&b, ", Signature=");
-	buf_puts(&b, sighex);
+	rvx_strbuf_puts(&b, SIGV4_ALGORITHM " Credential=");
+	rvx_strbuf_puts(&b, signer->access_key);
+	rvx_strbuf_putc(&b, '/');
+	rvx_strbuf_putn(&b, req->amz_date, 8);
+	rvx_strbuf_putc(&b, '/');
+	rvx_strbuf_puts(&b, signer->region);
+	rvx_strbuf_putc(&b, '/');
+	rvx_strbuf_puts(&b, signer->service);
+	rvx_strbuf_puts(&b, "/" SIGV4_TERMINATOR ", SignedHeaders=");
+	rvx_strbuf_puts(&b, names);
+	rvx_strbuf_puts(&b, ", Signature=");
+	rvx_strbuf_puts(&b, sighex);
 	free(names);
-	return buf_finish(&b);
+	return rvx_strbuf_finish(&b);
 }
 
 void

@@ -157,7 +157,7 @@ like($out, qr/^\S+Z\s+backup\s+ok\s+\Q$id\E\s+\Q$os_user\E\@\Q$host\E role audit
 	'the table shows the backup, who and the role');
 ($rc, $out, $err) = RevrxTest::run_agent($env, 'audit', '--since', 'yesterday');
 is($rc, 2, 'a bad --since exits 2');
-like($err, qr/invalid --since "yesterday"/, '... and says so');
+like($err, qr/invalid --since time "yesterday"/, '... and says so');
 
 # --- a record that cannot be written: the action stands, the exit code says so
 my $n_kept = scalar @{ records() };

@@ -175,6 +175,24 @@ test_supersedes(void **state)
 
 /* ---------------------------------------------------------------- chains */
 
+/* The chain found in r[0..n): which generation, up to where, which links, a gap after or not. */
+static void
+expect_chain(const RvxStreamedName *r, size_t n, uint64_t generation, uint32_t end,
+			 const size_t *want, size_t nwant, bool gap_after)
+{
+	size_t		links[8];
+	RvxPartialChain c;
+
+	rvx_partial_chain(r, n, links, &c);
+	assert_true(c.found);
+	assert_true(c.generation == generation);
+	assert_int_equal(c.end, end);
+	assert_int_equal(c.nlinks, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		assert_int_equal(links[i], want[i]);
+	assert_int_equal(c.gap_after, gap_after);
+}
+
 static void
 test_chain(void **state)
 {
@@ -191,23 +209,11 @@ test_chain(void **state)
 	r[0] = range(GEN1, 0x3000, 0x5000);
 	r[1] = range(GEN1, 0, 0x1000);
 	r[2] = range(GEN1, 0x1000, 0x3000);
-	rvx_partial_chain(r, 3, links, &c);
-	assert_true(c.found);
-	assert_true(c.generation == GEN1);
-	assert_int_equal(c.end, 0x5000);
-	assert_int_equal(c.nlinks, 3);
-	assert_int_equal(links[0], 1);
-	assert_int_equal(links[1], 2);
-	assert_int_equal(links[2], 0);
-	assert_false(c.gap_after);
+	expect_chain(r, 3, GEN1, 0x5000, (const size_t[]) {1, 2, 0}, 3, false);
 
 	/* a missing middle range: the chain stops at the gap, and says so */
 	r[2] = range(GEN1, 0x1000, 0x2000);
-	rvx_partial_chain(r, 3, links, &c);
-	assert_true(c.found);
-	assert_int_equal(c.end, 0x2000);
-	assert_int_equal(c.nlinks, 2);
-	assert_true(c.gap_after);
+	expect_chain(r, 3, GEN1, 0x2000, (const size_t[]) {1, 2}, 2, true);
 
 	/* overlaps (an exporter restarted in the same generation): the longest reach */
 	r[0] = range(GEN1, 0, 0x2000);
@@ -215,13 +221,7 @@ test_chain(void **state)
 	r[2] = range(GEN1, 0, 0x1800);
 	r[3] = range(GEN1, 0x2800, 0x6000);
 	r[4] = range(GEN1, 0x3000, 0x4000);
-	rvx_partial_chain(r, 5, links, &c);
-	assert_int_equal(c.end, 0x6000);
-	assert_int_equal(c.nlinks, 3);
-	assert_int_equal(links[0], 0);
-	assert_int_equal(links[1], 1);
-	assert_int_equal(links[2], 3);
-	assert_false(c.gap_after);
+	expect_chain(r, 5, GEN1, 0x6000, (const size_t[]) {0, 1, 3}, 3, false);
 
 	/* no range from the start: nothing, and what there is lies after a gap */
 	r[0] = range(GEN1, 0x1000, 0x2000);
@@ -236,13 +236,7 @@ test_chain(void **state)
 	r[1] = range(GEN1, 0x1000, 0x9000);
 	r[2] = range(GEN2, 0, 0x2000);
 	r[3] = range(GEN2, 0x2000, 0x3000);
-	rvx_partial_chain(r, 4, links, &c);
-	assert_true(c.generation == GEN2);
-	assert_int_equal(c.end, 0x3000);
-	assert_int_equal(c.nlinks, 2);
-	assert_int_equal(links[0], 2);
-	assert_int_equal(links[1], 3);
-	assert_false(c.gap_after);
+	expect_chain(r, 4, GEN2, 0x3000, (const size_t[]) {2, 3}, 2, false);
 	/* ...but a newer generation without its start does not hide the older chain */
 	r[2] = range(GEN2, 0x2000, 0x3000);
 	rvx_partial_chain(r, 3, links, &c);

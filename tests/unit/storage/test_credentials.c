@@ -206,11 +206,14 @@ test_parse_time(void **state)
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00.123Z"), 1796590800);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T22:30:00+01:30"), 1796590800);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T19:00:00-02:00"), 1796590800);
+	/* the form STS, the container endpoint and IMDS send */
+	assert_int_equal(rvx_credentials_parse_time("2026-12-07T05:00:00Z"), 1796619600);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00"), -1);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00Zjunk"), -1);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00.Z"), -1);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06"), -1);
 	assert_int_equal(rvx_credentials_parse_time(""), -1);
+	assert_int_equal(rvx_credentials_parse_time(NULL), -1);
 }
 
 /* The agent's one ISO time formatter (log.h), read back by the parser. */

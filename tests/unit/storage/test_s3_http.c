@@ -99,6 +99,14 @@ open_repo(const Server *srv, int retries, const char *sse, const char *kms, cons
 	return open_repo_lock(srv, retries, sse, kms, token, 0, NULL);
 }
 
+/* The end of a test: the handle closed, and the server saw its whole script. */
+static void
+close_and_finish(RvxRepo *repo, Server *srv)
+{
+	repo->ops->close(repo);
+	assert_int_equal(server_finish(srv), SCRIPT_OK);
+}
+
 /* Bytes generated from their offset: large sources without the memory. */
 static ssize_t
 pattern_pread(void *arg, void *buf, size_t len, uint64_t offset)
@@ -165,8 +173,7 @@ test_put_503_then_200(void **state)
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "wal/k1", &src, 0, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* 500 on every attempt: RVX_E_NETWORK naming operation, key, status, code. */
@@ -191,8 +198,7 @@ test_get_500_gives_up(void **state)
 						"We encountered an internal error. Please try again. (gave up after 3 attempts)");
 	assert_int_equal(c.len, 0);		/* an error body never reaches the sink */
 	assert_no_secrets(&err);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* 403 SignatureDoesNotMatch is final: RVX_E_AUTH, one request only. */
@@ -219,8 +225,7 @@ test_put_403_not_retried(void **state)
 						"HTTP 403 SignatureDoesNotMatch: The request signature we calculated does not "
 						"match the signature you provided. Check your key and signing method.");
 	assert_no_secrets(&err);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /*
@@ -282,8 +287,7 @@ test_multipart_complete_200_error(void **state)
 	assert_int_equal(err.code, RVX_E_NETWORK);
 	assert_non_null(strstr(err.msg, "could not store \"big\" in s3://bkt/pfx: HTTP 200 with error InternalError"));
 	assert_non_null(strstr(err.msg, "(gave up after 2 attempts)"));
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 static void
@@ -301,8 +305,7 @@ test_multipart_complete_retried(void **state)
 	srv = server_start(steps, n);
 	repo = open_repo(&srv, 1, "AES256", NULL, NULL);
 	assert_int_equal(repo->ops->put(repo, "big", &src, 0, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* A body shorter than its Content-Length fails (no retries left). */
@@ -321,8 +324,7 @@ test_get_short_body(void **state)
 	assert_int_equal(repo->ops->get(repo, "k", 0, 0, collect_sink, &c, &err), -1);
 	assert_int_equal(err.code, RVX_E_NETWORK);
 	assert_non_null(strstr(err.msg, "could not read \"k\" from s3://bkt/pfx: "));
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* With a retry left, a cut-off read resumes where it stopped, same object only. */
@@ -342,48 +344,45 @@ test_get_resumes(void **state)
 
 	assert_int_equal(repo->ops->get(repo, "k", 0, 0, collect_sink, &c, &err), 0);
 	assert_string_equal(c.data, "0123456789");
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
+}
+
+/*
+ * A ranged GET of length bytes at offset whose answer (a 206 carrying
+ * content_range and body) is refused with code before the sink sees any.
+ */
+static void
+expect_range_refused(const char *range_line, const char *content_range, const char *body,
+					 uint64_t offset, uint64_t length, RvxErrorCode code)
+{
+	Step		steps[] = {
+		{{"GET /bkt/pfx/k HTTP/1.1", range_line}, NULL, reply(206, content_range, body), false},
+	};
+	Server		srv = server_start(steps, 1);
+	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
+	Collected	c = {0};
+	RvxError	err = {0};
+
+	assert_int_equal(repo->ops->get(repo, "k", offset, length, collect_sink, &c, &err), -1);
+	assert_int_equal(err.code, code);
+	assert_int_equal(c.calls, 0);
+	close_and_finish(repo, &srv);
 }
 
 /* A 206 for other bytes than asked is refused before the sink sees any. */
 static void
 test_get_wrong_range(void **state)
 {
-	Step		steps[] = {
-		{{"GET /bkt/pfx/k HTTP/1.1", "Range: bytes=2-4\r\n"}, NULL,
-		 reply(206, "Content-Range: bytes 0-2/10\r\n", "012"), false},
-	};
-	Server		srv = server_start(steps, 1);
-	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
-	Collected	c = {0};
-	RvxError	err = {0};
-
-	assert_int_equal(repo->ops->get(repo, "k", 2, 3, collect_sink, &c, &err), -1);
-	assert_int_equal(err.code, RVX_E_PROTOCOL);
-	assert_int_equal(c.calls, 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	expect_range_refused("Range: bytes=2-4\r\n", "Content-Range: bytes 0-2/10\r\n", "012", 2, 3,
+						 RVX_E_PROTOCOL);
 }
 
 /* A range past the end of the object is corruption, not a short read. */
 static void
 test_get_range_past_end(void **state)
 {
-	Step		steps[] = {
-		{{"GET /bkt/pfx/k HTTP/1.1", "Range: bytes=0-19\r\n"}, NULL,
-		 reply(206, "Content-Range: bytes 0-9/10\r\n", "0123456789"), false},
-	};
-	Server		srv = server_start(steps, 1);
-	RvxRepo    *repo = open_repo(&srv, 2, NULL, NULL, NULL);
-	Collected	c = {0};
-	RvxError	err = {0};
-
-	assert_int_equal(repo->ops->get(repo, "k", 0, 20, collect_sink, &c, &err), -1);
-	assert_int_equal(err.code, RVX_E_CORRUPT);
-	assert_int_equal(c.calls, 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	expect_range_refused("Range: bytes=0-19\r\n", "Content-Range: bytes 0-9/10\r\n", "0123456789",
+						 0, 20, RVX_E_CORRUPT);
 }
 
 /* HEAD: 404 is an answer (0), 200 gives the size. */
@@ -404,8 +403,7 @@ test_head(void **state)
 	assert_int_equal(repo->ops->head(repo, "missing", &info, &err), 0);
 	assert_int_equal(repo->ops->head(repo, "there", &info, &err), 1);
 	assert_int_equal(info.size, 16777216);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /*
@@ -443,8 +441,7 @@ test_wal_find(void **state)
 								  key, sizeof(key), &info, &err), 1);
 	assert_string_equal(key, "wal/00000001/000000010000000000000008.lz4");
 	assert_int_equal(info.size, 99);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* NO_OVERWRITE: the HEAD finds the key, nothing is written. */
@@ -463,8 +460,7 @@ test_put_no_overwrite(void **state)
 
 	assert_int_equal(repo->ops->put(repo, "repo.json", &src, RVX_PUT_NO_OVERWRITE, &err), -1);
 	assert_int_equal(err.code, RVX_E_CONFLICT);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* SSE-KMS and the session token are sent and signed. */
@@ -487,8 +483,7 @@ test_put_sse_kms_signed(void **state)
 	RvxError	err = {0};
 
 	assert_int_equal(repo->ops->put(repo, "k", &src, 0, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* The retain-until date the driver must send for lock_days from now. */
@@ -549,8 +544,7 @@ test_put_object_lock(void **state)
 	assert_int_equal(repo->ops->put(repo, "audit/2026/12/06/r.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
 	src = rvx_put_source_mem(&plain);
 	assert_int_equal(repo->ops->put(repo, "wal/k", &src, 0, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* GOVERNANCE mode, and a lock of 0 days (off) ignores the flag. */
@@ -574,14 +568,12 @@ test_put_object_lock_mode_off(void **state)
 	.s3_object_lock_days = 1, .s3_object_lock_mode = "FOREVER"};
 
 	assert_int_equal(repo->ops->put(repo, "audit/a.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 
 	srv = server_start(off, 1);
 	repo = open_repo_lock(&srv, 0, NULL, NULL, NULL, 0, NULL);
 	assert_int_equal(repo->ops->put(repo, "audit/a.json", &src, RVX_PUT_OBJECT_LOCK, &err), 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 
 	assert_null(rvx_repo_s3_open("bkt", "pfx", &bad, &err));
 	assert_int_equal(err.code, RVX_E_CONFIG);
@@ -626,8 +618,7 @@ test_list_pages(void **state)
 
 	assert_int_equal(repo->ops->list(repo, "wal/", keys_fn, &k, &err), 0);
 	assert_string_equal(k.all, "wal/a=1;wal/b=2;wal/c=3;");
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* A listing that strays outside the prefix or goes backwards is refused. */
@@ -656,8 +647,7 @@ test_list_lying_server(void **state)
 	assert_int_equal(err.code, RVX_E_PROTOCOL);
 	assert_non_null(strstr(err.msg, "outside the prefix"));
 	assert_int_equal(k.n, 0);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* DELETE: 204 and an already missing key both succeed; a missing bucket does not. */
@@ -679,8 +669,7 @@ test_remove(void **state)
 	assert_int_equal(repo->ops->remove(repo, "k", &err), 0);
 	assert_int_equal(repo->ops->remove(repo, "k", &err), -1);
 	assert_int_equal(err.code, RVX_E_CONFIG);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 /* Keys that no driver could store are refused before anything is sent. */
@@ -695,8 +684,7 @@ test_bad_keys(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(repo->ops->head(repo, bad[i], &info, &err), -1);
-	repo->ops->close(repo);
-	assert_int_equal(server_finish(&srv), SCRIPT_OK);
+	close_and_finish(repo, &srv);
 }
 
 static int

@@ -69,6 +69,24 @@ test_reports_are_not_backup_objects(void **state)
 	rvx_backup_list_free(&list);
 }
 
+/* A document the catalog published in the spool (e.g. status/verifications.json), parsed. */
+static json_t *
+published(const Fixture *fx, const char *file)
+{
+	char		path[PATH_MAX];
+	char	   *text;
+	size_t		len = 0;
+	json_t	   *doc;
+	json_error_t jerr;
+
+	snprintf(path, sizeof(path), "%s/%s", fx->spool, file);
+	text = fx_slurp(path, &len);
+	doc = json_loadb(text, len, 0, &jerr);
+	free(text);
+	assert_non_null(doc);
+	return doc;
+}
+
 static void
 test_catalog_publishes_drills(void **state)
 {
@@ -76,11 +94,8 @@ test_catalog_publishes_drills(void **state)
 	RvxCatalog *cat;
 	RvxError	err;
 	char		path[PATH_MAX];
-	char	   *text;
-	size_t		len;
 	json_t	   *doc;
 	json_t	   *v;
-	json_error_t jerr;
 
 	fx_make_stored_backup(fx, ID, NULL);
 	cat = rvx_catalog_new(fx->spool, SYSID);
@@ -88,11 +103,7 @@ test_catalog_publishes_drills(void **state)
 
 	/* none yet: an empty list, so the server can tell "never" from "unknown" */
 	assert_int_equal(rvx_catalog_refresh(cat, fx->repo, &err), 0);
-	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_VERIFICATIONS_FILE);
-	text = fx_slurp(path, &len);
-	doc = json_loadb(text, len, 0, &jerr);
-	free(text);
-	assert_non_null(doc);
+	doc = published(fx, RVX_SPOOL_VERIFICATIONS_FILE);
 	assert_int_equal(json_array_size(json_object_get(doc, "verifications")), 0);
 	json_decref(doc);
 
@@ -107,11 +118,7 @@ test_catalog_publishes_drills(void **state)
 		fclose(f);
 	}
 	assert_int_equal(rvx_catalog_refresh(cat, fx->repo, &err), 0);
-	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_VERIFICATIONS_FILE);
-	text = fx_slurp(path, &len);
-	doc = json_loadb(text, len, 0, &jerr);
-	free(text);
-	assert_non_null(doc);
+	doc = published(fx, RVX_SPOOL_VERIFICATIONS_FILE);
 	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 1);
 	v = json_object_get(doc, "verifications");
 	assert_int_equal(json_array_size(v), 2);
@@ -131,10 +138,7 @@ test_catalog_publishes_drills(void **state)
 	/* between full refreshes, the quick look finds a new drill of a recent backup */
 	store_report(fx, ID, "20261129T020000Z", true);
 	assert_int_equal(rvx_catalog_refresh_drills(cat, fx->repo, 3, &err), 0);
-	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_VERIFICATIONS_FILE);
-	text = fx_slurp(path, &len);
-	doc = json_loadb(text, len, 0, &jerr);
-	free(text);
+	doc = published(fx, RVX_SPOOL_VERIFICATIONS_FILE);
 	v = json_object_get(doc, "verifications");
 	assert_int_equal(json_array_size(v), 3);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "started_at")),
@@ -142,10 +146,7 @@ test_catalog_publishes_drills(void **state)
 	json_decref(doc);
 
 	/* the backup catalog is unchanged by them */
-	snprintf(path, sizeof(path), "%s/%s", fx->spool, RVX_SPOOL_BACKUPS_FILE);
-	text = fx_slurp(path, &len);
-	doc = json_loadb(text, len, 0, &jerr);
-	free(text);
+	doc = published(fx, RVX_SPOOL_BACKUPS_FILE);
 	assert_int_equal(json_array_size(json_object_get(doc, "backups")), 1);
 	json_decref(doc);
 	rvx_catalog_free(cat);
