@@ -18,7 +18,7 @@
 int
 rvx_fsync_dir(const char *dir, RvxError *err)
 {
-	int			fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s",
@@ -83,4 +83,27 @@ rvx_write_file_durable(const char *path, const void *data, size_t len, bool sync
 	if (slash)
 		*slash = '\0';
 	return rvx_fsync_dir(dir, err);
+}
+
+int
+rvx_write_file_owned(const char *path, const void *data, size_t len, bool append,
+					 uid_t owner, gid_t group, RvxError *err)
+{
+	int			fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+						  0600);
+
+	if (fd < 0)
+		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
+	if ((len > 0 && write(fd, data, len) != (ssize_t) len) ||
+		(owner != (uid_t) -1 && fchown(fd, owner, group) != 0) ||
+		fsync(fd) != 0)
+	{
+		int			save = errno ? errno : ENOSPC;
+
+		close(fd);
+		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", path, strerror(save));
+	}
+	if (close(fd) != 0)
+		return rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", path, strerror(errno));
+	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 
@@ -23,5 +24,14 @@ extern int	rvx_fsync_dir(const char *dir, RvxError *err);
  */
 extern int	rvx_write_file_durable(const char *path, const void *data, size_t len,
 								   bool sync, RvxError *err);
+
+/*
+ * Writes a small file in place (truncated first, or appended to), hands it
+ * to owner:group unless owner is (uid_t) -1, and fsyncs it.  Not atomic:
+ * for the files a restore leaves in the data directory it writes, whose
+ * directory is fsynced once at the end and which a rerun writes again.
+ */
+extern int	rvx_write_file_owned(const char *path, const void *data, size_t len,
+								 bool append, uid_t owner, gid_t group, RvxError *err);
 
 #endif							/* RVX_AGENT_FILE_UTILS_H */

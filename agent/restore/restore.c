@@ -50,8 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "info/fetch.h"
+#include "base/file_utils.h"
 #include "base/log.h"
+#include "info/fetch.h"
 #include "info/repo_meta.h"
 #include "restore/restore.h"
 #include "restore/restore_delta.h"
@@ -356,50 +357,16 @@ make_dirs(const char *path, mode_t mode, RvxError *err)
 	return 0;
 }
 
-static int
-fsync_dir_path(const char *dir, RvxError *err)
-{
-	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return rvx_error(err, RVX_E_IO, "could not open directory \"%s\": %s", dir, strerror(errno));
-	if (fsync(fd) != 0)
-	{
-		int			save = errno;
-
-		close(fd);
-		return rvx_error(err, RVX_E_IO, "could not fsync directory \"%s\": %s", dir, strerror(save));
-	}
-	close(fd);
-	return 0;
-}
-
 /* Writes a small file of our own (not from the backup), durably. */
 static int
 write_own_file(RestoreRun *run, const char *relpath, const char *text, bool append,
 			   RvxError *err)
 {
 	char		path[PATH_MAX];
-	int			fd;
-	size_t		len = strlen(text);
 
 	if (path_join(path, sizeof(path), run->opts->pgdata, relpath, err) != 0)
 		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
-	if (fd < 0)
-		return rvx_error(err, RVX_E_IO, "could not open \"%s\": %s", path, strerror(errno));
-	if ((len > 0 && write(fd, text, len) != (ssize_t) len) ||
-		(run->owner != (uid_t) -1 && fchown(fd, run->owner, run->group) != 0) ||
-		fsync(fd) != 0)
-	{
-		int			save = errno ? errno : ENOSPC;
-
-		close(fd);
-		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", path, strerror(save));
-	}
-	if (close(fd) != 0)
-		return rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", path, strerror(errno));
-	return 0;
+	return rvx_write_file_owned(path, text, strlen(text), append, run->owner, run->group, err);
 }
 
 /* ---------------------------------------------------------------- the plan */
@@ -1370,7 +1337,7 @@ prepare_existing(RestoreRun *run, const char *id, const RvxReusePlan *plan, RvxE
 
 	if (rvx_reuse_write_marker(run->opts->pgdata, run->system_id, id, run->owner, run->group,
 							   err) != 0 ||
-		fsync_dir_path(run->opts->pgdata, err) != 0)
+		rvx_fsync_dir(run->opts->pgdata, err) != 0)
 		return -1;
 	if (path_join(path, sizeof(path), run->opts->pgdata, PG_CONTROL_PATH, err) != 0)
 		return -1;
@@ -1378,7 +1345,7 @@ prepare_existing(RestoreRun *run, const char *id, const RvxReusePlan *plan, RvxE
 		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
 	if (path_join(path, sizeof(path), run->opts->pgdata, "global", err) != 0)
 		return -1;
-	if (access(path, F_OK) == 0 && fsync_dir_path(path, err) != 0)
+	if (access(path, F_OK) == 0 && rvx_fsync_dir(path, err) != 0)
 		return -1;
 	if (rvx_reuse_remove(plan, err) != 0)
 		return -1;
@@ -1611,17 +1578,17 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 	/* 6. */
 	for (size_t i = 0; i < ndirs; i++)
 		if (path_join(path, sizeof(path), opts->pgdata, dirs[i], err) != 0 ||
-			fsync_dir_path(path, err) != 0)
+			rvx_fsync_dir(path, err) != 0)
 			goto out;
 	for (size_t i = 0; i < nts; i++)
-		if (fsync_dir_path(ts[i].location, err) != 0)
+		if (rvx_fsync_dir(ts[i].location, err) != 0)
 			goto out;
-	if (fsync_dir_path(opts->pgdata, err) != 0)
+	if (rvx_fsync_dir(opts->pgdata, err) != 0)
 		goto out;
 	if (fetch_one(&run, repo, NULL, &run.control, err) != 0)
 		goto out;
 	if (path_join(path, sizeof(path), opts->pgdata, "global", err) != 0 ||
-		fsync_dir_path(path, err) != 0)
+		rvx_fsync_dir(path, err) != 0)
 		goto out;
 	if (reuse)
 	{
@@ -1632,7 +1599,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
 			goto out;
 		}
-		if (fsync_dir_path(opts->pgdata, err) != 0)
+		if (rvx_fsync_dir(opts->pgdata, err) != 0)
 			goto out;
 	}
 	if (opts->progress)

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file_utils.h"
 #include "base/log.h"
 #include "restore/restore_reuse.h"
 
@@ -817,7 +818,6 @@ rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id
 {
 	char		path[PATH_MAX];
 	char		text[512];
-	int			fd;
 	int			len;
 
 	snprintf(path, sizeof(path), "%s/%s", pgdata, RVX_REUSE_MARKER);
@@ -826,18 +826,5 @@ rvx_reuse_write_marker(const char *pgdata, uint64_t sysid, const char *backup_id
 				   "# PostgreSQL will not start on this directory (it has no global/pg_control).\n"
 				   "# Run the restore again; it removes this file when it is done.\n"
 				   "system_identifier = %" PRIu64 "\n", backup_id, sysid);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return rvx_error(err, RVX_E_IO, "could not create \"%s\": %s", path, strerror(errno));
-	if (write(fd, text, (size_t) len) != len ||
-		(owner != (uid_t) -1 && fchown(fd, owner, group) != 0) || fsync(fd) != 0)
-	{
-		int			save = errno ? errno : ENOSPC;
-
-		close(fd);
-		return rvx_error(err, RVX_E_IO, "could not write \"%s\": %s", path, strerror(save));
-	}
-	if (close(fd) != 0)
-		return rvx_error(err, RVX_E_IO, "could not close \"%s\": %s", path, strerror(errno));
-	return 0;
+	return rvx_write_file_owned(path, text, (size_t) len, false, owner, group, err);
 }
