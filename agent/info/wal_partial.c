@@ -229,12 +229,15 @@ rvx_partial_later_wal(RvxRepo *repo, const char *segment, uint64_t generation,
 					  char *found, size_t cap, RvxError *err)
 {
 	char		prefix[32];
+	char		after[64];
 	Later		l = {segment, generation, found, cap, false};
 
 	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT)
 		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
 	snprintf(prefix, sizeof(prefix), "wal/%.8s/", segment);
-	if (rvx_repo_list(repo, prefix, later_cb, &l, err) != 0 && !l.any)
+	snprintf(after, sizeof(after), "wal/%.8s/%s", segment, segment);
+	/* what sorts before the segment cannot be later: skip it unread */
+	if (rvx_repo_list_after(repo, prefix, after, later_cb, &l, err) != 0 && !l.any)
 		return -1;
 	return l.any ? 1 : 0;
 }

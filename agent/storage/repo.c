@@ -154,8 +154,15 @@ list_guard(void *arg, const char *key, uint64_t size)
 int
 rvx_repo_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
 {
+	return rvx_repo_list_after(repo, prefix, NULL, fn, arg, err);
+}
+
+int
+rvx_repo_list_after(RvxRepo *repo, const char *prefix, const char *start_after,
+					RvxListFn fn, void *arg, RvxError *err)
+{
 	ListGuard	g = {fn, arg, false};
-	int			rc = repo->ops->list(repo, prefix, list_guard, &g, err);
+	int			rc = repo->ops->list(repo, prefix, start_after, list_guard, &g, err);
 
 	if (rc != 0 && g.failed)
 		rvx_error(err, RVX_E_INTERNAL, "out of memory while listing \"%s\" in %s", prefix,

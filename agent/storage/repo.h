@@ -126,8 +126,9 @@ typedef struct RvxRepoOps
 						int flags, RvxError *err);
 	int			(*get) (RvxRepo *repo, const char *key, uint64_t offset, uint64_t length,
 						RvxGetSink sink, void *arg, RvxError *err);
-	int			(*list) (RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg,
-						 RvxError *err);
+	/* start_after: visit only keys after it (NULL: every key) */
+	int			(*list) (RvxRepo *repo, const char *prefix, const char *start_after,
+						 RvxListFn fn, void *arg, RvxError *err);
 	int			(*remove) (RvxRepo *repo, const char *key, RvxError *err);
 	void		(*close) (RvxRepo *repo);
 } RvxRepoOps;
@@ -159,6 +160,14 @@ extern int	rvx_repo_get(RvxRepo *repo, const char *key, uint64_t offset, uint64_
 						 RvxGetSink sink, void *arg, RvxError *err);
 extern int	rvx_repo_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg,
 						  RvxError *err);
+
+/*
+ * The keys below prefix that sort after start_after, in order: S3 starts
+ * the listing there (StartAfter), so finding what follows one key of a
+ * long prefix costs one request, not a page per thousand keys before it.
+ */
+extern int	rvx_repo_list_after(RvxRepo *repo, const char *prefix, const char *start_after,
+								RvxListFn fn, void *arg, RvxError *err);
 extern int	rvx_repo_remove(RvxRepo *repo, const char *key, RvxError *err);
 
 /* Helpers built on the operations above. */

@@ -406,7 +406,8 @@ cmp_index(const void *a, const void *b, void *arg)
 }
 
 static int
-posix_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
+posix_list(RvxRepo *repo, const char *prefix, const char *start_after, RvxListFn fn,
+		   void *arg, RvxError *err)
 {
 	PosixRepo  *p = repo->priv;
 	KeyList		kl = {0};
@@ -427,7 +428,11 @@ posix_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError 
 			qsort_r(order, kl.n, sizeof(size_t), cmp_index, kl.keys);
 			for (size_t i = 0; i < kl.n; i++)
 			{
-				int			r = fn(arg, kl.keys[order[i]], kl.sizes[order[i]]);
+				int			r;
+
+				if (start_after && strcmp(kl.keys[order[i]], start_after) <= 0)
+					continue;
+				r = fn(arg, kl.keys[order[i]], kl.sizes[order[i]]);
 
 				if (r < 0)
 				{

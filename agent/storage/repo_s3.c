@@ -1373,6 +1373,7 @@ typedef struct ListState
 	size_t		striplen;
 	const char *full;			/* the prefix asked for, with the repository's */
 	size_t		fulllen;
+	const char *after;			/* pass on only keys after this one (or NULL) */
 	char	   *last;			/* last key passed on, for the order check */
 	const char *what;
 	RvxError   *err;
@@ -1406,6 +1407,9 @@ list_entry(void *arg, const char *name, uint64_t size)
 		rvx_debug("listing skips \"%s\", which is not an object name", name);
 		return 0;
 	}
+	/* a server that ignores StartAfter still keeps the contract */
+	if (ls->after && strcmp(key, ls->after) <= 0)
+		return 0;
 	if (ls->last && strcmp(key, ls->last) <= 0)
 	{
 		ls->bad = true;
@@ -1430,12 +1434,14 @@ list_entry(void *arg, const char *name, uint64_t size)
 }
 
 static int
-s3_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *err)
+s3_list(RvxRepo *repo, const char *prefix, const char *start_after, RvxListFn fn,
+		void *arg, RvxError *err)
 {
 	RvxError	dummy;
 	S3Repo	   *s3 = repo->priv;
 	char		what[768];
 	char	   *full;
+	char	   *after = NULL;
 	char	   *token = NULL;
 	char	   *strip;
 	size_t		len;
@@ -1456,14 +1462,20 @@ s3_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *er
 	len = strlen(s3->prefix) + 1 + strlen(prefix) + 1;
 	full = malloc(len);
 	strip = malloc(strlen(s3->prefix) + 2);
-	if (full == NULL || strip == NULL)
+	if (start_after)
+		after = malloc(strlen(s3->prefix) + 1 + strlen(start_after) + 1);
+	if (full == NULL || strip == NULL || (start_after && after == NULL))
 	{
 		free(full);
 		free(strip);
+		free(after);
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	}
 	snprintf(strip, strlen(s3->prefix) + 2, "%s%s", s3->prefix, s3->prefix[0] ? "/" : "");
 	snprintf(full, len, "%s%s", strip, prefix);
+	if (after)
+		sprintf(after, "%s%s", strip, start_after);
+	ls.after = start_after;
 	ls.strip = strip;
 	ls.striplen = strlen(strip);
 	ls.full = full;
@@ -1483,6 +1495,8 @@ s3_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *er
 			call.query[call.nquery++] = (RvxSigV4Param) {"prefix", full};
 		if (token)
 			call.query[call.nquery++] = (RvxSigV4Param) {"continuation-token", token};
+		else if (after)
+			call.query[call.nquery++] = (RvxSigV4Param) {"start-after", after};
 
 		rc = s3_call(s3, &call, NULL, NULL, what, &resp, NULL, err);
 		if (rc == 0 && resp.body_truncated)
@@ -1511,6 +1525,7 @@ s3_list(RvxRepo *repo, const char *prefix, RvxListFn fn, void *arg, RvxError *er
 	free(token);
 	free(ls.last);
 	free(full);
+	free(after);
 	free(strip);
 	return rc < 0 ? -1 : 0;
 }

@@ -670,6 +670,25 @@ test_ship_partials(void **state)
 		assert_int_equal(rvx_partial_later_wal(e->repo, SEG6, GEN2, later, sizeof(later), &err), 0);
 	}
 
+	/* the directory driver lists from a key on, as S3 does with StartAfter */
+	{
+		const char *after = "wal/00000001/" S5 "~";
+		RvxStrVec	all = {0};
+		RvxStrVec	keys = {0};
+
+		assert_int_equal(rvx_repo_list(e->repo, "wal/00000001/", rvx_strvec_collect_key,
+									   &all, &err), 0);
+		assert_int_equal(rvx_repo_list_after(e->repo, "wal/00000001/", after,
+											 rvx_strvec_collect_key, &keys, &err), 0);
+		assert_true(keys.n > 0 && keys.n < all.n);
+		for (size_t i = 0; i < keys.n; i++)
+			assert_true(strcmp(keys.s[i], after) > 0);
+		for (size_t i = 0; i < all.n - keys.n; i++)
+			assert_true(strcmp(all.s[i], after) <= 0);
+		rvx_strvec_free(&all);
+		rvx_strvec_free(&keys);
+	}
+
 	/* later WAL of the timeline: complete, or of this generation or newer */
 	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000000000004.zst"));
 	assert_true(rvx_partial_key_is_later(SEG, GEN1, "wal/00000001/000000010000000100000000"));

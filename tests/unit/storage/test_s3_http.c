@@ -616,8 +616,37 @@ test_list_pages(void **state)
 	Keys		k = {.n = 0};
 	RvxError	err = {0};
 
-	assert_int_equal(repo->ops->list(repo, "wal/", keys_fn, &k, &err), 0);
+	assert_int_equal(repo->ops->list(repo, "wal/", NULL, keys_fn, &k, &err), 0);
 	assert_string_equal(k.all, "wal/a=1;wal/b=2;wal/c=3;");
+	close_and_finish(repo, &srv);
+}
+
+/*
+ * A listing from a key on: StartAfter (with the repository's prefix) on the
+ * first page only, the continuation token after; a key at or before it, from
+ * a server that ignores StartAfter, is not passed on.
+ */
+static void
+test_list_start_after(void **state)
+{
+	Step		steps[] = {
+		{{"GET /bkt?list-type=2&prefix=pfx%2Fwal%2F&start-after=pfx%2Fwal%2Fb HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>true</IsTruncated>"
+			   "<Contents><Key>pfx/wal/a</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>pfx/wal/b</Key><Size>2</Size></Contents>"
+			   "<Contents><Key>pfx/wal/c</Key><Size>3</Size></Contents>"
+			   "<NextContinuationToken>t</NextContinuationToken></ListBucketResult>"), false},
+		{{"GET /bkt?continuation-token=t&list-type=2&prefix=pfx%2Fwal%2F HTTP/1.1"}, NULL,
+		 reply(200, "", "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>pfx/wal/d</Key><Size>4</Size></Contents></ListBucketResult>"), false},
+	};
+	Server		srv = server_start(steps, 2);
+	RvxRepo    *repo = open_repo(&srv, 0, NULL, NULL, NULL);
+	Keys		k = {.n = 0};
+	RvxError	err = {0};
+
+	assert_int_equal(rvx_repo_list_after(repo, "wal/", "wal/b", keys_fn, &k, &err), 0);
+	assert_string_equal(k.all, "wal/c=3;wal/d=4;");
 	close_and_finish(repo, &srv);
 }
 
@@ -639,11 +668,11 @@ test_list_lying_server(void **state)
 	Keys		k = {.n = 0};
 	RvxError	err = {0};
 
-	assert_int_equal(repo->ops->list(repo, "", keys_fn, &k, &err), -1);
+	assert_int_equal(repo->ops->list(repo, "", NULL, keys_fn, &k, &err), -1);
 	assert_int_equal(err.code, RVX_E_PROTOCOL);
 	assert_non_null(strstr(err.msg, "out of order"));
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(repo->ops->list(repo, NULL, keys_fn, &k, &err), -1);
+	assert_int_equal(repo->ops->list(repo, NULL, NULL, keys_fn, &k, &err), -1);
 	assert_int_equal(err.code, RVX_E_PROTOCOL);
 	assert_non_null(strstr(err.msg, "outside the prefix"));
 	assert_int_equal(k.n, 0);
@@ -723,6 +752,7 @@ main(void)
 		cmocka_unit_test(test_put_object_lock),
 		cmocka_unit_test(test_put_object_lock_mode_off),
 		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_list_start_after),
 		cmocka_unit_test(test_list_lying_server),
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_bad_keys),
