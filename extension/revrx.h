@@ -121,6 +121,9 @@ extern const struct RevrxCron *revrx_backup_cron_incremental;
 
 extern const char *revrx_archive_ack_name(int ack);
 
+/* Defines the settings (settings.c, from _PG_init). */
+extern void revrx_settings_define(void);
+
 /* ------------------------------------------------------------ shared state */
 
 /* Longest message kept in shared memory, including the terminating NUL. */
@@ -140,6 +143,9 @@ typedef struct RevrxArchiveStats
 	char		last_error[REVRX_ERROR_LEN];
 	TimestampTz last_error_time;
 } RevrxArchiveStats;
+
+/* Installs the shared memory hooks (shmem.c, while preloading). */
+extern void revrx_shmem_install(void);
 
 /* Archiver side; no-ops when the library was not preloaded. */
 extern bool revrx_shared_available(void);
