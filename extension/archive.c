@@ -84,7 +84,6 @@
 
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
-#include "common/file_perm.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "storage/fd.h"
@@ -94,12 +93,19 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "archive.h"
 #include "archive_compat.h"
 #include "compress.h"
+#include "fileutil.h"
+#include "lookahead.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
 #include "sha256.h"
+#include "shmem.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
+#include "status.h"
 #include "walname.h"
 
 /* Read size for hashing and compressing segments. */
@@ -720,7 +726,7 @@ spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN])
 /*
  * revrx_spool_segment
  *
- * See revrx.h.  Writes pg_wal/NAME into the spool as NAME.rvx, through
+ * See archive.h.  Writes pg_wal/NAME into the spool as NAME.rvx, through
  * NAME.rvx.tmp (revrx_spool_write_object); the caller holds NAME's claim
  * (lookahead.c), so no other process writes the same temporary file.
  */
@@ -1192,7 +1198,7 @@ scan_spool(const char *wal_dir, bool sweep)
 /*
  * revrx_spool_wal_bytes
  *
- * See revrx.h.
+ * See archive.h.
  */
 int64
 revrx_spool_wal_bytes(const char *wal_dir)

@@ -118,11 +118,18 @@
 
 #include "archive_compat.h"
 #include "backup.h"
+#include "backup_state.h"
+#include "catalog.h"
+#include "compress.h"
 #include "delta.h"
+#include "fileutil.h"
 #include "manifest.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
+#include "sha256.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
 #include "walsummary.h"
 
 /* Read size: a multiple of BLCKSZ, large enough to keep the disk busy. */

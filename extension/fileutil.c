@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "revrx.h"
+#include "fileutil.h"
 
 bool
 revrx_has_suffix(const char *name, const char *suffix)

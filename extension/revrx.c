@@ -1,60 +1,45 @@
 /*-------------------------------------------------------------------------
  *
  * revrx.c
- *	  Module entry point of revrx: settings, shared state, small helpers.
+ *	  Module entry point of revrx: _PG_init and nothing else.
  *
  * The library is meant to be listed both in shared_preload_libraries (for
  * the shared state that revrx_status() reports) and as archive_library (for
  * the archive module in archive.c).  _PG_init therefore does two things:
  *
- *	- It defines the revrx.* settings in every process that loads the
- *	  library, preloaded or not, because the archiver loads the archive
- *	  module by itself and must see them even when the library was not
- *	  preloaded.
+ *	- It defines the revrx.* settings (settings.c) in every process that
+ *	  loads the library, preloaded or not, because the archiver loads the
+ *	  archive module by itself and must see them even when the library was
+ *	  not preloaded.
  *
- *	- Only while shared_preload_libraries is being processed, it requests
- *	  the shared memory and installs the hooks that create it.  Loading the
- *	  library later (CREATE EXTENSION, LOAD) adds no shared state, and the
- *	  SQL functions refuse to run rather than report nothing.
+ *	- Only while shared_preload_libraries is being processed, it installs
+ *	  the hooks that request and create the shared memory (shmem.c, whose
+ *	  header has the lock rules).  Loading the library later (CREATE
+ *	  EXTENSION, LOAD) adds no shared state, and the SQL functions refuse
+ *	  to run rather than report nothing.
  *
- * While preloading it also registers the backup worker (worker.c), which
- * takes the backups that revrx_backup_now() asks for and those that
- * revrx.backup_schedule calls for.
- *
- * The lock rules for the shared state are in revrx.h.  The helpers at the
- * end read the small files the agent writes into the spool; they never
- * throw, because a missing, torn or foreign file is something to report,
- * not a reason to fail.
+ * While preloading it also registers the background workers: the backup
+ * worker (worker.c), which takes the backups that revrx_backup_now() asks
+ * for and those that revrx.backup_schedule calls for, the WAL exporter
+ * (wal_export.c) and the look-ahead spoolers (lookahead.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <math.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "access/xlog.h"
-#include "common/file_perm.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
-#include "utils/guc.h"
-#include "utils/timestamp.h"
 
-#include "archive_compat.h"
-#include "backup.h"
-#include "compress.h"
-#include "cron.h"
-#include "revrx.h"
-#include "spool.h"
+#include "lookahead.h"
+#include "settings.h"
+#include "shmem.h"
+#include "wal_export.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
+
+/* Entry point of every loadable module (fmgr.h declares it only in PG16+). */
+extern void _PG_init(void);
 
 /*
  * _PG_init

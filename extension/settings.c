@@ -14,14 +14,12 @@
 
 #include <limits.h>
 
-#include "access/xlog.h"
 #include "utils/guc.h"
 
 #include "archive_compat.h"
 #include "compress.h"
 #include "cron.h"
-#include "revrx.h"
-#include "spool.h"
+#include "settings.h"
 
 /* ---------------------------------------------------------------- settings */
 

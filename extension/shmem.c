@@ -19,13 +19,15 @@
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
-#include "revrx.h"
+#include "backup_state.h"
+#include "lookahead.h"
+#include "shmem.h"
 
 /* --------------------------------------------------------- shared state */
 
 typedef struct RevrxSharedState
 {
-	slock_t		mutex;			/* protects stats; see revrx.h */
+	slock_t		mutex;			/* protects stats; see shmem.h */
 	RevrxArchiveStats stats;
 } RevrxSharedState;
 

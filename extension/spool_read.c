@@ -17,10 +17,9 @@
 
 #include "mb/pg_wchar.h"
 #include "storage/fd.h"
-#include "utils/timestamp.h"
 
 #include "archive_compat.h"
-#include "revrx.h"
+#include "spool_read.h"
 
 /* ----------------------------------------------------- spool file helpers */
 

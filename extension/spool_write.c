@@ -17,12 +17,14 @@
 #include "common/file_perm.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
-#include "utils/timestamp.h"
 
 #include "compress.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
+#include "sha256.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
 
 /* ------------------------------------------------------ shared helpers */
 
@@ -111,7 +113,7 @@ spool_sink_write(void *arg, const void *data, size_t len)
 /*
  * revrx_spool_write_object
  *
- * See revrx.h.  Header placeholder, then the payload streamed through the
+ * See spool_write.h.  Header placeholder, then the payload streamed through the
  * object writer, then the real header at offset 0, then durable_rename()
  * from the temporary name.  With elevel ERROR any failure throws; below,
  * failures are reported at that level, cleaned up, and false is returned.
@@ -269,7 +271,6 @@ fail:
 				 errmsg("could not remove file \"%s\": %m", sw->tmp_path)));
 	return false;
 }
-
 
 void
 revrx_write_file_durably(const char *path, const void *data, size_t len)

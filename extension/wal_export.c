@@ -127,11 +127,14 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "backup.h"
+#include "fileutil.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
 #include "spool.h"
+#include "spool_write.h"
+#include "wal_export.h"
 #include "walname.h"
+#include "worker.h"
 
 /* Restart delay after the worker exits. */
 #define EXPORT_RESTART_SECS		5

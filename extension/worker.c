@@ -71,9 +71,17 @@
 #include "utils/wait_event.h"
 
 #include "backup.h"
+#include "backup_state.h"
 #include "cron.h"
-#include "revrx.h"
+#include "fileutil.h"
+#include "fingerprint_worker.h"
+#include "settings.h"
+#include "sha256.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
+#include "status.h"
+#include "worker.h"
 
 /* Seconds before the postmaster restarts a worker that exited. */
 #define REVRX_WORKER_RESTART_SECS	5
