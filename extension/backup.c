@@ -1198,39 +1198,22 @@ object_close(ExportState *st, SpoolObject *o, RvxObjectHeader *hdr, bool durable
 
 /* ---------------------------------------------------------- back-pressure */
 
+/* A revrx_walk_files visitor: adds the size of an object to *(int64 *) arg. */
+static bool
+add_object_size(const char *path, const char *name, const struct stat *st, void *arg)
+{
+	if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX))
+		*(int64 *) arg += st->st_size;
+	return true;
+}
+
 /* Bytes of the objects (*.rvx) under dir; what vanishes meanwhile is 0. */
 static int64
 spool_bytes(const char *dir)
 {
-	DIR		   *d;
-	struct dirent *de;
-	List	   *subdirs = NIL;
 	int64		total = 0;
-	ListCell   *lc;
 
-	d = AllocateDir(dir);
-	if (d == NULL)
-		return 0;
-	while ((de = ReadDirExtended(d, dir, DEBUG1)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		struct stat sb;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) != 0)
-			continue;
-		if (S_ISDIR(sb.st_mode))
-			subdirs = lappend(subdirs, pstrdup(path));
-		else if (revrx_has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
-			total += sb.st_size;
-	}
-	FreeDir(d);
-
-	foreach(lc, subdirs)
-		total += spool_bytes((char *) lfirst(lc));
-	list_free_deep(subdirs);
+	(void) revrx_walk_files(dir, DEBUG1, add_object_size, &total);
 	return total;
 }
 

@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nodes/pg_list.h"
+#include "storage/fd.h"
+
 #include "fileutil.h"
 
 bool
@@ -42,4 +45,42 @@ revrx_unlink_if_exists(const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not remove file \"%s\": %m", path)));
+}
+
+bool
+revrx_walk_files(const char *dir, int elevel, RevrxFileVisitor visit, void *arg)
+{
+	DIR		   *d;
+	struct dirent *de;
+	List	   *subdirs = NIL;
+	bool		go_on = true;
+	ListCell   *lc;
+
+	d = AllocateDir(dir);
+	if (d == NULL)
+		return true;
+	while (go_on && (de = ReadDirExtended(d, dir, elevel)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode))
+			subdirs = lappend(subdirs, pstrdup(path));
+		else
+			go_on = visit(path, de->d_name, &sb, arg);
+	}
+	FreeDir(d);
+
+	foreach(lc, subdirs)
+	{
+		if (go_on)
+			go_on = revrx_walk_files((char *) lfirst(lc), elevel, visit, arg);
+	}
+	list_free_deep(subdirs);
+	return go_on;
 }

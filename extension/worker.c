@@ -448,41 +448,18 @@ run_backup(int slot, const RevrxBackupEntry *e)
 
 /* ------------------------------------------------------ the spool's state */
 
+/* A revrx_walk_files visitor that ends the walk at the first file. */
+static bool
+stop_at_file(const char *path, const char *name, const struct stat *st, void *arg)
+{
+	return false;
+}
+
 /* Whether a backup directory holds any object or temporary file. */
 static bool
 holds_files(const char *dirpath)
 {
-	DIR		   *dir;
-	struct dirent *de;
-	bool		found = false;
-	List	   *subdirs = NIL;
-	ListCell   *lc;
-
-	dir = AllocateDir(dirpath);
-	if (dir == NULL)
-		return false;
-	while (!found && (de = ReadDirExtended(dir, dirpath, LOG)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		struct stat sb;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s", dirpath, de->d_name);
-		if (lstat(path, &sb) != 0)
-			continue;
-		if (S_ISDIR(sb.st_mode))
-			subdirs = lappend(subdirs, pstrdup(path));
-		else
-			found = true;
-	}
-	FreeDir(dir);
-	foreach(lc, subdirs)
-	{
-		if (!found)
-			found = holds_files((char *) lfirst(lc));
-	}
-	return found;
+	return !revrx_walk_files(dirpath, LOG, stop_at_file, NULL);
 }
 
 /*
