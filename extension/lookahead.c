@@ -694,11 +694,7 @@ revrx_ahead_main(Datum main_arg)
 			{
 				ErrorData  *edata;
 
-				MemoryContextSwitchTo(TopMemoryContext);
-				edata = CopyErrorData();
-				FlushErrorState();
-				AtEOXact_Files(false);
-				pgstat_report_wait_end();
+				edata = revrx_recover_caught_error(TopMemoryContext);
 				revrx_ahead_release_all();
 				revrx_log_caught_error(&worker_errors, "revrx wal spooler",
 									   "spool WAL ahead", edata);

@@ -225,11 +225,7 @@ caught_error(RevrxErrorRepeat *repeat, const char *what)
 {
 	ErrorData  *edata;
 
-	MemoryContextSwitchTo(TopMemoryContext);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AtEOXact_Files(false);
-	pgstat_report_wait_end();
+	edata = revrx_recover_caught_error(TopMemoryContext);
 	if (export_tmp[0] != '\0')
 		(void) unlink(export_tmp);
 	export_tmp[0] = '\0';

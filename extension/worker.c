@@ -205,6 +205,28 @@ revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
 }
 
 /*
+ * revrx_recover_caught_error
+ *
+ * The first steps of a worker's PG_CATCH block: switches to context,
+ * copies the error there and leaves the process as its next round expects
+ * it: error state flushed, the files the failed step had open closed, its
+ * wait event ended.  The caller then undoes its own state, logs the copy
+ * (revrx_log_caught_error) and frees it.
+ */
+ErrorData *
+revrx_recover_caught_error(MemoryContext context)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AtEOXact_Files(false);
+	pgstat_report_wait_end();
+	return edata;
+}
+
+/*
  * guarded
  *
  * Runs one housekeeping step; an ERROR in it is logged (once a minute if
@@ -222,13 +244,9 @@ guarded(void (*fn) (void), const char *what)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(worker_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AtEOXact_Files(false);
+		edata = revrx_recover_caught_error(worker_context);
 		ConditionVariableCancelSleep();
 		LWLockReleaseAll();
-		pgstat_report_wait_end();
 
 		revrx_log_caught_error(&housekeeping_errors, "revrx backup worker", what, edata);
 		FreeErrorData(edata);

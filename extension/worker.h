@@ -5,8 +5,11 @@
  *	  shares: registering it, and logging an error it caught.
  *
  * Workers are registered only while preloading (from _PG_init).  A worker
- * that catches an ERROR in its loop logs it with revrx_log_caught_error(),
- * which logs a repeated message once a minute only.
+ * that catches an ERROR in its loop recovers with
+ * revrx_recover_caught_error() (error state flushed, transient files
+ * closed, no wait event), undoes its own state, then logs the error with
+ * revrx_log_caught_error(), which logs a repeated message once a minute
+ * only.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +33,9 @@ typedef struct RevrxErrorRepeat
 	char	   *message;
 	pg_time_t	at;
 } RevrxErrorRepeat;
+
+/* In a PG_CATCH block: the error, copied into context; see the file header. */
+extern ErrorData *revrx_recover_caught_error(MemoryContext context);
 
 extern void revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
 								   const ErrorData *edata);
