@@ -190,6 +190,8 @@ static bool spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA
 static void claim_file(ArchiveAttempt *a);
 static bool still_ready(void *arg);
 static void wait_for_ack(ArchiveAttempt *a);
+static void stop_if_shutting_down(ArchiveAttempt *a);
+static void poll_sleep(void);
 static bool lookahead_step(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
 pg_noreturn static void report_timeout(ArchiveAttempt *a);
@@ -875,6 +877,35 @@ revrx_spool_segment_cleanup(void)
 
 /* ---------------------------------------------------------------- waiting */
 
+/* The archiver was asked to shut down: the attempt fails (see file header). */
+static void
+stop_if_shutting_down(ArchiveAttempt *a)
+{
+	if (ShutdownRequestPending)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
+						a->file)));
+}
+
+/*
+ * Sleeps one poll interval or until the latch is set; a latch set
+ * meanwhile is noted in latch_consumed.
+ */
+static void
+poll_sleep(void)
+{
+	int			rc;
+
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   RVX_POLL_MS, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		latch_consumed = true;
+	}
+}
+
 /*
  * claim_file
  *
@@ -893,28 +924,16 @@ claim_file(ArchiveAttempt *a)
 										   (int64) revrx_archive_timeout * 1000);
 	while (!revrx_ahead_claim(a->file))
 	{
-		int			rc;
-
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("revrx could not archive \"%s\" within %d s: a revrx wal spooler worker is still writing it",
 							a->file, revrx_archive_timeout)));
-		if (ShutdownRequestPending)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
-							a->file)));
+		stop_if_shutting_down(a);
 		revrx_ahead_keepalive();
 		if (lookahead_step(a))
 			continue;
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   RVX_POLL_MS, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			latch_consumed = true;
-		}
+		poll_sleep();
 	}
 }
 
@@ -987,30 +1006,14 @@ wait_for_ack(ArchiveAttempt *a)
 		if (now >= deadline)
 			report_timeout(a);
 
-		if (ShutdownRequestPending)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
-							a->file)));
+		stop_if_shutting_down(a);
 
 		revrx_ahead_keepalive();
 		if (!busy)
 			busy = lookahead_step(a);
 
 		if (!busy)
-		{
-			int			rc;
-
-			rc = WaitLatch(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   RVX_POLL_MS,
-						   PG_WAIT_EXTENSION);
-			if (rc & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				latch_consumed = true;
-			}
-		}
+			poll_sleep();
 	}
 }
 
