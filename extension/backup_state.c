@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
