@@ -1020,27 +1020,16 @@ static int
 object_sink(void *arg, const void *data, size_t len)
 {
 	SpoolObject *o = (SpoolObject *) arg;
-	const char *p = data;
 	instr_time	start,
 				end;
+	int			err;
 
 	INSTR_TIME_SET_CURRENT(start);
-	while (len > 0)
+	err = revrx_write_all(o->fd, data, len);
+	if (err != 0)
 	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(o->fd, p, len);
-		if (n <= 0)
-		{
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* if write didn't set errno, assume problem is no disk space */
-			o->save_errno = errno ? errno : ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= n;
+		o->save_errno = err;
+		return -1;
 	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(*o->t_write, end, start);

@@ -47,6 +47,30 @@ revrx_unlink_if_exists(const char *path)
 				 errmsg("could not remove file \"%s\": %m", path)));
 }
 
+int
+revrx_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0)
+	{
+		ssize_t		n;
+
+		errno = 0;
+		n = write(fd, p, len);
+		if (n <= 0)
+		{
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* if write didn't set errno, assume problem is no disk space */
+			return errno ? errno : ENOSPC;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
 bool
 revrx_walk_files(const char *dir, int elevel, RevrxFileVisitor visit, void *arg)
 {

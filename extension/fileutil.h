@@ -23,6 +23,13 @@ extern bool revrx_file_exists(const char *path);
 extern void revrx_unlink_if_exists(const char *path);
 
 /*
+ * Writes all len bytes of data to fd, retrying after EINTR and short
+ * writes.  Returns 0, or the errno of the failure (ENOSPC when write()
+ * set none); never throws.
+ */
+extern int	revrx_write_all(int fd, const void *data, size_t len);
+
+/*
  * Called by revrx_walk_files for each file that is not a directory (st is
  * its lstat); returning false ends the walk.
  */

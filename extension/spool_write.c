@@ -20,6 +20,7 @@
 #include "storage/fd.h"
 
 #include "compress.h"
+#include "fileutil.h"
 #include "object.h"
 #include "settings.h"
 #include "sha256.h"
@@ -89,24 +90,12 @@ static int
 spool_sink_write(void *arg, const void *data, size_t len)
 {
 	SpoolSink  *sink = (SpoolSink *) arg;
-	const char *p = data;
+	int			err = revrx_write_all(sink->fd, data, len);
 
-	while (len > 0)
+	if (err != 0)
 	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(sink->fd, p, len);
-		if (n <= 0)
-		{
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* if write didn't set errno, assume problem is no disk space */
-			sink->save_errno = errno ? errno : ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= n;
+		sink->save_errno = err;
+		return -1;
 	}
 	return 0;
 }
