@@ -16,6 +16,11 @@
 MODULE_big = revrx
 OBJS = \
 	extension/revrx.o \
+	extension/settings.o \
+	extension/shmem.o \
+	extension/spool_read.o \
+	extension/spool_write.o \
+	extension/fileutil.o \
 	extension/archive.o \
 	extension/lookahead.o \
 	extension/status.o \

@@ -84,7 +84,6 @@
 
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
-#include "common/file_perm.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "storage/fd.h"
@@ -94,12 +93,19 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "archive.h"
 #include "archive_compat.h"
 #include "compress.h"
+#include "fileutil.h"
+#include "lookahead.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
 #include "sha256.h"
+#include "shmem.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
+#include "status.h"
 #include "walname.h"
 
 /* Read size for hashing and compressing segments. */
@@ -184,6 +190,8 @@ static bool spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA
 static void claim_file(ArchiveAttempt *a);
 static bool still_ready(void *arg);
 static void wait_for_ack(ArchiveAttempt *a);
+static void stop_if_shutting_down(ArchiveAttempt *a);
+static void poll_sleep(void);
 static bool lookahead_step(ArchiveAttempt *a);
 static int64 scan_spool(const char *wal_dir, bool sweep);
 pg_noreturn static void report_timeout(ArchiveAttempt *a);
@@ -717,205 +725,10 @@ spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN])
 	return true;
 }
 
-/* Sink of the object writer: appends to the temporary file. */
-typedef struct SpoolSink
-{
-	int			fd;
-	int			save_errno;		/* why the last write failed */
-} SpoolSink;
-
-static int
-spool_sink_write(void *arg, const void *data, size_t len)
-{
-	SpoolSink  *sink = (SpoolSink *) arg;
-	const char *p = data;
-
-	while (len > 0)
-	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(sink->fd, p, len);
-		if (n <= 0)
-		{
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* if write didn't set errno, assume problem is no disk space */
-			sink->save_errno = errno ? errno : ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * revrx_spool_write_object
- *
- * See revrx.h.  Header placeholder, then the payload streamed through the
- * object writer, then the real header at offset 0, then durable_rename()
- * from the temporary name.  With elevel ERROR any failure throws; below,
- * failures are reported at that level, cleaned up, and false is returned.
- */
-bool
-revrx_spool_write_object(const RevrxSpoolWrite *sw, RvxObjectHeader *hdr)
-{
-	uint8		hdrbuf[RVX_OBJECT_HEADER_LEN];
-	SpoolSink	sink;
-	uint64		left = sw->limit;
-
-	sink.fd = OpenTransientFilePerm(sw->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-									pg_file_create_mode);
-	sink.save_errno = 0;
-	if (sink.fd < 0)
-	{
-		ereport(sw->elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", sw->tmp_path)));
-		return false;
-	}
-
-	/* Room for the header, which is known only at the end. */
-	memset(hdrbuf, 0, sizeof(hdrbuf));
-	if (spool_sink_write(&sink, hdrbuf, sizeof(hdrbuf)) != 0 ||
-		rvx_object_writer_begin(sw->writer, GetSystemIdentifier(),
-								spool_sink_write, &sink) != 0 ||
-		(sw->prefix_len > 0 &&
-		 rvx_object_writer_write(sw->writer, sw->prefix, sw->prefix_len) != 0))
-		goto write_failed;
-
-	for (;;)
-	{
-		size_t		want = sw->bufsize;
-		ssize_t		n;
-
-		if (sw->limit > 0)
-		{
-			if (left == 0)
-				break;
-			want = Min(want, left);
-		}
-		n = read(sw->src, sw->buf, want);
-		if (n < 0)
-		{
-			ereport(sw->elevel,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", sw->src_path)));
-			goto fail;
-		}
-		if (n == 0)
-		{
-			if (sw->limit > 0)
-			{
-				ereport(sw->elevel,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("file \"%s\" is shorter than %llu bytes",
-								sw->src_path, (unsigned long long) sw->limit)));
-				goto fail;
-			}
-			break;
-		}
-		if (rvx_object_writer_write(sw->writer, sw->buf, n) != 0)
-			goto write_failed;
-		left -= Min(left, (uint64) n);
-	}
-	if (rvx_object_writer_finish(sw->writer, hdr) != 0)
-		goto write_failed;
-
-	if (sw->expected_sha != NULL &&
-		memcmp(hdr->sha256, sw->expected_sha, RVX_SHA256_LEN) != 0)
-	{
-		ereport(sw->elevel,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("file \"%s\" changed while revrx was archiving it", sw->src_path)));
-		goto fail;
-	}
-	if (sw->still_valid != NULL && !sw->still_valid(sw->arg))
-		goto fail;				/* the caller reported why */
-
-	rvx_object_header_encode(hdr, hdrbuf);
-	errno = 0;
-	if (pg_pwrite(sink.fd, hdrbuf, sizeof(hdrbuf), 0) != sizeof(hdrbuf))
-	{
-		sink.save_errno = errno ? errno : ENOSPC;
-		goto write_failed;
-	}
-	if (sw->mtime != 0)
-	{
-		/* TimestampTz counts from 2000-01-01, the file system from 1970 */
-		int64		usecs = sw->mtime +
-			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
-		struct timespec times[2];
-
-		times[0].tv_sec = times[1].tv_sec = (time_t) (usecs / USECS_PER_SEC);
-		times[0].tv_nsec = times[1].tv_nsec = (long) (usecs % USECS_PER_SEC) * 1000;
-		if (futimens(sink.fd, times) != 0)
-		{
-			ereport(sw->elevel,
-					(errcode_for_file_access(),
-					 errmsg("could not set the times of file \"%s\": %m", sw->tmp_path)));
-			goto fail;
-		}
-	}
-	if (CloseTransientFile(sink.fd) != 0)
-	{
-		sink.fd = -1;
-		ereport(sw->elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", sw->tmp_path)));
-		goto fail;
-	}
-	sink.fd = -1;
-
-	/* fsyncs the file, renames it, fsyncs the directory */
-	if (!sw->rename_not_durable)
-	{
-		if (durable_rename(sw->tmp_path, sw->final_path, sw->elevel) != 0)
-			goto fail;
-		return true;
-	}
-	if (fsync_fname_ext(sw->tmp_path, false, false, sw->elevel) != 0)
-		goto fail;
-	if (rename(sw->tmp_path, sw->final_path) != 0)
-	{
-		ereport(sw->elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not rename file \"%s\" to \"%s\": %m",
-						sw->tmp_path, sw->final_path)));
-		goto fail;
-	}
-	return true;
-
-write_failed:
-	if (sink.save_errno != 0)
-	{
-		errno = sink.save_errno;
-		ereport(sw->elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", sw->tmp_path)));
-	}
-	else
-		ereport(sw->elevel,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compress file \"%s\": %s",
-						sw->src_path, rvx_object_writer_error(sw->writer))));
-
-fail:
-	/* Only reached below ERROR; with ERROR the boundary cleans up. */
-	if (sink.fd >= 0)
-		CloseTransientFile(sink.fd);
-	if (unlink(sw->tmp_path) != 0 && errno != ENOENT)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", sw->tmp_path)));
-	return false;
-}
-
 /*
  * revrx_spool_segment
  *
- * See revrx.h.  Writes pg_wal/NAME into the spool as NAME.rvx, through
+ * See archive.h.  Writes pg_wal/NAME into the spool as NAME.rvx, through
  * NAME.rvx.tmp (revrx_spool_write_object); the caller holds NAME's claim
  * (lookahead.c), so no other process writes the same temporary file.
  */
@@ -1064,6 +877,35 @@ revrx_spool_segment_cleanup(void)
 
 /* ---------------------------------------------------------------- waiting */
 
+/* The archiver was asked to shut down: the attempt fails (see file header). */
+static void
+stop_if_shutting_down(ArchiveAttempt *a)
+{
+	if (ShutdownRequestPending)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
+						a->file)));
+}
+
+/*
+ * Sleeps one poll interval or until the latch is set; a latch set
+ * meanwhile is noted in latch_consumed.
+ */
+static void
+poll_sleep(void)
+{
+	int			rc;
+
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   RVX_POLL_MS, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		latch_consumed = true;
+	}
+}
+
 /*
  * claim_file
  *
@@ -1082,28 +924,16 @@ claim_file(ArchiveAttempt *a)
 										   (int64) revrx_archive_timeout * 1000);
 	while (!revrx_ahead_claim(a->file))
 	{
-		int			rc;
-
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("revrx could not archive \"%s\" within %d s: a revrx wal spooler worker is still writing it",
 							a->file, revrx_archive_timeout)));
-		if (ShutdownRequestPending)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
-							a->file)));
+		stop_if_shutting_down(a);
 		revrx_ahead_keepalive();
 		if (lookahead_step(a))
 			continue;
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   RVX_POLL_MS, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			latch_consumed = true;
-		}
+		poll_sleep();
 	}
 }
 
@@ -1176,30 +1006,14 @@ wait_for_ack(ArchiveAttempt *a)
 		if (now >= deadline)
 			report_timeout(a);
 
-		if (ShutdownRequestPending)
-			ereport(ERROR,
-					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("revrx stopped waiting for \"%s\": the archiver is shutting down",
-							a->file)));
+		stop_if_shutting_down(a);
 
 		revrx_ahead_keepalive();
 		if (!busy)
 			busy = lookahead_step(a);
 
 		if (!busy)
-		{
-			int			rc;
-
-			rc = WaitLatch(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   RVX_POLL_MS,
-						   PG_WAIT_EXTENSION);
-			if (rc & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				latch_consumed = true;
-			}
-		}
+			poll_sleep();
 	}
 }
 
@@ -1387,7 +1201,7 @@ scan_spool(const char *wal_dir, bool sweep)
 /*
  * revrx_spool_wal_bytes
  *
- * See revrx.h.
+ * See archive.h.
  */
 int64
 revrx_spool_wal_bytes(const char *wal_dir)

@@ -88,6 +88,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access/transam.h"
@@ -118,11 +119,18 @@
 
 #include "archive_compat.h"
 #include "backup.h"
+#include "backup_state.h"
+#include "catalog.h"
+#include "compress.h"
 #include "delta.h"
+#include "fileutil.h"
 #include "manifest.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
+#include "sha256.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
 #include "walsummary.h"
 
 /* Read size: a multiple of BLCKSZ, large enough to keep the disk busy. */
@@ -1012,27 +1020,16 @@ static int
 object_sink(void *arg, const void *data, size_t len)
 {
 	SpoolObject *o = (SpoolObject *) arg;
-	const char *p = data;
 	instr_time	start,
 				end;
+	int			err;
 
 	INSTR_TIME_SET_CURRENT(start);
-	while (len > 0)
+	err = revrx_write_all(o->fd, data, len);
+	if (err != 0)
 	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(o->fd, p, len);
-		if (n <= 0)
-		{
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* if write didn't set errno, assume problem is no disk space */
-			o->save_errno = errno ? errno : ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= n;
+		o->save_errno = err;
+		return -1;
 	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(*o->t_write, end, start);
@@ -1191,39 +1188,22 @@ object_close(ExportState *st, SpoolObject *o, RvxObjectHeader *hdr, bool durable
 
 /* ---------------------------------------------------------- back-pressure */
 
+/* A revrx_walk_files visitor: adds the size of an object to *(int64 *) arg. */
+static bool
+add_object_size(const char *path, const char *name, const struct stat *st, void *arg)
+{
+	if (revrx_has_suffix(name, RVX_SPOOL_READY_SUFFIX))
+		*(int64 *) arg += st->st_size;
+	return true;
+}
+
 /* Bytes of the objects (*.rvx) under dir; what vanishes meanwhile is 0. */
 static int64
 spool_bytes(const char *dir)
 {
-	DIR		   *d;
-	struct dirent *de;
-	List	   *subdirs = NIL;
 	int64		total = 0;
-	ListCell   *lc;
 
-	d = AllocateDir(dir);
-	if (d == NULL)
-		return 0;
-	while ((de = ReadDirExtended(d, dir, DEBUG1)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		struct stat sb;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) != 0)
-			continue;
-		if (S_ISDIR(sb.st_mode))
-			subdirs = lappend(subdirs, pstrdup(path));
-		else if (revrx_has_suffix(de->d_name, RVX_SPOOL_READY_SUFFIX))
-			total += sb.st_size;
-	}
-	FreeDir(d);
-
-	foreach(lc, subdirs)
-		total += spool_bytes((char *) lfirst(lc));
-	list_free_deep(subdirs);
+	(void) revrx_walk_files(dir, DEBUG1, add_object_size, &total);
 	return total;
 }
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * backup.h
- *	  The base backup exporter (backup.c) and the backup worker that runs
- *	  it (worker.c).
+ *	  The base backup exporter (backup.c), which the backup worker
+ *	  (worker.c) runs.
  *
  * The worker owns the exporter: revrx_backup_export() runs only in the
  * worker process, one backup at a time, and throws on any failure after
@@ -14,9 +14,9 @@
 #ifndef REVRX_BACKUP_H
 #define REVRX_BACKUP_H
 
-#include "postmaster/bgworker.h"
+#include "datatype/timestamp.h"
 
-#include "revrx.h"
+#include "backup_state.h"
 
 /* One backup for the exporter to take. */
 typedef struct RevrxBackupJob
@@ -49,27 +49,5 @@ extern void revrx_backup_export(RevrxBackupJob *job);
 extern bool revrx_backup_write_marker(const char *spool_dir, const char *id,
 									  const char *suffix, const char *content,
 									  int elevel);
-
-/* worker.c */
-extern void revrx_worker_register(void);
-extern PGDLLEXPORT void revrx_worker_main(Datum main_arg);
-
-/* Registers a revrx background worker (while preloading). */
-extern void revrx_register_worker(const char *function, const char *name, const char *type,
-								  int flags, int restart_secs, Datum main_arg);
-
-/* The last error a worker logged, to log a repeated one once a minute. */
-typedef struct RevrxErrorRepeat
-{
-	char	   *message;
-	pg_time_t	at;
-} RevrxErrorRepeat;
-
-extern void revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
-								   const ErrorData *edata);
-
-/* wal_export.c */
-extern void revrx_wal_export_register(void);
-extern PGDLLEXPORT void revrx_wal_export_main(Datum main_arg);
 
 #endif							/* REVRX_BACKUP_H */

@@ -48,7 +48,11 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "revrx.h"
+#include "backup_state.h"
+#include "catalog.h"
+#include "declaration.h"
+#include "settings.h"
+#include "spool_read.h"
 
 PG_FUNCTION_INFO_V1(revrx_backup_now);
 PG_FUNCTION_INFO_V1(revrx_backups);

@@ -5,7 +5,7 @@
  *	  table of recent backups, the request hand-off between the SQL
  *	  functions and the backup worker, and the choice of backup ids.
  *
- * The lock rules are in revrx.h.  In short: one LWLock protects the whole
+ * The lock rules are in shmem.h.  In short: one LWLock protects the whole
  * table; every function here holds it only to copy an entry in or out;
  * at most one entry is active (requested, running or shipping), which is
  * how a second revrx_backup_now() learns that it must refuse; and every
@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -34,7 +35,9 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "revrx.h"
+#include "backup_state.h"
+#include "catalog.h"
+#include "fileutil.h"
 #include "spool.h"
 
 #define REVRX_LWLOCK_TRANCHE	"revrx"

@@ -33,8 +33,10 @@
 #include "utils/timestamp.h"
 
 #include "archive_compat.h"
-#include "revrx.h"
+#include "backup_state.h"
+#include "catalog.h"
 #include "spool.h"
+#include "spool_read.h"
 
 /* A catalog of a few thousand backups is a few megabytes. */
 #define REVRX_CATALOG_FILE_MAX	(64 * 1024 * 1024)

@@ -31,7 +31,7 @@
 #include "fmgr.h"
 #include "utils/regproc.h"
 
-#include "revrx.h"
+#include "declaration.h"
 
 void
 revrx_check_declaration(FunctionCallInfo fcinfo, int nargs, TupleDesc tupdesc,

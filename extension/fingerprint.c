@@ -89,10 +89,13 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "backup_state.h"
 #include "fingerprint.h"
+#include "fingerprint_worker.h"
 #include "manifest.h"
-#include "revrx.h"
-#include "spool.h"
+#include "restore_point.h"
+#include "settings.h"
+#include "spool_meta.h"
 
 PGDLLEXPORT void revrx_fingerprint_main(Datum main_arg);
 

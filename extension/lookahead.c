@@ -93,10 +93,16 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "backup.h"
-#include "revrx.h"
+#include "archive.h"
+#include "fileutil.h"
+#include "lookahead.h"
+#include "settings.h"
+#include "sha256.h"
+#include "shmem.h"
 #include "spool.h"
+#include "spool_write.h"
 #include "walname.h"
+#include "worker.h"
 
 #define RVX_AHEAD_TRANCHE		"revrx lookahead"
 /* Digests remembered: the largest revrx.archive_lookahead. */
@@ -636,7 +642,7 @@ worker_round(void)
 								   RVX_AHEAD_ACTIVE_SECS * 1000))
 		return false;
 
-	/* like everything that writes into the spool (revrx.h) */
+	/* like everything that writes into the spool (spool_write.h) */
 	revrx_spool_claim();
 	revrx_ahead_collect(&list, current);
 	return revrx_ahead_step(&list, LOG) > 0;
@@ -688,11 +694,7 @@ revrx_ahead_main(Datum main_arg)
 			{
 				ErrorData  *edata;
 
-				MemoryContextSwitchTo(TopMemoryContext);
-				edata = CopyErrorData();
-				FlushErrorState();
-				AtEOXact_Files(false);
-				pgstat_report_wait_end();
+				edata = revrx_recover_caught_error(TopMemoryContext);
 				revrx_ahead_release_all();
 				revrx_log_caught_error(&worker_errors, "revrx wal spooler",
 									   "spool WAL ahead", edata);

@@ -29,7 +29,9 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 
+#include "compress.h"
 #include "manifest.h"
+#include "sha256.h"
 
 /* Text is handed to the sink in pieces of about this size. */
 #define TEXT_FLUSH_SIZE		(64 * 1024)

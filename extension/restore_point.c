@@ -33,8 +33,9 @@
 #include "utils/json.h"
 
 #include "manifest.h"
-#include "revrx.h"
+#include "restore_point.h"
 #include "spool.h"
+#include "spool_meta.h"
 
 PG_FUNCTION_INFO_V1(revrx_restore_point);
 

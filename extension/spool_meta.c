@@ -22,8 +22,12 @@
 #include "lib/stringinfo.h"
 #include "storage/fd.h"
 
-#include "revrx.h"
+#include "fileutil.h"
+#include "object.h"
+#include "settings.h"
 #include "spool.h"
+#include "spool_meta.h"
+#include "spool_write.h"
 
 static RevrxWriterCache meta_writer = REVRX_WRITER_CACHE_INIT;
 

@@ -5,7 +5,7 @@
  *
  * The row joins three sources, each read without locks held across I/O:
  *
- *	- shared memory (revrx.h): what the archive module acknowledged to the
+ *	- shared memory (shmem.h): what the archive module acknowledged to the
  *	  archiver, its counters and its last error;
  *	- the spool's status/agent.json, written by revrx-agent: what reached
  *	  the repository and whether the agent is alive;
@@ -43,8 +43,14 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "revrx.h"
+#include "catalog.h"
+#include "declaration.h"
+#include "fileutil.h"
+#include "settings.h"
+#include "shmem.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "status.h"
 
 PG_FUNCTION_INFO_V1(revrx_status);
 

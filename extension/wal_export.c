@@ -127,11 +127,14 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "backup.h"
+#include "fileutil.h"
 #include "object.h"
-#include "revrx.h"
+#include "settings.h"
 #include "spool.h"
+#include "spool_write.h"
+#include "wal_export.h"
 #include "walname.h"
+#include "worker.h"
 
 /* Restart delay after the worker exits. */
 #define EXPORT_RESTART_SECS		5
@@ -222,11 +225,7 @@ caught_error(RevrxErrorRepeat *repeat, const char *what)
 {
 	ErrorData  *edata;
 
-	MemoryContextSwitchTo(TopMemoryContext);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AtEOXact_Files(false);
-	pgstat_report_wait_end();
+	edata = revrx_recover_caught_error(TopMemoryContext);
 	if (export_tmp[0] != '\0')
 		(void) unlink(export_tmp);
 	export_tmp[0] = '\0';

@@ -51,6 +51,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -71,9 +72,17 @@
 #include "utils/wait_event.h"
 
 #include "backup.h"
+#include "backup_state.h"
 #include "cron.h"
-#include "revrx.h"
+#include "fileutil.h"
+#include "fingerprint_worker.h"
+#include "settings.h"
+#include "sha256.h"
 #include "spool.h"
+#include "spool_read.h"
+#include "spool_write.h"
+#include "status.h"
+#include "worker.h"
 
 /* Seconds before the postmaster restarts a worker that exited. */
 #define REVRX_WORKER_RESTART_SECS	5
@@ -197,6 +206,28 @@ revrx_log_caught_error(RevrxErrorRepeat *r, const char *who, const char *what,
 }
 
 /*
+ * revrx_recover_caught_error
+ *
+ * The first steps of a worker's PG_CATCH block: switches to context,
+ * copies the error there and leaves the process as its next round expects
+ * it: error state flushed, the files the failed step had open closed, its
+ * wait event ended.  The caller then undoes its own state, logs the copy
+ * (revrx_log_caught_error) and frees it.
+ */
+ErrorData *
+revrx_recover_caught_error(MemoryContext context)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AtEOXact_Files(false);
+	pgstat_report_wait_end();
+	return edata;
+}
+
+/*
  * guarded
  *
  * Runs one housekeeping step; an ERROR in it is logged (once a minute if
@@ -214,13 +245,9 @@ guarded(void (*fn) (void), const char *what)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(worker_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AtEOXact_Files(false);
+		edata = revrx_recover_caught_error(worker_context);
 		ConditionVariableCancelSleep();
 		LWLockReleaseAll();
-		pgstat_report_wait_end();
 
 		revrx_log_caught_error(&housekeeping_errors, "revrx backup worker", what, edata);
 		FreeErrorData(edata);
@@ -440,41 +467,18 @@ run_backup(int slot, const RevrxBackupEntry *e)
 
 /* ------------------------------------------------------ the spool's state */
 
+/* A revrx_walk_files visitor that ends the walk at the first file. */
+static bool
+stop_at_file(const char *path, const char *name, const struct stat *st, void *arg)
+{
+	return false;
+}
+
 /* Whether a backup directory holds any object or temporary file. */
 static bool
 holds_files(const char *dirpath)
 {
-	DIR		   *dir;
-	struct dirent *de;
-	bool		found = false;
-	List	   *subdirs = NIL;
-	ListCell   *lc;
-
-	dir = AllocateDir(dirpath);
-	if (dir == NULL)
-		return false;
-	while (!found && (de = ReadDirExtended(dir, dirpath, LOG)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		struct stat sb;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, MAXPGPATH, "%s/%s", dirpath, de->d_name);
-		if (lstat(path, &sb) != 0)
-			continue;
-		if (S_ISDIR(sb.st_mode))
-			subdirs = lappend(subdirs, pstrdup(path));
-		else
-			found = true;
-	}
-	FreeDir(dir);
-	foreach(lc, subdirs)
-	{
-		if (!found)
-			found = holds_files((char *) lfirst(lc));
-	}
-	return found;
+	return !revrx_walk_files(dirpath, LOG, stop_at_file, NULL);
 }
 
 /*
