@@ -538,6 +538,17 @@ audit_run(RunCtx *c, const RvxStrVec *expired_ids, const RvxStrVec *leftovers, i
 	json_decref(details);
 }
 
+void
+rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->policy.scheduled_days = cfg->retain_scheduled_days;
+	opts->policy.labelled_days = cfg->retain_labelled_days;
+	opts->policy.min_full = cfg->retain_min_full;
+	opts->audit_retention_days = cfg->audit_retention_days;
+	opts->now = (int64_t) time(NULL);
+}
+
 int
 rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts, RvxExpireResult *res,
 			   RvxError *err)
