@@ -932,18 +932,27 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* What the periodic expire needs: not the daemon's state. */
+typedef struct RvxExpireLoop
+{
+	const RvxConfig *cfg;
+	RvxCatalog *catalog;		/* republished after each run */
+	const volatile sig_atomic_t *stop;	/* the loop ends once it is non-zero */
+} RvxExpireLoop;
+
 /*
  * The periodic expire: first run one interval after start (a restarting
  * agent must not delete right away), then every interval after the end of
- * the previous run.  It has its own repository connection.
+ * the previous run.  It has its own repository connection.  A thread's
+ * start routine; arg is an RvxExpireLoop.
  */
 static void *
-expire_main(void *arg)
+rvx_expire_loop(void *arg)
 {
-	RunState   *rs = arg;
-	double		next = rvx_now_s() + rs->cfg->expire_interval_s;
+	const RvxExpireLoop *loop = arg;
+	double		next = rvx_now_s() + loop->cfg->expire_interval_s;
 
-	while (!stop_requested)
+	while (!*loop->stop)
 	{
 		RvxExpireOptions opts;
 		RvxExpireResult res;
@@ -952,18 +961,21 @@ expire_main(void *arg)
 
 		if (rvx_now_s() < next)
 		{
-			sleep_ms(200);
+			/* a signal cuts the nap short, and the loop looks at stop again */
+			struct timespec ts = {0, 200 * 1000000L};
+
+			nanosleep(&ts, NULL);
 			continue;
 		}
-		rvx_expire_options_from_config(rs->cfg, &opts);
-		opts.cancel = &stop_requested;
+		rvx_expire_options_from_config(loop->cfg, &opts);
+		opts.cancel = loop->stop;
 		rvx_error_clear(&err);
-		repo = rvx_repo_open(&rs->cfg->repo, &err);
+		repo = rvx_repo_open(&loop->cfg->repo, &err);
 		if (repo == NULL || rvx_expire_run(repo, &opts, &res, &err) != 0 ||
-			rvx_catalog_refresh(rs->catalog, repo, &err) != 0)
+			rvx_catalog_refresh(loop->catalog, repo, &err) != 0)
 			rvx_warn("expire: %s", err.msg);
 		rvx_repo_close(repo);
-		next = rvx_now_s() + rs->cfg->expire_interval_s;
+		next = rvx_now_s() + loop->cfg->expire_interval_s;
 	}
 	return NULL;
 }
@@ -1453,6 +1465,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	RunState	rs;
 	Worker	   *workers;
 	pthread_t	expire_thread;
+	RvxExpireLoop expire;
 	struct sigaction sa;
 	char		statusdir[PATH_MAX];
 	double		last_status = 0;
@@ -1529,8 +1542,9 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		workers[i].id = i;
 		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 	}
+	expire = (RvxExpireLoop) {.cfg = cfg, .catalog = rs.catalog, .stop = &stop_requested};
 	if (cfg->expire_interval_s > 0)
-		pthread_create(&expire_thread, NULL, expire_main, &rs);
+		pthread_create(&expire_thread, NULL, rvx_expire_loop, &expire);
 
 	while (!stop_requested)
 	{
