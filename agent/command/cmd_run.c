@@ -932,54 +932,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* What the periodic expire needs: not the daemon's state. */
-typedef struct RvxExpireLoop
-{
-	const RvxConfig *cfg;
-	RvxCatalog *catalog;		/* republished after each run */
-	const volatile sig_atomic_t *stop;	/* the loop ends once it is non-zero */
-} RvxExpireLoop;
-
-/*
- * The periodic expire: first run one interval after start (a restarting
- * agent must not delete right away), then every interval after the end of
- * the previous run.  It has its own repository connection.  A thread's
- * start routine; arg is an RvxExpireLoop.
- */
-static void *
-rvx_expire_loop(void *arg)
-{
-	const RvxExpireLoop *loop = arg;
-	double		next = rvx_now_s() + loop->cfg->expire_interval_s;
-
-	while (!*loop->stop)
-	{
-		RvxExpireOptions opts;
-		RvxExpireResult res;
-		RvxError	err;
-		RvxRepo    *repo;
-
-		if (rvx_now_s() < next)
-		{
-			/* a signal cuts the nap short, and the loop looks at stop again */
-			struct timespec ts = {0, 200 * 1000000L};
-
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		rvx_expire_options_from_config(loop->cfg, &opts);
-		opts.cancel = loop->stop;
-		rvx_error_clear(&err);
-		repo = rvx_repo_open(&loop->cfg->repo, &err);
-		if (repo == NULL || rvx_expire_run(repo, &opts, &res, &err) != 0 ||
-			rvx_catalog_refresh(loop->catalog, repo, &err) != 0)
-			rvx_warn("expire: %s", err.msg);
-		rvx_repo_close(repo);
-		next = rvx_now_s() + loop->cfg->expire_interval_s;
-	}
-	return NULL;
-}
-
 /* Removes acknowledgements the server never picked up (see spool.h). */
 static void
 expire_ok_file(const char *waldir, const char *fname, time_t now)
