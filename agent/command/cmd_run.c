@@ -55,6 +55,7 @@
 
 #include "info/catalog.h"
 #include "command/commands.h"
+#include "daemon/daemon_int.h"
 #include "daemon/http_server.h"
 #include "retention/expire.h"
 #include "base/log.h"
@@ -70,133 +71,6 @@
 #include "info/fetch.h"
 #include "daemon/wal_progress.h"
 #include "walname.h"
-
-/* An acknowledgement nobody picked up is removed after this long. */
-#define OK_FILE_MAX_AGE_S	900
-/* Backoff for an object whose shipping failed. */
-#define RETRY_MIN_MS		500
-#define RETRY_MAX_MS		30000
-/* How often status/agent.json is rewritten. */
-#define STATUS_PERIOD_MS	1000
-/* Objects of one backup queued by one look at its directory. */
-#define BACKUP_BATCH		2048
-/* How often status/backups.json is rebuilt from the repository (default). */
-#define CATALOG_RETRY_S		30
-#define META_RETRY_S		5	/* after a transient failure to store meta/ */
-#define META_LOOK_S			1	/* between looks at meta/ */
-#define AUDIT_LOOK_S		10	/* between looks for pending audit records */
-#define AUDIT_RETRY_S		15	/* after a failure to store them */
-/*
- * Between catalog refreshes, how often the drill reports of the newest
- * DRILLS_BACKUPS backups are looked for, so a drill shows up in
- * status/verifications.json within seconds of its end.
- */
-#define DRILLS_PERIOD_S		10
-#define DRILLS_BACKUPS		3
-/* How often a backup waiting for its WAL checks again. */
-#define COMMIT_WAIT_MS		1000
-
-typedef struct Pending
-{
-	char		name[RVX_WALNAME_MAXLEN + 1];
-	bool		inflight;		/* a worker has it */
-	bool		queued;			/* waiting for a worker */
-	bool		seen;			/* still in the spool at the last scan */
-	int			failures;
-	double		next_try;		/* not before this time (epoch seconds) */
-	double		written_at;		/* when the server wrote it (its mtime) */
-} Pending;
-
-typedef enum JobKind
-{
-	JOB_NONE = 0,
-	JOB_WAL,					/* a Pending item */
-	JOB_OBJECT,					/* one object of a backup */
-	JOB_COMMIT,					/* store a backup's record */
-	JOB_ABORT,					/* remove an aborted backup */
-	JOB_CATALOG,				/* rebuild status/backups.json */
-	JOB_META,					/* store the documents in meta/ */
-	JOB_AUDIT,					/* store the pending audit records of stored backups */
-	JOB_DRILLS,					/* look for new restore drill reports */
-} JobKind;
-
-/* A unit of backup work; relpath only for JOB_OBJECT. */
-typedef struct BackupJob
-{
-	struct BackupJob *next;
-	JobKind		kind;
-	char		id[RVX_BACKUP_ID_MAXLEN + 1];
-	char		relpath[];
-} BackupJob;
-
-/* What the scheduler knows of one backup in the spool. */
-typedef struct SpooledBackup
-{
-	char		id[RVX_BACKUP_ID_MAXLEN + 1];
-	bool		seen;			/* at the last look at the spool */
-	bool		aborted;		/* the server wrote <id>.aborted */
-	int			queued;			/* object jobs waiting for a worker */
-	int			inflight;		/* jobs a worker is doing */
-	bool		control;		/* its commit or abort is queued or running */
-	int			failures;		/* in a row, for the backoff */
-	double		next_try;		/* no new work for it before this time */
-	uint64_t	files_left;		/* objects in the spool at the last look */
-	char		waiting_for[256];	/* what its last commit attempt missed */
-} SpooledBackup;
-
-typedef struct RunState
-{
-	RvxConfig  *cfg;
-	RvxClusterInfo cluster;
-
-	pthread_mutex_t lock;
-	pthread_cond_t work;
-	Pending    *items;			/* everything in the spool we know of */
-	size_t		nitems;
-	size_t		cap;
-
-	/* status, under lock */
-	double		started_at;
-	char		last_stored[RVX_WALNAME_MAXLEN + 1];
-	double		last_stored_at;
-	/* the recovery point: the end of the stored WAL recovery can reach */
-	RvxWalProgress *progress;
-	char		newest_wal[RVX_WALNAME_MAXLEN + 1];
-	uint64_t	newest_wal_end;
-	double		newest_wal_written_at;
-	bool		status_dirty;	/* it moved: status/agent.json is rewritten at once */
-	uint64_t	stored_total;
-	uint64_t	stored_bytes;
-	uint64_t	errors_total;
-	char		last_error[1024];
-	double		last_error_at;
-	bool		repo_ok;
-	uint64_t	backlog_files;
-	uint64_t	backlog_bytes;
-
-	/* backups, under lock */
-	SpooledBackup *backups;
-	size_t		nbackups;
-	size_t		backups_cap;
-	BackupJob  *obj_head;		/* objects to ship, in the order found */
-	BackupJob  *obj_tail;
-	BackupJob  *ctl_head;		/* commits, aborts, catalog refreshes */
-	BackupJob  *ctl_tail;
-	int			backup_busy;	/* workers on backup objects */
-	int			wal_streak;		/* WAL items taken in a row while backup work waited */
-	bool		catalog_queued;
-	double		last_catalog;
-	bool		meta_queued;
-	bool		audit_queued;
-	double		audit_next_try;
-	double		meta_next_try;
-	double		catalog_period;	/* seconds between refreshes (REVRX_CATALOG_REFRESH_S) */
-	bool		drills_queued;
-	double		last_drills;
-	uint64_t	backups_committed;
-	struct Worker *workers;
-	RvxCatalog *catalog;		/* has its own lock */
-} RunState;
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -365,15 +239,6 @@ next_queued(RunState *rs)
 	}
 	return best;
 }
-
-typedef struct Worker
-{
-	RunState   *rs;
-	pthread_t	thread;
-	int			id;
-	RvxRepo    *repo;			/* opened on first use, reopened after network errors */
-	char		current[PATH_MAX];	/* "<id>/<relpath>" of the backup object in hand */
-} Worker;
 
 /* Backoff with full jitter, which keeps many agents from retrying in step. */
 static double
