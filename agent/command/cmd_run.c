@@ -72,27 +72,27 @@
 #include "daemon/wal_progress.h"
 #include "walname.h"
 
-static volatile sig_atomic_t stop_requested = 0;
+volatile sig_atomic_t daemon_stop_requested = 0;
 
 static void
 handle_stop(int sig)
 {
-	stop_requested = 1;
+	daemon_stop_requested = 1;
 }
 
 
-static void
-sleep_ms(int ms)
+void
+daemon_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_requested)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !daemon_stop_requested)
 		;
 }
 
 /* Caller holds the lock. */
-static void
-note_error(RunState *rs, const RvxError *err)
+void
+daemon_note_error(RunState *rs, const RvxError *err)
 {
 	snprintf(rs->last_error, sizeof(rs->last_error), "%s", err->msg);
 	rs->last_error_at = rvx_now_s();
@@ -100,8 +100,8 @@ note_error(RunState *rs, const RvxError *err)
 	rvx_metrics_count_error(err->code);
 }
 
-static void
-write_status(RunState *rs)
+void
+daemon_write_status(RunState *rs)
 {
 	char		path[PATH_MAX];
 	json_t	   *o;
@@ -178,8 +178,8 @@ write_status(RunState *rs)
 }
 
 /* Caller holds the lock. */
-static Pending *
-find_item(RunState *rs, const char *name)
+Pending *
+daemon_find_item(RunState *rs, const char *name)
 {
 	for (size_t i = 0; i < rs->nitems; i++)
 		if (strcmp(rs->items[i].name, name) == 0)
@@ -188,8 +188,8 @@ find_item(RunState *rs, const char *name)
 }
 
 /* Caller holds the lock. */
-static Pending *
-add_item(RunState *rs, const char *name)
+Pending *
+daemon_add_item(RunState *rs, const char *name)
 {
 	Pending    *p;
 
@@ -210,8 +210,8 @@ add_item(RunState *rs, const char *name)
 }
 
 /* Caller holds the lock. */
-static void
-remove_item(RunState *rs, Pending *p)
+void
+daemon_remove_item(RunState *rs, Pending *p)
 {
 	size_t		i = (size_t) (p - rs->items);
 
@@ -241,8 +241,8 @@ next_queued(RunState *rs)
 }
 
 /* Backoff with full jitter, which keeps many agents from retrying in step. */
-static double
-retry_delay_s(int failures)
+double
+daemon_retry_delay_s(int failures)
 {
 	int			delay = RETRY_MIN_MS << (failures < 7 ? failures - 1 : 6);
 
@@ -253,8 +253,8 @@ retry_delay_s(int failures)
 }
 
 /* Caller holds the lock. */
-static SpooledBackup *
-find_backup(RunState *rs, const char *id)
+SpooledBackup *
+daemon_find_backup(RunState *rs, const char *id)
 {
 	for (size_t i = 0; i < rs->nbackups; i++)
 		if (strcmp(rs->backups[i].id, id) == 0)
@@ -262,8 +262,8 @@ find_backup(RunState *rs, const char *id)
 	return NULL;
 }
 
-static BackupJob *
-new_job(JobKind kind, const char *id, const char *relpath)
+BackupJob *
+daemon_new_job(JobKind kind, const char *id, const char *relpath)
 {
 	size_t		len = relpath ? strlen(relpath) + 1 : 1;
 	BackupJob  *job = calloc(1, sizeof(BackupJob) + len);
@@ -278,8 +278,8 @@ new_job(JobKind kind, const char *id, const char *relpath)
 }
 
 /* Caller holds the lock. */
-static void
-push_job(BackupJob **head, BackupJob **tail, BackupJob *job)
+void
+daemon_push_job(BackupJob **head, BackupJob **tail, BackupJob *job)
 {
 	job->next = NULL;
 	if (*tail)
@@ -290,8 +290,8 @@ push_job(BackupJob **head, BackupJob **tail, BackupJob *job)
 }
 
 /* Caller holds the lock. */
-static BackupJob *
-pop_job(BackupJob **head, BackupJob **tail)
+BackupJob *
+daemon_pop_job(BackupJob **head, BackupJob **tail)
 {
 	BackupJob  *job = *head;
 
@@ -305,8 +305,8 @@ pop_job(BackupJob **head, BackupJob **tail)
 }
 
 /* Forgets the queued objects of one backup.  Caller holds the lock. */
-static void
-drop_queued_objects(RunState *rs, SpooledBackup *sb)
+void
+daemon_drop_queued_objects(RunState *rs, SpooledBackup *sb)
 {
 	BackupJob **link = &rs->obj_head;
 
@@ -328,10 +328,10 @@ drop_queued_objects(RunState *rs, SpooledBackup *sb)
 }
 
 /* Queues a commit, abort or catalog job (id "" for the catalog).  Caller holds the lock. */
-static void
-queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
+void
+daemon_queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
 {
-	BackupJob  *job = new_job(kind, sb ? sb->id : "", NULL);
+	BackupJob  *job = daemon_new_job(kind, sb ? sb->id : "", NULL);
 
 	if (job == NULL)
 		return;					/* tried again at the next look */
@@ -343,26 +343,26 @@ queue_control(RunState *rs, JobKind kind, SpooledBackup *sb)
 		rs->audit_queued = true;
 	else
 		rs->catalog_queued = true;
-	push_job(&rs->ctl_head, &rs->ctl_tail, job);
+	daemon_push_job(&rs->ctl_head, &rs->ctl_tail, job);
 	pthread_cond_broadcast(&rs->work);
 }
 
 /* Queues a look for new drill reports.  Caller holds the lock. */
-static void
-queue_drills(RunState *rs)
+void
+daemon_queue_drills(RunState *rs)
 {
-	BackupJob  *job = new_job(JOB_DRILLS, "", NULL);
+	BackupJob  *job = daemon_new_job(JOB_DRILLS, "", NULL);
 
 	if (job == NULL)
 		return;
 	rs->drills_queued = true;
-	push_job(&rs->ctl_head, &rs->ctl_tail, job);
+	daemon_push_job(&rs->ctl_head, &rs->ctl_tail, job);
 	pthread_cond_broadcast(&rs->work);
 }
 
 /* Chooses the next job (policy: schedule.h).  Caller holds the lock. */
-static JobKind
-pick_job(RunState *rs, Pending **wal, BackupJob **job)
+JobKind
+daemon_pick_job(RunState *rs, Pending **wal, BackupJob **job)
 {
 	Pending    *p = next_queued(rs);
 	RvxScheduleState s = {
@@ -382,10 +382,10 @@ pick_job(RunState *rs, Pending **wal, BackupJob **job)
 			*wal = p;
 			return JOB_WAL;
 		case RVX_WORK_CONTROL:
-			*job = pop_job(&rs->ctl_head, &rs->ctl_tail);
+			*job = daemon_pop_job(&rs->ctl_head, &rs->ctl_tail);
 			return (*job)->kind;
 		case RVX_WORK_OBJECT:
-			*job = pop_job(&rs->obj_head, &rs->obj_tail);
+			*job = daemon_pop_job(&rs->obj_head, &rs->obj_tail);
 			rs->backup_busy++;
 			return JOB_OBJECT;
 		case RVX_WORK_NONE:
@@ -439,8 +439,8 @@ segment_pending(RunState *rs, const char *segment)
 }
 
 /* The recovery point moved: metrics now, status/agent.json at the next turn. */
-static void
-publish_point(RunState *rs)
+void
+daemon_publish_point(RunState *rs)
 {
 	if (!rvx_wal_progress_point(rs->progress, rs->newest_wal, sizeof(rs->newest_wal),
 								&rs->newest_wal_end, &rs->newest_wal_written_at))
@@ -466,7 +466,7 @@ note_stored(Worker *w, const char *name, double written_at)
 	char		prev[RVX_WALNAME_MAXLEN + 1];
 
 	if (rvx_wal_progress_stored(rs->progress, name, written_at))
-		publish_point(rs);
+		daemon_publish_point(rs);
 	else if (!earlier_wal_pending(rs, name) &&
 			 rvx_wal_progress_needs_base(rs->progress, name, prev, sizeof(prev)) &&
 			 !segment_pending(rs, prev))
@@ -483,7 +483,7 @@ note_stored(Worker *w, const char *name, double written_at)
 			rvx_debug("could not look for \"%s\": %s", prev, err.msg);
 		pthread_mutex_lock(&rs->lock);
 		if (found == 1 && rvx_wal_progress_base(rs->progress, name, true))
-			publish_point(rs);
+			daemon_publish_point(rs);
 	}
 }
 
@@ -522,7 +522,7 @@ run_wal(Worker *w, Pending *p)
 	}
 
 	pthread_mutex_lock(&rs->lock);
-	p = find_item(rs, name);
+	p = daemon_find_item(rs, name);
 	if (rc == 0)
 	{
 		/* segments store in parallel: report the newest one */
@@ -535,12 +535,12 @@ run_wal(Worker *w, Pending *p)
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
 		note_stored(w, name, written_at);
-		p = find_item(rs, name);	/* the lock was dropped in between */
+		p = daemon_find_item(rs, name);	/* the lock was dropped in between */
 		rs->stored_total++;
 		rs->stored_bytes += res.stored_bytes;
 		rs->repo_ok = true;
 		if (p)
-			remove_item(rs, p);
+			daemon_remove_item(rs, p);
 		/* a backup waiting for this segment need not wait for its next check */
 		for (size_t i = 0; i < rs->nbackups; i++)
 			if (rs->backups[i].waiting_for[0])
@@ -550,18 +550,18 @@ run_wal(Worker *w, Pending *p)
 	{
 		/* the server replaced or the agent already removed it */
 		if (p)
-			remove_item(rs, p);
+			daemon_remove_item(rs, p);
 	}
 	else
 	{
-		note_error(rs, &err);
+		daemon_note_error(rs, &err);
 		if (err.code == RVX_E_NETWORK || err.code == RVX_E_AUTH)
 			rs->repo_ok = false;
 		if (p)
 		{
 			p->inflight = false;
 			p->failures++;
-			p->next_try = rvx_now_s() + retry_delay_s(p->failures);
+			p->next_try = rvx_now_s() + daemon_retry_delay_s(p->failures);
 		}
 		worker_repo_failed(w, &err);
 	}
@@ -573,7 +573,7 @@ run_backup_job(Worker *w, BackupJob *job)
 {
 	RunState   *rs = w->rs;
 	const char *spool = rs->cfg->spool_dir;
-	SpooledBackup *sb = find_backup(rs, job->id);
+	SpooledBackup *sb = daemon_find_backup(rs, job->id);
 	RvxShipResult res = {0};
 	RvxBackupCommit commit = {0};
 	RvxError	err;
@@ -693,7 +693,7 @@ run_backup_job(Worker *w, BackupJob *job)
 		rs->meta_queued = false;
 		rs->meta_next_try = rvx_now_s() + (rc == 0 ? META_LOOK_S : META_RETRY_S);
 	}
-	sb = find_backup(rs, job->id);
+	sb = daemon_find_backup(rs, job->id);
 	if (sb)
 	{
 		sb->inflight--;
@@ -739,7 +739,7 @@ run_backup_job(Worker *w, BackupJob *job)
 	}
 	else
 	{
-		note_error(rs, &err);
+		daemon_note_error(rs, &err);
 		if (err.code == RVX_E_NETWORK || err.code == RVX_E_AUTH)
 			rs->repo_ok = false;
 		if (sb)
@@ -750,27 +750,27 @@ run_backup_job(Worker *w, BackupJob *job)
 			 * too, and the next look at the spool finds them again.
 			 */
 			sb->failures++;
-			sb->next_try = rvx_now_s() + retry_delay_s(sb->failures);
-			drop_queued_objects(rs, sb);
+			sb->next_try = rvx_now_s() + daemon_retry_delay_s(sb->failures);
+			daemon_drop_queued_objects(rs, sb);
 		}
 		worker_repo_failed(w, &err);
 	}
 	free(job);
 }
 
-static void *
-worker_main(void *arg)
+void *
+daemon_worker_main(void *arg)
 {
 	Worker	   *w = arg;
 	RunState   *rs = w->rs;
 
 	pthread_mutex_lock(&rs->lock);
-	while (!stop_requested)
+	while (!daemon_stop_requested)
 	{
 		Pending    *p = NULL;
 		BackupJob  *job = NULL;
 
-		switch (pick_job(rs, &p, &job))
+		switch (daemon_pick_job(rs, &p, &job))
 		{
 			case JOB_NONE:
 				{
@@ -810,8 +810,8 @@ expire_ok_file(const char *waldir, const char *fname, time_t now)
 }
 
 /* One look at the spool: queue what is new, count the backlog. */
-static void
-scan_spool(RunState *rs)
+void
+daemon_scan_spool(RunState *rs)
 {
 	char		waldir[PATH_MAX];
 	DIR		   *d;
@@ -865,8 +865,8 @@ scan_spool(RunState *rs)
 				oldest = ready;
 		}
 
-		p = find_item(rs, name);
-		if (p == NULL && (p = add_item(rs, name)) == NULL)
+		p = daemon_find_item(rs, name);
+		if (p == NULL && (p = daemon_add_item(rs, name)) == NULL)
 			continue;
 		p->seen = true;
 		p->written_at = st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
@@ -881,7 +881,7 @@ scan_spool(RunState *rs)
 	for (size_t i = 0; i < rs->nitems;)
 	{
 		if (!rs->items[i].seen && !rs->items[i].inflight)
-			remove_item(rs, &rs->items[i]);
+			daemon_remove_item(rs, &rs->items[i]);
 		else
 			i++;
 	}
@@ -943,8 +943,8 @@ object_in_flight(RunState *rs, const char *id, const char *relpath)
 }
 
 /* Caller holds the lock. */
-static SpooledBackup *
-add_backup(RunState *rs, const char *id)
+SpooledBackup *
+daemon_add_backup(RunState *rs, const char *id)
 {
 	SpooledBackup *sb;
 
@@ -979,7 +979,7 @@ look_at_backup(RunState *rs, const char *id, double now)
 	int			rc;
 
 	pthread_mutex_lock(&rs->lock);
-	sb = find_backup(rs, id);
+	sb = daemon_find_backup(rs, id);
 	if (sb == NULL)
 	{
 		pthread_mutex_unlock(&rs->lock);
@@ -987,9 +987,9 @@ look_at_backup(RunState *rs, const char *id, double now)
 	}
 	if (sb->aborted)
 	{
-		drop_queued_objects(rs, sb);
+		daemon_drop_queued_objects(rs, sb);
 		if (sb->inflight == 0 && !sb->control && sb->next_try <= now)
-			queue_control(rs, JOB_ABORT, sb);
+			daemon_queue_control(rs, JOB_ABORT, sb);
 		pthread_mutex_unlock(&rs->lock);
 		return;
 	}
@@ -1007,9 +1007,9 @@ look_at_backup(RunState *rs, const char *id, double now)
 	if (rc != 0)
 	{
 		rvx_warn("backup %s: %s", id, err.msg);
-		note_error(rs, &err);
+		daemon_note_error(rs, &err);
 		sb->failures++;
-		sb->next_try = now + retry_delay_s(sb->failures);
+		sb->next_try = now + daemon_retry_delay_s(sb->failures);
 	}
 	else
 	{
@@ -1018,9 +1018,9 @@ look_at_backup(RunState *rs, const char *id, double now)
 			BackupJob  *job;
 
 			if (object_in_flight(rs, id, c.paths[i]) ||
-				(job = new_job(JOB_OBJECT, id, c.paths[i])) == NULL)
+				(job = daemon_new_job(JOB_OBJECT, id, c.paths[i])) == NULL)
 				continue;
-			push_job(&rs->obj_head, &rs->obj_tail, job);
+			daemon_push_job(&rs->obj_head, &rs->obj_tail, job);
 			sb->queued++;
 		}
 		sb->files_left = scan.objects;
@@ -1029,7 +1029,7 @@ look_at_backup(RunState *rs, const char *id, double now)
 		else if (scan.objects == 0 && scan.temporary == 0 && sb->inflight == 0)
 		{
 			if (scan.has_record)
-				queue_control(rs, JOB_COMMIT, sb);
+				daemon_queue_control(rs, JOB_COMMIT, sb);
 			else if (scan.exists)
 				tidy = true;
 		}
@@ -1044,8 +1044,8 @@ look_at_backup(RunState *rs, const char *id, double now)
 }
 
 /* One look at <spool>/backup: which backups are there, and which were aborted. */
-static void
-scan_backups(RunState *rs)
+void
+daemon_scan_backups(RunState *rs)
 {
 	char		dir[PATH_MAX];
 	DIR		   *d;
@@ -1121,9 +1121,9 @@ scan_backups(RunState *rs)
 		rs->backups[i].seen = false;
 	for (size_t i = 0; i < n; i++)
 	{
-		SpooledBackup *sb = find_backup(rs, ids[i]);
+		SpooledBackup *sb = daemon_find_backup(rs, ids[i]);
 
-		if (sb == NULL && (sb = add_backup(rs, ids[i])) == NULL)
+		if (sb == NULL && (sb = daemon_add_backup(rs, ids[i])) == NULL)
 			continue;
 		sb->seen = true;
 		if (aborted[i] && !sb->aborted)
@@ -1140,7 +1140,7 @@ scan_backups(RunState *rs)
 
 		if (!sb->seen && sb->inflight == 0 && !sb->control)
 		{
-			drop_queued_objects(rs, sb);
+			daemon_drop_queued_objects(rs, sb);
 			memmove(sb, sb + 1, (rs->nbackups - i - 1) * sizeof(SpooledBackup));
 			rs->nbackups--;
 		}
@@ -1156,8 +1156,8 @@ scan_backups(RunState *rs)
 }
 
 /* Marks every spooled object with err, so the server reports it. */
-static void
-report_to_spool(RunState *rs, const RvxError *err)
+void
+daemon_report_to_spool(RunState *rs, const RvxError *err)
 {
 	char		waldir[PATH_MAX];
 	DIR		   *d;
@@ -1187,13 +1187,13 @@ report_to_spool(RunState *rs, const RvxError *err)
  * Waits until the spool names its cluster and the repository accepts it.
  * Returns false only when asked to stop.
  */
-static bool
-bind_repository(RunState *rs)
+bool
+daemon_bind_repository(RunState *rs)
 {
 	int			delay = 1000;
 	char		last[1024] = "";
 
-	while (!stop_requested)
+	while (!daemon_stop_requested)
 	{
 		RvxError	err;
 		RvxRepo    *repo;
@@ -1228,14 +1228,14 @@ bind_repository(RunState *rs)
 		}
 		pthread_mutex_lock(&rs->lock);
 		if (err.code != RVX_E_NOTFOUND)
-			note_error(rs, &err);
+			daemon_note_error(rs, &err);
 		rs->repo_ok = false;
 		pthread_mutex_unlock(&rs->lock);
 		if (err.code != RVX_E_NOTFOUND)
-			report_to_spool(rs, &err);
-		write_status(rs);
+			daemon_report_to_spool(rs, &err);
+		daemon_write_status(rs);
 		rvx_metrics_heartbeat();
-		sleep_ms(delay);
+		daemon_sleep_ms(delay);
 		if (err.code != RVX_E_NOTFOUND && delay < 30000)
 			delay *= 2;
 	}
@@ -1249,8 +1249,8 @@ bind_repository(RunState *rs)
  * it can; a refusal stops the agent, naming the setting.  A repository
  * that does not answer yet is no proof either way: run goes on.
  */
-static bool
-check_object_lock(RunState *rs)
+bool
+daemon_check_object_lock(RunState *rs)
 {
 	RvxRepo    *repo;
 	RvxError	err;
@@ -1334,9 +1334,9 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	}
 
 	/* (an early return below ends the process, and the endpoint with it) */
-	if (!bind_repository(&rs))
+	if (!daemon_bind_repository(&rs))
 		return 0;
-	if (cfg->repo.s3_object_lock_days > 0 && !check_object_lock(&rs))
+	if (cfg->repo.s3_object_lock_days > 0 && !daemon_check_object_lock(&rs))
 		return RVX_E_CONFIG;
 	rs.catalog = rvx_catalog_new(cfg->spool_dir, rs.cluster.system_id);
 	rs.progress = rvx_wal_progress_new(rs.cluster.wal_segment_size);
@@ -1357,32 +1357,32 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	{
 		workers[i].rs = &rs;
 		workers[i].id = i;
-		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		pthread_create(&workers[i].thread, NULL, daemon_worker_main, &workers[i]);
 	}
-	expire = (RvxExpireLoop) {.cfg = cfg, .catalog = rs.catalog, .stop = &stop_requested};
+	expire = (RvxExpireLoop) {.cfg = cfg, .catalog = rs.catalog, .stop = &daemon_stop_requested};
 	if (cfg->expire_interval_s > 0)
 		pthread_create(&expire_thread, NULL, rvx_expire_loop, &expire);
 
-	while (!stop_requested)
+	while (!daemon_stop_requested)
 	{
 		double		now;
 		bool		dirty;
 
 		rvx_metrics_heartbeat();
-		scan_spool(&rs);
-		scan_backups(&rs);
+		daemon_scan_spool(&rs);
+		daemon_scan_backups(&rs);
 		now = rvx_now_s();
 		pthread_mutex_lock(&rs.lock);
 		if (!rs.catalog_queued && now - rs.last_catalog >= rs.catalog_period)
-			queue_control(&rs, JOB_CATALOG, NULL);
+			daemon_queue_control(&rs, JOB_CATALOG, NULL);
 		else if (!rs.catalog_queued && !rs.drills_queued && now - rs.last_drills >= DRILLS_PERIOD_S)
-			queue_drills(&rs);
+			daemon_queue_drills(&rs);
 		pthread_mutex_unlock(&rs.lock);
 		/* documents are not urgent: look for them once a second, not every poll */
 		if (!rs.meta_queued && now >= rs.meta_next_try && rvx_meta_pending(cfg->spool_dir))
 		{
 			pthread_mutex_lock(&rs.lock);
-			queue_control(&rs, JOB_META, NULL);
+			daemon_queue_control(&rs, JOB_META, NULL);
 			pthread_mutex_unlock(&rs.lock);
 		}
 		else if (!rs.meta_queued && now >= rs.meta_next_try)
@@ -1395,7 +1395,7 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 			rvx_metrics_audit_pending(pending);
 			pthread_mutex_lock(&rs.lock);
 			if (pending > 0)
-				queue_control(&rs, JOB_AUDIT, NULL);
+				daemon_queue_control(&rs, JOB_AUDIT, NULL);
 			else
 				rs.audit_next_try = now + AUDIT_LOOK_S;
 			pthread_mutex_unlock(&rs.lock);
@@ -1406,10 +1406,10 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		pthread_mutex_unlock(&rs.lock);
 		if ((now - last_status) * 1000 >= STATUS_PERIOD_MS || dirty)
 		{
-			write_status(&rs);
+			daemon_write_status(&rs);
 			last_status = now;
 		}
-		sleep_ms(cfg->poll_ms);
+		daemon_sleep_ms(cfg->poll_ms);
 	}
 
 	rvx_info("stopping: waiting for transfers in progress");
@@ -1420,13 +1420,13 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 		pthread_join(workers[i].thread, NULL);
 	if (cfg->expire_interval_s > 0)
 		pthread_join(expire_thread, NULL);
-	write_status(&rs);
+	daemon_write_status(&rs);
 	free(workers);
 	free(rs.items);
 	while (rs.obj_head)
-		free(pop_job(&rs.obj_head, &rs.obj_tail));
+		free(daemon_pop_job(&rs.obj_head, &rs.obj_tail));
 	while (rs.ctl_head)
-		free(pop_job(&rs.ctl_head, &rs.ctl_tail));
+		free(daemon_pop_job(&rs.ctl_head, &rs.ctl_tail));
 	free(rs.backups);
 	rvx_catalog_free(rs.catalog);
 	rvx_wal_progress_free(rs.progress);

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "info/catalog.h"
 #include "info/repo_meta.h"
+#include "base/error.h"
 #include "storage/repo.h"
 #include "daemon/wal_progress.h"
 #include "walname.h"
@@ -165,5 +166,51 @@ typedef struct Worker
 	RvxRepo    *repo;			/* opened on first use, reopened after network errors */
 	char		current[PATH_MAX];	/* "<id>/<relpath>" of the backup object in hand */
 } Worker;
+
+/* Set by SIGTERM or SIGINT: every loop of the daemon ends. */
+extern volatile sig_atomic_t daemon_stop_requested;
+
+/* daemon.c: what every file of the daemon uses */
+extern void daemon_sleep_ms(int ms);	/* cut short by a stop */
+extern void daemon_note_error(RunState *rs, const RvxError *err);	/* caller holds the lock */
+extern double daemon_retry_delay_s(int failures);	/* backoff, with jitter */
+
+/* queue.c: the work queue.  Caller holds the lock. */
+extern Pending *daemon_find_item(RunState *rs, const char *name);
+extern Pending *daemon_add_item(RunState *rs, const char *name);	/* NULL: out of memory */
+extern void daemon_remove_item(RunState *rs, Pending *p);
+extern SpooledBackup *daemon_find_backup(RunState *rs, const char *id);
+extern SpooledBackup *daemon_add_backup(RunState *rs, const char *id);	/* NULL: out of memory */
+extern BackupJob *daemon_new_job(JobKind kind, const char *id, const char *relpath);
+extern void daemon_push_job(BackupJob **head, BackupJob **tail, BackupJob *job);
+extern BackupJob *daemon_pop_job(BackupJob **head, BackupJob **tail);
+/* Forgets the queued objects of one backup. */
+extern void daemon_drop_queued_objects(RunState *rs, SpooledBackup *sb);
+/* Queues a commit, abort (of sb) or catalog, meta or audit job (sb NULL). */
+extern void daemon_queue_control(RunState *rs, JobKind kind, SpooledBackup *sb);
+/* Queues a look for new drill reports. */
+extern void daemon_queue_drills(RunState *rs);
+/* Chooses the next job (policy: schedule.h): *wal or *job is set. */
+extern JobKind daemon_pick_job(RunState *rs, Pending **wal, BackupJob **job);
+
+/* worker.c: a worker thread's start routine, arg a Worker */
+extern void *daemon_worker_main(void *arg);
+
+/* spool_scan.c: the main thread's looks at the spool; they take the lock */
+extern void daemon_scan_spool(RunState *rs);	/* queue new WAL, count the backlog */
+extern void daemon_scan_backups(RunState *rs);	/* queue the work of each backup */
+
+/* status.c */
+extern void daemon_write_status(RunState *rs);	/* status/agent.json; takes the lock */
+/* Marks every spooled WAL file with err, so the server reports it. */
+extern void daemon_report_to_spool(RunState *rs, const RvxError *err);
+/* The recovery point moved.  Caller holds the lock. */
+extern void daemon_publish_point(RunState *rs);
+
+/* bind.c: before the workers start */
+/* Waits until the repository accepts the spool's cluster; false: asked to stop. */
+extern bool daemon_bind_repository(RunState *rs);
+/* With REVRX_S3_OBJECT_LOCK_DAYS, whether audit records can be stored; false: stop. */
+extern bool daemon_check_object_lock(RunState *rs);
 
 #endif							/* RVX_AGENT_DAEMON_INT_H */
