@@ -55,6 +55,7 @@
 
 #include "info/catalog.h"
 #include "command/commands.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_int.h"
 #include "daemon/http_server.h"
 #include "retention/expire.h"
@@ -113,7 +114,7 @@ daemon_retry_delay_s(int failures)
 }
 
 int
-rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
+rvx_daemon_run(RvxConfig *cfg)
 {
 	RunState	rs;
 	Worker	   *workers;
@@ -124,11 +125,6 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	double		last_status = 0;
 	RvxHttpServer *http = NULL;
 
-	if (argc > 1)
-	{
-		fprintf(stderr, "revrx-agent run: unexpected argument \"%s\"\n", argv[1]);
-		return RVX_E_USAGE;
-	}
 	memset(&rs, 0, sizeof(rs));
 	rs.cfg = cfg;
 	rs.started_at = rvx_now_s();
@@ -269,4 +265,15 @@ rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
 	rvx_http_server_stop(http);
 	rvx_info("stopped");
 	return 0;
+}
+
+int
+rvx_cmd_run(int argc, char **argv, RvxConfig *cfg)
+{
+	if (argc > 1)
+	{
+		fprintf(stderr, "revrx-agent run: unexpected argument \"%s\"\n", argv[1]);
+		return RVX_E_USAGE;
+	}
+	return rvx_daemon_run(cfg);
 }
