@@ -1,35 +1,33 @@
 /*-------------------------------------------------------------------------
  *
  * daemon.c
- *	  `revrx-agent run`: the sidecar daemon that ships the spool.
+ *	  The sidecar daemon of `revrx-agent run`: ships the spool.
  *
  * The main thread owns the schedule: it binds the repository to the
- * cluster (repo_meta.h), scans <spool>/wal for objects the server has
- * spooled, queues them oldest first, retries failures with backoff, keeps
- * old acknowledgements from piling up, and publishes status/agent.json
- * for revrx_status().  REVRX_PARALLEL worker threads, each with its own
- * repository connection, do the per-object work in ship.c.  The server
- * spools ahead of the segment it is waiting for (revrx.archive_lookahead),
- * so the workers usually store a segment before Postgres asks for it.
+ * cluster (bind.c), then every REVRX_POLL_INTERVAL_MS looks at the spool
+ * (spool_scan.c) for WAL the server has spooled, backups and documents,
+ * queues the work it finds (queue.c), and publishes status/agent.json for
+ * revrx_status() (status.c).  REVRX_PARALLEL worker threads (worker.c),
+ * each with its own repository connection, take the jobs oldest first,
+ * retry failures with backoff, and do the per-object work in ship.c and
+ * ship_backup.c.  The server spools ahead of the segment it is waiting for
+ * (revrx.archive_lookahead), so the workers usually store a segment
+ * before Postgres asks for it.
  *
- * Base backups (<spool>/backup/<id>/, docs/backup-format.md) share the
- * same workers; the per-item work is in ship_backup.c.  WAL comes first,
- * because the archiver may be waiting for it, but neither kind of work can
- * starve the other (the policy is in schedule.h).  A backup directory is looked at again only when none of its objects is
- * queued, and a look queues at most BACKUP_BATCH objects, so the queue
- * (the agent's memory) stays small whatever the size of the database.
- * The commit of a backup (its record, backup.json) and the cleanup of an
- * aborted one are queued as single jobs once nothing else of that backup
- * is queued or in flight.  status/backups.json, the catalog of complete
- * backups, is published at start, by each commit, and every
- * REVRX_CATALOG_REFRESH_S seconds (default 300); each refresh
- * also publishes the newest restore drills in status/verifications.json
+ * WAL comes first, because the archiver may be waiting for it, but
+ * neither WAL nor backups can starve the other (the policy is in
+ * schedule.h).  The commit of a backup (its record, backup.json) and the
+ * cleanup of an aborted one are queued as single jobs once nothing else of
+ * that backup is queued or in flight.  status/backups.json, the catalog
+ * of complete backups, is published at start, by each commit, and every
+ * REVRX_CATALOG_REFRESH_S seconds (default 300); each refresh also
+ * publishes the newest restore drills in status/verifications.json
  * (catalog.h), and every DRILLS_PERIOD_S in between a cheap look below the
  * newest backups' verify/ prefixes brings a new drill in within seconds.
  *
  * Every REVRX_EXPIRE_INTERVAL_S (0: never) a thread of its own applies the
- * retention settings (expire.h), so that deleting never holds up WAL
- * shipping, and republishes the catalog when it is done.
+ * retention settings (rvx_expire_loop, expire.h), so that deleting never
+ * holds up WAL shipping, and republishes the catalog when it is done.
  *
  * Nothing here needs to survive a crash: the spool is the state.  Killed
  * at any instant and started again, the agent finds the same .rvx files
@@ -37,9 +35,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <dirent.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,31 +43,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
-#include "info/catalog.h"
-#include "command/commands.h"
+#include "base/log.h"
+#include "base/metrics.h"
 #include "daemon/daemon.h"
 #include "daemon/daemon_int.h"
 #include "daemon/http_server.h"
+#include "info/catalog.h"
 #include "retention/expire.h"
-#include "base/log.h"
-#include "storage/credentials.h"
-#include "info/audit.h"
-#include "base/metrics.h"
-#include "info/repo_meta.h"
-#include "daemon/schedule.h"
-#include "ship/ship.h"
 #include "ship/ship_backup.h"
-#include "ship/ship_meta.h"
 #include "spool.h"
-#include "info/fetch.h"
-#include "daemon/wal_progress.h"
-#include "walname.h"
+#include "storage/credentials.h"
 
 volatile sig_atomic_t daemon_stop_requested = 0;
 
@@ -205,33 +189,9 @@ rvx_daemon_run(RvxConfig *cfg)
 		daemon_scan_backups(&rs);
 		now = rvx_now_s();
 		pthread_mutex_lock(&rs.lock);
-		if (!rs.catalog_queued && now - rs.last_catalog >= rs.catalog_period)
-			daemon_queue_control(&rs, JOB_CATALOG, NULL);
-		else if (!rs.catalog_queued && !rs.drills_queued && now - rs.last_drills >= DRILLS_PERIOD_S)
-			daemon_queue_drills(&rs);
+		daemon_queue_refresh(&rs, now);
 		pthread_mutex_unlock(&rs.lock);
-		/* documents are not urgent: look for them once a second, not every poll */
-		if (!rs.meta_queued && now >= rs.meta_next_try && rvx_meta_pending(cfg->spool_dir))
-		{
-			pthread_mutex_lock(&rs.lock);
-			daemon_queue_control(&rs, JOB_META, NULL);
-			pthread_mutex_unlock(&rs.lock);
-		}
-		else if (!rs.meta_queued && now >= rs.meta_next_try)
-			rs.meta_next_try = now + META_LOOK_S;
-		/* backups acknowledged without their audit record: keep trying (ship_backup.h) */
-		if (!rs.audit_queued && now >= rs.audit_next_try)
-		{
-			int			pending = rvx_ship_backup_audit_pending(cfg->spool_dir);
-
-			rvx_metrics_audit_pending(pending);
-			pthread_mutex_lock(&rs.lock);
-			if (pending > 0)
-				daemon_queue_control(&rs, JOB_AUDIT, NULL);
-			else
-				rs.audit_next_try = now + AUDIT_LOOK_S;
-			pthread_mutex_unlock(&rs.lock);
-		}
+		daemon_scan_documents(&rs, now);
 		/* the recovery point moved: revrx_status() should see it now, not in a second */
 		pthread_mutex_lock(&rs.lock);
 		dirty = rs.status_dirty;

@@ -192,6 +192,8 @@ extern void daemon_queue_control(RunState *rs, JobKind kind, SpooledBackup *sb);
 extern void daemon_queue_drills(RunState *rs);
 /* Chooses the next job (policy: schedule.h): *wal or *job is set. */
 extern JobKind daemon_pick_job(RunState *rs, Pending **wal, BackupJob **job);
+/* Queues the catalog's or the drills' refresh when it is due. */
+extern void daemon_queue_refresh(RunState *rs, double now);
 
 /* worker.c: a worker thread's start routine, arg a Worker */
 extern void *daemon_worker_main(void *arg);
@@ -199,6 +201,8 @@ extern void *daemon_worker_main(void *arg);
 /* spool_scan.c: the main thread's looks at the spool; they take the lock */
 extern void daemon_scan_spool(RunState *rs);	/* queue new WAL, count the backlog */
 extern void daemon_scan_backups(RunState *rs);	/* queue the work of each backup */
+/* Queue the storing of meta/ documents and pending audit records, if any. */
+extern void daemon_scan_documents(RunState *rs, double now);
 
 /* status.c */
 extern void daemon_write_status(RunState *rs);	/* status/agent.json; takes the lock */

@@ -247,3 +247,17 @@ daemon_pick_job(RunState *rs, Pending **wal, BackupJob **job)
 	}
 	return JOB_NONE;
 }
+
+/*
+ * Queues the refresh of the catalog when its period is over, else a look
+ * for new drills when DRILLS_PERIOD_S is (a catalog refresh looks for
+ * drills too).  Caller holds the lock.
+ */
+void
+daemon_queue_refresh(RunState *rs, double now)
+{
+	if (!rs->catalog_queued && now - rs->last_catalog >= rs->catalog_period)
+		daemon_queue_control(rs, JOB_CATALOG, NULL);
+	else if (!rs->catalog_queued && !rs->drills_queued && now - rs->last_drills >= DRILLS_PERIOD_S)
+		daemon_queue_drills(rs);
+}

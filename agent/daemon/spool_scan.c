@@ -29,6 +29,7 @@
 #include "base/metrics.h"
 #include "daemon/daemon_int.h"
 #include "ship/ship_backup.h"
+#include "ship/ship_meta.h"
 #include "spool.h"
 #include "walname.h"
 
@@ -366,4 +367,40 @@ daemon_scan_backups(RunState *rs)
 		look_at_backup(rs, ids[i], now);
 	free(ids);
 	free(aborted);
+}
+
+/*
+ * Queues the documents of <spool>/meta and the audit records of backups
+ * acknowledged without one (ship_backup.h), when the spool has some.
+ * Neither is urgent: each is looked for at most every META_LOOK_S or
+ * AUDIT_LOOK_S, not at every poll; audit records are tried until stored.
+ * Only the main thread sets meta_queued and audit_queued, and a worker
+ * clears one only when its job is done: read without the lock, a stale
+ * value only delays a look by one poll.
+ */
+void
+daemon_scan_documents(RunState *rs, double now)
+{
+	const char *spool = rs->cfg->spool_dir;
+
+	if (!rs->meta_queued && now >= rs->meta_next_try && rvx_meta_pending(spool))
+	{
+		pthread_mutex_lock(&rs->lock);
+		daemon_queue_control(rs, JOB_META, NULL);
+		pthread_mutex_unlock(&rs->lock);
+	}
+	else if (!rs->meta_queued && now >= rs->meta_next_try)
+		rs->meta_next_try = now + META_LOOK_S;
+	if (!rs->audit_queued && now >= rs->audit_next_try)
+	{
+		int			pending = rvx_ship_backup_audit_pending(spool);
+
+		rvx_metrics_audit_pending(pending);
+		pthread_mutex_lock(&rs->lock);
+		if (pending > 0)
+			daemon_queue_control(rs, JOB_AUDIT, NULL);
+		else
+			rs->audit_next_try = now + AUDIT_LOOK_S;
+		pthread_mutex_unlock(&rs->lock);
+	}
 }
