@@ -21,6 +21,24 @@
 #include "daemon/daemon_int.h"
 #include "daemon/schedule.h"
 
+/*
+ * The array arr, n of *cap elements of size bytes used, with room for one
+ * more: arr itself, or a larger copy (capacity doubled, first at first)
+ * and *cap updated.  NULL when out of memory; arr is then unchanged.
+ */
+static void *
+room_for_one(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t		ncap = *cap ? *cap * 2 : first;
+	void	   *grown;
+
+	if (n < *cap)
+		return arr;
+	if ((grown = realloc(arr, ncap * size)) != NULL)
+		*cap = ncap;
+	return grown;
+}
+
 /* Caller holds the lock. */
 Pending *
 daemon_find_item(RunState *rs, const char *name)
@@ -35,18 +53,12 @@ daemon_find_item(RunState *rs, const char *name)
 Pending *
 daemon_add_item(RunState *rs, const char *name)
 {
+	Pending    *items = room_for_one(rs->items, &rs->cap, rs->nitems, sizeof(Pending), 64);
 	Pending    *p;
 
-	if (rs->nitems == rs->cap)
-	{
-		size_t		cap = rs->cap ? rs->cap * 2 : 64;
-		Pending    *n = realloc(rs->items, cap * sizeof(Pending));
-
-		if (n == NULL)
-			return NULL;
-		rs->items = n;
-		rs->cap = cap;
-	}
+	if (items == NULL)
+		return NULL;
+	rs->items = items;
 	p = &rs->items[rs->nitems++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
@@ -98,18 +110,13 @@ daemon_find_backup(RunState *rs, const char *id)
 SpooledBackup *
 daemon_add_backup(RunState *rs, const char *id)
 {
+	SpooledBackup *backups = room_for_one(rs->backups, &rs->backups_cap, rs->nbackups,
+										  sizeof(SpooledBackup), 8);
 	SpooledBackup *sb;
 
-	if (rs->nbackups == rs->backups_cap)
-	{
-		size_t		cap = rs->backups_cap ? rs->backups_cap * 2 : 8;
-		SpooledBackup *n = realloc(rs->backups, cap * sizeof(SpooledBackup));
-
-		if (n == NULL)
-			return NULL;
-		rs->backups = n;
-		rs->backups_cap = cap;
-	}
+	if (backups == NULL)
+		return NULL;
+	rs->backups = backups;
 	sb = &rs->backups[rs->nbackups++];
 	memset(sb, 0, sizeof(*sb));
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
