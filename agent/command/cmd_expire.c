@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "info/audit.h"
 #include "command/commands.h"
@@ -43,17 +42,6 @@ expire_usage(FILE *out)
 {
 	fprintf(out, "usage: revrx-agent expire [--dry-run] [--now TIMESTAMP]\n\n%s\n",
 			rvx_expire_options);
-}
-
-void
-rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts)
-{
-	memset(opts, 0, sizeof(*opts));
-	opts->policy.scheduled_days = cfg->retain_scheduled_days;
-	opts->policy.labelled_days = cfg->retain_labelled_days;
-	opts->policy.min_full = cfg->retain_min_full;
-	opts->audit_retention_days = cfg->audit_retention_days;
-	opts->now = (int64_t) time(NULL);
 }
 
 int

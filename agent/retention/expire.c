@@ -2,7 +2,8 @@
  *
  * expire.c
  *	  The deletion engine behind `revrx-agent expire`, leases and pins
- *	  (see expire.h; the policy itself is retention.c).
+ *	  (see expire.h; the policy itself is retention.c), and the thread that
+ *	  runs it every REVRX_EXPIRE_INTERVAL_S in `revrx-agent run`.
  *
  * A run reads, in this order: repo.json, the leases, the backups, the WAL.
  * Leases are listed before backups on purpose.  A lease is stored before
@@ -536,6 +537,57 @@ audit_run(RunCtx *c, const RvxStrVec *expired_ids, const RvxStrVec *leftovers, i
 	};
 	res->audit_failed = rvx_audit_write(c->repo, c->ci.system_id, &ev, NULL) != 0;
 	json_decref(details);
+}
+
+void
+rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->policy.scheduled_days = cfg->retain_scheduled_days;
+	opts->policy.labelled_days = cfg->retain_labelled_days;
+	opts->policy.min_full = cfg->retain_min_full;
+	opts->audit_retention_days = cfg->audit_retention_days;
+	opts->now = (int64_t) time(NULL);
+}
+
+/*
+ * The periodic expire: first run one interval after start (a restarting
+ * agent must not delete right away), then every interval after the end of
+ * the previous run.  It has its own repository connection.  A thread's
+ * start routine; arg is an RvxExpireLoop.
+ */
+void *
+rvx_expire_loop(void *arg)
+{
+	const RvxExpireLoop *loop = arg;
+	double		next = rvx_now_s() + loop->cfg->expire_interval_s;
+
+	while (!*loop->stop)
+	{
+		RvxExpireOptions opts;
+		RvxExpireResult res;
+		RvxError	err;
+		RvxRepo    *repo;
+
+		if (rvx_now_s() < next)
+		{
+			/* a signal cuts the nap short, and the loop looks at stop again */
+			struct timespec ts = {0, 200 * 1000000L};
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		rvx_expire_options_from_config(loop->cfg, &opts);
+		opts.cancel = loop->stop;
+		rvx_error_clear(&err);
+		repo = rvx_repo_open(&loop->cfg->repo, &err);
+		if (repo == NULL || rvx_expire_run(repo, &opts, &res, &err) != 0 ||
+			rvx_catalog_refresh(loop->catalog, repo, &err) != 0)
+			rvx_warn("expire: %s", err.msg);
+		rvx_repo_close(repo);
+		next = rvx_now_s() + loop->cfg->expire_interval_s;
+	}
+	return NULL;
 }
 
 int

@@ -46,6 +46,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "info/catalog.h"
 #include "storage/repo.h"
 #include "retention/retention.h"
 
@@ -90,6 +91,21 @@ extern void rvx_expire_options_from_config(const RvxConfig *cfg, RvxExpireOption
  */
 extern int	rvx_expire_run(RvxRepo *repo, const RvxExpireOptions *opts,
 						   RvxExpireResult *res, RvxError *err);
+
+/* What the periodic expire needs: not the daemon's state. */
+typedef struct RvxExpireLoop
+{
+	const RvxConfig *cfg;
+	RvxCatalog *catalog;		/* republished after each run */
+	const volatile sig_atomic_t *stop;	/* the loop ends once it is non-zero */
+} RvxExpireLoop;
+
+/*
+ * The periodic expire of `revrx-agent run` (REVRX_EXPIRE_INTERVAL_S): a
+ * thread's start routine, arg an RvxExpireLoop.  Returns NULL once stop
+ * is set.
+ */
+extern void *rvx_expire_loop(void *arg);
 
 /*
  * Stores the lease of backup id (see above) unless one is there already
