@@ -4,7 +4,7 @@
  *	  What the agent counts and measures, for /metrics and /readyz.
  *
  * One process-wide set of counters and gauges.  Writers are the shipping
- * threads and the main loop (cmd_run.c) and the repository wrappers
+ * threads and the main loop (daemon/) and the repository wrappers
  * (repo.c); the reader is the HTTP server's thread (http_server.c).  Every
  * number is a C11 atomic, so a writer never waits for a scrape and a
  * scrape never waits for a transfer; the few values that are not single

@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "info/audit.h"
-#include "command/commands.h"
-#include "retention/expire.h"
 #include "base/log.h"
-#include "restore/target.h"
+#include "base/timefmt.h"
+#include "command/commands.h"
+#include "info/audit.h"
+#include "retention/expire.h"
 
 const char	rvx_expire_options[] =
 "Options:\n"
@@ -66,9 +66,9 @@ rvx_cmd_expire(int argc, char **argv, RvxConfig *cfg)
 		{
 			int64_t		us;
 
-			if (rvx_target_parse_time(v, &us, &err) != 0)
+			if (rvx_time_parse_arg("--now time", v, &us, &err) != 0)
 			{
-				rvx_err("invalid --now: %s", err.msg);
+				rvx_err("%s", err.msg);
 				return RVX_E_USAGE;
 			}
 			opts.now = us / 1000000;

@@ -125,7 +125,7 @@ run_wal(Worker *w, Pending *p)
 {
 	RunState   *rs = w->rs;
 	char		name[RVX_WALNAME_MAXLEN + 1];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	RvxRepo    *repo;
 	int			rc;
@@ -206,7 +206,7 @@ run_backup_job(Worker *w, BackupJob *job)
 	RunState   *rs = w->rs;
 	const char *spool = rs->cfg->spool_dir;
 	SpooledBackup *sb = daemon_find_backup(rs, job->id);
-	RvxShipResult res = {0};
+	RvxStoreResult res = {0};
 	RvxBackupCommit commit = {0};
 	RvxError	err;
 	RvxRepo    *repo;

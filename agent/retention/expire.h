@@ -5,7 +5,7 @@
  *	  repository objects that coordinate it with shipping: leases and pins.
  *
  * Used by `revrx-agent expire` (cmd_expire.c) and by the daemon's periodic
- * run (cmd_run.c); the rules are in retention.h and docs/retention.md.
+ * run (daemon/); the rules are in retention.h and docs/retention.md.
  *
  * Coordination lives in the repository, so that an expire on another host
  * is as safe as one beside the daemon:

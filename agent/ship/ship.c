@@ -107,7 +107,7 @@ rvx_spool_object_open(const char *path, const RvxClusterInfo *cluster, int *fdp,
 static int
 ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *name,
 			 int fd, uint64_t size, const RvxObjectHeader *hdr, uint64_t segsize, int flags,
-			 RvxShipResult *res, RvxError *err)
+			 RvxStoreResult *res, RvxError *err)
 {
 	RvxStreamedName r;
 	char		key[256];
@@ -166,14 +166,14 @@ ship_partial(RvxRepo *repo, const char *waldir, const char *path, const char *na
 
 int
 rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
-			 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err)
+			 const RvxClusterInfo *cluster, RvxStoreResult *res, RvxError *err)
 {
 	return rvx_ship_wal_flags(repo, spool_dir, name, cluster, 0, res, err);
 }
 
 int
 rvx_ship_wal_flags(RvxRepo *repo, const char *spool_dir, const char *name,
-				   const RvxClusterInfo *cluster, int flags, RvxShipResult *res, RvxError *err)
+				   const RvxClusterInfo *cluster, int flags, RvxStoreResult *res, RvxError *err)
 {
 	char		path[PATH_MAX];
 	char		okpath[PATH_MAX];

@@ -2,7 +2,7 @@
  *
  * ship.h
  *	  Shipping one spooled WAL object to the repository (the per-item work
- *	  of `revrx-agent run`; cmd_run.c decides what to ship and when).
+ *	  of `revrx-agent run`; daemon/ decides what to ship and when).
  *
  * rvx_ship_wal() is idempotent and safe to interrupt at any point: it
  * stores NAME (unless the repository already holds identical content),
@@ -30,11 +30,8 @@
 #include "object.h"
 #include "storage/repo.h"
 
-/* what rvx_ship_wal reports: what it stored */
-typedef RvxStoreResult RvxShipResult;
-
 extern int	rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
-						 const RvxClusterInfo *cluster, RvxShipResult *res, RvxError *err);
+						 const RvxClusterInfo *cluster, RvxStoreResult *res, RvxError *err);
 
 /*
  * The same, with what the caller knows of a streamed partial's segment
@@ -49,7 +46,7 @@ extern int	rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
 #define RVX_SHIP_SEGMENT_NOT_KNOWN	0x02
 
 extern int	rvx_ship_wal_flags(RvxRepo *repo, const char *spool_dir, const char *name,
-							   const RvxClusterInfo *cluster, int flags, RvxShipResult *res,
+							   const RvxClusterInfo *cluster, int flags, RvxStoreResult *res,
 							   RvxError *err);
 
 /* Records a failure for NAME in the spool (NAME.error), for the server to read. */

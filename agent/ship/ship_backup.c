@@ -316,7 +316,7 @@ drop_lease(RvxRepo *repo, const char *id, RvxError *err)
 int
 rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
 					   const char *relpath, const RvxClusterInfo *cluster,
-					   RvxShipResult *res, RvxError *err)
+					   RvxStoreResult *res, RvxError *err)
 {
 	char		dir[PATH_MAX];
 	char		path[PATH_MAX];
@@ -872,7 +872,7 @@ rvx_ship_backup_commit(RvxRepo *repo, const char *spool_dir, const char *id,
 	char		hex[RVX_SHA256_HEXLEN + 2];
 	RvxBackupScan scan;
 	RvxObjectHeader hdr;
-	RvxShipResult sres = {0};
+	RvxStoreResult sres = {0};
 	RvxError	cerr;
 	json_t	   *record = NULL;
 	char	   *text = NULL;

@@ -2,7 +2,7 @@
  *
  * ship_backup.h
  *	  Shipping a base backup from the spool: the per-item work of
- *	  `revrx-agent run` for <spool>/backup/<id>/ (cmd_run.c decides what to
+ *	  `revrx-agent run` for <spool>/backup/<id>/ (daemon/ decides what to
  *	  do and when).  The contract is docs/backup-format.md.
  *
  * A backup reaches the repository in three kinds of step, each idempotent
@@ -75,7 +75,7 @@ extern int	rvx_backup_spool_scan(const char *spool_dir, const char *id,
  */
 extern int	rvx_ship_backup_object(RvxRepo *repo, const char *spool_dir, const char *id,
 								   const char *relpath, const RvxClusterInfo *cluster,
-								   RvxShipResult *res, RvxError *err);
+								   RvxStoreResult *res, RvxError *err);
 
 typedef struct RvxBackupCommit
 {

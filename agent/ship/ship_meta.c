@@ -54,7 +54,7 @@ ship_one(MetaWalk *mw, const char *rel)
 	char		key[PATH_MAX];
 	char		tmpdir[PATH_MAX];
 	RvxObjectHeader hdr;
-	RvxShipResult res = {0};
+	RvxStoreResult res = {0};
 	RvxError	err;
 	uint64_t	size;
 	int			fd;

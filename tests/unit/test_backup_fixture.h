@@ -310,7 +310,7 @@ fx_ship_wal(Fixture *fx, const char *name)
 {
 	char		path[PATH_MAX];
 	char		content[65536];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 
 	memset(content, name[23], sizeof(content));
@@ -330,7 +330,7 @@ static int
 fx_ship_one(void *arg, const char *relpath)
 {
 	FxShip	   *s = arg;
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	int			rc = rvx_ship_backup_object(s->fx->repo, s->fx->spool, s->id, relpath,
 											&s->fx->ci, &res, &err);

@@ -440,7 +440,7 @@ spool_object(Fixture *fx, const char *name, const char *content, size_t len)
 /* Spools and ships bytes [start, end) of content as a range of seg. */
 static int
 ship_range(Fixture *e, const char *seg, uint64_t gen, uint32_t start, uint32_t end,
-		   const char *content, RvxShipResult *res, RvxError *err)
+		   const char *content, RvxStoreResult *res, RvxError *err)
 {
 	char		name[RVX_WALNAME_MAXLEN + 1];
 
@@ -514,7 +514,7 @@ test_ship_partials(void **state)
 	char		waldir[400];
 	char		repowal[400];
 	char		dest[512];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxPartialSet set;
 	RvxError	err;
 	FILE	   *f;
@@ -842,7 +842,7 @@ test_fetch_checks(void **state)
 	char		from[512];
 	char		to[512];
 	char		dest[512];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 
 	make_wal(wal, sizeof(wal), 3, 1);

@@ -2,7 +2,7 @@
  *
  * test_backup_ship.c
  *	  Unit tests for shipping base backups from the spool
- *	  (agent/ship/ship_backup.c, catalog.c, and the scheduler in cmd_run.c), on
+ *	  (agent/ship/ship_backup.c, catalog.c, and the scheduler in daemon/), on
  *	  a posix repository in a temporary directory.
  *
  * What would make them fail: a backup.json stored while an object of the
@@ -326,7 +326,7 @@ static void
 test_conflict_is_not_overwritten(void **state)
 {
 	Fixture    *fx = *state;
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	char		path[PATH_MAX];
 
@@ -355,7 +355,7 @@ static void
 test_abort_cleans_repository_and_spool(void **state)
 {
 	Fixture    *fx = *state;
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	char		path[PATH_MAX];
 	FILE	   *f;

@@ -186,7 +186,7 @@ test_ship_and_fetch(void **state)
 	Env		   *e = *state;
 	const char *name = "000000010000000000000003";
 	char		content[50000];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	char		dest[512];
 	char		key[256];
@@ -249,7 +249,7 @@ test_ship_replaces_incomplete_copy(void **state)
 	char		stored[512];
 	char		dest[512];
 	char		whole[40000];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	FILE	   *f;
 	size_t		n;
@@ -286,7 +286,7 @@ test_ship_refuses_foreign_object(void **state)
 {
 	Env		   *e = *state;
 	const char *name = "000000010000000000000004";
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 
 	spool_object(e, name, "abc", 3, 1234);
@@ -303,7 +303,7 @@ test_corrupt_object_is_refused_by_fetch(void **state)
 	char		content[20000];
 	char		path[512];
 	char		dest[512];
-	RvxShipResult res;
+	RvxStoreResult res;
 	RvxError	err;
 	FILE	   *f;
 
