@@ -343,3 +343,15 @@ rvx_wal_progress_stored_complete(RvxWalProgress *p, const char *segment)
 	return name_segno(p, segment, &tli, &segno) &&
 		(s = find_seg(p, tli, segno, false)) != NULL && s->complete;
 }
+
+size_t
+rvx_wal_progress_partials_stored(RvxWalProgress *p, const char *segment)
+{
+	uint32_t	tli;
+	uint64_t	segno;
+	Seg		   *s;
+
+	if (!name_segno(p, segment, &tli, &segno) || (s = find_seg(p, tli, segno, false)) == NULL)
+		return 0;
+	return s->nranges;
+}

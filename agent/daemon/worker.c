@@ -31,6 +31,7 @@
 #include "daemon/daemon_int.h"
 #include "info/catalog.h"
 #include "info/fetch.h"
+#include "info/wal_partial.h"
 #include "ship/ship.h"
 #include "ship/ship_backup.h"
 #include "ship/ship_meta.h"
@@ -119,7 +120,37 @@ note_stored(Worker *w, const char *name, double written_at)
 	}
 }
 
-/* Ships one WAL item.  Called and returns with the lock held. */
+/*
+ * Removes the streamed partials of segment from the repository: its
+ * complete copy is stored.  Called with the lock held; unlocks for the
+ * requests.
+ */
+static void
+remove_superseded(Worker *w, const char *segment)
+{
+	RvxError	err;
+	int			removed = 0;
+
+	pthread_mutex_unlock(&w->rs->lock);
+	rvx_error_clear(&err);
+	if (rvx_partial_remove_superseded(w->repo, segment, NULL, &removed, &err) != 0)
+		rvx_warn("could not remove the partials of \"%s\": %s", segment, err.msg);
+	else if (removed > 0)
+		rvx_debug("removed %d partial(s) of \"%s\" stored beside it", removed, segment);
+	pthread_mutex_lock(&w->rs->lock);
+}
+
+/*
+ * Ships one WAL item.  Called and returns with the lock held.
+ *
+ * A complete segment and a partial of it can be in flight at once, in two
+ * workers: the segment's store removes the partials it finds, and one
+ * stored just after that would stay beside it (never read, but kept until
+ * expire).  Each side looks at the other under the lock once its own store
+ * is done: the partial's worker removes it if the segment is known stored
+ * by then; otherwise the segment's worker sees that a partial was stored
+ * while it was in flight, and removes the partials again, after the fact.
+ */
 static void
 run_wal(Worker *w, Pending *p)
 {
@@ -131,14 +162,19 @@ run_wal(Worker *w, Pending *p)
 	int			rc;
 	double		written_at = p->written_at;
 	int			flags = 0;
+	RvxWalKind	kind = rvx_walname_kind(p->name);
+	size_t		partials_before = 0;
+	bool		raced = false;
 
 	p->inflight = true;
 	p->queued = false;
 	snprintf(name, sizeof(name), "%s", p->name);
 	/* a streamed partial: whether this agent stored its segment complete */
-	if (rvx_walname_kind(name) == RVX_WAL_STREAMED)
+	if (kind == RVX_WAL_STREAMED)
 		flags = rvx_wal_progress_stored_complete(rs->progress, name) ?
 			RVX_SHIP_SEGMENT_STORED : RVX_SHIP_SEGMENT_NOT_KNOWN;
+	else if (kind == RVX_WAL_SEGMENT)
+		partials_before = rvx_wal_progress_partials_stored(rs->progress, name);
 	pthread_mutex_unlock(&rs->lock);
 
 	rvx_error_clear(&err);
@@ -166,7 +202,21 @@ run_wal(Worker *w, Pending *p)
 			rs->last_stored_at = rvx_now_s();
 		if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
 			rvx_metrics_wal_stored(name, rs->last_stored_at);
+		/* before note_stored: what the other side did is judged in one go */
+		if (kind == RVX_WAL_SEGMENT &&
+			rvx_wal_progress_partials_stored(rs->progress, name) > partials_before)
+			raced = true;
+		else if (flags == RVX_SHIP_SEGMENT_NOT_KNOWN && !res.already_stored &&
+				 rvx_wal_progress_stored_complete(rs->progress, name))
+			raced = true;
 		note_stored(w, name, written_at);
+		if (raced)
+		{
+			char		segment[RVX_WALNAME_SEGLEN + 1];
+
+			snprintf(segment, sizeof(segment), "%.*s", RVX_WALNAME_SEGLEN, name);
+			remove_superseded(w, segment);
+		}
 		p = daemon_find_item(rs, name);	/* the lock was dropped in between */
 		rs->stored_total++;
 		rs->stored_bytes += res.stored_bytes;

@@ -39,8 +39,8 @@ extern int	rvx_ship_wal(RvxRepo *repo, const char *spool_dir, const char *name,
  * RVX_SHIP_SEGMENT_STORED the partial is dropped without a request; with
  * RVX_SHIP_SEGMENT_NOT_KNOWN it is stored without asking the repository
  * for the complete segment first (one request less per partial; a partial
- * that lands beside its complete segment after all is never read, and
- * expire removes it with its segment).  0: rvx_ship_wal.
+ * that lands beside its complete segment after all is never read, and the
+ * daemon removes it: daemon/worker.c, run_wal).  0: rvx_ship_wal.
  */
 #define RVX_SHIP_SEGMENT_STORED		0x01
 #define RVX_SHIP_SEGMENT_NOT_KNOWN	0x02
