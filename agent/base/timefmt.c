@@ -111,9 +111,15 @@ rvx_time_parse(const char *text, int64_t *us, const char **why)
 			p++;
 			while (*p >= '0' && *p <= '9')
 			{
-				if (++n > 6)
-					return bad_time("more than 6 fractional digits", why);
-				frac = frac * 10 + (*p++ - '0');
+				/*
+				 * Microseconds, rounded as PostgreSQL rounds its input: a
+				 * Go or Java writer may send nanoseconds (RFC 3339).
+				 */
+				if (++n <= 6)
+					frac = frac * 10 + (*p - '0');
+				else if (n == 7 && *p >= '5')
+					frac++;
+				p++;
 			}
 			if (n == 0)
 				return bad_time("no digits after the decimal point", why);

@@ -344,6 +344,18 @@ rvx_wal_progress_stored_complete(RvxWalProgress *p, const char *segment)
 		(s = find_seg(p, tli, segno, false)) != NULL && s->complete;
 }
 
+bool
+rvx_wal_progress_segment_stored(RvxWalProgress *p, const char *segment)
+{
+	uint32_t	tli;
+	uint64_t	segno;
+	Seg		   *s;
+
+	return name_segno(p, segment, &tli, &segno) &&
+		(s = find_seg(p, tli, segno, false)) != NULL && s->complete &&
+		rvx_walname_kind(s->complete_name) == RVX_WAL_SEGMENT;
+}
+
 size_t
 rvx_wal_progress_partials_stored(RvxWalProgress *p, const char *segment)
 {

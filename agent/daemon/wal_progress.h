@@ -102,6 +102,12 @@ extern bool rvx_wal_progress_covers(const RvxWalProgress *p, const char *segment
 /* Whether segment (a segment name) was stored complete (and is still remembered). */
 extern bool rvx_wal_progress_stored_complete(RvxWalProgress *p, const char *segment);
 
+/*
+ * The same, but only for the segment itself, not PostgreSQL's SEG.partial
+ * (which wal-fetch never serves: the streamed partials stay needed).
+ */
+extern bool rvx_wal_progress_segment_stored(RvxWalProgress *p, const char *segment);
+
 /* How many streamed partials of segment were stored (as remembered). */
 extern size_t rvx_wal_progress_partials_stored(RvxWalProgress *p, const char *segment);
 

@@ -207,7 +207,7 @@ run_wal(Worker *w, Pending *p)
 			rvx_wal_progress_partials_stored(rs->progress, name) > partials_before)
 			raced = true;
 		else if (flags == RVX_SHIP_SEGMENT_NOT_KNOWN && !res.already_stored &&
-				 rvx_wal_progress_stored_complete(rs->progress, name))
+				 rvx_wal_progress_segment_stored(rs->progress, name))
 			raced = true;
 		note_stored(w, name, written_at);
 		if (raced)

@@ -20,8 +20,8 @@
  *	  is refused with the reachable range in the message.
  * Every check happens before restore changes anything.
  *
- * Values are validated up front and normalised: a time is parsed here (to
- * compare it with backup times) and written back in a form PostgreSQL
+ * Values are validated up front and normalised: a time is parsed (by
+ * base/timefmt.c, to compare it with backup times) and written back in a form PostgreSQL
  * accepts whatever the server's TimeZone ("YYYY-MM-DD HH:MM:SS.ffffff+00").
  *
  * The parsing, formatting and comparison functions (target.c) are pure

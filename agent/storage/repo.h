@@ -17,11 +17,12 @@
  *	- put never silently replaces: with RVX_PUT_NO_OVERWRITE a key that
  *	  already exists fails with RVX_E_CONFLICT.  (S3 cannot promise this
  *	  atomically; callers check with head first and compare content, see
- *	  ship.c.)
+ *	  info/store.c.)
  *	- get streams the object, or a byte range of it, to a sink and fails
  *	  with RVX_E_NOTFOUND when the key does not exist.
  *	- head answers found/missing without reading the object.
- *	- list visits every key below a prefix in lexical order.
+ *	- list visits every key below a prefix in lexical order (or only those
+ *	  after a start_after key: rvx_repo_list_after).
  *	- Transient failures (network, 5xx, 408, 429) are retried inside the
  *	  driver with backoff and jitter; what reaches the caller has already
  *	  been retried (see RvxRepoConfig.retries).

@@ -36,7 +36,7 @@
  *	- RVX_PUT_NO_OVERWRITE is not atomic here: we HEAD the key first and
  *	  fail with RVX_E_CONFLICT if it exists, but another writer may store the
  *	  same key between our HEAD and our PUT, and the later PUT wins.
- *	  Callers that may race (ship.c) compare content afterwards.
+ *	  Callers that may race (info/store.c) compare content afterwards.
  *	- get checks what it receives before passing it on: the status (206 for
  *	  a range, 200 otherwise), Content-Range and Content-Length must describe
  *	  exactly the bytes asked for, and exactly that many must arrive; a

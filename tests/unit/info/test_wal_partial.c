@@ -339,6 +339,15 @@ test_progress(void **state)
 	assert_point(p, 6 * (uint64_t) SEGSIZE, 20.0);
 	assert_true(rvx_wal_progress_stored_complete(p, S4));
 	assert_true(rvx_wal_progress_stored_complete(p, S4 "." G1 ".00000000-00001000.partial"));
+	/* what run_wal compares: partials remembered, and the segment itself stored */
+	assert_int_equal(rvx_wal_progress_partials_stored(p, S4), 1);
+	assert_int_equal(rvx_wal_progress_partials_stored(p, S5), 0);
+	assert_true(rvx_wal_progress_segment_stored(p, S4 "." G1 ".00000000-00001000.partial"));
+	assert_false(rvx_wal_progress_segment_stored(p, SEG));
+	/* PostgreSQL's SEG.partial is complete, but not the segment */
+	rvx_wal_progress_stored(p, "000000010000000000000009.partial", 19.0);
+	assert_true(rvx_wal_progress_stored_complete(p, "000000010000000000000009"));
+	assert_false(rvx_wal_progress_segment_stored(p, "000000010000000000000009"));
 	assert_true(rvx_wal_progress_point(p, name, sizeof(name), NULL, NULL));
 	assert_string_equal(name, S5);
 

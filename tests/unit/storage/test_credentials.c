@@ -204,6 +204,8 @@ test_parse_time(void **state)
 {
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00Z"), 1796590800);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00.123Z"), 1796590800);
+	/* RFC 3339 with nanoseconds, as a Go or Java endpoint writes it */
+	assert_int_equal(rvx_credentials_parse_time("2026-12-06T21:00:00.123456789Z"), 1796590800);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T22:30:00+01:30"), 1796590800);
 	assert_int_equal(rvx_credentials_parse_time("2026-12-06T19:00:00-02:00"), 1796590800);
 	/* the form STS, the container endpoint and IMDS send */
