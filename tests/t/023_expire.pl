@@ -135,8 +135,12 @@ my $b_start = segno($rec{$B}->{start_wal});
 my @wal_after = wal_files();
 is(scalar(grep { /^[0-9A-F]{24}/ && segno($_) < $b_start } @wal_after), 0,
 	'no WAL before the start of B is left');
-is(join(',', grep { /^[0-9A-F]{24}/ && segno($_) >= $b_start } @wal_before),
-	join(',', grep { /^[0-9A-F]{24}/ && segno($_) >= $b_start } @wal_after),
+# (streamed partials come and go meanwhile: the running agent replaces a
+# segment's ranges by longer ones and by the segment itself)
+my $kept_after_b = sub {
+	grep { /^[0-9A-F]{24}/ && !/^[0-9A-F]{24}\.[0-9A-F]{16}\.[0-9A-F-]+\.partial/ && segno($_) >= $b_start } @_;
+};
+is(join(',', $kept_after_b->(@wal_before)), join(',', $kept_after_b->(@wal_after)),
 	'every WAL file from the start of B on is kept');
 cmp_ok(scalar(@wal_after), '<', scalar(@wal_before), 'some WAL was deleted');
 
