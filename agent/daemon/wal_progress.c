@@ -333,37 +333,36 @@ rvx_wal_progress_covers(const RvxWalProgress *p, const char *segment)
 		p->end >= (segno + 1) * p->segsize;
 }
 
-bool
-rvx_wal_progress_stored_complete(RvxWalProgress *p, const char *segment)
+/* What is remembered of the segment of a WAL file name, or NULL. */
+static Seg *
+remembered(RvxWalProgress *p, const char *name)
 {
 	uint32_t	tli;
 	uint64_t	segno;
-	Seg		   *s;
 
-	return name_segno(p, segment, &tli, &segno) &&
-		(s = find_seg(p, tli, segno, false)) != NULL && s->complete;
+	return name_segno(p, name, &tli, &segno) ? find_seg(p, tli, segno, false) : NULL;
+}
+
+bool
+rvx_wal_progress_stored_complete(RvxWalProgress *p, const char *segment)
+{
+	Seg		   *s = remembered(p, segment);
+
+	return s != NULL && s->complete;
 }
 
 bool
 rvx_wal_progress_segment_stored(RvxWalProgress *p, const char *segment)
 {
-	uint32_t	tli;
-	uint64_t	segno;
-	Seg		   *s;
+	Seg		   *s = remembered(p, segment);
 
-	return name_segno(p, segment, &tli, &segno) &&
-		(s = find_seg(p, tli, segno, false)) != NULL && s->complete &&
-		rvx_walname_kind(s->complete_name) == RVX_WAL_SEGMENT;
+	return s != NULL && s->complete && rvx_walname_kind(s->complete_name) == RVX_WAL_SEGMENT;
 }
 
 size_t
 rvx_wal_progress_partials_stored(RvxWalProgress *p, const char *segment)
 {
-	uint32_t	tli;
-	uint64_t	segno;
-	Seg		   *s;
+	Seg		   *s = remembered(p, segment);
 
-	if (!name_segno(p, segment, &tli, &segno) || (s = find_seg(p, tli, segno, false)) == NULL)
-		return 0;
-	return s->nranges;
+	return s != NULL ? s->nranges : 0;
 }
