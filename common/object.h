@@ -120,6 +120,15 @@ extern const RvxObjectHeader *rvx_object_reader_header(const RvxObjectReader *r)
 extern void rvx_object_reader_set_key(RvxObjectReader *r, const RvxKey *key);
 
 /*
+ * For this object (until the next begin): the content's SHA-256 is neither
+ * computed nor compared with the header's, because the caller checks what
+ * it makes of the content by a digest of its own (a file rebuilt from this
+ * content and other objects, against the digest a backup recorded for it).
+ * The stored bytes' CRC-32, decryption and the sizes are still checked.
+ */
+extern void rvx_object_reader_skip_digest(RvxObjectReader *r);
+
+/*
  * Whether hdr's digest field stands for the content digest plain: equal,
  * or for an encrypted object equal to its HMAC under key (false without a
  * key).

@@ -475,6 +475,8 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 
 	if (snprintf(tmp, sizeof(tmp), "%s.revrx.tmp", dest) >= (int) sizeof(tmp))
 		return rvx_error(err, RVX_E_USAGE, "destination path \"%s\" is too long", dest);
+	if (opts->digest_by_filter && opts->filter == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "content left unchecked: no filter checks it");
 	st.opts = opts;
 	st.reader = reader_for(opts, &owned);
 	if (st.reader == NULL)
@@ -494,6 +496,8 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 		/* each part is a whole object, checked as one */
 		rvx_object_reader_begin(st.reader, content_sink, &st);
 		rvx_object_reader_set_key(st.reader, repo->key);
+		if (opts->digest_by_filter)
+			rvx_object_reader_skip_digest(st.reader);
 		st.checked = false;
 		st.expect_size = parts[i].expect_size;
 		st.skip = parts[i].skip;

@@ -59,6 +59,17 @@ typedef struct RvxFetchOptions
 	void	   *filter_arg;
 
 	/*
+	 * With a filter only: the filter's owner checks what was written by a
+	 * digest of its own, so the content's SHA-256 is not computed here
+	 * (rvx_object_reader_skip_digest); the header must still carry
+	 * expect_sha256.  A chain restore rebuilds a file from its whole copy
+	 * and later pages and compares the result with the file's record: a
+	 * damaged byte of the whole copy that survives into the file fails
+	 * that comparison, one that a later page replaces cannot harm it.
+	 */
+	bool		digest_by_filter;
+
+	/*
 	 * 0: the file is the content.  Else the content is extended with zeros
 	 * to this length (a streamed partial becomes a segment; PostgreSQL's
 	 * replay stops at the end of the valid WAL in it).
@@ -73,7 +84,7 @@ typedef struct RvxFetchOptions
 	uint64_t	cut_at;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, 0, 0}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, false, 0, 0}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside

@@ -239,23 +239,26 @@ sub slurp_bin
 
 =pod
 
-=head2 write_object(path, content, sysid)
+=head2 write_object(path, content, sysid [, digest])
 
 Writes content as a plain (uncompressed, unencrypted) revrx object of
 cluster sysid at path, as the server would (common/object.h): for objects a
-test makes by hand in a file:// repository.
+test makes by hand in a file:// repository.  digest (32 bytes) is the
+content digest its header carries, by default the content's SHA-256: any
+other makes an object sound in storage whose content is not the one its
+header names.
 
 =cut
 
 sub write_object
 {
-	my ($path, $content, $sysid) = @_;
+	my ($path, $content, $sysid, $digest) = @_;
 	require Compress::Zlib;
 	require Digest::SHA;
 	my $len = length($content);
 	my $h = 'RVXO' . pack('n', 1) . pack('C', 0) . pack('C', 0)
 	  . pack('Q>', $sysid) . pack('Q>', $len) . pack('Q>', $len)
-	  . Digest::SHA::sha256($content) . pack('N', Compress::Zlib::crc32($content));
+	  . ($digest // Digest::SHA::sha256($content)) . pack('N', Compress::Zlib::crc32($content));
 	$h .= pack('N', Compress::Zlib::crc32($h));
 	open my $fh, '>:raw', $path or croak "$path: $!";
 	print $fh $h, $content;

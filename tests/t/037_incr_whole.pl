@@ -167,6 +167,38 @@ ok(RevrxTest::start_restored($copy, $env), 'it starts and replays the archive');
 is(contents($copy), $want, "a's and b's rows and contents equal the source's ($want)");
 $copy->stop;
 
+# --- the whole copy a delta is put into is checked through the rebuilt file
+# (restore.c fetch_rebuilt: its content is not hashed on its own).  b's
+# copy in incr 1, damaged where incr 2's delta has no page, sound in storage
+# and naming the recorded digest: the rebuilt file does not match its
+# record, and the restore fails naming that copy.  Damaged where the delta
+# puts a page in, it cannot harm the file: the restore succeeds.
+my ($sysid) = slurp_file("$repodir/repo.json") =~ /"system_identifier":\s*"(\d+)"/;
+my $b1_path = "$repodir/$b1->{key}";
+my $b1_saved = RevrxTest::slurp_bin($b1_path);
+my %in_b2 = map { $_ => 1 } @b2_blocks;
+my ($kept_block) = grep { !$in_b2{$_} } 0 .. $pages_b1 - 1;
+sub damaged_b1
+{
+	my ($block) = @_;
+	my $bytes = $b1_content;
+	substr($bytes, $block * 8192 + 4000, 1) = chr(ord(substr($bytes, $block * 8192 + 4000, 1)) ^ 0x10);
+	RevrxTest::write_object($b1_path, $bytes, $sysid, pack('H*', $b1->{sha256}));
+}
+damaged_b1($kept_block);
+my ($bad, $rcb, $outb, $errb) = RevrxTest::restore_node('whole_bad', $env, '--backup', $incr2);
+isnt($rcb, 0, "restore of $incr2 fails with b's copy in $incr1 damaged in block $kept_block, which no later page replaces");
+like($errb, qr/\Q$b1->{key}\E.*SHA-256 of the content does not match/s,
+	'... naming that copy and what is wrong with it') or diag $errb;
+damaged_b1($b2_blocks[0]);
+my ($fixed, $rcf, $outf, $errf) = RevrxTest::restore_node('whole_fixed', $env, '--backup', $incr2);
+is($rcf, 0, "with the damage in block $b2_blocks[0], which $incr2's delta replaces, it restores") or diag $errf;
+IPC::Run::run([ 'pg_verifybackup', '-n', $fixed->data_dir ], '>', \$vout, '2>', \$verr);
+is($?, 0, '... and pg_verifybackup accepts the directory') or diag "$vout$verr";
+open my $bfh, '>:raw', $b1_path or die "$b1_path: $!";
+print $bfh $b1_saved;
+close $bfh;
+
 # --- the first incremental alone: a is a delta over the full backup there
 my ($copy1, $rc1, $out1, $err1) = RevrxTest::restore_node('whole_copy1', $env, '--backup', $incr1);
 is($rc1, 0, "restore of $incr1 (a a delta over $full, b whole)") or diag $err1;
