@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/hash_aside.h"
 #include "info/fetch.h"
 #include "info/wal_partial.h"
 #include "walname.h"
@@ -159,6 +160,7 @@ typedef struct FetchState
 	size_t		head_len;
 	size_t		head_seen;		/* of it, compared so far */
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
+	RvxHashAside *aside;		/* hashes the content instead of the reader */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
 	char	   *buf;
@@ -284,6 +286,8 @@ content_sink(void *arg, const void *data, size_t len)
 		st->cancelled = true;
 		return -1;
 	}
+	if (st->aside)
+		(void) rvx_hash_aside_update(st->aside, data, len);	/* every byte, as the reader would */
 	if (st->head_seen < st->head_len)
 	{
 		/* the part's identity, not the file's: compared, never written */
@@ -447,6 +451,22 @@ stream_finish(FetchState *st, const char *key, const char *where, RvxError *err)
 	return 0;
 }
 
+/* The content's digest, when an aside computed it: the reader's own check. */
+static int
+aside_finish(FetchState *st, const char *key, const char *where, RvxError *err)
+{
+	uint8_t		digest[RVX_SHA256_LEN];
+
+	if (st->aside == NULL)
+		return 0;
+	if (rvx_hash_aside_final(st->aside, digest) != 0)
+		return rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256 of object \"%s\"", key);
+	if (!rvx_object_digest_matches(rvx_object_reader_header(st->reader), st->key, digest))
+		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s is corrupt: %s", key, where,
+						 "SHA-256 of the content does not match the object header");
+	return 0;
+}
+
 static RvxObjectReader *
 reader_for(const RvxFetchOptions *opts, bool *owned)
 {
@@ -496,8 +516,19 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 		/* each part is a whole object, checked as one */
 		rvx_object_reader_begin(st.reader, content_sink, &st);
 		rvx_object_reader_set_key(st.reader, repo->key);
+		st.aside = NULL;
 		if (opts->digest_by_filter)
 			rvx_object_reader_skip_digest(st.reader);
+		else if (opts->hash_aside)
+		{
+			rvx_object_reader_skip_digest(st.reader);
+			st.aside = opts->hash_aside;
+			if (rvx_hash_aside_begin(st.aside) != 0)
+			{
+				rvx_error(err, RVX_E_INTERNAL, "could not start SHA-256");
+				goto out;
+			}
+		}
 		st.checked = false;
 		st.expect_size = parts[i].expect_size;
 		st.skip = parts[i].skip;
@@ -519,7 +550,8 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 			stream_error(&st, parts[i].key, repo->display, tmp, &gerr, err);
 			goto out;
 		}
-		if (stream_finish(&st, parts[i].key, repo->display, err) != 0)
+		if (stream_finish(&st, parts[i].key, repo->display, err) != 0 ||
+			aside_finish(&st, parts[i].key, repo->display, err) != 0)
 			goto out;
 		if (st.skip > 0)
 		{

@@ -70,6 +70,14 @@ typedef struct RvxFetchOptions
 	bool		digest_by_filter;
 
 	/*
+	 * NULL: the content's SHA-256 is computed on the fetching thread.  Else
+	 * on this aside's thread (base/hash_aside.h; the caller's, reused from
+	 * one fetch to the next), with the same check: for large files, whose
+	 * decompression, hashing and writing are otherwise one thread's work.
+	 */
+	struct RvxHashAside *hash_aside;
+
+	/*
 	 * 0: the file is the content.  Else the content is extended with zeros
 	 * to this length (a streamed partial becomes a segment; PostgreSQL's
 	 * replay stops at the end of the valid WAL in it).
@@ -84,7 +92,7 @@ typedef struct RvxFetchOptions
 	uint64_t	cut_at;
 } RvxFetchOptions;
 
-#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, false, 0, 0}
+#define RVX_FETCH_OPTIONS_INIT {0, NULL, -1, 0, (uid_t) -1, (gid_t) -1, false, NULL, NULL, NULL, NULL, NULL, false, NULL, 0, 0}
 
 /*
  * Streams the object at key into dest: written as a temporary file beside

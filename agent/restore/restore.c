@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "base/file_utils.h"
+#include "base/hash_aside.h"
 #include "base/log.h"
 #include "info/fetch.h"
 #include "info/repo_meta.h"
@@ -758,8 +759,8 @@ check_whole_copy(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const 
  * recorded SHA-256 and size, hashed as it was written).
  */
 static int
-fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
-			  const char *dest, RvxError *err)
+fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAside *aside,
+			  const RestoreFile *f, const char *dest, RvxError *err)
 {
 	const json_t *entries[MAX_CHAIN];
 	size_t		base = 0;
@@ -791,7 +792,7 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 						 "\"%s\" is stored as changed pages all along its backup chain: no backup "
 						 "has it whole", f->path);
 
-	merge = rvx_delta_merge_new();
+	merge = rvx_delta_merge_new(aside);
 	if (merge == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 
@@ -824,7 +825,7 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 	 * not computed: the rebuilt file's, compared with the record below, is
 	 * the check that matters, and on the critical path of a restore (one
 	 * thread streaming a 1 GB segment) a second SHA-256 of the same
-	 * gigabyte is a third of the time.  Should the rebuilt file not match,
+	 * gigabyte is a large share of the time.  Should the rebuilt file not match,
 	 * the whole copy is read again, fully checked, to say which is damaged.
 	 */
 	if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
@@ -839,7 +840,12 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Res
 	o.expect_size = (int64_t) base_size;
 	o.owner = run->owner;
 	o.group = run->group;
-	o.no_fsync = true;			/* once, when it is rebuilt */
+	/*
+	 * Written back as it streams and fsynced before it is renamed, as any
+	 * restored file: left to rvx_delta_merge_finish()'s fsync, a gigabyte
+	 * of dirty pages was written out only then, with nothing else to do.
+	 */
+	o.no_fsync = false;
 	o.bytes_written = &run->bytes_written;
 	o.filter = rvx_delta_merge_filter;
 	o.filter_arg = merge;
@@ -872,9 +878,32 @@ out:
 	return rc;
 }
 
+/*
+ * Files of at least this size are hashed on a thread of their own
+ * (base/hash_aside.h): decompressing, hashing and writing a 1 GB relation
+ * segment on one thread is the longest part of a restore, often its end,
+ * when the other threads have nothing left.
+ */
+#define HASH_ASIDE_MIN	(8 * 1024 * 1024)
+
+/*
+ * The hash aside for a file of size bytes: made at the thread's first
+ * large file, kept in *aside (freed by the thread).  NULL: hashed on the
+ * fetching thread (a small file; no aside wanted; no thread to be had).
+ */
+static RvxHashAside *
+aside_for(RvxHashAside **aside, int64_t size)
+{
+	if (aside == NULL || size < HASH_ASIDE_MIN)
+		return NULL;
+	if (*aside == NULL)
+		*aside = rvx_hash_aside_new();
+	return *aside;
+}
+
 static int
-fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const RestoreFile *f,
-		  RvxError *err)
+fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAside **aside,
+		  const RestoreFile *f, RvxError *err)
 {
 	char		dest[PATH_MAX];
 	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
@@ -883,7 +912,7 @@ fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Restore
 		return -1;
 	if (f->delta)
 	{
-		if (fetch_rebuilt(run, repo, reader, f, dest, err) != 0)
+		if (fetch_rebuilt(run, repo, reader, aside_for(aside, f->size), f, dest, err) != 0)
 			return rvx_error_prefix(err, "could not restore \"%s\"", f->path);
 		__atomic_add_fetch(&run->files_done, 1, __ATOMIC_RELAXED);
 		if (run->opts->on_file)
@@ -897,6 +926,7 @@ fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const Restore
 	o.owner = run->owner;
 	o.group = run->group;
 	o.reader = reader;
+	o.hash_aside = aside_for(aside, f->size);
 	o.cancel = &run->cancel;
 	o.bytes_written = &run->bytes_written;
 	if (rvx_fetch_to_file_opts(repo, f->key, &o, dest, err) != 0)
@@ -914,6 +944,7 @@ download_thread(void *arg)
 	RvxError	err;
 	RvxRepo    *repo = rvx_repo_open(&run->cfg->repo, &err);
 	RvxObjectReader *reader = rvx_object_reader_new();
+	RvxHashAside *aside = NULL;
 
 	if (repo == NULL || reader == NULL)
 	{
@@ -927,12 +958,13 @@ download_thread(void *arg)
 
 		if (i >= run->nfiles)
 			break;
-		if (fetch_one(run, repo, reader, &run->files[i], &err) != 0)
+		if (fetch_one(run, repo, reader, &aside, &run->files[i], &err) != 0)
 		{
 			run_failed(run, &err);
 			break;
 		}
 	}
+	rvx_hash_aside_free(aside);
 	rvx_object_reader_free(reader);
 	rvx_repo_close(repo);
 	__atomic_add_fetch(&run->threads_done, 1, __ATOMIC_RELEASE);
@@ -1629,7 +1661,7 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 			goto out;
 	if (rvx_fsync_dir(opts->pgdata, err) != 0)
 		goto out;
-	if (fetch_one(&run, repo, NULL, &run.control, err) != 0)
+	if (fetch_one(&run, repo, NULL, NULL, &run.control, err) != 0)
 		goto out;
 	if (path_join(path, sizeof(path), opts->pgdata, "global", err) != 0 ||
 		rvx_fsync_dir(path, err) != 0)

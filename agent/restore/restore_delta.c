@@ -42,6 +42,7 @@ struct RvxDeltaMerge
 	uint32_t   *page;
 	uint64_t	nmap;
 	RvxSha256  *sha;
+	RvxHashAside *aside;		/* if set, hashes instead of sha */
 	uint64_t	hashed;			/* bytes of the rebuilt file hashed so far */
 	uint8_t    *buf;			/* the filter's output */
 	size_t		bufcap;
@@ -68,14 +69,14 @@ read_at(int fd, void *buf, size_t len, uint64_t off)
 }
 
 RvxDeltaMerge *
-rvx_delta_merge_new(void)
+rvx_delta_merge_new(RvxHashAside *aside)
 {
 	RvxDeltaMerge *m = calloc(1, sizeof(RvxDeltaMerge));
 
 	if (m == NULL)
 		return NULL;
-	m->sha = rvx_sha256_new();
-	if (m->sha == NULL)
+	m->aside = aside;
+	if (aside ? rvx_hash_aside_begin(aside) != 0 : (m->sha = rvx_sha256_new()) == NULL)
 	{
 		free(m);
 		return NULL;
@@ -193,7 +194,8 @@ hash_upto(RvxDeltaMerge *m, uint64_t offset, const uint8_t *data, size_t len)
 		return 0;
 	if (offset + len > m->file_size)
 		len = (size_t) (m->file_size - offset);
-	if (rvx_sha256_update(m->sha, data, len) != 0)
+	if (m->aside ? rvx_hash_aside_update(m->aside, data, len) != 0 :
+		rvx_sha256_update(m->sha, data, len) != 0)
 	{
 		m->failed = true;
 		rvx_error(&m->error, RVX_E_INTERNAL, "could not compute SHA-256");
@@ -289,7 +291,7 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", dest, strerror(errno));
 		goto out;
 	}
-	if (rvx_sha256_final(m->sha, out) != 0)
+	if (m->aside ? rvx_hash_aside_final(m->aside, out) != 0 : rvx_sha256_final(m->sha, out) != 0)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
 		goto out;

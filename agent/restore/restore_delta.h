@@ -21,11 +21,16 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/hash_aside.h"
 #include "sha256.h"
 
 typedef struct RvxDeltaMerge RvxDeltaMerge;
 
-extern RvxDeltaMerge *rvx_delta_merge_new(void);
+/*
+ * aside: NULL, or the rebuilt file is hashed on its thread (the caller's,
+ * not in use until rvx_delta_merge_finish).
+ */
+extern RvxDeltaMerge *rvx_delta_merge_new(RvxHashAside *aside);
 
 /*
  * Adds the delta held in the file delta_path (fetched and verified as an

@@ -192,7 +192,7 @@ like($errb, qr/\Q$b1->{key}\E.*SHA-256 of the content does not match/s,
 	'... naming that copy and what is wrong with it') or diag $errb;
 damaged_b1($b2_blocks[0]);
 my ($fixed, $rcf, $outf, $errf) = RevrxTest::restore_node('whole_fixed', $env, '--backup', $incr2);
-is($rcf, 0, "with the damage in block $b2_blocks[0], which $incr2's delta replaces, it restores") or diag $errf;
+is($rcf, 0, "with the damage in block $b2_blocks[0], which ${incr2}'s delta replaces, it restores") or diag $errf;
 IPC::Run::run([ 'pg_verifybackup', '-n', $fixed->data_dir ], '>', \$vout, '2>', \$verr);
 is($?, 0, '... and pg_verifybackup accepts the directory') or diag "$vout$verr";
 open my $bfh, '>:raw', $b1_path or die "$b1_path: $!";

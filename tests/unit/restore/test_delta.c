@@ -104,13 +104,13 @@ slurp(const char *path, size_t *len)
 }
 
 static void
-rebuild(size_t chunk, bool shrink)
+rebuild_hashed(size_t chunk, bool shrink, RvxHashAside *aside)
 {
 	uint8_t		base[4 * BS];
 	uint8_t		expect[6 * BS];
 	size_t		expect_len;
 	char		d1[256], d2[256], dest[256];
-	RvxDeltaMerge *m = rvx_delta_merge_new();
+	RvxDeltaMerge *m = rvx_delta_merge_new(aside);
 	RvxError	err;
 	uint8_t		sha[RVX_SHA256_LEN], want[RVX_SHA256_LEN];
 	uint64_t	size;
@@ -158,6 +158,19 @@ rebuild(size_t chunk, bool shrink)
 	assert_int_not_equal(access(d2, F_OK), 0);
 }
 
+/* with the rebuilt file hashed on the fetching thread, then on an aside's (reused) */
+static void
+rebuild(size_t chunk, bool shrink)
+{
+	RvxHashAside *aside = rvx_hash_aside_new();
+
+	assert_non_null(aside);
+	rebuild_hashed(chunk, shrink, NULL);
+	rebuild_hashed(chunk, shrink, aside);
+	rebuild_hashed(chunk, shrink, aside);
+	rvx_hash_aside_free(aside);
+}
+
 static void
 test_rebuild_grow(void **state)
 {
@@ -187,21 +200,21 @@ test_malformed(void **state)
 	f = fopen(d, "wb");
 	fputs("this is not a delta, just some bytes long enough", f);
 	fclose(f);
-	m = rvx_delta_merge_new();
+	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(rvx_delta_merge_add(m, d, "junk", &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
 	rvx_delta_merge_free(m);
 
 	/* blocks out of order */
 	write_delta(d, 4 * BS, (uint32_t[]) {2, 1}, (int[]) {1, 2}, 2);
-	m = rvx_delta_merge_new();
+	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(rvx_delta_merge_add(m, d, "unordered", &err), -1);
 	assert_non_null(strstr(err.msg, "out of place"));
 	rvx_delta_merge_free(m);
 
 	/* a block past the file's end */
 	write_delta(d, 2 * BS, (uint32_t[]) {3}, (int[]) {1}, 1);
-	m = rvx_delta_merge_new();
+	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(rvx_delta_merge_add(m, d, "past the end", &err), -1);
 	rvx_delta_merge_free(m);
 }
