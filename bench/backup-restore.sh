@@ -27,6 +27,12 @@
 #                       with revrx.backup_compress_workers = ALT_WORKERS (set by reload),
 #                       recorded as revrx-backup-alt; ratios against pgBackRest and revrx-backup
 #   DELTA [1]           1 = also restore --delta, below
+#   ALT_AGENT []        also, in every round right after the revrx restore of the
+#                       incremental chain, the same restore by this other revrx-agent
+#                       binary (a build before a change, say), recorded as
+#                       revrx-incr-restore-alt: before and after in one run
+#   RTO [1]             1 = also the recovery time of each tool, below
+#   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
 #                       the change made in the restored copy before the delta restore
 #
@@ -73,6 +79,16 @@
 #                   distinct blocks of WAL records other than hint-bit full-page
 #                   images, pg_waldump on pg_wal, kept by wal_keep_size) and the
 #                   pages only hint bits changed (hint_only_pages=).
+#   rto             recovery time as an incident sees it, for each tool in turn:
+#                   a full backup (untimed), RTO_LOAD_S s of pgbench archived by
+#                   the same tool, a recovery target at the end of that load; then,
+#                   timed: the restore to that target (revrx-agent restore
+#                   --target-time; pgbackrest restore --type=time, WAL read back with
+#                   its asynchronous archive-get, process-max PGBR_PM, the setting
+#                   its documentation recommends for recovery), the server started
+#                   and waited for until it is promoted (pg_is_in_recovery() false,
+#                   polled every 50 ms). Untimed after it: the copy's
+#                   pgbench_history rows against the primary's at the target.
 # Stored size = du --apparent-size -sb of the backup's directory (revrx:
 # repo/backup/<id>; pgBackRest: repo/backup/<stanza>/<label>; pg_basebackup: its
 # output directory, which includes pg_wal streamed with -X stream).
@@ -99,6 +115,9 @@ COMPRESS_WORKERS=${COMPRESS_WORKERS:-}
 ALT_WORKERS=${ALT_WORKERS:-}
 DELTA=${DELTA:-1}
 DELTA_SQL=${DELTA_SQL:-UPDATE pgbench_branches SET bbalance = bbalance + 1}
+ALT_AGENT=${ALT_AGENT:-}
+RTO=${RTO:-1}
+RTO_LOAD_S=${RTO_LOAD_S:-30}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -122,9 +141,11 @@ bench_init /tmp /var/tmp /work
 mb() { awk -v a="$1" 'BEGIN{ if (a == "NA") print "NA"; else printf "%.1f", a/1e6}'; }
 
 # ---------------------------------------------------------------- exit
-bench_after_stop() { # (bench_exit) the restored copy, if the delta test left it running; the logs
-  [[ -f $WORK/restore-revrx/postmaster.pid ]] &&
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/restore-revrx" -m immediate -w stop >/dev/null 2>&1
+bench_after_stop() { # (bench_exit) the restored copies a test left running; the logs
+  local d
+  for d in "$WORK/restore-revrx" "$WORK/rto"; do
+    [[ -f $d/postmaster.pid ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
+  done
   if [[ -d ${OUT:-/nonexistent} ]]; then
     mkdir -p "$OUT/logs"
     cp "$PGLOG" "$OUT/logs/" 2>/dev/null
@@ -145,10 +166,11 @@ preflight() {
 write_env() {
   {
     env_head
+    [[ -n $ALT_AGENT ]] && echo "ALT_AGENT: $ALT_AGENT (sha256 $(sha256sum "$ALT_AGENT" | cut -c1-16))"
     echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
     echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
+    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA RTO=$RTO RTO_LOAD_S=$RTO_LOAD_S COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
     echo "loadavg at start: $(cat /proc/loadavg)"
   } > "$OUT/env.txt"
 }
@@ -283,6 +305,11 @@ t_incr() { # round: the same change, each tool's incremental and its restore
   if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the rebuilt chain: OK"
   else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
   rm -rf "$dst"
+  if [[ -n $ALT_AGENT ]]; then
+    timed agent_env "$ALT_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1
+    record "$r" revrx-incr-restore-alt "$T" "$(payload_bytes "$dst")" "$HB" "agent=$ALT_AGENT"
+    rm -rf "$dst"
+  fi
   dst=$WORK/restore-pgbr
   rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
   timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
@@ -387,6 +414,73 @@ t_pgbr_restore() {
   rm -rf "$dst"
 }
 
+# ---- recovery time (RTO): restore to a target and replay until promoted
+rto_load() { # sets RTO_TARGET (a time at the end of the load), RTO_ROWS, RTO_WAL (bytes)
+  local l0
+  l0=$(sql "SELECT pg_current_wal_lsn()")
+  aspg pgbench -n -c 4 -j 2 -T "$RTO_LOAD_S" pgbench >>"$WORK/log/pgbench-rto.log" 2>&1
+  RTO_ROWS=$(sql "SELECT count(*) FROM pgbench_history" pgbench)
+  RTO_TARGET=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00')")
+  RTO_WAL=$(sql "SELECT pg_current_wal_lsn() - '$l0'::pg_lsn")
+  # recovery to a time stops at the first commit after it: there must be one
+  sql "CREATE TABLE IF NOT EXISTS bench_tick(t timestamptz); INSERT INTO bench_tick VALUES (clock_timestamp())"
+  wait_archived 600 drained
+}
+rto_up() { # dir: start the restored copy, return once it is promoted
+  local d=$1
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$WORK/log/rto-copy.log" -W \
+    -o "-p $((PORT + 1)) -c unix_socket_directories=$SOCK -c listen_addresses='' -c archive_mode=off" start >/dev/null
+  for _ in $(seq 1 12000); do
+    [[ $(copy_sql "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] && return 0
+    if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1; then
+      log "  the copy in $d stopped before it was promoted: $(grep -E 'FATAL|ERROR' "$WORK/log/rto-copy.log" | tail -3)"
+      return 1
+    fi
+    sleep 0.05
+  done
+  log "  the copy in $d was not promoted within 600 s: $(tail -3 "$WORK/log/rto-copy.log")"
+  return 1
+}
+rto_revrx() { # dir backup-id
+  agent_env "$REVRX_AGENT" restore --pgdata "$1" --backup "$2" --target-time "$RTO_TARGET" \
+    >>"$WORK/log/revrx-restore.log" 2>&1 && rto_up "$1"
+}
+rto_pgbr() { # dir label
+  aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$1" --set="$2" \
+    --process-max="$PGBR_PM" --type=time --target="$RTO_TARGET" --target-action=promote \
+    --recovery-option="restore_command=pgbackrest --config=$PGBR_CONF --stanza=$STANZA --pg1-path=$1 --archive-async --process-max=$PGBR_PM archive-get %f \"%p\"" \
+    restore >>"$WORK/log/pgbr-restore.log" 2>&1 && rto_up "$1"
+}
+rto_record() { # round test: the timed recovery in $WORK/rto, then its rows checked and the copy removed
+  local rows
+  rows=$(copy_sql "SELECT count(*) FROM pgbench_history" 2>/dev/null || echo NA)
+  [[ $rows == "$RTO_ROWS" ]] || log "  $2: the copy has $rows rows of pgbench_history, the primary had $RTO_ROWS at the target"
+  record "$1" "$2" "$T" "$(payload_bytes "$WORK/rto")" "$HB" "wal_replayed_bytes=$RTO_WAL;history_rows=$rows;expected_rows=$RTO_ROWS"
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/rto" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$WORK/rto"
+}
+t_rto() { # round: each tool's backup, the same load archived by it, the recovery timed
+  local r=$1 id label
+  use_revrx_archiving
+  sql "CHECKPOINT"
+  sql "SELECT revrx_backup_now('bench rto', wait => true)" > "$WORK/rto-id.txt"
+  id=$(tail -1 "$WORK/rto-id.txt")
+  for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
+  rto_load
+  rm -rf "$WORK/rto"
+  timed rto_revrx "$WORK/rto" "$id"
+  rto_record "$r" revrx-rto
+  use_pgbr_archiving
+  sql "CHECKPOINT"
+  aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=full --compress-type=zst \
+    --compress-level=3 --process-max="$PGBR_PM" backup
+  label=$(cd "$PGBR_REPO/backup/$STANZA" && ls -d ????????-??????F | sort | tail -1)
+  rto_load
+  rm -rf "$WORK/rto"; install -d -o postgres -g postgres -m 700 "$WORK/rto"
+  timed rto_pgbr "$WORK/rto" "$label"
+  rto_record "$r" pgbr-rto
+}
+
 # ---------------------------------------------------------------- summary
 summarize() {
   local f=$OUT/raw.csv
@@ -403,7 +497,7 @@ summarize() {
         return (c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
       function mn(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 < m+0) m=a[key,i]; return m }
       function mx(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 > m+0) m=a[key,i]; return m }
-      END{ for (i=1;i<=k;i++) { x=name[i]; c=n[x]; m=med(t, x, c); restore = (x ~ /restore/)
+      END{ for (i=1;i<=k;i++) { x=name[i]; c=n[x]; m=med(t, x, c); restore = (x ~ /restore|rto/)
         printf "| %s | %.2f | %.2f | %.2f | %.0f | %s | %s | %s |\n", x, m, mn(t,x,c), mx(t,x,c), P/1e6/m,
           restore ? "(restored " sprintf("%.1f", s[x]/1e6) ")" : sprintf("%.1f", s[x]/1e6),
           restore ? "" : sprintf("%.2f", P/s[x]), med(h, x, c) } }' "$f"
@@ -411,13 +505,13 @@ summarize() {
     echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
     echo
     awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
-      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
           for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
           for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
           m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
           line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
-          if (pairs[p] !~ /restore|drill/ && s[ab[1]] > 0 && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
+          if (pairs[p] !~ /restore|drill|rto/ && s[ab[1]] > 0 && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
           print line; delete v } }' "$f"
     echo
     echo "Delta restores (revrx-agent restore --delta onto the restored copy after DELTA_SQL):"
@@ -477,6 +571,7 @@ for ((r = 1; r <= RUNS; r++)); do
   t_pgbr_backup "$r"
   t_pgbr_restore "$r"
   [[ $INCR == 1 ]] && t_incr "$r"
+  [[ $RTO == 1 ]] && t_rto "$r"
 done
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$OUT/env.txt"
 summarize
