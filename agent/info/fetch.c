@@ -525,7 +525,8 @@ rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, size_t nparts,
 			st.aside = opts->hash_aside;
 			if (rvx_hash_aside_begin(st.aside) != 0)
 			{
-				rvx_error(err, RVX_E_INTERNAL, "could not start SHA-256");
+				rvx_error(err, RVX_E_INTERNAL, "could not start SHA-256 of object \"%s\"",
+						  parts[i].key);
 				goto out;
 			}
 		}

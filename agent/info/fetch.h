@@ -7,7 +7,9 @@
  * of a backup) goes through here, so every reader checks the same things
  * in the same order: the object's header, its cluster, its stored size,
  * and the SHA-256 of its content, all before the result becomes visible
- * under its final name or is handed to the caller.
+ * under its final name or is handed to the caller.  The one exception is
+ * asked for by name (digest_by_filter): a chain restore's whole copy, whose
+ * pages are checked as part of the file rebuilt from it.
  *
  *-------------------------------------------------------------------------
  */
@@ -96,8 +98,8 @@ typedef struct RvxFetchOptions
 
 /*
  * Streams the object at key into dest: written as a temporary file beside
- * dest ("<dest>.revrx.tmp"), verified (header, cluster, size, SHA-256, and
- * whatever opts asks for), fsynced, then renamed.  On failure dest is
+ * dest ("<dest>.revrx.tmp"), verified (header, cluster, size, SHA-256 but
+ * with digest_by_filter, and whatever opts asks for), fsynced, then renamed.  On failure dest is
  * untouched, the temporary file is gone, and the message names the object.
  * A fresh, unchanged repository object that fails a check is
  * RVX_E_CORRUPT; a missing one RVX_E_NOTFOUND.

@@ -11,7 +11,8 @@
  *	2. (--force) empty the target and the tablespace locations;
  *	3. create the directories and the tablespace symlinks;
  *	4. download every file except pg_control, in parallel, each verified
- *	   and fsynced by its thread;
+ *	   and fsynced by its thread (a file rebuilt from an incremental chain
+ *	   is verified as the rebuilt file, restore_delta.h);
  *	5. backup_manifest, the recovery settings (restore_command, the target,
  *	   and unless opts->archive archiving and scheduled backups turned
  *	   off), recovery.signal;
@@ -727,9 +728,11 @@ run_failed(RestoreRun *run, const RvxError *err)
 /*
  * After a rebuilt file did not match its record: reads the whole copy it
  * was rebuilt from again, this time checking its content's SHA-256, into a
- * scratch file beside dest that is removed.  0 if that copy is sound (the
- * deltas were each checked by their digest when fetched), else -1 with the
- * copy's own error.
+ * scratch file beside dest that is removed.  -1 with the copy's own error
+ * if it is damaged (RVX_E_CORRUPT); else 0 and err untouched: the copy is
+ * sound (the deltas were each checked by their digest when fetched), or it
+ * could not be read again (a full disk, the repository gone), and the
+ * rebuilt file's mismatch is still the error to report.
  */
 static int
 check_whole_copy(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const char *key,
@@ -737,18 +740,25 @@ check_whole_copy(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const 
 {
 	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
 	char		path[PATH_MAX];
+	RvxError	copy_err = {0};
 	int			rc;
 
-	snprintf(path, sizeof(path), "%s.revrx-check", dest);
+	if (snprintf(path, sizeof(path), "%s.revrx-check", dest) >= (int) sizeof(path))
+		return 0;
 	o.expect_system_id = run->system_id;
 	o.expect_sha256 = sha;
 	o.expect_size = (int64_t) size;
 	o.reader = reader;
 	o.cancel = &run->cancel;
 	o.no_fsync = true;
-	rc = rvx_fetch_to_file_opts(repo, key, &o, path, err);
+	rc = rvx_fetch_to_file_opts(repo, key, &o, path, &copy_err);
 	unlink(path);
-	return rc;
+	if (rc != 0 && copy_err.code == RVX_E_CORRUPT)
+	{
+		*err = copy_err;
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -43,6 +43,7 @@ struct RvxDeltaMerge
 	uint64_t	nmap;
 	RvxSha256  *sha;
 	RvxHashAside *aside;		/* if set, hashes instead of sha */
+	bool		aside_begun;	/* at the first byte of the rebuilt file */
 	uint64_t	hashed;			/* bytes of the rebuilt file hashed so far */
 	uint8_t    *buf;			/* the filter's output */
 	size_t		bufcap;
@@ -75,8 +76,9 @@ rvx_delta_merge_new(RvxHashAside *aside)
 
 	if (m == NULL)
 		return NULL;
+	/* an aside is begun only when the rebuilt file's first bytes come: the deltas are fetched first */
 	m->aside = aside;
-	if (aside ? rvx_hash_aside_begin(aside) != 0 : (m->sha = rvx_sha256_new()) == NULL)
+	if (aside == NULL && (m->sha = rvx_sha256_new()) == NULL)
 	{
 		free(m);
 		return NULL;
@@ -186,6 +188,22 @@ overlay(RvxDeltaMerge *m, uint64_t offset, uint8_t *out, size_t len)
 	return 0;
 }
 
+/* Starts the aside's digest, once; -1 (with m->error) if it cannot be. */
+static int
+aside_start(RvxDeltaMerge *m)
+{
+	if (m->aside == NULL || m->aside_begun)
+		return 0;
+	if (rvx_hash_aside_begin(m->aside) != 0)
+	{
+		m->failed = true;
+		rvx_error(&m->error, RVX_E_INTERNAL, "could not start SHA-256");
+		return -1;
+	}
+	m->aside_begun = true;
+	return 0;
+}
+
 static int
 hash_upto(RvxDeltaMerge *m, uint64_t offset, const uint8_t *data, size_t len)
 {
@@ -194,6 +212,8 @@ hash_upto(RvxDeltaMerge *m, uint64_t offset, const uint8_t *data, size_t len)
 		return 0;
 	if (offset + len > m->file_size)
 		len = (size_t) (m->file_size - offset);
+	if (aside_start(m) != 0)
+		return -1;
 	if (m->aside ? rvx_hash_aside_update(m->aside, data, len) != 0 :
 		rvx_sha256_update(m->sha, data, len) != 0)
 	{
@@ -289,6 +309,11 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 	if (fsync(fd) != 0)
 	{
 		rvx_error(err, RVX_E_IO, "could not fsync \"%s\": %s", dest, strerror(errno));
+		goto out;
+	}
+	if (aside_start(m) != 0)	/* an empty file: nothing was hashed */
+	{
+		*err = m->error;
 		goto out;
 	}
 	if (m->aside ? rvx_hash_aside_final(m->aside, out) != 0 : rvx_sha256_final(m->sha, out) != 0)

@@ -190,6 +190,12 @@ my ($bad, $rcb, $outb, $errb) = RevrxTest::restore_node('whole_bad', $env, '--ba
 isnt($rcb, 0, "restore of $incr2 fails with b's copy in $incr1 damaged in block $kept_block, which no later page replaces");
 like($errb, qr/\Q$b1->{key}\E.*SHA-256 of the content does not match/s,
 	'... naming that copy and what is wrong with it') or diag $errb;
+# restored as the whole file it is in incr 1, the copy is hashed beside the
+# stream (files of 8 MB and more, agent/base/hash_aside.c): the same check
+cmp_ok($b1->{size}, '>=', 8 * 1024 * 1024, "b's copy in $incr1 is $b1->{size} bytes: hashed on a thread of its own");
+my ($bad1, $rcb1, $outb1, $errb1) = RevrxTest::restore_node('whole_bad1', $env, '--backup', $incr1);
+isnt($rcb1, 0, "restore of $incr1 itself fails with that copy");
+like($errb1, qr/\Q$b1->{key}\E.*SHA-256 of the content does not match/s, '... naming it') or diag $errb1;
 damaged_b1($b2_blocks[0]);
 my ($fixed, $rcf, $outf, $errf) = RevrxTest::restore_node('whole_fixed', $env, '--backup', $incr2);
 is($rcf, 0, "with the damage in block $b2_blocks[0], which ${incr2}'s delta replaces, it restores") or diag $errf;
