@@ -306,8 +306,10 @@ t_incr() { # round: the same change, each tool's incremental and its restore
   else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
   rm -rf "$dst"
   if [[ -n $ALT_AGENT ]]; then
-    timed agent_env "$ALT_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1
-    record "$r" revrx-incr-restore-alt "$T" "$(payload_bytes "$dst")" "$HB" "agent=$ALT_AGENT"
+    local alt_rc=0
+    timed agent_env "$ALT_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1 || alt_rc=$?
+    [[ $alt_rc == 0 ]] || log "  the ALT_AGENT restore FAILED (exit $alt_rc)"
+    record "$r" revrx-incr-restore-alt "$T" "$(payload_bytes "$dst")" "$HB" "agent=$ALT_AGENT;exit=$alt_rc"
     rm -rf "$dst"
   fi
   dst=$WORK/restore-pgbr
@@ -441,21 +443,23 @@ rto_up() { # dir: start the restored copy, return once it is promoted
   log "  the copy in $d was not promoted within 600 s: $(tail -3 "$WORK/log/rto-copy.log")"
   return 1
 }
+# (a failed recovery is logged and its round's row says so; the run goes on)
 rto_revrx() { # dir backup-id
   agent_env "$REVRX_AGENT" restore --pgdata "$1" --backup "$2" --target-time "$RTO_TARGET" \
-    >>"$WORK/log/revrx-restore.log" 2>&1 && rto_up "$1"
+    >>"$WORK/log/revrx-restore.log" 2>&1 && rto_up "$1" || { log "  revrx recovery FAILED"; RTO_FAILED=1; }
 }
 rto_pgbr() { # dir label
   aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$1" --set="$2" \
     --process-max="$PGBR_PM" --type=time --target="$RTO_TARGET" --target-action=promote \
     --recovery-option="restore_command=pgbackrest --config=$PGBR_CONF --stanza=$STANZA --pg1-path=$1 --archive-async --process-max=$PGBR_PM archive-get %f \"%p\"" \
-    restore >>"$WORK/log/pgbr-restore.log" 2>&1 && rto_up "$1"
+    restore >>"$WORK/log/pgbr-restore.log" 2>&1 && rto_up "$1" || { log "  pgBackRest recovery FAILED"; RTO_FAILED=1; }
 }
 rto_record() { # round test: the timed recovery in $WORK/rto, then its rows checked and the copy removed
   local rows
   rows=$(copy_sql "SELECT count(*) FROM pgbench_history" 2>/dev/null || echo NA)
   [[ $rows == "$RTO_ROWS" ]] || log "  $2: the copy has $rows rows of pgbench_history, the primary had $RTO_ROWS at the target"
-  record "$1" "$2" "$T" "$(payload_bytes "$WORK/rto")" "$HB" "wal_replayed_bytes=$RTO_WAL;history_rows=$rows;expected_rows=$RTO_ROWS"
+  record "$1" "$2" "$T" "$(payload_bytes "$WORK/rto")" "$HB" "wal_replayed_bytes=$RTO_WAL;history_rows=$rows;expected_rows=$RTO_ROWS;failed=${RTO_FAILED:-0}"
+  RTO_FAILED=0
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/rto" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$WORK/rto"
 }

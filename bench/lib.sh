@@ -64,12 +64,13 @@ payload_bytes() { # data directory without pg_wal
 # shellcheck disable=SC2034 # T and HB are read by the scripts
 T=0; HB=0
 # shellcheck disable=SC2034
-timed() { # command...: sets T (seconds) and HB (busy core-seconds)
-  local t0 t1 h0 h1
+timed() { # command...: sets T (seconds) and HB (busy core-seconds); returns the command's status
+  local t0 t1 h0 h1 rc=0
   h0=$(host_busy); t0=$(now)
-  "$@"
+  "$@" || rc=$?
   t1=$(now); h1=$(host_busy)
   T=$(sub "$t0" "$t1"); HB=$(sub "$h0" "$h1")
+  return $rc
 }
 
 aspg() { (cd "$WORK" && runuser -u postgres -- env PATH="$PGBIN:/usr/bin:/bin" PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"); }
