@@ -496,27 +496,29 @@ summarize() {
     echo
     echo "| test | median s | min s | max s | MB/s | stored MB | compression ratio | host busy core-s |"
     echo "|---|---|---|---|---|---|---|---|"
-    awk -F, -v P="$PAYLOAD" 'NR>1{n[$2]++; t[$2, n[$2]]=$3; s[$2]=$4; h[$2, n[$2]]=$6; if(!($2 in o)){o[$2]=++k; name[k]=$2}}
+    awk -F, -v P="$PAYLOAD" 'NR>1{n[$2]++; t[$2, n[$2]]=$3; s[$2, n[$2]]=$4; h[$2, n[$2]]=$6; if(!($2 in o)){o[$2]=++k; name[k]=$2}}
       function med(a, key, c,   i, j, v, x) { for (i=1;i<=c;i++) v[i]=a[key, i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]+0 < v[i]+0) { x=v[i]; v[i]=v[j]; v[j]=x }
         return (c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
       function mn(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 < m+0) m=a[key,i]; return m }
       function mx(a, key, c,   i, m) { m=a[key,1]; for (i=2;i<=c;i++) if (a[key,i]+0 > m+0) m=a[key,i]; return m }
-      END{ for (i=1;i<=k;i++) { x=name[i]; c=n[x]; m=med(t, x, c); restore = (x ~ /restore|rto/)
+      END{ for (i=1;i<=k;i++) { x=name[i]; c=n[x]; m=med(t, x, c); sz=med(s, x, c); restore = (x ~ /restore|rto/)
         printf "| %s | %.2f | %.2f | %.2f | %.0f | %s | %s | %s |\n", x, m, mn(t,x,c), mx(t,x,c), P/1e6/m,
-          restore ? "(restored " sprintf("%.1f", s[x]/1e6) ")" : sprintf("%.1f", s[x]/1e6),
-          restore ? "" : sprintf("%.2f", P/s[x]), med(h, x, c) } }' "$f"
+          restore ? "(restored " sprintf("%.1f", sz/1e6) ")" : sprintf("%.1f", sz/1e6),
+          restore ? "" : sprintf("%.2f", P/sz), med(h, x, c) } }' "$f"
     echo
-    echo "Ratios (same-round time ratio, median over rounds; < 1 = revrx faster):"
+    echo "Ratios (same-round time and stored-size ratios, medians over rounds; < 1 = revrx faster or smaller):"
     echo
-    awk -F, 'NR>1{t[$1, $2]=$3; s[$2]=$4; r[$1]=1}
+    awk -F, 'NR>1{t[$1, $2]=$3; s[$1, $2]=$4; r[$1]=1}
+      function median(a, c,   i, j, y) { for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (a[j] < a[i]) { y=a[i]; a[i]=a[j]; a[j]=y }
+        return (c % 2) ? a[(c+1)/2] : (a[c/2]+a[c/2+1])/2 }
       END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto", pairs, " ")
-        for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0
-          for (x in r) if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
-          for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j] < v[i]) { y=v[i]; v[i]=v[j]; v[j]=y }
-          m = c ? ((c % 2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2) : 0
-          line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", m) : "NA")
-          if (pairs[p] !~ /restore|drill|rto/ && s[ab[1]] > 0 && s[ab[2]] > 0) line = line sprintf("; stored size: %.2f", s[ab[1]]/s[ab[2]])
-          print line; delete v } }' "$f"
+        for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0; cs=0
+          for (x in r) {
+            if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
+            if (s[x, ab[1]] > 0 && s[x, ab[2]] > 0) w[++cs]=s[x, ab[1]]/s[x, ab[2]] }
+          line = sprintf("* time %s: %s", pairs[p], c ? sprintf("%.2f", median(v, c)) : "NA")
+          if (pairs[p] !~ /restore|drill|rto/ && cs) line = line sprintf("; stored size: %.2f", median(w, cs))
+          print line; delete v; delete w } }' "$f"
     echo
     echo "Delta restores (revrx-agent restore --delta onto the restored copy after DELTA_SQL):"
     echo
