@@ -828,15 +828,16 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	}
 
 	/*
-	 * Then the whole version, with the changed pages put in on the way: every
-	 * page is written once, and hashed once, as the rebuilt file.  The whole
-	 * copy is the one its backup recorded (its header carries that digest;
-	 * its stored bytes are checked by CRC-32), but its own content digest is
-	 * not computed: the rebuilt file's, compared with the record below, is
-	 * the check that matters, and on the critical path of a restore (one
-	 * thread streaming a 1 GB segment) a second SHA-256 of the same
-	 * gigabyte is a large share of the time.  Should the rebuilt file not match,
-	 * the whole copy is read again, fully checked, to say which is damaged.
+	 * Then the whole version, with the changed pages put in on the way:
+	 * every page is written once, and hashed once, as the rebuilt file.
+	 * The whole copy is the one its backup recorded (its header carries
+	 * that digest; its stored bytes are checked by CRC-32), but its own
+	 * content digest is not computed: the rebuilt file's, compared with the
+	 * record below, is the check that matters, and on the critical path of
+	 * a restore (one thread streaming a 1 GB segment) a second SHA-256 of
+	 * the same gigabyte is a large share of the time.  Should the rebuilt
+	 * file not match, the whole copy is read again, fully checked, to say
+	 * which is damaged.
 	 */
 	if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
 					   base_sha, RVX_SHA256_LEN) != 0)
@@ -867,8 +868,9 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 
 	if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
 	{
-		if (check_whole_copy(run, repo, reader, json_string_value(json_object_get(entries[base], "key")),
-							 base_sha, base_size, dest, err) != 0)
+		const char *base_key = json_string_value(json_object_get(entries[base], "key"));
+
+		if (check_whole_copy(run, repo, reader, base_key, base_sha, base_size, dest, err) != 0)
 		{
 			unlink(dest);
 			rvx_error_prefix(err, "\"%s\" cannot be rebuilt from backups %s to %s",
