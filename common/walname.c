@@ -24,6 +24,23 @@ is_upper_hex(const char *s, size_t n)
 	return true;
 }
 
+/* A name's middle field counts 4 GB; its last, the segments of segsize within them. */
+static uint64_t
+segments_per_id(uint64_t segsize)
+{
+	return UINT64_C(0x100000000) / segsize;
+}
+
+static uint32_t
+hex32(const char *s)
+{
+	uint32_t	v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 4) | (uint32_t) (s[i] <= '9' ? s[i] - '0' : s[i] - 'A' + 10);
+	return v;
+}
+
 RvxWalKind
 rvx_walname_kind(const char *name)
 {
@@ -57,17 +74,30 @@ rvx_walname_kind(const char *name)
 uint32_t
 rvx_walname_timeline(const char *name)
 {
-	uint32_t	tli = 0;
-
 	if (rvx_walname_kind(name) == RVX_WAL_INVALID)
 		return 0;
-	for (int i = 0; i < 8; i++)
-	{
-		char		c = name[i];
+	return hex32(name);
+}
 
-		tli = (tli << 4) | (uint32_t) (c <= '9' ? c - '0' : c - 'A' + 10);
-	}
-	return tli;
+bool
+rvx_walname_segno(const char *name, uint64_t segsize, uint32_t *tli, uint64_t *segno)
+{
+	if (segsize == 0 || strlen(name) < RVX_WALNAME_SEGLEN ||
+		!is_upper_hex(name, RVX_WALNAME_SEGLEN))
+		return false;
+	*tli = hex32(name);
+	*segno = (uint64_t) hex32(name + 8) * segments_per_id(segsize) + hex32(name + 16);
+	return true;
+}
+
+void
+rvx_walname_segment(uint32_t tli, uint64_t segno, uint64_t segsize,
+					char out[RVX_WALNAME_SEGLEN + 1])
+{
+	uint64_t	per_id = segments_per_id(segsize);
+
+	snprintf(out, RVX_WALNAME_SEGLEN + 1, "%08X%08X%08X", (unsigned int) tli,
+			 (unsigned int) (segno / per_id), (unsigned int) (segno % per_id));
 }
 
 int

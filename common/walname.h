@@ -62,6 +62,19 @@ extern RvxWalKind rvx_walname_kind(const char *name);
 extern uint32_t rvx_walname_timeline(const char *name);
 
 /*
+ * The timeline and segment number (the segment's first byte / segsize) that
+ * the first 24 characters of a WAL file's name give, for segments of
+ * segsize bytes; false when those characters are not upper-case hex or
+ * segsize is 0.
+ */
+extern bool rvx_walname_segno(const char *name, uint64_t segsize, uint32_t *tli,
+							  uint64_t *segno);
+
+/* The name of segment segno of timeline tli: RVX_WALNAME_SEGLEN + 1 bytes. */
+extern void rvx_walname_segment(uint32_t tli, uint64_t segno, uint64_t segsize,
+								char out[RVX_WALNAME_SEGLEN + 1]);
+
+/*
  * Repository key of an archived file, relative to the repository prefix:
  * "wal/<timeline>/<name><suffix>".  -1 if the name is invalid or the key
  * does not fit in cap bytes.

@@ -80,24 +80,7 @@ rvx_wal_progress_free(RvxWalProgress *p)
 static bool
 name_segno(const RvxWalProgress *p, const char *name, uint32_t *tli, uint64_t *segno)
 {
-	unsigned int t,
-				log,
-				seg;
-
-	if (sscanf(name, "%8X%8X%8X", &t, &log, &seg) != 3)
-		return false;
-	*tli = t;
-	*segno = (uint64_t) log * (UINT64_C(0x100000000) / p->segsize) + seg;
-	return true;
-}
-
-static void
-segment_name(const RvxWalProgress *p, uint32_t tli, uint64_t segno, char *out, size_t cap)
-{
-	uint64_t	per = UINT64_C(0x100000000) / p->segsize;
-
-	snprintf(out, cap, "%08X%08X%08X", (unsigned int) tli, (unsigned int) (segno / per),
-			 (unsigned int) (segno % per));
+	return rvx_walname_segno(name, p->segsize, tli, segno);
 }
 
 static Seg *
@@ -290,7 +273,9 @@ rvx_wal_progress_needs_base(RvxWalProgress *p, const char *stored, char *prev, s
 		return false;
 	s->base_asked = true;
 	p->lost = false;
-	segment_name(p, tli, segno - 1, prev, cap);
+	if (cap <= RVX_WALNAME_SEGLEN)
+		return false;
+	rvx_walname_segment(tli, segno - 1, p->segsize, prev);
 	return true;
 }
 

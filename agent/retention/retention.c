@@ -167,17 +167,10 @@ bool
 rvx_retention_segno(const char *name, uint64_t seg_size, uint64_t *segno)
 {
 	RvxWalKind	kind = rvx_walname_kind(name);
-	unsigned int tli,
-				hi,
-				lo;
-	uint64_t	per_id;
+	uint32_t	tli;
 
 	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED &&
 		kind != RVX_WAL_BACKUP_HISTORY)
 		return false;
-	if (seg_size == 0 || sscanf(name, "%8X%8X%8X", &tli, &hi, &lo) != 3)
-		return false;
-	per_id = UINT64_C(0x100000000) / seg_size;
-	*segno = (uint64_t) hi * per_id + lo;
-	return true;
+	return rvx_walname_segno(name, seg_size, &tli, segno);
 }

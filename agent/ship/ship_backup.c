@@ -385,22 +385,18 @@ check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
 {
 	const char *start = json_string_value(json_object_get(record, "start_wal"));
 	const char *stop = json_string_value(json_object_get(record, "stop_wal"));
-	uint64_t	per_id = cluster->wal_segment_size ?
-		UINT64_C(0x100000000) / cluster->wal_segment_size : 256;
-	unsigned int tli,
-				hi,
-				lo;
+	uint64_t	segsize = cluster->wal_segment_size ? cluster->wal_segment_size :
+		UINT64_C(16) * 1024 * 1024;
+	uint32_t	tli;
 	uint64_t	first,
 				last;
 
 	*missing = '\0';
 	/* a backup taken across a timeline switch: check the range on the last one */
-	if (sscanf(start, "%8X%8X%8X", &tli, &hi, &lo) != 3)
-		return rvx_error(err, RVX_E_CORRUPT, "invalid start_wal \"%s\"", start);
-	first = (uint64_t) hi * per_id + lo;
-	if (sscanf(stop, "%8X%8X%8X", &tli, &hi, &lo) != 3)
-		return rvx_error(err, RVX_E_CORRUPT, "invalid stop_wal \"%s\"", stop);
-	last = (uint64_t) hi * per_id + lo;
+	if (start == NULL || !rvx_walname_segno(start, segsize, &tli, &first))
+		return rvx_error(err, RVX_E_CORRUPT, "invalid start_wal \"%s\"", start ? start : "");
+	if (stop == NULL || !rvx_walname_segno(stop, segsize, &tli, &last))
+		return rvx_error(err, RVX_E_CORRUPT, "invalid stop_wal \"%s\"", stop ? stop : "");
 	if (strncmp(start, stop, 8) != 0)
 	{
 		int			rc = wal_stored(repo, start, preferred, err);
@@ -416,11 +412,10 @@ check_wal(RvxRepo *repo, const json_t *record, const RvxClusterInfo *cluster,
 		first = last;
 	for (uint64_t seg = first; seg <= last; seg++)
 	{
-		char		name[RVX_WALNAME_MAXLEN + 1];
+		char		name[RVX_WALNAME_SEGLEN + 1];
 		int			rc;
 
-		snprintf(name, sizeof(name), "%08X%08X%08X", tli, (unsigned) (seg / per_id),
-				 (unsigned) (seg % per_id));
+		rvx_walname_segment(tli, seg, segsize, name);
 		rc = wal_stored(repo, name, preferred, err);
 		if (rc < 0)
 			return -1;

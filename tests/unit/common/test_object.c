@@ -978,6 +978,30 @@ test_walname(void **state)
 }
 
 static void
+test_walname_segno(void **state)
+{
+	const uint64_t mb = 1024 * 1024;
+	char		name[RVX_WALNAME_SEGLEN + 1];
+	uint32_t	tli;
+	uint64_t	segno;
+
+	(void) state;
+	assert_true(rvx_walname_segno("0000000A00000001000000FF", 16 * mb, &tli, &segno));
+	assert_int_equal(tli, 10);
+	assert_int_equal(segno, 256 + 255);
+	rvx_walname_segment(tli, segno + 1, 16 * mb, name);
+	assert_string_equal(name, "0000000A0000000200000000");
+	/* 1 GB segments: four to the middle field */
+	assert_true(rvx_walname_segno("000000010000000300000002.partial", 1024 * mb, &tli, &segno));
+	assert_int_equal(segno, 3 * 4 + 2);
+	rvx_walname_segment(1, 15, 1024 * mb, name);
+	assert_string_equal(name, "000000010000000300000003");
+	assert_false(rvx_walname_segno("00000001000000000000000", 16 * mb, &tli, &segno));
+	assert_false(rvx_walname_segno("0000000100000000000000a1", 16 * mb, &tli, &segno));
+	assert_false(rvx_walname_segno("000000010000000000000001", 0, &tli, &segno));
+}
+
+static void
 test_spool_notes(void **state)
 {
 	uint8_t		sha[RVX_SHA256_LEN];
@@ -1058,6 +1082,7 @@ main(void)
 		cmocka_unit_test(test_encryption),
 		cmocka_unit_test(test_key_parse),
 		cmocka_unit_test(test_walname),
+		cmocka_unit_test(test_walname_segno),
 		cmocka_unit_test(test_spool_notes),
 		cmocka_unit_test(test_sha256_vectors),
 	};
