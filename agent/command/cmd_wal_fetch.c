@@ -55,6 +55,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@
 #include "info/fetch.h"
 #include "info/repo_meta.h"
 #include "info/wal_partial.h"
+#include "restore/wal_prefetch.h"
 #include "walname.h"
 
 /*
@@ -245,6 +247,8 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	RvxObjectInfo info;
 	RvxError	err;
 	char		key[256];
+	char		queue[PATH_MAX];
+	bool		queued;
 	int			rc;
 	bool		accept_gap = false;
 
@@ -265,6 +269,18 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	{
 		rvx_err("\"%s\" is not the name of a WAL file", name);
 		return RVX_E_USAGE;
+	}
+
+	/* the segments fetched ahead (wal_prefetch.h) */
+	queued = rvx_prefetch_dir(dest, queue, sizeof(queue));
+	if (queued && rvx_walname_kind(name) == RVX_WAL_HISTORY)
+		rvx_prefetch_stop(queue);
+	if (queued && rvx_walname_kind(name) == RVX_WAL_SEGMENT &&
+		rvx_prefetch_take(queue, name, dest, cfg))
+	{
+		rvx_debug("restored \"%s\" from the segments fetched ahead", name);
+		rvx_prefetch_ahead(queue, name, cfg);
+		return 0;
 	}
 
 	repo = rvx_repo_open(&cfg->repo, &err);
@@ -304,6 +320,8 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 		goto fail;
 	rvx_debug("restored \"%s\" from \"%s\"", name, key);
 	rvx_repo_close(repo);
+	if (queued)
+		rvx_prefetch_ahead(queue, name, cfg);
 	return 0;
 
 fail:

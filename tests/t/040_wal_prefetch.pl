@@ -1,0 +1,168 @@
+# Segments fetched ahead of recovery (agent/restore/wal_prefetch.h).
+#
+# After serving a segment into pg_wal, wal-fetch leaves a prefetcher that
+# fetches the next REVRX_WAL_PREFETCH segments into pg_wal/revrx_prefetch,
+# and the next wal-fetch takes its segment from there.  A restored server
+# must recover every row through the queue and leave no queue behind once
+# promoted.  Then, with the agent alone: the queue holds exactly the next
+# segments, byte for byte what a fetch gives; a queue filled from another
+# repository is not taken from; a damaged object is not queued (and the
+# fetch when asked fails naming it); what a killed prefetcher left is
+# neither waited for nor served; a request for a history file (recovery
+# begins or ends) removes the queue; nothing is queued with prefetch off
+# or for a destination outside pg_wal.
+
+use strict;
+use warnings FATAL => 'all';
+
+use Fcntl qw(:flock);
+use File::Path qw(make_path);
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use RevrxTest;
+
+my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
+my $env = { REVRX_REPO => "file://$repodir" };
+
+my $node = RevrxTest::new_node('prefetch');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION revrx');
+my $agent = RevrxTest::Agent->start($node, repo => "file://$repodir");
+my $bid = $node->safe_psql('postgres', 'SELECT revrx_backup_now(NULL, true)');
+like($bid, qr/^\d{8}T\d{6}Z/, "backup $bid");
+
+# a dozen segments after the backup, each with rows of its own
+$node->safe_psql('postgres', 'CREATE TABLE t(i int, filler text)');
+my @segs;
+for my $round (1 .. 12)
+{
+	$node->safe_psql('postgres',
+		"INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 2000) g");
+	push @segs, RevrxTest::switch_wal($node);
+}
+ok(RevrxTest::wait_archived($node, $segs[-1], 120), "archived up to $segs[-1]");
+my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
+$agent->stop;
+$node->stop('immediate');
+
+# ---- a restored server recovers through the queue
+my ($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_restored', $env);
+is($rc, 0, 'restore') or diag($err);
+RevrxTest::prepare_restored($r);
+{
+	local $ENV{REVRX_LOG_LEVEL} = 'debug';
+	local $ENV{REVRX_WAL_PREFETCH} = '4';
+	ok(RevrxTest::start_restored($r, $env), 'the restored cluster recovered and was promoted');
+}
+is($r->safe_psql('postgres', 'SELECT count(*) FROM t'), $rows, "every row is there ($rows)");
+my $log = PostgreSQL::Test::Utils::slurp_file($r->logfile);
+my $taken = () = $log =~ /from the segments fetched ahead/g;
+cmp_ok($taken, '>=', 8, "recovery took $taken of its segments from the queue");
+unlike($log, qr/prefetch of "/, 'no prefetch failed');
+ok(RevrxTest::wait_for(sub { !-e $r->data_dir . '/pg_wal/revrx_prefetch' }, 30,
+		'the queue to go'),
+	'no queue is left once the server was promoted');
+$r->stop;
+
+# ---- the agent alone
+my $base = PostgreSQL::Test::Utils::tempdir('fetched');
+my %want;
+for my $seg (@segs)
+{
+	my ($frc) = RevrxTest::run_agent($env, 'wal-fetch', $seg, "$base/$seg");
+	is($frc, 0, "$seg fetched outside pg_wal") if $seg eq $segs[0];
+	$want{$seg} = RevrxTest::slurp_bin("$base/$seg");
+}
+ok(!-e "$base/revrx_prefetch", 'no queue for a destination outside pg_wal');
+
+my $pgwal = "$base/data/pg_wal";
+make_path($pgwal);
+my $queue = "$pgwal/revrx_prefetch";
+my %ahead = (%$env, REVRX_WAL_PREFETCH => '3');
+
+# is a prefetcher still at work?
+my $prefetching = sub {
+	open my $fh, '<', "$queue/lock" or return 0;
+	my $free = flock($fh, LOCK_SH | LOCK_NB);
+	close $fh;
+	return !$free;
+};
+my $fetch = sub {
+	my ($seg, %extra) = @_;
+	my @r = RevrxTest::run_agent({ %ahead, %extra }, 'wal-fetch', $seg, "$pgwal/RECOVERYXLOG");
+	RevrxTest::wait_for(sub { !$prefetching->() }, 60, 'the prefetcher to finish');
+	return @r;
+};
+my $queued = sub {
+	opendir my $d, $queue or return '';
+	return join ' ', sort grep { !/^\./ } readdir $d;
+};
+
+($rc, $out, $err) = $fetch->($segs[0], REVRX_WAL_PREFETCH => '0');
+is($rc, 0, 'fetched with prefetch off');
+ok(!-e $queue, 'nothing queued with REVRX_WAL_PREFETCH=0');
+
+($rc) = $fetch->($segs[0]);
+is($rc, 0, "$segs[0] fetched into pg_wal");
+is($queued->(), "@segs[1..3] lock served source", 'the queue holds the next 3 segments');
+ok(!grep({ RevrxTest::slurp_bin("$queue/$_") ne $want{$_} } @segs[1..3]),
+	'each byte for byte what a fetch gives');
+
+($rc) = $fetch->($segs[1]);
+is($rc, 0, "$segs[1] fetched");
+is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[1] }, "$segs[1] is right");
+is($queued->(), "@segs[2..4] lock served source", "taken from the queue, which moved on to $segs[4]");
+
+# another repository's queue
+PostgreSQL::Test::Utils::append_to_file("$queue/source.new", "file:///elsewhere");
+rename("$queue/source.new", "$queue/source") or die $!;
+open my $fh, '>', "$queue/$segs[2]" or die $!;
+print $fh "\0" x length($want{ $segs[2] });
+close $fh;
+($rc) = $fetch->($segs[2]);
+is($rc, 0, "$segs[2] fetched with a queue from elsewhere");
+is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[2] },
+	"$segs[2] came from the repository, not from the other queue");
+is($queued->(), "@segs[3..5] lock served source", 'the other queue was replaced');
+is(PostgreSQL::Test::Utils::slurp_file("$queue/source"), "file://$repodir", 'and names this repository');
+
+# a damaged object is not queued, and stops the prefetcher
+my $victim = "$repodir/wal/00000001/$segs[7].zst";
+my $sound = RevrxTest::slurp_bin($victim);
+{
+	open my $vh, '+<:raw', $victim or die $!;
+	seek $vh, 80, 0;
+	print $vh 'XX';
+	close $vh;
+}
+($rc) = $fetch->($segs[5]);
+is($rc, 0, "$segs[5] fetched");
+is($queued->(), "$segs[6] lock served source", "the damaged $segs[7] was not queued, nor anything after it");
+($rc, $out, $err) = $fetch->($segs[7]);
+is($rc, 7, "$segs[7] itself fails as corrupt when asked");
+like($err, qr/\Q$segs[7]\E/, 'naming it');
+{
+	open my $vh, '>:raw', $victim or die $!;
+	print $vh $sound;
+	close $vh;
+}
+
+# what a killed prefetcher leaves: its mark and its unfinished file
+for my $left ("$segs[8].fetching", "$segs[8].revrx.tmp")
+{
+	open my $lh, '>', "$queue/$left" or die $!;
+	print $lh 'unfinished';
+	close $lh;
+}
+($rc) = $fetch->($segs[8]);
+is($rc, 0, "$segs[8] fetched past a dead prefetcher's leftovers");
+is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[8] }, "$segs[8] is right");
+unlike($queued->(), qr/fetching|tmp/, 'the leftovers are gone');
+
+# recovery ends: PostgreSQL asks for the next timeline's history
+($rc) = RevrxTest::run_agent(\%ahead, 'wal-fetch', '00000002.history', "$pgwal/RECOVERYHISTORY");
+is($rc, 1, 'a history file the repository does not hold');
+ok(!-e $queue, 'the request removed the queue');
+
+done_testing();
