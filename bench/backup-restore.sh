@@ -30,7 +30,9 @@
 #   ALT_AGENT []        also, in every round right after the revrx restore of the
 #                       incremental chain, the same restore by this other revrx-agent
 #                       binary (a build before a change, say), recorded as
-#                       revrx-incr-restore-alt: before and after in one run
+#                       revrx-incr-restore-alt, and right after revrx's recovery time,
+#                       the same recovery with it (restore and restore_command),
+#                       revrx-rto-alt: before and after in one run
 #   RTO [1]             1 = also the recovery time of each tool, below
 #   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
@@ -444,8 +446,8 @@ rto_up() { # dir: start the restored copy, return once it is promoted
   return 1
 }
 # (a failed recovery is logged and its round's row says so; the run goes on)
-rto_revrx() { # dir backup-id
-  agent_env "$REVRX_AGENT" restore --pgdata "$1" --backup "$2" --target-time "$RTO_TARGET" \
+rto_revrx() { # dir backup-id [agent binary: its restore_command runs the same one]
+  agent_env "${3:-$REVRX_AGENT}" restore --pgdata "$1" --backup "$2" --target-time "$RTO_TARGET" \
     >>"$WORK/log/revrx-restore.log" 2>&1 && rto_up "$1" || { log "  revrx recovery FAILED"; RTO_FAILED=1; }
 }
 rto_pgbr() { # dir label
@@ -474,6 +476,10 @@ t_rto() { # round: each tool's backup, the same load archived by it, the recover
   rm -rf "$WORK/rto"
   timed rto_revrx "$WORK/rto" "$id"
   rto_record "$r" revrx-rto
+  if [[ -n $ALT_AGENT ]]; then
+    timed rto_revrx "$WORK/rto" "$id" "$ALT_AGENT"
+    rto_record "$r" revrx-rto-alt
+  fi
   use_pgbr_archiving
   sql "CHECKPOINT"
   aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=full --compress-type=zst \
@@ -511,7 +517,7 @@ summarize() {
     awk -F, 'NR>1{t[$1, $2]=$3; s[$1, $2]=$4; r[$1]=1}
       function median(a, c,   i, j, y) { for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (a[j] < a[i]) { y=a[i]; a[i]=a[j]; a[j]=y }
         return (c % 2) ? a[(c+1)/2] : (a[c/2]+a[c/2+1])/2 }
-      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto revrx-rto-alt/pgbr-rto revrx-rto/revrx-rto-alt", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0; cs=0
           for (x in r) {
             if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]
