@@ -52,6 +52,12 @@ typedef enum RvxWalKind
 	RVX_WAL_STREAMED,
 } RvxWalKind;
 
+/*
+ * The directory in pg_wal where revrx-agent wal-fetch keeps the segments
+ * it fetched ahead of recovery (agent/restore/wal_prefetch.h).
+ */
+#define RVX_PREFETCH_DIR	"revrx_prefetch"
+
 /* Longest valid name ("<24 hex>.<16 hex>.<8 hex>-<8 hex>.partial"), without the NUL. */
 #define RVX_WALNAME_MAXLEN	67
 /* Length of a segment's name ("<8 hex timeline><16 hex segment>"). */

@@ -30,6 +30,12 @@
  *	   /metrics shows what PostgreSQL itself has not archived yet: the one
  *	   backlog the agent cannot see (not while a backup is being taken).
  *
+ * Once, at start (the worker starts when recovery has finished), it
+ * removes the segments revrx-agent wal-fetch fetched ahead of a recovery
+ * that ended without asking for a timeline history file (a server shut
+ * down at its recovery target, then started without recovery): nothing
+ * takes them any more (agent/restore/wal_prefetch.h).
+ *
  * pg_cancel_backend() on the worker cancels the backup it is taking (it
  * fails with "canceling statement due to user request"); the worker goes
  * on.  SIGTERM while a backup runs is the backend's die(), which makes the
@@ -55,6 +61,7 @@
 #include <unistd.h>
 
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -82,6 +89,7 @@
 #include "spool_read.h"
 #include "spool_write.h"
 #include "status.h"
+#include "walname.h"
 #include "worker.h"
 
 /* Seconds before the postmaster restarts a worker that exited. */
@@ -139,6 +147,7 @@ static void watch_shipping(void);
 static void check_schedule(void);
 static void publish_server_status(void);
 static void run_backup(int slot, const RevrxBackupEntry *e);
+static void remove_prefetched_wal(void);
 
 /*
  * revrx_worker_register
@@ -151,6 +160,25 @@ revrx_worker_register(void)
 	revrx_register_worker("revrx_worker_main", "revrx backup worker", "revrx",
 						  BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
 						  REVRX_WORKER_RESTART_SECS, (Datum) 0);
+}
+
+/* See the file's header: the queue of pg_wal/revrx_prefetch, once out of recovery. */
+static void
+remove_prefetched_wal(void)
+{
+	const char *dir = XLOGDIR "/" RVX_PREFETCH_DIR;
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return;
+	if (!rmtree(dir, true))
+		ereport(LOG,
+				(errmsg("could not remove \"%s\", left by a recovery that did not end by promotion",
+						dir)));
+	else
+		ereport(LOG,
+				(errmsg("removed \"%s\", WAL fetched ahead of a recovery that did not end by promotion",
+						dir)));
 }
 
 /*
@@ -313,6 +341,7 @@ revrx_worker_main(Datum main_arg)
 
 	pgstat_report_activity(STATE_IDLE, NULL);
 	ereport(DEBUG1, (errmsg_internal("revrx backup worker started")));
+	guarded(remove_prefetched_wal, "remove the WAL segments fetched ahead of recovery");
 
 	for (;;)
 	{

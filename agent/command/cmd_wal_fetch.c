@@ -96,18 +96,15 @@ fetch_partials(RvxRepo *repo, const RvxClusterInfo *ci, const char *name, const 
 	char		later[256] = "";
 	char		last[256] = "";
 	char		history[32] = "";
-	unsigned int tli,
-				log,
-				seg;
+	uint32_t	tli;
 	uint64_t	segno;
 	uint64_t	branch = 0;
 	uint32_t	limit;			/* the chain is not used past it */
 	size_t		nlinks;
 	int			rc = -1;
 
-	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+	if (!rvx_walname_segno(name, ci->wal_segment_size, &tli, &segno))
 		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", name);
-	segno = (uint64_t) log * (UINT64_C(0x100000000) / ci->wal_segment_size) + seg;
 	if (rvx_partial_list(repo, name, &set, err) != 0)
 		return -1;
 	for (size_t i = 0; i < set.keys.n; i++)

@@ -366,16 +366,14 @@ rvx_partial_branch_point(RvxRepo *repo, uint64_t system_id, const char *segment,
 						 uint64_t segment_size, uint64_t *lsn, char *history, size_t cap,
 						 RvxError *err)
 {
-	unsigned int tli,
-				log,
-				seg;
+	uint32_t	tli;
 	uint64_t	from;
 	int			found = 0;
 
 	if (rvx_walname_kind(segment) != RVX_WAL_SEGMENT ||
-		sscanf(segment, "%8X%8X%8X", &tli, &log, &seg) != 3 || segment_size == 0)
+		!rvx_walname_segno(segment, segment_size, &tli, &from))
 		return rvx_error(err, RVX_E_USAGE, "\"%s\" is not the name of a WAL segment", segment);
-	from = ((uint64_t) log * (UINT64_C(0x100000000) / segment_size) + seg) * segment_size;
+	from *= segment_size;
 	for (uint64_t t = (uint64_t) tli + 1; t <= UINT32_MAX && t <= (uint64_t) tli + HISTORY_MAX_PROBE; t++)
 	{
 		char		name[32];

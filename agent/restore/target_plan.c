@@ -68,9 +68,7 @@ wal_key(void *arg, const char *key, uint64_t size)
 	WalScan    *ws = arg;
 	char		name[RVX_WALNAME_MAXLEN + 1];
 	RvxWalKind	kind;
-	uint32_t	tli,
-				log,
-				seg;
+	uint32_t	tli;
 	uint64_t	segno;
 	RvxStreamedName r;
 	WalTimeline *t = NULL;
@@ -80,11 +78,10 @@ wal_key(void *arg, const char *key, uint64_t size)
 	kind = rvx_walname_kind(name);
 	if (kind != RVX_WAL_SEGMENT && kind != RVX_WAL_PARTIAL && kind != RVX_WAL_STREAMED)
 		return 0;
-	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+	if (!rvx_walname_segno(name, ws->segsize, &tli, &segno))
 		return 0;
 	if (ws->max_tli != 0 && tli > ws->max_tli)
 		return 0;
-	segno = (uint64_t) log * (UINT64_C(0x100000000) / ws->segsize) + seg;
 	if (kind == RVX_WAL_STREAMED &&
 		(rvx_walname_streamed_parse(name, &r) != 0 || r.end > ws->segsize ||
 		 !rvx_partial_key_parse(r.segment, key, &r)))

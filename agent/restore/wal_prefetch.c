@@ -39,8 +39,6 @@
 #include "restore/wal_prefetch.h"
 #include "walname.h"
 
-#define QUEUE_DIR		"revrx_prefetch"
-
 /*
  * How long a request for a history file waits for a running prefetcher to
  * finish its segment before leaving it the stop marker instead.
@@ -179,7 +177,7 @@ rvx_prefetch_dir(const char *dest, char *dir, size_t cap)
 			parent = c + 1;
 	if (slash - parent != 6 || strncmp(parent, "pg_wal", 6) != 0)
 		return false;
-	return snprintf(dir, cap, "%.*s/" QUEUE_DIR, (int) (slash - dest), dest) < (int) cap;
+	return snprintf(dir, cap, "%.*s/" RVX_PREFETCH_DIR, (int) (slash - dest), dest) < (int) cap;
 }
 
 bool

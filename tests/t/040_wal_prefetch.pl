@@ -34,11 +34,12 @@ like($bid, qr/^\d{8}T\d{6}Z/, "backup $bid");
 
 # a dozen segments after the backup, each with rows of its own
 $node->safe_psql('postgres', 'CREATE TABLE t(i int, filler text)');
-my @segs;
+my (@segs, @lsns);
 for my $round (1 .. 12)
 {
 	$node->safe_psql('postgres',
 		"INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 2000) g");
+	push @lsns, $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 	push @segs, RevrxTest::switch_wal($node);
 }
 ok(RevrxTest::wait_archived($node, $segs[-1], 120), "archived up to $segs[-1]");
@@ -63,6 +64,35 @@ unlike($log, qr/prefetch of "/, 'no prefetch failed');
 ok(RevrxTest::wait_for(sub { !-e $r->data_dir . '/pg_wal/revrx_prefetch' }, 30,
 		'the queue to go'),
 	'no queue is left once the server was promoted');
+$r->stop;
+
+# ---- a recovery that ends without promotion leaves the queue to the server
+($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_shutdown', $env,
+	'--target-lsn', $lsns[3], '--target-action', 'shutdown');
+is($rc, 0, "restore to $lsns[3], then shut down") or diag($err);
+RevrxTest::prepare_restored($r);
+{
+	# by hand: the server stops by itself, which the node object does not expect
+	local $ENV{REVRX_WAL_PREFETCH} = '4';
+	PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
+	ok( RevrxTest::wait_for(
+			sub {
+				-e $r->logfile
+				  && !-e $r->data_dir . '/postmaster.pid'
+				  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /database system is shut down/;
+			},
+			60, 'recovery to reach the target and shut down'),
+		'recovery stopped at the target and shut down');
+}
+my $left = $r->data_dir . '/pg_wal/revrx_prefetch';
+my @outlived = -d $left ? do { opendir my $d, $left or die $!; grep { /^[0-9A-F]{24}$/ } readdir $d } : ();
+ok(@outlived > 0, "the queue outlived the recovery that stopped at the target (@outlived)");
+unlink($r->data_dir . '/recovery.signal') or die $!;
+$r->start;
+ok(RevrxTest::wait_for(sub { !-e $left }, 60, 'the queue to go'),
+	'started without recovery, the revrx worker removed the queue');
+like(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/removed "pg_wal\/revrx_prefetch"/,
+	'and said so');
 $r->stop;
 
 # ---- the agent alone
