@@ -56,6 +56,7 @@
  */
 #include "postgres.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,17 +169,40 @@ remove_prefetched_wal(void)
 {
 	const char *dir = XLOGDIR "/" RVX_PREFETCH_DIR;
 	struct stat st;
+	int			fd;
 
 	if (stat(dir, &st) != 0)
 		return;
+
+	/*
+	 * A prefetcher that is still fetching holds the lock: it removes the
+	 * queue itself when it sees the stop mark, and rmtree() racing its
+	 * writes could leave the directory behind.
+	 */
+	fd = OpenTransientFile(XLOGDIR "/" RVX_PREFETCH_DIR "/lock", O_RDWR | PG_BINARY);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		int			mark = OpenTransientFile(XLOGDIR "/" RVX_PREFETCH_DIR "/stop",
+											 O_WRONLY | O_CREAT | PG_BINARY);
+
+		if (mark >= 0)
+			CloseTransientFile(mark);
+		CloseTransientFile(fd);
+		ereport(LOG,
+				(errmsg("left \"%s\" to the revrx-agent prefetcher still running, which removes it",
+						dir)));
+		return;
+	}
 	if (!rmtree(dir, true))
 		ereport(LOG,
-				(errmsg("could not remove \"%s\", left by a recovery that did not end by promotion",
-						dir)));
+				(errmsg("could not remove \"%s\"", dir),
+				 errdetail("It holds WAL that revrx-agent wal-fetch fetched ahead of a recovery.")));
 	else
 		ereport(LOG,
-				(errmsg("removed \"%s\", WAL fetched ahead of a recovery that did not end by promotion",
-						dir)));
+				(errmsg("removed \"%s\"", dir),
+				 errdetail("It held WAL that revrx-agent wal-fetch fetched ahead of a recovery that ended without removing it.")));
+	if (fd >= 0)
+		CloseTransientFile(fd);
 }
 
 /*

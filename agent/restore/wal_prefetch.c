@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/file_utils.h"
@@ -50,6 +52,32 @@
  * segment before it exits (the next wal-fetch starts another).
  */
 #define IDLE_S			1.0
+
+/*
+ * The most the queue holds, whatever REVRX_WAL_PREFETCH says: it lives in
+ * pg_wal, beside the WAL of the server recovering (at least one segment).
+ */
+#define QUEUE_MAX_BYTES	(UINT64_C(1024) * 1024 * 1024)
+
+/* A segment name's position: the 16 characters after its timeline's 8. */
+#define POSITION(name)	((name) + 8)
+
+/* The file names PostgreSQL gives restore_command's destination in pg_wal. */
+#define SEGMENT_DEST	"RECOVERYXLOG"
+#define HISTORY_DEST	"RECOVERYHISTORY"
+
+/* The fd the detached prefetcher keeps the lock on (every other is closed). */
+#define LOCK_FD			3
+
+/* Seconds on a clock that does not jump with the time of day. */
+static double
+monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static bool
 queue_path(char *out, size_t cap, const char *dir, const char *name, const char *suffix)
@@ -111,13 +139,12 @@ prefetcher_running(const char *dir)
 }
 
 /*
- * Removes from the queue, by its lock's holder: with upto NULL, everything
- * but the lock, or, with remove, everything and the directory itself;
- * otherwise the segments up to upto's position (whatever their timeline:
- * recovery has passed them) and what no fetch is writing any more.
+ * Removes the files of the queue that doomed() picks; by the lock's holder
+ * (or when nobody can hold it any more).
  */
 static void
-clear_queue(const char *dir, const char *upto, bool remove)
+remove_files(const char *dir, bool (*doomed) (const char *name, const char *served),
+			 const char *served)
 {
 	DIR		   *d = opendir(dir);
 	struct dirent *de;
@@ -126,25 +153,51 @@ clear_queue(const char *dir, const char *upto, bool remove)
 		return;
 	while ((de = readdir(d)) != NULL)
 	{
-		const char *n = de->d_name;
 		char		path[PATH_MAX];
-		bool		doomed;
 
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-			continue;
-		if (upto == NULL)
-			doomed = remove || strcmp(n, "lock") != 0;
-		else if (rvx_walname_kind(n) == RVX_WAL_SEGMENT)
-			doomed = strcmp(n + 8, upto + 8) <= 0;
-		else
-			doomed = strcmp(n, "lock") != 0 && strcmp(n, "source") != 0 &&
-				strcmp(n, "stop") != 0 && strncmp(n, "served", 6) != 0;
-		if (doomed && queue_path(path, sizeof(path), dir, n, ""))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+			doomed(de->d_name, served) && queue_path(path, sizeof(path), dir, de->d_name, ""))
 			unlink(path);
 	}
 	closedir(d);
-	if (remove)
-		rmdir(dir);
+}
+
+static bool
+any_file(const char *name, const char *served)
+{
+	return true;
+}
+
+static bool
+all_but_lock(const char *name, const char *served)
+{
+	return strcmp(name, "lock") != 0;
+}
+
+/*
+ * What recovery no longer needs once it has been served segment served:
+ * segments up to its position, segments of other timelines (recovery
+ * follows served's now), and files of fetches that no longer run (the
+ * caller holds the lock), among them the temporary files of "served"
+ * itself that a killed wal-fetch left.
+ */
+static bool
+passed(const char *name, const char *served)
+{
+	if (rvx_walname_kind(name) == RVX_WAL_SEGMENT)
+		return strncmp(name, served, 8) != 0 ||
+			strcmp(POSITION(name), POSITION(served)) <= 0;
+	return strcmp(name, "lock") != 0 && strcmp(name, "source") != 0 &&
+		strcmp(name, "served") != 0 && strcmp(name, "stop") != 0 &&
+		strcmp(name, "starting") != 0;
+}
+
+/* The whole queue, and its directory. */
+static void
+remove_queue(const char *dir)
+{
+	remove_files(dir, any_file, NULL);
+	rmdir(dir);
 }
 
 /* Was the queue filled from this repository? */
@@ -170,12 +223,18 @@ rvx_prefetch_dir(const char *dest, char *dir, size_t cap)
 	const char *slash = strrchr(dest, '/');
 	const char *parent = dest;
 
-	if (slash == NULL)
+	/*
+	 * Only PostgreSQL's own destinations: pg_rewind's restore_command, say,
+	 * writes the segment's real name, and removes what it does not know in
+	 * pg_wal while a prefetcher may still be writing there.
+	 */
+	if (slash == NULL ||
+		(strcmp(slash + 1, SEGMENT_DEST) != 0 && strcmp(slash + 1, HISTORY_DEST) != 0))
 		return false;
 	for (const char *c = dest; c < slash; c++)
 		if (*c == '/')
 			parent = c + 1;
-	if (slash - parent != 6 || strncmp(parent, "pg_wal", 6) != 0)
+	if (slash - parent != strlen("pg_wal") || strncmp(parent, "pg_wal", slash - parent) != 0)
 		return false;
 	return snprintf(dir, cap, "%.*s/" RVX_PREFETCH_DIR, (int) (slash - dest), dest) < (int) cap;
 }
@@ -190,20 +249,17 @@ rvx_prefetch_take(const char *dir, const char *name, const char *dest, const Rvx
 		!queue_path(path, sizeof(path), dir, name, ""))
 		return false;
 
-	/* as long as a fetch of it may still succeed */
-	deadline = rvx_now_s() + cfg->repo.timeout_ms / 1000.0 * (cfg->repo.retries + 1);
+	/*
+	 * At most as long as one request may make no progress: a prefetcher
+	 * that takes longer is retrying, and fetching the segment here is no
+	 * worse.
+	 */
+	deadline = monotonic_s() + cfg->repo.timeout_ms / 1000.0;
 	while (access(path, F_OK) != 0 &&
 		   (queue_has(dir, name, ".fetching") || queue_has(dir, "starting", "")) &&
-		   prefetcher_running(dir) && rvx_now_s() < deadline)
+		   prefetcher_running(dir) && monotonic_s() < deadline)
 		usleep(5000);
 	return rename(path, dest) == 0;
-}
-
-static void
-exit_quietly(int signo)
-{
-	(void) signo;
-	_exit(0);
 }
 
 /* The segment wal-fetch served last (the "served" file): false when unknown. */
@@ -248,10 +304,14 @@ untouch(const char *dir, const char *name, const char *suffix)
 
 /*
  * Fetches segment name into the queue if the repository holds it whole:
- * 1 when queued, 0 when not stored whole, -1 on failure.
+ * 1 when queued, 0 when not stored whole, -1 on failure.  Its mark is made
+ * by the caller; once it is queued, after's (the next to fetch, or NULL)
+ * is made before name's is removed, so that a wal-fetch for after never
+ * finds neither.
  */
 static int
-prefetch_one(RvxRepo *repo, const RvxClusterInfo *ci, const char *dir, const char *name)
+prefetch_one(RvxRepo *repo, const RvxClusterInfo *ci, const char *dir, const char *name,
+			 const char *after)
 {
 	char		path[PATH_MAX];
 	char		key[256];
@@ -261,10 +321,11 @@ prefetch_one(RvxRepo *repo, const RvxClusterInfo *ci, const char *dir, const cha
 
 	if (!queue_path(path, sizeof(path), dir, name, ""))
 		return -1;
-	touch(dir, name, ".fetching");
 	rc = rvx_wal_find(repo, name, RVX_COMPRESS_ZSTD, key, sizeof(key), &info, &err);
 	if (rc > 0)
 		rc = rvx_fetch_to_file(repo, key, ci->system_id, path, &err) == 0 ? 1 : -1;
+	if (rc > 0 && after != NULL)
+		touch(dir, after, ".fetching");
 	untouch(dir, name, ".fetching");
 	if (rc < 0)
 		rvx_debug("prefetch of \"%s\": %s", name, err.msg);
@@ -274,12 +335,11 @@ prefetch_one(RvxRepo *repo, const RvxClusterInfo *ci, const char *dir, const cha
 }
 
 /*
- * The prefetcher, in the forked child, holding the queue's lock: keeps the
- * cfg->wal_prefetch segments after the one served last in the queue, in
- * order, following wal-fetch as recovery goes on (to a new timeline too),
- * until the repository does not hold the next one whole, a fetch fails,
- * recovery ends (the stop mark), or nothing was taken for IDLE_S.  Never
- * returns.
+ * The prefetcher, holding the queue's lock: keeps the segments after the
+ * one served last in the queue, in order, following wal-fetch as recovery
+ * goes on (to a new timeline too), until the repository does not hold the
+ * next one whole, a fetch fails, recovery ends (the stop mark, or the
+ * queue removed), or nothing was taken for IDLE_S.  Never returns.
  */
 static void
 prefetch_main(const char *dir, const char *first, const RvxConfig *cfg)
@@ -288,44 +348,39 @@ prefetch_main(const char *dir, const char *first, const RvxConfig *cfg)
 	RvxClusterInfo ci;
 	RvxError	err;
 	char		served[RVX_WALNAME_SEGLEN + 1];
-	char		seen[RVX_WALNAME_SEGLEN + 1] = "";
+	char		seen[RVX_WALNAME_SEGLEN + 1];
 	uint32_t	high_tli = 0;
 	uint64_t	high = 0;		/* the last segment queued, on high_tli */
-	double		busy_at = rvx_now_s();
-	int			fd;
+	double		busy_at = monotonic_s();
+	int			depth;
 
-	setsid();
-	signal(SIGTERM, exit_quietly);
-	signal(SIGINT, exit_quietly);
-	signal(SIGQUIT, exit_quietly);
-	signal(SIGHUP, exit_quietly);
-	signal(SIGPIPE, SIG_IGN);
-	if ((fd = open("/dev/null", O_RDONLY)) >= 0)
-	{
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
-
+	snprintf(seen, sizeof(seen), "%s", first);
 	repo = rvx_repo_open(&cfg->repo, &err);
 	if (repo == NULL || rvx_repo_meta_load(repo, &ci, &err) != 0)
 	{
 		rvx_debug("prefetch after \"%s\": %s", first, err.msg);
 		goto done;
 	}
-	while (!queue_has(dir, "stop", ""))
+	depth = cfg->wal_prefetch;
+	if ((uint64_t) depth * ci.wal_segment_size > QUEUE_MAX_BYTES)
+		depth = ci.wal_segment_size >= QUEUE_MAX_BYTES ? 1 :
+			(int) (QUEUE_MAX_BYTES / ci.wal_segment_size);
+
+	for (bool start = true; !queue_has(dir, "stop", "") && queue_has(dir, "source", ""); start = false)
 	{
 		char		next[RVX_WALNAME_SEGLEN + 1];
 		uint32_t	tli;
 		uint64_t	segno;
 
+		/* a served file being replaced, or gone: recovery is where it was */
 		if (!read_served(dir, served))
-			snprintf(served, sizeof(served), "%s", first);
-		if (strcmp(served, seen) != 0)
+			snprintf(served, sizeof(served), "%s", seen);
+		if (start || strcmp(served, seen) != 0)
 		{
 			/* recovery moved on: forget what it passed */
-			clear_queue(dir, served, false);
+			remove_files(dir, passed, served);
 			snprintf(seen, sizeof(seen), "%s", served);
-			busy_at = rvx_now_s();
+			busy_at = monotonic_s();
 		}
 		if (!rvx_walname_segno(served, ci.wal_segment_size, &tli, &segno))
 			break;
@@ -342,33 +397,109 @@ prefetch_main(const char *dir, const char *first, const RvxConfig *cfg)
 		for (;;)
 		{
 			rvx_walname_segment(tli, high + 1, ci.wal_segment_size, next);
-			if (high >= segno + cfg->wal_prefetch || !queue_has(dir, next, ""))
+			if (high >= segno + depth || !queue_has(dir, next, ""))
 				break;
 			high++;
 		}
-		if (high < segno + cfg->wal_prefetch)
+		if (high < segno + depth)
 			touch(dir, next, ".fetching");
 		untouch(dir, "starting", "");
-		if (high >= segno + cfg->wal_prefetch)
+		if (high >= segno + depth)
 		{
 			/* the queue is full: wait for wal-fetch to take one */
-			if (rvx_now_s() - busy_at > IDLE_S)
+			if (monotonic_s() - busy_at > IDLE_S)
 				break;
 			usleep(10000);
 			continue;
 		}
-		if (prefetch_one(repo, &ci, dir, next) <= 0)
-			break;				/* not stored whole, or failed: wal-fetch decides when asked */
+		{
+			char		after[RVX_WALNAME_SEGLEN + 1];
+
+			rvx_walname_segment(tli, high + 2, ci.wal_segment_size, after);
+			if (prefetch_one(repo, &ci, dir, next, high + 1 < segno + depth ? after : NULL) <= 0)
+				break;			/* not stored whole, or failed: wal-fetch decides when asked */
+		}
 		high++;
-		busy_at = rvx_now_s();
+		busy_at = monotonic_s();
 	}
 
 done:
-	untouch(dir, "starting", "");
+	remove_files(dir, passed, seen);	/* marks of fetches that will not happen */
 	if (queue_has(dir, "stop", ""))
-		clear_queue(dir, NULL, true);
+		remove_queue(dir);
 	if (repo != NULL)
 		rvx_repo_close(repo);
+	_exit(0);
+}
+
+/* The prefetcher's process, between a signal and its exit. */
+static volatile pid_t prefetcher_pid = 0;
+
+static void
+exit_quietly(int signo)
+{
+	if (prefetcher_pid > 0)
+		kill(prefetcher_pid, signo);
+	_exit(0);
+}
+
+/*
+ * The detached process, forked by wal-fetch with every signal blocked and
+ * holding the queue's lock on lock_fd.  It leaves the session of the
+ * startup process (whose process group the postmaster signals), keeps no
+ * descriptor of its caller's (PostgreSQL's log, which whoever reads it
+ * would otherwise wait on, its WAL and relation files) but stderr when
+ * debugging, and runs the prefetcher in a child of its own that it waits
+ * for.  In a container whose PID 1 is the postmaster, an orphan that died
+ * of a signal would be taken for a crashed backend and restart the server:
+ * whatever becomes of the prefetcher, this process exits with status 0
+ * (only a SIGKILL of this small process itself escapes that), and so does
+ * the prefetcher on every signal it can catch.  Never returns.
+ */
+static void
+detach(const char *dir, const char *first, const RvxConfig *cfg, int lock_fd)
+{
+	static const int quit_on[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
+	struct sigaction sa;
+	sigset_t	none;
+	int			null;
+	pid_t		pid;
+
+	setsid();
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = exit_quietly;
+	for (size_t i = 0; i < sizeof(quit_on) / sizeof(quit_on[0]); i++)
+		sigaction(quit_on[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGXFSZ, &sa, NULL);
+
+	if ((null = open("/dev/null", O_RDWR)) >= 0)
+	{
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (cfg->log_level != RVX_LOG_DEBUG)
+			dup2(null, STDERR_FILENO);
+	}
+	if (lock_fd != LOCK_FD && dup2(lock_fd, LOCK_FD) < 0)
+		_exit(0);
+	if (close_range(LOCK_FD + 1, ~0U, 0) != 0)
+		for (int fd = LOCK_FD + 1; fd < 4096; fd++)
+			close(fd);
+
+	sigemptyset(&none);
+	pid = fork();
+	if (pid == 0)
+	{
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prefetch_main(dir, first, cfg);
+	}
+	prefetcher_pid = pid;
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	_exit(0);
 }
 
@@ -377,6 +508,8 @@ rvx_prefetch_ahead(const char *dir, const char *name, const RvxConfig *cfg)
 {
 	char		path[PATH_MAX];
 	RvxError	err;
+	sigset_t	all,
+				old;
 	pid_t		pid;
 	int			fd;
 
@@ -392,11 +525,11 @@ rvx_prefetch_ahead(const char *dir, const char *name, const RvxConfig *cfg)
 	if (fd >= 0 && !source_is(dir, cfg->repo.url))
 	{
 		/* another repository's segments, or a new queue */
-		clear_queue(dir, NULL, false);
+		remove_files(dir, all_but_lock, NULL);
 		if (!queue_path(path, sizeof(path), dir, "source", "") ||
-			rvx_write_file_durable(path, cfg->repo.url, strlen(cfg->repo.url), false, &err) != 0)
+			rvx_write_file_durable(path, cfg->repo.url, strlen(cfg->repo.url), true, &err) != 0)
 		{
-			rvx_debug("could not start a queue in \"%s\"", dir);
+			rvx_debug("could not start a queue in \"%s\": %s", dir, err.msg);
 			close(fd);
 			return;
 		}
@@ -406,6 +539,7 @@ rvx_prefetch_ahead(const char *dir, const char *name, const RvxConfig *cfg)
 	if (!queue_path(path, sizeof(path), dir, "served", "") ||
 		rvx_write_file_durable(path, name, strlen(name), false, &err) != 0)
 	{
+		rvx_debug("could not write \"%s\": %s", path, err.msg);
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -421,9 +555,12 @@ rvx_prefetch_ahead(const char *dir, const char *name, const RvxConfig *cfg)
 	touch(dir, "starting", "");
 	fflush(stdout);
 	fflush(stderr);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		prefetch_main(dir, name, cfg);
+		detach(dir, name, cfg, fd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 	{
 		rvx_debug("could not start a prefetcher: %s", strerror(errno));
@@ -435,7 +572,7 @@ rvx_prefetch_ahead(const char *dir, const char *name, const RvxConfig *cfg)
 void
 rvx_prefetch_stop(const char *dir)
 {
-	double		deadline = rvx_now_s() + STOP_WAIT_S;
+	double		deadline = monotonic_s() + STOP_WAIT_S;
 	struct stat st;
 	int			fd;
 
@@ -445,11 +582,11 @@ rvx_prefetch_stop(const char *dir)
 	touch(dir, "stop", "");
 	while ((fd = lock_queue(dir, false)) < 0 && errno == EWOULDBLOCK)
 	{
-		if (rvx_now_s() >= deadline)
+		if (monotonic_s() >= deadline)
 			return;				/* it will, after the segment it is fetching */
 		usleep(10000);
 	}
-	clear_queue(dir, NULL, true);
+	remove_queue(dir);
 	if (fd >= 0)
 		close(fd);
 }

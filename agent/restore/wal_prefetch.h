@@ -25,13 +25,17 @@
  *	- The queue belongs to one repository: its "source" file names it, and
  *	  a queue filled from another repository is neither taken from nor kept.
  *	- No queued segment outlives recovery: PostgreSQL asks for history
- *	  files when recovery begins and when it ends (the new timeline's
- *	  number), and each such request empties the queue and removes it, or,
- *	  when a prefetcher is running, tells it to do so before its next
- *	  segment.  Segments up to the one just served are removed as recovery
- *	  passes them, so the queue holds at most REVRX_WAL_PREFETCH segments.
- *	- Only for a destination in a directory named pg_wal (PostgreSQL's
- *	  RECOVERYXLOG): a wal-fetch run by hand fetches no more than asked.
+ *	  files when recovery ends (to number the new timeline), and each such
+ *	  request empties the queue and removes it, or, when a prefetcher is
+ *	  running, tells it to do so before its next segment.  A recovery that
+ *	  ends without (shut down at its target) leaves it to the revrx worker
+ *	  (extension/worker.c).  Segments up to the one just served, and of
+ *	  other timelines, are removed as recovery passes them, so the queue
+ *	  holds at most REVRX_WAL_PREFETCH segments, and no more than 1 GB.
+ *	- Only for PostgreSQL's destinations, pg_wal/RECOVERYXLOG and
+ *	  RECOVERYHISTORY: a wal-fetch run by hand fetches no more than asked,
+ *	  and pg_rewind (which writes the segment's own name there, and removes
+ *	  what it does not know in pg_wal) never races a prefetcher.
  *
  * One prefetcher at a time: it holds an flock on the queue's "lock" file,
  * and marks the segment it is fetching with NAME.fetching, so that a
@@ -39,10 +43,11 @@
  * PostgreSQL runs restore_command one at a time, so the only concurrency
  * is between one wal-fetch and one prefetcher.  A prefetcher's failure
  * costs nothing but time: it is logged at debug level and the segment is
- * fetched when asked, where its error is reported.  It always exits with
- * status 0, even when signalled: in a container whose PID 1 is the
- * postmaster, an orphaned process that died of a signal would be taken
- * for a crashed backend.
+ * fetched when asked, where its error is reported.  The process wal-fetch
+ * leaves behind always exits with status 0, whatever becomes of the
+ * prefetcher it runs: in a container whose PID 1 is the postmaster, an
+ * orphaned process that died of a signal would be taken for a crashed
+ * backend (see detach() in wal_prefetch.c).
  *
  *-------------------------------------------------------------------------
  */

@@ -61,10 +61,22 @@ my $log = PostgreSQL::Test::Utils::slurp_file($r->logfile);
 my $taken = () = $log =~ /from the segments fetched ahead/g;
 cmp_ok($taken, '>=', 8, "recovery took $taken of its segments from the queue");
 unlike($log, qr/prefetch of "/, 'no prefetch failed');
+unlike($log, qr/removed "pg_wal\/revrx_prefetch"|left "pg_wal\/revrx_prefetch"/,
+	'the end of recovery removed the queue, not the revrx worker after it');
 ok(RevrxTest::wait_for(sub { !-e $r->data_dir . '/pg_wal/revrx_prefetch' }, 30,
 		'the queue to go'),
 	'no queue is left once the server was promoted');
 $r->stop;
+
+# is a prefetcher at work on the queue in dir?
+sub prefetching
+{
+	my ($dir) = @_;
+	open my $fh, '<', "$dir/lock" or return 0;
+	my $free = flock($fh, LOCK_SH | LOCK_NB);
+	close $fh;
+	return !$free;
+}
 
 # ---- a recovery that ends without promotion leaves the queue to the server
 ($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_shutdown', $env,
@@ -85,6 +97,7 @@ RevrxTest::prepare_restored($r);
 		'recovery stopped at the target and shut down');
 }
 my $left = $r->data_dir . '/pg_wal/revrx_prefetch';
+RevrxTest::wait_for(sub { !prefetching($left) }, 60, 'the prefetcher to finish');
 my @outlived = -d $left ? do { opendir my $d, $left or die $!; grep { /^[0-9A-F]{24}$/ } readdir $d } : ();
 ok(@outlived > 0, "the queue outlived the recovery that stopped at the target (@outlived)");
 unlink($r->data_dir . '/recovery.signal') or die $!;
@@ -109,19 +122,14 @@ ok(!-e "$base/revrx_prefetch", 'no queue for a destination outside pg_wal');
 my $pgwal = "$base/data/pg_wal";
 make_path($pgwal);
 my $queue = "$pgwal/revrx_prefetch";
-my %ahead = (%$env, REVRX_WAL_PREFETCH => '3');
+my %ahead = (%$env, REVRX_WAL_PREFETCH => '3', REVRX_LOG_LEVEL => 'debug');
 
-# is a prefetcher still at work?
-my $prefetching = sub {
-	open my $fh, '<', "$queue/lock" or return 0;
-	my $free = flock($fh, LOCK_SH | LOCK_NB);
-	close $fh;
-	return !$free;
-};
+# (with debug logging the prefetcher keeps stderr, so run_agent returns
+# once it is done too)
 my $fetch = sub {
 	my ($seg, %extra) = @_;
 	my @r = RevrxTest::run_agent({ %ahead, %extra }, 'wal-fetch', $seg, "$pgwal/RECOVERYXLOG");
-	RevrxTest::wait_for(sub { !$prefetching->() }, 60, 'the prefetcher to finish');
+	RevrxTest::wait_for(sub { !prefetching($queue) }, 60, 'the prefetcher to finish');
 	return @r;
 };
 my $queued = sub {
@@ -139,8 +147,9 @@ is($queued->(), "@segs[1..3] lock served source", 'the queue holds the next 3 se
 ok(!grep({ RevrxTest::slurp_bin("$queue/$_") ne $want{$_} } @segs[1..3]),
 	'each byte for byte what a fetch gives');
 
-($rc) = $fetch->($segs[1]);
+($rc, $out, $err) = $fetch->($segs[1]);
 is($rc, 0, "$segs[1] fetched");
+like($err, qr/restored "$segs[1]" from the segments fetched ahead/, 'from the queue');
 is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[1] }, "$segs[1] is right");
 is($queued->(), "@segs[2..4] lock served source", "taken from the queue, which moved on to $segs[4]");
 
@@ -150,8 +159,9 @@ rename("$queue/source.new", "$queue/source") or die $!;
 open my $fh, '>', "$queue/$segs[2]" or die $!;
 print $fh "\0" x length($want{ $segs[2] });
 close $fh;
-($rc) = $fetch->($segs[2]);
+($rc, $out, $err) = $fetch->($segs[2]);
 is($rc, 0, "$segs[2] fetched with a queue from elsewhere");
+unlike($err, qr/from the segments fetched ahead/, 'not from the queue');
 is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[2] },
 	"$segs[2] came from the repository, not from the other queue");
 is($queued->(), "@segs[3..5] lock served source", 'the other queue was replaced');
@@ -185,8 +195,11 @@ for my $left ("$segs[8].fetching", "$segs[8].revrx.tmp")
 	print $lh 'unfinished';
 	close $lh;
 }
-($rc) = $fetch->($segs[8]);
+my $t0 = time;
+($rc, $out, $err) = $fetch->($segs[8]);
 is($rc, 0, "$segs[8] fetched past a dead prefetcher's leftovers");
+unlike($err, qr/from the segments fetched ahead/, 'by itself');
+cmp_ok(time - $t0, '<', 20, 'without waiting for the dead prefetcher (REVRX_TIMEOUT is 30 s)');
 is(RevrxTest::slurp_bin("$pgwal/RECOVERYXLOG"), $want{ $segs[8] }, "$segs[8] is right");
 unlike($queued->(), qr/fetching|tmp/, 'the leftovers are gone');
 

@@ -5,7 +5,8 @@
  *	  (agent/restore/wal_prefetch.c), the parts that need no repository:
  *	  which destinations have a queue, when a queued segment is taken, and
  *	  how a request for a history file removes the queue, with and without
- *	  a prefetcher holding it.  The prefetcher itself, against a repository
+ *	  a prefetcher holding it, and that the process wal-fetch leaves behind
+ *	  exits with status 0 however the prefetcher ends.  The prefetcher itself, against a repository
  *	  and a recovering server, is tests/t/040_wal_prefetch.pl's.
  *
  *-------------------------------------------------------------------------
@@ -20,9 +21,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -91,9 +95,11 @@ test_dir(void **state)
 	(void) state;
 	assert_true(rvx_prefetch_dir("pg_wal/RECOVERYXLOG", dir, sizeof(dir)));
 	assert_string_equal(dir, "pg_wal/revrx_prefetch");
-	assert_true(rvx_prefetch_dir("/data/pg_wal/RECOVERYXLOG", dir, sizeof(dir)));
+	assert_true(rvx_prefetch_dir("/data/pg_wal/RECOVERYHISTORY", dir, sizeof(dir)));
 	assert_string_equal(dir, "/data/pg_wal/revrx_prefetch");
-	/* anything else is a fetch by hand */
+	/* anything else is a fetch by hand, or pg_rewind's (the real name) */
+	assert_false(rvx_prefetch_dir("pg_wal/" SEG, dir, sizeof(dir)));
+	assert_false(rvx_prefetch_dir("/data/pg_wal/00000002.history", dir, sizeof(dir)));
 	assert_false(rvx_prefetch_dir("RECOVERYXLOG", dir, sizeof(dir)));
 	assert_false(rvx_prefetch_dir("/tmp/seg", dir, sizeof(dir)));
 	assert_false(rvx_prefetch_dir("/data/xpg_wal/RECOVERYXLOG", dir, sizeof(dir)));
@@ -136,7 +142,15 @@ test_take(void **state)
 	put("lock", "");
 	put("000000010000000000000006.fetching", "");
 	put("starting", "");
-	assert_false(rvx_prefetch_take(queue, "000000010000000000000006", dest, &cfg));
+	{
+		struct timespec t0,
+					t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_false(rvx_prefetch_take(queue, "000000010000000000000006", dest, &cfg));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_true(t1.tv_sec - t0.tv_sec < 1);
+	}
 }
 
 static void
@@ -214,6 +228,86 @@ test_stop(void **state)
 	assert_false(has(pgwal, "revrx_prefetch"));
 }
 
+/* A process whose parent is ppid, waited for up to 5 s; 0 if none. */
+static pid_t
+child_of(pid_t ppid)
+{
+	for (int tries = 0; tries < 500; tries++)
+	{
+		char		path[64];
+		FILE	   *f;
+		pid_t		pid = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) ppid, (int) ppid);
+		if ((f = fopen(path, "r")) != NULL)
+		{
+			int			n = fscanf(f, "%d", &pid);
+
+			fclose(f);
+			if (n == 1 && pid > 0)
+				return pid;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * Whatever ends the prefetcher, the process left behind by wal-fetch exits
+ * with status 0: a PID 1 postmaster would take anything else for a crash.
+ * This test process stands in for PID 1 (a subreaper adopts the orphans),
+ * and the prefetcher hangs opening the repository's repo.json (a FIFO).
+ */
+static void
+test_exit_status(void **state)
+{
+	RvxConfig	cfg;
+	char		repo[PATH_MAX];
+	char		url[PATH_MAX + 8];
+	char		fifo[PATH_MAX + 16];
+	int			status;
+
+	(void) state;
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(repo, sizeof(repo), "%s/repo", root);
+	assert_int_equal(mkdir(repo, 0700), 0);
+	snprintf(fifo, sizeof(fifo), "%s/repo.json", repo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(url, sizeof(url), "file://%s", repo);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.repo.url = url;
+	cfg.repo.timeout_ms = 1000;
+	cfg.wal_prefetch = 2;
+	cfg.log_level = RVX_LOG_INFO;
+
+	for (int round = 0; round < 2; round++)
+	{
+		pid_t		detached,
+					prefetcher;
+
+		rvx_prefetch_ahead(queue, SEG, &cfg);
+		detached = child_of(getpid());
+		assert_true(detached > 0);
+		prefetcher = child_of(detached);
+		assert_true(prefetcher > 0);
+		if (round == 0)
+			kill(prefetcher, SIGKILL);	/* the OOM killer, say */
+		else
+			kill(detached, SIGTERM);	/* passed on to the prefetcher */
+		assert_int_equal(waitpid(detached, &status, 0), detached);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		if (round == 1)
+		{
+			/* adopted by us once its parent was gone */
+			assert_int_equal(waitpid(prefetcher, &status, 0), prefetcher);
+			assert_true(WIFEXITED(status));
+			assert_int_equal(WEXITSTATUS(status), 0);
+		}
+	}
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
 int
 main(void)
 {
@@ -222,6 +316,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("wal_prefetch", tests, NULL, NULL);
