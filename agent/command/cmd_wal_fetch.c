@@ -5,11 +5,12 @@
  *
  * Postgres calls restore_command for every file recovery wants, including
  * files that do not exist (the next timeline's history file, the segment
- * after the end of the archive), and treats any non-zero exit as "not
- * available".  So a missing file exits 1 at once with one short line, and
- * everything else that goes wrong (a corrupt or truncated object, another
- * cluster's object, an unreachable repository) exits with its own code and
- * a message naming the object.  DEST appears only once its content was
+ * after the end of the archive), and treats an exit status from 1 to 125
+ * as "not available", above as a failed command.  So a missing file exits
+ * 1 at once with one short line, and everything else that goes wrong (a
+ * corrupt or truncated object, another cluster's object, an unreachable
+ * repository) exits with a message naming the object, and a status that
+ * stops archive recovery rather than end it there (see failed()).  DEST appears only once its content was
  * verified against the SHA-256 recorded when the file was archived.
  *
  * A segment that is not stored complete may have streamed partials
@@ -59,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "command/commands.h"
@@ -234,6 +236,34 @@ out:
 	return rc;
 }
 
+/*
+ * The exit status of a fetch that failed for another reason than the file
+ * not being stored (an unreachable repository, a damaged object, a full
+ * disk).  PostgreSQL takes 1 to 125 for "not available": in archive
+ * recovery that ends recovery at this file and promotes the server,
+ * leaving every later WAL behind, and a failed history file could make it
+ * choose the wrong timeline.  So when archive recovery asks (the
+ * destination is its own, and the data directory, where restore_command
+ * runs, has recovery.signal and no standby.signal), the failure stops
+ * recovery instead (the startup process's FATAL names the command), and
+ * starting the server again, once the repository answers, resumes it.  A
+ * standby retries what it did not get (and may stream it meanwhile), and
+ * a fetch by hand gets the error's own code.
+ */
+static int
+failed(const char *dest, const RvxError *err)
+{
+	char		queue[PATH_MAX];
+
+	if (rvx_prefetch_dir(dest, queue, sizeof(queue)) &&
+		access("recovery.signal", F_OK) == 0 && access("standby.signal", F_OK) != 0)
+	{
+		rvx_err("archive recovery cannot go on without this file: it stops here, and resumes when the server is started again");
+		return RVX_WAL_FETCH_STOP_RECOVERY;
+	}
+	return err->code == RVX_OK ? RVX_E_INTERNAL : (int) err->code;
+}
+
 int
 rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 {
@@ -284,7 +314,7 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	if (repo == NULL)
 	{
 		rvx_err("%s", err.msg);
-		return err.code;
+		return failed(dest, &err);
 	}
 	if (rvx_repo_meta_load(repo, &ci, &err) != 0)
 		goto fail;
@@ -324,5 +354,5 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 fail:
 	rvx_err("could not fetch \"%s\": %s", name, err.msg);
 	rvx_repo_close(repo);
-	return err.code == RVX_OK ? RVX_E_INTERNAL : (int) err.code;
+	return failed(dest, &err);
 }

@@ -10,7 +10,8 @@
 # fetch when asked fails naming it); what a killed prefetcher left is
 # neither waited for nor served; a request for a history file (recovery
 # begins or ends) removes the queue; nothing is queued with prefetch off
-# or for a destination outside pg_wal.
+# or for a destination outside pg_wal.  And a segment that cannot be
+# fetched stops archive recovery (exit 126) instead of ending it early.
 
 use strict;
 use warnings FATAL => 'all';
@@ -106,6 +107,42 @@ ok(RevrxTest::wait_for(sub { !-e $left }, 60, 'the queue to go'),
 	'started without recovery, the revrx worker removed the queue');
 like(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/removed "pg_wal\/revrx_prefetch"/,
 	'and said so');
+$r->stop;
+
+# ---- a damaged segment in the middle stops archive recovery, not ends it
+# there: PostgreSQL takes exit statuses up to 125 for "not available" and
+# would promote without the WAL after it
+my $mid = "$repodir/wal/00000001/$segs[5].zst";
+my $mid_sound = RevrxTest::slurp_bin($mid);
+{
+	open my $mh, '+<:raw', $mid or die $!;
+	seek $mh, 80, 0;
+	print $mh 'XX';
+	close $mh;
+}
+($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_stopped', $env);
+is($rc, 0, 'restore with a damaged segment in the archive') or diag($err);
+RevrxTest::prepare_restored($r);
+PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
+ok( RevrxTest::wait_for(
+		sub {
+			-e $r->logfile
+			  && !-e $r->data_dir . '/postmaster.pid'
+			  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /database system is shut down/;
+		},
+		60, 'recovery to stop'),
+	'the server stopped at the damaged segment');
+$log = PostgreSQL::Test::Utils::slurp_file($r->logfile);
+like($log, qr/could not fetch "$segs[5]"/, 'naming it');
+like($log, qr/archive recovery cannot go on without this file/, 'saying recovery stops there');
+unlike($log, qr/selected new timeline ID|archive recovery complete/, 'and it was not promoted');
+{
+	open my $mh, '>:raw', $mid or die $!;
+	print $mh $mid_sound;
+	close $mh;
+}
+ok(RevrxTest::start_restored($r, $env), 'once the object is sound, starting the server again resumes recovery');
+is($r->safe_psql('postgres', 'SELECT count(*) FROM t'), $rows, "with every row ($rows)");
 $r->stop;
 
 # ---- the agent alone
