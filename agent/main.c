@@ -138,6 +138,9 @@ main(int argc, char **argv)
 	{
 		rvx_log_init(cmd->name, RVX_LOG_INFO, false);
 		rvx_err("%s", err.msg);
+		/* as restore_command: a setting wrong in the server's environment */
+		if (cmd->fn == rvx_cmd_wal_fetch && argc - i >= 3)
+			return rvx_wal_fetch_failed(argv[argc - 1], RVX_E_CONFIG);
 		return RVX_E_CONFIG;
 	}
 	rvx_log_init(cmd->name, cfg.log_level, cfg.log_json);

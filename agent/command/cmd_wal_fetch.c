@@ -10,7 +10,8 @@
  * 1 at once with one short line, and everything else that goes wrong (a
  * corrupt or truncated object, another cluster's object, an unreachable
  * repository) exits with a message naming the object, and a status that
- * stops archive recovery rather than end it there (see failed()).  DEST appears only once its content was
+ * stops archive recovery rather than end it there
+ * (rvx_wal_fetch_failed()).  DEST appears only once its content was
  * verified against the SHA-256 recorded when the file was archived.
  *
  * A segment that is not stored complete may have streamed partials
@@ -250,18 +251,18 @@ out:
  * standby retries what it did not get (and may stream it meanwhile), and
  * a fetch by hand gets the error's own code.
  */
-static int
-failed(const char *dest, const RvxError *err)
+int
+rvx_wal_fetch_failed(const char *dest, int code)
 {
 	char		queue[PATH_MAX];
 
-	if (rvx_prefetch_dir(dest, queue, sizeof(queue)) &&
+	if (dest != NULL && rvx_prefetch_dir(dest, queue, sizeof(queue)) &&
 		access("recovery.signal", F_OK) == 0 && access("standby.signal", F_OK) != 0)
 	{
 		rvx_err("archive recovery cannot go on without this file: it stops here, and resumes when the server is started again");
 		return RVX_WAL_FETCH_STOP_RECOVERY;
 	}
-	return err->code == RVX_OK ? RVX_E_INTERNAL : (int) err->code;
+	return code == RVX_OK ? RVX_E_INTERNAL : code;
 }
 
 int
@@ -314,7 +315,7 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 	if (repo == NULL)
 	{
 		rvx_err("%s", err.msg);
-		return failed(dest, &err);
+		return rvx_wal_fetch_failed(dest, err.code);
 	}
 	if (rvx_repo_meta_load(repo, &ci, &err) != 0)
 		goto fail;
@@ -354,5 +355,5 @@ rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg)
 fail:
 	rvx_err("could not fetch \"%s\": %s", name, err.msg);
 	rvx_repo_close(repo);
-	return failed(dest, &err);
+	return rvx_wal_fetch_failed(dest, err.code);
 }

@@ -15,6 +15,13 @@
 
 extern int	rvx_cmd_run(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_wal_fetch(int argc, char **argv, RvxConfig *cfg);
+
+/*
+ * The exit status of a wal-fetch into dest (NULL: not known) that failed
+ * with code for another reason than the file not being stored: one that
+ * stops PostgreSQL's archive recovery rather than end it there.
+ */
+extern int	rvx_wal_fetch_failed(const char *dest, int code);
 extern int	rvx_cmd_list(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_restore(int argc, char **argv, RvxConfig *cfg);
 extern int	rvx_cmd_verify(int argc, char **argv, RvxConfig *cfg);

@@ -141,6 +141,21 @@ unlike($log, qr/selected new timeline ID|archive recovery complete/, 'and it was
 	print $mh $mid_sound;
 	close $mh;
 }
+
+# the same for a setting wrong in the server's environment: no file at all
+{
+	local $ENV{REVRX_WAL_PREFETCH} = 'lots';
+	PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
+	ok( RevrxTest::wait_for(
+			sub {
+				!-e $r->data_dir . '/postmaster.pid'
+				  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /invalid value for REVRX_WAL_PREFETCH(?:.|\n)*database system is shut down/;
+			},
+			60, 'recovery to stop again'),
+		'a bad setting in the server\'s environment stops recovery as well');
+	unlike(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/selected new timeline ID|archive recovery complete/,
+		'without promoting');
+}
 ok(RevrxTest::start_restored($r, $env), 'once the object is sound, starting the server again resumes recovery');
 is($r->safe_psql('postgres', 'SELECT count(*) FROM t'), $rows, "with every row ($rows)");
 $r->stop;
