@@ -79,22 +79,51 @@ sub prefetching
 	return !$free;
 }
 
+# Starts the restored node r by hand (it stops by itself, which the node
+# object does not expect) and waits until it has, its log matching until.
+sub start_until_stopped
+{
+	my ($r, $what, $until) = @_;
+	PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
+	return RevrxTest::wait_for(
+		sub {
+			-e $r->logfile
+			  && !-e $r->data_dir . '/postmaster.pid'
+			  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ $until;
+		},
+		60, $what);
+}
+
+# Damages the object at path (two bytes of its compressed content); returns
+# its sound bytes, for repair().
+sub damage
+{
+	my ($path) = @_;
+	my $sound = RevrxTest::slurp_bin($path);
+	open my $fh, '+<:raw', $path or die "$path: $!";
+	seek $fh, 80, 0;
+	print $fh 'XX';
+	close $fh;
+	return $sound;
+}
+
+sub repair
+{
+	my ($path, $sound) = @_;
+	open my $fh, '>:raw', $path or die "$path: $!";
+	print $fh $sound;
+	close $fh;
+	return;
+}
+
 # ---- a recovery that ends without promotion leaves the queue to the server
 ($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_shutdown', $env,
 	'--target-lsn', $lsns[3], '--target-action', 'shutdown');
 is($rc, 0, "restore to $lsns[3], then shut down") or diag($err);
 RevrxTest::prepare_restored($r);
 {
-	# by hand: the server stops by itself, which the node object does not expect
 	local $ENV{REVRX_WAL_PREFETCH} = '4';
-	PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
-	ok( RevrxTest::wait_for(
-			sub {
-				-e $r->logfile
-				  && !-e $r->data_dir . '/postmaster.pid'
-				  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /database system is shut down/;
-			},
-			60, 'recovery to reach the target and shut down'),
+	ok(start_until_stopped($r, 'recovery to reach the target and shut down', qr/database system is shut down/),
 		'recovery stopped at the target and shut down');
 }
 my $left = $r->data_dir . '/pg_wal/revrx_prefetch';
@@ -113,45 +142,23 @@ $r->stop;
 # there: PostgreSQL takes exit statuses up to 125 for "not available" and
 # would promote without the WAL after it
 my $mid = "$repodir/wal/00000001/$segs[5].zst";
-my $mid_sound = RevrxTest::slurp_bin($mid);
-{
-	open my $mh, '+<:raw', $mid or die $!;
-	seek $mh, 80, 0;
-	print $mh 'XX';
-	close $mh;
-}
+my $mid_sound = damage($mid);
 ($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_stopped', $env);
 is($rc, 0, 'restore with a damaged segment in the archive') or diag($err);
 RevrxTest::prepare_restored($r);
-PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
-ok( RevrxTest::wait_for(
-		sub {
-			-e $r->logfile
-			  && !-e $r->data_dir . '/postmaster.pid'
-			  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /database system is shut down/;
-		},
-		60, 'recovery to stop'),
+ok(start_until_stopped($r, 'recovery to stop', qr/database system is shut down/),
 	'the server stopped at the damaged segment');
 $log = PostgreSQL::Test::Utils::slurp_file($r->logfile);
 like($log, qr/could not fetch "$segs[5]"/, 'naming it');
 like($log, qr/archive recovery cannot go on without this file/, 'saying recovery stops there');
 unlike($log, qr/selected new timeline ID|archive recovery complete/, 'and it was not promoted');
-{
-	open my $mh, '>:raw', $mid or die $!;
-	print $mh $mid_sound;
-	close $mh;
-}
+repair($mid, $mid_sound);
 
 # the same for a setting wrong in the server's environment: no file at all
 {
 	local $ENV{REVRX_WAL_PREFETCH} = 'lots';
-	PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $r->data_dir, '-l', $r->logfile, '-W', 'start');
-	ok( RevrxTest::wait_for(
-			sub {
-				!-e $r->data_dir . '/postmaster.pid'
-				  && PostgreSQL::Test::Utils::slurp_file($r->logfile) =~ /invalid value for REVRX_WAL_PREFETCH(?:.|\n)*database system is shut down/;
-			},
-			60, 'recovery to stop again'),
+	ok( start_until_stopped($r, 'recovery to stop again',
+			qr/invalid value for REVRX_WAL_PREFETCH(?:.|\n)*database system is shut down/),
 		'a bad setting in the server\'s environment stops recovery as well');
 	unlike(PostgreSQL::Test::Utils::slurp_file($r->logfile), qr/selected new timeline ID|archive recovery complete/,
 		'without promoting');
@@ -221,24 +228,14 @@ is(PostgreSQL::Test::Utils::slurp_file("$queue/source"), "file://$repodir", 'and
 
 # a damaged object is not queued, and stops the prefetcher
 my $victim = "$repodir/wal/00000001/$segs[7].zst";
-my $sound = RevrxTest::slurp_bin($victim);
-{
-	open my $vh, '+<:raw', $victim or die $!;
-	seek $vh, 80, 0;
-	print $vh 'XX';
-	close $vh;
-}
+my $sound = damage($victim);
 ($rc) = $fetch->($segs[5]);
 is($rc, 0, "$segs[5] fetched");
 is($queued->(), "$segs[6] lock served source", "the damaged $segs[7] was not queued, nor anything after it");
 ($rc, $out, $err) = $fetch->($segs[7]);
 is($rc, 7, "$segs[7] itself fails as corrupt when asked");
 like($err, qr/\Q$segs[7]\E/, 'naming it');
-{
-	open my $vh, '>:raw', $victim or die $!;
-	print $vh $sound;
-	close $vh;
-}
+repair($victim, $sound);
 
 # what a killed prefetcher leaves: its mark and its unfinished file
 for my $left ("$segs[8].fetching", "$segs[8].revrx.tmp")
