@@ -312,6 +312,10 @@ static void note_unlogged(ExportState *st, const char *src_dir, const char *rel_
 						  const char *name, int oidchars);
 static void walk_dir(ExportState *st, const char *src_dir, const char *rel_dir,
 					 bool is_db_dir);
+static void delta_write(ExportState *st, SpoolObject *o, char *buf, int nchunk,
+						uint32 first_block, int *nblocks);
+static bool export_sparse(ExportState *st, const char *src, const char *rel,
+						  const struct stat *sb, const RelFileInfo *ri);
 static bool export_file(ExportState *st, const char *src, const char *rel,
 						const struct stat *sb, const RelFileInfo *ri);
 static void export_content(ExportState *st, const char *rel, const char *content);
@@ -497,26 +501,37 @@ revrx_backup_export(RevrxBackupJob *job)
 
 /*
  * One line of that list: "<path>\t<size>\t<sha256>", the size and the
- * SHA-256 a restore of that backup gives the file.  Lists written before
- * the size and digest were added hold the path alone (known = false).
+ * SHA-256 a restore of that backup gives the file, or "-" for a file of
+ * which only the blocks the WAL summaries name were read (a sparse delta:
+ * its digest is only known to a restore).  Lists written before the size
+ * and digest were added hold the path alone (known = false).
  */
 typedef struct ParentFile
 {
 	char		path[MAXPGPATH];
-	bool		known;
+	bool		known;			/* the size at least */
+	bool		sha_known;
 	uint64		size;
 	uint8		sha256[RVX_SHA256_LEN];
 } ParentFile;
 
-/* Splits "<path>\t<size>\t<64 hex digits>" at its tabs; false if it is not. */
+#define NO_DIGEST			"-"
+
+/*
+ * Splits "<path>\t<size>\t<64 hex digits or ->" at its tabs; false if it
+ * is not.  *sha_known says which the digest was.
+ */
 static bool
-parse_file_line(char *line, uint64 *size, uint8 *sha)
+parse_file_line(char *line, uint64 *size, uint8 *sha, bool *sha_known)
 {
 	char	   *t2 = strrchr(line, '\t');
 	char	   *t1;
 	char	   *end;
 
-	if (t2 == NULL || t2 == line || strlen(t2 + 1) != RVX_SHA256_HEXLEN)
+	*sha_known = false;
+	if (t2 == NULL || t2 == line)
+		return false;
+	if (strcmp(t2 + 1, NO_DIGEST) != 0 && strlen(t2 + 1) != RVX_SHA256_HEXLEN)
 		return false;
 	*t2 = '\0';
 	t1 = strrchr(line, '\t');
@@ -525,10 +540,14 @@ parse_file_line(char *line, uint64 *size, uint8 *sha)
 		*t2 = '\t';
 		return false;
 	}
-	if (rvx_hex_decode(t2 + 1, sha, RVX_SHA256_LEN) != 0)
+	if (strcmp(t2 + 1, NO_DIGEST) != 0)
 	{
-		*t2 = '\t';
-		return false;
+		if (rvx_hex_decode(t2 + 1, sha, RVX_SHA256_LEN) != 0)
+		{
+			*t2 = '\t';
+			return false;
+		}
+		*sha_known = true;
 	}
 	errno = 0;
 	*size = strtou64(t1 + 1, &end, 10);
@@ -613,15 +632,17 @@ choose_parent(ExportState *st)
 		{
 			uint64		size = 0;
 			uint8		sha[RVX_SHA256_LEN];
-			bool		known = parse_file_line(line, &size, sha);
+			bool		sha_known;
+			bool		known = parse_file_line(line, &size, sha, &sha_known);
 			ParentFile *pf;
 
 			if (strlen(line) >= MAXPGPATH)
 				continue;
 			pf = hash_search(st->parent_files, line, HASH_ENTER, NULL);
 			pf->known = known;
+			pf->sha_known = known && sha_known;
 			pf->size = size;
-			if (known)
+			if (pf->sha_known)
 				memcpy(pf->sha256, sha, RVX_SHA256_LEN);
 		}
 	}
@@ -720,6 +741,18 @@ page_changed(ExportState *st, char *page, int i, bool verified, BlockNumber blkn
 }
 
 /*
+ * Whether block b of the file being exported goes into its delta by what
+ * the WAL summaries say: named, at or past a truncation's limit, or past
+ * the parent's end.
+ */
+static inline bool
+block_summarized(ExportState *st, uint32 b)
+{
+	return rvx_block_named(st->named, b) || b >= st->file_limit ||
+		b >= st->file_parent_blocks;
+}
+
+/*
  * Whether page i of the chunk (block fblock of the file) goes into the
  * delta.  With the summaries: the blocks they name, those at or past a
  * truncation's limit, those past the parent's end, and, for the whole
@@ -735,8 +768,7 @@ page_in_delta(ExportState *st, const RelFileInfo *ri, char *page, int i,
 
 	if (!st->file_summarized)
 		return changed;
-	if (rvx_block_named(st->named, fblock) || fblock >= st->file_limit ||
-		fblock >= st->file_parent_blocks)
+	if (block_summarized(st, fblock))
 		return true;
 	if (changed)
 		summary_missed(st, ri, page, i, verified, blkno);
@@ -754,8 +786,7 @@ summarized_pages(ExportState *st, uint32 npages)
 	uint64		n = 0;
 
 	for (uint32 b = 0; b < npages; b++)
-		if (rvx_block_named(st->named, b) || b >= st->file_limit ||
-			b >= st->file_parent_blocks)
+		if (block_summarized(st, b))
 			n++;
 	return n;
 }
@@ -788,6 +819,18 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
+	delta_write(st, o, buf, nchunk, (uint32) (offset / BLCKSZ), nblocks);
+	return true;
+}
+
+/*
+ * The pages of buf (nchunk pages, the first block first_block of the
+ * file) that chunk_in_delta marks, into the delta; their numbers noted.
+ */
+static void
+delta_write(ExportState *st, SpoolObject *o, char *buf, int nchunk, uint32 first_block,
+			int *nblocks)
+{
 	for (int i = 0; i < nchunk; i++)
 	{
 		if (!st->chunk_in_delta[i])
@@ -800,9 +843,8 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 				repalloc_huge(st->blocks, st->blocks_cap * sizeof(uint32)) :
 				MemoryContextAllocHuge(CurrentMemoryContext, st->blocks_cap * sizeof(uint32));
 		}
-		st->blocks[(*nblocks)++] = (uint32) (offset / BLCKSZ) + i;
+		st->blocks[(*nblocks)++] = first_block + i;
 	}
-	return true;
 }
 
 /* The block numbers and the trailer (common/delta.h). */
@@ -854,7 +896,10 @@ write_file_list(ExportState *st)
 	{
 		char		hex[RVX_SHA256_HEXLEN + 1];
 
-		rvx_hex_encode(st->rec.files[i].sha256, RVX_SHA256_LEN, hex);
+		if (st->rec.files[i].sparse)
+			strcpy(hex, NO_DIGEST);
+		else
+			rvx_hex_encode(st->rec.files[i].sha256, RVX_SHA256_LEN, hex);
 		appendStringInfo(&buf, "%s\t" UINT64_FORMAT "\t%s\n", st->rec.files[i].path,
 						 st->rec.files[i].size, hex);
 	}
@@ -1715,6 +1760,7 @@ add_file(ExportState *st, const char *rel, uint64 size, pg_time_t mtime,
 	memcpy(f->sha256, hdr->sha256, RVX_SHA256_LEN);
 	f->stored = RVX_OBJECT_HEADER_LEN + hdr->payload_size;
 	f->delta = false;
+	f->sparse = false;
 
 	st->original_bytes += size;
 	st->stored_bytes += f->stored;
@@ -1835,6 +1881,39 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 }
 
 /*
+ * read_padded
+ *
+ * Reads len bytes of the file at offset into buf; what a file cut
+ * meanwhile does not have is zeros, as export_file pads (WAL replay fixes
+ * it).  Returns how many bytes were read.
+ */
+static size_t
+read_padded(int fd, const char *src, char *buf, size_t len, uint64 offset)
+{
+	size_t		got = 0;
+
+	while (got < len)
+	{
+		ssize_t		n;
+
+		pgstat_report_wait_start(WAIT_EVENT_BASEBACKUP_READ);
+		n = pg_pread(fd, buf + got, len - got, (off_t) (offset + got));
+		pgstat_report_wait_end();
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", src)));
+		if (n == 0)
+		{
+			memset(buf + got, 0, len - got);
+			break;
+		}
+		got += (size_t) n;
+	}
+	return got;
+}
+
+/*
  * switch_to_whole
  *
  * A file being stored as a delta turned out to have more changed pages
@@ -1864,28 +1943,9 @@ switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64
 	for (uint64 pos = 0; pos < done;)
 	{
 		size_t		want = (size_t) Min((uint64) IO_CHUNK, done - pos);
-		size_t		got = 0;
 
 		INSTR_TIME_SET_CURRENT(start);
-		while (got < want)
-		{
-			ssize_t		n;
-
-			pgstat_report_wait_start(WAIT_EVENT_BASEBACKUP_READ);
-			n = pg_pread(fd, reread_buf + got, want - got, (off_t) (pos + got));
-			pgstat_report_wait_end();
-			if (n < 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read file \"%s\": %m", src)));
-			if (n == 0)
-			{
-				/* truncated meanwhile: zeros, as export_file pads; WAL replay fixes it */
-				memset(reread_buf + got, 0, want - got);
-				break;
-			}
-			got += (size_t) n;
-		}
+		(void) read_padded(fd, src, reread_buf, want, pos);
 		INSTR_TIME_SET_CURRENT(end);
 		INSTR_TIME_ACCUM_DIFF(st->t_read, end, start);
 		object_write(st, o, reread_buf, want);
@@ -1903,7 +1963,8 @@ switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64
  * the parent began: it is not read.  Its delta holds no page, only the
  * parent's size, and its record takes the parent's size and SHA-256, which
  * is what restore rebuilds from the parent and checks; changes made after
- * this backup started are WAL replay's to redo, as for every file.
+ * this backup started are WAL replay's to redo, as for every file.  When
+ * the parent's copy was itself a sparse delta, with no digest, so is this.
  */
 static bool
 export_unchanged(ExportState *st, const char *rel, const struct stat *sb,
@@ -1918,9 +1979,126 @@ export_unchanged(ExportState *st, const char *rel, const struct stat *sb,
 	object_close(st, &o, &hdr, false);
 	add_file(st, rel, pf->size, (pg_time_t) sb->st_mtime, &hdr);
 	f = &st->rec.files[st->rec.nfiles - 1];
-	memcpy(f->sha256, pf->sha256, RVX_SHA256_LEN);
 	f->delta = true;
+	if (pf->sha_known)
+		memcpy(f->sha256, pf->sha256, RVX_SHA256_LEN);
+	else
+	{
+		memset(f->sha256, 0, RVX_SHA256_LEN);
+		f->sparse = true;
+	}
 	st->rec.delta_files_unread++;
+	publish_progress(st);
+	return true;
+}
+
+/*
+ * export_sparse
+ *
+ * A segment of a relation some of whose blocks the WAL summaries name (not
+ * more than half: rvx_delta_store_whole), with the parent's size known:
+ * only those blocks are read, in runs of adjacent ones, page-checked as
+ * any, and stored as its delta; the rest of the file is not read, as
+ * pg_basebackup --incremental does.  Why the other blocks are the
+ * parent's: docs/incremental.md, "Why a block the summaries do not name is
+ * the parent's"; pages changed after this backup started are WAL replay's
+ * to redo, torn or not.
+ *
+ * Without reading the whole file there is no digest of it: the record is
+ * marked sparse and has none, and restore checks every piece the file is
+ * rebuilt from (the whole copy's digest, each delta's) and records the
+ * rebuilt file's digest in backup_manifest.  A file cut while it is read
+ * keeps the zeros the reads did not fill, as export_file pads; WAL replay
+ * fixes it.  False if the file disappeared before it could be opened.
+ */
+static bool
+export_sparse(ExportState *st, const char *src, const char *rel,
+			  const struct stat *sb, const RelFileInfo *ri)
+{
+	uint64		size = (uint64) sb->st_size;
+	uint32		npages = (uint32) (size / BLCKSZ);
+	bool		verify = ri->verify;
+	int			failures = 0;
+	int			nblocks = 0;
+	uint64		blocks_read = 0;
+	SpoolObject o;
+	RvxObjectHeader hdr;
+	RevrxBackupFile *f;
+	int			fd;
+
+	fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", src)));
+	}
+	data_object_open(st, &o, rel);
+
+	for (uint32 b = 0; b < npages;)
+	{
+		uint32		first;
+		int			n;
+		ssize_t		len;
+		ssize_t		got;
+		BlockNumber file_block;
+		instr_time	start,
+					end;
+
+		if (!block_summarized(st, b))
+		{
+			b++;
+			continue;
+		}
+		/* a run of adjacent blocks, one read */
+		first = b;
+		while (b < npages && b - first < IO_CHUNK / BLCKSZ && block_summarized(st, b))
+			b++;
+		n = (int) (b - first);
+		len = (ssize_t) n * BLCKSZ;
+
+		INSTR_TIME_SET_CURRENT(start);
+		got = (ssize_t) read_padded(fd, src, io_buf, (size_t) len, (uint64) first * BLCKSZ);
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_ACCUM_DIFF(st->t_read, end, start);
+		blocks_read += (uint64) n;
+
+		if (verify && got > 0)
+		{
+			ssize_t		checked = got - got % BLCKSZ;
+
+			file_block = first;
+			INSTR_TIME_SET_CURRENT(start);
+			verify_chunk(st, fd, src, rel, ri, &checked, (uint64) first * BLCKSZ,
+						 &file_block, &failures);
+			INSTR_TIME_SET_CURRENT(end);
+			INSTR_TIME_ACCUM_DIFF(st->t_verify, end, start);
+		}
+
+		memset(st->chunk_in_delta, true, n);
+		delta_write(st, &o, io_buf, n, first, &nblocks);
+
+		if (!PostmasterIsAlive())
+			proc_exit(1);
+		CHECK_FOR_INTERRUPTS();
+	}
+	delta_finish(st, &o, nblocks, size);
+	st->rec.delta_blocks_read += blocks_read;
+	st->rec.delta_files_sparse++;
+
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", src)));
+
+	object_close(st, &o, &hdr, false);
+	add_file(st, rel, size, (pg_time_t) sb->st_mtime, &hdr);
+	f = &st->rec.files[st->rec.nfiles - 1];
+	memset(f->sha256, 0, RVX_SHA256_LEN);
+	f->delta = true;
+	f->sparse = true;
 	publish_progress(st);
 	return true;
 }
@@ -1992,6 +2170,8 @@ export_file(ExportState *st, const char *src, const char *rel,
 				st->file_summarized = false;
 				st->rec.whole_files++;
 			}
+			else if (pf->known && pf->size % BLCKSZ == 0)
+				return export_sparse(st, src, rel, sb, ri);
 		}
 	}
 	if (delta && rvx_sha256_init(st->file_sha) != 0)
@@ -2343,12 +2523,13 @@ log_summary(ExportState *st)
 					elapsed, elapsed > 0 ? st->original_bytes / 1048576.0 / elapsed : 0.0,
 					st->rec.problem_count > 0 ? psprintf(", %lld damaged pages",
 														 (long long) st->rec.problem_count) : "",
-					st->rec.parent ? psprintf("; incremental to %s (%s): %d relation files as %lld changed pages (%.1f MB), %d of them unread, %.1f MB of them read; %d mostly changed relation files stored whole, %.1f MB of them read twice",
+					st->rec.parent ? psprintf("; incremental to %s (%s): %d relation files as %lld changed pages (%.1f MB), %d of them unread, %d read at their named blocks only, %.1f MB of them read; %d mostly changed relation files stored whole, %.1f MB of them read twice",
 											  st->rec.parent, st->rec.block_source,
 											  st->rec.delta_files,
 											  (long long) st->rec.delta_pages,
 											  st->rec.delta_pages * (double) BLCKSZ / 1048576.0,
 											  st->rec.delta_files_unread,
+											  st->rec.delta_files_sparse,
 											  st->rec.delta_blocks_read * (double) BLCKSZ / 1048576.0,
 											  st->rec.whole_files,
 											  st->rec.whole_blocks_reread * (double) BLCKSZ / 1048576.0) : ""),

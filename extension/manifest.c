@@ -211,10 +211,19 @@ revrx_manifest_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *arg
 								 "%Y-%m-%d %H:%M:%S %Z", pg_gmtime(&mtime));
 		appendStringInfoString(&w.buf, "\"");
 
-		appendStringInfoString(&w.buf,
-							   ", \"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"");
-		append_hex(&w.buf, f->sha256, RVX_SHA256_LEN);
-		appendStringInfoString(&w.buf, "\" }");
+		/*
+		 * A sparse delta's file has no digest until restore rebuilds it:
+		 * its line is written as PostgreSQL writes one without a checksum,
+		 * and restore adds the rebuilt file's (agent/restore/manifest_fix.c).
+		 */
+		if (!f->sparse)
+		{
+			appendStringInfoString(&w.buf,
+								   ", \"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"");
+			append_hex(&w.buf, f->sha256, RVX_SHA256_LEN);
+			appendStringInfoString(&w.buf, "\"");
+		}
+		appendStringInfoString(&w.buf, " }");
 
 		doc_maybe_flush(&w);
 	}
@@ -350,10 +359,12 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		else
 			appendStringInfoString(&w.buf, "null");
 		appendStringInfo(&w.buf, ",\n\"delta\": {\"files\": %d, \"files_unread\": %d, "
+						 "\"files_sparse\": %d, "
 						 "\"blocks_read\": " INT64_FORMAT ", \"pages_stored\": " INT64_FORMAT
 						 ", \"pages_missed_by_summaries\": " INT64_FORMAT
 						 ", \"files_whole\": %d, \"blocks_reread\": " INT64_FORMAT "}",
-						 rec->delta_files, rec->delta_files_unread, rec->delta_blocks_read,
+						 rec->delta_files, rec->delta_files_unread, rec->delta_files_sparse,
+						 rec->delta_blocks_read,
 						 rec->delta_pages, rec->summary_missed,
 						 rec->whole_files, rec->whole_blocks_reread);
 	}
@@ -456,14 +467,20 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		appendStringInfoString(&w.buf, i == 0 ? "\n  {\"path\": " : ",\n  {\"path\": ");
 		escape_json(&w.buf, f->path);
 		revrx_format_utc(f->mtime, ts, sizeof(ts));
-		appendStringInfo(&w.buf, ", \"size\": " UINT64_FORMAT ", \"mtime\": \"%s\", \"sha256\": \"",
+		appendStringInfo(&w.buf, ", \"size\": " UINT64_FORMAT ", \"mtime\": \"%s\"",
 						 f->size, ts);
-		append_hex(&w.buf, f->sha256, RVX_SHA256_LEN);
-		appendStringInfoString(&w.buf, "\", \"key\": ");
+		if (!f->sparse)
+		{
+			appendStringInfoString(&w.buf, ", \"sha256\": \"");
+			append_hex(&w.buf, f->sha256, RVX_SHA256_LEN);
+			appendStringInfoString(&w.buf, "\"");
+		}
+		appendStringInfoString(&w.buf, ", \"key\": ");
 		snprintf(key, sizeof(key), "%s%s%s", key_prefix, f->path, suffix);
 		escape_json(&w.buf, key);
-		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT "%s}", f->stored,
-						 f->delta ? ", \"delta\": true" : "");
+		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT "%s%s}", f->stored,
+						 f->delta ? ", \"delta\": true" : "",
+						 f->sparse ? ", \"sparse\": true" : "");
 		doc_maybe_flush(&w);
 	}
 	appendStringInfoString(&w.buf, rec->nfiles > 0 ? "\n]\n}\n" : "]\n}\n");

@@ -40,9 +40,17 @@ typedef struct RevrxBackupFile
 	char	   *path;			/* relative to the data directory */
 	uint64		size;			/* bytes of content */
 	pg_time_t	mtime;
-	uint8		sha256[RVX_SHA256_LEN];
+	uint8		sha256[RVX_SHA256_LEN]; /* unless sparse */
 	uint64		stored;			/* bytes of its object, header included */
 	bool		delta;			/* the object holds changed pages (common/delta.h) */
+
+	/*
+	 * A delta of only the blocks the WAL summaries name, the rest of the
+	 * file not read: no digest of the whole file exists.  Restore computes
+	 * the rebuilt file's and puts it in backup_manifest
+	 * (docs/incremental.md, "Reading only the named blocks").
+	 */
+	bool		sparse;
 } RevrxBackupFile;
 
 /* A page that failed verification. */
@@ -104,6 +112,7 @@ typedef struct RevrxBackupRecord
 	int			delta_files;	/* relation files stored as deltas */
 	int			delta_files_unread; /* of which unchanged by the summaries: not read */
 	int64		delta_blocks_read;	/* blocks read of the files stored as deltas */
+	int			delta_files_sparse; /* of which only the named blocks were read */
 	int64		delta_pages;	/* pages stored in the deltas */
 	int			whole_files;	/* relation files the parent has, stored whole:
 								 * mostly changed (rvx_delta_store_whole) */

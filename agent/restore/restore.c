@@ -57,6 +57,7 @@
 #include "info/fetch.h"
 #include "info/repo_meta.h"
 #include "restore/restore.h"
+#include "restore/manifest_fix.h"
 #include "restore/restore_delta.h"
 #include "restore/restore_reuse.h"
 #include "sha256.h"
@@ -72,8 +73,9 @@ typedef struct RestoreFile
 	const char *path;			/* relative to pgdata (points into the record) */
 	const char *key;
 	int64_t		size;
-	uint8_t		sha256[RVX_SHA256_LEN];
+	uint8_t		sha256[RVX_SHA256_LEN]; /* a sparse one's: once rebuilt */
 	bool		delta;			/* changed pages over the parent's version */
+	bool		sparse;			/* a delta whose backup recorded no digest of the file */
 } RestoreFile;
 
 /* The longest chain of incremental backups restore follows. */
@@ -501,8 +503,12 @@ plan_files(RestoreRun *run, const json_t *record, bool skip_tablespace_map, RvxE
 		rf.path = json_string_value(json_object_get(f, "path"));
 		rf.key = json_string_value(json_object_get(f, "key"));
 		rf.size = (int64_t) json_integer_value(json_object_get(f, "size"));
-		rvx_hex_decode(json_string_value(json_object_get(f, "sha256")), rf.sha256, RVX_SHA256_LEN);
 		rf.delta = json_is_true(json_object_get(f, "delta"));
+		rf.sparse = rf.delta && json_is_true(json_object_get(f, "sparse"));
+		memset(rf.sha256, 0, RVX_SHA256_LEN);
+		if (!rf.sparse)
+			rvx_hex_decode(json_string_value(json_object_get(f, "sha256")), rf.sha256,
+						   RVX_SHA256_LEN);
 		if (strcmp(rf.path, PG_CONTROL_PATH) == 0)
 		{
 			run->control = rf;
@@ -767,10 +773,17 @@ check_whole_copy(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const 
  * version streamed with their pages put in (restore_delta.c), then the
  * check that the result is, byte for byte, the file the backup read (its
  * recorded SHA-256 and size, hashed as it was written).
+ *
+ * A sparse delta's backup read only the blocks the WAL summaries named and
+ * recorded no digest of the file.  Then every piece is checked instead:
+ * each delta by its digest, and the whole copy's content by the digest its
+ * backup recorded (computed here, which the other files skip); the rebuilt
+ * file's size must be the record's, and its SHA-256 goes to f->sha256, for
+ * backup_manifest (manifest_fix.h).
  */
 static int
 fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAside *aside,
-			  const RestoreFile *f, const char *dest, RvxError *err)
+			  RestoreFile *f, const char *dest, RvxError *err)
 {
 	const json_t *entries[MAX_CHAIN];
 	size_t		base = 0;
@@ -860,13 +873,24 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	o.bytes_written = &run->bytes_written;
 	o.filter = rvx_delta_merge_filter;
 	o.filter_arg = merge;
-	o.digest_by_filter = true;
+	o.digest_by_filter = !f->sparse;
 	if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
 							   &o, dest, err) != 0 ||
 		rvx_delta_merge_finish(merge, dest, base_size, sha, &size, err) != 0)
 		goto out;
 
-	if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
+	if (f->sparse && size == (uint64_t) f->size)
+		memcpy(f->sha256, sha, RVX_SHA256_LEN);
+	else if (f->sparse)
+	{
+		unlink(dest);
+		rvx_error(err, RVX_E_CORRUPT,
+				  "\"%s\" rebuilt from backups %s to %s has %" PRIu64 " bytes, not the %" PRId64
+				  " backup %s recorded", f->path, run->chain_ids[base], run->chain_ids[0], size,
+				  f->size, run->chain_ids[0]);
+		goto out;
+	}
+	else if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
 	{
 		const char *base_key = json_string_value(json_object_get(entries[base], "key"));
 
@@ -915,7 +939,7 @@ aside_for(RvxHashAside **aside, int64_t size)
 
 static int
 fetch_one(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAside **aside,
-		  const RestoreFile *f, RvxError *err)
+		  RestoreFile *f, RvxError *err)
 {
 	char		dest[PATH_MAX];
 	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
@@ -981,6 +1005,56 @@ download_thread(void *arg)
 	rvx_repo_close(repo);
 	__atomic_add_fetch(&run->threads_done, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* The longest backup_manifest rewritten in memory (about 200 bytes a file). */
+#define MANIFEST_MAX		((size_t) 1 << 30)
+
+/*
+ * backup_manifest into path, with the digests of the files rebuilt from
+ * sparse deltas added (manifest_fix.h); as stored when there are none.
+ */
+static int
+restore_manifest(RestoreRun *run, RvxRepo *repo, const char *key, const char *path,
+				 RvxError *err)
+{
+	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
+	RvxManifestDigest *d;
+	size_t		n = 0;
+	char	   *text = NULL;
+	char	   *fixed = NULL;
+	size_t		len,
+				fixed_len;
+	int			rc = -1;
+
+	for (size_t i = 0; i < run->nfiles; i++)
+		n += run->files[i].sparse ? 1 : 0;
+	if (n == 0)
+	{
+		o.expect_system_id = run->system_id;
+		o.owner = run->owner;
+		o.group = run->group;
+		return rvx_fetch_to_file_opts(repo, key, &o, path, err);
+	}
+
+	d = calloc(n, sizeof(RvxManifestDigest));
+	if (d == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	n = 0;
+	for (size_t i = 0; i < run->nfiles; i++)
+		if (run->files[i].sparse)
+			d[n++] = (RvxManifestDigest) {.path = run->files[i].path,
+										  .sha256 = run->files[i].sha256};
+	if (rvx_fetch_to_buffer(repo, key, run->system_id, MANIFEST_MAX, &text, &len, NULL, err) == 0 &&
+		rvx_manifest_add_digests(text, len, d, n, &fixed, &fixed_len, err) == 0 &&
+		rvx_write_file_owned(path, fixed, fixed_len, false, run->owner, run->group, err) == 0)
+		rc = 0;
+	if (rc == 0)
+		rvx_debug("restore: backup_manifest now has the SHA-256 of %zu rebuilt files", n);
+	free(fixed);
+	free(text);
+	free(d);
+	return rc;
 }
 
 static void
@@ -1337,7 +1411,8 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 		char	   *slash;
 
 		if (i < run->nfiles)
-			files[i] = (RvxReuseFile) {.path = f->path, .size = f->size, .sha256 = f->sha256};
+			files[i] = (RvxReuseFile) {.path = f->path, .size = f->size,
+									   .sha256 = f->sparse ? NULL : f->sha256};
 		snprintf(parent, sizeof(parent), "%s", f->path);
 		while ((slash = strrchr(parent, '/')) != NULL)
 		{
@@ -1646,19 +1721,11 @@ rvx_restore(const RvxConfig *cfg, const RvxRestoreOptions *opts, RvxRestoreResul
 		goto out;
 
 	/* 5. */
+	if (path_join(path, sizeof(path), opts->pgdata, RVX_BACKUP_MANIFEST, err) != 0 ||
+		restore_manifest(&run, repo, manifest_key, path, err) != 0)
 	{
-		RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
-
-		if (path_join(path, sizeof(path), opts->pgdata, RVX_BACKUP_MANIFEST, err) != 0)
-			goto out;
-		o.expect_system_id = ci.system_id;
-		o.owner = run.owner;
-		o.group = run.group;
-		if (rvx_fetch_to_file_opts(repo, manifest_key, &o, path, err) != 0)
-		{
-			rvx_error_prefix(err, "could not restore \"%s\"", RVX_BACKUP_MANIFEST);
-			goto out;
-		}
+		rvx_error_prefix(err, "could not restore \"%s\"", RVX_BACKUP_MANIFEST);
+		goto out;
 	}
 	if (append_recovery_settings(&run, id, err) != 0)
 		goto out;

@@ -342,7 +342,8 @@ walk(Scan *s, const char *dir, const char *rel, RvxError *err)
 		{
 			case RVX_REUSE_CHECK:
 				f = find_file(s, relpath);
-				if (f != NULL && st.st_size == f->size && s->ncandidates < s->in->nfiles)
+				if (f != NULL && f->sha256 != NULL && st.st_size == f->size &&
+					s->ncandidates < s->in->nfiles)
 				{
 					Candidate  *c = &s->candidates[s->ncandidates];
 

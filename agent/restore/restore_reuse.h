@@ -107,7 +107,9 @@ typedef struct RvxReuseFile
 {
 	const char *path;			/* relative to the data directory */
 	int64_t		size;
-	const uint8_t *sha256;		/* RVX_SHA256_LEN bytes */
+	const uint8_t *sha256;		/* RVX_SHA256_LEN bytes; NULL: not known
+								 * before it is rebuilt (a sparse delta's),
+								 * so always rewritten */
 	bool		keep;			/* out: found, this size, this SHA-256 */
 } RvxReuseFile;
 

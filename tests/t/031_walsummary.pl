@@ -1,13 +1,18 @@
 # Incremental backups from WAL summaries (PostgreSQL 17 and later).
 #
 # With summarize_wal on: a full backup, a few rows of a small table
-# changed and a big table left alone, a third table cut short by DELETE
-# and VACUUM (a truncation: the summaries' limit block), then an
-# incremental.  Its record must say it used the WAL summaries, must not
-# have read the untouched big table (its record takes the parent's size
-# and digest; the blocks read are fewer than that table's), and the chain
-# must restore into a directory pg_verifybackup accepts, with exactly the
-# source's data.  With summarize_wal off, and with the summary files
+# changed, three rows of a big table changed and another big table left
+# alone, a third table cut short by DELETE and VACUUM (a truncation: the
+# summaries' limit block), then an incremental.  Its record must say it
+# used the WAL summaries, must not have read the untouched big table (its
+# record takes the parent's size and digest), must have read only the
+# named blocks of the big table with three rows changed (a sparse delta,
+# with no digest of the file; the blocks read are fewer than a quarter of
+# that table's), and the chain must restore into a directory
+# pg_verifybackup accepts, its backup_manifest with a checksum for every
+# file, with exactly the source's data.  The next incremental, the sparse
+# table untouched, records it as sparse again, unread, and restores with
+# --delta into the first restored directory (the sparse files rewritten).  With summarize_wal off, and with the summary files
 # removed, the next incrementals fall back to the page LSN scan, say why,
 # and the whole chain still restores exactly.
 
@@ -37,13 +42,15 @@ sub blocks_of { return $node->safe_psql('postgres', "SELECT pg_relation_size('$_
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 40000) g;
+	CREATE TABLE warm AS SELECT g AS id, repeat('w', 200) AS pad FROM generate_series(1, 40000) g;
 	CREATE TABLE hot (id int PRIMARY KEY, v int);
 	INSERT INTO hot SELECT g, 0 FROM generate_series(1, 1000) g;
 	CREATE TABLE shrink AS SELECT g AS id, repeat('s', 200) AS pad FROM generate_series(1, 20000) g;
 	VACUUM;
 });
-my ($cold, $hot, $shrink) = map { path_of($_) } qw(cold hot shrink);
+my ($cold, $warm, $hot, $shrink) = map { path_of($_) } qw(cold warm hot shrink);
 my $cold_blocks = blocks_of('cold');
+my $warm_blocks = blocks_of('warm');
 my $shrink_blocks = blocks_of('shrink');
 
 my $b1 = $node->safe_psql('postgres', "SELECT revrx_backup_now('full', wait => true)");
@@ -52,6 +59,7 @@ is($r1->{kind}, 'full', "backup $b1 is full");
 
 # --- known changes: ten rows of hot; shrink cut to a quarter
 $node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id <= 10');
+$node->safe_psql('postgres', "UPDATE warm SET pad = repeat('x', 200) WHERE id IN (1, 20000, 39000)");
 $node->safe_psql('postgres', 'DELETE FROM shrink WHERE id > 5000');
 $node->safe_psql('postgres', 'VACUUM shrink');
 my $shrunk = blocks_of('shrink');
@@ -68,8 +76,16 @@ like(slurp_file($node->logfile), qr/revrx backup \Q$b2\E takes the changed block
 
 my $d = $r2->{delta};
 cmp_ok($d->{files_unread}, '>', 0, "$d->{files_unread} of $d->{files} relation files were not read");
-cmp_ok($d->{blocks_read}, '<', $cold_blocks,
-	"it read $d->{blocks_read} blocks, fewer than the untouched table's $cold_blocks");
+cmp_ok($d->{blocks_read}, '<', $warm_blocks / 4,
+	"it read $d->{blocks_read} blocks, fewer than a quarter of the changed big table's $warm_blocks");
+cmp_ok($d->{files_sparse}, '>', 0, "$d->{files_sparse} relation files were read at their named blocks only");
+like(slurp_file($node->logfile), qr/revrx backup \Q$b2\E exported: .* (\d+) read at their named blocks only/,
+	'the log counts them');
+my $w2 = RevrxTest::file_entry($r2, $warm);
+ok($w2->{delta} && $w2->{sparse}, 'the big table with three rows changed is a sparse delta');
+ok(!exists $w2->{sha256}, '... with no digest of the file, which was not read whole');
+cmp_ok($w2->{stored}, '<', 16 * 8192, "... of a few pages ($w2->{stored} bytes)");
+is($w2->{size}, $warm_blocks * 8192, '... and the file\'s size');
 is($d->{pages_missed_by_summaries}, 0, 'no changed page was missing from the summaries');
 my ($c1, $c2) = (RevrxTest::file_entry($r1, $cold), RevrxTest::file_entry($r2, $cold));
 ok($c2->{delta} && $c2->{stored} < 200, "the untouched table is an empty delta ($c2->{stored} bytes)");
@@ -85,18 +101,35 @@ is($listed{$b2}{block_source}, 'wal-summaries', 'revrx-agent list --json shows t
 my ($lrc, $lout) = RevrxTest::run_agent($env, 'list');
 like($lout, qr/\Q$b2\E.*wal-summaries/, 'and so does its table');
 
-# restores the chain ending at $id and compares it with the source
+# restores the chain ending at $id (into $into with --delta, if given, a
+# restored node stopped) and compares it with the source; returns the node
 sub check_restore
 {
-	my ($name, $id) = @_;
+	my ($name, $id, $into) = @_;
 	my $last = RevrxTest::switch_wal($node);
 	ok(RevrxTest::wait_archived($node, $last, 120), "archived up to $last");
 	my $dump = RevrxTest::dump($node);
-	my ($copy, $rc, $out, $err) = RevrxTest::restore_node($name, $env, '--backup', $id);
+	my ($copy, $rc, $out, $err);
+	if ($into)
+	{
+		$copy = $into;
+		($rc, $out, $err) = RevrxTest::run_agent($env, 'restore', '--pgdata', $copy->data_dir,
+			'--delta', '--backup', $id);
+		like($out, qr/kept [1-9]\d* files .*rewrote [1-9]\d* files/,
+			'--delta kept files and rewrote others') or diag $out;
+	}
+	else
+	{
+		($copy, $rc, $out, $err) = RevrxTest::restore_node($name, $env, '--backup', $id);
+	}
 	is($rc, 0, "restore of $id") or diag $err;
 	my ($vout, $verr) = ('', '');
 	IPC::Run::run([ 'pg_verifybackup', '-n', $copy->data_dir ], '>', \$vout, '2>', \$verr);
 	is($?, 0, 'pg_verifybackup accepts the rebuilt directory') or diag "$vout$verr";
+	my @unchecked = grep { /"Path"/ && !/"Checksum"/ }
+	  split /\n/, slurp_file($copy->data_dir . '/backup_manifest');
+	is(scalar(@unchecked), 0, 'its backup_manifest has a checksum for every file')
+	  or diag "@unchecked";
 	RevrxTest::prepare_restored($copy);
 	$copy->append_conf('postgresql.conf', "shared_preload_libraries = ''\nsummarize_wal = off\n");
 	ok(RevrxTest::start_restored($copy, $env), 'it starts and replays the archive');
@@ -104,9 +137,38 @@ sub check_restore
 	is($copy->safe_psql('postgres', 'SELECT count(*), max(id) FROM shrink'), '5000|5000',
 		'the truncated table has exactly its remaining rows');
 	$copy->stop;
-	return;
+	return $copy;
 }
-check_restore('walsum_copy2', $b2);
+my $copy2 = check_restore('walsum_copy2', $b2);
+
+# --- the whole copy a sparse file is rebuilt from is checked by its own
+# digest: damaged in a block no delta replaces (sound in storage, the
+# content not the one its header names), the restore refuses
+my ($sysid) = slurp_file("$repodir/repo.json") =~ /"system_identifier":\s*"(\d+)"/;
+my $w1 = RevrxTest::file_entry($r1, $warm);
+my $w1_path = "$repodir/$w1->{key}";
+my $w1_saved = RevrxTest::slurp_bin($w1_path);
+my $w1_content = substr($w1_saved, 72);
+is(length($w1_content), $w1->{size}, "the full backup's copy of the sparse table is stored plain");
+substr($w1_content, 300 * 8192 + 4000, 1) = chr(ord(substr($w1_content, 300 * 8192 + 4000, 1)) ^ 0x10);
+RevrxTest::write_object($w1_path, $w1_content, $sysid, pack('H*', $w1->{sha256}));
+my ($bad, $rcb, $outb, $errb) = RevrxTest::restore_node('walsum_bad', $env, '--backup', $b2);
+isnt($rcb, 0, "restore of $b2 fails with the whole copy of its sparse file damaged");
+like($errb, qr/\Q$w1->{key}\E.*SHA-256 of the content does not match/s,
+	'... naming that copy and what is wrong with it') or diag $errb;
+open my $wfh, '>:raw', $w1_path or die "$w1_path: $!";
+print $wfh $w1_saved;
+close $wfh;
+
+# --- the sparse table untouched: sparse again, unread, over its parent's delta
+$node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id = 500');
+my $b2b = $node->safe_psql('postgres', "SELECT revrx_backup_now(NULL, true, incremental => true)");
+my $r2b = record($b2b);
+is($r2b->{parent}, $b2, "backup $b2b is incremental to $b2");
+my $w2b = RevrxTest::file_entry($r2b, $warm);
+ok($w2b->{delta} && $w2b->{sparse} && !exists $w2b->{sha256} && $w2b->{stored} < 200,
+	"the sparse table, untouched, is an empty sparse delta ($w2b->{stored} bytes)");
+check_restore('walsum_copy2', $b2b, $copy2);
 
 # --- summarize_wal off: the page LSN scan, and why
 $node->safe_psql('postgres', 'ALTER SYSTEM SET summarize_wal = off');
@@ -114,7 +176,7 @@ $node->reload;
 $node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id > 990');
 my $b3 = $node->safe_psql('postgres', "SELECT revrx_backup_now('no summaries', true, incremental => true)");
 my $r3 = record($b3);
-is($r3->{parent}, $b2, "backup $b3 is incremental to $b2");
+is($r3->{parent}, $b2b, "backup $b3 is incremental to $b2b");
 is($r3->{block_source}, 'page-lsn-scan', 'with summarize_wal off it reads every page');
 is($r3->{block_source_reason}, 'summarize_wal is off', '... and says why');
 is($r3->{delta}{files_unread}, 0, '... every relation file');
