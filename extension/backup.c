@@ -1758,6 +1758,7 @@ add_file(ExportState *st, const char *rel, uint64 size, pg_time_t mtime,
 	f->size = size;
 	f->mtime = mtime;
 	memcpy(f->sha256, hdr->sha256, RVX_SHA256_LEN);
+	memcpy(f->object_sha256, hdr->sha256, RVX_SHA256_LEN);
 	f->stored = RVX_OBJECT_HEADER_LEN + hdr->payload_size;
 	f->delta = false;
 	f->sparse = false;
@@ -1878,6 +1879,20 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 		retried = false;
 		(*file_block)++;
 	}
+}
+
+/* The total of a file's damaged pages, when there were any. */
+static void
+report_failures(const char *rel, const RelFileInfo *ri, int failures)
+{
+	if (failures > 1)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg_plural("file \"%s\" has a total of %d checksum verification failure",
+							   "file \"%s\" has a total of %d checksum verification failures",
+							   failures, rel, failures)));
+	if (failures > 0)
+		pgstat_report_checksum_failures_in_db(ri->dboid, failures);
 }
 
 /*
@@ -2099,6 +2114,7 @@ export_sparse(ExportState *st, const char *src, const char *rel,
 	memset(f->sha256, 0, RVX_SHA256_LEN);
 	f->delta = true;
 	f->sparse = true;
+	report_failures(rel, ri, failures);
 	publish_progress(st);
 	return true;
 }
@@ -2304,15 +2320,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 		f->delta = true;
 	}
 
-	if (failures > 1)
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg_plural("file \"%s\" has a total of %d checksum verification failure",
-							   "file \"%s\" has a total of %d checksum verification failures",
-							   failures, rel, failures)));
-	if (failures > 0)
-		pgstat_report_checksum_failures_in_db(ri->dboid, failures);
-
+	report_failures(rel, ri, failures);
 	publish_progress(st);
 	return true;
 }

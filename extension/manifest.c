@@ -326,6 +326,7 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 	int64		stored = 0;
 	ListCell   *lc;
 	bool		first;
+	bool		sparse = false;
 
 	for (int i = 0; i < rec->nfiles; i++)
 	{
@@ -336,7 +337,10 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 
 	doc_begin(&w, sink, arg, false);
 
-	appendStringInfoString(&w.buf, "{\n\"format\": 1,\n\"id\": ");
+	for (int i = 0; i < rec->nfiles; i++)
+		sparse |= rec->files[i].sparse;
+	appendStringInfo(&w.buf, "{\n\"format\": %d,\n\"id\": ",
+					 sparse ? REVRX_BACKUP_FORMAT_SPARSE : 1);
 	escape_json(&w.buf, rec->id);
 	appendStringInfoString(&w.buf, ",\n\"label\": ");
 	if (rec->label != NULL)
@@ -478,9 +482,15 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 		appendStringInfoString(&w.buf, ", \"key\": ");
 		snprintf(key, sizeof(key), "%s%s%s", key_prefix, f->path, suffix);
 		escape_json(&w.buf, key);
-		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT "%s%s}", f->stored,
-						 f->delta ? ", \"delta\": true" : "",
-						 f->sparse ? ", \"sparse\": true" : "");
+		appendStringInfo(&w.buf, ", \"stored\": " UINT64_FORMAT, f->stored);
+		if (f->delta)
+		{
+			/* binds the delta to this record: restore asks its object for it */
+			appendStringInfoString(&w.buf, ", \"delta\": true, \"object_sha256\": \"");
+			append_hex(&w.buf, f->object_sha256, RVX_SHA256_LEN);
+			appendStringInfoString(&w.buf, "\"");
+		}
+		appendStringInfo(&w.buf, "%s}", f->sparse ? ", \"sparse\": true" : "");
 		doc_maybe_flush(&w);
 	}
 	appendStringInfoString(&w.buf, rec->nfiles > 0 ? "\n]\n}\n" : "]\n}\n");

@@ -34,6 +34,13 @@
 #include "compress.h"
 #include "sha256.h"
 
+/*
+ * backup.json's format: 2 when a file is sparse, which an agent that knows
+ * only format 1 must refuse (it would find no digest); 1 otherwise, so
+ * that the agents of before read every other backup as before.
+ */
+#define REVRX_BACKUP_FORMAT_SPARSE	2
+
 /* One file of the backup. */
 typedef struct RevrxBackupFile
 {
@@ -43,6 +50,7 @@ typedef struct RevrxBackupFile
 	uint8		sha256[RVX_SHA256_LEN]; /* unless sparse */
 	uint64		stored;			/* bytes of its object, header included */
 	bool		delta;			/* the object holds changed pages (common/delta.h) */
+	uint8		object_sha256[RVX_SHA256_LEN];	/* a delta's: its object's content */
 
 	/*
 	 * A delta of only the blocks the WAL summaries name, the rest of the

@@ -341,10 +341,12 @@ rvx_backup_record_parse(const char *text, size_t len, const char *what,
 		goto fail;
 	}
 	v = json_object_get(root, "format");
-	if (!json_is_integer(v) || json_integer_value(v) != RVX_BACKUP_FORMAT)
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		json_integer_value(v) > RVX_BACKUP_FORMAT)
 	{
-		bad_record(err, what, "format %s, this agent understands format %d",
-				   json_is_integer(v) ? "unknown" : "missing", RVX_BACKUP_FORMAT);
+		bad_record(err, what, "format %s, this agent understands formats 1 to %d%s",
+				   json_is_integer(v) ? "unknown" : "missing", RVX_BACKUP_FORMAT,
+				   json_is_integer(v) ? " (a newer revrx-agent is needed)" : "");
 		goto fail;
 	}
 	v = json_object_get(root, "id");
@@ -412,13 +414,30 @@ rvx_backup_record_parse(const char *text, size_t len, const char *what,
 			bad_record(err, what, "file \"%s\" has no valid \"size\"", path);
 			goto fail;
 		}
-		/* a sparse delta's file has no digest until it is rebuilt (restore.c) */
-		if (!is_sha256_hex(json_string_value(json_object_get(f, "sha256"))) &&
-			!(json_is_true(json_object_get(f, "sparse")) &&
-			  json_is_true(json_object_get(f, "delta")) &&
-			  json_object_get(f, "sha256") == NULL))
+		/*
+		 * A sparse delta's file has no digest until it is rebuilt
+		 * (restore.c), and then the delta's own digest must be recorded.
+		 */
+		if (json_is_true(json_object_get(f, "sparse")))
+		{
+			if (!json_is_true(json_object_get(f, "delta")) ||
+				json_object_get(f, "sha256") != NULL ||
+				!is_sha256_hex(json_string_value(json_object_get(f, "object_sha256"))))
+			{
+				bad_record(err, what, "sparse file \"%s\" must be a delta with an "
+						   "\"object_sha256\" and no \"sha256\"", path);
+				goto fail;
+			}
+		}
+		else if (!is_sha256_hex(json_string_value(json_object_get(f, "sha256"))))
 		{
 			bad_record(err, what, "file \"%s\" has no valid \"sha256\"", path);
+			goto fail;
+		}
+		if (json_object_get(f, "object_sha256") != NULL &&
+			!is_sha256_hex(json_string_value(json_object_get(f, "object_sha256"))))
+		{
+			bad_record(err, what, "file \"%s\" has no valid \"object_sha256\"", path);
 			goto fail;
 		}
 		if (key == NULL || strncmp(key, keyprefix, strlen(keyprefix)) != 0 ||

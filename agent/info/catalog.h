@@ -47,7 +47,12 @@
 #define RVX_BACKUP_MANIFEST		"backup_manifest"
 #define RVX_PIN_NAME			"pinned"	/* backup/<id>/pinned: see expire.h */
 #define RVX_BACKUP_DATA_DIR		"data"
-#define RVX_BACKUP_FORMAT		1
+/*
+ * The newest backup.json format this agent reads: 2 is a record with
+ * sparse files (docs/incremental.md), which an older agent refuses by its
+ * format; every other record is still format 1.
+ */
+#define RVX_BACKUP_FORMAT		2
 
 
 /* "20261126T084500Z", maybe "-2", later "I": never more than this. */

@@ -78,6 +78,22 @@ typedef struct RestoreFile
 	bool		sparse;			/* a delta whose backup recorded no digest of the file */
 } RestoreFile;
 
+/*
+ * The digest a delta's object must carry, from its record: NULL for one
+ * recorded before deltas carried it, which is then bound to the backup only
+ * by the rebuilt file's digest (none for a sparse file: its own deltas
+ * always have one, catalog.c).
+ */
+static const uint8_t *
+delta_object_sha(const json_t *entry, uint8_t sha[RVX_SHA256_LEN])
+{
+	const char *hex = json_string_value(json_object_get(entry, "object_sha256"));
+
+	if (hex == NULL || rvx_hex_decode(hex, sha, RVX_SHA256_LEN) != 0)
+		return NULL;
+	return sha;
+}
+
 /* The longest chain of incremental backups restore follows. */
 #define MAX_CHAIN		64
 
@@ -796,6 +812,7 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	RvxDeltaMerge *merge;
 	int			rc = -1;
 
+	entries[0] = json_object_get(run->chain_files[0], f->path);
 	for (size_t l = 1; l < run->nchain; l++)
 	{
 		entries[l] = json_object_get(run->chain_files[l], f->path);
@@ -830,8 +847,11 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 		const char *key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
 		char		what[PATH_MAX + 64];
 
+		uint8_t		object_sha[RVX_SHA256_LEN];
+
 		snprintf(delta_path, sizeof(delta_path), "%s.revrx-delta%zu", dest, l);
 		snprintf(what, sizeof(what), "\"%s\" in backup %s", f->path, run->chain_ids[l]);
+		o.expect_sha256 = entries[l] ? delta_object_sha(entries[l], object_sha) : NULL;
 		if (rvx_fetch_to_file_opts(repo, key, &o, delta_path, err) != 0 ||
 			rvx_delta_merge_add(merge, delta_path, what, err) != 0)
 		{

@@ -355,6 +355,9 @@ walk(Scan *s, const char *dir, const char *rel, RvxError *err)
 					c->file = f;
 					s->ncandidates++;
 				}
+				else if (f != NULL && f->sha256 == NULL)
+					rvx_debug("delta: \"%s\" is sparse in the backup, with no digest to "
+							  "compare: it will be rewritten", relpath);
 				else
 					rvx_debug("delta: \"%s\" is %lld bytes, the backup's %lld: it will be rewritten",
 							  relpath, (long long) st.st_size, f ? (long long) f->size : -1LL);

@@ -84,6 +84,9 @@ like(slurp_file($node->logfile), qr/revrx backup \Q$b2\E exported: .* (\d+) read
 my $w2 = RevrxTest::file_entry($r2, $warm);
 ok($w2->{delta} && $w2->{sparse}, 'the big table with three rows changed is a sparse delta');
 ok(!exists $w2->{sha256}, '... with no digest of the file, which was not read whole');
+like($w2->{object_sha256} // '', qr/^[0-9a-f]{64}$/, '... but with its delta object\'s digest, which binds it to the record');
+is($r2->{format}, 2, 'a record with sparse files is format 2 (older agents refuse it by its format)');
+is($r1->{format}, 1, 'a record without is format 1');
 cmp_ok($w2->{stored}, '<', 16 * 8192, "... of a few pages ($w2->{stored} bytes)");
 is($w2->{size}, $warm_blocks * 8192, '... and the file\'s size');
 is($d->{pages_missed_by_summaries}, 0, 'no changed page was missing from the summaries');

@@ -488,6 +488,61 @@ test_record_checks(void **state)
 	assert_true(rvx_backup_id_cmp("20261126T084500Z", "20261127T000000Z") < 0);
 }
 
+/*
+ * A sparse file's entry (docs/incremental.md): a delta with its object's
+ * digest and no digest of the file, in a record of format 2; anything else
+ * claiming to be sparse is refused, as is a format newer than the agent's.
+ */
+static int
+parse_with_file(int format, const char *file_fields, RvxError *err)
+{
+	char		text[2048];
+	json_t	   *r = NULL;
+	int			rc;
+
+	snprintf(text, sizeof(text),
+			 "{\"format\":%d,\"id\":\"20261126T084500Z\",\"system_identifier\":\"1\","
+			 "\"start_wal\":\"000000010000000000000002\",\"stop_wal\":\"000000010000000000000002\","
+			 "\"files\":[{\"path\":\"base/5/16384\",\"size\":8192,%s,"
+			 "\"key\":\"backup/20261126T084500Z/data/base/5/16384\"}]}", format, file_fields);
+	rc = rvx_backup_record_parse(text, strlen(text), "t", NULL, 0, &r, err);
+	json_decref(r);
+	return rc;
+}
+
+#define HEX64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void
+test_record_sparse(void **state)
+{
+	RvxError	err;
+
+	assert_int_equal(parse_with_file(1, "\"sha256\":\"" HEX64 "\"", &err), 0);
+	assert_int_equal(parse_with_file(2, "\"delta\":true,\"sparse\":true,\"object_sha256\":\"" HEX64 "\"",
+									 &err), 0);
+	/* a delta of a file read whole: both digests */
+	assert_int_equal(parse_with_file(1, "\"sha256\":\"" HEX64 "\",\"delta\":true,\"object_sha256\":\""
+									 HEX64 "\"", &err), 0);
+
+	assert_int_equal(parse_with_file(2, "\"sparse\":true,\"object_sha256\":\"" HEX64 "\"", &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, "sparse file \"base/5/16384\" must be a delta"));
+	assert_int_equal(parse_with_file(2, "\"delta\":true,\"sparse\":true", &err), -1);
+	assert_non_null(strstr(err.msg, "object_sha256"));
+	assert_int_equal(parse_with_file(2, "\"delta\":true,\"sparse\":true,\"sha256\":\"" HEX64
+									 "\",\"object_sha256\":\"" HEX64 "\"", &err), -1);
+	assert_int_equal(parse_with_file(1, "\"sha256\":\"" HEX64 "\",\"delta\":true,\"object_sha256\":\"x\"",
+									 &err), -1);
+	assert_non_null(strstr(err.msg, "no valid \"object_sha256\""));
+	/* not sparse: the file's digest is required */
+	assert_int_equal(parse_with_file(1, "\"delta\":true,\"object_sha256\":\"" HEX64 "\"", &err), -1);
+	assert_non_null(strstr(err.msg, "no valid \"sha256\""));
+
+	assert_int_equal(parse_with_file(3, "\"sha256\":\"" HEX64 "\"", &err), -1);
+	assert_non_null(strstr(err.msg, "a newer revrx-agent is needed"));
+	assert_int_equal(parse_with_file(0, "\"sha256\":\"" HEX64 "\"", &err), -1);
+}
+
 /* WAL first, but neither kind of work starves the other. */
 static void
 test_schedule_policy(void **state)
@@ -669,6 +724,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_abort_keeps_a_complete_backup, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_record_names_cluster_and_redacts, fx_setup, fx_teardown),
 		cmocka_unit_test(test_record_checks),
+		cmocka_unit_test(test_record_sparse),
 		cmocka_unit_test(test_schedule_policy),
 		cmocka_unit_test_setup_teardown(test_daemon_ships_and_commits, fx_setup, fx_teardown),
 	};
