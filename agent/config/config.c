@@ -33,6 +33,7 @@ static const Setting settings[] = {
 	{"REVRX_SPOOL", "spool directory shared with the server (revrx.spool_dir)", false},
 	{"REVRX_PARALLEL", "concurrent transfers (1-64, default 4)", false},
 	{"REVRX_WAL_PREFETCH", "WAL segments wal-fetch fetches ahead of recovery into pg_wal/revrx_prefetch (0-64, 0 = off, default 8)", false},
+	{"REVRX_WAL_PREFETCH_KEEP_FREE_MB", "free space wal-fetch leaves in pg_wal's file system: a segment is fetched ahead only if this much stays free after it (MB, default 1024)", false},
 	{"REVRX_POLL_INTERVAL_MS", "how often run looks at the spool (10-10000 ms, default 20)", false},
 	{"REVRX_RETRIES", "extra attempts for a failed request (0-20, default 4)", false},
 	{"REVRX_TIMEOUT", "seconds a request may make no progress (1-3600, default 30)", false},
@@ -329,6 +330,8 @@ rvx_config_load(RvxConfig *cfg, const char *file, int needs, RvxError *err)
 
 	if (get_int("REVRX_PARALLEL", 4, 1, 64, &cfg->parallel, err) != 0 ||
 		get_int("REVRX_WAL_PREFETCH", 8, 0, 64, &cfg->wal_prefetch, err) != 0 ||
+		get_int("REVRX_WAL_PREFETCH_KEEP_FREE_MB", 1024, 0, 1048576,
+				&cfg->wal_prefetch_keep_free_mb, err) != 0 ||
 		get_int("REVRX_POLL_INTERVAL_MS", 20, 10, 10000, &cfg->poll_ms, err) != 0 ||
 		get_int("REVRX_RETRIES", 4, 0, 20, &cfg->repo.retries, err) != 0 ||
 		get_int("REVRX_TIMEOUT", 30, 1, 3600, &timeout_s, err) != 0 ||

@@ -25,6 +25,7 @@ typedef struct RvxConfig
 	const char *spool_dir;		/* REVRX_SPOOL */
 	int			parallel;		/* REVRX_PARALLEL: concurrent transfers */
 	int			wal_prefetch;	/* REVRX_WAL_PREFETCH: segments wal-fetch fetches ahead */
+	int			wal_prefetch_keep_free_mb;	/* ... leaving this much free beside them */
 	int			poll_ms;		/* REVRX_POLL_INTERVAL_MS: spool scan period */
 	RvxLogLevel log_level;		/* REVRX_LOG_LEVEL */
 	bool		log_json;		/* REVRX_LOG_FORMAT=json */

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,11 +336,32 @@ prefetch_one(RvxRepo *repo, const RvxClusterInfo *ci, const char *dir, const cha
 }
 
 /*
+ * Whether a segment of seg_size bytes can be queued in dir and leave
+ * keep_mb MB free in its file system.  The queue is a convenience: the
+ * space is the server's, which needs room in pg_wal for the file it is
+ * given next, for the segments restartpoints keep and, once promoted, for
+ * the WAL it writes; a full pg_wal stops recovery.  Not knowing counts as
+ * no room.
+ */
+static bool
+room_for(const char *dir, uint64_t seg_size, int keep_mb, double *free_mb)
+{
+	struct statvfs fs;
+
+	*free_mb = 0;
+	if (statvfs(dir, &fs) != 0)
+		return false;
+	*free_mb = (double) fs.f_bavail * fs.f_frsize / 1048576.0;
+	return (uint64_t) fs.f_bavail * fs.f_frsize >= seg_size + (uint64_t) keep_mb * 1048576;
+}
+
+/*
  * The prefetcher, holding the queue's lock: keeps the segments after the
  * one served last in the queue, in order, following wal-fetch as recovery
  * goes on (to a new timeline too), until the repository does not hold the
- * next one whole, a fetch fails, recovery ends (the stop mark, or the
- * queue removed), or nothing was taken for IDLE_S.  Never returns.
+ * next one whole, a fetch fails, the file system has no room for it
+ * (room_for), recovery ends (the stop mark, or the queue removed), or
+ * nothing was taken for IDLE_S.  Never returns.
  */
 static void
 prefetch_main(const char *dir, const char *first, const RvxConfig *cfg)
@@ -414,7 +436,16 @@ prefetch_main(const char *dir, const char *first, const RvxConfig *cfg)
 		}
 		{
 			char		after[RVX_WALNAME_SEGLEN + 1];
+			double		free_mb;
 
+			if (!room_for(dir, ci.wal_segment_size, cfg->wal_prefetch_keep_free_mb, &free_mb))
+			{
+				/* wal-fetch fetches it when asked; the next one looks again */
+				rvx_debug("\"%s\" is not fetched ahead: %.0f MB free in pg_wal's file system, "
+						  "REVRX_WAL_PREFETCH_KEEP_FREE_MB is %d", next, free_mb,
+						  cfg->wal_prefetch_keep_free_mb);
+				break;
+			}
 			rvx_walname_segment(tli, high + 2, ci.wal_segment_size, after);
 			if (prefetch_one(repo, &ci, dir, next, high + 1 < segno + depth ? after : NULL) <= 0)
 				break;			/* not stored whole, or failed: wal-fetch decides when asked */

@@ -31,7 +31,8 @@
  *	  ends without (shut down at its target) leaves it to the revrx worker
  *	  (extension/worker.c).  Segments up to the one just served, and of
  *	  other timelines, are removed as recovery passes them, so the queue
- *	  holds at most REVRX_WAL_PREFETCH segments, and no more than 1 GB.
+ *	  holds at most REVRX_WAL_PREFETCH segments, no more than 1 GB, and only
+ *	  while REVRX_WAL_PREFETCH_KEEP_FREE_MB stay free in its file system.
  *	- Only for PostgreSQL's destinations, pg_wal/RECOVERYXLOG and
  *	  RECOVERYHISTORY: a wal-fetch run by hand fetches no more than asked,
  *	  and pg_rewind (which writes the segment's own name there, and removes

@@ -200,6 +200,19 @@ my $queued = sub {
 is($rc, 0, 'fetched with prefetch off');
 ok(!-e $queue, 'nothing queued with REVRX_WAL_PREFETCH=0');
 
+# no room: a segment is queued only if REVRX_WAL_PREFETCH_KEEP_FREE_MB stay free after it
+my ($free_mb) = (`df -Pm '$pgwal'` =~ /\n\S+\s+\d+\s+\d+\s+(\d+)/);
+SKIP:
+{
+	skip 'more than 1 TB free here', 3 if !defined $free_mb || $free_mb + 64 > 1048576;
+	my $keep = $free_mb + 64;
+	($rc, $out, $err) = $fetch->($segs[0], REVRX_WAL_PREFETCH_KEEP_FREE_MB => $keep);
+	is($rc, 0, "fetched with $free_mb MB free, $keep to keep");
+	is($queued->(), 'lock served source', '... and nothing fetched ahead');
+	like($err, qr/"$segs[1]" is not fetched ahead: \d+ MB free in pg_wal's file system, REVRX_WAL_PREFETCH_KEEP_FREE_MB is $keep/,
+		'... which the debug log says, and why');
+}
+
 ($rc) = $fetch->($segs[0]);
 is($rc, 0, "$segs[0] fetched into pg_wal");
 is($queued->(), "@segs[1..3] lock served source", 'the queue holds the next 3 segments');
