@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,41 @@
 
 #include "base/file_utils.h"
 #include "spool.h"
+
+/* nftw's callback has no argument: the removal under way, per thread. */
+static __thread struct
+{
+	bool		keep_top;
+	int			first_errno;
+	char		first_path[PATH_MAX];
+} removal;
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (ftw->level == 0 && removal.keep_top)
+		return 0;
+	if ((flag == FTW_DP || flag == FTW_DNR ? rmdir(path) : unlink(path)) != 0 &&
+		errno != ENOENT && removal.first_errno == 0)
+	{
+		removal.first_errno = errno;
+		snprintf(removal.first_path, sizeof(removal.first_path), "%s", path);
+	}
+	return 0;
+}
+
+int
+rvx_remove_tree(const char *path, bool keep_top, RvxError *err)
+{
+	removal.keep_top = keep_top;
+	removal.first_errno = 0;
+	if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));
+	if (removal.first_errno != 0)
+		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", removal.first_path,
+						 strerror(removal.first_errno));
+	return 0;
+}
 
 int
 rvx_fsync_dir(const char *dir, RvxError *err)

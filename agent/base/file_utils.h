@@ -3,6 +3,7 @@
  * file_utils.h
  *	  Writing small local files durably (spool status files, the catalog's
  *	  cache): what survives a crash is the old file or the new one, whole.
+ *	  And removing a directory tree.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,5 +34,14 @@ extern int	rvx_write_file_durable(const char *path, const void *data, size_t len
  */
 extern int	rvx_write_file_owned(const char *path, const void *data, size_t len,
 								 bool append, uid_t owner, gid_t group, RvxError *err);
+
+/*
+ * rm -rf path, or only what is inside it with keep_top; symbolic links are
+ * removed, never followed (a data directory's pg_tblspc links lead to
+ * tablespaces that are not to be touched through them).  Goes on past a
+ * failure, as rm does, and reports the first; a path that does not exist
+ * is no error.  Safe to call from several threads at once.
+ */
+extern int	rvx_remove_tree(const char *path, bool keep_top, RvxError *err);
 
 #endif							/* RVX_AGENT_FILE_UTILS_H */

@@ -38,7 +38,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -326,25 +325,12 @@ dir_is_empty(const char *dir, RvxError *err)
 	return empty;
 }
 
-static int
-clear_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (ftw->level == 0)
-		return 0;				/* the directory itself stays */
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
-	{
-		rvx_err("could not remove \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Deletes everything inside dir (not following symlinks). */
+/* Deletes everything inside dir (not following symlinks); dir stays. */
 static int
 clear_dir(const char *dir, RvxError *err)
 {
-	if (nftw(dir, clear_entry, 32, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		return rvx_error(err, RVX_E_IO, "could not empty \"%s\"", dir);
+	if (rvx_remove_tree(dir, true, err) != 0)
+		return rvx_error_prefix(err, "could not empty \"%s\"", dir);
 	return 0;
 }
 

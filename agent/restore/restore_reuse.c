@@ -670,17 +670,6 @@ out:
 	return rc;
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
-	{
-		rvx_err("could not remove \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int
 rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err)
 {
@@ -697,8 +686,8 @@ rvx_reuse_remove(const RvxReusePlan *plan, RvxError *err)
 		}
 		if (S_ISDIR(st.st_mode))
 		{
-			if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0)
-				return rvx_error(err, RVX_E_IO, "could not remove \"%s\" and its contents", path);
+			if (rvx_remove_tree(path, false, err) != 0)
+				return -1;
 		}
 		else if (unlink(path) != 0 && errno != ENOENT)
 			return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", path, strerror(errno));

@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -215,23 +214,6 @@ rvx_backup_spool_tidy(const char *spool_dir, const char *id)
 	if (rvx_backup_spool_scan(spool_dir, id, NULL, NULL, &scan, &err) == 0 &&
 		scan.objects == 0 && scan.temporary == 0 && !scan.has_record)
 		remove_empty_dirs(dir);
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
-		return -1;
-	return 0;
-}
-
-/* rm -rf dir: nothing in a spool directory is worth keeping once done. */
-static int
-remove_tree(const char *dir, RvxError *err)
-{
-	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		return rvx_error(err, RVX_E_IO, "could not remove \"%s\": %s", dir, strerror(errno));
-	return 0;
 }
 
 void
@@ -1058,7 +1040,8 @@ rvx_ship_backup_abort(RvxRepo *repo, const char *spool_dir, const char *id,
 	if (!complete && audit_abort(repo, id, cluster->system_id, marker, err) != 0)
 		return -1;
 
-	if (remove_tree(dir, err) != 0)
+	/* nothing in a spool directory is worth keeping once done */
+	if (rvx_remove_tree(dir, false, err) != 0)
 		return -1;
 	(void) unlink(errpath);
 	if (unlink(marker) != 0 && errno != ENOENT)

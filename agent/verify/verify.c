@@ -36,7 +36,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -49,6 +48,7 @@
 #include "info/catalog.h"
 #include "info/fetch.h"
 #include "fingerprint.h"
+#include "base/file_utils.h"
 #include "base/log.h"
 #include "object.h"
 #include "verify/pginstance.h"
@@ -89,38 +89,14 @@ set_phase(Drill *d, const char *name, double seconds, json_t *extra)
 
 /* ---------------------------------------------------------------- files */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) != 0 && errno != ENOENT)
-		rvx_warn("could not remove \"%s\": %s", path, strerror(errno));
-	return 0;
-}
-
-/* rm -rf path's contents, and path itself when also_dir. */
+/* rm -rf path's contents, and path itself when also_dir; a failure is only worth a warning. */
 static void
 remove_tree(const char *path, bool also_dir)
 {
-	DIR		   *dir;
-	struct dirent *de;
-	char		sub[PATH_MAX];
+	RvxError	err;
 
-	if (also_dir)
-	{
-		nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-		return;
-	}
-	dir = opendir(path);
-	if (dir == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL)
-	{
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		nftw(sub, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-	}
-	closedir(dir);
+	if (rvx_remove_tree(path, !also_dir, &err) != 0)
+		rvx_warn("%s", err.msg);
 }
 
 static int
