@@ -21,6 +21,7 @@ use warnings FATAL => 'all';
 
 use PostgreSQL::Test::Utils;
 use Test::More;
+use JSON::PP;
 
 use RevrxTest;
 
@@ -172,6 +173,20 @@ my $w2b = RevrxTest::file_entry($r2b, $warm);
 ok($w2b->{delta} && $w2b->{sparse} && !exists $w2b->{sha256} && $w2b->{stored} < 200,
 	"the sparse table, untouched, is an empty sparse delta ($w2b->{stored} bytes)");
 check_restore('walsum_copy2', $b2b, $copy2);
+
+# --- a drill of that chain still proves it by the fingerprints taken at backup
+RevrxTest::wait_for(sub { scalar glob("$repodir/backup/$b2b/fingerprints.json*") }, 60,
+	"the fingerprints of backup $b2b in the repository");
+my $fp_last = RevrxTest::switch_wal($node);
+ok(RevrxTest::wait_archived($node, $fp_last, 120), "archived up to $fp_last");
+my $report = "$PostgreSQL::Test::Utils::tmp_check/drill.json";
+my ($drc, $dout, $derr) = RevrxTest::run_agent($env, 'verify', '--backup', $b2b,
+	'--scratch', PostgreSQL::Test::Utils::tempdir('scratch') . '/drill', '--report', $report);
+is($drc, 0, "a drill of $b2b (sparse files in its chain) passes") or diag $derr;
+my $drill = -f $report ? JSON::PP::decode_json(slurp_file($report)) : {};
+my %checks = map { ($_->{name} => $_) } @{ $drill->{checks} // [] };
+ok($checks{$_} && $checks{$_}{passed} && !$checks{$_}{skipped}, "... its check $_ passed")
+  for qw(pg_verifybackup fingerprints);
 
 # --- summarize_wal off: the page LSN scan, and why
 $node->safe_psql('postgres', 'ALTER SYSTEM SET summarize_wal = off');
