@@ -1881,6 +1881,19 @@ verify_chunk(ExportState *st, int fd, const char *src, const char *rel,
 	}
 }
 
+/* A data directory file opened for reading; -1 if it disappeared. */
+static int
+open_source(const char *src)
+{
+	int			fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+
+	if (fd < 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", src)));
+	return fd;
+}
+
 /* The total of a file's damaged pages, when there were any. */
 static void
 report_failures(const char *rel, const RelFileInfo *ri, int failures)
@@ -2041,15 +2054,9 @@ export_sparse(ExportState *st, const char *src, const char *rel,
 	RevrxBackupFile *f;
 	int			fd;
 
-	fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+	fd = open_source(src);
 	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return false;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", src)));
-	}
+		return false;			/* it disappeared: nothing to back up */
 	data_object_open(st, &o, rel);
 
 	for (uint32 b = 0; b < npages;)
@@ -2195,15 +2202,9 @@ export_file(ExportState *st, const char *src, const char *rel,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
 
-	fd = OpenTransientFile(src, O_RDONLY | PG_BINARY);
+	fd = open_source(src);
 	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return false;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", src)));
-	}
+		return false;			/* it disappeared: nothing to back up */
 #ifdef USE_POSIX_FADVISE
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
