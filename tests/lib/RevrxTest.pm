@@ -237,6 +237,16 @@ sub slurp_bin
 	return $data;
 }
 
+# Writes data to path as it is (puts back what slurp_bin read).
+sub write_bin
+{
+	my ($path, $data) = @_;
+	open my $fh, '>:raw', $path or croak "could not write $path: $!";
+	print $fh $data;
+	close $fh or croak "could not write $path: $!";
+	return;
+}
+
 =pod
 
 =head2 write_object(path, content, sysid [, digest])

@@ -28,15 +28,6 @@ use RevrxTest;
 
 my $checks_dir = "$RevrxTest::src/tests/t/verify_checks";
 
-sub write_file_raw
-{
-	my ($path, $data) = @_;
-	open my $fh, '>:raw', $path or die "$path: $!";
-	print $fh $data;
-	close $fh;
-	return;
-}
-
 # The backup's fingerprints, as the server took them after the backup and
 # the agent stored them (backup/<id>/fingerprints.json).  Returns the
 # document.
@@ -53,7 +44,7 @@ sub backup_fingerprints
 	if ($comp == 2)
 	{
 		my $tmp = "$PostgreSQL::Test::Utils::tmp_check/fp.zst";
-		write_file_raw($tmp, $payload);
+		RevrxTest::write_bin($tmp, $payload);
 		$payload = `zstd -dc '$tmp'`;
 	}
 	elsif ($comp == 1)
@@ -226,7 +217,7 @@ my $victim_key = substr($victim, length($repodir) + 1);
 my $orig = RevrxTest::slurp_bin($victim);
 my $bad = $orig;
 substr($bad, 100, 1) = chr(ord(substr($bad, 100, 1)) ^ 0x01);
-write_file_raw($victim, $bad);
+RevrxTest::write_bin($victim, $bad);
 ($rc, $doc, $out, $err, $scratch) = drill($env, expect_rc => 7);
 is($rc, 7, 'flipped byte: the drill fails with exit code 7');
 my $rs = check_named($doc, 'restore');
@@ -235,7 +226,7 @@ like($rs->{message}, qr/\Q$victim_key\E/, 'flipped byte: the message names the o
 ok(!check_named($doc, 'recovery')->{name}, 'flipped byte: no recovery was attempted');
 ok(-f "$repodir/$doc->{report_key}", 'flipped byte: the failed drill is stored too');
 nothing_left($scratch, 'flipped byte');
-write_file_raw($victim, $orig);
+RevrxTest::write_bin($victim, $orig);
 
 # ---------------------------------------------------------------- (b) a missing segment
 
@@ -293,7 +284,7 @@ $node2->stop;
 	# the int4 key follows the 8-byte index tuple header: make it the largest
 	substr($page, $off + 8, 4) = pack('V', 2_000_000);
 	substr($data, $blk * 8192, 8192) = $page;
-	write_file_raw($relpath, $data);
+	RevrxTest::write_bin($relpath, $data);
 }
 $node2->start;
 my $id2 = $node2->safe_psql('postgres', "SELECT revrx_backup_now('broken index', wait => true)");

@@ -160,9 +160,7 @@ my ($bad, $rcb, $outb, $errb) = RevrxTest::restore_node('walsum_bad', $env, '--b
 isnt($rcb, 0, "restore of $b2 fails with the whole copy of its sparse file damaged");
 like($errb, qr/\Q$w1->{key}\E.*SHA-256 of the content does not match/s,
 	'... naming that copy and what is wrong with it') or diag $errb;
-open my $wfh, '>:raw', $w1_path or die "$w1_path: $!";
-print $wfh $w1_saved;
-close $wfh;
+RevrxTest::write_bin($w1_path, $w1_saved);
 
 # --- the sparse table untouched: sparse again, unread, over its parent's delta
 $node->safe_psql('postgres', 'UPDATE hot SET v = v + 1 WHERE id = 500');

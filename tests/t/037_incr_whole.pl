@@ -201,9 +201,7 @@ my ($fixed, $rcf, $outf, $errf) = RevrxTest::restore_node('whole_fixed', $env, '
 is($rcf, 0, "with the damage in block $b2_blocks[0], which ${incr2}'s delta replaces, it restores") or diag $errf;
 IPC::Run::run([ 'pg_verifybackup', '-n', $fixed->data_dir ], '>', \$vout, '2>', \$verr);
 is($?, 0, '... and pg_verifybackup accepts the directory') or diag "$vout$verr";
-open my $bfh, '>:raw', $b1_path or die "$b1_path: $!";
-print $bfh $b1_saved;
-close $bfh;
+RevrxTest::write_bin($b1_path, $b1_saved);
 
 # --- the first incremental alone: a is a delta over the full backup there
 my ($copy1, $rc1, $out1, $err1) = RevrxTest::restore_node('whole_copy1', $env, '--backup', $incr1);

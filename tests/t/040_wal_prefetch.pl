@@ -95,7 +95,7 @@ sub start_until_stopped
 }
 
 # Damages the object at path (two bytes of its compressed content); returns
-# its sound bytes, for repair().
+# its sound bytes, to put back with RevrxTest::write_bin().
 sub damage
 {
 	my ($path) = @_;
@@ -107,14 +107,6 @@ sub damage
 	return $sound;
 }
 
-sub repair
-{
-	my ($path, $sound) = @_;
-	open my $fh, '>:raw', $path or die "$path: $!";
-	print $fh $sound;
-	close $fh;
-	return;
-}
 
 # ---- a recovery that ends without promotion leaves the queue to the server
 ($r, $rc, $out, $err) = RevrxTest::restore_node('prefetch_shutdown', $env,
@@ -152,7 +144,7 @@ $log = PostgreSQL::Test::Utils::slurp_file($r->logfile);
 like($log, qr/could not fetch "$segs[5]"/, 'naming it');
 like($log, qr/archive recovery cannot go on without this file/, 'saying recovery stops there');
 unlike($log, qr/selected new timeline ID|archive recovery complete/, 'and it was not promoted');
-repair($mid, $mid_sound);
+RevrxTest::write_bin($mid, $mid_sound);
 
 # the same for a setting wrong in the server's environment: no file at all
 {
@@ -248,7 +240,7 @@ is($queued->(), "$segs[6] lock served source", "the damaged $segs[7] was not que
 ($rc, $out, $err) = $fetch->($segs[7]);
 is($rc, 7, "$segs[7] itself fails as corrupt when asked");
 like($err, qr/\Q$segs[7]\E/, 'naming it');
-repair($victim, $sound);
+RevrxTest::write_bin($victim, $sound);
 
 # what a killed prefetcher leaves: its mark and its unfinished file
 for my $left ("$segs[8].fetching", "$segs[8].revrx.tmp")
