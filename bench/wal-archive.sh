@@ -19,7 +19,9 @@
 #                       spooler workers existed;
 #                       revrx-pollN: revrx with REVRX_POLL_INTERVAL_MS=N, a
 #                       diagnostic; revrx-zstdN: revrx with
-#                       revrx.compression_level = N (zstd); ratio tables are for
+#                       revrx.compression_level = N (zstd); revrx-nofast: revrx
+#                       with revrx.archive_fast_backlog = 0, every segment at
+#                       revrx.compression_level; ratio tables are for
 #                       `revrx` and `revrx-lz4`)
 #   OUT [bench/results/<timestamp>]  results directory (gitignored)
 #   KEEP_DATA [0]       1 = keep the template, data dirs, spool and repositories
@@ -245,7 +247,8 @@ mode_conf() {
         echo "revrx.spool_dir = '$SPOOL'"
         if [[ $mode == revrx-lz4 ]]; then echo "revrx.compression = 'lz4'"; fi
         if [[ $mode == revrx-workers0 ]]; then echo "revrx.archive_lookahead_workers = 0"; fi
-        if [[ $mode =~ ^revrx-zstd([0-9]+)$ ]]; then echo "revrx.compression_level = ${BASH_REMATCH[1]}"; fi ;;
+        if [[ $mode =~ ^revrx-zstd([0-9]+)$ ]]; then echo "revrx.compression_level = ${BASH_REMATCH[1]}"; fi
+        if [[ $mode == revrx-nofast ]]; then echo "revrx.archive_fast_backlog = 0"; fi ;;
       pgbr-*)
         echo "archive_command = '$(archive_cmd "$mode")'" ;;
       *) log "unknown mode $mode"; return 1 ;;

@@ -393,7 +393,7 @@ archive_one(ArchiveAttempt *a)
 		RevrxSpooled spooled;
 
 		revrx_unlink_if_exists(a->error_path);
-		(void) revrx_spool_segment(a->file, a->path, NULL, false, ERROR, &spooled);
+		(void) revrx_spool_segment(a->file, a->path, NULL, false, false, ERROR, &spooled);
 		memcpy(a->sha, spooled.sha, RVX_SHA256_LEN);
 	}
 	else
@@ -419,7 +419,7 @@ archive_one(ArchiveAttempt *a)
 			(void) fsync_fname_ext(a->wal_dir, true, false, ERROR);
 		}
 		else
-			(void) revrx_spool_segment(a->file, a->path, a->sha, false, ERROR, NULL);
+			(void) revrx_spool_segment(a->file, a->path, a->sha, false, false, ERROR, NULL);
 	}
 
 	if (revrx_archive_ack == REVRX_ACK_SPOOL)
@@ -734,7 +734,7 @@ spooled_object_matches(const char *rvx_path, const uint8 sha[RVX_SHA256_LEN])
  */
 bool
 revrx_spool_segment(const char *file, const char *path, const uint8 *expected_sha,
-					bool ahead, int elevel, RevrxSpooled *result)
+					bool ahead, bool fastest, int elevel, RevrxSpooled *result)
 {
 	char		tmp[MAXPGPATH];
 	char		final[MAXPGPATH];
@@ -761,6 +761,7 @@ revrx_spool_segment(const char *file, const char *path, const uint8 *expected_sh
 	 * from the database, while a segment is archived in a small fraction of
 	 * the time the server takes to fill one.
 	 */
+	writer_cache.fastest = fastest;
 	sw.writer = revrx_object_writer(&writer_cache, 0, elevel);
 	if (sw.writer == NULL)
 		return false;
@@ -825,10 +826,11 @@ revrx_spool_segment(const char *file, const char *path, const uint8 *expected_sh
 	}
 
 	ereport(DEBUG1,
-			(errmsg_internal("revrx spooled \"%s\": %llu bytes as %llu (%s)",
+			(errmsg_internal("revrx spooled \"%s\": %llu bytes as %llu (%s level %d)",
 							 file, (unsigned long long) hdr.raw_size,
 							 (unsigned long long) hdr.payload_size,
-							 rvx_compression_name((RvxCompression) hdr.compression))));
+							 rvx_compression_name((RvxCompression) hdr.compression),
+							 writer_cache.level)));
 	return true;
 
 fail:
@@ -972,7 +974,7 @@ wait_for_ack(ArchiveAttempt *a)
 			ereport(LOG,
 					(errmsg("revrx is spooling \"%s\" again: \"%s\" disappeared without an acknowledgement",
 							a->file, a->rvx_path)));
-			(void) revrx_spool_segment(a->file, a->path, a->sha, false, ERROR, NULL);
+			(void) revrx_spool_segment(a->file, a->path, a->sha, false, false, ERROR, NULL);
 			busy = true;
 		}
 

@@ -33,12 +33,14 @@ typedef struct RevrxSpooled
  * disappeared is not worth a report).  If expected_sha is given, the
  * content must have that digest; ahead says the segment is spooled ahead
  * of the archiver, and is then published only if it is still .ready after
- * the read.  result, if given, receives what was spooled.  The caller
- * holds file's claim (revrx_ahead_claim).
+ * the read; fastest compresses at the codec's fastest level instead of
+ * revrx.compression_level (a backlog: revrx.archive_fast_backlog).
+ * result, if given, receives what was spooled.  The caller holds file's
+ * claim (revrx_ahead_claim).
  */
 extern bool revrx_spool_segment(const char *file, const char *path,
-								const uint8 *expected_sha, bool ahead, int elevel,
-								RevrxSpooled *result);
+								const uint8 *expected_sha, bool ahead, bool fastest,
+								int elevel, RevrxSpooled *result);
 /* Frees this process's object writer. */
 extern void revrx_spool_segment_cleanup(void);
 /* Bytes the objects (*.rvx) in the spool's wal/ directory take. */

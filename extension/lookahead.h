@@ -58,6 +58,8 @@ typedef struct RevrxAheadList
 	int			n;
 	int			next;			/* the next one to look at */
 	int64		spool_bytes;	/* the spool's objects, as last known */
+	int			backlog;		/* all the ready segments after the file */
+	bool		fastest;		/* a backlog: compress at the fastest level */
 } RevrxAheadList;
 
 extern void revrx_ahead_collect(RevrxAheadList *list, const char *after);

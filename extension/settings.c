@@ -29,6 +29,7 @@ int			revrx_compression_level = 0;
 int			revrx_archive_ack = REVRX_ACK_REPOSITORY;
 int			revrx_archive_timeout = 60;
 int			revrx_archive_lookahead = 8;
+int			revrx_archive_fast_backlog = 8;
 int			revrx_archive_lookahead_workers = 1;
 int			revrx_backup_compress_workers = 2;
 int			revrx_spool_max_size = 1024;
@@ -127,6 +128,18 @@ revrx_settings_define(void)
 							&revrx_archive_lookahead,
 							8,
 							0, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("revrx.archive_fast_backlog",
+							"How many WAL segments waiting to be archived make revrx compress at the fastest level.",
+							"While at least this many ready segments wait behind the one being archived, "
+							"the segments spooled ahead are compressed at the codec's fastest level "
+							"(zstd 1): a backlog drains sooner, for somewhat larger objects.  0 never does.",
+							&revrx_archive_fast_backlog,
+							8,
+							0, 1048576,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

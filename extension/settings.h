@@ -26,6 +26,7 @@ extern int	revrx_compression_level;	/* revrx.compression_level; 0 = default */
 extern int	revrx_archive_ack;	/* revrx.archive_ack (RevrxArchiveAck) */
 extern int	revrx_archive_timeout;	/* revrx.archive_timeout, seconds */
 extern int	revrx_archive_lookahead;	/* revrx.archive_lookahead, segments */
+extern int	revrx_archive_fast_backlog;	/* revrx.archive_fast_backlog, segments */
 extern int	revrx_archive_lookahead_workers;	/* revrx.archive_lookahead_workers */
 extern int	revrx_backup_compress_workers;	/* revrx.backup_compress_workers */
 extern int	revrx_spool_max_size;	/* revrx.spool_max_size, MB */

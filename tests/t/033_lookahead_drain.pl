@@ -14,6 +14,10 @@
 # whole object (its size is what its header says): a torn write is never
 # published.
 #
+# A backlog of revrx.archive_fast_backlog segments or more is spooled at
+# zstd's fastest level until it drains, and at the usual level with the
+# setting 0; the checks below cover objects of both levels.
+#
 # At the end, every segment from the first to the last is in the
 # repository, its header's SHA-256 is the SHA-256 of the segment in pg_wal,
 # `revrx-agent wal-fetch` (which checks size, CRC and SHA-256) returns
@@ -35,7 +39,8 @@ my $repodir = PostgreSQL::Test::Utils::tempdir('repo');
 my $env = { REVRX_REPO => "file://$repodir" };
 
 my $node = RevrxTest::new_node('drain', timeout => 30,
-	extra => "revrx.archive_lookahead_workers = 1\nrestart_after_crash = on\n");
+	extra => "revrx.archive_lookahead_workers = 1\nrestart_after_crash = on\n"
+	  . "revrx.archive_fast_backlog = 4\n");
 $node->start;
 my $spool = RevrxTest::spool_dir($node);
 $node->safe_psql('postgres', 'CREATE EXTENSION revrx');
@@ -166,13 +171,52 @@ sub drain_and_kill
 	return $seen;
 }
 
-ok(defined drain_and_kill('spooler worker', sub { server_pid(qr/^postgres: (?:drain: )?revrx wal spooler/) }, $writing),
-	'the spooler worker was seen writing a spool object ahead of the archiver, and killed');
+# the server log written while $code runs
+sub log_during
+{
+	my ($code) = @_;
+	my $from = -s $node->logfile;
+	$code->();
+	return substr(slurp_file($node->logfile), $from);
+}
+
+sub set_and_reload
+{
+	my ($setting) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET $setting");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+}
+
+# Round 1 also shows that a backlog of revrx.archive_fast_backlog (4 here)
+# segments is spooled at zstd's fastest level, and that the level goes
+# back once it has drained (each spooled segment's level is a DEBUG1 line).
+set_and_reload("log_min_messages = 'debug1'");
+my $log = log_during(sub {
+	ok(defined drain_and_kill('spooler worker', sub { server_pid(qr/^postgres: (?:drain: )?revrx wal spooler/) }, $writing),
+		'the spooler worker was seen writing a spool object ahead of the archiver, and killed');
+	# a segment after the drain, archived at the usual level
+	RevrxTest::wait_archived($node, RevrxTest::switch_wal($node), 60);
+});
+set_and_reload('log_min_messages TO DEFAULT');
+like($log, qr/revrx is compressing WAL at the fastest level: ([4-9]|\d\d+) segments wait to be archived/,
+	'a backlog of 4 or more segments switches to the fastest level');
+like($log, qr/revrx spooled "[0-9A-F]{24}": \d+ bytes as \d+ \(zstd level 1\)/,
+	'segments of the backlog are spooled at zstd level 1');
+like($log, qr/revrx is compressing WAL at revrx.compression_level again/,
+	'the level goes back when the backlog has drained');
+like($log, qr/revrx spooled "[0-9A-F]{24}": \d+ bytes as \d+ \(zstd level 3\)/,
+	'and later segments are spooled at the usual level 3');
+
 ok(defined drain_and_kill('archiver', sub { server_pid(qr/^postgres: (?:drain: )?archiver/) }, $writing),
 	'the archiver was seen writing a spool object, and killed');
-ok(defined drain_and_kill('agent', sub { $agent->pid }, $shipping,
-		sub { $agent->kill('KILL'); usleep(300_000); $agent->restart; }),
-	'revrx-agent was killed while objects waited in the spool');
+
+set_and_reload('revrx.archive_fast_backlog = 0');
+$log = log_during(sub {
+	ok(defined drain_and_kill('agent', sub { $agent->pid }, $shipping,
+			sub { $agent->kill('KILL'); usleep(300_000); $agent->restart; }),
+		'revrx-agent was killed while objects waited in the spool');
+});
+unlike($log, qr/at the fastest level/, 'with revrx.archive_fast_backlog = 0 a backlog keeps the usual level');
 
 # the restore point after the last backlog, and the state to compare with
 $node->safe_psql('postgres', "SELECT revrx_restore_point('drained')");
