@@ -2373,20 +2373,12 @@ fsync_if_exists(const char *path, bool isdir)
 				 errmsg("could not close file \"%s\": %m", path)));
 }
 
-/*
- * sync_tree
- *
- * Makes what is left of the backup's objects, and its directories,
- * durable before backup.json commits to them.
- */
+/* Adds the regular files and the directories under dirpath to the lists. */
 static void
-sync_tree(const char *dirpath)
+collect_tree(const char *dirpath, List **files, List **dirs)
 {
 	DIR		   *dir;
 	struct dirent *de;
-	List	   *files = NIL;
-	List	   *dirs = NIL;
-	ListCell   *lc;
 
 	dir = AllocateDir(dirpath);
 	if (dir == NULL && errno == ENOENT)
@@ -2402,20 +2394,52 @@ sync_tree(const char *dirpath)
 		if (lstat(path, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode))
-			dirs = lappend(dirs, pstrdup(path));
+			collect_tree(path, files, dirs);
 		else if (S_ISREG(sb.st_mode))
-			files = lappend(files, pstrdup(path));
+			*files = lappend(*files, pstrdup(path));
 	}
 	FreeDir(dir);
+	*dirs = lappend(*dirs, pstrdup(dirpath));
+}
 
+/*
+ * sync_tree
+ *
+ * Makes what is left of the backup's objects, and its directories,
+ * durable before backup.json commits to them.  The writeback of every
+ * file is started first and waited for after, as PostgreSQL's
+ * fsync_pgdata() does: the device gets all of the writes at once rather
+ * than one file's at a time.  Objects the agent ships and removes
+ * meanwhile are skipped.
+ */
+static void
+sync_tree(const char *dirpath)
+{
+	List	   *files = NIL;
+	List	   *dirs = NIL;
+	ListCell   *lc;
+
+	collect_tree(dirpath, &files, &dirs);
+	foreach(lc, files)
+	{
+		int			fd = OpenTransientFile((char *) lfirst(lc), O_RDONLY | PG_BINARY);
+
+		if (fd >= 0)
+		{
+			pg_flush_data(fd, 0, 0);
+			(void) CloseTransientFile(fd);
+		}
+	}
 	foreach(lc, files)
 	{
 		CHECK_FOR_INTERRUPTS();
 		fsync_if_exists((char *) lfirst(lc), false);
 	}
+	/* deepest first: a directory after the entries in it */
 	foreach(lc, dirs)
-		sync_tree((char *) lfirst(lc));
-	fsync_if_exists(dirpath, true);
+		fsync_if_exists((char *) lfirst(lc), true);
+	list_free_deep(files);
+	list_free_deep(dirs);
 }
 
 typedef struct DocumentSink
