@@ -273,7 +273,31 @@ typedef struct ExportState
 	bool		file_summarized;
 	uint32		file_limit;
 	uint32		file_parent_blocks;
+
+	/* large files, exported after the walk (export_large_files) */
+	List	   *large_files;
 } ExportState;
+
+/*
+ * Files of this size or more are exported after every smaller one.  The
+ * agent stores a small object in about the time of its fsyncs, so a
+ * backup that ended on the few hundred small files of a database
+ * directory left the agent storing them, one by one, after the export had
+ * finished; behind the large files they are stored while those are read
+ * and compressed, and the export ends on a few large objects.
+ */
+#define LARGE_FILE_BYTES	(8 * 1024 * 1024)
+
+/* why a file that is neither regular nor a directory is not in the backup */
+#define SPECIAL_FILE_OMISSION \
+	"neither a regular file nor a directory (a socket, pipe, device or a symbolic link outside pg_tblspc)"
+
+typedef struct LargeFile
+{
+	char	   *src;
+	char	   *rel;
+	RelFileInfo ri;
+} LargeFile;
 
 /*
  * A database directory's relation path ("pg_tblspc/<oid>/PG_<v>_<cat>/<oid>/
@@ -310,6 +334,7 @@ static RevrxBackupOmission *note_omission(ExportState *st, RevrxOmissionKind kin
 										  const char *path, const char *reason);
 static void note_unlogged(ExportState *st, const char *src_dir, const char *rel_dir,
 						  const char *name, int oidchars);
+static void export_large_files(ExportState *st);
 static void walk_dir(ExportState *st, const char *src_dir, const char *rel_dir,
 					 bool is_db_dir);
 static void delta_write(ExportState *st, SpoolObject *o, char *buf, int nchunk,
@@ -419,6 +444,7 @@ revrx_backup_export(RevrxBackupJob *job)
 			walk_dir(st, src, rel, false);
 		}
 		walk_dir(st, ".", "", false);
+		export_large_files(st);
 
 		/* pg_control after everything else */
 		{
@@ -1620,6 +1646,15 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 				 strcmp(last, TABLESPACE_VERSION_DIRECTORY) == 0);
 			walk_dir(st, src, rel, child_db);
 		}
+		else if (S_ISREG(sb.st_mode) && sb.st_size >= LARGE_FILE_BYTES)
+		{
+			LargeFile  *lf = palloc(sizeof(LargeFile));
+
+			lf->src = (char *) src;
+			lf->rel = (char *) rel;
+			relation_info(st, name, rel_dir, is_db_dir, &lf->ri);
+			st->large_files = lappend(st->large_files, lf);
+		}
 		else if (S_ISREG(sb.st_mode))
 		{
 			RelFileInfo ri;
@@ -1632,10 +1667,51 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 			ereport(WARNING,
 					(errmsg("skipping special file \"%s\"", src)));
 			note_omission(st, RVX_OMIT_SKIPPED_FILE, rel,
-						  "neither a regular file nor a directory (a socket, pipe, device or a symbolic link outside pg_tblspc)");
+						  SPECIAL_FILE_OMISSION);
 		}
 	}
 	list_free(names);
+}
+
+/*
+ * export_large_files
+ *
+ * The files the walk put aside for their size (LARGE_FILE_BYTES), in the
+ * walk's order, each looked at again just before it is read: one that is
+ * gone meanwhile is not an error, as in the walk.
+ */
+static void
+export_large_files(ExportState *st)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->large_files)
+	{
+		LargeFile  *lf = (LargeFile *) lfirst(lc);
+		struct stat sb;
+
+		CHECK_FOR_INTERRUPTS();
+		if (lstat(lf->src, &sb) != 0)
+		{
+			if (errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not stat file \"%s\": %m", lf->src)));
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+		{
+			/* as the walk would have said of it */
+			ereport(WARNING,
+					(errmsg("skipping special file \"%s\"", lf->src)));
+			note_omission(st, RVX_OMIT_SKIPPED_FILE, lf->rel,
+						  SPECIAL_FILE_OMISSION);
+			continue;
+		}
+		(void) export_file(st, lf->src, lf->rel, &sb, &lf->ri);
+	}
+	list_free_deep(st->large_files);
+	st->large_files = NIL;
 }
 
 /*
