@@ -36,6 +36,21 @@ my $b1 = $node->safe_psql('postgres', "SELECT revrx_backup_now('full', wait => t
 my $r1 = record($b1);
 is($r1->{kind}, 'full', "backup $b1 is full");
 
+# files of 8 MB and more (pgbench_accounts, 60 MB) are exported after the
+# smaller ones, pg_control and the label files at the end as always
+{
+	my @order = map { $_->{path} } @{ $r1->{files} };
+	my ($first_large) = grep { $r1->{files}[$_]{size} >= 8 * 1024 * 1024 } 0 .. $#order;
+	ok(defined $first_large, 'the full backup has a file of 8 MB or more');
+	my @small_after = grep {
+		$r1->{files}[$_]{size} < 8 * 1024 * 1024
+		  && $order[$_] !~ m{^(global/pg_control|backup_label|tablespace_map)$}
+	} $first_large .. $#order;
+	is(scalar(@small_after), 0, 'every smaller file was exported before the first large one')
+	  or diag("after $order[$first_large]: @order[@small_after]");
+	is($order[$#order], 'backup_label', 'backup_label last');
+}
+
 # --- one row changes
 $node->safe_psql('postgres', 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 4242');
 my $b2 = $node->safe_psql('postgres', "SELECT revrx_backup_now('incr 1', true, incremental => true)");
