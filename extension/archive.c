@@ -826,8 +826,8 @@ revrx_spool_segment(const char *file, const char *path, const uint8 *expected_sh
 	}
 
 	ereport(DEBUG1,
-			(errmsg_internal("revrx spooled \"%s\": %llu bytes as %llu (%s level %d)",
-							 file, (unsigned long long) hdr.raw_size,
+			(errmsg_internal("revrx spooled \"%s\"%s: %llu bytes as %llu (%s level %d)",
+							 file, ahead ? " ahead" : "", (unsigned long long) hdr.raw_size,
 							 (unsigned long long) hdr.payload_size,
 							 rvx_compression_name((RvxCompression) hdr.compression),
 							 writer_cache.level)));

@@ -9,7 +9,8 @@
  *
  *	 do_pg_backup_start(fast checkpoint, label "revrx <id>")
  *	 for every file of the tablespaces, then of the data directory
- *	 (global/pg_control last), with the same exclusions:
+ *	 (files of 8 MB and more after the smaller ones, global/pg_control
+ *	 last: export_large_files), with the same exclusions:
  *		 read it in large chunks, verify its page checksums, hash and
  *		 compress it into <spool>/backup/<id>/data/<path>.rvx
  *	 do_pg_backup_stop(without waiting for the WAL to be archived)
@@ -287,10 +288,6 @@ typedef struct ExportState
  * and compressed, and the export ends on a few large objects.
  */
 #define LARGE_FILE_BYTES	(8 * 1024 * 1024)
-
-/* why a file that is neither regular nor a directory is not in the backup */
-#define SPECIAL_FILE_OMISSION \
-	"neither a regular file nor a directory (a socket, pipe, device or a symbolic link outside pg_tblspc)"
 
 typedef struct LargeFile
 {
@@ -1667,7 +1664,7 @@ walk_dir(ExportState *st, const char *src_dir, const char *rel_dir, bool is_db_d
 			ereport(WARNING,
 					(errmsg("skipping special file \"%s\"", src)));
 			note_omission(st, RVX_OMIT_SKIPPED_FILE, rel,
-						  SPECIAL_FILE_OMISSION);
+						  "neither a regular file nor a directory (a socket, pipe, device or a symbolic link outside pg_tblspc)");
 		}
 	}
 	list_free(names);
@@ -1701,11 +1698,10 @@ export_large_files(ExportState *st)
 		}
 		if (!S_ISREG(sb.st_mode))
 		{
-			/* as the walk would have said of it */
 			ereport(WARNING,
-					(errmsg("skipping special file \"%s\"", lf->src)));
+					(errmsg("skipping \"%s\": it is no longer a regular file", lf->src)));
 			note_omission(st, RVX_OMIT_SKIPPED_FILE, lf->rel,
-						  SPECIAL_FILE_OMISSION);
+						  "replaced by something other than a regular file while the backup ran");
 			continue;
 		}
 		(void) export_file(st, lf->src, lf->rel, &sb, &lf->ri);
@@ -2455,7 +2451,10 @@ collect_tree(const char *dirpath, List **files, List **dirs)
 {
 	DIR		   *dir;
 	struct dirent *de;
+	List	   *subdirs = NIL;
+	ListCell   *lc;
 
+	/* one directory open at a time, as in walk_dir */
 	dir = AllocateDir(dirpath);
 	if (dir == NULL && errno == ENOENT)
 		return;
@@ -2470,11 +2469,14 @@ collect_tree(const char *dirpath, List **files, List **dirs)
 		if (lstat(path, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode))
-			collect_tree(path, files, dirs);
+			subdirs = lappend(subdirs, pstrdup(path));
 		else if (S_ISREG(sb.st_mode))
 			*files = lappend(*files, pstrdup(path));
 	}
 	FreeDir(dir);
+	foreach(lc, subdirs)
+		collect_tree((char *) lfirst(lc), files, dirs);
+	list_free_deep(subdirs);
 	*dirs = lappend(*dirs, pstrdup(dirpath));
 }
 
@@ -2498,7 +2500,10 @@ sync_tree(const char *dirpath)
 	collect_tree(dirpath, &files, &dirs);
 	foreach(lc, files)
 	{
-		int			fd = OpenTransientFile((char *) lfirst(lc), O_RDONLY | PG_BINARY);
+		int			fd;
+
+		CHECK_FOR_INTERRUPTS();
+		fd = OpenTransientFile((char *) lfirst(lc), O_RDONLY | PG_BINARY);
 
 		if (fd >= 0)
 		{

@@ -63,7 +63,7 @@
  * A deep backlog is compressed faster.  From revrx.archive_fast_backlog
  * ready segments behind the archiver's until fewer than half as many wait,
  * what is spooled ahead is compressed at the codec's fastest level (zstd 1
- * in place of 3: about a quarter less CPU per segment, about a sixth more
+ * in place of 3: about a quarter less CPU per segment, a tenth to a sixth more
  * bytes), because the drain is CPU-bound and the WAL not yet stored is
  * what a lost server would lose.  The objects are ordinary objects of that
  * codec; nothing that reads them knows or cares about the level.

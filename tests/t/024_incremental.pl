@@ -49,6 +49,7 @@ is($r1->{kind}, 'full', "backup $b1 is full");
 	is(scalar(@small_after), 0, 'every smaller file was exported before the first large one')
 	  or diag("after $order[$first_large]: @order[@small_after]");
 	is($order[$#order], 'backup_label', 'backup_label last');
+	is($order[$#order - 1], 'global/pg_control', 'global/pg_control after the large files');
 }
 
 # --- one row changes

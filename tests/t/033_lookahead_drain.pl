@@ -200,23 +200,27 @@ my $log = log_during(sub {
 set_and_reload('log_min_messages TO DEFAULT');
 like($log, qr/revrx is compressing WAL at the fastest level: ([4-9]|\d\d+) segments wait to be archived/,
 	'a backlog of 4 or more segments switches to the fastest level');
-like($log, qr/revrx spooled "[0-9A-F]{24}": \d+ bytes as \d+ \(zstd level 1\)/,
-	'segments of the backlog are spooled at zstd level 1');
+like($log, qr/revrx spooled "[0-9A-F]{24}" ahead: \d+ bytes as \d+ \(zstd level 1\)/,
+	'segments of the backlog are spooled ahead at zstd level 1');
 like($log, qr/revrx is compressing WAL at revrx.compression_level again/,
 	'the level goes back when the backlog has drained');
-like($log, qr/revrx spooled "[0-9A-F]{24}": \d+ bytes as \d+ \(zstd level 3\)/,
+like($log, qr/revrx spooled "[0-9A-F]{24}"(?: ahead)?: \d+ bytes as \d+ \(zstd level 3\)/,
 	'and later segments are spooled at the usual level 3');
 
 ok(defined drain_and_kill('archiver', sub { server_pid(qr/^postgres: (?:drain: )?archiver/) }, $writing),
 	'the archiver was seen writing a spool object, and killed');
 
 set_and_reload('revrx.archive_fast_backlog = 0');
+set_and_reload("log_min_messages = 'debug1'");
 $log = log_during(sub {
 	ok(defined drain_and_kill('agent', sub { $agent->pid }, $shipping,
 			sub { $agent->kill('KILL'); usleep(300_000); $agent->restart; }),
 		'revrx-agent was killed while objects waited in the spool');
 });
-unlike($log, qr/at the fastest level/, 'with revrx.archive_fast_backlog = 0 a backlog keeps the usual level');
+set_and_reload('log_min_messages TO DEFAULT');
+like($log, qr/revrx spooled "[0-9A-F]{24}" ahead: \d+ bytes as \d+ \(zstd level 3\)/,
+	'with revrx.archive_fast_backlog = 0 the backlog is spooled ahead at the usual level');
+unlike($log, qr/at the fastest level|\(zstd level 1\)/, 'and no segment at the fastest level');
 
 # the restore point after the last backlog, and the state to compare with
 $node->safe_psql('postgres', "SELECT revrx_restore_point('drained')");

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "object.h"
 #include "spool.h"
@@ -777,6 +778,71 @@ test_lz4_object_payload(void **state)
 	free(content);
 }
 
+/*
+ * The payload of a zstd object is one zstd frame without a content
+ * checksum (the header's SHA-256 and CRC-32 cover it), and an object
+ * written before, whose frame has one, is read all the same.
+ */
+static void
+test_zstd_object_payload(void **state)
+{
+	static const uint8_t magic[] = {0x28, 0xB5, 0x2F, 0xFD};
+	size_t		len = 2 * 1024 * 1024 + 3;
+	uint8_t    *content = make_content(len, 11);
+	Buf			obj = {NULL, 0},
+				old,
+				out;
+	RvxObjectHeader hdr;
+	const char *why;
+	char		msg[256];
+	ZSTD_CCtx  *zc = ZSTD_createCCtx();
+	size_t		cap = ZSTD_compressBound(len);
+	uint8_t    *frame = malloc(cap);
+	size_t		flen;
+
+	write_object(RVX_COMPRESS_ZSTD, content, len, &obj);
+	assert_int_equal(rvx_object_header_decode(obj.data, &hdr, &why), 0);
+	assert_int_equal(hdr.compression, RVX_COMPRESS_ZSTD);
+	assert_memory_equal(obj.data + RVX_OBJECT_HEADER_LEN, magic, sizeof(magic));
+	/* Frame_Header_Descriptor: Content_Checksum_flag (bit 2) clear */
+	assert_int_equal(obj.data[RVX_OBJECT_HEADER_LEN + 4] & 0x04, 0);
+
+	/* the same content as an object of before: a frame with the checksum */
+	assert_non_null(zc);
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, 3)));
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 1)));
+	flen = ZSTD_compress2(zc, frame, cap, content, len);
+	assert_false(ZSTD_isError(flen));
+	assert_int_equal(frame[4] & 0x04, 0x04);
+	hdr.payload_size = flen;
+	hdr.payload_crc = (uint32_t) crc32(crc32(0L, Z_NULL, 0), frame, (uInt) flen);
+	old.len = RVX_OBJECT_HEADER_LEN + flen;
+	old.data = malloc(old.len);
+	rvx_object_header_encode(&hdr, old.data);
+	memcpy(old.data + RVX_OBJECT_HEADER_LEN, frame, flen);
+
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(read_object(&old, 4096, &out, msg, sizeof(msg)), 0);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, content, len);
+	free(out.data);
+
+	/* and damage to it is still caught (the frame's own checksum or the SHA-256) */
+	old.data[old.len - 5] ^= 0x01;
+	hdr.payload_crc = (uint32_t) crc32(crc32(0L, Z_NULL, 0), old.data + RVX_OBJECT_HEADER_LEN,
+									   (uInt) flen);
+	rvx_object_header_encode(&hdr, old.data);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(read_object(&old, 4096, &out, msg, sizeof(msg)), -1);
+	free(out.data);
+
+	ZSTD_freeCCtx(zc);
+	free(frame);
+	free(old.data);
+	free(obj.data);
+	free(content);
+}
+
 static long
 buf_read_at(void *arg, void *dst, size_t len, uint64_t offset)
 {
@@ -1079,6 +1145,7 @@ main(void)
 		cmocka_unit_test(test_lz4_refused),
 		cmocka_unit_test(test_lz4_reset),
 		cmocka_unit_test(test_lz4_object_payload),
+		cmocka_unit_test(test_zstd_object_payload),
 		cmocka_unit_test(test_encryption),
 		cmocka_unit_test(test_key_parse),
 		cmocka_unit_test(test_walname),
