@@ -38,6 +38,7 @@ OBJS = \
 	extension/fingerprint.o \
 	extension/walsummary.o \
 	common/sha256.o \
+	common/chunk_digest.o \
 	common/crypto.o \
 	common/compress.o \
 	common/object.o \
@@ -51,7 +52,7 @@ DATA = sql/revrx--0.1.sql sql/revrx--0.2.sql sql/revrx--0.1--0.2.sql
 PGFILEDESC = "revrx - disaster recovery for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/common -I$(srcdir)/extension
-SHLIB_LINK = -lzstd -llz4 -lz -lcrypto
+SHLIB_LINK = -lzstd -llz4 -lz -lcrypto -lxxhash
 
 # pg_regress runs against a throwaway instance with the module preloaded
 # (tests/regress.conf); there is no installcheck against a running server.

@@ -32,7 +32,9 @@
 #                       binary (a build before a change, say), recorded as
 #                       revrx-incr-restore-alt, and right after revrx's recovery time,
 #                       the same recovery with it (restore and restore_command),
-#                       revrx-rto-alt: before and after in one run
+#                       revrx-rto-alt, and right after revrx's delta restore, the same
+#                       delta restore by it (revrx-delta-restore-alt): before and after
+#                       in one run
 #   RTO [1]             1 = also the recovery time of each tool, below
 #   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
@@ -379,18 +381,30 @@ t_revrx_restore() {
 }
 copy_sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -p "$((PORT + 1))" -d pgbench -c "$1"; }
 t_revrx_delta() { # round dir: the restored copy runs, one table changes, then restore --delta onto it
-  local r=$1 dst=$2 report
+  # with ALT_AGENT, the same again by that build (the copy run and changed
+  # again first), the two taking turns at going first
+  local r=$1 dst=$2
+  if [[ -n $ALT_AGENT ]] && (( r % 2 == 0 )); then
+    delta_once "$r" "$dst" "$ALT_AGENT" revrx-delta-restore-alt
+  fi
+  delta_once "$r" "$dst" "$REVRX_AGENT" revrx-delta-restore
+  if [[ -n $ALT_AGENT ]] && (( r % 2 == 1 )); then
+    delta_once "$r" "$dst" "$ALT_AGENT" revrx-delta-restore-alt
+  fi
+}
+delta_once() { # round dir agent name
+  local r=$1 dst=$2 agent=$3 name=$4 report
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dst" -l "$WORK/log/delta-copy.log" -w -t 300 \
     -o "-p $((PORT + 1)) -c unix_socket_directories=$SOCK -c listen_addresses=''" start >/dev/null
   for _ in $(seq 1 600); do [[ $(copy_sql "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] && break; sleep 0.5; done
   copy_sql "$DELTA_SQL"
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dst" -m fast -w -t 120 stop >/dev/null
-  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --delta --backup "$RVX_ID" >"$WORK/delta.out" 2>>"$WORK/log/revrx-restore.log"
+  timed agent_env "$agent" restore --pgdata "$dst" --delta --backup "$RVX_ID" >"$WORK/delta.out" 2>>"$WORK/log/revrx-restore.log"
   report=$(grep -m1 '^delta restore' "$WORK/delta.out" | sed -E 's/.*: kept ([0-9]+) files \(([0-9]+) bytes\), rewrote ([0-9]+) files \(([0-9]+) bytes\), removed ([0-9]+) files and directories \(([0-9]+) bytes\).*/kept=\1;kept_bytes=\2;rewritten=\3;rewritten_bytes=\4;removed=\5;removed_bytes=\6/')
-  record "$r" revrx-delta-restore "$T" "$(payload_bytes "$dst")" "$HB" "$report"
+  record "$r" "$name" "$T" "$(payload_bytes "$dst")" "$HB" "$report"
   grep -h -- '--delta: ".*" read in' "$WORK/log/revrx-restore.log" | tail -1 | sed 's/^/    /' >&2 || true
-  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the delta restore: OK"
-  else log "  pg_verifybackup -n of the delta restore FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
+  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the delta restore ($name): OK"
+  else log "  pg_verifybackup -n of the delta restore ($name) FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
 }
 t_bb() { # round name args...
   local r=$1 name=$2 dst=$WORK/bb; shift 2
@@ -523,7 +537,7 @@ summarize() {
     awk -F, 'NR>1{t[$1, $2]=$3; s[$1, $2]=$4; r[$1]=1}
       function median(a, c,   i, j, y) { for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (a[j] < a[i]) { y=a[i]; a[i]=a[j]; a[j]=y }
         return (c % 2) ? a[(c+1)/2] : (a[c/2]+a[c/2+1])/2 }
-      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto revrx-rto-alt/pgbr-rto revrx-rto/revrx-rto-alt", pairs, " ")
+      END{ split("revrx-backup/pgbr-backup revrx-backup-alt/pgbr-backup revrx-backup/revrx-backup-alt revrx-backup/bb-tar-zstd1 revrx-backup/bb-plain revrx-restore/pgbr-restore revrx-drill/pgbr-restore revrx-incr/pgbr-incr revrx-incr-restore/pgbr-incr-restore revrx-incr-restore-alt/pgbr-incr-restore revrx-incr-restore/revrx-incr-restore-alt revrx-delta-restore/revrx-restore revrx-delta-restore-alt/revrx-restore revrx-delta-restore/revrx-delta-restore-alt revrx-delta-restore/pgbr-restore revrx-rto/pgbr-rto revrx-rto-alt/pgbr-rto revrx-rto/revrx-rto-alt", pairs, " ")
         for (p=1; p in pairs; p++) { split(pairs[p], ab, "/"); c=0; cs=0
           for (x in r) {
             if (t[x, ab[1]] > 0 && t[x, ab[2]] > 0) v[++c]=t[x, ab[1]]/t[x, ab[2]]

@@ -122,6 +122,7 @@
 #include "backup.h"
 #include "backup_state.h"
 #include "catalog.h"
+#include "chunk_digest.h"
 #include "compress.h"
 #include "delta.h"
 #include "fileutil.h"
@@ -200,6 +201,8 @@ static RevrxWriterCache writer_cache = REVRX_WRITER_CACHE_INIT;
 static char *io_buf = NULL;
 /* Re-reading what a delta had read, to store the file whole (switch_to_whole). */
 static char *reread_buf = NULL;
+/* The chunk digest of the file being read, if it is large enough to have one. */
+static RvxChunkDigest *chunk_digest = NULL;
 
 /* ------------------------------------------------ state of one backup */
 
@@ -277,6 +280,9 @@ typedef struct ExportState
 
 	/* large files, exported after the walk (export_large_files) */
 	List	   *large_files;
+
+	/* whether the file being read gets a chunk digest (common/chunk_digest.h) */
+	bool		file_chunked;
 } ExportState;
 
 /*
@@ -842,6 +848,8 @@ delta_chunk(ExportState *st, SpoolObject *o, const RelFileInfo *ri, char *buf,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute SHA-256")));
+	if (st->file_chunked)
+		rvx_chunk_digest_update(chunk_digest, buf, len);
 	delta_write(st, o, buf, nchunk, (uint32) (offset / BLCKSZ), nblocks);
 	return true;
 }
@@ -1029,6 +1037,10 @@ prepare_spool(ExportState *st)
 	rvx_object_writer_set_workers(st->writer, st->compress_workers);
 	if (io_buf == NULL)
 		io_buf = MemoryContextAlloc(TopMemoryContext, IO_CHUNK);
+	if (chunk_digest == NULL && (chunk_digest = rvx_chunk_digest_new()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 	st->rec.compression = (RvxCompression) revrx_compression;
 
 	/* a spool inside the data directory must not back itself up */
@@ -1210,6 +1222,21 @@ object_write(ExportState *st, SpoolObject *o, const void *data, size_t len)
 		object_failed(st, o);
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(st->t_object, end, start);
+}
+
+/*
+ * content_write
+ *
+ * Bytes of the file being read, in order, into a whole file's object; and
+ * into its chunk digest, which must cover exactly the bytes its SHA-256
+ * covers (the object's content, or a delta's file_sha: delta_chunk).
+ */
+static void
+content_write(ExportState *st, SpoolObject *o, const void *data, size_t len)
+{
+	if (st->file_chunked)
+		rvx_chunk_digest_update(chunk_digest, data, len);
+	object_write(st, o, data, len);
 }
 
 /*
@@ -1834,6 +1861,7 @@ add_file(ExportState *st, const char *rel, uint64 size, pg_time_t mtime,
 	f->stored = RVX_OBJECT_HEADER_LEN + hdr->payload_size;
 	f->delta = false;
 	f->sparse = false;
+	f->has_chunk_digest = false;
 
 	st->original_bytes += size;
 	st->stored_bytes += f->stored;
@@ -2039,6 +2067,9 @@ switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64
 				(errcode_for_file_access(),
 				 errmsg("could not truncate file \"%s\": %m", o->tmp)));
 	object_begin(st, o);
+	/* the digests are of what the object holds: the bytes read again */
+	if (st->file_chunked)
+		rvx_chunk_digest_init(chunk_digest);
 
 	for (uint64 pos = 0; pos < done;)
 	{
@@ -2048,7 +2079,7 @@ switch_to_whole(ExportState *st, SpoolObject *o, int fd, const char *src, uint64
 		(void) read_padded(fd, src, reread_buf, want, pos);
 		INSTR_TIME_SET_CURRENT(end);
 		INSTR_TIME_ACCUM_DIFF(st->t_read, end, start);
-		object_write(st, o, reread_buf, want);
+		content_write(st, o, reread_buf, want);
 		pos += want;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -2282,6 +2313,9 @@ export_file(ExportState *st, const char *src, const char *rel,
 #endif
 
 	data_object_open(st, &o, rel);
+	st->file_chunked = (size > RVX_CHUNK_DIGEST_MIN);
+	if (st->file_chunked)
+		rvx_chunk_digest_init(chunk_digest);
 
 	while (done < size)
 	{
@@ -2330,7 +2364,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 			}
 		}
 		if (!delta)
-			object_write(st, &o, io_buf, n);
+			content_write(st, &o, io_buf, n);
 		done += n;
 		blocks_read += n / BLCKSZ;
 
@@ -2364,7 +2398,7 @@ export_file(ExportState *st, const char *src, const char *rel,
 				delta = false;
 			}
 			if (!delta)
-				object_write(st, &o, io_buf, n);
+				content_write(st, &o, io_buf, n);
 			done += n;
 		}
 	}
@@ -2391,6 +2425,14 @@ export_file(ExportState *st, const char *src, const char *rel,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not compute SHA-256")));
 		f->delta = true;
+	}
+	if (st->file_chunked)
+	{
+		RevrxBackupFile *f = &st->rec.files[st->rec.nfiles - 1];
+
+		rvx_chunk_digest_final(chunk_digest, f->chunk_digest);
+		f->has_chunk_digest = true;
+		st->file_chunked = false;
 	}
 
 	report_failures(rel, ri, failures);

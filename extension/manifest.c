@@ -490,6 +490,12 @@ revrx_backup_json_write(const RevrxBackupRecord *rec, RevrxTextSink sink, void *
 			append_hex(&w.buf, f->object_sha256, RVX_SHA256_LEN);
 			appendStringInfoString(&w.buf, "\"");
 		}
+		if (f->has_chunk_digest)
+		{
+			appendStringInfoString(&w.buf, ", \"chunk_digest\": \"");
+			append_hex(&w.buf, f->chunk_digest, RVX_CHUNK_DIGEST_LEN);
+			appendStringInfoString(&w.buf, "\"");
+		}
 		appendStringInfo(&w.buf, "%s}", f->sparse ? ", \"sparse\": true" : "");
 		doc_maybe_flush(&w);
 	}

@@ -31,6 +31,7 @@
 #include "pgtime.h"
 #include "storage/block.h"
 
+#include "chunk_digest.h"
 #include "compress.h"
 #include "sha256.h"
 
@@ -59,6 +60,10 @@ typedef struct RevrxBackupFile
 	 * (docs/incremental.md, "Reading only the named blocks").
 	 */
 	bool		sparse;
+
+	/* of a file read whole, of more than one piece (common/chunk_digest.h) */
+	bool		has_chunk_digest;
+	uint8		chunk_digest[RVX_CHUNK_DIGEST_LEN];
 } RevrxBackupFile;
 
 /* A page that failed verification. */

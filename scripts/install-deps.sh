@@ -81,7 +81,7 @@ fi
 packages=(
 	make gcc pkg-config binutils
 	"postgresql-server-dev-$major"
-	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libjansson-dev
+	libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev liblz4-dev libjansson-dev libxxhash-dev
 	libxml2-dev libmicrohttpd-dev
 )
 if [ $tests -eq 1 ]; then

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "info/catalog.h"
 #include "info/fetch.h"
+#include "chunk_digest.h"
 #include "sha256.h"
 #include "walname.h"
 
@@ -304,12 +305,20 @@ bad_record(RvxError *err, const char *what, const char *fmt,...)
 	return rvx_error(err, RVX_E_CORRUPT, "backup record %s is invalid: %s", what, detail);
 }
 
+/* s is hexlen hex digits (of at most RVX_SHA256_LEN bytes) */
 static bool
-is_sha256_hex(const char *s)
+is_hex_of(const char *s, size_t hexlen)
 {
 	uint8_t		bin[RVX_SHA256_LEN];
 
-	return s && strlen(s) == RVX_SHA256_HEXLEN && rvx_hex_decode(s, bin, RVX_SHA256_LEN) == 0;
+	return s && hexlen / 2 <= sizeof(bin) && strlen(s) == hexlen &&
+		rvx_hex_decode(s, bin, hexlen / 2) == 0;
+}
+
+static bool
+is_sha256_hex(const char *s)
+{
+	return is_hex_of(s, RVX_SHA256_HEXLEN);
 }
 
 static bool
@@ -438,6 +447,14 @@ rvx_backup_record_parse(const char *text, size_t len, const char *what,
 			!is_sha256_hex(json_string_value(json_object_get(f, "object_sha256"))))
 		{
 			bad_record(err, what, "file \"%s\" has no valid \"object_sha256\"", path);
+			goto fail;
+		}
+		if (json_object_get(f, "chunk_digest") != NULL &&
+			(!is_hex_of(json_string_value(json_object_get(f, "chunk_digest")),
+						RVX_CHUNK_DIGEST_HEXLEN) ||
+			 json_integer_value(size) <= RVX_CHUNK_DIGEST_MIN))
+		{
+			bad_record(err, what, "file \"%s\" has no valid \"chunk_digest\"", path);
 			goto fail;
 		}
 		if (key == NULL || strncmp(key, keyprefix, strlen(keyprefix)) != 0 ||

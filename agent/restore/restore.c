@@ -59,6 +59,7 @@
 #include "restore/manifest_fix.h"
 #include "restore/restore_delta.h"
 #include "restore/restore_reuse.h"
+#include "chunk_digest.h"
 #include "sha256.h"
 
 #define PG_CONTROL_PATH		"global/pg_control"
@@ -75,6 +76,8 @@ typedef struct RestoreFile
 	uint8_t		sha256[RVX_SHA256_LEN]; /* a sparse one's: once rebuilt */
 	bool		delta;			/* changed pages over the parent's version */
 	bool		sparse;			/* a delta whose backup recorded no digest of the file */
+	bool		chunked;		/* chunk_digest holds the record's (restore --delta) */
+	uint8_t		chunk_digest[RVX_CHUNK_DIGEST_LEN];
 } RestoreFile;
 
 /*
@@ -511,6 +514,10 @@ plan_files(RestoreRun *run, const json_t *record, bool skip_tablespace_map, RvxE
 		if (!rf.sparse)
 			rvx_hex_decode(json_string_value(json_object_get(f, "sha256")), rf.sha256,
 						   RVX_SHA256_LEN);
+		rf.chunked = (json_object_get(f, "chunk_digest") != NULL);
+		if (rf.chunked)
+			rvx_hex_decode(json_string_value(json_object_get(f, "chunk_digest")),
+						   rf.chunk_digest, RVX_CHUNK_DIGEST_LEN);
 		if (strcmp(rf.path, PG_CONTROL_PATH) == 0)
 		{
 			run->control = rf;
@@ -1418,7 +1425,8 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 
 		if (i < run->nfiles)
 			files[i] = (RvxReuseFile) {.path = f->path, .size = f->size,
-									   .sha256 = f->sparse ? NULL : f->sha256};
+									   .sha256 = f->sparse ? NULL : f->sha256,
+									   .chunk_digest = f->chunked ? f->chunk_digest : NULL};
 		snprintf(parent, sizeof(parent), "%s", f->path);
 		while ((slash = strrchr(parent, '/')) != NULL)
 		{
@@ -1478,12 +1486,14 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 	run->nfiles = nwrite;
 	run->total_bytes = write_bytes + (uint64_t) run->control.size;
 	rvx_info("--delta: \"%s\" read in %.1f s with %ld threads: %" PRIu64 " files (%.1f MB) are the "
-			 "backup's already, each read back and matching its SHA-256, and are kept; %zu files "
-			 "(%.1f MB) will be rewritten; %" PRIu64 " files and directories (%.1f MB) that are not "
-			 "in the backup will be removed",
+			 "backup's already, each read back and matching its digest (%" PRIu64 " files "
+			 "compared by their chunk digests, the others by their SHA-256), and are kept; %zu "
+			 "files (%.1f MB) will be rewritten; %" PRIu64 " files and directories (%.1f MB) "
+			 "that are not in the backup will be removed",
 			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
-			 plan->kept_bytes / 1048576.0, run->nfiles + 1, run->total_bytes / 1048576.0,
-			 plan->removed_entries, plan->removed_bytes / 1048576.0);
+			 plan->kept_bytes / 1048576.0, plan->chunked_files, run->nfiles + 1,
+			 run->total_bytes / 1048576.0, plan->removed_entries,
+			 plan->removed_bytes / 1048576.0);
 	rc = 0;
 out:
 	json_decref(dirset);

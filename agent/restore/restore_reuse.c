@@ -6,10 +6,14 @@
  *
  * The walk is one pass over the data directory and the tablespace
  * locations; the hashing is the cost, so it runs on every core: the
- * candidates (files of the backup found with their recorded size) are
- * taken largest first by `threads` threads, each reading its file once in
- * 1 MiB pieces.  One SHA-256 cannot be split, so a 1 GB relation segment
- * takes one core for its whole length while the others do the rest.
+ * candidates (files of the backup found with their recorded size) are cut
+ * into tasks, taken largest first by `threads` threads.  A file whose
+ * record has a chunk digest gives one task per 8 MiB piece, so every
+ * thread can read a part of the same 1 GB relation segment; the thread
+ * that hashes a file's last piece combines the pieces' digests and
+ * compares.  Any other file is one task, its SHA-256, read in 1 MiB reads:
+ * one SHA-256 cannot be split, so a large file without a chunk digest (a
+ * backup from before them) takes one core for its whole length.
  *
  *-------------------------------------------------------------------------
  */
@@ -102,7 +106,23 @@ typedef struct Candidate
 {
 	RvxReuseFile *file;
 	char	   *path;
+
+	/* compared by its chunk digest: each piece's, filled in by any thread */
+	uint8_t		(*pieces)[RVX_CHUNK_DIGEST_LEN];
+	uint64_t	npieces;
+	uint64_t	left;			/* atomic: pieces not hashed yet */
+	bool		unreadable;		/* atomic: a piece could not be read */
 } Candidate;
+
+#define WHOLE_FILE		UINT64_MAX
+
+/* What one thread does at a time: a file's SHA-256, or a piece of its chunk digest. */
+typedef struct Task
+{
+	Candidate  *c;
+	uint64_t	piece;			/* WHOLE_FILE: the SHA-256 */
+	uint64_t	len;
+} Task;
 
 typedef struct Scan
 {
@@ -111,6 +131,8 @@ typedef struct Scan
 	RvxReuseFile **byname;		/* in->files sorted by path */
 	Candidate  *candidates;		/* to hash, largest first */
 	size_t		ncandidates;
+	Task	   *tasks;			/* largest first */
+	size_t		ntasks;
 	RvxReusePlan *plan;
 
 	/* the hashing threads */
@@ -407,14 +429,9 @@ scan_failed(Scan *s, const RvxError *err)
  * has decided to change the directory.
  */
 static int
-check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *err)
+open_candidate(const char *path)
 {
-	RvxReuseFile *f = c->file;
-	const char *path = c->path;
-	uint8_t		digest[RVX_SHA256_LEN];
-	uint64_t	done = 0;
 	int			fd;
-	int			rc = -1;
 
 	/* without an access time to write back, the later fdatasync has nothing to do for a clean file */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
@@ -425,9 +442,36 @@ check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *
 		if (errno != ENOENT)
 			rvx_warn("delta: could not open \"%s\" (%s): it will be rewritten", path,
 					 strerror(errno));
-		return 0;
+		return -1;
 	}
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return fd;
+}
+
+static bool
+interrupted(Scan *s, RvxError *err)
+{
+	if ((s->in->cancel && *s->in->cancel) || rvx_interrupt_pending() ||
+		__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
+	{
+		rvx_error(err, RVX_E_INTERNAL, "the restore was interrupted");
+		return true;
+	}
+	return false;
+}
+
+static int
+check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *err)
+{
+	RvxReuseFile *f = c->file;
+	const char *path = c->path;
+	uint8_t		digest[RVX_SHA256_LEN];
+	uint64_t	done = 0;
+	int			fd;
+	int			rc = -1;
+
+	if ((fd = open_candidate(path)) < 0)
+		return 0;
 	if (rvx_sha256_init(sha) != 0)
 	{
 		rvx_error(err, RVX_E_INTERNAL, "could not compute SHA-256");
@@ -437,12 +481,8 @@ check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *
 	{
 		ssize_t		n;
 
-		if ((s->in->cancel && *s->in->cancel) || rvx_interrupt_pending() ||
-			__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
-		{
-			rvx_error(err, RVX_E_INTERNAL, "the restore was interrupted");
+		if (interrupted(s, err))
 			goto out;
-		}
 		n = read(fd, buf, HASH_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -480,34 +520,169 @@ out:
 	return rc;
 }
 
+/*
+ * The last piece of c is hashed (by whichever thread): c->file is kept if
+ * every piece could be read and the pieces' digests combine into the
+ * record's chunk digest.
+ */
+static void
+finish_chunked(Candidate *c)
+{
+	uint8_t		digest[RVX_CHUNK_DIGEST_LEN];
+
+	if (__atomic_load_n(&c->unreadable, __ATOMIC_RELAXED))
+		return;					/* said why when it happened */
+	rvx_chunk_digest_combine((const uint8_t (*)[RVX_CHUNK_DIGEST_LEN]) c->pieces, c->npieces,
+							 digest);
+	if (memcmp(digest, c->file->chunk_digest, RVX_CHUNK_DIGEST_LEN) != 0)
+	{
+		rvx_debug("delta: \"%s\" differs from the backup's: it will be rewritten",
+				  c->file->path);
+		return;
+	}
+	c->file->keep = true;
+}
+
+/*
+ * Hashes one piece of a file compared by its chunk digest.  Like
+ * check_file, a piece that cannot be read (or is shorter than the record
+ * says: the file shrank) only means the file is not kept.
+ */
+static int
+check_piece(Scan *s, const Task *t, RvxChunkDigest *cd, uint8_t *buf, RvxError *err)
+{
+	Candidate  *c = t->c;
+	uint64_t	offset = t->piece * RVX_CHUNK_PIECE;
+	uint64_t	done = 0;
+	bool		ok = false;
+	int			fd;
+
+	if ((fd = open_candidate(c->path)) >= 0)
+	{
+		rvx_chunk_digest_piece_begin(cd);
+		ok = true;
+		while (done < t->len)
+		{
+			size_t		want = t->len - done < HASH_CHUNK ? (size_t) (t->len - done) : HASH_CHUNK;
+			ssize_t		n;
+
+			if (interrupted(s, err))
+			{
+				close(fd);
+				return -1;
+			}
+			n = pread(fd, buf, want, (off_t) (offset + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+			{
+				if (n < 0)
+					rvx_warn("delta: could not read \"%s\" (%s): it will be rewritten",
+							 c->path, strerror(errno));
+				ok = false;
+				break;
+			}
+			rvx_chunk_digest_piece_add(cd, buf, (size_t) n);
+			done += (uint64_t) n;
+		}
+		close(fd);
+		if (ok)
+			rvx_chunk_digest_piece_end(cd, c->pieces[t->piece]);
+	}
+	if (!ok)
+		__atomic_store_n(&c->unreadable, true, __ATOMIC_RELAXED);
+	/* the last one sees every other thread's piece */
+	if (__atomic_sub_fetch(&c->left, 1, __ATOMIC_ACQ_REL) == 0)
+		finish_chunked(c);
+	return 0;
+}
+
 static void *
 hash_thread(void *arg)
 {
 	Scan	   *s = arg;
 	RvxSha256  *sha = rvx_sha256_new();
+	RvxChunkDigest *cd = rvx_chunk_digest_new();
 	uint8_t    *buf = malloc(HASH_CHUNK);
 	RvxError	err;
 
-	if (sha == NULL || buf == NULL)
+	if (sha == NULL || cd == NULL || buf == NULL)
 	{
 		rvx_error(&err, RVX_E_INTERNAL, "out of memory");
 		scan_failed(s, &err);
 	}
-	while (sha && buf && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
+	while (sha && cd && buf && !__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
 	{
 		size_t		i = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+		const Task *t;
 
-		if (i >= s->ncandidates)
+		if (i >= s->ntasks)
 			break;
-		if (check_file(s, &s->candidates[i], sha, buf, &err) != 0)
+		t = &s->tasks[i];
+		if ((t->piece == WHOLE_FILE ? check_file(s, t->c, sha, buf, &err) :
+			 check_piece(s, t, cd, buf, &err)) != 0)
 		{
 			scan_failed(s, &err);
 			break;
 		}
 	}
 	rvx_sha256_free(sha);
+	rvx_chunk_digest_free(cd);
 	free(buf);
 	return NULL;
+}
+
+static int
+cmp_task(const void *a, const void *b)
+{
+	const Task *x = a,
+			   *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	if (x->c != y->c)
+		return x->c < y->c ? -1 : 1;
+	return x->piece < y->piece ? -1 : x->piece > y->piece;
+}
+
+/* The candidates (sorted, so that ties go largest file first) cut into tasks. */
+static int
+make_tasks(Scan *s, RvxError *err)
+{
+	size_t		n = 0;
+
+	qsort(s->candidates, s->ncandidates, sizeof(Candidate), cmp_candidate_size_desc);
+	for (size_t i = 0; i < s->ncandidates; i++)
+	{
+		Candidate  *c = &s->candidates[i];
+		uint64_t	size = (uint64_t) c->file->size;
+
+		if (c->file->chunk_digest != NULL && size > RVX_CHUNK_DIGEST_MIN)
+		{
+			c->npieces = rvx_chunk_digest_pieces(size);
+			c->left = c->npieces;
+			if ((c->pieces = calloc(c->npieces, RVX_CHUNK_DIGEST_LEN)) == NULL)
+				return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+			s->plan->chunked_files++;
+		}
+		n += c->npieces > 0 ? c->npieces : 1;
+	}
+	if ((s->tasks = calloc(n + 1, sizeof(Task))) == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < s->ncandidates; i++)
+	{
+		Candidate  *c = &s->candidates[i];
+		uint64_t	size = (uint64_t) c->file->size;
+
+		if (c->npieces == 0)
+			s->tasks[s->ntasks++] = (Task) {.c = c, .piece = WHOLE_FILE, .len = size};
+		for (uint64_t p = 0; p < c->npieces; p++)
+			s->tasks[s->ntasks++] = (Task) {
+				.c = c, .piece = p,
+				.len = p + 1 < c->npieces ? RVX_CHUNK_PIECE : size - p * RVX_CHUNK_PIECE};
+	}
+	qsort(s->tasks, s->ntasks, sizeof(Task), cmp_task);
+	return 0;
 }
 
 static int
@@ -517,11 +692,12 @@ hash_candidates(Scan *s, RvxError *err)
 	pthread_t	threads[64];
 	int			started = 0;
 
+	if (make_tasks(s, err) != 0)
+		return -1;
 	if (n > 64)
 		n = 64;
-	if ((size_t) n > s->ncandidates)
-		n = (int) s->ncandidates;
-	qsort(s->candidates, s->ncandidates, sizeof(Candidate), cmp_candidate_size_desc);
+	if ((size_t) n > s->ntasks)
+		n = (int) s->ntasks;
 	for (int i = 0; i < n; i++)
 	{
 		int			prc = pthread_create(&threads[i], NULL, hash_thread, s);
@@ -662,8 +838,12 @@ out:
 	free(files);
 	free(s.byname);
 	for (size_t i = 0; s.candidates && i < s.ncandidates; i++)
+	{
 		free(s.candidates[i].path);
+		free(s.candidates[i].pieces);
+	}
 	free(s.candidates);
+	free(s.tasks);
 	pthread_mutex_destroy(&s.lock);
 	if (rc != 0)
 		rvx_reuse_plan_free(plan);

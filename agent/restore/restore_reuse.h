@@ -5,7 +5,7 @@
  *	  keep.  restore.c decides which backup and which files; this module
  *	  looks at what is already on disk and says, for each file the restore
  *	  would write, whether the one in place is that file already (same
- *	  size, same SHA-256, read back from disk now), and which entries are
+ *	  size, same digest, read back from disk now), and which entries are
  *	  not the backup's at all and must go.
  *
  * The contract:
@@ -18,8 +18,10 @@
  *	  that it is empty or missing), classifies every entry with
  *	  rvx_reuse_classify(), and hashes every candidate file with
  *	  `threads` threads, largest first.  A file is kept only when its
- *	  SHA-256 equals the record's: there is no shortcut by size or mtime;
- *	  one that cannot be read (EIO, EACCES) is logged and not kept.
+ *	  digest equals the record's: its chunk digest when the record has
+ *	  one (common/chunk_digest.h: its pieces are hashed by every thread),
+ *	  else its SHA-256.  There is no shortcut by size or mtime; a file
+ *	  that cannot be read (EIO, EACCES) is logged and not kept.
  *	- rvx_reuse_remove() then deletes what the scan listed, deepest first
  *	  within each entry, never following a link, and rvx_reuse_settle()
  *	  fsyncs the kept files and gives them the restore's owner.
@@ -37,6 +39,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "chunk_digest.h"
 #include "sha256.h"
 
 /*
@@ -110,7 +113,9 @@ typedef struct RvxReuseFile
 	const uint8_t *sha256;		/* RVX_SHA256_LEN bytes; NULL: not known
 								 * before it is rebuilt (a sparse delta's),
 								 * so always rewritten */
-	bool		keep;			/* out: found, this size, this SHA-256 */
+	const uint8_t *chunk_digest;	/* RVX_CHUNK_DIGEST_LEN bytes, compared
+									 * instead of sha256; NULL: none */
+	bool		keep;			/* out: found, this size, this digest */
 } RvxReuseFile;
 
 typedef struct RvxReuseTablespace
@@ -141,6 +146,8 @@ typedef struct RvxReusePlan
 	size_t		remove_cap;
 	uint64_t	kept_files;
 	uint64_t	kept_bytes;
+	uint64_t	chunked_files;	/* of the files read back, those compared by
+								 * their chunk digests */
 	uint64_t	removed_entries;	/* files, links and directories, those
 									 * inside a removed directory included */
 	uint64_t	removed_bytes;	/* of the regular files among them */

@@ -9,7 +9,9 @@
 # are neither the backup's files nor its directories):
 #  - delta after the server ran (WAL of its own timeline, backup_label.old,
 #    statistics, hint bits...);
-#  - (a) a flipped byte in a table file, (b) a deleted relation file,
+#  - (a) a flipped byte in a table file (in its first 8 MiB piece, then in
+#    its last: large files are compared by their chunk digests, and the
+#    log must say how many were), (b) a deleted relation file,
 #    (c) an extra file and an extra directory under base/: exactly 3, 3
 #    and 2 files rewritten, 3 entries removed in (c);
 #  - the incremental backup (chain of two) over D, compared with a normal
@@ -154,6 +156,8 @@ sub delta_restore
 	is($r, $exp->{removed}, "$what: removed $r entries");
 	is($rb, $exp->{removed_bytes}, "$what: of $rb bytes");
 	like($err, qr/kept $k files .*rewrote $w files .*removed $r files and directories/, "$what: the same in the log");
+	my ($chunked) = $err =~ /\((\d+) files compared by their chunk digests/;
+	ok(defined $chunked, "$what: how many files were compared by their chunk digests") or diag($err);
 
 	# kept = not rewritten (inode and mtime as before); rewritten = a new file
 	my $after = entries($dir);
@@ -171,7 +175,18 @@ sub delta_restore
 	is("@same", '', "$what: every rewritten file is a new one");
 	ok(!-e "$dir/revrx_restore_in_progress", "$what: no marker left");
 	command_ok([ 'pg_verifybackup', '-n', $dir ], "$what: pg_verifybackup accepts the directory");
-	return ($k, $w, $r);
+	return ($k, $w, $r, $chunked // -1);
+}
+
+# The files of the full backup's record that have a chunk digest (files of
+# more than one 8 MiB piece, read whole): those found with their size are
+# compared by it.
+sub chunked_on_disk
+{
+	my ($dir, $man) = @_;
+	return scalar grep {
+		$man->{$_}[0] > 8 * 1024 * 1024 && -f "$dir/$_" && -s "$dir/$_" == $man->{$_}[0]
+	} keys %$man;
 }
 
 # Type, size, inode, mtime and SHA-256 of everything in dir: to see that nothing changed.
@@ -264,7 +279,10 @@ same_dump($d, $dump, 'D');
 $d->stop;
 
 # --- delta after the server ran
-my ($k, $w, $r) = delta_restore('after a run', $env, $pgdata, $man1, $dirs1, '--backup', $b1);
+# (the run replayed the updates made after the backup: the table grew)
+my $want_chunked = chunked_on_disk($pgdata, $man1);
+my ($k, $w, $r, $c) = delta_restore('after a run', $env, $pgdata, $man1, $dirs1, '--backup', $b1);
+is($c, $want_chunked, 'after a run: the large files were compared by their chunk digests');
 cmp_ok($k, '>', 500, "after a run: most files kept ($k)");
 cmp_ok($r, '>', 0, "after a run: the run's own files removed ($r)");
 ok(!glob("$pgdata/pg_wal/0*"), 'after a run: no WAL of the run left in pg_wal');
@@ -293,6 +311,25 @@ is("$k $w $r", ($total - 2) . ' 2 0', 'again: everything kept but pg_control and
 ($k, $w, $r) = delta_restore('(a) flipped byte', $env, $pgdata, $man1, $dirs1, '--backup', $b1);
 is("$k $w $r", ($total - 3) . ' 3 0', '(a) flipped byte: that file rewritten too');
 is(sha_of("$pgdata/$accounts"), $man1->{$accounts}[1], '(a) flipped byte: the table file is the backup\'s again');
+
+# (a') the same in the last 8 MiB piece of the table: each piece is its own
+# task, the last one short
+{
+	my $size = -s "$pgdata/$accounts";
+	cmp_ok($size, '>', 2 * 8 * 1024 * 1024, "(a') pgbench_accounts has more than two pieces ($size bytes)");
+	$want_chunked = chunked_on_disk($pgdata, $man1);
+	cmp_ok($want_chunked, '>=', 1, "(a') $want_chunked files of more than one piece, pgbench_accounts among them");
+	open my $fh, '+<:raw', "$pgdata/$accounts" or die $!;
+	seek $fh, $size - 8192 + 4000, 0;
+	read $fh, my $ch, 1;
+	seek $fh, $size - 8192 + 4000, 0;
+	print $fh chr(ord($ch) ^ 0x20);
+	close $fh;
+}
+($k, $w, $r, $c) = delta_restore("(a') flipped byte, last piece", $env, $pgdata, $man1, $dirs1, '--backup', $b1);
+is("$k $w $r", ($total - 3) . ' 3 0', "(a') flipped byte in the last piece: that file rewritten too");
+is($c, $want_chunked, "(a') the large files were compared by their chunk digests");
+is(sha_of("$pgdata/$accounts"), $man1->{$accounts}[1], "(a') the table file is the backup's again");
 
 # (b) a deleted relation file
 unlink("$pgdata/$branches") or die $!;

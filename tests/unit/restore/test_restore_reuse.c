@@ -16,7 +16,8 @@
  * another cluster, one that cannot be identified, or one a server runs in
  * changed at all, or refused with another exit code; --delta with --force
  * accepted; an interrupted delta restore that cannot be run again, or
- * whose marker stays behind.
+ * whose marker stays behind; a large file whose chunk digest does not
+ * match kept, or one that matches not kept.
  *
  *-------------------------------------------------------------------------
  */
@@ -671,6 +672,114 @@ test_delta_into_nothing(void **state)
 	assert_false(fx_exists("%s/%s", pgdata, RVX_REUSE_MARKER));
 }
 
+
+/*
+ * Files compared by their chunk digests (common/chunk_digest.h), on their
+ * own, without a restore around them: a large file is kept when its
+ * pieces, hashed by several threads, combine into the record's digest,
+ * and its SHA-256 is then not what decides (the record's is wrong here on
+ * purpose); a byte flipped in any piece, the last short one included, or
+ * a digest of other content, and it is not.  A small file beside it is
+ * still compared by its SHA-256.
+ */
+static void
+test_delta_by_chunks(void **state)
+{
+	char		root[] = "/tmp/revrx-test-chunks-XXXXXX";
+	char		path[PATH_MAX];
+	const size_t len = 2 * RVX_CHUNK_PIECE + 4567;
+	const size_t flips[] = {0, RVX_CHUNK_PIECE + 5, 2 * RVX_CHUNK_PIECE + 4000};
+	uint8_t    *big = malloc(len);
+	uint8_t		digest[RVX_CHUNK_DIGEST_LEN];
+	uint8_t		wrong_sha[RVX_SHA256_LEN];
+	uint8_t		small_sha[RVX_SHA256_LEN];
+	const char *const dirs[] = {"base", "base/1"};
+	RvxReuseFile files[2];
+	RvxReuseInput in;
+	RvxReusePlan plan;
+	RvxChunkDigest *cd = rvx_chunk_digest_new();
+	RvxError	err;
+	FILE	   *f;
+
+	assert_non_null(mkdtemp(root));
+	snprintf(path, sizeof(path), "%s/base/1", root);
+	fx_mkdir_p(path);
+	srand(11);
+	for (size_t i = 0; i < len; i++)
+		big[i] = (uint8_t) rand();
+	snprintf(path, sizeof(path), "%s/base/1/16400", root);
+	f = fopen(path, "wb");
+	assert_int_equal(fwrite(big, 1, len, f), len);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/base/1/16401", root);
+	put_file(path, "a small file");
+	assert_int_equal(rvx_sha256_buf("a small file", 12, small_sha), 0);
+	rvx_chunk_digest_update(cd, big, len);
+	rvx_chunk_digest_final(cd, digest);
+	memset(wrong_sha, 0x5a, sizeof(wrong_sha));
+
+	files[0] = (RvxReuseFile) {.path = "base/1/16400", .size = (int64_t) len,
+	.sha256 = wrong_sha, .chunk_digest = digest};
+	files[1] = (RvxReuseFile) {.path = "base/1/16401", .size = 12, .sha256 = small_sha};
+	in = (RvxReuseInput) {.pgdata = root, .files = files, .nfiles = 2, .dirs = dirs,
+	.ndirs = 2, .threads = 3};
+
+	assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+	assert_true(files[0].keep);
+	assert_true(files[1].keep);
+	assert_int_equal(plan.kept_files, 2);
+	assert_int_equal(plan.chunked_files, 1);
+	assert_int_equal(plan.nremove, 0);
+	rvx_reuse_plan_free(&plan);
+
+	/* the same with one thread */
+	in.threads = 1;
+	assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+	assert_true(files[0].keep);
+	rvx_reuse_plan_free(&plan);
+	in.threads = 2;
+
+	snprintf(path, sizeof(path), "%s/base/1/16400", root);
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++)
+	{
+		uint8_t		c = big[flips[i]] ^ 0x01;
+
+		f = fopen(path, "r+b");
+		fseek(f, (long) flips[i], SEEK_SET);
+		fputc(c, f);
+		fclose(f);
+		assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+		if (files[0].keep)
+			fail_msg("a byte flipped at %zu was kept", flips[i]);
+		assert_true(files[1].keep);
+		assert_int_equal(plan.kept_files, 1);
+		rvx_reuse_plan_free(&plan);
+		f = fopen(path, "r+b");
+		fseek(f, (long) flips[i], SEEK_SET);
+		fputc(big[flips[i]], f);
+		fclose(f);
+	}
+
+	/* the digest of other content of the same size */
+	digest[7] ^= 0x80;
+	assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+	assert_false(files[0].keep);
+	rvx_reuse_plan_free(&plan);
+	digest[7] ^= 0x80;
+
+	/* without a chunk digest, the (wrong) SHA-256 decides */
+	files[0].chunk_digest = NULL;
+	assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+	assert_false(files[0].keep);
+	assert_int_equal(plan.chunked_files, 0);
+	rvx_reuse_plan_free(&plan);
+
+	rvx_chunk_digest_free(cd);
+	free(big);
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
@@ -682,6 +791,7 @@ main(void)
 		cmocka_unit_test(test_parse_pidfile),
 		cmocka_unit_test_setup_teardown(test_delta_refusals, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_into_nothing, fx_setup, fx_teardown),
+		cmocka_unit_test(test_delta_by_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -494,7 +494,7 @@ test_record_checks(void **state)
  * claiming to be sparse is refused, as is a format newer than the agent's.
  */
 static int
-parse_with_file(int format, const char *file_fields, RvxError *err)
+parse_with_sized_file(int format, long long size, const char *file_fields, RvxError *err)
 {
 	char		text[2048];
 	json_t	   *r = NULL;
@@ -503,11 +503,17 @@ parse_with_file(int format, const char *file_fields, RvxError *err)
 	snprintf(text, sizeof(text),
 			 "{\"format\":%d,\"id\":\"20261126T084500Z\",\"system_identifier\":\"1\","
 			 "\"start_wal\":\"000000010000000000000002\",\"stop_wal\":\"000000010000000000000002\","
-			 "\"files\":[{\"path\":\"base/5/16384\",\"size\":8192,%s,"
-			 "\"key\":\"backup/20261126T084500Z/data/base/5/16384\"}]}", format, file_fields);
+			 "\"files\":[{\"path\":\"base/5/16384\",\"size\":%lld,%s,"
+			 "\"key\":\"backup/20261126T084500Z/data/base/5/16384\"}]}", format, size, file_fields);
 	rc = rvx_backup_record_parse(text, strlen(text), "t", NULL, 0, &r, err);
 	json_decref(r);
 	return rc;
+}
+
+static int
+parse_with_file(int format, const char *file_fields, RvxError *err)
+{
+	return parse_with_sized_file(format, 8192, file_fields, err);
 }
 
 #define HEX64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -541,6 +547,33 @@ test_record_sparse(void **state)
 	assert_int_equal(parse_with_file(3, "\"sha256\":\"" HEX64 "\"", &err), -1);
 	assert_non_null(strstr(err.msg, "a newer revrx-agent is needed"));
 	assert_int_equal(parse_with_file(0, "\"sha256\":\"" HEX64 "\"", &err), -1);
+}
+
+/*
+ * A chunk digest (docs/backup-format.md, "Chunk digests"): 32 hex digits,
+ * and only on a file of more than one 8 MiB piece.
+ */
+static void
+test_record_chunk_digest(void **state)
+{
+	RvxError	err;
+	const long long big = 3 * 8 * 1024 * 1024;
+
+	assert_int_equal(parse_with_sized_file(1, big, "\"sha256\":\"" HEX64 "\",\"chunk_digest\":\""
+										   "00112233445566778899aabbccddeeff\"", &err), 0);
+	assert_int_equal(parse_with_sized_file(1, big, "\"sha256\":\"" HEX64 "\",\"chunk_digest\":\""
+										   "00112233445566778899aabbccddee\"", &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, "no valid \"chunk_digest\""));
+	assert_int_equal(parse_with_sized_file(1, big, "\"sha256\":\"" HEX64 "\",\"chunk_digest\":\""
+										   "00112233445566778899aabbccddeefg\"", &err), -1);
+	assert_int_equal(parse_with_sized_file(1, big, "\"sha256\":\"" HEX64 "\",\"chunk_digest\":7",
+										   &err), -1);
+	/* one piece: the SHA-256 is the comparison, a chunk digest is an error */
+	assert_int_equal(parse_with_sized_file(1, 8 * 1024 * 1024, "\"sha256\":\"" HEX64 "\","
+										   "\"chunk_digest\":\"00112233445566778899aabbccddeeff\"",
+										   &err), -1);
+	assert_non_null(strstr(err.msg, "no valid \"chunk_digest\""));
 }
 
 /* WAL first, but neither kind of work starves the other. */
@@ -725,6 +758,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_abort_record_names_cluster_and_redacts, fx_setup, fx_teardown),
 		cmocka_unit_test(test_record_checks),
 		cmocka_unit_test(test_record_sparse),
+		cmocka_unit_test(test_record_chunk_digest),
 		cmocka_unit_test(test_schedule_policy),
 		cmocka_unit_test_setup_teardown(test_daemon_ships_and_commits, fx_setup, fx_teardown),
 	};

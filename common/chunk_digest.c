@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * chunk_digest.c
+ *	  Chunk digests of large files (chunk_digest.h), on libxxhash.
+ *
+ * libxxhash's states must be 64-byte aligned, more than either build's
+ * allocator promises, so each is placed inside a larger allocation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rvx_port.h"
+
+#define XXH_STATIC_LINKING_ONLY		/* XXH3_state_t is a complete type */
+#include <xxhash.h>
+
+#include "chunk_digest.h"
+
+#define STATE_ALIGN		64
+
+struct RvxChunkDigest
+{
+	void	   *mem;			/* what was allocated */
+	XXH3_state_t *piece;		/* the piece being read */
+	XXH3_state_t *whole;		/* the digests of the pieces so far */
+	uint64_t	in_piece;		/* bytes of the current piece so far */
+	uint64_t	total;			/* bytes so far */
+};
+
+static XXH3_state_t *
+aligned_state(char *p)
+{
+	return (XXH3_state_t *) (((uintptr_t) p + STATE_ALIGN - 1) & ~(uintptr_t) (STATE_ALIGN - 1));
+}
+
+RvxChunkDigest *
+rvx_chunk_digest_new(void)
+{
+	size_t		one = (sizeof(XXH3_state_t) + STATE_ALIGN - 1) & ~(size_t) (STATE_ALIGN - 1);
+	char	   *mem = rvx_malloc(sizeof(RvxChunkDigest) + 2 * one + STATE_ALIGN);
+	RvxChunkDigest *cd = (RvxChunkDigest *) mem;
+
+	if (mem == NULL)
+		return NULL;
+	cd->mem = mem;
+	cd->piece = aligned_state(mem + sizeof(RvxChunkDigest));
+	cd->whole = (XXH3_state_t *) ((char *) cd->piece + one);
+	rvx_chunk_digest_init(cd);
+	return cd;
+}
+
+void
+rvx_chunk_digest_init(RvxChunkDigest *cd)
+{
+	(void) XXH3_128bits_reset(cd->piece);
+	(void) XXH3_128bits_reset(cd->whole);
+	cd->in_piece = 0;
+	cd->total = 0;
+}
+
+/* The current piece is complete: its digest goes into the whole's. */
+static void
+end_piece(RvxChunkDigest *cd)
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(cd->piece));
+	(void) XXH3_128bits_update(cd->whole, c.digest, sizeof(c.digest));
+	(void) XXH3_128bits_reset(cd->piece);
+	cd->in_piece = 0;
+}
+
+void
+rvx_chunk_digest_update(RvxChunkDigest *cd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0)
+	{
+		size_t		n = len;
+
+		if (n > RVX_CHUNK_PIECE - cd->in_piece)
+			n = (size_t) (RVX_CHUNK_PIECE - cd->in_piece);
+		(void) XXH3_128bits_update(cd->piece, p, n);
+		cd->in_piece += n;
+		cd->total += n;
+		p += n;
+		len -= n;
+		if (cd->in_piece == RVX_CHUNK_PIECE)
+			end_piece(cd);
+	}
+}
+
+void
+rvx_chunk_digest_final(RvxChunkDigest *cd, uint8_t out[RVX_CHUNK_DIGEST_LEN])
+{
+	XXH128_canonical_t c;
+
+	if (cd->in_piece > 0)
+		end_piece(cd);
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(cd->whole));
+	memcpy(out, c.digest, RVX_CHUNK_DIGEST_LEN);
+}
+
+void
+rvx_chunk_digest_free(RvxChunkDigest *cd)
+{
+	if (cd != NULL)
+		rvx_free(cd->mem);
+}
+
+uint64_t
+rvx_chunk_digest_pieces(uint64_t size)
+{
+	return (size + RVX_CHUNK_PIECE - 1) / RVX_CHUNK_PIECE;
+}
+
+void
+rvx_chunk_digest_piece_begin(RvxChunkDigest *state)
+{
+	(void) XXH3_128bits_reset(state->piece);
+	state->in_piece = 0;
+}
+
+void
+rvx_chunk_digest_piece_add(RvxChunkDigest *state, const void *data, size_t len)
+{
+	(void) XXH3_128bits_update(state->piece, data, len);
+	state->in_piece += len;
+}
+
+void
+rvx_chunk_digest_piece_end(RvxChunkDigest *state, uint8_t out[RVX_CHUNK_DIGEST_LEN])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(state->piece));
+	memcpy(out, c.digest, RVX_CHUNK_DIGEST_LEN);
+}
+
+void
+rvx_chunk_digest_combine(const uint8_t (*pieces)[RVX_CHUNK_DIGEST_LEN], uint64_t n,
+						 uint8_t out[RVX_CHUNK_DIGEST_LEN])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(pieces, (size_t) n * RVX_CHUNK_DIGEST_LEN));
+	memcpy(out, c.digest, RVX_CHUNK_DIGEST_LEN);
+}
