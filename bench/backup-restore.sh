@@ -27,14 +27,14 @@
 #                       with revrx.backup_compress_workers = ALT_WORKERS (set by reload),
 #                       recorded as revrx-backup-alt; ratios against pgBackRest and revrx-backup
 #   DELTA [1]           1 = also restore --delta, below
-#   ALT_AGENT []        also, in every round right after the revrx restore of the
+#   ALT_AGENT []        also, in every round beside the revrx restore of the
 #                       incremental chain, the same restore by this other revrx-agent
 #                       binary (a build before a change, say), recorded as
 #                       revrx-incr-restore-alt, and right after revrx's recovery time,
 #                       the same recovery with it (restore and restore_command),
-#                       revrx-rto-alt, and right after revrx's delta restore, the same
+#                       revrx-rto-alt, and beside revrx's delta restore, the same
 #                       delta restore by it (revrx-delta-restore-alt): before and after
-#                       in one run
+#                       in one run, the two taking turns at going first
 #   RTO [1]             1 = also the recovery time of each tool, below
 #   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
@@ -304,18 +304,14 @@ t_incr() { # round: the same change, each tool's incremental and its restore
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
   dst=$WORK/restore-revrx
   rm -rf "$dst"
+  # with ALT_AGENT, the two builds take turns at going first
+  if [[ -n $ALT_AGENT ]] && (( r % 2 == 0 )); then alt_chain_restore "$r" "$id" "$dst"; fi
   timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1
   record "$r" revrx-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
   if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the rebuilt chain: OK"
   else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
   rm -rf "$dst"
-  if [[ -n $ALT_AGENT ]]; then
-    local alt_rc=0
-    timed agent_env "$ALT_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1 || alt_rc=$?
-    [[ $alt_rc == 0 ]] || log "  the ALT_AGENT restore FAILED (exit $alt_rc)"
-    record "$r" revrx-incr-restore-alt "$T" "$(payload_bytes "$dst")" "$HB" "agent=$ALT_AGENT;exit=$alt_rc"
-    rm -rf "$dst"
-  fi
+  if [[ -n $ALT_AGENT ]] && (( r % 2 == 1 )); then alt_chain_restore "$r" "$id" "$dst"; fi
   dst=$WORK/restore-pgbr
   rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
   timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
@@ -378,6 +374,13 @@ t_revrx_restore() {
   else log "  pg_verifybackup -n of the revrx restore FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
   [[ $DELTA == 1 ]] && t_revrx_delta "$r" "$dst"
   rm -rf "$dst"
+}
+alt_chain_restore() { # round id dir: the same chain restore by ALT_AGENT
+  local alt_rc=0
+  timed agent_env "$ALT_AGENT" restore --pgdata "$3" --backup "$2" >>"$WORK/log/revrx-restore.log" 2>&1 || alt_rc=$?
+  [[ $alt_rc == 0 ]] || log "  the ALT_AGENT restore FAILED (exit $alt_rc)"
+  record "$1" revrx-incr-restore-alt "$T" "$(payload_bytes "$3")" "$HB" "agent=$ALT_AGENT;exit=$alt_rc"
+  rm -rf "$3"
 }
 copy_sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -p "$((PORT + 1))" -d pgbench -c "$1"; }
 t_revrx_delta() { # round dir: the restored copy runs, one table changes, then restore --delta onto it
