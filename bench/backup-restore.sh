@@ -89,8 +89,9 @@
 #                   timed: the restore to that target (revrx-agent restore
 #                   --target-time; pgbackrest restore --type=time, WAL read back with
 #                   its asynchronous archive-get, process-max PGBR_PM, the setting
-#                   its documentation recommends for recovery), the server started
-#                   and waited for until it is promoted (pg_is_in_recovery() false,
+#                   its documentation recommends for recovery), with the primary
+#                   stopped (as in an incident: nothing of it runs beside the
+#                   recovery), the server started and waited for until it is promoted (pg_is_in_recovery() false,
 #                   polled every 50 ms). Untimed after it: the copy's
 #                   pgbench_history rows against the primary's at the target.
 # Stored size = du --apparent-size -sb of the backup's directory (revrx:
@@ -491,6 +492,9 @@ t_rto() { # round: each tool's backup, the same load archived by it, the recover
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
   rto_load
   rm -rf "$WORK/rto"
+  # the incident: the primary is gone while the copy recovers (its checkpoints and
+  # vacuums made whichever recovery came first after the load 1.4-1.6x slower)
+  pg_stop
   # with ALT_AGENT, the two builds take turns at going first (the second finds the
   # repository's WAL in the page cache)
   if [[ -n $ALT_AGENT ]] && (( r % 2 == 0 )); then
@@ -503,6 +507,7 @@ t_rto() { # round: each tool's backup, the same load archived by it, the recover
     timed rto_revrx "$WORK/rto" "$id" "$ALT_AGENT"
     rto_record "$r" revrx-rto-alt
   fi
+  pg_start
   use_pgbr_archiving
   sql "CHECKPOINT"
   aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=full --compress-type=zst \
@@ -510,8 +515,10 @@ t_rto() { # round: each tool's backup, the same load archived by it, the recover
   label=$(cd "$PGBR_REPO/backup/$STANZA" && ls -d ????????-??????F | sort | tail -1)
   rto_load
   rm -rf "$WORK/rto"; install -d -o postgres -g postgres -m 700 "$WORK/rto"
+  pg_stop
   timed rto_pgbr "$WORK/rto" "$label"
   rto_record "$r" pgbr-rto
+  pg_start
 }
 
 # ---------------------------------------------------------------- summary
