@@ -3,47 +3,39 @@
  * chunk_digest.c
  *	  Chunk digests of large files (chunk_digest.h), on libxxhash.
  *
- * libxxhash's states must be 64-byte aligned, more than either build's
- * allocator promises, so each is placed inside a larger allocation.
+ * libxxhash allocates its states itself (XXH3_createState: aligned as its
+ * vector code needs, and of the size of the library actually loaded, whose
+ * state layout is not a stable ABI); they live as long as the context.
  *
  *-------------------------------------------------------------------------
  */
 #include "rvx_port.h"
 
-#define XXH_STATIC_LINKING_ONLY		/* XXH3_state_t is a complete type */
 #include <xxhash.h>
 
 #include "chunk_digest.h"
 
-#define STATE_ALIGN		64
-
 struct RvxChunkDigest
 {
-	void	   *mem;			/* what was allocated */
 	XXH3_state_t *piece;		/* the piece being read */
 	XXH3_state_t *whole;		/* the digests of the pieces so far */
 	uint64_t	in_piece;		/* bytes of the current piece so far */
-	uint64_t	total;			/* bytes so far */
 };
-
-static XXH3_state_t *
-aligned_state(char *p)
-{
-	return (XXH3_state_t *) (((uintptr_t) p + STATE_ALIGN - 1) & ~(uintptr_t) (STATE_ALIGN - 1));
-}
 
 RvxChunkDigest *
 rvx_chunk_digest_new(void)
 {
-	size_t		one = (sizeof(XXH3_state_t) + STATE_ALIGN - 1) & ~(size_t) (STATE_ALIGN - 1);
-	char	   *mem = rvx_malloc(sizeof(RvxChunkDigest) + 2 * one + STATE_ALIGN);
-	RvxChunkDigest *cd = (RvxChunkDigest *) mem;
+	RvxChunkDigest *cd = rvx_malloc(sizeof(RvxChunkDigest));
 
-	if (mem == NULL)
+	if (cd == NULL)
 		return NULL;
-	cd->mem = mem;
-	cd->piece = aligned_state(mem + sizeof(RvxChunkDigest));
-	cd->whole = (XXH3_state_t *) ((char *) cd->piece + one);
+	cd->piece = XXH3_createState();
+	cd->whole = XXH3_createState();
+	if (cd->piece == NULL || cd->whole == NULL)
+	{
+		rvx_chunk_digest_free(cd);
+		return NULL;
+	}
 	rvx_chunk_digest_init(cd);
 	return cd;
 }
@@ -54,7 +46,6 @@ rvx_chunk_digest_init(RvxChunkDigest *cd)
 	(void) XXH3_128bits_reset(cd->piece);
 	(void) XXH3_128bits_reset(cd->whole);
 	cd->in_piece = 0;
-	cd->total = 0;
 }
 
 /* The current piece is complete: its digest goes into the whole's. */
@@ -82,7 +73,6 @@ rvx_chunk_digest_update(RvxChunkDigest *cd, const void *data, size_t len)
 			n = (size_t) (RVX_CHUNK_PIECE - cd->in_piece);
 		(void) XXH3_128bits_update(cd->piece, p, n);
 		cd->in_piece += n;
-		cd->total += n;
 		p += n;
 		len -= n;
 		if (cd->in_piece == RVX_CHUNK_PIECE)
@@ -104,8 +94,13 @@ rvx_chunk_digest_final(RvxChunkDigest *cd, uint8_t out[RVX_CHUNK_DIGEST_LEN])
 void
 rvx_chunk_digest_free(RvxChunkDigest *cd)
 {
-	if (cd != NULL)
-		rvx_free(cd->mem);
+	if (cd == NULL)
+		return;
+	if (cd->piece)
+		XXH3_freeState(cd->piece);
+	if (cd->whole)
+		XXH3_freeState(cd->whole);
+	rvx_free(cd);
 }
 
 uint64_t

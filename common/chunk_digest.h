@@ -11,8 +11,8 @@
  * about 0.7 s here, and a delta restore of a database whose size is in a
  * few such files cannot go faster than its largest one.  The pieces of a
  * chunk digest are independent, so every core can check a part of the
- * same file, at a few GB/s each (docs/backup-format.md, "Chunk digests";
- * docs/restore.md says what a kept file is then known to be).
+ * same file, at a few GB/s each (docs/backup-format.md, "Chunk digests",
+ * says what a file kept by it is then known to be).
  *
  * The digest is defined by its bytes, not by how they were fed: any split
  * of the same content into update calls gives the same result, and

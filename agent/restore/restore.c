@@ -1485,13 +1485,13 @@ scan_existing(RestoreRun *run, const json_t *record, const Tablespace *ts, size_
 		}
 	run->nfiles = nwrite;
 	run->total_bytes = write_bytes + (uint64_t) run->control.size;
-	rvx_info("--delta: \"%s\" read in %.1f s with %ld threads: %" PRIu64 " files (%.1f MB) are the "
-			 "backup's already, each read back and matching its digest (%" PRIu64 " files "
-			 "compared by their chunk digests, the others by their SHA-256), and are kept; %zu "
-			 "files (%.1f MB) will be rewritten; %" PRIu64 " files and directories (%.1f MB) "
-			 "that are not in the backup will be removed",
-			 run->opts->pgdata, rvx_now_s() - started, threads, plan->kept_files,
-			 plan->kept_bytes / 1048576.0, plan->chunked_files, run->nfiles + 1,
+	rvx_info("--delta: \"%s\" read in %.1f s with %ld threads (%" PRIu64 " files of more than "
+			 "one piece compared by their chunk digests, the others by their SHA-256): %" PRIu64
+			 " files (%.1f MB) are the backup's already, each read back and matching its digest, "
+			 "and are kept; %zu files (%.1f MB) will be rewritten; %" PRIu64 " files and "
+			 "directories (%.1f MB) that are not in the backup will be removed",
+			 run->opts->pgdata, rvx_now_s() - started, threads, plan->chunked_files,
+			 plan->kept_files, plan->kept_bytes / 1048576.0, run->nfiles + 1,
 			 run->total_bytes / 1048576.0, plan->removed_entries,
 			 plan->removed_bytes / 1048576.0);
 	rc = 0;

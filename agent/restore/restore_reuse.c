@@ -107,6 +107,10 @@ typedef struct Candidate
 	RvxReuseFile *file;
 	char	   *path;
 
+	/* the file the walk found: every piece must be read from it */
+	dev_t		dev;
+	ino_t		ino;
+
 	/* compared by its chunk digest: each piece's, filled in by any thread */
 	uint8_t		(*pieces)[RVX_CHUNK_DIGEST_LEN];
 	uint64_t	npieces;
@@ -375,6 +379,8 @@ walk(Scan *s, const char *dir, const char *rel, RvxError *err)
 						break;
 					}
 					c->file = f;
+					c->dev = st.st_dev;
+					c->ino = st.st_ino;
 					s->ncandidates++;
 				}
 				else if (f != NULL && f->sha256 == NULL)
@@ -420,14 +426,6 @@ scan_failed(Scan *s, const RvxError *err)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/*
- * Reads f and sets f->keep when it is, byte for byte, the backup's file.
- * A file that vanished, or that cannot be opened or read (EIO on a bad
- * block, EACCES), is simply not kept: the restore rewrites it, which is
- * the repair --delta is for.  Nothing is changed here (not even the
- * owner, nor an fsync): rvx_reuse_settle() does that once the restore
- * has decided to change the directory.
- */
 static int
 open_candidate(const char *path)
 {
@@ -460,6 +458,14 @@ interrupted(Scan *s, RvxError *err)
 	return false;
 }
 
+/*
+ * Reads f and sets f->keep when it is, byte for byte, the backup's file.
+ * A file that vanished, or that cannot be opened or read (EIO on a bad
+ * block, EACCES), is simply not kept: the restore rewrites it, which is
+ * the repair --delta is for.  Nothing is changed here (not even the
+ * owner, nor an fsync): rvx_reuse_settle() does that once the restore
+ * has decided to change the directory.
+ */
 static int
 check_file(Scan *s, const Candidate *c, RvxSha256 *sha, uint8_t *buf, RvxError *err)
 {
@@ -531,7 +537,11 @@ finish_chunked(Candidate *c)
 	uint8_t		digest[RVX_CHUNK_DIGEST_LEN];
 
 	if (__atomic_load_n(&c->unreadable, __ATOMIC_RELAXED))
-		return;					/* said why when it happened */
+	{
+		rvx_debug("delta: \"%s\" could not be read whole as the walk found it: it will be "
+				  "rewritten", c->file->path);
+		return;
+	}
 	rvx_chunk_digest_combine((const uint8_t (*)[RVX_CHUNK_DIGEST_LEN]) c->pieces, c->npieces,
 							 digest);
 	if (memcmp(digest, c->file->chunk_digest, RVX_CHUNK_DIGEST_LEN) != 0)
@@ -544,9 +554,26 @@ finish_chunked(Candidate *c)
 }
 
 /*
+ * Whether fd is still the file the walk found, of the recorded size: the
+ * pieces are read through separate opens, so each must check that it
+ * reads the same file, and a file that grew (bytes past the recorded size
+ * are not in any piece) is not kept.
+ */
+static bool
+same_file(const Candidate *c, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino &&
+		st.st_size == c->file->size;
+}
+
+/*
  * Hashes one piece of a file compared by its chunk digest.  Like
- * check_file, a piece that cannot be read (or is shorter than the record
- * says: the file shrank) only means the file is not kept.
+ * check_file, a piece that cannot be read, is shorter than the record
+ * says, or comes from another file than the walk found (replaced, grown
+ * or shrunk since) only means the file is not kept; once one piece
+ * failed, the others are not read.
  */
 static int
 check_piece(Scan *s, const Task *t, RvxChunkDigest *cd, uint8_t *buf, RvxError *err)
@@ -555,9 +582,10 @@ check_piece(Scan *s, const Task *t, RvxChunkDigest *cd, uint8_t *buf, RvxError *
 	uint64_t	offset = t->piece * RVX_CHUNK_PIECE;
 	uint64_t	done = 0;
 	bool		ok = false;
-	int			fd;
+	int			fd = -1;
 
-	if ((fd = open_candidate(c->path)) >= 0)
+	if (!__atomic_load_n(&c->unreadable, __ATOMIC_RELAXED) &&
+		(fd = open_candidate(c->path)) >= 0 && same_file(c, fd))
 	{
 		rvx_chunk_digest_piece_begin(cd);
 		ok = true;
@@ -576,7 +604,8 @@ check_piece(Scan *s, const Task *t, RvxChunkDigest *cd, uint8_t *buf, RvxError *
 				continue;
 			if (n <= 0)
 			{
-				if (n < 0)
+				/* one warning a file: the first piece to fail says it */
+				if (n < 0 && !__atomic_exchange_n(&c->unreadable, true, __ATOMIC_RELAXED))
 					rvx_warn("delta: could not read \"%s\" (%s): it will be rewritten",
 							 c->path, strerror(errno));
 				ok = false;
@@ -585,10 +614,14 @@ check_piece(Scan *s, const Task *t, RvxChunkDigest *cd, uint8_t *buf, RvxError *
 			rvx_chunk_digest_piece_add(cd, buf, (size_t) n);
 			done += (uint64_t) n;
 		}
-		close(fd);
+		/* and it is still that file, of that size, once read */
+		if (ok && !same_file(c, fd))
+			ok = false;
 		if (ok)
 			rvx_chunk_digest_piece_end(cd, c->pieces[t->piece]);
 	}
+	if (fd >= 0)
+		close(fd);
 	if (!ok)
 		__atomic_store_n(&c->unreadable, true, __ATOMIC_RELAXED);
 	/* the last one sees every other thread's piece */

@@ -156,7 +156,7 @@ sub delta_restore
 	is($r, $exp->{removed}, "$what: removed $r entries");
 	is($rb, $exp->{removed_bytes}, "$what: of $rb bytes");
 	like($err, qr/kept $k files .*rewrote $w files .*removed $r files and directories/, "$what: the same in the log");
-	my ($chunked) = $err =~ /\((\d+) files compared by their chunk digests/;
+	my ($chunked) = $err =~ /\((\d+) files of more than one piece compared by their chunk digests/;
 	ok(defined $chunked, "$what: how many files were compared by their chunk digests") or diag($err);
 
 	# kept = not rewritten (inode and mtime as before); rewritten = a new file
@@ -363,6 +363,13 @@ my @differ = grep {
 	  && sha_of("$pgdata/$_") ne sha_of($e->data_dir . "/$_")
 } sort keys %$man2;
 is("@differ", '', 'incremental chain: D holds, file for file, what a normal restore of it holds');
+# at once again: every file of the chain is kept, the large ones by the chunk
+# digests the incremental computed while it read them (as a delta, or switched
+# to a whole copy)
+($k, $w, $r, $c) = delta_restore('incremental chain again', $env, $pgdata, $man2, $dirs2, '--backup', $b2);
+is("$w $r", '2 0', 'incremental chain again: only pg_control and postgresql.auto.conf rewritten');
+cmp_ok($c, '>=', 1, "incremental chain again: $c files compared by their chunk digests");
+is($c, chunked_on_disk($pgdata, $man2), 'incremental chain again: every file of more than one piece by its chunk digest');
 start_copy($d, $env, 'D from the incremental');
 same_dump($d, $dump, 'D from the incremental');
 $d->stop;

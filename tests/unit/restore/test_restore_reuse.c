@@ -760,12 +760,20 @@ test_delta_by_chunks(void **state)
 		fclose(f);
 	}
 
-	/* the digest of other content of the same size */
-	digest[7] ^= 0x80;
-	assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
-	assert_false(files[0].keep);
-	rvx_reuse_plan_free(&plan);
-	digest[7] ^= 0x80;
+	/* the digest of other content of the same size: not kept, even with the right SHA-256 */
+	{
+		uint8_t		right_sha[RVX_SHA256_LEN];
+
+		assert_int_equal(rvx_sha256_buf(big, len, right_sha), 0);
+		files[0].sha256 = right_sha;
+		digest[7] ^= 0x80;
+		assert_int_equal(rvx_reuse_scan(&in, &plan, &err), 0);
+		assert_false(files[0].keep);
+		assert_int_equal(plan.chunked_files, 1);
+		rvx_reuse_plan_free(&plan);
+		digest[7] ^= 0x80;
+		files[0].sha256 = wrong_sha;
+	}
 
 	/* without a chunk digest, the (wrong) SHA-256 decides */
 	files[0].chunk_digest = NULL;

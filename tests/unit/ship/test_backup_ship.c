@@ -569,6 +569,10 @@ test_record_chunk_digest(void **state)
 										   "00112233445566778899aabbccddeefg\"", &err), -1);
 	assert_int_equal(parse_with_sized_file(1, big, "\"sha256\":\"" HEX64 "\",\"chunk_digest\":7",
 										   &err), -1);
+	/* one byte more than a piece: two pieces */
+	assert_int_equal(parse_with_sized_file(1, 8 * 1024 * 1024 + 1, "\"sha256\":\"" HEX64 "\","
+										   "\"chunk_digest\":\"00112233445566778899aabbccddeeff\"",
+										   &err), 0);
 	/* one piece: the SHA-256 is the comparison, a chunk digest is an error */
 	assert_int_equal(parse_with_sized_file(1, 8 * 1024 * 1024, "\"sha256\":\"" HEX64 "\","
 										   "\"chunk_digest\":\"00112233445566778899aabbccddeeff\"",
