@@ -48,14 +48,24 @@ rvx_chunk_digest_init(RvxChunkDigest *cd)
 	cd->in_piece = 0;
 }
 
-/* The current piece is complete: its digest goes into the whole's. */
+/* The digest of the piece read so far, in canonical form. */
 static void
-end_piece(RvxChunkDigest *cd)
+piece_digest(RvxChunkDigest *cd, uint8_t out[RVX_CHUNK_DIGEST_LEN])
 {
 	XXH128_canonical_t c;
 
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(cd->piece));
-	(void) XXH3_128bits_update(cd->whole, c.digest, sizeof(c.digest));
+	memcpy(out, c.digest, RVX_CHUNK_DIGEST_LEN);
+}
+
+/* The current piece is complete: its digest goes into the whole's. */
+static void
+end_piece(RvxChunkDigest *cd)
+{
+	uint8_t		d[RVX_CHUNK_DIGEST_LEN];
+
+	piece_digest(cd, d);
+	(void) XXH3_128bits_update(cd->whole, d, sizeof(d));
 	(void) XXH3_128bits_reset(cd->piece);
 	cd->in_piece = 0;
 }
@@ -126,10 +136,7 @@ rvx_chunk_digest_piece_add(RvxChunkDigest *state, const void *data, size_t len)
 void
 rvx_chunk_digest_piece_end(RvxChunkDigest *state, uint8_t out[RVX_CHUNK_DIGEST_LEN])
 {
-	XXH128_canonical_t c;
-
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(state->piece));
-	memcpy(out, c.digest, RVX_CHUNK_DIGEST_LEN);
+	piece_digest(state, out);
 }
 
 void
