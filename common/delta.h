@@ -13,7 +13,8 @@
  *
  * The index and the sizes come last because the exporter streams pages
  * into the object as it reads the file and only knows them at the end; a
- * reader has the whole (verified) object before it applies it.  Applying
+ * reader reads the object once for them, then streams its pages (restore
+ * does both, and writes no delta to disk).  Applying
  * a delta to the file as the parent had it: cut or extend it to file size,
  * then write each page at block number * block size.  The result is
  * checked against the SHA-256 the backup records for the whole file.
@@ -84,12 +85,11 @@ rvx_delta_trailer_decode(const uint8_t in[RVX_DELTA_TRAILER_LEN], uint64_t len,
 
 /*
  * The fraction of a file's pages above which it is stored whole: one half.
- * Restoring a delta of c of n pages downloads the parent's copy (n pages)
- * and the delta (c pages), writes the delta to a scratch file and the
- * rebuilt file; restoring the file stored whole downloads and writes n
- * pages.  Past one half, the whole copy costs at most twice the delta's
- * storage and restores in at most 1/1.5 of the delta's bytes, without the
- * parent (measured: docs/incremental.md, "Files stored whole").
+ * Restoring a delta of c of n pages reads the parent's copy (n pages) and
+ * the delta (c pages, twice: agent/restore/restore_delta.c) and writes n
+ * pages; restoring the file stored whole reads and writes n pages and
+ * needs no parent.  Past one half, the whole copy costs at most twice the
+ * delta's storage (docs/incremental.md, "Files stored whole").
  */
 #define RVX_DELTA_WHOLE_NUM		1
 #define RVX_DELTA_WHOLE_DEN		2

@@ -161,6 +161,9 @@ typedef struct FetchState
 	size_t		head_seen;		/* of it, compared so far */
 	bool		filter_failed;	/* the filter said so (it keeps the reason) */
 	RvxHashAside *aside;		/* hashes the content instead of the reader */
+	RvxContentFn fn;			/* handed the content instead of writing it (rvx_fetch_to_fn) */
+	void	   *fn_arg;
+	bool		fn_failed;		/* fn said so (it keeps the reason) */
 	int			fd;				/* the temporary file, or -1 when collecting in memory */
 	/* in memory */
 	char	   *buf;
@@ -333,6 +336,16 @@ content_sink(void *arg, const void *data, size_t len)
 		if (len == 0)
 			return 0;
 	}
+	if (st->fn)
+	{
+		if (st->fn(st->fn_arg, rvx_object_reader_header(st->reader), st->offset, data, len) != 0)
+		{
+			st->fn_failed = true;
+			return -1;
+		}
+		st->offset += len;
+		return 0;
+	}
 	if (st->fd < 0)
 	{
 		char	   *n;
@@ -425,6 +438,9 @@ stream_error(FetchState *st, const char *key, const char *where, const char *wha
 	if (st->filter_failed)
 		return rvx_error(err, RVX_E_IO, "could not rebuild \"%s\" from object \"%s\"", what_write,
 						 key);
+	if (st->fn_failed)
+		return rvx_error(err, RVX_E_INTERNAL, "could not use the content of object \"%s\" in %s",
+						 key, where);
 	if (st->too_big)
 		return rvx_error(err, RVX_E_CORRUPT, "object \"%s\" in %s holds more than %zu bytes",
 						 key, where, st->max_len);
@@ -672,6 +688,37 @@ rvx_fetch_to_buffer(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 		rc = load_hand_over(&st, out, out_len, hdr, err);
 	free(st.buf);
 	rvx_object_reader_free(st.reader);
+	return rc;
+}
+
+int
+rvx_fetch_to_fn(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
+				RvxContentFn fn, void *arg, RvxError *err)
+{
+	FetchState	st = {0};
+	bool		owned;
+	RvxError	gerr;
+	int			rc = -1;
+
+	st.opts = opts;
+	st.expect_size = opts->expect_size;
+	st.fd = -1;
+	st.fn = fn;
+	st.fn_arg = arg;
+	st.reader = reader_for(opts, &owned);
+	if (st.reader == NULL)
+		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+	rvx_object_reader_begin(st.reader, content_sink, &st);
+	rvx_object_reader_set_key(st.reader, repo->key);
+	if (opts->digest_by_filter)
+		rvx_object_reader_skip_digest(st.reader);
+	st.key = repo->key;
+	if (rvx_repo_get(repo, key, 0, 0, stored_sink, &st, &gerr) != 0)
+		stream_error(&st, key, repo->display, "memory", &gerr, err);
+	else
+		rc = stream_finish(&st, key, repo->display, err);
+	if (owned)
+		rvx_object_reader_free(st.reader);
 	return rc;
 }
 

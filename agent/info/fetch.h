@@ -8,8 +8,8 @@
  * in the same order: the object's header, its cluster, its stored size,
  * and the SHA-256 of its content, all before the result becomes visible
  * under its final name or is handed to the caller.  The one exception is
- * asked for by name (digest_by_filter): a chain restore's whole copy, whose
- * pages are checked as part of the file rebuilt from it.
+ * asked for by name (digest_by_filter): a chain restore's whole copy and
+ * deltas, whose pages are checked as part of the file rebuilt from them.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,10 +61,11 @@ typedef struct RvxFetchOptions
 	void	   *filter_arg;
 
 	/*
-	 * With a filter only: the filter's owner checks what was written by a
-	 * digest of its own, so the content's SHA-256 is not computed here
-	 * (rvx_object_reader_skip_digest); the header must still carry
-	 * expect_sha256.  A chain restore rebuilds a file from its whole copy
+	 * With a filter (or rvx_fetch_to_fn's fn) only: its owner checks what
+	 * was built from the content by a digest of its own, so the content's
+	 * SHA-256 is not computed here (rvx_object_reader_skip_digest); the
+	 * header must still carry expect_sha256, and the stored bytes are
+	 * still checked by their CRC-32 (or AES-GCM).  A chain restore rebuilds a file from its whole copy
 	 * and later pages and compares the result with the file's record: a
 	 * damaged byte of the whole copy that survives into the file fails
 	 * that comparison, one that a later page replaces cannot harm it.
@@ -147,6 +148,24 @@ extern int	rvx_fetch_parts_to_file(RvxRepo *repo, const RvxFetchPart *parts, siz
 									RvxError *err);
 extern int	rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_system_id,
 							  const char *dest, RvxError *err);
+
+/*
+ * Hands the content of the object at key to fn, piece by piece and in
+ * order, checked as rvx_fetch_to_file_opts checks it: fn sees
+ * verified-so-far bytes, and only a return of 0 says the whole object was
+ * sound.  hdr is the object's (its raw_size is the content's length),
+ * offset that of data in the content.  Of opts: expect_system_id,
+ * expect_sha256, expect_size, reader, cancel, and digest_by_filter, which
+ * here means that fn checks what it builds from the content by a digest
+ * of its own.  fn returns 0, or -1 to stop (keeping its own reason; the
+ * error then only names the object).  A chain restore streams the pages
+ * of its deltas this way (restore_delta.c).
+ */
+typedef int (*RvxContentFn) (void *arg, const RvxObjectHeader *hdr, uint64_t offset,
+							 const void *data, size_t len);
+
+extern int	rvx_fetch_to_fn(RvxRepo *repo, const char *key, const RvxFetchOptions *opts,
+							RvxContentFn fn, void *arg, RvxError *err);
 
 /*
  * Reads the content of a small object (a backup record, a manifest) into a

@@ -740,37 +740,37 @@ run_failed(RestoreRun *run, const RvxError *err)
 	pthread_mutex_unlock(&run->lock);
 }
 
+static int
+discard_content(void *arg, const RvxObjectHeader *hdr, uint64_t offset, const void *data,
+				size_t len)
+{
+	return 0;
+}
+
 /*
- * After a rebuilt file did not match its record: reads the whole copy it
- * was rebuilt from again, this time checking its content's SHA-256, into a
- * scratch file beside dest that is removed.  -1 with the copy's own error
- * if it is damaged (RVX_E_CORRUPT); else 0 and err untouched: the copy is
- * sound (the deltas were each checked by their digest when fetched), or it
- * could not be read again (a full disk, the repository gone), and the
- * rebuilt file's mismatch is still the error to report.
+ * After a rebuilt file did not match its record: reads one of the objects
+ * it was rebuilt from again, this time checking its content's SHA-256.
+ * -1 with the object's own error if it is damaged (RVX_E_CORRUPT); else 0
+ * and err untouched: the object is sound, or it could not be read again
+ * (the repository gone), and the rebuilt file's mismatch is still the
+ * error to report.
  */
 static int
-check_whole_copy(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const char *key,
-				 const uint8_t *sha, uint64_t size, const char *dest, RvxError *err)
+check_object(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, const char *key,
+			 const uint8_t *sha, int64_t size, RvxError *err)
 {
 	RvxFetchOptions o = RVX_FETCH_OPTIONS_INIT;
-	char		path[PATH_MAX];
-	RvxError	copy_err = {0};
-	int			rc;
+	RvxError	object_err = {0};
 
-	if (snprintf(path, sizeof(path), "%s.revrx-check", dest) >= (int) sizeof(path))
-		return 0;
 	o.expect_system_id = run->system_id;
 	o.expect_sha256 = sha;
-	o.expect_size = (int64_t) size;
+	o.expect_size = size;
 	o.reader = reader;
 	o.cancel = &run->cancel;
-	o.no_fsync = true;
-	rc = rvx_fetch_to_file_opts(repo, key, &o, path, &copy_err);
-	unlink(path);
-	if (rc != 0 && copy_err.code == RVX_E_CORRUPT)
+	if (rvx_fetch_to_fn(repo, key, &o, discard_content, NULL, &object_err) != 0 &&
+		object_err.code == RVX_E_CORRUPT)
 	{
-		*err = copy_err;
+		*err = object_err;
 		return -1;
 	}
 	return 0;
@@ -796,7 +796,6 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 {
 	const json_t *entries[MAX_CHAIN];
 	size_t		base = 0;
-	char		delta_path[PATH_MAX];
 	uint8_t		sha[RVX_SHA256_LEN];
 	uint8_t		base_sha[RVX_SHA256_LEN];
 	uint64_t	size;
@@ -829,29 +828,31 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	if (merge == NULL)
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 
-	/* the deltas first, oldest first (a newer page wins); each verified by its digest */
+	/*
+	 * The deltas' indexes first, oldest first (a newer page wins), each
+	 * delta read whole and checked by its digest; then their pages stream
+	 * beside the whole version (restore_delta.h).
+	 */
 	o.expect_system_id = run->system_id;
-	o.mode = 0600;
 	o.reader = reader;
 	o.cancel = &run->cancel;
-	o.no_fsync = true;			/* scratch: read once, then removed */
 	for (size_t l = base; l-- > 0;)
 	{
-		const char *key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
+		RvxDeltaSource src = {0};
+		uint8_t		object_sha[RVX_SHA256_LEN];
 		char		what[PATH_MAX + 64];
 
-		uint8_t		object_sha[RVX_SHA256_LEN];
-
-		snprintf(delta_path, sizeof(delta_path), "%s.revrx-delta%zu", dest, l);
+		src.repo = &run->cfg->repo;
+		src.key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
+		src.object_sha = delta_object_sha(entries[l], object_sha);
+		src.system_id = run->system_id;
+		src.check_digest = f->sparse;
 		snprintf(what, sizeof(what), "\"%s\" in backup %s", f->path, run->chain_ids[l]);
-		o.expect_sha256 = entries[l] ? delta_object_sha(entries[l], object_sha) : NULL;
-		if (rvx_fetch_to_file_opts(repo, key, &o, delta_path, err) != 0 ||
-			rvx_delta_merge_add(merge, delta_path, what, err) != 0)
-		{
-			unlink(delta_path);
+		if (rvx_delta_merge_add(merge, repo, reader, &src, what, err) != 0)
 			goto out;
-		}
 	}
+	if (rvx_delta_merge_start(merge, err) != 0)
+		goto out;
 
 	/*
 	 * Then the whole version, with the changed pages put in on the way:
@@ -888,8 +889,12 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	o.filter_arg = merge;
 	o.digest_by_filter = !f->sparse;
 	if (rvx_fetch_to_file_opts(repo, json_string_value(json_object_get(entries[base], "key")),
-							   &o, dest, err) != 0 ||
-		rvx_delta_merge_finish(merge, dest, base_size, sha, &size, err) != 0)
+							   &o, dest, err) != 0)
+	{
+		rvx_delta_merge_reason(merge, err);
+		goto out;
+	}
+	if (rvx_delta_merge_finish(merge, dest, base_size, sha, &size, err) != 0)
 		goto out;
 
 	if (f->sparse && size == (uint64_t) f->size)
@@ -905,16 +910,29 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	}
 	else if (size != (uint64_t) f->size || memcmp(sha, f->sha256, RVX_SHA256_LEN) != 0)
 	{
-		const char *base_key = json_string_value(json_object_get(entries[base], "key"));
-
-		if (check_whole_copy(run, repo, reader, base_key, base_sha, base_size, dest, err) != 0)
+		/* which object is damaged, if one is: each read again, fully checked */
+		unlink(dest);
+		if (check_object(run, repo, reader, json_string_value(json_object_get(entries[base], "key")),
+						 base_sha, (int64_t) base_size, err) != 0)
 		{
-			unlink(dest);
 			rvx_error_prefix(err, "\"%s\" cannot be rebuilt from backups %s to %s",
 							 f->path, run->chain_ids[base], run->chain_ids[0]);
 			goto out;
 		}
-		unlink(dest);
+		for (size_t l = base; l-- > 0;)
+		{
+			uint8_t		object_sha[RVX_SHA256_LEN];
+			const char *key = l == 0 ? f->key :
+				json_string_value(json_object_get(entries[l], "key"));
+
+			if (check_object(run, repo, reader, key, delta_object_sha(entries[l], object_sha), -1,
+							 err) != 0)
+			{
+				rvx_error_prefix(err, "\"%s\" cannot be rebuilt from backups %s to %s",
+								 f->path, run->chain_ids[base], run->chain_ids[0]);
+				goto out;
+			}
+		}
 		rvx_error(err, RVX_E_CORRUPT,
 				  "\"%s\" rebuilt from backups %s to %s is not the file backup %s read "
 				  "(%" PRIu64 " bytes, SHA-256 differs)", f->path, run->chain_ids[base],

@@ -2,11 +2,15 @@
  *
  * test_delta.c
  *	  Unit tests for rebuilding incremental backups' files
- *	  (agent/restore/restore_delta.c, common/delta.h): a whole copy streamed in
- *	  uneven pieces with two deltas over it (one that grows the file, one
- *	  that shrinks it again) gives exactly the expected bytes and their
- *	  SHA-256; a newer delta's page wins; malformed deltas are refused.
- *	  And the decision to store a mostly changed file whole
+ *	  (agent/restore/restore_delta.c, common/delta.h), with the deltas as
+ *	  objects in a file:// repository: a whole copy streamed in uneven
+ *	  pieces with two deltas over it (one that grows the file, one that
+ *	  shrinks it again) gives exactly the expected bytes and their SHA-256;
+ *	  a newer delta's page wins, also over deltas larger than the ring their
+ *	  pages stream through; a delta that is not the same when read the
+ *	  second time, or is gone by then, fails the rebuild with a reason; a
+ *	  rebuild given up halfway stops its streams; malformed deltas are
+ *	  refused.  And the decision to store a mostly changed file whole
  *	  (rvx_delta_store_whole) at its boundaries, and that deciding it chunk
  *	  by chunk while reading, as the exporter does, gives the same answer
  *	  as deciding at the end.
@@ -26,10 +30,17 @@
 
 #include "delta.h"
 #include "restore/restore_delta.h"
+/* for fx_write_object; not every helper is needed here */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "test_backup_fixture.h"
+#pragma GCC diagnostic pop
 
 #define BS	8192
 
 static char dir[] = "/tmp/revrx-test-delta-XXXXXX";
+static char url[300];
+static RvxRepoConfig repo_cfg;
 
 static void
 fill_page(uint8_t *p, int tag)
@@ -38,30 +49,77 @@ fill_page(uint8_t *p, int tag)
 		p[i] = (uint8_t) (tag * 31 + i % 251);
 }
 
-/* Writes a delta file: the given blocks (each filled with its tag), then index and trailer. */
+/*
+ * Stores a delta as object key: the given blocks (each filled with its
+ * tag), then index and trailer.  sha (if not NULL) gets its content's
+ * SHA-256.
+ */
 static void
-write_delta(const char *path, uint64_t file_size, const uint32_t *blocks, const int *tags, int n)
+write_delta(const char *key, uint64_t file_size, const uint32_t *blocks, const int *tags, int n,
+			uint8_t *sha)
 {
-	FILE	   *f = fopen(path, "wb");
-	uint8_t		page[BS];
-	uint8_t		trailer[RVX_DELTA_TRAILER_LEN];
+	size_t		len = (size_t) n * (BS + 4) + RVX_DELTA_TRAILER_LEN;
+	uint8_t    *buf = malloc(len);
+	uint8_t    *idx = buf + (size_t) n * BS;
 	RvxDeltaTrailer t = {file_size, (uint32_t) n, BS};
+	char		path[PATH_MAX];
+	RvxObjectHeader hdr;
 
-	assert_non_null(f);
+	assert_non_null(buf);
 	for (int i = 0; i < n; i++)
 	{
-		fill_page(page, tags[i]);
-		assert_int_equal(fwrite(page, 1, BS, f), BS);
+		fill_page(buf + (size_t) i * BS, tags[i]);
+		idx[4 * i] = (uint8_t) (blocks[i] >> 24);
+		idx[4 * i + 1] = (uint8_t) (blocks[i] >> 16);
+		idx[4 * i + 2] = (uint8_t) (blocks[i] >> 8);
+		idx[4 * i + 3] = (uint8_t) blocks[i];
 	}
-	for (int i = 0; i < n; i++)
-	{
-		uint8_t		be[4] = {blocks[i] >> 24, blocks[i] >> 16, blocks[i] >> 8, blocks[i]};
+	rvx_delta_trailer_encode(&t, idx + 4 * (size_t) n);
+	snprintf(path, sizeof(path), "%s/repo/%s", dir, key);
+	fx_write_object(path, buf, len, SYSID, &hdr);
+	if (sha)
+		memcpy(sha, hdr.sha256, RVX_SHA256_LEN);
+	free(buf);
+}
 
-		assert_int_equal(fwrite(be, 1, 4, f), 4);
-	}
-	rvx_delta_trailer_encode(&t, trailer);
-	assert_int_equal(fwrite(trailer, 1, sizeof(trailer), f), sizeof(trailer));
-	fclose(f);
+/* Stores arbitrary content as object key. */
+static void
+write_junk(const char *key, const void *data, size_t len)
+{
+	char		path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/repo/%s", dir, key);
+	fx_write_object(path, data, len, SYSID, NULL);
+}
+
+static void
+remove_object(const char *key)
+{
+	char		path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/repo/%s", dir, key);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* The first read of object key into m (sha: the object's, or NULL). */
+static int
+add(RvxDeltaMerge *m, const char *key, const uint8_t *sha, bool check_digest, RvxError *err)
+{
+	RvxDeltaSource src = {0};
+	RvxRepo    *repo = rvx_repo_open(&repo_cfg, err);
+	RvxObjectReader *reader = rvx_object_reader_new();
+	int			rc;
+
+	assert_non_null(repo);
+	src.repo = &repo_cfg;
+	src.key = key;
+	src.object_sha = sha;
+	src.system_id = SYSID;
+	src.check_digest = check_digest;
+	rc = rvx_delta_merge_add(m, repo, reader, &src, key, err);
+	rvx_object_reader_free(reader);
+	rvx_repo_close(repo);
+	return rc;
 }
 
 /* Streams base (len bytes) through the merge into dest in pieces of chunk bytes. */
@@ -103,33 +161,51 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* Streams base through m into a file and checks it is expect, with its SHA-256. */
 static void
-rebuild_hashed(size_t chunk, bool shrink, RvxHashAside *aside)
+rebuild_and_check(RvxDeltaMerge *m, const uint8_t *base, size_t base_len, size_t chunk,
+				  const uint8_t *expect, size_t expect_len)
 {
-	uint8_t		base[4 * BS];
-	uint8_t		expect[6 * BS];
-	size_t		expect_len;
-	char		d1[256], d2[256], dest[256];
-	RvxDeltaMerge *m = rvx_delta_merge_new(aside);
+	char		dest[PATH_MAX];
 	RvxError	err;
 	uint8_t		sha[RVX_SHA256_LEN], want[RVX_SHA256_LEN];
 	uint64_t	size;
 	size_t		got_len;
 	uint8_t    *got;
 
+	snprintf(dest, sizeof(dest), "%s/file", dir);
+	assert_int_equal(rvx_delta_merge_start(m, &err), 0);
+	assert_int_equal(stream(m, base, base_len, chunk, dest), 0);
+	assert_int_equal(rvx_delta_merge_finish(m, dest, base_len, sha, &size, &err), 0);
+	assert_int_equal(size, expect_len);
+	got = slurp(dest, &got_len);
+	assert_int_equal(got_len, expect_len);
+	assert_memory_equal(got, expect, expect_len);
+	assert_int_equal(rvx_sha256_buf(expect, expect_len, want), 0);
+	assert_memory_equal(sha, want, RVX_SHA256_LEN);
+	free(got);
+}
+
+static void
+rebuild_hashed(size_t chunk, bool shrink, RvxHashAside *aside)
+{
+	uint8_t		base[4 * BS];
+	uint8_t		expect[6 * BS];
+	size_t		expect_len;
+	RvxDeltaMerge *m = rvx_delta_merge_new(aside);
+	RvxError	err;
+	uint8_t		sha1[RVX_SHA256_LEN];
+
 	for (int b = 0; b < 4; b++)
 		fill_page(base + b * BS, 100 + b);
-	snprintf(d1, sizeof(d1), "%s/d1", dir);
-	snprintf(d2, sizeof(d2), "%s/d2", dir);
-	snprintf(dest, sizeof(dest), "%s/file", dir);
 
 	/* delta 1: blocks 1 and 5 (the file grows to 6 blocks; block 4 was never written) */
-	write_delta(d1, 6 * BS, (uint32_t[]) {1, 5}, (int[]) {1, 5}, 2);
+	write_delta("d1", 6 * BS, (uint32_t[]) {1, 5}, (int[]) {1, 5}, 2, sha1);
 	if (shrink)
 		/* delta 2: block 1 again, and the file is cut to 3 blocks */
-		write_delta(d2, 3 * BS, (uint32_t[]) {1}, (int[]) {21}, 1);
+		write_delta("d2", 3 * BS, (uint32_t[]) {1}, (int[]) {21}, 1, NULL);
 	else
-		write_delta(d2, 6 * BS, (uint32_t[]) {0, 1}, (int[]) {20, 21}, 2);
+		write_delta("d2", 6 * BS, (uint32_t[]) {0, 1}, (int[]) {20, 21}, 2, NULL);
 
 	memcpy(expect, base, sizeof(base));
 	memset(expect + 4 * BS, 0, 2 * BS);
@@ -141,21 +217,11 @@ rebuild_hashed(size_t chunk, bool shrink, RvxHashAside *aside)
 	expect_len = shrink ? 3 * BS : 6 * BS;
 
 	assert_non_null(m);
-	assert_int_equal(rvx_delta_merge_add(m, d1, "d1", &err), 0);
-	assert_int_equal(rvx_delta_merge_add(m, d2, "d2", &err), 0);
-	assert_int_equal(stream(m, base, sizeof(base), chunk, dest), 0);
-	assert_int_equal(rvx_delta_merge_finish(m, dest, sizeof(base), sha, &size, &err), 0);
-	assert_int_equal(size, expect_len);
-	got = slurp(dest, &got_len);
-	assert_int_equal(got_len, expect_len);
-	assert_memory_equal(got, expect, expect_len);
-	assert_int_equal(rvx_sha256_buf(expect, expect_len, want), 0);
-	assert_memory_equal(sha, want, RVX_SHA256_LEN);
-	free(got);
+	/* one with its digest checked at both reads, one without */
+	assert_int_equal(add(m, "d1", sha1, true, &err), 0);
+	assert_int_equal(add(m, "d2", NULL, false, &err), 0);
+	rebuild_and_check(m, base, sizeof(base), chunk, expect, expect_len);
 	rvx_delta_merge_free(m);
-	/* the merge removes the delta files it was given */
-	assert_int_not_equal(access(d1, F_OK), 0);
-	assert_int_not_equal(access(d2, F_OK), 0);
 }
 
 /* with the rebuilt file hashed on the fetching thread, then on an aside's (reused) */
@@ -186,36 +252,164 @@ test_rebuild_shrink(void **state)
 	rebuild(777, true);
 }
 
+/*
+ * Three deltas of a 400-page file, each more than the ring holds (the
+ * threads wait for room while the whole copy streams): every other page,
+ * every third, and a run at the end that grows the file.  Each page must
+ * come from the newest delta that has it.
+ */
+#define BIG_BASE	400
+#define BIG_FILE	430
+
+static void
+test_rebuild_many_pages(void **state)
+{
+	static uint32_t blocks[3][BIG_FILE];
+	static int	tags[3][BIG_FILE];
+	int			n[3] = {0, 0, 0};
+	uint8_t    *base = malloc((size_t) BIG_BASE * BS);
+	uint8_t    *expect = malloc((size_t) BIG_FILE * BS);
+	RvxDeltaMerge *m;
+	RvxError	err;
+
+	for (int b = 0; b < BIG_BASE; b++)
+		fill_page(base + (size_t) b * BS, 1000 + b);
+	memcpy(expect, base, (size_t) BIG_BASE * BS);
+	memset(expect + (size_t) BIG_BASE * BS, 0, (size_t) (BIG_FILE - BIG_BASE) * BS);
+	for (int b = 0; b < BIG_FILE; b++)
+	{
+		bool		in[3] = {b % 2 == 0 && b < BIG_BASE, b % 3 == 0 && b < BIG_BASE, b >= 380};
+
+		for (int d = 0; d < 3; d++)
+			if (in[d])
+			{
+				blocks[d][n[d]] = (uint32_t) b;
+				tags[d][n[d]++] = 10 * b + d;
+				fill_page(expect + (size_t) b * BS, 10 * b + d);	/* newest last */
+			}
+	}
+	write_delta("big1", (uint64_t) BIG_BASE * BS, blocks[0], tags[0], n[0], NULL);
+	write_delta("big2", (uint64_t) BIG_BASE * BS, blocks[1], tags[1], n[1], NULL);
+	write_delta("big3", (uint64_t) BIG_FILE * BS, blocks[2], tags[2], n[2], NULL);
+	assert_true((size_t) n[0] * BS > 512 * 1024);
+
+	for (size_t chunk = 100000; chunk <= 300000; chunk += 200000)
+	{
+		m = rvx_delta_merge_new(NULL);
+		assert_int_equal(add(m, "big1", NULL, false, &err), 0);
+		assert_int_equal(add(m, "big2", NULL, false, &err), 0);
+		assert_int_equal(add(m, "big3", NULL, false, &err), 0);
+		rebuild_and_check(m, base, (size_t) BIG_BASE * BS, chunk, expect, (size_t) BIG_FILE * BS);
+		rvx_delta_merge_free(m);
+	}
+
+	/* given up after the first piece: the threads, waiting for room, are stopped */
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "big1", NULL, false, &err), 0);
+	assert_int_equal(add(m, "big2", NULL, false, &err), 0);
+	assert_int_equal(rvx_delta_merge_start(m, &err), 0);
+	{
+		const void *out;
+
+		assert_int_equal(rvx_delta_merge_filter(m, 0, base, BS, &out), 0);
+	}
+	usleep(50 * 1000);
+	rvx_delta_merge_free(m);
+	free(base);
+	free(expect);
+}
+
+/* Starts m, streams base through it and finishes: 0, or -1 with the reason in err. */
+static int
+rebuild_result(RvxDeltaMerge *m, const uint8_t *base, size_t len, RvxError *err)
+{
+	char		dest[PATH_MAX];
+	uint8_t		sha[RVX_SHA256_LEN];
+	uint64_t	size;
+
+	snprintf(dest, sizeof(dest), "%s/file", dir);
+	assert_int_equal(rvx_delta_merge_start(m, err), 0);
+	if (stream(m, base, len, BS, dest) != 0)
+	{
+		rvx_delta_merge_reason(m, err);
+		return -1;
+	}
+	return rvx_delta_merge_finish(m, dest, len, sha, &size, err);
+}
+
+/*
+ * What the second read must find: the delta the first read found.  One
+ * replaced in between by another of the same length but other blocks, one
+ * with the same blocks but other pages (found by its digest, when that is
+ * checked), and one gone: each fails the rebuild, naming why.
+ */
+static void
+test_second_read(void **state)
+{
+	uint8_t		base[8 * BS];
+	uint8_t		sha[RVX_SHA256_LEN];
+	RvxDeltaMerge *m;
+	RvxError	err = {0};
+
+	for (int b = 0; b < 8; b++)
+		fill_page(base + b * BS, 200 + b);
+
+	/* other blocks */
+	write_delta("s1", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {1, 2}, 2, NULL);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "s1", NULL, false, &err), 0);
+	write_delta("s1", 8 * BS, (uint32_t[]) {3, 4}, (int[]) {1, 2}, 2, NULL);
+	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, "was not the same when read again"));
+	rvx_delta_merge_free(m);
+
+	/* other pages, the digest checked */
+	write_delta("s2", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {1, 2}, 2, sha);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "s2", sha, true, &err), 0);
+	write_delta("s2", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {7, 8}, 2, NULL);
+	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
+	assert_non_null(strstr(err.msg, "SHA-256"));
+	rvx_delta_merge_free(m);
+
+	/* gone */
+	write_delta("s3", 8 * BS, (uint32_t[]) {5}, (int[]) {1}, 1, NULL);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "s3", NULL, false, &err), 0);
+	remove_object("s3");
+	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	assert_int_equal(err.code, RVX_E_NOTFOUND);
+	rvx_delta_merge_free(m);
+}
+
 static void
 test_malformed(void **state)
 {
-	char		d[256];
+	const char	junk[] = "this is not a delta, just some bytes long enough";
 	RvxDeltaMerge *m;
 	RvxError	err;
-	FILE	   *f;
-
-	snprintf(d, sizeof(d), "%s/bad", dir);
 
 	/* not a delta at all */
-	f = fopen(d, "wb");
-	fputs("this is not a delta, just some bytes long enough", f);
-	fclose(f);
+	write_junk("bad", junk, sizeof(junk));
 	m = rvx_delta_merge_new(NULL);
-	assert_int_equal(rvx_delta_merge_add(m, d, "junk", &err), -1);
+	assert_int_equal(add(m, "bad", NULL, false, &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
 	rvx_delta_merge_free(m);
 
 	/* blocks out of order */
-	write_delta(d, 4 * BS, (uint32_t[]) {2, 1}, (int[]) {1, 2}, 2);
+	write_delta("bad", 4 * BS, (uint32_t[]) {2, 1}, (int[]) {1, 2}, 2, NULL);
 	m = rvx_delta_merge_new(NULL);
-	assert_int_equal(rvx_delta_merge_add(m, d, "unordered", &err), -1);
+	assert_int_equal(add(m, "bad", NULL, false, &err), -1);
 	assert_non_null(strstr(err.msg, "out of place"));
 	rvx_delta_merge_free(m);
 
 	/* a block past the file's end */
-	write_delta(d, 2 * BS, (uint32_t[]) {3}, (int[]) {1}, 1);
+	write_delta("bad", 2 * BS, (uint32_t[]) {3}, (int[]) {1}, 1, NULL);
 	m = rvx_delta_merge_new(NULL);
-	assert_int_equal(rvx_delta_merge_add(m, d, "past the end", &err), -1);
+	assert_int_equal(add(m, "bad", NULL, false, &err), -1);
+	assert_int_equal(err.code, RVX_E_CORRUPT);
 	rvx_delta_merge_free(m);
 }
 
@@ -323,6 +517,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rebuild_grow),
 		cmocka_unit_test(test_rebuild_shrink),
+		cmocka_unit_test(test_rebuild_many_pages),
+		cmocka_unit_test(test_second_read),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_whole_none_changed),
 		cmocka_unit_test(test_whole_threshold),
@@ -334,6 +530,8 @@ main(void)
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
+	snprintf(url, sizeof(url), "file://%s/repo", dir);
+	repo_cfg.url = url;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	{
 		char		cmd[300];
