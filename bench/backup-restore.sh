@@ -76,7 +76,9 @@
 #   incremental     a revrx full backup (untimed) and pgBackRest's full backup above,
 #                   INCR_LOAD_S s of pgbench, then pgbackrest backup --type=incr and
 #                   revrx_backup_now(incremental => true) (timed, stored bytes), and
-#                   each one's restore of that incremental (timed: the whole chain).
+#                   each one's restore of that incremental (timed: the whole chain;
+#                   the tools' chain restores, ALT_AGENT's too, take turns at going
+#                   first: round r starts with the r-th of revrx, [ALT,] pgBackRest).
 #                   Also, untimed: the main-fork pages the incremental stored in its
 #                   deltas (pages=, from the server log) against the pages the
 #                   workload changed between the two backups' starts (wal_pages=:
@@ -292,7 +294,7 @@ revrx_incr() { # round test: a revrx incremental (timed), its pages against WAL'
     "id=$id;kind=$(sql "SELECT kind FROM revrx_backups() WHERE id = '$id'");parent=$parent;pages=${pages:-NA};wal_pages=${wal[0]:-NA};hint_only_pages=${wal[1]:-NA}"
 }
 t_incr() { # round: the same change, each tool's incremental and its restore
-  local r=$1 id label dst
+  local r=$1 id label
   aspg pgbench -n -c 4 -j 2 -T "$INCR_LOAD_S" pgbench >>"$WORK/log/pgbench-incr.log" 2>&1
   sql "CHECKPOINT"
   timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --type=incr --compress-type=zst \
@@ -303,22 +305,16 @@ t_incr() { # round: the same change, each tool's incremental and its restore
   sql "CHECKPOINT"
   revrx_incr "$r" revrx-incr
   for _ in $(seq 1 3000); do compgen -G "$RVX_REPO/backup/$id/fingerprints.json*" >/dev/null && break; sleep 0.1; done
-  dst=$WORK/restore-revrx
-  rm -rf "$dst"
-  # with ALT_AGENT, the two builds take turns at going first
-  if [[ -n $ALT_AGENT ]] && (( r % 2 == 0 )); then alt_chain_restore "$r" "$id" "$dst"; fi
-  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$id" >>"$WORK/log/revrx-restore.log" 2>&1
-  record "$r" revrx-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
-  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the rebuilt chain: OK"
-  else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
-  rm -rf "$dst"
-  if [[ -n $ALT_AGENT ]] && (( r % 2 == 1 )); then alt_chain_restore "$r" "$id" "$dst"; fi
-  dst=$WORK/restore-pgbr
-  rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
-  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
-    --set="$label" --process-max="$PGBR_PM" restore
-  record "$r" pgbr-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
-  rm -rf "$dst"
+  # the chain restores take turns at going first, round by round: whichever
+  # restore comes first after the load and the backups is the slowest
+  # (bench/backup-restore.md, "Chain restore in one pass")
+  local steps=(chain_revrx) k
+  [[ -n $ALT_AGENT ]] && steps+=(chain_alt)
+  steps+=(chain_pgbr)
+  for ((k = 0; k < ${#steps[@]}; k++)); do
+    autovacuum_idle
+    "${steps[$(( (k + r - 1) % ${#steps[@]} ))]}" "$r" "$id" "$label"
+  done
   # the same load again and an incremental on that incremental: the pages the
   # fingerprint scan after the first one hinted show up here (SETTLE=off)
   aspg pgbench -n -c 4 -j 2 -T "$INCR_LOAD_S" pgbench >>"$WORK/log/pgbench-incr.log" 2>&1
@@ -376,12 +372,41 @@ t_revrx_restore() {
   [[ $DELTA == 1 ]] && t_revrx_delta "$r" "$dst"
   rm -rf "$dst"
 }
-alt_chain_restore() { # round id dir: the same chain restore by ALT_AGENT
-  local alt_rc=0
-  timed agent_env "$ALT_AGENT" restore --pgdata "$3" --backup "$2" >>"$WORK/log/revrx-restore.log" 2>&1 || alt_rc=$?
+autovacuum_idle() { # waits (untimed, at most 120 s) until no autovacuum worker runs
+  # after INCR_LOAD_S s of pgbench, autovacuum vacuums the pgbench tables
+  # while the next tests run: reading, writing and WAL on the same disks
+  local waited=0
+  while (( waited < 1200 )) &&
+    [[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") != 0 ]]; do
+    sleep 0.1; waited=$((waited + 1))
+  done
+  (( waited > 0 )) && log "  waited $((waited / 10)).$((waited % 10)) s for autovacuum to finish"
+  return 0
+}
+chain_revrx() { # round id label: revrx's restore of the incremental's chain
+  local dst=$WORK/restore-revrx
+  rm -rf "$dst"
+  timed agent_env "$REVRX_AGENT" restore --pgdata "$dst" --backup "$2" >>"$WORK/log/revrx-restore.log" 2>&1
+  record "$1" revrx-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  if aspg "$PGBIN/pg_verifybackup" -n -q "$dst" >>"$WORK/log/verify.log" 2>&1; then log "  pg_verifybackup -n of the rebuilt chain: OK"
+  else log "  pg_verifybackup -n of the rebuilt chain FAILED: $(tail -2 "$WORK/log/verify.log")"; fi
+  rm -rf "$dst"
+}
+chain_alt() { # round id label: the same chain restore by ALT_AGENT
+  local alt_rc=0 dst=$WORK/restore-revrx
+  rm -rf "$dst"
+  timed agent_env "$ALT_AGENT" restore --pgdata "$dst" --backup "$2" >>"$WORK/log/revrx-restore.log" 2>&1 || alt_rc=$?
   [[ $alt_rc == 0 ]] || log "  the ALT_AGENT restore FAILED (exit $alt_rc)"
-  record "$1" revrx-incr-restore-alt "$T" "$(payload_bytes "$3")" "$HB" "agent=$ALT_AGENT;exit=$alt_rc"
-  rm -rf "$3"
+  record "$1" revrx-incr-restore-alt "$T" "$(payload_bytes "$dst")" "$HB" "agent=$ALT_AGENT;exit=$alt_rc"
+  rm -rf "$dst"
+}
+chain_pgbr() { # round id label: pgBackRest's restore of its incremental's chain
+  local dst=$WORK/restore-pgbr
+  rm -rf "$dst"; install -d -o postgres -g postgres -m 700 "$dst"
+  timed aspg pgbackrest --config="$PGBR_CONF" --stanza="$STANZA" --pg1-path="$dst" \
+    --set="$3" --process-max="$PGBR_PM" restore
+  record "$1" pgbr-incr-restore "$T" "$(payload_bytes "$dst")" "$HB" "restored_payload_bytes"
+  rm -rf "$dst"
 }
 copy_sql() { aspg psql -X -qAt -v ON_ERROR_STOP=1 -p "$((PORT + 1))" -d pgbench -c "$1"; }
 t_revrx_delta() { # round dir: the restored copy runs, one table changes, then restore --delta onto it
