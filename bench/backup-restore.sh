@@ -37,6 +37,8 @@
 #                       in one run, the two taking turns at going first
 #   RTO [1]             1 = also the recovery time of each tool, below
 #   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
+#   HOST_MEMORY [keep]  keep: the VM's free page reporting is stopped for the run
+#                       (bench/lib.sh, "guest memory"); report: the machine as it is
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
 #                       the change made in the restored copy before the delta restore
 #
@@ -179,6 +181,7 @@ write_env() {
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
     echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA RTO=$RTO RTO_LOAD_S=$RTO_LOAD_S COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
     echo "loadavg at start: $(cat /proc/loadavg)"
+    echo "HOST_MEMORY=$HOST_MEMORY (page_reporting_order: $(cat "$PAGE_REPORTING" 2>/dev/null || echo none))"
   } > "$OUT/env.txt"
 }
 
@@ -609,6 +612,7 @@ chown -R postgres:postgres "$WORK"; chmod 700 "$SOCK" "$SPOOL"
 mkdir -p "$OUT"
 echo "round,test,seconds,stored_bytes,MBps,host_busy_core_s,extra" > "$OUT/raw.csv"
 bench_traps
+memory_keep
 write_env
 make_cluster
 PAYLOAD=$(payload_bytes "$PGDATA")

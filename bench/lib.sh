@@ -18,6 +18,8 @@
 #              wait_leftovers, cg_teardown (cpuacct v1; CG_OK=0 without it)
 #   pgBackRest pgbr_conf FILE GLOBAL-LINE... (+ the [$STANZA] section of $PGDATA)
 #   env.txt    env_head (date, host, memory, disk, PostgreSQL, pgBackRest)
+#   memory     memory_keep (HOST_MEMORY=keep: the guest's free pages are not
+#              handed back to the host for the run; undone on exit)
 #   exit       bench_traps: EXIT/INT/TERM run bench_exit
 #
 # Contract: set before sourcing WORK (scratch directory), PORT, SOCK (unix
@@ -25,7 +27,7 @@
 # (results directory; it may not exist yet).  Optional: PGLOG [$WORK/log/
 # postgres.log], STANZA [bench], KEEP_DATA [0], REVRX_AGENT [$PGBIN/revrx-agent],
 # REVRX_REPO_URL and SPOOL (for the agent), REVRX_PARALLEL [4], CG (the
-# cgroup directory, for cg_setup).  Hooks a script may define:
+# cgroup directory, for cg_setup), HOST_MEMORY [keep].  Hooks a script may define:
 # bench_before_stop and bench_after_stop (they run in bench_exit).
 #
 # On exit (after bench_traps), bench_exit: bench_before_stop, stops the agent
@@ -267,6 +269,37 @@ env_head() { # the machine and the tools' versions, for env.txt
   echo "pgbackrest: $(pgbackrest version)"
 }
 
+# ---------------------------------------------------------------- guest memory
+# On a VM whose balloon device reports free pages to the host (virtio-balloon
+# free page reporting: Firecracker, as here, or QEMU with it on), memory freed
+# is handed back within seconds, and the next write into the page cache
+# faults it in again from the host: 1.6 GB written by dd took 7-8 s of system
+# time ten seconds after a 1.6 GB file was deleted, 0.3-0.4 s right after
+# (bench/backup-restore.md, "Guest memory").  Every test that writes (a
+# restore: 1.6 GB) then paid 2-5 s more or less by where it came in the order
+# and how long the step before it took, whichever tool it was.
+# HOST_MEMORY=keep (the default) stops the reporting for the run (an order
+# above the largest block, 11 on x86-64, is never reported), faults in
+# MEMORY_WARM_GB of memory once by writing and deleting a file, and sets the
+# order back on exit; HOST_MEMORY=report leaves the machine as it is.
+HOST_MEMORY=${HOST_MEMORY:-keep}
+MEMORY_WARM_GB=${MEMORY_WARM_GB:-8}
+PAGE_REPORTING=/sys/module/page_reporting/parameters/page_reporting_order
+PAGE_REPORTING_SAVED=""
+memory_keep() {
+  [[ $HOST_MEMORY == keep && -w $PAGE_REPORTING ]] || { log "guest memory: as it is (HOST_MEMORY=$HOST_MEMORY)"; return 0; }
+  PAGE_REPORTING_SAVED=$(cat "$PAGE_REPORTING")
+  echo 11 > "$PAGE_REPORTING" || { PAGE_REPORTING_SAVED=""; return 0; }
+  dd if=/dev/zero of="$WORK/memory-warm" bs=1M count=$((MEMORY_WARM_GB * 1024)) status=none
+  rm -f "$WORK/memory-warm"
+  log "guest memory: free page reporting stopped for the run (page_reporting_order" \
+    "$PAGE_REPORTING_SAVED -> 11), $MEMORY_WARM_GB GB faulted in"
+}
+memory_restore() {
+  [[ -n $PAGE_REPORTING_SAVED ]] && echo "$PAGE_REPORTING_SAVED" > "$PAGE_REPORTING"
+  PAGE_REPORTING_SAVED=""
+}
+
 # ---------------------------------------------------------------- exit
 bench_exit() {
   local rc=$?
@@ -277,6 +310,7 @@ bench_exit() {
   pg_stop
   if declare -F bench_after_stop >/dev/null; then bench_after_stop; fi
   cg_teardown
+  memory_restore
   if [[ $KEEP_DATA != 1 && -n ${WORK:-} && -d $WORK ]]; then rm -rf "$WORK"; fi
   ((rc != 0)) && log "ABORTED rc=$rc (see $OUT/run.log)"
   exit "$rc"
