@@ -37,6 +37,9 @@
 #                       in one run, the two taking turns at going first
 #   RTO [1]             1 = also the recovery time of each tool, below
 #   RTO_LOAD_S [30]     seconds of pgbench between the backup and the recovery target
+#   RTO_LOAD_TX []      instead, this many pgbench transactions (4 clients): the same
+#                       WAL for each tool to replay (in 30 s, the load archived by
+#                       revrx ran 1.1-1.4 times the transactions of pgBackRest's)
 #   HOST_MEMORY [keep]  keep: the VM's free page reporting is stopped for the run
 #                       (bench/lib.sh, "guest memory"); report: the machine as it is
 #   DELTA_SQL [UPDATE pgbench_branches SET bbalance = bbalance + 1]
@@ -127,6 +130,7 @@ DELTA_SQL=${DELTA_SQL:-UPDATE pgbench_branches SET bbalance = bbalance + 1}
 ALT_AGENT=${ALT_AGENT:-}
 RTO=${RTO:-1}
 RTO_LOAD_S=${RTO_LOAD_S:-30}
+RTO_LOAD_TX=${RTO_LOAD_TX:-}
 PITR_LOAD_S=${PITR_LOAD_S:-30}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -179,7 +183,7 @@ write_env() {
     echo "revrx-agent: $REVRX_AGENT (installed $(stat -c '%y' "$REVRX_AGENT"), sha256 $(sha256sum "$REVRX_AGENT" | cut -c1-16))"
     echo "revrx.so: $($PGBIN/pg_config --pkglibdir)/revrx.so (installed $(stat -c '%y' "$($PGBIN/pg_config --pkglibdir)/revrx.so"))"
     echo "revrx git: $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA RTO=$RTO RTO_LOAD_S=$RTO_LOAD_S COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
+    echo "SCALE=$SCALE RUNS=$RUNS REVRX_PARALLEL=$REVRX_PARALLEL PGBR_PM=$PGBR_PM DELTA=$DELTA RTO=$RTO RTO_LOAD_S=$RTO_LOAD_S RTO_LOAD_TX=$RTO_LOAD_TX COMPRESS_WORKERS=$COMPRESS_WORKERS ALT_WORKERS=$ALT_WORKERS"
     echo "loadavg at start: $(cat /proc/loadavg)"
     echo "HOST_MEMORY=$HOST_MEMORY (page_reporting_order: $(cat "$PAGE_REPORTING" 2>/dev/null || echo none))"
   } > "$OUT/env.txt"
@@ -468,7 +472,11 @@ t_pgbr_restore() {
 rto_load() { # sets RTO_TARGET (a time at the end of the load), RTO_ROWS, RTO_WAL (bytes)
   local l0
   l0=$(sql "SELECT pg_current_wal_lsn()")
-  aspg pgbench -n -c 4 -j 2 -T "$RTO_LOAD_S" pgbench >>"$WORK/log/pgbench-rto.log" 2>&1
+  if [[ -n $RTO_LOAD_TX ]]; then
+    aspg pgbench -n -c 4 -j 2 -t "$((RTO_LOAD_TX / 4))" pgbench >>"$WORK/log/pgbench-rto.log" 2>&1
+  else
+    aspg pgbench -n -c 4 -j 2 -T "$RTO_LOAD_S" pgbench >>"$WORK/log/pgbench-rto.log" 2>&1
+  fi
   RTO_ROWS=$(sql "SELECT count(*) FROM pgbench_history" pgbench)
   RTO_TARGET=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00')")
   RTO_WAL=$(sql "SELECT pg_current_wal_lsn() - '$l0'::pg_lsn")
