@@ -151,9 +151,10 @@ extern int	rvx_fetch_to_file(RvxRepo *repo, const char *key, uint64_t expect_sys
 
 /*
  * Hands the content of the object at key to fn, piece by piece and in
- * order, checked as rvx_fetch_to_file_opts checks it: fn sees
- * verified-so-far bytes, and only a return of 0 says the whole object was
- * sound.  hdr is the object's (its raw_size is the content's length),
+ * order, checked as rvx_fetch_to_file_opts checks it, but the stored
+ * bytes' CRC-32 (or AES-GCM tag) and the content's digest are only known
+ * good at the end: fn must not act on the bytes irreversibly before a
+ * return of 0 says the whole object was sound.  hdr is the object's (its raw_size is the content's length),
  * offset that of data in the content.  Of opts: expect_system_id,
  * expect_sha256, expect_size, reader, cancel, and digest_by_filter, which
  * here means that fn checks what it builds from the content by a digest

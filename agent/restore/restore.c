@@ -830,8 +830,8 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 
 	/*
 	 * The deltas' indexes first, oldest first (a newer page wins), each
-	 * delta read whole and checked by its digest; then their pages stream
-	 * beside the whole version (restore_delta.h).
+	 * delta read whole (its content digest checked only for a sparse file:
+	 * restore_delta.h); then their pages stream beside the whole version.
 	 */
 	o.expect_system_id = run->system_id;
 	o.reader = reader;
@@ -846,14 +846,12 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 		src.key = l == 0 ? f->key : json_string_value(json_object_get(entries[l], "key"));
 		src.object_sha = delta_object_sha(entries[l], object_sha);
 		src.system_id = run->system_id;
+		src.cancel = &run->cancel;
 		src.check_digest = f->sparse;
 		snprintf(what, sizeof(what), "\"%s\" in backup %s", f->path, run->chain_ids[l]);
 		if (rvx_delta_merge_add(merge, repo, reader, &src, what, err) != 0)
 			goto out;
 	}
-	if (rvx_delta_merge_start(merge, err) != 0)
-		goto out;
-
 	/*
 	 * Then the whole version, with the changed pages put in on the way:
 	 * every page is written once, and hashed once, as the rebuilt file.
@@ -863,8 +861,8 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 	 * record below, is the check that matters, and on the critical path of
 	 * a restore (one thread streaming a 1 GB segment) a second SHA-256 of
 	 * the same gigabyte is a large share of the time.  Should the rebuilt
-	 * file not match, the whole copy is read again, fully checked, to say
-	 * which is damaged.
+	 * file not match, the whole copy and the deltas are read again, fully
+	 * checked, to say which is damaged.
 	 */
 	if (rvx_hex_decode(json_string_value(json_object_get(entries[base], "sha256")),
 					   base_sha, RVX_SHA256_LEN) != 0)
@@ -874,6 +872,8 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 		goto out;
 	}
 	base_size = (uint64_t) json_integer_value(json_object_get(entries[base], "size"));
+	if (rvx_delta_merge_start(merge, err) != 0)
+		goto out;
 	o.expect_sha256 = base_sha;
 	o.expect_size = (int64_t) base_size;
 	o.owner = run->owner;
@@ -895,7 +895,10 @@ fetch_rebuilt(RestoreRun *run, RvxRepo *repo, RvxObjectReader *reader, RvxHashAs
 		goto out;
 	}
 	if (rvx_delta_merge_finish(merge, dest, base_size, sha, &size, err) != 0)
+	{
+		unlink(dest);			/* the whole copy with some pages in: no file of any backup */
 		goto out;
+	}
 
 	if (f->sparse && size == (uint64_t) f->size)
 		memcpy(f->sha256, sha, RVX_SHA256_LEN);

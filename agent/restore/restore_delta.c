@@ -10,10 +10,13 @@
  * through a ring of RING_BYTES to the thread that streams the whole copy.
  * That thread takes, for each block, the page of the newest delta that
  * has one and passes over the older deltas' pages of it.  So a delta of
- * most of a 1 GB segment costs 512 kB of index and one ring of memory, is
- * decompressed twice and never written to disk.  (Before, each delta was
- * written to a scratch file and read back from it: for a busy table, as
- * many bytes again as the rebuilt file.)
+ * most of a 1 GB segment costs 512 kB of index and one ring of memory (and
+ * the thread's repository handle and decompressor), is decompressed twice
+ * and never written to disk.  A delta no larger than a ring, as most are,
+ * is kept whole from its first read and becomes its own full ring: no
+ * second read, no thread.  (Before, each delta was written to a scratch
+ * file and read back from it: for a busy table, as many bytes again as the
+ * rebuilt file.)
  *
  * The second read must end with the same index and trailer as the first
  * (they are compared), so the pages streamed are the ones the index
@@ -70,7 +73,7 @@ typedef struct Delta
 	bool		failed;
 	bool		differs;		/* its end was not the first read's */
 	RvxError	error;
-	volatile int stop;			/* the thread is to give up */
+	int			stop;			/* the thread is to give up (its fetch's cancel) */
 } Delta;
 
 struct RvxDeltaMerge
@@ -108,7 +111,7 @@ delta_free(Delta *d)
 	if (d->started)
 	{
 		pthread_mutex_lock(&d->lock);
-		d->stop = 1;
+		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);	/* also read unlocked, by the fetch */
 		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
@@ -143,7 +146,8 @@ rvx_delta_merge_new(RvxHashAside *aside)
 
 /*
  * Keeps the end of a delta's content: as much as its index and trailer can
- * be, at most, for a content of that length (pages of MIN_BLOCK_SIZE).
+ * be, at most, for a content of that length (pages of MIN_BLOCK_SIZE); or
+ * all of it, when it fits in a ring.
  */
 typedef struct TailCapture
 {
@@ -162,7 +166,7 @@ capture_tail(void *arg, const RvxObjectHeader *hdr, uint64_t offset, const void 
 	if (c->buf == NULL)
 	{
 		uint64_t	n = hdr->raw_size;
-		uint64_t	cap = n < RVX_DELTA_TRAILER_LEN ? n :
+		uint64_t	cap = n <= RING_BYTES ? n :
 			RVX_DELTA_TRAILER_LEN + (n - RVX_DELTA_TRAILER_LEN) / (MIN_BLOCK_SIZE + 4) * 4;
 
 		c->content_len = n;
@@ -212,6 +216,7 @@ rvx_delta_merge_add(RvxDeltaMerge *m, RvxRepo *repo, RvxObjectReader *reader,
 		return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 	d->src = *src;
 	d->src.key = d->key;
+	d->src.object_sha = NULL;	/* the caller's: d->object_sha is the copy kept */
 	if (src->object_sha)
 	{
 		memcpy(d->object_sha, src->object_sha, RVX_SHA256_LEN);
@@ -221,6 +226,7 @@ rvx_delta_merge_add(RvxDeltaMerge *m, RvxRepo *repo, RvxObjectReader *reader,
 	o.expect_system_id = src->system_id;
 	o.expect_sha256 = src->object_sha;
 	o.reader = reader;
+	o.cancel = src->cancel;
 	o.digest_by_filter = !src->check_digest;
 	if (rvx_fetch_to_fn(repo, src->key, &o, capture_tail, &c, err) != 0)
 	{
@@ -250,13 +256,29 @@ rvx_delta_merge_add(RvxDeltaMerge *m, RvxRepo *repo, RvxObjectReader *reader,
 
 	/* keep the index and trailer (which a page size of at least MIN_BLOCK_SIZE fits in cap) */
 	d->tail_len = (size_t) t.nblocks * 4 + RVX_DELTA_TRAILER_LEN;
-	memmove(c.buf, c.buf + cap - d->tail_len, d->tail_len);
-	d->tail = realloc(c.buf, d->tail_len);
-	if (d->tail == NULL)
-		d->tail = c.buf;
 	d->content_len = c.content_len;
 	d->block_size = t.block_size;
 	d->nblocks = t.nblocks;
+	if (c.from == 0 && c.content_len <= RING_BYTES)
+	{
+		/* all of it: its pages become a full ring, read once */
+		if ((d->tail = malloc(d->tail_len)) == NULL)
+		{
+			free(c.buf);
+			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
+		}
+		memcpy(d->tail, c.buf + cap - d->tail_len, d->tail_len);
+		d->ring = c.buf;
+		d->ring_count = (size_t) t.nblocks * t.block_size;
+		d->done = true;
+	}
+	else
+	{
+		memmove(c.buf, c.buf + cap - d->tail_len, d->tail_len);
+		d->tail = realloc(c.buf, d->tail_len);
+		if (d->tail == NULL)
+			d->tail = c.buf;
+	}
 	nmap = t.file_size / t.block_size;
 	for (uint32_t i = 0; i < t.nblocks; i++)
 	{
@@ -286,6 +308,8 @@ give_pages(void *arg, const RvxObjectHeader *hdr, uint64_t offset, const void *d
 		d->differs = true;
 		return -1;
 	}
+	if (d->src.cancel && *d->src.cancel)
+		return -1;
 	while (len > 0 && offset < pages_len)
 	{
 		size_t		n = pages_len - offset < len ? (size_t) (pages_len - offset) : len;
@@ -335,7 +359,7 @@ stream_pages(void *arg)
 		o.expect_system_id = d->src.system_id;
 		o.expect_sha256 = d->has_sha ? d->object_sha : NULL;
 		o.expect_size = (int64_t) d->content_len;
-		o.cancel = &d->stop;
+		o.cancel = (const volatile int *) &d->stop;
 		o.digest_by_filter = !d->src.check_digest;
 		rc = rvx_fetch_to_fn(repo, d->key, &o, give_pages, d, &err);
 		rvx_repo_close(repo);
@@ -363,8 +387,8 @@ rvx_delta_merge_start(RvxDeltaMerge *m, RvxError *err)
 		Delta	   *d = m->deltas[i];
 		int			rc;
 
-		if (d->nblocks == 0)
-			continue;			/* only a size: no page to stream */
+		if (d->nblocks == 0 || d->done)
+			continue;			/* no page to stream, or all of them kept */
 		if ((d->ring = malloc(RING_BYTES)) == NULL)
 			return rvx_error(err, RVX_E_INTERNAL, "out of memory");
 		if ((rc = pthread_create(&d->thread, NULL, stream_pages, d)) != 0)
@@ -382,6 +406,13 @@ take_page(RvxDeltaMerge *m, Delta *d, uint8_t *page)
 {
 	size_t		got = 0;
 
+	if (d->src.cancel && *d->src.cancel)
+	{
+		m->failed = true;
+		rvx_error(&m->error, RVX_E_INTERNAL, "rebuilding from the delta of %s was cancelled",
+				  d->what);
+		return -1;
+	}
 	pthread_mutex_lock(&d->lock);
 	while (got < m->block_size)
 	{
@@ -588,8 +619,7 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 
 	if (m->failed)
 	{
-		if (err)
-			*err = m->error;
+		rvx_delta_merge_reason(m, err);
 		return -1;
 	}
 	fd = open(dest, O_WRONLY | O_CLOEXEC);
@@ -616,7 +646,7 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 			memset(page, 0, m->block_size);
 			if (overlay(m, pos, page, n) != 0 || hash_upto(m, pos, page, n) != 0)
 			{
-				*err = m->error;
+				rvx_delta_merge_reason(m, err);
 				goto out;
 			}
 			if (pwrite(fd, page, n, (off_t) pos) != (ssize_t) n)
@@ -629,7 +659,7 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 	}
 	if (deltas_finish(m) != 0)
 	{
-		*err = m->error;
+		rvx_delta_merge_reason(m, err);
 		goto out;
 	}
 	if (m->hashed != m->file_size)
@@ -645,7 +675,7 @@ rvx_delta_merge_finish(RvxDeltaMerge *m, const char *dest, uint64_t base_size,
 	}
 	if (aside_start(m) != 0)	/* an empty file: nothing was hashed */
 	{
-		*err = m->error;
+		rvx_delta_merge_reason(m, err);
 		goto out;
 	}
 	if (m->aside ? rvx_hash_aside_final(m->aside, out) != 0 : rvx_sha256_final(m->sha, out) != 0)

@@ -15,9 +15,10 @@
  *
  * Each page is written once, and only into the rebuilt file: no delta is
  * written to disk.  A delta's index comes after its pages, so each delta
- * object is read twice: once for its index, once more on a thread of its
- * own that hands its pages over in block order while the whole copy
- * streams (restore_delta.c).
+ * larger than a ring (512 kB) is read twice: once for its index, once more
+ * on a thread of its own that hands its pages over in block order while
+ * the whole copy streams; a smaller one is kept from its first read
+ * (restore_delta.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +42,7 @@ typedef struct RvxDeltaSource
 	const char *key;
 	const uint8_t *object_sha;	/* the object's content SHA-256 per the record; NULL: any */
 	uint64_t	system_id;		/* 0: any cluster */
+	const volatile int *cancel; /* NULL, or the merge gives up once non-zero */
 
 	/*
 	 * The content's SHA-256 is computed and compared with the header's,

@@ -7,10 +7,10 @@
  *	  pieces with two deltas over it (one that grows the file, one that
  *	  shrinks it again) gives exactly the expected bytes and their SHA-256;
  *	  a newer delta's page wins, also over deltas larger than the ring their
- *	  pages stream through; a delta that is not the same when read the
- *	  second time, or is gone by then, fails the rebuild with a reason; a
- *	  rebuild given up halfway stops its streams; malformed deltas are
- *	  refused.  And the decision to store a mostly changed file whole
+ *	  pages stream through and beside one of no page; a delta that is not
+ *	  the same when read the second time, or is gone by then, fails the
+ *	  rebuild with a reason, and a small one is read once; a rebuild given
+ *	  up halfway stops its streams; malformed deltas are refused.  And the decision to store a mostly changed file whole
  *	  (rvx_delta_store_whole) at its boundaries, and that deciding it chunk
  *	  by chunk while reading, as the exporter does, gives the same answer
  *	  as deciding at the end.
@@ -293,9 +293,12 @@ test_rebuild_many_pages(void **state)
 	write_delta("big3", (uint64_t) BIG_FILE * BS, blocks[2], tags[2], n[2], NULL);
 	assert_true((size_t) n[0] * BS > 512 * 1024);
 
+	/* and, oldest, one of no page at all (only a size: a file the load did not touch) */
+	write_delta("big0", (uint64_t) BIG_BASE * BS, NULL, NULL, 0, NULL);
 	for (size_t chunk = 100000; chunk <= 300000; chunk += 200000)
 	{
 		m = rvx_delta_merge_new(NULL);
+		assert_int_equal(add(m, "big0", NULL, false, &err), 0);
 		assert_int_equal(add(m, "big1", NULL, false, &err), 0);
 		assert_int_equal(add(m, "big2", NULL, false, &err), 0);
 		assert_int_equal(add(m, "big3", NULL, false, &err), 0);
@@ -303,7 +306,19 @@ test_rebuild_many_pages(void **state)
 		rvx_delta_merge_free(m);
 	}
 
-	/* given up after the first piece: the threads, waiting for room, are stopped */
+	/*
+	 * Given up after the first piece: the threads, waiting for room, are
+	 * stopped (a hang is a failure: the alarm ends the test); and right
+	 * after the start, and after the first read without a start.
+	 */
+	alarm(60);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "big1", NULL, false, &err), 0);
+	assert_int_equal(rvx_delta_merge_start(m, &err), 0);
+	rvx_delta_merge_free(m);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "big1", NULL, false, &err), 0);
+	rvx_delta_merge_free(m);
 	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(add(m, "big1", NULL, false, &err), 0);
 	assert_int_equal(add(m, "big2", NULL, false, &err), 0);
@@ -315,6 +330,7 @@ test_rebuild_many_pages(void **state)
 	}
 	usleep(50 * 1000);
 	rvx_delta_merge_free(m);
+	alarm(0);
 	free(base);
 	free(expect);
 }
@@ -338,50 +354,114 @@ rebuild_result(RvxDeltaMerge *m, const uint8_t *base, size_t len, RvxError *err)
 }
 
 /*
- * What the second read must find: the delta the first read found.  One
- * replaced in between by another of the same length but other blocks, one
- * with the same blocks but other pages (found by its digest, when that is
- * checked), and one gone: each fails the rebuild, naming why.
+ * Stores as object key a delta of pages first .. first + n - 1 of a file
+ * of file_pages pages, page i tagged tag + i; sha (if not NULL) gets its
+ * content's SHA-256.  claimed (if not NULL) is the digest its header
+ * carries instead: an object sound in storage whose content is not the
+ * one its header names.
  */
+static void
+write_span(const char *key, uint32_t file_pages, uint32_t first, int n, int tag, uint8_t *sha,
+		   const uint8_t *claimed)
+{
+	uint32_t   *blocks = malloc(sizeof(uint32_t) * (size_t) n);
+	int		   *tags = malloc(sizeof(int) * (size_t) n);
+
+	for (int i = 0; i < n; i++)
+	{
+		blocks[i] = first + (uint32_t) i;
+		tags[i] = tag + i;
+	}
+	write_delta(key, (uint64_t) file_pages * BS, blocks, tags, n, sha);
+	free(blocks);
+	free(tags);
+	if (claimed)
+	{
+		char		path[PATH_MAX];
+		uint8_t		h[RVX_OBJECT_HEADER_LEN];
+		RvxObjectHeader hdr;
+		const char *why;
+		FILE	   *f;
+
+		snprintf(path, sizeof(path), "%s/repo/%s", dir, key);
+		f = fopen(path, "r+b");
+		assert_non_null(f);
+		assert_int_equal(fread(h, 1, sizeof(h), f), sizeof(h));
+		assert_int_equal(rvx_object_header_decode(h, &hdr, &why), 0);
+		memcpy(hdr.sha256, claimed, RVX_SHA256_LEN);
+		rvx_object_header_encode(&hdr, h);
+		fseek(f, 0, SEEK_SET);
+		assert_int_equal(fwrite(h, 1, sizeof(h), f), sizeof(h));
+		fclose(f);
+	}
+}
+
+/*
+ * What the second read of a delta larger than a ring must find: the delta
+ * the first read found.  One replaced in between by another of the same
+ * length but other blocks; one with the same blocks but other pages,
+ * under the digest of the first (found by its content digest, checked at
+ * both reads when asked for: a sparse file's deltas); and one gone.  Each
+ * fails the rebuild, naming why.  A delta that fits in a ring is read once:
+ * gone after its first read, it still rebuilds the file.
+ */
+#define SPAN_FILE	100
+#define SPAN		70			/* pages: more than the 512 kB ring */
+
 static void
 test_second_read(void **state)
 {
-	uint8_t		base[8 * BS];
+	uint8_t    *base = malloc((size_t) SPAN_FILE * BS);
+	uint8_t    *expect = malloc((size_t) SPAN_FILE * BS);
 	uint8_t		sha[RVX_SHA256_LEN];
 	RvxDeltaMerge *m;
 	RvxError	err = {0};
 
-	for (int b = 0; b < 8; b++)
-		fill_page(base + b * BS, 200 + b);
+	for (int b = 0; b < SPAN_FILE; b++)
+		fill_page(base + (size_t) b * BS, 200 + b);
+	assert_true((size_t) SPAN * BS > 512 * 1024);
 
 	/* other blocks */
-	write_delta("s1", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {1, 2}, 2, NULL);
+	write_span("s1", SPAN_FILE, 0, SPAN, 1, NULL, NULL);
 	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(add(m, "s1", NULL, false, &err), 0);
-	write_delta("s1", 8 * BS, (uint32_t[]) {3, 4}, (int[]) {1, 2}, 2, NULL);
-	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	write_span("s1", SPAN_FILE, 1, SPAN, 1, NULL, NULL);
+	assert_int_equal(rebuild_result(m, base, (size_t) SPAN_FILE * BS, &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
 	assert_non_null(strstr(err.msg, "was not the same when read again"));
 	rvx_delta_merge_free(m);
 
-	/* other pages, the digest checked */
-	write_delta("s2", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {1, 2}, 2, sha);
+	/* other pages under the first one's digest, the digest checked */
+	write_span("s2", SPAN_FILE, 0, SPAN, 1, sha, NULL);
 	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(add(m, "s2", sha, true, &err), 0);
-	write_delta("s2", 8 * BS, (uint32_t[]) {1, 2}, (int[]) {7, 8}, 2, NULL);
-	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	write_span("s2", SPAN_FILE, 0, SPAN, 500, NULL, sha);
+	assert_int_equal(rebuild_result(m, base, (size_t) SPAN_FILE * BS, &err), -1);
 	assert_int_equal(err.code, RVX_E_CORRUPT);
-	assert_non_null(strstr(err.msg, "SHA-256"));
+	assert_non_null(strstr(err.msg, "SHA-256 of the content does not match"));
 	rvx_delta_merge_free(m);
 
 	/* gone */
-	write_delta("s3", 8 * BS, (uint32_t[]) {5}, (int[]) {1}, 1, NULL);
+	write_span("s3", SPAN_FILE, 10, SPAN, 1, NULL, NULL);
 	m = rvx_delta_merge_new(NULL);
 	assert_int_equal(add(m, "s3", NULL, false, &err), 0);
 	remove_object("s3");
-	assert_int_equal(rebuild_result(m, base, sizeof(base), &err), -1);
+	assert_int_equal(rebuild_result(m, base, (size_t) SPAN_FILE * BS, &err), -1);
 	assert_int_equal(err.code, RVX_E_NOTFOUND);
 	rvx_delta_merge_free(m);
+
+	/* small: kept from the first read */
+	write_span("s4", SPAN_FILE, 10, 3, 1, NULL, NULL);
+	m = rvx_delta_merge_new(NULL);
+	assert_int_equal(add(m, "s4", NULL, false, &err), 0);
+	remove_object("s4");
+	memcpy(expect, base, (size_t) SPAN_FILE * BS);
+	for (int i = 0; i < 3; i++)
+		fill_page(expect + (size_t) (10 + i) * BS, 1 + i);
+	rebuild_and_check(m, base, (size_t) SPAN_FILE * BS, 50000, expect, (size_t) SPAN_FILE * BS);
+	rvx_delta_merge_free(m);
+	free(base);
+	free(expect);
 }
 
 static void
