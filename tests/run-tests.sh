@@ -27,12 +27,14 @@ set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 suites=${SUITES:-"unit fuzz regress tap matrix"}
 # archiving, backup and restore, PITR, drills, incrementals (by page LSN and,
-# on 17+, by WAL summaries, without the fingerprint scan's hint bits),
+# on 17+, by WAL summaries, without the fingerprint scan's hint bits;
+# chains restored in one pass),
 # partial WAL (also ending inside a record)
 matrix_tap="tests/t/001_archive.pl tests/t/010_backup_restore.pl tests/t/015_pitr.pl
 	tests/t/017_verify.pl tests/t/024_incremental.pl tests/t/028_partial_wal.pl
 	tests/t/031_walsummary.pl tests/t/035_fingerprint_settle.pl
-	tests/t/036_partial_mid_record.pl tests/t/037_incr_whole.pl tests/t/039_partial_review.pl"
+	tests/t/036_partial_mid_record.pl tests/t/037_incr_whole.pl tests/t/038_chain_one_pass.pl
+	tests/t/039_partial_review.pl"
 matrix_tap=$(echo $matrix_tap)
 pg_config=${PG_CONFIG:-pg_config}
 bindir=$($pg_config --bindir)
